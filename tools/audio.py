@@ -1,0 +1,401 @@
+"""The one audio type of mixpilot, and the edge where files become `Audio` and back.
+
+`Audio` holds float32 samples shaped ``(channels, frames)`` and the sample rate. It is
+immutable: tools build new `Audio` objects, they never change the caller's.
+
+Files are read and written only here (`load`, `save`). Every problem with an input
+raises `AudioError` with a message that says what is wrong and, where there is one,
+the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 192_000
+MAX_CHANNELS = 8
+DEFAULT_MAX_DURATION_S = 30 * 60.0
+
+#: formats `save` can write, and the bit depths each accepts
+WRITE_FORMATS: dict[str, tuple[int, ...]] = {"wav": (16, 24, 32), "flac": (16, 24), "mp3": ()}
+MP3_BITRATES_KBPS = (96, 128, 160, 192, 224, 256, 320)
+_FFMPEG_ONLY = {".m4a", ".aac", ".mp4", ".m4b", ".alac", ".wma", ".opus", ".webm"}
+
+
+class AudioError(ValueError):
+    """Bad audio input or output: the message says what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """Float32 samples shaped (channels, frames) with their sample rate."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    def __post_init__(self) -> None:
+        s = np.asarray(self.samples)
+        if s.ndim == 1:
+            s = s[np.newaxis, :]
+        if s.ndim != 2:
+            raise AudioError(f"audio samples must be shaped (channels, frames), got {s.shape}")
+        if s.dtype != np.float32:
+            s = s.astype(np.float32)
+        if not s.flags.c_contiguous:
+            s = np.ascontiguousarray(s)
+        if s.flags.writeable:
+            if s is self.samples or np.shares_memory(s, np.asarray(self.samples)):
+                s = s.copy()
+            s.flags.writeable = False
+        object.__setattr__(self, "samples", s)
+        object.__setattr__(self, "sample_rate", int(self.sample_rate))
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def frames(self) -> int:
+        return int(self.samples.shape[1])
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / float(self.sample_rate)
+
+    def with_samples(self, samples: np.ndarray, sample_rate: int | None = None) -> Audio:
+        """A new `Audio` with other samples (same rate unless given)."""
+        return Audio(samples, self.sample_rate if sample_rate is None else sample_rate)
+
+    def mono(self) -> Audio:
+        """Channel average, as a one-channel `Audio`."""
+        if self.channels == 1:
+            return self
+        return self.with_samples(self.samples.mean(axis=0, keepdims=True))
+
+    def to_channels(self, channels: int) -> Audio:
+        """Up-mix mono to N identical channels, or down-mix to mono/stereo."""
+        if channels == self.channels:
+            return self
+        if self.channels == 1:
+            return self.with_samples(np.repeat(self.samples, channels, axis=0))
+        if channels == 1:
+            return self.mono()
+        if channels == 2:
+            # simple fold-down: odd channels left, even right
+            left = self.samples[0::2].mean(axis=0)
+            right = self.samples[1::2].mean(axis=0)
+            return self.with_samples(np.stack([left, right]))
+        raise AudioError(f"cannot convert {self.channels} channels to {channels}")
+
+    def resample(self, sample_rate: int, quality: str = "VHQ") -> Audio:
+        """High-quality resampling with soxr (linear phase)."""
+        sample_rate = int(sample_rate)
+        if sample_rate == self.sample_rate:
+            return self
+        _check_rate(sample_rate)
+        return self.with_samples(resample(self.samples, self.sample_rate, sample_rate, quality), sample_rate)
+
+    def __repr__(self) -> str:
+        return f"Audio(channels={self.channels}, frames={self.frames}, sample_rate={self.sample_rate})"
+
+
+def resample(samples: np.ndarray, sr_in: int, sr_out: int, quality: str = "VHQ") -> np.ndarray:
+    """Resample (channels, frames) float32 with soxr."""
+    import soxr
+
+    if sr_in == sr_out:
+        return samples
+    out = soxr.resample(np.ascontiguousarray(samples.T), sr_in, sr_out, quality=quality)
+    return np.ascontiguousarray(np.asarray(out, dtype=np.float32).reshape(-1, samples.shape[0]).T)
+
+
+def _check_rate(sample_rate: int) -> None:
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            f"sample rate {sample_rate} Hz is outside the supported {MIN_SAMPLE_RATE}–{MAX_SAMPLE_RATE} Hz; "
+            "resample the file first"
+        )
+
+
+def validate(
+    audio: Audio,
+    *,
+    require_signal: bool = False,
+    max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+    name: str = "audio",
+) -> Audio:
+    """Check an `Audio` is something mixpilot can process; raise `AudioError` if not."""
+    _check_rate(audio.sample_rate)
+    if audio.channels < 1 or audio.channels > MAX_CHANNELS:
+        raise AudioError(f"{name} has {audio.channels} channels; mixpilot handles 1–{MAX_CHANNELS}")
+    if audio.frames == 0:
+        raise AudioError(f"{name} has no samples")
+    if max_duration_s is not None and audio.duration_s > max_duration_s:
+        raise AudioError(
+            f"{name} is {audio.duration_s / 60:.1f} min long; the limit is {max_duration_s / 60:.1f} min "
+            "(set MIXPILOT_MAX_DURATION_S to change it)"
+        )
+    if not np.isfinite(audio.samples).all():
+        bad = int((~np.isfinite(audio.samples)).sum())
+        raise AudioError(f"{name} contains {bad} NaN or infinite samples; the file is corrupt")
+    if require_signal and not np.any(audio.samples):
+        raise AudioError(f"{name} is silent (all samples are zero); there is nothing to process")
+    return audio
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def ffmpeg_executable() -> str | None:
+    """System ffmpeg, else the one the imageio-ffmpeg package carries, else None."""
+    exe = shutil.which("ffmpeg")
+    if exe:
+        return exe
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:
+        return None
+
+
+def load(
+    path: str | os.PathLike,
+    *,
+    max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+    require_signal: bool = False,
+) -> Audio:
+    """Read an audio file (WAV, FLAC, OGG/Vorbis, MP3, AIFF; M4A/AAC with ffmpeg) as `Audio`.
+
+    Raises `AudioError` for a missing, empty, unreadable, truncated or otherwise unusable file.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise AudioError(f"{p}: file not found")
+    if p.is_dir():
+        raise AudioError(f"{p}: is a folder, not an audio file")
+    size = p.stat().st_size
+    if size == 0:
+        raise AudioError(f"{p}: file is empty (0 bytes)")
+
+    if p.suffix.lower() in _FFMPEG_ONLY:
+        audio = _load_ffmpeg(p, max_duration_s)
+    else:
+        audio = _load_soundfile(p, size, max_duration_s)
+    return validate(audio, require_signal=require_signal, max_duration_s=max_duration_s, name=str(p))
+
+
+def _load_soundfile(p: Path, size: int, max_duration_s: float | None) -> Audio:
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(p))
+    except Exception as exc:  # libsndfile's own words are cryptic; say it plainly
+        if ffmpeg_executable() and _looks_like_container(p):
+            return _load_ffmpeg(p, max_duration_s)
+        raise AudioError(f"{p}: not a readable audio file ({_first_line(exc)})") from None
+    _check_rate(int(info.samplerate)) if info.samplerate else None
+    if info.channels > MAX_CHANNELS:
+        raise AudioError(f"{p}: has {info.channels} channels; mixpilot handles 1–{MAX_CHANNELS}")
+    if max_duration_s is not None and info.frames > 0 and info.frames / info.samplerate > max_duration_s:
+        raise AudioError(
+            f"{p}: is {info.frames / info.samplerate / 60:.1f} min long; the limit is {max_duration_s / 60:.1f} min "
+            "(set MIXPILOT_MAX_DURATION_S to change it)"
+        )
+    if info.format in ("WAV", "WAVEX", "RF64"):
+        _check_wav_complete(p, size)
+    try:
+        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise AudioError(f"{p}: the file is damaged or truncated ({_first_line(exc)})") from None
+    if info.format in ("FLAC", "AIFF", "OGG") and info.frames > 0 and data.shape[0] < info.frames:
+        raise AudioError(
+            f"{p}: the file is truncated (header promises {info.frames} frames, only {data.shape[0]} could be read)"
+        )
+    if data.shape[0] == 0:
+        raise AudioError(f"{p}: contains no audio frames")
+    return Audio(np.ascontiguousarray(data.T), int(sr))
+
+
+def _check_wav_complete(p: Path, size: int) -> None:
+    """A WAV whose data chunk claims more bytes than the file holds was cut off."""
+    with open(p, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+            return
+        if head[:4] == b"RF64":
+            return  # sizes live in the ds64 chunk; libsndfile checks those
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            hdr = f.read(8)
+            if len(hdr) < 8:
+                return
+            cid, csize = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+            if cid == b"data":
+                if csize != 0xFFFFFFFF and pos + 8 + csize > size:
+                    have = size - pos - 8
+                    raise AudioError(
+                        f"{p}: the file is truncated (its data chunk promises {csize} bytes, the file holds {have})"
+                    )
+                return
+            pos += 8 + csize + (csize & 1)
+
+
+def _looks_like_container(p: Path) -> bool:
+    with open(p, "rb") as f:
+        head = f.read(12)
+    return head[4:8] == b"ftyp" or head[:4] == b"\x1aE\xdf\xa3" or head[:2] in (b"\xff\xf1", b"\xff\xf9")
+
+
+def _load_ffmpeg(p: Path, max_duration_s: float | None) -> Audio:
+    exe = ffmpeg_executable()
+    if exe is None:
+        raise AudioError(
+            f"{p}: {p.suffix or 'this'} files need ffmpeg to decode; install ffmpeg or convert to WAV/FLAC first"
+        )
+    probe = subprocess.run(
+        [exe, "-hide_banner", "-nostdin", "-i", str(p)], capture_output=True, text=True, errors="replace"
+    )
+    sr, ch = _parse_ffmpeg_stream(probe.stderr)
+    if sr is None:
+        raise AudioError(f"{p}: not a readable audio file (ffmpeg found no audio stream)")
+    _check_rate(sr)
+    if ch > MAX_CHANNELS:
+        raise AudioError(f"{p}: has {ch} channels; mixpilot handles 1–{MAX_CHANNELS}")
+    cmd = [exe, "-hide_banner", "-nostdin", "-v", "error", "-i", str(p), "-map", "0:a:0"]
+    if max_duration_s is not None:
+        cmd += ["-t", str(max_duration_s + 1.0)]
+    cmd += ["-f", "f32le", "-acodec", "pcm_f32le", "-"]
+    out = subprocess.run(cmd, capture_output=True)
+    if out.returncode != 0:
+        raise AudioError(f"{p}: the file is damaged ({_first_line(out.stderr.decode(errors='replace'))})")
+    data = np.frombuffer(out.stdout, dtype="<f4")
+    if data.size == 0:
+        raise AudioError(f"{p}: contains no audio frames")
+    data = data[: data.size - data.size % ch].reshape(-1, ch).T
+    return Audio(np.ascontiguousarray(data), sr)
+
+
+def _parse_ffmpeg_stream(text: str) -> tuple[int | None, int]:
+    import re
+
+    m = re.search(r"Audio: [^\n]*?(\d+) Hz, ([^,\n]+)", text)
+    if not m:
+        return None, 0
+    layout = m.group(2).strip()
+    named = {"mono": 1, "stereo": 2, "2.1": 3, "quad": 4, "4.0": 4, "5.0": 5, "5.1": 6, "6.1": 7, "7.1": 8}
+    ch = named.get(layout.split("(")[0])
+    if ch is None:
+        n = re.match(r"(\d+) channels", layout)
+        ch = int(n.group(1)) if n else 2
+    return int(m.group(1)), ch
+
+
+def _first_line(exc: object) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------- saving
+
+
+def tpdf_dither(samples: np.ndarray, bits: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Quantise to `bits` with triangular (TPDF, ±1 LSB) dither; returns float in [-1, 1)."""
+    rng = rng or np.random.default_rng()
+    scale = float(2 ** (bits - 1))
+    noise = rng.random(samples.shape, dtype=np.float32) - rng.random(samples.shape, dtype=np.float32)
+    q = np.round(samples.astype(np.float64) * scale + noise)
+    np.clip(q, -scale, scale - 1, out=q)
+    return q / scale
+
+
+def save(
+    audio: Audio,
+    path: str | os.PathLike,
+    *,
+    format: str | None = None,
+    bit_depth: int | None = None,
+    mp3_bitrate_kbps: int = 320,
+    dither: bool = True,
+) -> Path:
+    """Write `audio` atomically (temp file in the same folder, then rename).
+
+    Formats: WAV 16/24-bit PCM or 32-bit float, FLAC 16/24, MP3 (CBR, `mp3_bitrate_kbps`).
+    Reducing to 16 or 24 bits applies TPDF dither unless `dither=False`.
+    """
+    p = Path(path)
+    fmt = (format or p.suffix.lstrip(".")).lower()
+    if fmt == "aif":
+        fmt = "aiff"
+    if fmt not in WRITE_FORMATS:
+        raise AudioError(f"cannot write '{fmt or p.name}': choose one of {', '.join(WRITE_FORMATS)}")
+    if fmt == "mp3":
+        if mp3_bitrate_kbps not in MP3_BITRATES_KBPS:
+            raise AudioError(f"MP3 bitrate {mp3_bitrate_kbps} kbps: choose one of {MP3_BITRATES_KBPS}")
+    else:
+        depths = WRITE_FORMATS[fmt]
+        bit_depth = bit_depth or 24
+        if bit_depth not in depths:
+            raise AudioError(f"{fmt.upper()} bit depth {bit_depth}: choose one of {depths}")
+    validate(audio, max_duration_s=None, name="output audio")
+    if not p.parent.exists():
+        raise AudioError(f"{p.parent}: output folder does not exist")
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=f".part.{fmt}", dir=p.parent)
+    os.close(fd)
+    try:
+        if fmt == "mp3":
+            _write_mp3(audio, tmp, mp3_bitrate_kbps)
+        else:
+            _write_pcm(audio, tmp, fmt, int(bit_depth), dither)
+        os.replace(tmp, p)
+    except AudioError:
+        _unlink(tmp)
+        raise
+    except Exception as exc:
+        _unlink(tmp)
+        raise AudioError(f"{p}: could not write ({_first_line(exc)})") from None
+    return p
+
+
+def _write_pcm(audio: Audio, tmp: str, fmt: str, bits: int, dither: bool) -> None:
+    import soundfile as sf
+
+    x = audio.samples.T
+    if bits == 32:
+        sf.write(tmp, x, audio.sample_rate, subtype="FLOAT", format="WAV")
+        return
+    q = tpdf_dither(x, bits) if dither else np.clip(np.round(x * 2 ** (bits - 1)), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1) / 2 ** (bits - 1)
+    # hand libsndfile exact integers so it does no requantising of its own
+    ints = (q * 2 ** (bits - 1)).astype(np.int32) << (32 - bits)
+    sf.write(tmp, ints, audio.sample_rate, subtype=f"PCM_{bits}", format=fmt.upper())
+
+
+def _write_mp3(audio: Audio, tmp: str, kbps: int) -> None:
+    from pedalboard.io import AudioFile
+
+    a = audio if audio.channels <= 2 else audio.to_channels(2)
+    ok_rates = (32_000, 44_100, 48_000, 16_000, 22_050, 24_000, 8_000, 11_025, 12_000)
+    if a.sample_rate not in ok_rates:
+        a = a.resample(48_000 if a.sample_rate > 48_000 else 44_100)
+    # MPEG-2/2.5 layer III (rates below 32 kHz) tops out at 160 kbps
+    rate_kbps = kbps if a.sample_rate >= 32_000 else min(kbps, 160)
+    with AudioFile(tmp, "w", a.sample_rate, a.channels, quality=rate_kbps) as f:
+        f.write(np.clip(a.samples, -1.0, 1.0))
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

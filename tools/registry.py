@@ -1,0 +1,269 @@
+"""The tool registry: one `ToolSpec` per canonical tool name (see ARCHITECTURE.md).
+
+A tool lives in its own module under `tools/` and exposes a module-level ``SPEC``. The
+registry imports those modules lazily, so listing tools never imports torch; a module
+that is missing or whose `available()` check fails is listed with ``available=False``
+and the reason.
+
+Tools are pure functions: ``run(audio, params, ctx) -> ToolResult``. They never touch
+files, databases or HTTP, and never modify the caller's `Audio`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from tools.audio import Audio, AudioError, validate
+
+
+class Stage(IntEnum):
+    """Canonical chain order: repair → separate/pitch → tone/dynamics → mix → space → genre → master."""
+
+    REPAIR = 10
+    SEPARATE = 20
+    VOICE = 30
+    TONE = 40
+    DYNAMICS = 50
+    MIX = 60
+    SPACE = 70
+    GENRE = 80
+    MASTER = 90
+
+
+Target = Literal["mix", "vocals", "speech", "drums", "bass", "other", "music"]
+
+
+class ToolParams(BaseModel):
+    """Base for every tool's parameters: bounded, defaulted, described; unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ToolError(RuntimeError):
+    """A tool could not do its work on this input; the message says why."""
+
+
+class ToolUnavailable(ToolError):
+    """The tool cannot run here (missing weights or package); the message says what is missing."""
+
+
+@dataclass
+class ToolContext:
+    """What a tool may need beyond its input and params.
+
+    - ``inputs``: further named audio (``"voice"`` for sidechain/mix, ``"reference"`` for
+      reference_match, ``"music"`` for mix).
+    - ``analysis``: the input's `Analysis` when the caller already has it (saves work).
+    - ``progress``: ``progress(fraction 0..1, message)``; tools call it on long work.
+    - ``cache``: an object with ``get(key) -> bytes | None`` and ``set(key, value, ttl_s)``
+      for expensive intermediates (duck-typed; memory/ provides it).
+    - ``device``: ``"cpu"`` or ``"cuda"``; ``seed`` for anything random.
+    """
+
+    inputs: dict[str, Audio] = field(default_factory=dict)
+    analysis: Any = None
+    progress: Callable[[float, str], None] | None = None
+    cache: Any = None
+    device: str = "cpu"
+    seed: int = 0
+
+    def report_progress(self, fraction: float, message: str = "") -> None:
+        if self.progress is not None:
+            self.progress(min(max(float(fraction), 0.0), 1.0), message)
+
+
+@dataclass
+class ToolResult:
+    """A tool's output audio, what it did (``report``, JSON-able) and any warnings."""
+
+    audio: Audio
+    report: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    extra: dict[str, Audio] = field(default_factory=dict)  # e.g. stems from `separate`
+
+
+RunFn = Callable[[Audio, Any, ToolContext], ToolResult]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    params: type[ToolParams]
+    run: RunFn
+    stage: Stage
+    applies_to: tuple[str, ...] = ("mix",)
+    needs_inputs: tuple[str, ...] = ()  # names in ToolContext.inputs the tool requires
+    check_available: Callable[[], tuple[bool, str]] | None = None
+
+    def availability(self) -> tuple[bool, str]:
+        if self.check_available is None:
+            return True, ""
+        try:
+            return self.check_available()
+        except Exception as exc:  # an availability probe must never take the registry down
+            return False, f"availability check failed: {exc}"
+
+    @property
+    def available(self) -> bool:
+        return self.availability()[0]
+
+    def parse_params(self, params: Mapping[str, Any] | ToolParams | None) -> ToolParams:
+        if isinstance(params, self.params):
+            return params
+        try:
+            return self.params(**dict(params or {}))
+        except ValidationError as exc:
+            msgs = []
+            for err in exc.errors():
+                loc = ".".join(str(x) for x in err["loc"]) or "params"
+                msgs.append(f"{loc}: {err['msg']}")
+            raise ValueError(f"{self.name}: bad parameters: " + "; ".join(msgs)) from None
+
+    def __call__(
+        self, audio: Audio, params: Mapping[str, Any] | ToolParams | None = None, ctx: ToolContext | None = None
+    ) -> ToolResult:
+        """Validate input and params, run the tool, validate the output."""
+        ok, why = self.availability()
+        if not ok:
+            raise ToolUnavailable(f"{self.name} is unavailable: {why}")
+        p = self.parse_params(params)
+        ctx = ctx or ToolContext()
+        validate(audio, max_duration_s=None, name=f"{self.name} input")
+        for key in self.needs_inputs:
+            if key not in ctx.inputs:
+                raise ToolError(f"{self.name} needs a second input '{key}'")
+        result = self.run(audio, p, ctx)
+        try:
+            validate(result.audio, max_duration_s=None, name=f"{self.name} output")
+        except AudioError as exc:
+            raise ToolError(f"{self.name} produced bad audio: {exc}") from None
+        return result
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able description: name, description, params schema with bounds, availability."""
+        ok, why = self.availability()
+        schema = self.params.model_json_schema()
+        params = {}
+        for key, prop in schema.get("properties", {}).items():
+            entry = {k: v for k, v in prop.items() if k in ("type", "default", "description", "enum", "minimum",
+                                                              "maximum", "exclusiveMinimum", "exclusiveMaximum",
+                                                              "anyOf", "items")}
+            if "$ref" in prop or "allOf" in prop:
+                ref = (prop.get("$ref") or prop["allOf"][0].get("$ref", "")).split("/")[-1]
+                entry.update({k: v for k, v in schema.get("$defs", {}).get(ref, {}).items() if k in ("enum", "type")})
+            params[key] = entry
+        return {
+            "name": self.name,
+            "description": self.description,
+            "stage": self.stage.name.lower(),
+            "applies_to": list(self.applies_to),
+            "needs_inputs": list(self.needs_inputs),
+            "params": params,
+            "available": ok,
+            "reason": "" if ok else why,
+        }
+
+
+# Canonical names (ARCHITECTURE.md) → module that defines SPEC, stage, one-line description
+# used for the placeholder while a tool is not built.
+CANONICAL: dict[str, tuple[str, Stage, str]] = {
+    "denoise": ("tools.denoise", Stage.REPAIR, "remove steady and non-steady noise"),
+    "declip": ("tools.declip", Stage.REPAIR, "repair clipped peaks"),
+    "dereverb": ("tools.dereverb", Stage.REPAIR, "reduce room reverberation"),
+    "restore": ("tools.restore", Stage.REPAIR, "blind restoration with the 1D Operational GAN generator"),
+    "bandwidth_extension": ("tools.bandwidth_extension", Stage.REPAIR, "restore missing high frequencies"),
+    "separate": ("tools.separate", Stage.SEPARATE, "split into stems (vocals, drums, bass, other)"),
+    "vocoder_enhance": ("tools.vocoder_enhance", Stage.VOICE, "re-synthesise a voice through a neural vocoder"),
+    "pitch_correct": ("tools.pitch_correct", Stage.VOICE, "tune a monophonic voice to a key/scale"),
+    "eq": ("tools.eq", Stage.TONE, "static EQ, including tonal words"),
+    "dynamic_eq": ("tools.dynamic_eq", Stage.TONE, "frequency-dependent compression: tame harshness, resonances"),
+    "de_ess": ("tools.de_ess", Stage.TONE, "reduce sibilance"),
+    "compress": ("tools.compress", Stage.DYNAMICS, "dynamics compression"),
+    "saturation": ("tools.saturation", Stage.DYNAMICS, "harmonic warmth"),
+    "sidechain": ("tools.sidechain", Stage.MIX, "duck music under the voice"),
+    "mix": ("tools.mix", Stage.MIX, "combine a vocal track and a music track with sensible levels"),
+    "stereo_width": ("tools.stereo_width", Stage.SPACE, "mid/side width, mono-safe bass"),
+    "reverb": ("tools.reverb", Stage.SPACE, "add space"),
+    "delay": ("tools.delay", Stage.SPACE, "add echo / spatial delay"),
+    "genre_preset": ("tools.genre_preset", Stage.GENRE, "apply a genre's tonal balance, dynamics and width"),
+    "reference_match": ("tools.reference_match", Stage.GENRE, "match a reference track's tone, loudness, width"),
+    "master": ("tools.master", Stage.MASTER, "final loudness to a target, true-peak ceiling, dither"),
+}
+
+
+class _NoParams(ToolParams):
+    pass
+
+
+def _placeholder(name: str, stage: Stage, description: str, why: str) -> ToolSpec:
+    def run(audio: Audio, params: Any, ctx: ToolContext) -> ToolResult:  # pragma: no cover - guarded by availability
+        raise ToolUnavailable(f"{name} is unavailable: {why}")
+
+    return ToolSpec(
+        name=name,
+        description=description,
+        params=_NoParams,
+        run=run,
+        stage=stage,
+        check_available=lambda: (False, why),
+    )
+
+
+class Registry(Mapping[str, ToolSpec]):
+    """Read-only mapping of canonical name → `ToolSpec`, loaded on first use of each tool."""
+
+    def __init__(self, specs: Mapping[str, ToolSpec] | None = None) -> None:
+        self._specs: dict[str, ToolSpec] = dict(specs or {})
+
+    def __getitem__(self, name: str) -> ToolSpec:
+        if name not in self._specs:
+            if name not in CANONICAL:
+                known = ", ".join(sorted(CANONICAL))
+                raise KeyError(f"unknown tool '{name}'; known tools: {known}")
+            self._specs[name] = _load_spec(name)
+        return self._specs[name]
+
+    def __iter__(self):
+        return iter(CANONICAL)
+
+    def __len__(self) -> int:
+        return len(CANONICAL)
+
+    def get_tool(self, name: str) -> ToolSpec:
+        return self[name]
+
+
+def _load_spec(name: str) -> ToolSpec:
+    module_name, stage, description = CANONICAL[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return _placeholder(name, stage, description, "not built yet")
+        return _placeholder(name, stage, description, f"needs the Python package '{exc.name}' (pip install 'mixpilot[all]')")
+    specs = getattr(module, "SPECS", None)
+    spec = specs[name] if specs else getattr(module, "SPEC", None)
+    if spec is None or spec.name != name:
+        raise RuntimeError(f"{module_name} does not define SPEC for tool '{name}'")
+    return spec
+
+
+_DEFAULT: Registry | None = None
+
+
+def default_registry() -> Registry:
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = Registry()
+    return _DEFAULT
+
+
+def get_tool(name: str) -> ToolSpec:
+    return default_registry()[name]
