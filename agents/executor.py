@@ -1,0 +1,253 @@
+"""Run a validated plan step by step, measuring after each step and rolling back harm.
+
+The quality gate (each rule is data the evaluator and the explanation see):
+
+- a step whose output is not finite, or silent where the input was not → rolled back;
+- a *gentle* tone/dynamics/space step (amount ≤ 0.5) whose output has collapsed
+  against its input (SI-SDR < 0 dB: it no longer resembles what went in) → rolled back;
+- a repair/voice step on speech that lowers DNSMOS OVRL by more than 0.2 → rolled back
+  (only where DNSMOS is available);
+- a step that leaves peaks over full scale when no `master` step follows → trimmed to
+  the ceiling (−1 dBTP) and noted; if that needs more than 6 dB of trim the step is rolled
+  back instead, because it made the sound much louder than asked.
+
+Steps aimed at a stem (`vocals`, `drums`, `bass`, `other`) run on that stem after a
+`separate` (cached per input), and the stems are summed back before the next whole-mix
+step. Tools that fail or are unavailable are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tools.audio import Audio
+from tools.registry import Registry, Stage, ToolContext, ToolError, default_registry
+
+STEMS = ("vocals", "drums", "bass", "other")
+GENTLE = 0.5
+SI_SDR_COLLAPSE_DB = 0.0
+DNSMOS_DROP = 0.2
+MAX_SAFETY_TRIM_DB = 6.0
+
+Event = dict[str, Any]
+Emit = Callable[[Event], None]
+
+
+@dataclass
+class StepOutcome:
+    tool: str
+    params: dict[str, Any]
+    target: str
+    reason: str
+    status: str  # "applied" | "rolled_back" | "skipped" | "trimmed"
+    why: str = ""
+    report: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    measures: dict[str, float | None] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("tool", "params", "target", "reason", "status", "why", "report",
+                                             "warnings", "measures")}
+
+
+@dataclass
+class ExecutionResult:
+    audio: Audio
+    outcomes: list[StepOutcome]
+    stems: dict[str, Audio] = field(default_factory=dict)
+
+
+def si_sdr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
+    """Scale-invariant SDR of `estimate` against `reference` (same shape), in dB."""
+    n = min(estimate.shape[-1], reference.shape[-1])
+    e = estimate[..., :n].astype(np.float64).ravel()
+    r = reference[..., :n].astype(np.float64).ravel()
+    rr = float(np.dot(r, r))
+    if rr <= 1e-20:
+        return math.inf
+    alpha = float(np.dot(e, r)) / rr
+    target = alpha * r
+    noise = e - target
+    nn = float(np.dot(noise, noise))
+    return 10 * math.log10(max(float(np.dot(target, target)), 1e-20) / max(nn, 1e-20))
+
+
+def _amount(params: dict[str, Any]) -> float | None:
+    for key in ("amount", "strength", "intensity"):
+        if key in params and isinstance(params[key], (int, float)):
+            return float(params[key])
+    return None
+
+
+def _dnsmos(audio: Audio) -> float | None:
+    try:
+        from tools import metrics  # written with the repair tools; optional here
+    except ImportError:
+        return None
+    fn = getattr(metrics, "dnsmos", None)
+    if fn is None:
+        return None
+    try:
+        scores = fn(audio)
+    except Exception:
+        return None
+    if isinstance(scores, dict):
+        for key in ("ovrl", "OVRL", "dnsmos_ovrl", "ovrl_mos"):
+            if key in scores:
+                return float(scores[key])
+    return None
+
+
+def _peak_db(x: np.ndarray) -> float:
+    p = float(np.max(np.abs(x))) if x.size else 0.0
+    return 20 * math.log10(p) if p > 0 else -math.inf
+
+
+class Executor:
+    def __init__(self, registry: Registry | None = None, *, ceiling_dbtp: float = -1.0) -> None:
+        self.registry = registry or default_registry()
+        self.ceiling_dbtp = ceiling_dbtp
+
+    def run(
+        self,
+        audio: Audio,
+        steps: list[Any],
+        *,
+        inputs: dict[str, Audio] | None = None,
+        is_speech: bool = False,
+        emit: Emit | None = None,
+        cache: Any = None,
+    ) -> ExecutionResult:
+        emit = emit or (lambda e: None)
+        outcomes: list[StepOutcome] = []
+        current = audio
+        stems: dict[str, Audio] = {}
+        n = len(steps)
+        has_master_later = [any(getattr(s, "tool", None) == "master" for s in steps[i + 1:]) for i in range(n)]
+
+        for i, step in enumerate(steps):
+            tool, params = step.tool, dict(step.params or {})
+            target = getattr(step, "target", "mix") or "mix"
+            reason = getattr(step, "reason", "") or ""
+            emit({"event": "step_started", "index": i, "total": n, "tool": tool, "target": target})
+            outcome = StepOutcome(tool, params, target, reason, "applied")
+
+            def progress(fraction: float, message: str = "", _i=i) -> None:
+                emit({"event": "step_progress", "index": _i, "total": n, "tool": tool,
+                      "fraction": fraction, "message": message})
+
+            try:
+                spec = self.registry[tool]
+                ok, why = spec.availability()
+                if not ok:
+                    raise ToolError(f"{tool} is unavailable: {why}")
+                ctx = ToolContext(inputs=dict(inputs or {}), progress=progress, cache=cache)
+                on_stem = target in STEMS and tool != "separate"
+                if on_stem and not stems:
+                    stems = self._separate(current, cache, emit)
+                if tool == "separate":
+                    stems = self._separate(current, cache, emit)
+                    outcome.report = {"stems": sorted(stems)}
+                    outcomes.append(outcome)
+                    emit({"event": "step_finished", "index": i, "total": n, "tool": tool, "status": "applied"})
+                    continue
+                if on_stem:
+                    source = stems[target]
+                else:
+                    if stems:  # back to whole-mix processing: sum the stems first
+                        current = _sum_stems(stems, current)
+                        stems = {}
+                    source = current
+                result = spec(source, params, ctx)
+                new = result.audio
+                outcome.report = result.report
+                outcome.warnings = list(result.warnings)
+                verdict, why, measures = self._gate(
+                    source, new, spec.stage, params, is_speech=is_speech and not on_stem,
+                    master_follows=has_master_later[i] or on_stem, tool=tool,
+                )
+                outcome.measures = measures
+                if verdict == "rolled_back":
+                    outcome.status, outcome.why = "rolled_back", why
+                else:
+                    if verdict == "trimmed":
+                        gain = 10 ** (measures["trim_db"] / 20)
+                        new = new.with_samples(new.samples * gain)
+                        outcome.status, outcome.why = "trimmed", why
+                    if on_stem:
+                        stems[target] = new
+                    else:
+                        current = new
+            except (ToolError, ValueError, KeyError) as exc:
+                outcome.status, outcome.why = "skipped", str(exc).strip("'\"")
+            except Exception as exc:  # a tool bug must not lose the user's turn
+                outcome.status, outcome.why = "skipped", f"{tool} failed: {type(exc).__name__}: {exc}"
+            outcomes.append(outcome)
+            emit({"event": "step_finished", "index": i, "total": n, "tool": tool, "status": outcome.status,
+                  "why": outcome.why})
+
+        if stems:
+            current = _sum_stems(stems, current)
+        return ExecutionResult(current, outcomes, stems)
+
+    def _separate(self, audio: Audio, cache: Any, emit: Emit) -> dict[str, Audio]:
+        spec = self.registry["separate"]
+        ok, why = spec.availability()
+        if not ok:
+            raise ToolError(f"working on a single stem needs separate, which is unavailable: {why}")
+        result = spec(audio, {}, ToolContext(cache=cache))
+        stems = {k: v for k, v in result.extra.items() if k in STEMS}
+        if not stems:
+            raise ToolError("separate returned no stems")
+        return stems
+
+    def _gate(self, before: Audio, after: Audio, stage: Stage, params: dict, *, is_speech: bool,
+              master_follows: bool, tool: str) -> tuple[str, str, dict[str, float | None]]:
+        x, y = before.samples, after.samples
+        measures: dict[str, float | None] = {}
+        if not np.isfinite(y).all():
+            return "rolled_back", "the output had invalid samples", measures
+        if np.any(x) and not np.any(y):
+            return "rolled_back", "the output was silent", measures
+        same_shape = x.shape == y.shape and before.sample_rate == after.sample_rate
+        amount = _amount(params)
+        if same_shape and stage in (Stage.TONE, Stage.DYNAMICS, Stage.SPACE) and amount is not None and amount <= GENTLE:
+            sdr = si_sdr_db(y, x)
+            measures["si_sdr_vs_input_db"] = round(sdr, 2)
+            if sdr < SI_SDR_COLLAPSE_DB:
+                return ("rolled_back",
+                        f"a gentle {tool} changed the sound far more than asked (SI-SDR vs input {sdr:.1f} dB)",
+                        measures)
+        if is_speech and stage in (Stage.REPAIR, Stage.VOICE):
+            d0, d1 = _dnsmos(before), _dnsmos(after)
+            measures["dnsmos_before"], measures["dnsmos_after"] = d0, d1
+            if d0 is not None and d1 is not None and d1 < d0 - DNSMOS_DROP:
+                return "rolled_back", f"{tool} made the speech sound worse (DNSMOS {d0:.2f} → {d1:.2f})", measures
+        if tool != "master" and not master_follows:
+            peak = _peak_db(y)
+            measures["peak_dbfs"] = round(peak, 2) if math.isfinite(peak) else None
+            if peak > 0.0:
+                trim = self.ceiling_dbtp - 0.5 - peak  # sample-peak margin for inter-sample overs
+                measures["trim_db"] = round(trim, 2)
+                if -trim > MAX_SAFETY_TRIM_DB:
+                    return ("rolled_back",
+                            f"{tool} pushed peaks {peak:.1f} dB over full scale, more than a safe trim", measures)
+                return "trimmed", f"{tool} pushed peaks over full scale; trimmed {-trim:.1f} dB to avoid clipping", measures
+        return "applied", "", measures
+
+
+def _sum_stems(stems: dict[str, Audio], like: Audio) -> Audio:
+    total = None
+    for stem in stems.values():
+        s = stem.samples
+        if total is None:
+            total = s.astype(np.float32).copy()
+        else:
+            n = min(total.shape[1], s.shape[1])
+            total = total[:, :n] + s[:, :n]
+    return like.with_samples(total)

@@ -1,0 +1,221 @@
+"""The mixpilot graph: analyze → recall → plan → validate → execute → evaluate → respond.
+
+One conversation is one LangGraph thread. The checkpointer keeps the thread's state
+(version ids, turns, plans), so follow-ups ("a bit louder", "undo", "go back to the
+original") act on the previous turn. Dependencies that are not state (the audio store,
+the registry, the memory agent) come in through the run context.
+
+Progress: nodes write custom stream events (``stream_mode="custom"``):
+``{"event": "step_started" | "step_progress" | "step_finished" | "stage", ...}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from agents.executor import Executor
+from agents.explain import explain
+from agents.state import InputState, OutputState, State, Turn
+from memory.storage import AudioStore
+from tools.registry import Registry, default_registry
+
+
+@dataclass(kw_only=True)
+class Deps:
+    """Run context: built once by a surface and passed to every run."""
+
+    store: AudioStore
+    registry: Registry = field(default_factory=default_registry)
+    memory: Any = None  # MemoryAgent-like: recommend(analysis=..., request=..., user_id=...) -> dict | None
+    cache: Any = None
+    user_id: str | None = None
+    llm: Any = None  # a LangChain chat model, when configured
+
+
+def _emit(event: dict[str, Any]) -> None:
+    try:
+        get_stream_writer()(event)
+    except Exception:  # outside a streaming run there is no writer
+        pass
+
+
+def _last_process_turn(state: State) -> Turn | None:
+    for t in reversed(state.get("turns") or []):
+        if t.get("kind") in ("process", "adjust"):
+            return t
+    return None
+
+
+def _analysis_of(deps: Deps, version_id: str) -> dict[str, Any]:
+    from tools.analysis import analyze
+
+    return analyze(deps.store.get(version_id)).to_dict()
+
+
+# ------------------------------------------------------------------------------ nodes
+
+
+def analyze_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
+    from agents.planner import parse_followup
+
+    deps = runtime.context
+    _emit({"event": "stage", "stage": "analyze"})
+    timeline = list(state.get("timeline") or [])
+    original = state.get("original_id")
+    update: dict[str, Any] = {"notes": [], "outcomes": [], "result_id": None, "recommendation": None}
+    if state.get("audio_id"):
+        if not deps.store.exists(state["audio_id"]):
+            raise KeyError(f"no audio version '{state['audio_id']}'")
+        timeline, original = [state["audio_id"]], state["audio_id"]
+    update.update(timeline=timeline, original_id=original, audio_id=None)
+
+    followup = parse_followup(state.get("request") or "") if timeline else None
+    kind = getattr(followup, "kind", None) if followup else None
+    if state.get("plan_only") or not timeline:
+        update.update(kind="plan_only", source_id=timeline[-1] if timeline else None)
+    elif kind == "undo":
+        update.update(kind="undo", source_id=timeline[-1])
+    elif kind == "reset":
+        update.update(kind="reset", source_id=original)
+    elif kind in ("adjust", "repeat_with_changes") and _last_process_turn(state) is not None:
+        update.update(kind="adjust", source_id=_last_process_turn(state)["source_id"])
+    else:
+        update.update(kind="process", source_id=timeline[-1])
+    if update["source_id"] and update["kind"] in ("process", "adjust", "plan_only"):
+        update["analysis"] = _analysis_of(deps, update["source_id"])
+    else:
+        update["analysis"] = {}
+    return update
+
+
+def recall_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    _emit({"event": "stage", "stage": "recall"})
+    if deps.memory is None or not state.get("analysis"):
+        return {"recommendation": None}
+    try:
+        rec = deps.memory.recommend(analysis=state["analysis"], request=state.get("request", ""),
+                                    user_id=deps.user_id, audio_id=state.get("source_id"))
+    except Exception as exc:  # memory trouble never fails a turn
+        return {"recommendation": None, "notes": [*state.get("notes", []), f"memory unavailable: {exc}"]}
+    return {"recommendation": rec}
+
+
+def plan_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
+    from agents.plan import Plan
+    from agents.planner import make_plan
+
+    deps = runtime.context
+    _emit({"event": "stage", "stage": "plan"})
+    previous = None
+    if state.get("kind") == "adjust":
+        last = _last_process_turn(state)
+        previous = Plan.model_validate(last["plan"]) if last else None
+    plan = make_plan(
+        state.get("request") or "",
+        analysis=state.get("analysis") or None,
+        recommendation=state.get("recommendation"),
+        previous=previous,
+        registry=deps.registry,
+        llm=deps.llm,
+    )
+    _emit({"event": "plan", "plan": plan.to_json()})
+    return {"plan": plan.to_json()}
+
+
+def validate_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
+    from agents.plan import Plan, validate_plan
+
+    deps = runtime.context
+    plan = validate_plan(Plan.model_validate(state["plan"]), deps.registry)
+    return {"plan": plan.to_json()}
+
+
+def execute_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
+    from agents.plan import Plan
+
+    deps = runtime.context
+    _emit({"event": "stage", "stage": "execute"})
+    plan = Plan.model_validate(state["plan"])
+    audio = deps.store.get(state["source_id"])
+    inputs = {name: deps.store.get(vid) for name, vid in (state.get("inputs") or {}).items()}
+    is_speech = float((state.get("analysis") or {}).get("speech_probability") or 0.0) >= 0.6
+    result = Executor(deps.registry).run(audio, list(plan.steps), inputs=inputs, is_speech=is_speech, emit=_emit,
+                                         cache=deps.cache)
+    result_id = deps.store.put(result.audio)
+    return {"result_id": result_id, "outcomes": [o.to_dict() for o in result.outcomes]}
+
+
+def evaluate_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
+    deps = runtime.context
+    _emit({"event": "stage", "stage": "evaluate"})
+    return {"metrics_after": _analysis_of(deps, state["result_id"])}
+
+
+def respond_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
+    kind = state.get("kind", "process")
+    timeline = list(state.get("timeline") or [])
+    notes = list((state.get("plan") or {}).get("notes") or []) + list(state.get("notes") or [])
+    result_id = state.get("result_id")
+    if kind == "undo":
+        if len(timeline) > 1:
+            timeline.pop()
+        else:
+            notes.append("nothing to undo: this is the original recording")
+        result_id = timeline[-1]
+    elif kind == "reset":
+        timeline = timeline[:1]
+        result_id = timeline[0]
+    elif kind in ("process", "adjust") and result_id:
+        applied = any(o["status"] in ("applied", "trimmed") for o in state.get("outcomes") or [])
+        if applied:
+            timeline.append(result_id)
+        else:
+            result_id = timeline[-1] if timeline else None
+    text = explain(kind, state.get("outcomes") or [], state.get("analysis"), state.get("metrics_after"), notes)
+    turn: Turn = {
+        "request": state.get("request", ""), "kind": kind, "source_id": state.get("source_id") or "",
+        "result_id": result_id or "", "plan": state.get("plan") or {}, "outcomes": state.get("outcomes") or [],
+        "metrics_before": state.get("analysis") or {}, "metrics_after": state.get("metrics_after") or {},
+        "explanation": text,
+    }
+    _emit({"event": "done", "result_id": result_id})
+    return {"timeline": timeline, "result_id": result_id, "explanation": text, "notes": notes, "turns": [turn]}
+
+
+# ------------------------------------------------------------------------------ routing
+
+
+def after_analyze(state: State) -> Literal["recall", "respond"]:
+    return "respond" if state.get("kind") in ("undo", "reset") else "recall"
+
+
+def after_validate(state: State) -> Literal["execute", "respond"]:
+    if state.get("kind") == "plan_only" or not (state.get("plan") or {}).get("steps"):
+        return "respond"
+    return "execute"
+
+
+def build_graph(checkpointer: Any = None):
+    builder = StateGraph(State, context_schema=Deps, input_schema=InputState, output_schema=OutputState)
+    builder.add_node("analyze", analyze_node)
+    builder.add_node("recall", recall_node)
+    builder.add_node("plan", plan_node)
+    builder.add_node("validate", validate_node)
+    builder.add_node("execute", execute_node)
+    builder.add_node("evaluate", evaluate_node)
+    builder.add_node("respond", respond_node)
+    builder.add_edge(START, "analyze")
+    builder.add_conditional_edges("analyze", after_analyze)
+    builder.add_edge("recall", "plan")
+    builder.add_edge("plan", "validate")
+    builder.add_conditional_edges("validate", after_validate)
+    builder.add_edge("execute", "evaluate")
+    builder.add_edge("evaluate", "respond")
+    builder.add_edge("respond", END)
+    return builder.compile(checkpointer=checkpointer, name="mixpilot")
