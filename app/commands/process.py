@@ -1,0 +1,78 @@
+"""`mixpilot process FILE "REQUEST" -o OUT`: plan, run, explain, with before/after metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from app.commands.apply import add_output_args, output_plan
+
+SHOWN = [("integrated_lufs", "loudness", "LUFS"), ("true_peak_dbtp", "true peak", "dBTP"), ("lra_lu", "LRA", "LU"),
+         ("snr_db", "SNR", "dB"), ("clipping_ratio", "clipping", ""), ("spectral_centroid_hz", "centroid", "Hz"),
+         ("stereo_correlation", "correlation", "")]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("process", help="plan and run a request on a file, explain what was done")
+    p.add_argument("file", help="input audio file")
+    p.add_argument("request", help='what you want, e.g. "clean and master this in a pop style"')
+    p.add_argument("-o", "--output", required=True, help="output file")
+    p.add_argument("--input", "-i", action="append", metavar="NAME=FILE",
+                   help="second input: voice=vocal.wav (mix, sidechain) or reference=ref.flac")
+    p.add_argument("--thread", help="conversation id, to follow up on an earlier turn")
+    add_output_args(p)
+    p.add_argument("--json", action="store_true", help="print the turn result as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
+    p.set_defaults(func=run)
+
+
+def metrics_rows(before: dict, after: dict) -> list[tuple[str, str]]:
+    from app.console import fmt_value
+
+    rows = []
+    for key, label, unit in SHOWN:
+        if key in before or key in after:
+            rows.append((label, f"{fmt_value(before.get(key))} → {fmt_value(after.get(key))} {unit}".strip()))
+    return rows
+
+
+def progress_printer(progress):
+    def on_event(e: dict) -> None:
+        if e.get("event") == "step_started":
+            progress(e["index"] / max(e["total"], 1), f"{e['tool']} ({e['index'] + 1}/{e['total']})")
+        elif e.get("event") == "step_progress":
+            progress((e["index"] + e.get("fraction", 0)) / max(e["total"], 1),
+                     f"{e['tool']} ({e['index'] + 1}/{e['total']}) {e.get('message', '')}".strip())
+        elif e.get("event") == "stage":
+            progress(0.0 if e["stage"] != "evaluate" else 0.99, e["stage"])
+    return on_event
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.console import Progress, parse_kv, print_table
+    from app.runtime import open_service
+    from app.settings import Settings
+
+    out, fmt, depth = output_plan(args)
+    with open_service(Settings()) as svc:
+        audio_id = svc.import_audio(args.file)
+        inputs = {name: svc.import_audio(str(path)) for name, path in parse_kv(args.input, "--input").items()}
+        with Progress("working", quiet=args.quiet or args.json) as progress:
+            result = svc.turn(args.request, thread_id=args.thread, audio_id=audio_id, inputs=inputs,
+                              on_event=progress_printer(progress))
+            if result.output_id:
+                svc.export(result.output_id, out, format=fmt, bit_depth=depth, mp3_bitrate_kbps=args.mp3_bitrate)
+    if args.json:
+        d = result.to_dict()
+        d["output"] = str(out) if result.output_id else None
+        print(json.dumps(d, default=str))
+        return 0
+    print(result.explanation)
+    if result.metrics_after:
+        print_table(metrics_rows(result.metrics_before, result.metrics_after), title="before → after")
+    if result.output_id:
+        print(f"written: {out}   (thread {result.thread_id})")
+    else:
+        print("nothing was written: the request asked for no audio change", file=sys.stderr)
+    return 0

@@ -1,0 +1,33 @@
+"""Build the service from settings (once per process) — the one place clients are created."""
+
+from __future__ import annotations
+
+from agents.service import Mixpilot
+from app.settings import Settings
+
+
+def build_llm(settings: Settings):
+    """A LangChain chat model when MIXPILOT_LLM_MODEL is set, else None (offline semantic planner)."""
+    if not settings.llm_model:
+        return None
+    from langchain.chat_models import init_chat_model  # optional: pip install langchain
+
+    kwargs = {}
+    if settings.llm_base_url:
+        kwargs["base_url"] = settings.llm_base_url
+    if settings.llm_api_key:
+        kwargs["api_key"] = settings.llm_api_key
+    return init_chat_model(settings.llm_model, model_provider=settings.llm_provider, **kwargs)
+
+
+def open_service(settings: Settings | None = None) -> Mixpilot:
+    settings = settings or Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    llm = None
+    try:
+        llm = build_llm(settings)
+    except Exception as exc:  # a broken LLM config falls back to the offline planner
+        import sys
+
+        print(f"mixpilot: LLM planner not available ({exc}); using the offline planner", file=sys.stderr)
+    return Mixpilot(data_dir=settings.data_dir, llm=llm, max_duration_s=settings.max_duration_s)
