@@ -9,7 +9,7 @@ import importlib
 import sys
 
 # order = order in --help
-COMMANDS = ["analyze", "tools", "apply", "process", "chat", "demo"]
+COMMANDS = ["analyze", "tools", "apply", "process", "chat", "demo", "migrate", "ui"]
 
 
 class CliError(Exception):

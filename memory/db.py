@@ -1,0 +1,517 @@
+"""SQL schema (SQLAlchemy 2, async) and keyword-only data functions.
+
+Postgres through asyncpg when ``MIXPILOT_DATABASE_URL`` says so
+(``postgresql+asyncpg://user@host:5432/db``); SQLite through aiosqlite in the data dir by
+default (`default_database_url`). The schema is created by the Alembic migrations in
+``migrations/`` (`memory.migrate`), never by ``create_all`` in production code.
+
+Ownership: every row that belongs to a person carries ``owner_id`` and every data function
+that reads or changes such rows takes ``owner_id`` and filters by it, so one user never sees
+another's rows. Functions that search across owners on purpose (the recommender's
+"everyone's ratings" pass) say so in their name (``*_any_owner``) and return only
+non-identifying facts.
+
+Ids are 32-character hex strings (uuid4 hex); an audio file's id is its `AudioStore`
+content hash, so ``audio_files`` is keyed by (owner, hash): two people who upload the same
+recording each own their own row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: the owner used by single-user surfaces (CLI, local UI) when nobody is logged in
+LOCAL_USER_ID = "local"
+LOCAL_USER_EMAIL = "local@mixpilot.invalid"
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+CONFIG_TYPES = ("manual", "genre_preset", "reference_match", "learned")
+#: aspect ratings stored in their own columns (1–5); other aspects go to ``feedback.aspects``
+ASPECTS = ("vocal_clarity", "balance", "width", "tone", "loudness")
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_database_url(data_dir: str | Path) -> str:
+    """SQLite file in the data dir (the one-command default)."""
+    path = Path(data_dir).expanduser().resolve() / "mixpilot.sqlite"
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def normalize_url(url: str) -> str:
+    """Accept plain ``postgresql://`` / ``sqlite://`` URLs and pick the async driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        return "postgresql+asyncpg://" + url[len("postgresql://"):]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://"):]
+    return url
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine for `url`; SQLite gets foreign keys on and a busy timeout."""
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"timeout": 30})
+        engine = create_async_engine(url, **kwargs)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, **kwargs)
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+# ---------------------------------------------------------------------------------- models
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def _ts(**kw: Any) -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), default=utcnow, nullable=False, **kw)
+
+
+def _owner() -> Mapped[str]:
+    return mapped_column(String(64), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_at: Mapped[datetime] = _ts()
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # the LangGraph thread id
+    owner_id: Mapped[str] = _owner()
+    title: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts(onupdate=utcnow)
+
+
+class AudioFile(Base):
+    __tablename__ = "audio_files"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # AudioStore content hash
+    owner_id: Mapped[str] = mapped_column(String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True,
+                                          index=True)
+    format: Mapped[str | None] = mapped_column(String(16))
+    duration_s: Mapped[float] = mapped_column(Float, nullable=False)
+    sample_rate: Mapped[int] = mapped_column(Integer, nullable=False)
+    channels: Mapped[int] = mapped_column(Integer, nullable=False)
+    original_filename: Mapped[str | None] = mapped_column(String(255))
+    size_bytes: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _ts()
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued','running','succeeded','failed','cancelled')", name="ck_jobs_status"),
+        Index("ix_jobs_status_created", "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = _owner()
+    thread_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
+    progress: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    message: Mapped[str | None] = mapped_column(Text)  # the latest progress line
+    request: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    audio_id: Mapped[str | None] = mapped_column(String(32))  # input version
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # further named inputs by audio id
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    turn_id: Mapped[str | None] = mapped_column(String(64))  # the mixing configuration feedback refers to
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts(onupdate=utcnow)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class MixingConfiguration(Base):
+    """The configuration actually applied in one turn (a "turn id" is this row's id)."""
+
+    __tablename__ = "mixing_configurations"
+    __table_args__ = (
+        CheckConstraint("type IN ('manual','genre_preset','reference_match','learned')", name="ck_mixcfg_type"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = _owner()
+    thread_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    audio_id: Mapped[str | None] = mapped_column(String(32), index=True)  # input
+    result_id: Mapped[str | None] = mapped_column(String(32), index=True)  # output
+    name: Mapped[str | None] = mapped_column(String(200))
+    genre: Mapped[str | None] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(16), nullable=False, default="manual")
+    request: Mapped[str | None] = mapped_column(Text)
+    eq: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    compression: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    stereo_width: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reverb: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    delay: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    sidechain: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)  # {tool: {param: value}}
+    plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    usage_count: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    rating_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rating_sum: Mapped[float] = mapped_column(Float, nullable=False, default=0.0)
+    score: Mapped[float | None] = mapped_column(Float)  # mean rating 1–5, None until rated
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = _ts(onupdate=utcnow)
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="ck_feedback_rating"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = _owner()
+    configuration_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("mixing_configurations.id", ondelete="CASCADE"), nullable=False, index=True)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    rating: Mapped[int] = mapped_column(Integer, nullable=False)
+    vocal_clarity: Mapped[int | None] = mapped_column(Integer)
+    balance: Mapped[int | None] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)
+    tone: Mapped[int | None] = mapped_column(Integer)
+    loudness: Mapped[int | None] = mapped_column(Integer)
+    aspects: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # every aspect given, incl. non-standard ones
+    comment: Mapped[str | None] = mapped_column(Text)
+    liked: Mapped[bool | None] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = _ts()
+
+
+class ReferenceTrack(Base):
+    __tablename__ = "reference_tracks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = _owner()
+    audio_id: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(200))
+    genre: Mapped[str | None] = mapped_column(String(32))
+    analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    spectrum: Mapped[list[Any] | None] = mapped_column(JSON)  # long-term band levels, dB
+    created_at: Mapped[datetime] = _ts()
+
+
+class AudioFeatureVector(Base):
+    """One embedding of one input; ``id`` is the vector's id in Chroma.
+
+    The vector itself is kept here too, so Chroma can be rebuilt from SQL (`indexed` is False
+    until the Chroma insert succeeded; `MemoryAgent.repair` finishes the job after a crash).
+    """
+
+    __tablename__ = "audio_feature_vectors"
+    __table_args__ = (Index("ix_afv_unindexed", "indexed"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = _owner()
+    audio_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    configuration_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("mixing_configurations.id", ondelete="CASCADE"), index=True)
+    feature_type: Mapped[str] = mapped_column(String(32), nullable=False, default="audio")
+    feature_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    dimension: Mapped[int] = mapped_column(Integer, nullable=False)
+    content_type: Mapped[str | None] = mapped_column(String(16))  # speech | music
+    vector: Mapped[list[Any]] = mapped_column(JSON, nullable=False)
+    indexed: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = _ts()
+
+
+# ---------------------------------------------------------------------------------- users
+
+
+async def create_user(session: AsyncSession, *, email: str, password_hash: str, user_id: str | None = None) -> User:
+    user = User(id=user_id or new_id(), email=email.strip().lower(), password_hash=password_hash)
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def get_user(session: AsyncSession, *, user_id: str) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_user_by_email(session: AsyncSession, *, email: str) -> User | None:
+    return (await session.execute(select(User).where(User.email == email.strip().lower()))).scalar_one_or_none()
+
+
+async def ensure_user(session: AsyncSession, *, user_id: str, email: str | None = None) -> User:
+    """The user with `user_id`, created (no password: cannot log in) when missing."""
+    user = await session.get(User, user_id)
+    if user is None:
+        user = User(id=user_id, email=(email or f"{user_id}@mixpilot.invalid").lower(), password_hash="")
+        session.add(user)
+        await session.flush()
+    return user
+
+
+# ---------------------------------------------------------------------------------- conversations and files
+
+
+async def ensure_conversation(session: AsyncSession, *, owner_id: str, thread_id: str,
+                              title: str | None = None) -> Conversation:
+    conv = await get_conversation(session, owner_id=owner_id, thread_id=thread_id)
+    if conv is None:
+        if await session.get(Conversation, thread_id) is not None:
+            raise PermissionError(f"conversation '{thread_id}' belongs to someone else")
+        conv = Conversation(id=thread_id, owner_id=owner_id, title=title)
+        session.add(conv)
+        await session.flush()
+    return conv
+
+
+async def get_conversation(session: AsyncSession, *, owner_id: str, thread_id: str) -> Conversation | None:
+    stmt = select(Conversation).where(Conversation.id == thread_id, Conversation.owner_id == owner_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_conversations(session: AsyncSession, *, owner_id: str, limit: int = 100) -> Sequence[Conversation]:
+    stmt = (select(Conversation).where(Conversation.owner_id == owner_id)
+            .order_by(Conversation.updated_at.desc()).limit(limit))
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def add_audio_file(session: AsyncSession, *, owner_id: str, audio_id: str, duration_s: float,
+                         sample_rate: int, channels: int, format: str | None = None,
+                         original_filename: str | None = None, size_bytes: int | None = None) -> AudioFile:
+    """Record that `owner_id` has the audio `audio_id` (idempotent)."""
+    row = await get_audio_file(session, owner_id=owner_id, audio_id=audio_id)
+    if row is None:
+        row = AudioFile(id=audio_id, owner_id=owner_id, duration_s=float(duration_s), sample_rate=int(sample_rate),
+                        channels=int(channels), format=format, original_filename=original_filename,
+                        size_bytes=size_bytes)
+        session.add(row)
+        await session.flush()
+    return row
+
+
+async def get_audio_file(session: AsyncSession, *, owner_id: str, audio_id: str) -> AudioFile | None:
+    return await session.get(AudioFile, (audio_id, owner_id))
+
+
+async def list_audio_files(session: AsyncSession, *, owner_id: str, limit: int = 100,
+                           offset: int = 0) -> Sequence[AudioFile]:
+    stmt = (select(AudioFile).where(AudioFile.owner_id == owner_id)
+            .order_by(AudioFile.created_at.desc()).limit(limit).offset(offset))
+    return (await session.execute(stmt)).scalars().all()
+
+
+# ---------------------------------------------------------------------------------- jobs
+
+
+async def create_job(session: AsyncSession, *, owner_id: str, request: str, audio_id: str | None = None,
+                     thread_id: str | None = None, inputs: dict[str, Any] | None = None,
+                     job_id: str | None = None) -> Job:
+    job = Job(id=job_id or new_id(), owner_id=owner_id, request=request, audio_id=audio_id, thread_id=thread_id,
+              inputs=inputs or {}, status="queued", progress=0.0, attempts=0)
+    session.add(job)
+    await session.flush()
+    return job
+
+
+async def get_job(session: AsyncSession, *, owner_id: str, job_id: str) -> Job | None:
+    stmt = select(Job).where(Job.id == job_id, Job.owner_id == owner_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_jobs(session: AsyncSession, *, owner_id: str, status: str | None = None, limit: int = 100,
+                    offset: int = 0) -> Sequence[Job]:
+    stmt = select(Job).where(Job.owner_id == owner_id)
+    if status is not None:
+        stmt = stmt.where(Job.status == status)
+    stmt = stmt.order_by(Job.created_at.desc()).limit(limit).offset(offset)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def update_job(session: AsyncSession, *, owner_id: str, job_id: str, **values: Any) -> bool:
+    """Set columns of one job (status, progress, plan, result, error, attempts, heartbeat_at, …)."""
+    if "status" in values and values["status"] not in JOB_STATUSES:
+        raise ValueError(f"job status must be one of {', '.join(JOB_STATUSES)}, not {values['status']!r}")
+    values.setdefault("updated_at", utcnow())
+    stmt = update(Job).where(Job.id == job_id, Job.owner_id == owner_id).values(**values)
+    res = await session.execute(stmt)
+    return (res.rowcount or 0) > 0
+
+
+# ---------------------------------------------------------------------------------- configurations and feedback
+
+
+async def add_configuration(session: AsyncSession, *, owner_id: str, params: dict[str, dict[str, Any]],
+                            thread_id: str | None = None, audio_id: str | None = None,
+                            result_id: str | None = None, genre: str | None = None, type: str = "manual",
+                            request: str | None = None, plan: dict[str, Any] | None = None,
+                            name: str | None = None, config_id: str | None = None) -> MixingConfiguration:
+    if type not in CONFIG_TYPES:
+        raise ValueError(f"configuration type must be one of {', '.join(CONFIG_TYPES)}, not {type!r}")
+    row = MixingConfiguration(
+        id=config_id or new_id(), owner_id=owner_id, thread_id=thread_id, audio_id=audio_id, result_id=result_id,
+        genre=genre, type=type, request=request, plan=plan, name=name, params=params,
+        eq=params.get("eq"), compression=params.get("compress"), stereo_width=params.get("stereo_width"),
+        reverb=params.get("reverb"), delay=params.get("delay"), sidechain=params.get("sidechain"),
+        usage_count=1, rating_count=0, rating_sum=0.0, score=None)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get_configuration(session: AsyncSession, *, owner_id: str, config_id: str) -> MixingConfiguration | None:
+    stmt = select(MixingConfiguration).where(MixingConfiguration.id == config_id,
+                                             MixingConfiguration.owner_id == owner_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def find_configuration(session: AsyncSession, *, owner_id: str, ref: str) -> MixingConfiguration | None:
+    """The configuration `ref` names for this owner: its id, a job id, a result or input audio id (latest)."""
+    row = await get_configuration(session, owner_id=owner_id, config_id=ref)
+    if row is not None:
+        return row
+    job = await get_job(session, owner_id=owner_id, job_id=ref)
+    if job is not None and job.turn_id:
+        return await get_configuration(session, owner_id=owner_id, config_id=job.turn_id)
+    for col in (MixingConfiguration.result_id, MixingConfiguration.audio_id):
+        stmt = (select(MixingConfiguration).where(MixingConfiguration.owner_id == owner_id, col == ref)
+                .order_by(MixingConfiguration.created_at.desc()).limit(1))
+        row = (await session.execute(stmt)).scalar_one_or_none()
+        if row is not None:
+            return row
+    return None
+
+
+async def configurations_by_ids_any_owner(session: AsyncSession, *, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Recommender input across owners: id → {owner_id, params, genre, score, rating_count} (no personal data)."""
+    if not ids:
+        return {}
+    stmt = select(MixingConfiguration.id, MixingConfiguration.owner_id, MixingConfiguration.params,
+                  MixingConfiguration.genre, MixingConfiguration.score,
+                  MixingConfiguration.rating_count).where(MixingConfiguration.id.in_(list(ids)))
+    return {r.id: {"owner_id": r.owner_id, "params": r.params or {}, "genre": r.genre, "score": r.score,
+                   "rating_count": r.rating_count} for r in (await session.execute(stmt)).all()}
+
+
+async def add_feedback(session: AsyncSession, *, owner_id: str, config_id: str, rating: int,
+                       aspects: dict[str, int] | None = None, comment: str | None = None,
+                       liked: bool | None = None, job_id: str | None = None) -> Feedback:
+    """Store a rating (1–5) and fold it into the configuration's score (mean rating)."""
+    rating = int(rating)
+    if not 1 <= rating <= 5:
+        raise ValueError(f"rating must be 1–5, got {rating}")
+    aspects = {str(k): int(v) for k, v in (aspects or {}).items()}
+    for k, v in aspects.items():
+        if not 1 <= v <= 5:
+            raise ValueError(f"aspect '{k}' must be rated 1–5, got {v}")
+    cfg = await get_configuration(session, owner_id=owner_id, config_id=config_id)
+    if cfg is None:
+        raise KeyError(f"no mixing configuration '{config_id}' for this user")
+    fb = Feedback(owner_id=owner_id, configuration_id=config_id, job_id=job_id, rating=rating, comment=comment,
+                  liked=liked, aspects=aspects or None, **{k: aspects.get(k) for k in ASPECTS})
+    session.add(fb)
+    await session.execute(
+        update(MixingConfiguration).where(MixingConfiguration.id == config_id,
+                                          MixingConfiguration.owner_id == owner_id)
+        .values(rating_count=MixingConfiguration.rating_count + 1,
+                rating_sum=MixingConfiguration.rating_sum + rating,
+                score=(MixingConfiguration.rating_sum + rating) / (MixingConfiguration.rating_count + 1),
+                updated_at=utcnow()))
+    await session.flush()
+    return fb
+
+
+async def list_feedback(session: AsyncSession, *, owner_id: str, config_id: str | None = None,
+                        limit: int = 100) -> Sequence[Feedback]:
+    stmt = select(Feedback).where(Feedback.owner_id == owner_id)
+    if config_id is not None:
+        stmt = stmt.where(Feedback.configuration_id == config_id)
+    return (await session.execute(stmt.order_by(Feedback.created_at.desc()).limit(limit))).scalars().all()
+
+
+# ---------------------------------------------------------------------------------- references and vectors
+
+
+async def add_reference_track(session: AsyncSession, *, owner_id: str, audio_id: str | None, name: str | None,
+                              analysis: dict[str, Any] | None, spectrum: list[float] | None,
+                              genre: str | None = None) -> ReferenceTrack:
+    row = ReferenceTrack(owner_id=owner_id, audio_id=audio_id, name=name, analysis=analysis, spectrum=spectrum,
+                         genre=genre)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def list_reference_tracks(session: AsyncSession, *, owner_id: str) -> Sequence[ReferenceTrack]:
+    stmt = select(ReferenceTrack).where(ReferenceTrack.owner_id == owner_id).order_by(ReferenceTrack.created_at)
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def add_feature_vector(session: AsyncSession, *, owner_id: str, vector: Sequence[float], feature_version: int,
+                             audio_id: str | None = None, configuration_id: str | None = None,
+                             content_type: str | None = None, feature_type: str = "audio",
+                             vector_id: str | None = None) -> AudioFeatureVector:
+    row = AudioFeatureVector(id=vector_id or new_id(), owner_id=owner_id, audio_id=audio_id,
+                             configuration_id=configuration_id, feature_type=feature_type,
+                             feature_version=int(feature_version), dimension=len(vector),
+                             content_type=content_type, vector=[float(v) for v in vector], indexed=False)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def mark_indexed(session: AsyncSession, *, vector_ids: Sequence[str]) -> None:
+    if vector_ids:
+        await session.execute(update(AudioFeatureVector).where(AudioFeatureVector.id.in_(list(vector_ids)))
+                              .values(indexed=True))
+
+
+async def unindexed_vectors_any_owner(session: AsyncSession, *, limit: int = 1000) -> Sequence[AudioFeatureVector]:
+    """Vectors committed to SQL but not (yet) in Chroma — the repair pass's work list."""
+    stmt = select(AudioFeatureVector).where(AudioFeatureVector.indexed.is_(False)).limit(limit)
+    return (await session.execute(stmt)).scalars().all()

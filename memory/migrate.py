@@ -1,0 +1,116 @@
+"""Run and check the Alembic migrations in ``migrations/`` from code (``mixpilot migrate``).
+
+`upgrade` / `downgrade` change the schema; `current_revision` and `head_revision` say where a
+database and the code stand; `check_schema_current` is what a surface calls at start-up: it
+raises `SchemaOutOfDate` (whose message says to run ``mixpilot migrate``) on a database that
+is behind (or ahead of) this code. Every function takes the database URL; the sync ones are
+safe to call from inside a running event loop (they then use a worker thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import pool
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from memory.db import make_engine, normalize_url
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+T = TypeVar("T")
+
+
+class SchemaOutOfDate(RuntimeError):
+    """The database schema is not the one this code expects."""
+
+
+def _off_loop(fn: Callable[[], T]) -> T:
+    """Run `fn` here, or in a worker thread when this thread already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as ex:
+        return ex.submit(fn).result()
+
+
+def alembic_config(url: str):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["url"] = normalize_url(url)
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    cfg = alembic_config("sqlite://")
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    _off_loop(lambda: command.upgrade(alembic_config(url), revision))
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    from alembic import command
+
+    _off_loop(lambda: command.downgrade(alembic_config(url), revision))
+
+
+async def current_revision_async(engine: AsyncEngine) -> str | None:
+    def _read(sync_conn: Any) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        return MigrationContext.configure(sync_conn).get_current_revision()
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(_read)
+
+
+def current_revision(url: str) -> str | None:
+    async def _go() -> str | None:
+        engine = make_engine(url, poolclass=pool.NullPool)
+        try:
+            return await current_revision_async(engine)
+        finally:
+            await engine.dispose()
+
+    return _off_loop(lambda: asyncio.run(_go()))
+
+
+def _verdict(current: str | None, head: str | None) -> None:
+    if current == head:
+        return
+    if current is None:
+        raise SchemaOutOfDate("the database has no mixpilot tables yet: run `mixpilot migrate` first")
+    raise SchemaOutOfDate(
+        f"the database schema is at revision {current} but this mixpilot needs {head}: run `mixpilot migrate`"
+        " (back up the database first)")
+
+
+async def check_schema_current_async(engine: AsyncEngine) -> None:
+    """Raise `SchemaOutOfDate` unless the database is at the head revision (for async start-up code)."""
+    _verdict(await current_revision_async(engine), head_revision())
+
+
+def check_schema_current(url: str) -> None:
+    """Raise `SchemaOutOfDate` unless the database at `url` is at the head revision."""
+    _verdict(current_revision(url), head_revision())
+
+
+async def table_names(engine: AsyncEngine) -> set[str]:
+    from sqlalchemy import inspect
+
+    async with engine.connect() as conn:
+        return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+
