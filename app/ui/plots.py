@@ -1,0 +1,271 @@
+"""Pictures for the chat UI: waveform, spectrogram, loudness over time, tonal balance.
+
+Every function takes `Audio` (before and after) and returns a matplotlib `Figure` built
+without pyplot (so it is safe from the UI's worker threads). Nothing here touches files.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tools.audio import Audio
+
+BEFORE_COLOR = "#9aa5b1"
+AFTER_COLOR = "#e8590c"
+TARGET_COLOR = "#2b8a3e"
+
+# Bands for the tonal-balance chart: (label, low Hz, high Hz).
+BANDS: list[tuple[str, float, float]] = [
+    ("sub", 20.0, 60.0),
+    ("bass", 60.0, 250.0),
+    ("low mid", 250.0, 500.0),
+    ("mid", 500.0, 2000.0),
+    ("high mid", 2000.0, 4000.0),
+    ("presence", 4000.0, 6000.0),
+    ("air", 6000.0, 20000.0),
+]
+
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "tools" / "presets"
+
+
+def _figure(width: float = 9.0, height: float = 3.0, ncols: int = 1, nrows: int = 1, **kw: Any):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+def _mono(audio: Audio) -> np.ndarray:
+    return audio.samples.mean(axis=0) if audio.channels > 1 else audio.samples[0]
+
+
+# ------------------------------------------------------------------------------ waveform
+
+
+def envelope(audio: Audio, points: int = 1200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Min/max envelope of the mono mix over `points` bins: (times_s, low, high)."""
+    x = _mono(audio)
+    n = max(1, x.size // points)
+    usable = (x.size // n) * n
+    blocks = x[:usable].reshape(-1, n)
+    t = (np.arange(blocks.shape[0]) * n + n / 2) / audio.sample_rate
+    return t, blocks.min(axis=1), blocks.max(axis=1)
+
+
+def waveform_figure(before: Audio, after: Audio | None = None):
+    rows = [("before", before, BEFORE_COLOR)] + ([("after", after, AFTER_COLOR)] if after is not None else [])
+    fig, axes = _figure(9.0, 1.6 * len(rows) + 0.6, nrows=len(rows), sharex=True, sharey=True)
+    for ax, (label, audio, color) in zip(axes[:, 0], rows):
+        t, lo, hi = envelope(audio)
+        ax.fill_between(t, lo, hi, color=color, linewidth=0)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_ylabel(label)
+        ax.axhline(0.0, color="#555", linewidth=0.4)
+        ax.margins(x=0)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle("Waveform")
+    return fig
+
+
+# ------------------------------------------------------------------------------ spectrogram
+
+
+def spectrogram_db(audio: Audio, n_fft: int = 2048, max_frames: int = 900) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Magnitude spectrogram of the mono mix in dBFS: (times_s, freqs_hz, S_db[freq, time])."""
+    from scipy.signal import stft
+
+    x = _mono(audio).astype(np.float64)
+    sr = audio.sample_rate
+    hop = max(n_fft // 4, int(math.ceil(x.size / max_frames)))
+    f, t, z = stft(x, fs=sr, nperseg=n_fft, noverlap=max(0, n_fft - hop), boundary=None, padded=False)
+    mag = np.abs(z) * 2.0 / np.hanning(n_fft).sum()
+    with np.errstate(divide="ignore"):
+        s = 20.0 * np.log10(np.maximum(mag, 1e-9))
+    return t, f, s
+
+
+def spectrogram_figure(before: Audio, after: Audio | None = None):
+    rows = [("before", before)] + ([("after", after)] if after is not None else [])
+    fig, axes = _figure(9.0, 3.0, ncols=len(rows), sharey=True)
+    mesh = None
+    for ax, (label, audio) in zip(axes[0], rows):
+        t, f, s = spectrogram_db(audio)
+        keep = f >= 20.0
+        mesh = ax.pcolormesh(t, f[keep], s[keep], shading="auto", cmap="magma", vmin=-100.0, vmax=-10.0,
+                             rasterized=True)
+        ax.set_yscale("log")
+        ax.set_ylim(20.0, audio.sample_rate / 2)
+        ax.set_title(label)
+        ax.set_xlabel("time (s)")
+    axes[0, 0].set_ylabel("frequency (Hz)")
+    if mesh is not None:
+        fig.colorbar(mesh, ax=axes[0, :].tolist(), label="dBFS", shrink=0.9)
+    fig.suptitle("Spectrogram")
+    return fig
+
+
+# ------------------------------------------------------------------------------ loudness
+
+
+def short_term_lufs(audio: Audio) -> tuple[np.ndarray, np.ndarray]:
+    """EBU R128 short-term loudness (3 s window) every 100 ms: (times_s at window end, LUFS)."""
+    from tools.loudness import SHORT_TERM_S, k_weighted_blocks
+
+    blocks = k_weighted_blocks(audio)
+    per_hop = blocks.hop // blocks.chunk
+    window_hops = int(round(SHORT_TERM_S / 0.1))
+    power = blocks.window_mean_power(window_hops, per_hop)
+    if power.size == 0:
+        return np.empty(0), np.empty(0)
+    with np.errstate(divide="ignore"):
+        lufs = -0.691 + 10.0 * np.log10(power)
+    t = SHORT_TERM_S + np.arange(power.size) * 0.1
+    return t, lufs
+
+
+def loudness_figure(before: Audio, after: Audio | None = None, target_lufs: float | None = None):
+    fig, axes = _figure(9.0, 2.8)
+    ax = axes[0, 0]
+    lows = []
+    for label, audio, color in [("before", before, BEFORE_COLOR), ("after", after, AFTER_COLOR)]:
+        if audio is None:
+            continue
+        t, lufs = short_term_lufs(audio)
+        if t.size == 0:
+            continue
+        shown = np.where(np.isfinite(lufs), lufs, np.nan)
+        ax.plot(t, shown, color=color, label=f"{label} (short-term)", linewidth=1.6)
+        if np.isfinite(shown).any():
+            lows.append(float(np.nanmin(shown)))
+    if target_lufs is not None and math.isfinite(target_lufs):
+        ax.axhline(target_lufs, color=TARGET_COLOR, linestyle="--", linewidth=1.4,
+                   label=f"target {target_lufs:g} LUFS")
+    floor = max(-60.0, min(lows + [target_lufs if target_lufs is not None else 0.0]) - 6.0) if lows else -60.0
+    ax.set_ylim(floor, 0.0)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("LUFS")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    ax.set_title("Loudness over time (3 s short-term)")
+    if not lows:
+        ax.text(0.5, 0.5, "too short for a 3 s short-term loudness", transform=ax.transAxes, ha="center")
+    return fig
+
+
+# ------------------------------------------------------------------------------ tonal balance
+
+
+def band_levels_db(audio: Audio) -> list[float]:
+    """Energy per band of `BANDS` in dB relative to the total (so it does not depend on loudness)."""
+    from scipy.signal import welch
+
+    x = _mono(audio).astype(np.float64)
+    sr = audio.sample_rate
+    f, p = welch(x, fs=sr, nperseg=min(8192, max(256, x.size)))
+    total = float(p[(f >= BANDS[0][1]) & (f < BANDS[-1][2])].sum()) or 1e-20
+    out = []
+    for _, lo, hi in BANDS:
+        e = float(p[(f >= lo) & (f < min(hi, sr / 2))].sum())
+        out.append(10.0 * math.log10(max(e, 1e-20) / total))
+    return out
+
+
+def _band_table(data: Any) -> dict[str, float] | None:
+    """Accept {band: dB}, or {"bands_hz": [...], "levels_db": [...]}-like pairs."""
+    if isinstance(data, dict):
+        freqs = next((data[k] for k in ("bands_hz", "freqs_hz", "frequencies_hz", "centers_hz") if k in data), None)
+        levels = next((data[k] for k in ("levels_db", "gains_db", "target_db", "db") if k in data), None)
+        if isinstance(freqs, list) and isinstance(levels, list) and len(freqs) == len(levels):
+            return {str(f): float(v) for f, v in zip(freqs, levels)}
+        nums = {str(k): float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        return nums or None
+    return None
+
+
+def genre_target(genre: str | None, presets_dir: Path = PRESETS_DIR) -> list[float] | None:
+    """A genre's tonal-balance target on `BANDS` (dB relative to total), from tools/presets/<genre>.toml.
+
+    The preset's curve is read from a `[tonal_balance]`/`[target]`/`[spectrum]` table (band → dB,
+    or parallel `bands_hz`/`levels_db` lists) and mapped onto our bands by frequency; band centres
+    that fall between its points are interpolated on a log-frequency axis. Returns None when no
+    preset or no curve exists.
+    """
+    if not genre:
+        return None
+    path = presets_dir / f"{genre.lower().replace(' ', '_').replace('-', '_')}.toml"
+    if not path.is_file():
+        return None
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return None
+    table = None
+    for key in ("tonal_balance", "target", "spectrum", "bands", "tone"):
+        node = data.get(key)
+        if node is None:
+            for sub in data.values():
+                if isinstance(sub, dict) and key in sub:
+                    node = sub[key]
+                    break
+        table = _band_table(node)
+        if table:
+            break
+    if not table:
+        return None
+    by_label = {label: table[label] for label, _, _ in BANDS if label in table}
+    if len(by_label) == len(BANDS):
+        return [by_label[label] for label, _, _ in BANDS]
+    points = []
+    for k, v in table.items():
+        try:
+            points.append((float(str(k).lower().replace("hz", "").replace("_", "")), v))
+        except ValueError:
+            continue
+    if len(points) < 2:
+        return None
+    points.sort()
+    fx = np.log10([p[0] for p in points])
+    fy = np.array([p[1] for p in points])
+    centres = np.log10([math.sqrt(lo * hi) for _, lo, hi in BANDS])
+    curve = np.interp(centres, fx, fy)
+    return [float(v - curve.mean() + np.mean(band_levels_flat())) for v in curve]
+
+
+def band_levels_flat() -> list[float]:
+    """Band levels of pink noise (equal energy per octave) relative to total: the neutral reference."""
+    octaves = np.array([math.log2(hi / lo) for _, lo, hi in BANDS])
+    share = octaves / octaves.sum()
+    return [float(10.0 * math.log10(s)) for s in share]
+
+
+def tonal_balance_figure(before: Audio, after: Audio | None = None, genre: str | None = None,
+                         target: list[float] | None = None):
+    labels = [b[0] for b in BANDS]
+    series = [("before", band_levels_db(before), BEFORE_COLOR)]
+    if after is not None:
+        series.append(("after", band_levels_db(after), AFTER_COLOR))
+    target = target if target is not None else genre_target(genre)
+    fig, axes = _figure(9.0, 2.8)
+    ax = axes[0, 0]
+    x = np.arange(len(labels))
+    width = 0.8 / len(series)
+    for i, (label, levels, color) in enumerate(series):
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, levels, width, color=color, label=label)
+    if target is not None:
+        ax.plot(x, target, color=TARGET_COLOR, marker="o", linestyle="--", label=f"{genre or 'genre'} target")
+    ax.set_xticks(x, [f"{n}\n{int(lo)}–{int(hi) if hi < 1000 else f'{hi / 1000:g}k'}" for n, lo, hi in BANDS],
+                  fontsize="small")
+    ax.set_ylabel("dB re total")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(loc="lower left", fontsize="small")
+    title = "Tonal balance per band"
+    if genre and target is None:
+        title += f" (no {genre} target available)"
+    ax.set_title(title)
+    return fig

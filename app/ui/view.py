@@ -1,0 +1,228 @@
+"""Text and HTML the chat UI shows: the plan, per-step progress bars, the metrics table, errors.
+
+Pure functions of plain data (plan dicts, progress events, analysis dicts); no Gradio here,
+so they are easy to test and reuse.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+# (analysis key, label, unit, decimals)
+METRICS: list[tuple[str, str, str, int]] = [
+    ("integrated_lufs", "Loudness", "LUFS", 1),
+    ("true_peak_dbtp", "True peak", "dBTP", 1),
+    ("lra_lu", "Loudness range (LRA)", "LU", 1),
+    ("snr_db", "SNR estimate", "dB", 1),
+    ("noise_floor_db", "Noise floor", "dBFS", 1),
+    ("clipping_ratio", "Clipping", "%", 3),
+    ("spectral_centroid_hz", "Spectral centroid", "Hz", 0),
+    ("stereo_width", "Stereo width", "", 2),
+    ("stereo_correlation", "Stereo correlation", "", 2),
+    ("dnsmos_ovrl", "DNSMOS overall", "MOS", 2),
+    ("dnsmos_sig", "DNSMOS signal", "MOS", 2),
+    ("dnsmos_bak", "DNSMOS background", "MOS", 2),
+    ("pesq_wb", "PESQ (wide band)", "MOS", 2),
+]
+
+STAGE_WORDS = {
+    "analyze": "Listening to the recording…",
+    "recall": "Checking what worked before on similar audio…",
+    "plan": "Planning…",
+    "execute": "Running the plan…",
+    "evaluate": "Measuring the result…",
+}
+
+
+def tool_words(tool: str) -> str:
+    return tool.replace("_", " ")
+
+
+def fmt_number(value: Any, decimals: int = 1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        v = float(value)
+        if math.isnan(v):
+            return "–"
+        if math.isinf(v):
+            return "−∞" if v < 0 else "∞"
+        return f"{v:.{decimals}f}".replace("-", "−")
+    return html.escape(str(value))
+
+
+def fmt_params(params: dict[str, Any]) -> str:
+    parts = []
+    for k, v in (params or {}).items():
+        if isinstance(v, float):
+            v = f"{v:g}"
+        parts.append(f"{k}={v}")
+    return ", ".join(parts)
+
+
+def plan_markdown(plan: dict[str, Any]) -> str:
+    """The plan as a numbered list in plain words (what, on what, why)."""
+    steps = plan.get("steps") or []
+    if not steps:
+        lines = ["I don't see anything to change for that request."]
+    else:
+        src = plan.get("source") or "semantic"
+        lines = [f"**Plan** ({len(steps)} step{'s' if len(steps) != 1 else ''}, {src} planner):"]
+        for i, s in enumerate(steps, 1):
+            target = s.get("target") or "mix"
+            where = "" if target == "mix" else f" on the {target}"
+            params = fmt_params(s.get("params") or {})
+            line = f"{i}. **{tool_words(s.get('tool', '?'))}**{where}"
+            if params:
+                line += f" ({params})"
+            if s.get("reason"):
+                line += f" — {s['reason']}"
+            lines.append(line)
+    for note in plan.get("notes") or []:
+        lines.append(f"- _{note}_")
+    return "\n".join(lines)
+
+
+@dataclass
+class StepBar:
+    tool: str
+    target: str = "mix"
+    fraction: float = 0.0
+    status: str = "waiting"  # waiting | running | applied | trimmed | rolled_back | skipped
+    message: str = ""
+
+
+@dataclass
+class ProgressBoard:
+    """Folds the service's progress events into one bar per step plus a stage line."""
+
+    stage: str = ""
+    steps: list[StepBar] = field(default_factory=list)
+    done: bool = False
+
+    def update(self, e: dict[str, Any]) -> None:
+        kind = e.get("event")
+        if kind == "stage":
+            self.stage = str(e.get("stage", ""))
+        elif kind == "plan":
+            self.steps = [StepBar(s.get("tool", "?"), s.get("target") or "mix")
+                          for s in (e.get("plan") or {}).get("steps") or []]
+        elif kind in ("step_started", "step_progress", "step_finished"):
+            i, n = int(e.get("index", 0)), int(e.get("total", 0) or 0)
+            while len(self.steps) < max(n, i + 1):
+                self.steps.append(StepBar(e.get("tool", "?")))
+            bar = self.steps[i]
+            bar.tool = e.get("tool", bar.tool)
+            if kind == "step_started":
+                bar.status, bar.fraction = "running", 0.0
+            elif kind == "step_progress":
+                bar.status = "running"
+                bar.fraction = max(bar.fraction, min(1.0, float(e.get("fraction") or 0.0)))
+                bar.message = str(e.get("message") or "")
+            else:
+                bar.status, bar.fraction = str(e.get("status") or "applied"), 1.0
+                bar.message = str(e.get("why") or "")
+        elif kind == "done":
+            self.done = True
+            self.stage = "done"
+
+    def html(self) -> str:
+        stage = "Done." if self.done else STAGE_WORDS.get(self.stage, self.stage)
+        rows = [f'<div class="mp-stage">{html.escape(stage or "")}</div>']
+        for i, b in enumerate(self.steps):
+            pct = int(round(100 * b.fraction))
+            label = f"{i + 1}. {tool_words(b.tool)}" + ("" if b.target in ("mix", "") else f" ({b.target})")
+            status = {"waiting": "waiting", "running": f"{pct}%", "applied": "done", "trimmed": "done (trimmed)",
+                      "rolled_back": "rolled back", "skipped": "skipped"}.get(b.status, b.status)
+            title = f' title="{html.escape(b.message)}"' if b.message else ""
+            rows.append(
+                f'<div class="mp-step mp-{b.status}" data-tool="{html.escape(b.tool)}" data-status="{b.status}"{title}>'
+                f'<span class="mp-step-label">{html.escape(label)}</span>'
+                f'<progress max="100" value="{pct}"></progress>'
+                f'<span class="mp-step-status">{html.escape(status)}</span></div>'
+            )
+        return '<div class="mp-progress">' + "".join(rows) + "</div>"
+
+
+def target_lufs_of(plan: dict[str, Any] | None) -> float | None:
+    for s in (plan or {}).get("steps") or []:
+        if s.get("tool") == "master" and isinstance((s.get("params") or {}).get("target_lufs"), (int, float)):
+            return float(s["params"]["target_lufs"])
+    return None
+
+
+def genre_of(plan: dict[str, Any] | None) -> str | None:
+    for s in (plan or {}).get("steps") or []:
+        if s.get("tool") == "genre_preset" and (s.get("params") or {}).get("genre"):
+            return str(s["params"]["genre"])
+    return None
+
+
+def metrics_html(before: dict[str, Any], after: dict[str, Any], *, target_lufs: float | None = None,
+                 true_peak_ceiling: float | None = None) -> str:
+    """Before/after/target table; rows carry `data-key` and cells `data-value` for tests and scripts."""
+    if not before and not after:
+        return '<div class="mp-metrics-empty">Metrics appear here after a turn.</div>'
+    targets: dict[str, float] = {}
+    if target_lufs is not None:
+        targets["integrated_lufs"] = target_lufs
+    if true_peak_ceiling is not None:
+        targets["true_peak_dbtp"] = true_peak_ceiling
+    head = "<tr><th>metric</th><th>before</th><th>after</th><th>target</th></tr>"
+    rows = []
+    for key, label, unit, dec in METRICS:
+        if key not in before and key not in after:
+            continue
+        b, a, t = before.get(key), after.get(key), targets.get(key)
+        scale = 100.0 if unit == "%" else 1.0
+        b = b * scale if isinstance(b, (int, float)) and not isinstance(b, bool) else b
+        a = a * scale if isinstance(a, (int, float)) and not isinstance(a, bool) else a
+        name = f"{label} ({unit})" if unit else label
+        ok = ""
+        if key == "integrated_lufs" and t is not None and isinstance(a, (int, float)) and math.isfinite(a):
+            ok = " mp-ok" if abs(a - t) <= 0.5 else " mp-off"
+        rows.append(
+            f'<tr data-key="{key}"><td>{html.escape(name)}</td>'
+            f'<td class="mp-before" data-value="{_raw(b)}">{fmt_number(b, dec)}</td>'
+            f'<td class="mp-after{ok}" data-value="{_raw(a)}">{fmt_number(a, dec)}</td>'
+            f'<td class="mp-target" data-value="{_raw(t)}">{fmt_number(t, dec) if t is not None else ""}</td></tr>'
+        )
+    return f'<table class="mp-metrics" id="mp-metrics-table">{head}{"".join(rows)}</table>'
+
+
+def _raw(v: Any) -> str:
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v)):
+        return repr(float(v))
+    return ""
+
+
+def outcome_lines(steps: list[dict[str, Any]]) -> list[str]:
+    """One line per step that did not simply apply (skipped, rolled back, trimmed) and why."""
+    out = []
+    for s in steps or []:
+        st = s.get("status")
+        if st in ("skipped", "rolled_back", "trimmed"):
+            word = {"skipped": "skipped", "rolled_back": "rolled back", "trimmed": "trimmed"}[st]
+            why = f": {s['why']}" if s.get("why") else ""
+            out.append(f"- {tool_words(s.get('tool', '?'))} {word}{why}")
+    return out
+
+
+def error_message(exc: BaseException) -> str:
+    """A readable one-paragraph message for the chat; never a traceback."""
+    from tools.audio import AudioError
+
+    text = str(exc).strip().strip("'\"") or type(exc).__name__
+    first = text.splitlines()[0]
+    if isinstance(exc, AudioError):
+        return f"I couldn't use that file: {first}"
+    if isinstance(exc, (ValueError, KeyError)):
+        return f"Sorry, I couldn't do that: {first}"
+    if isinstance(exc, (OSError, PermissionError)):
+        return f"Sorry, a file problem stopped me: {first}"
+    return f"Sorry, something went wrong ({type(exc).__name__}: {first}). Nothing was changed; please try again."
