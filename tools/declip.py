@@ -28,6 +28,7 @@ from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 MIN_CLIPPED = 16
 N_FFT = 2048
 HOP = 512
+FLOOR_DB = 60.0  # the sparsity threshold falls from the largest coefficient to this many dB below
 
 
 class DeclipParams(ToolParams):
@@ -98,7 +99,7 @@ def _reconstruct(seg: np.ndarray, pos: np.ndarray, neg: np.ndarray, hi: float, l
     zmax = np.abs(_stft(y, w)).max() + 1e-12
     for i in range(iterations):
         z = _stft(y, w)
-        lam = zmax * 10 ** (-(60.0 / 20.0) * (i + 1) / iterations)
+        lam = zmax * 10 ** (-(FLOOR_DB / 20.0) * (i + 1) / iterations)
         z[np.abs(z) < lam] = 0
         yh = _istft(z, w, total)
         y = np.where(reliable, y0, yh)
