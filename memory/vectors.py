@@ -1,0 +1,120 @@
+"""Audio-feature vectors in ChromaDB: similar-input search with metadata filters.
+
+`PersistentClient` in the data dir by default, `HttpClient` when ``MIXPILOT_CHROMA_URL`` is set.
+We always hand Chroma our own embeddings (`memory.features`) and create the collection with
+``embedding_function=None``: Chroma's default embedding function downloads a model, and we
+never want that. Distances are squared L2 (``hnsw:space = l2``) on the standardised features.
+
+One collection per feature version (``mixpilot_audio_features_v1``, …), so old vectors are
+never compared with new ones and the common query needs no metadata filter: Chroma answers
+an unfiltered HNSW query over 10,000 vectors in a few ms, while a filter that matches most
+of the collection (``feature_version == 1``) makes it scan (~50 ms). Every vector still
+carries metadata ``owner_id``, ``feature_version``, ``content_type``, ``configuration_id``
+and ``audio_id``. An owner filter is selective and goes to Chroma as ``where``; the content
+type, which the embedding itself separates well (speech probability, spectrum), is applied
+to an over-fetched result (``k × 3``) here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+COLLECTION = "mixpilot_audio_features"
+
+
+@dataclass
+class VectorItem:
+    id: str
+    vector: Sequence[float]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Hit:
+    id: str
+    distance: float  # squared L2
+    metadata: dict[str, Any]
+
+
+def _clean(meta: dict[str, Any]) -> dict[str, Any]:
+    """Chroma metadata values must be str/int/float/bool (no None)."""
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+def _settings():
+    from chromadb.config import Settings
+
+    return Settings(anonymized_telemetry=False, allow_reset=False)
+
+
+class VectorStore:
+    """One Chroma collection of audio embeddings."""
+
+    def __init__(self, *, feature_version: int, path: str | Path | None = None, url: str | None = None,
+                 collection: str = COLLECTION, client: Any = None) -> None:
+        import chromadb
+
+        if client is None:
+            if url:
+                u = urlparse(url if "://" in url else f"http://{url}")
+                client = chromadb.HttpClient(host=u.hostname or "localhost",
+                                             port=u.port or (443 if u.scheme == "https" else 8000),
+                                             ssl=u.scheme == "https", settings=_settings())
+            elif path is not None:
+                Path(path).mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=str(path), settings=_settings())
+            else:
+                client = chromadb.EphemeralClient(settings=_settings())
+        self.client = client
+        self.feature_version = int(feature_version)
+        self.collection = client.get_or_create_collection(
+            name=f"{collection}_v{self.feature_version}", embedding_function=None, metadata={"hnsw:space": "l2"})
+
+    def add(self, items: Sequence[VectorItem]) -> None:
+        """Insert or replace (idempotent: a repair pass may add the same id twice)."""
+        if not items:
+            return
+        self.collection.upsert(
+            ids=[it.id for it in items],
+            embeddings=[np.asarray(it.vector, dtype=np.float32).tolist() for it in items],
+            metadatas=[_clean(it.metadata) for it in items],
+        )
+
+    def query(self, vector: Sequence[float], *, k: int = 20, owner_id: str | None = None,
+              content_type: str | None = None, where: dict[str, Any] | None = None) -> list[Hit]:
+        """The `k` nearest vectors (optionally one owner's, one content type), nearest first."""
+        clauses: list[dict[str, Any]] = []
+        if owner_id is not None:
+            clauses.append({"owner_id": owner_id})
+        for key, value in (where or {}).items():
+            clauses.append({key: value})
+        flt = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
+        n = max(1, int(k)) * (3 if content_type is not None else 1)
+        res = self.collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+                                    n_results=n, where=flt, include=["metadatas", "distances"])
+        ids = (res.get("ids") or [[]])[0]
+        dists = (res.get("distances") or [[]])[0]
+        metas = (res.get("metadatas") or [[]])[0]
+        hits = [Hit(id=i, distance=float(d), metadata=dict(m or {})) for i, d, m in zip(ids, dists, metas,
+                                                                                       strict=False)]
+        if content_type is not None:
+            hits = [h for h in hits if h.metadata.get("content_type") in (None, content_type)]
+        return hits[: max(1, int(k))]
+
+    def existing(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        return set(self.collection.get(ids=list(ids), include=[]).get("ids") or [])
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self.collection.delete(ids=list(ids))
+
+    def count(self) -> int:
+        return int(self.collection.count())
