@@ -140,7 +140,7 @@ class UI:
         except Exception as exc:
             if not isinstance(exc, (ValueError, KeyError, OSError)):
                 log.exception("upload failed")
-            history.append({"role": "assistant", "content": view.error_message(exc)})
+            history.append({"role": "assistant", "content": view.error_message(exc, (main, voice))})
             return history, st, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         st.update(pending_audio=aid, pending_inputs=inputs, original_id=aid, current_id=aid, turn_id=None)
         audio = self.svc.audio(aid)

@@ -213,11 +213,19 @@ def outcome_lines(steps: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def error_message(exc: BaseException) -> str:
-    """A readable one-paragraph message for the chat; never a traceback."""
+def error_message(exc: BaseException, paths: tuple[str | None, ...] = ()) -> str:
+    """A readable one-paragraph message for the chat; never a traceback.
+
+    Server-side upload paths in `paths` are shortened to their file names.
+    """
+    from pathlib import Path
+
     from tools.audio import AudioError
 
     text = str(exc).strip().strip("'\"") or type(exc).__name__
+    for p in paths:
+        if p:
+            text = text.replace(str(p), Path(p).name)
     first = text.splitlines()[0]
     if isinstance(exc, AudioError):
         return f"I couldn't use that file: {first}"

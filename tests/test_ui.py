@@ -1,0 +1,100 @@
+"""The chat UI's pieces without a browser: progress folding, metrics table, pictures' numbers, errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from app.ui import plots, view
+from tests.conftest import noise, sine
+from tools.audio import Audio, AudioError
+from tools.loudness import integrated_lufs
+
+
+def test_progress_board_one_bar_per_step_from_the_event_stream():
+    board = view.ProgressBoard()
+    plan = {"steps": [{"tool": "denoise", "target": "mix"}, {"tool": "master", "target": "mix"}]}
+    events = [{"event": "stage", "stage": "plan"}, {"event": "plan", "plan": plan},
+              {"event": "step_started", "index": 0, "total": 2, "tool": "denoise"},
+              {"event": "step_progress", "index": 0, "total": 2, "tool": "denoise", "fraction": 0.5},
+              {"event": "step_finished", "index": 0, "total": 2, "tool": "denoise", "status": "rolled_back",
+               "why": "made it worse"},
+              {"event": "step_started", "index": 1, "total": 2, "tool": "master"}]
+    for e in events:
+        board.update(e)
+    assert [(b.tool, b.status) for b in board.steps] == [("denoise", "rolled_back"), ("master", "running")]
+    html = board.html()
+    assert html.count('class="mp-step ') == 2 and "rolled back" in html and 'value="0"' in html
+    board.update({"event": "step_progress", "index": 1, "total": 2, "tool": "master", "fraction": 0.4})
+    assert 'value="40"' in board.html()
+    board.update({"event": "done"})
+    assert board.done and "Done." in board.html()
+
+
+def test_metrics_table_marks_loudness_on_target():
+    html = view.metrics_html({"integrated_lufs": -20.3, "true_peak_dbtp": -4.0},
+                             {"integrated_lufs": -14.2, "true_peak_dbtp": -1.1}, target_lufs=-14.0,
+                             true_peak_ceiling=-1.0)
+    assert 'data-key="integrated_lufs"' in html and "mp-ok" in html
+    assert 'data-value="-14.2"' in html and 'data-value="-14.0"' in html
+    off = view.metrics_html({"integrated_lufs": -20.0}, {"integrated_lufs": -16.0}, target_lufs=-14.0)
+    assert "mp-off" in off
+
+
+def test_errors_are_one_readable_line_without_server_paths():
+    msg = view.error_message(AudioError("/tmp/gradio/abc/song.wav: not a readable audio file"),
+                             ("/tmp/gradio/abc/song.wav",))
+    assert msg.startswith("I couldn't use that file") and "song.wav" in msg and "/tmp/gradio" not in msg
+    try:
+        raise RuntimeError("boom\n  File \"x.py\", line 3")
+    except RuntimeError as exc:
+        msg = view.error_message(exc)
+    assert "\n" not in msg and "File" not in msg and "RuntimeError" in msg
+
+
+def test_plan_markdown_lists_steps_and_notes():
+    md = view.plan_markdown({"steps": [{"tool": "genre_preset", "params": {"genre": "pop"}, "reason": "pop tone"},
+                                       {"tool": "master", "params": {"target_lufs": -14.0}, "target": "mix"}],
+                             "source": "semantic", "notes": ["dereverb unavailable: used EQ"]})
+    assert "1. **genre preset** (genre=pop) — pop tone" in md and "target_lufs=-14" in md and "dereverb" in md
+    assert view.target_lufs_of({"steps": [{"tool": "master", "params": {"target_lufs": -16}}]}) == -16.0
+    assert view.genre_of({"steps": [{"tool": "genre_preset", "params": {"genre": "rock"}}]}) == "rock"
+
+
+@pytest.mark.parametrize("sr", [22050, 48000])
+def test_short_term_loudness_matches_the_integrated_meter_on_a_steady_tone(sr):
+    a = Audio(sine(997.0, 6.0, sr, 0.25, 2), sr)
+    t, lufs = plots.short_term_lufs(a)
+    assert t[0] == pytest.approx(3.0) and np.diff(t) == pytest.approx(0.1)
+    assert t.size == pytest.approx(31, abs=1)
+    assert np.allclose(lufs, integrated_lufs(a), atol=0.05)
+
+
+def test_band_levels_tell_dark_from_bright():
+    sr = 44100
+    low = Audio(sine(100.0, 3.0, sr, 0.3) + noise(3.0, sr, 0.001), sr)
+    high = Audio(sine(8000.0, 3.0, sr, 0.3) + noise(3.0, sr, 0.001), sr)
+    bl, bh = plots.band_levels_db(low), plots.band_levels_db(high)
+    labels = [b[0] for b in plots.BANDS]
+    assert bl[labels.index("bass")] > -0.5 and bh[labels.index("air")] > -0.5
+    assert bl[labels.index("air")] < -30 and bh[labels.index("bass")] < -30
+    # shares add up to the total
+    assert sum(10 ** (v / 10) for v in bl) == pytest.approx(1.0, rel=0.02)
+    assert sum(10 ** (v / 10) for v in plots.band_levels_flat()) == pytest.approx(1.0, rel=1e-6)
+
+
+def test_pictures_render(tmp_path):
+    sr = 22050
+    before = Audio(sine(440.0, 4.0, sr, 0.1, 2) + noise(4.0, sr, 0.01, 2), sr)
+    after = before.with_samples(before.samples * 3.0)
+    for fig in (plots.waveform_figure(before, after), plots.spectrogram_figure(before, after),
+                plots.loudness_figure(before, after, -14.0), plots.tonal_balance_figure(before, after, genre="pop")):
+        out = tmp_path / "f.png"
+        fig.savefig(out)
+        assert out.stat().st_size > 5_000
+    t, lo, hi = plots.envelope(after)
+    mono = after.samples.mean(axis=0)
+    assert hi.max() == pytest.approx(float(mono.max()), rel=1e-6) and lo.min() == pytest.approx(float(mono.min()), rel=1e-6)
+    assert math.isfinite(t[-1]) and t[-1] <= after.duration_s
