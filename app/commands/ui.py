@@ -10,6 +10,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=None, help="port (default 7860, or the next free one)")
     p.add_argument("--open", action="store_true", help="open a browser tab")
+    p.add_argument("--login", action="store_true",
+                   help="ask for an email and password (the API's users); default: local single-user mode")
     p.set_defaults(func=run)
 
 
@@ -20,5 +22,5 @@ def run(args: argparse.Namespace) -> int:
         from app.cli import CliError
 
         raise CliError(f"the UI needs Gradio: pip install -e '.[ui]' ({exc})") from None
-    launch(host=args.host, port=args.port, open_browser=args.open)
+    launch(host=args.host, port=args.port, open_browser=args.open, login=args.login)
     return 0

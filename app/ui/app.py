@@ -74,16 +74,22 @@ def new_session(svc: Any, user_id: str) -> dict[str, Any]:
 class UI:
     """Handlers bound to one service; the Blocks wiring is in `build`."""
 
-    def __init__(self, svc: Any, *, work_dir: Path, user_id: str) -> None:
+    def __init__(self, svc: Any, *, work_dir: Path, user_id: str, signin: Any = None) -> None:
         self.svc = svc
+        self.signin = signin
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.user_id = user_id
 
     # ------------------------------------------------------------------ helpers
 
-    def session(self, st: dict[str, Any] | None) -> dict[str, Any]:
-        return st if st else new_session(self.svc, self.user_id)
+    def session(self, st: dict[str, Any] | None, request: gr.Request | None = None) -> dict[str, Any]:
+        if st:
+            return st
+        user_id = self.user_id
+        if self.signin is not None:
+            user_id = self.signin.user_id(getattr(request, "username", None)) or self.user_id
+        return new_session(self.svc, user_id)
 
     def preview(self, version_id: str | None) -> str | None:
         """A 16-bit WAV of a stored version for the browser's player (versions never change: cached)."""
@@ -127,8 +133,9 @@ class UI:
 
     # ------------------------------------------------------------------ upload
 
-    def on_upload(self, song: str | None, vocal: str | None, history: list, st: dict | None):
-        st = self.session(st)
+    def on_upload(self, song: str | None, vocal: str | None, history: list, st: dict | None,
+                  request: gr.Request = None):
+        st = self.session(st, request)
         history = list(history or [])
         main, voice = (song, vocal) if song else (vocal, None)
         if not main:
@@ -174,9 +181,9 @@ class UI:
             if e.get("event") in ("_result", "_error"):
                 return
 
-    def on_send(self, text: str, history: list, st: dict | None):
-        """Generator: (chat, state, textbox, progress, before, after, metrics, 4 plots, stems) per yield."""
-        st = self.session(st)
+    def on_send(self, text: str, history: list, st: dict | None, request: gr.Request = None):
+        """Generator: (chat, state, textbox, progress, before, after, metrics, 4 plots) per yield."""
+        st = self.session(st, request)
         history = list(history or [])
         text = (text or "").strip()
         skip = gr.skip()
@@ -362,16 +369,18 @@ class UI:
             return history, None
         return history, files
 
-    def on_new(self, st: dict | None):
-        st = new_session(self.svc, (st or {}).get("user_id") or self.user_id)
+    def on_new(self, st: dict | None, request: gr.Request = None):
+        st = new_session(self.svc, self.session(st, request)["user_id"])
         return [], st, "", view.metrics_html({}, {}), None, None, None, None, None, None, None, None
 
 
 # ------------------------------------------------------------------------------ layout
 
 
-def build_app(svc: Any, *, work_dir: str | Path, user_id: str = "local", title: str = "mixpilot") -> gr.Blocks:
-    ui = UI(svc, work_dir=Path(work_dir), user_id=user_id)
+def build_app(svc: Any, *, work_dir: str | Path, user_id: str = "local", signin: Any = None,
+              title: str = "mixpilot") -> gr.Blocks:
+    """The Blocks app; `signin` (an `app.ui.auth.SignIn`) maps the signed-in email to a user id."""
+    ui = UI(svc, work_dir=Path(work_dir), user_id=user_id, signin=signin)
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
         st = gr.State(None)
         gr.Markdown("## mixpilot — say what you want, hear the result\n"
@@ -453,8 +462,11 @@ def local_user_id() -> str:
 
 
 def launch(*, host: str = "127.0.0.1", port: int | None = None, settings: Any = None, open_browser: bool = False,
-           share: bool = False) -> None:
-    """Open the service from settings, build the UI and serve it until interrupted."""
+           share: bool = False, login: bool = False) -> None:
+    """Open the service from settings, build the UI and serve it until interrupted.
+
+    `login=True` asks for an email and password (the API's users); otherwise local single-user mode.
+    """
     from app.runtime import open_service
     from app.settings import Settings
 
@@ -462,9 +474,16 @@ def launch(*, host: str = "127.0.0.1", port: int | None = None, settings: Any = 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     work_dir = Path(settings.data_dir) / "ui"
     with open_service(settings) as svc:
-        demo = build_app(svc, work_dir=work_dir, user_id=local_user_id())
+        signin = None
+        if login:
+            from app.ui.auth import SignIn
+            from memory.db import default_database_url
+
+            signin = SignIn(settings.database_url or default_database_url(settings.data_dir))
+        demo = build_app(svc, work_dir=work_dir, user_id=local_user_id(), signin=signin)
         try:
             demo.launch(server_name=host, server_port=port, inbrowser=open_browser, share=share, show_error=False,
-                        allowed_paths=[str(work_dir)], css=CSS, footer_links=[], quiet=False)
+                        allowed_paths=[str(work_dir)], css=CSS, footer_links=[], quiet=False, auth=signin,
+                        auth_message="Sign in with your mixpilot account (the same as the API)." if signin else None)
         finally:
             shutil.rmtree(work_dir / "preview", ignore_errors=True)
