@@ -26,8 +26,11 @@ Field definitions (see `Analysis` for the list):
   ~30 Hz can show a few such runs.
 * ``bandwidth_hz``: upper edge of the highest band with real energy above the noise: the
   spectrum (1/24-octave-smoothed average) is searched for a cliff, a band >= 15 dB above
-  everything from a sixth of an octave higher up to Nyquist; the bandwidth is the highest band
-  still 10 dB above the floor past that cliff. No cliff: the full Nyquist band.
+  everything from a sixth of an octave higher up to Nyquist (and >= 20 dB above the quietest band,
+  so noise-floor ripple is no cliff); the bandwidth is the highest band
+  still 10 dB above the floor past that cliff. No cliff: the full Nyquist band. Broadband hiss
+  counts as energy: a 1961 broadcast whose tape hiss runs up to a 16 kHz transcoding cliff reads
+  ~16 kHz, and a gentle IIR skirt reads where it sinks into the noise, a little past its corner.
 * ``spectral_centroid_hz``: magnitude-weighted mean frequency of the average spectrum.
   ``spectral_rolloff_hz``: frequency below which 85 % of the average magnitude
   spectrum lies (librosa's convention).
@@ -227,14 +230,17 @@ def effective_bandwidth(spec: np.ndarray, freqs: np.ndarray, sr: int) -> float:
     if len(bands) < 8:
         return nyq
     centres, lev = _band_levels(spec, bands)
-    lev = np.maximum(lev, lev.max() - 140.0)  # anything 140 dB down is digital silence
+    lev = np.maximum(lev, lev.max() - 120.0)  # anything 120 dB down is digital silence / rounding
     upper = np.array([freqs[min(b[1], freqs.size - 1)] for b in bands])
     # max level over all bands at least a sixth of an octave above each band
     gap = 4  # bands at 24 per octave
     above = np.full(lev.size, -np.inf)
     suffix_max = np.maximum.accumulate(lev[::-1])[::-1]
     above[: lev.size - gap] = suffix_max[gap:]
-    cliff = np.flatnonzero(lev - above >= 15.0)
+    # a cliff must drop from real signal: 20 dB over the quietest band, so the
+    # ripple of a noise floor (or of float rounding) never counts as an edge
+    floor_global = float(lev.min())
+    cliff = np.flatnonzero((lev - above >= 15.0) & (lev >= floor_global + 20.0))
     if cliff.size == 0:
         return nyq
     k = int(cliff[-1])
