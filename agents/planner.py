@@ -1,0 +1,136 @@
+"""The planner the graph calls: request (+ analysis, memory's recommendation, previous plan) → a
+validated `Plan`.
+
+- ``make_plan(request, ...)``: the LLM planner when one is configured (falling back to the
+  semantic plan on any failure, noted), else the offline semantic planner; follow-ups
+  ("a bit more", "same but for Apple Music") change ``previous``; memory's ``recommendation``
+  fills params the request leaves open. Every plan goes through `validate_plan`.
+- ``parse_followup(request)``: undo | reset | adjust | repeat_with_changes, or None.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from agents.contract import CONTRACT
+from agents.plan import Forbidden, Plan, Step, validate_plan
+from agents.semantic.followup import FollowUp, apply_followup, parse_followup
+from agents.semantic.planner import plan_semantic
+
+__all__ = ["FollowUp", "Plan", "Step", "make_plan", "parse_followup", "semantic_plan", "llm_configured"]
+
+
+def _intents(use_embedder: bool) -> Any:
+    if not use_embedder or os.environ.get("MIXPILOT_NO_EMBEDDER"):
+        return None
+    from agents.semantic.intents import default_matcher
+
+    return default_matcher()
+
+
+def semantic_plan(
+    request: str,
+    *,
+    analysis: Mapping[str, Any] | None = None,
+    registry: Any = None,
+    allow_unavailable: bool = False,
+    use_embedder: bool = True,
+) -> Plan:
+    """The offline plan for ``request``, validated."""
+    plan, forbidden = plan_semantic(request, analysis=analysis, intents=_intents(use_embedder))
+    return validate_plan(plan, registry, forbidden=forbidden, allow_unavailable=allow_unavailable)
+
+
+def llm_configured(settings: Any = None) -> bool:
+    model = getattr(settings, "llm_model", None) if settings is not None else os.environ.get("MIXPILOT_LLM_MODEL")
+    return bool(model)
+
+
+def make_plan(
+    request: str,
+    *,
+    analysis: Mapping[str, Any] | None = None,
+    recommendation: Mapping[str, Any] | None = None,
+    previous: Plan | Mapping[str, Any] | None = None,
+    registry: Any = None,
+    settings: Any = None,
+    llm: Any = None,
+    allow_unavailable: bool = False,
+    use_embedder: bool = True,
+) -> Plan:
+    """Plan ``request``; see the module docstring. Never raises on odd input: it notes instead.
+
+    ``llm`` is a LangChain chat model (already built); without it, one is built from ``settings``
+    (or the ``MIXPILOT_LLM_*`` environment) when a model is configured.
+    """
+    if previous is not None and not isinstance(previous, Plan):
+        previous = Plan.model_validate(previous)
+    if previous is not None:
+        fu = parse_followup(request)
+        if fu is not None and fu.kind in ("adjust", "repeat_with_changes"):
+            return validate_plan(apply_followup(previous, fu), registry, forbidden=set(fu.forbid),
+                                 allow_unavailable=allow_unavailable)
+        if fu is not None:  # undo / reset need no plan; the conversation handles them
+            return Plan(steps=[], notes=[f"{fu.kind}: handled by the conversation, no tools to run"])
+
+    semantic, forbidden = plan_semantic(request, analysis=analysis, intents=_intents(use_embedder))
+    plan = semantic
+    if llm is not None or llm_configured(settings):
+        from agents.llm_planner import plan_with_llm
+
+        plan, forbidden = plan_with_llm(request, semantic=semantic, forbidden=forbidden, analysis=analysis,
+                                        registry=registry, settings=settings, llm=llm,
+                                        allow_unavailable=allow_unavailable)
+    if recommendation:
+        plan = apply_recommendation(plan, recommendation, request_was_generic=not plan.steps)
+    return validate_plan(plan, registry, forbidden=forbidden, allow_unavailable=allow_unavailable)
+
+
+# ------------------------------------------------------------------ memory's recommendation
+
+
+def _rec_steps(rec: Mapping[str, Any]) -> list[Step]:
+    if isinstance(rec.get("steps"), list):
+        return [Step.model_validate(s) for s in rec["steps"] if isinstance(s, Mapping) and s.get("tool")]
+    params = rec.get("params", rec)
+    return [Step(tool=k, params=dict(v), reason="from similar recordings you rated")
+            for k, v in params.items() if k in CONTRACT and isinstance(v, Mapping)]
+
+
+def _is_open(tool: str, key: str, value: Any) -> bool:
+    model = CONTRACT.get(tool)
+    if model is None or key not in model.model_fields:
+        return False
+    return value == model.model_fields[key].default
+
+
+def apply_recommendation(plan: Plan, rec: Mapping[str, Any], *, request_was_generic: bool = False) -> Plan:
+    """Fill params the request left open (absent or at the contract default) from memory."""
+    steps = _rec_steps(rec)
+    if not steps:
+        return plan
+    if request_was_generic and not plan.steps:
+        return Plan(steps=steps, source="memory",
+                    notes=[n for n in plan.notes if "not sure" not in n]
+                    + ["from memory: the settings rated best on similar recordings"])
+    by_tool = {s.tool: s for s in steps}
+    filled: list[str] = []
+    new_steps = []
+    for s in plan.steps:
+        r = by_tool.get(s.tool)
+        if r is None:
+            new_steps.append(s)
+            continue
+        params = dict(s.params)
+        for k, v in r.params.items():
+            if k not in params or _is_open(s.tool, k, params[k]):
+                if params.get(k) != v:
+                    params[k] = v
+                    filled.append(f"{s.tool}.{k}")
+        new_steps.append(s.model_copy(update={"params": params}))
+    if not filled:
+        return plan
+    notes = [*plan.notes, f"from memory (source: memory): {', '.join(filled)} set from similar recordings you rated"]
+    return Plan(steps=new_steps, source=plan.source, notes=notes)

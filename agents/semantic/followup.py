@@ -1,0 +1,229 @@
+"""Follow-up requests in a conversation: "undo", "go back to the original", "a bit more",
+"less compression", "louder", "same as before but for Apple Music".
+
+`parse_followup` says what kind of follow-up a request is (or None for a fresh request) and
+the changes it asks for; `apply_followup` turns the previous plan into the new one. The graph
+handles undo/reset itself (they need no plan) and calls the planner with ``previous`` for the rest.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from agents.plan import Plan, Step
+from agents.semantic import vocabulary as V
+from agents.semantic.parse import normalize, parse
+
+UNDO = re.compile(
+    r"^(?:please |ok,? |hmm,? |no,? |nah,? )?(?:undo|revert|take (?:that|it) back|go back(?: one step| a step| once)?"
+    r"(?! to)|step back|back one step|previous (?:version|one)|ctrl[- ]?z|cmd[- ]?z|cancel (?:that|the last)|"
+    r"scrap that|roll ?back|i (?:liked|preferred) (?:it|the (?:last|previous) one) (?:better )?before|"
+    r"that was better before|put it back|reverse (?:that|the last))\b"
+)
+RESET = re.compile(
+    r"\b(?:(?:back|return|revert|go) to (?:the )?(?:original|start|beginning|raw|unprocessed|first version|source)|"
+    r"start (?:over|again|from scratch)|from scratch|reset|(?:remove|undo|drop|scrap) (?:everything|all (?:of )?"
+    r"(?:it|that|the changes|changes)|all effects)|the original (?:version|file|recording|audio)|clean slate|"
+    r"as it was (?:at first|originally)|unprocessed version)\b"
+)
+REPEAT = re.compile(
+    r"\b(?:same (?:as )?(?:before|last time|that|the last(?: one)?)|same (?:thing|chain|settings|again|processing|"
+    r"plan)|do (?:that|it|the same|this) again|(?:the )?same (?:but|for|with)|like (?:before|last time)|again,? but|"
+    r"now (?:for|do)|this time (?:for|with)|instead|also (?:for|do)|another version)\b"
+)
+RELATIVE = re.compile(
+    r"\b(?:more|less|louder|quieter|softer|too|stronger|weaker|subtler|gentler|further|harder|back off|"
+    r"tone (?:it |that )?down|dial (?:it |that )?(?:back|down|up)|turn (?:it |that |the \w+ )?(?:up|down)|bump|push|"
+    r"pull (?:it |that )?back|increase|decrease|reduce|not enough|remove the|take (?:out|off) the|drop the|"
+    r"get rid of the|lose the|ditch the|kill the|no more|without the|keep (?:everything|the rest)|go (?:further|harder|"
+    r"easier))\b"
+)
+REMOVE = re.compile(r"\b(?:remove|no|without|drop|get rid of|take (?:out|off)|turn off|kill|lose|ditch|skip|no more)\b")
+BY_DB = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(?:db|lu|lufs)\b")
+
+LEVEL_SCALE_UP = {"touch": 1.1, "bit": 1.2, "gentle": 1.15, "lot": 1.6, "max": 1.9}
+LEVEL_SCALE_DOWN = {"touch": 0.9, "bit": 0.8, "gentle": 0.85, "lot": 0.45, "max": 0.3}
+LOUD_STEP = {"touch": 0.5, "bit": 1.0, "gentle": 1.0, "lot": 3.0, "max": 4.0}
+
+
+class FollowUp(BaseModel):
+    """A follow-up's kind and the changes it asks of the previous plan.
+
+    - ``scale``: tool (or ``"*"`` for every non-master step) → factor for its amounts and EQ gains
+    - ``deltas``: tool → param → value added (e.g. ``{"master": {"target_lufs": 1.0}}``)
+    - ``set``: tool → params set outright (e.g. a new platform's master params)
+    - ``remove``: tools to drop; ``add``: new steps (merged into the previous plan)
+    """
+
+    kind: Literal["undo", "reset", "adjust", "repeat_with_changes"]
+    text: str = ""
+    scale: dict[str, float] = Field(default_factory=dict)
+    deltas: dict[str, dict[str, float]] = Field(default_factory=dict)
+    set: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    remove: list[str] = Field(default_factory=list)
+    add: list[Step] = Field(default_factory=list)
+    forbid: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+def parse_followup(request: str) -> FollowUp | None:
+    """The follow-up a request is, or None when it reads as a fresh request."""
+    text = normalize(request)
+    if not text:
+        return None
+    if RESET.search(text):
+        return FollowUp(kind="reset", text=text)
+    if UNDO.search(text):
+        return FollowUp(kind="undo", text=text)
+    repeat = bool(REPEAT.search(text))
+    relative = bool(RELATIVE.search(text))
+    parsed = parse(text)
+    matches = [m for c in parsed.clauses for m in c.matches]
+    action_terms = [m for m in matches if m.kind == "term"]
+    # a bare platform or genre after a turn ("for Apple Music", "now in a rock style") repeats with changes
+    bare_target = bool(matches) and not action_terms and len(text.split()) <= 6 and not parsed.repair
+    if not (repeat or relative or bare_target):
+        return None
+    if parsed.repair or parsed.improve:
+        if not repeat:
+            return None
+    fu = FollowUp(kind="repeat_with_changes" if repeat or bare_target else "adjust", text=text)
+    level = next((c.level for c in parsed.clauses if c.level), None)
+
+    # louder / quieter: move the master target
+    loud = re.search(r"\b(?:louder|turn (?:it |this )?up|more volume|hotter|volume up|more level|more loud)\b", text)
+    quiet = re.search(r"\b(?:quieter|softer|turn (?:it |this )?down|less loud|too loud|volume down|less volume)\b", text)
+    if loud or quiet:
+        m = BY_DB.search(text)
+        step = abs(float(m.group(1))) if m else LOUD_STEP.get(level or "", 2.0)
+        fu.deltas.setdefault("master", {})["target_lufs"] = step if loud else -step
+
+    # per-term changes
+    for clause in parsed.clauses:
+        for m in clause.matches:
+            if m.kind == "platform":
+                _, platform, lufs, tp, _ = m.obj
+                params: dict[str, Any] = {"target_lufs": lufs, "true_peak_dbtp": tp}
+                if platform:
+                    params["platform"] = platform
+                fu.set["master"] = params
+                fu.deltas.pop("master", None) if not (loud or quiet) else None
+                continue
+            if m.kind == "genre":
+                fu.set["genre_preset"] = {"genre": m.obj}
+                continue
+            term: V.Term = m.obj
+            if term.key in ("louder", "quieter", "max_loud") and (loud or quiet):
+                continue
+            tools = [t for t, _ in term.steps] or [t for t, _ in (term.inverse or ())]
+            lvl = clause.level or level
+            before = clause.text[: max(0, m.start - clause.start)]
+            removing = m.negated or (m.modifier == "less" and REMOVE.search(before[-24:]) is not None)
+            if removing and term.kind != "problem":
+                fu.remove.extend(t for t in tools if t not in fu.remove)
+                continue
+            if m.modifier == "less" and term.kind != "problem" and term.key not in ("darker",):
+                if term.kind == "tool" or term.key in ("reverb", "delay", "punch", "glue", "saturation", "louder"):
+                    for t in tools:
+                        fu.scale[t] = LEVEL_SCALE_DOWN.get(lvl or "", 0.6)
+                    continue
+                for tool, params in term.inverse or ():
+                    fu.add.append(Step(tool=tool, params=_gentle(params, lvl), reason=f"follow-up: {m.text}"))
+                continue
+            if m.modifier == "more" and term.kind in ("tool", "effect") and not term.key.startswith("eq"):
+                for t in tools:
+                    fu.scale[t] = LEVEL_SCALE_UP.get(lvl or "", 1.4)
+                # also add, in case the previous plan did not have it
+            for tool, params in term.steps:
+                fu.add.append(Step(tool=tool, params=_gentle(params, lvl), reason=f"follow-up: {m.text}"))
+
+    # "a bit more" / "less" / "too much" with no object: everything (but the master target) scales
+    if not matches and not fu.deltas:
+        if re.search(r"\b(?:less|too much|weaker|subtler|gentler|back off|tone (?:it |that )?down|dial (?:it |that )?"
+                     r"(?:back|down)|pull (?:it |that )?back|overdone|too strong|easier)\b", text):
+            fu.scale["*"] = LEVEL_SCALE_DOWN.get(level or "", 0.7)
+        elif re.search(r"\b(?:more|stronger|further|harder|not enough|push|go (?:further|harder))\b", text):
+            fu.scale["*"] = LEVEL_SCALE_UP.get(level or "", 1.3)
+    if fu.kind == "adjust" and not (fu.scale or fu.deltas or fu.set or fu.remove or fu.add):
+        return None
+    return fu
+
+
+def _gentle(params: dict[str, Any], level: str | None) -> dict[str, Any]:
+    """A follow-up nudge is half a fresh request's move (then scaled by its own intensity word)."""
+    from agents.semantic.planner import scaled
+
+    p = {k: (v * 0.5 if k.endswith("_db") and isinstance(v, (int, float)) else v) for k, v in params.items()}
+    return p if level is None else {**p, **{k: v for k, v in scaled("eq", p, level).items() if k.endswith("_db")}}
+
+
+def _scale_params(tool: str, params: dict[str, Any], factor: float) -> dict[str, Any]:
+    from agents.semantic.planner import AMOUNT_KEY, EQ_DB
+
+    p = dict(params)
+    if tool in AMOUNT_KEY:
+        key, default = AMOUNT_KEY[tool]
+        p[key] = round(min(1.0, max(0.0, float(p.get(key, default)) * factor)), 3)
+    for k in EQ_DB:
+        if k in p:
+            p[k] = round(min(12.0, max(-12.0, float(p[k]) * factor)), 2)
+    if tool == "stereo_width" and "width" in p:
+        p["width"] = round(min(2.0, max(0.0, 1.0 + (float(p["width"]) - 1.0) * factor)), 3)
+    if tool == "sidechain":
+        p["depth_db"] = round(min(24.0, max(0.0, float(p.get("depth_db", 6.0)) * factor)), 2)
+    if tool == "master" and "glue" in p:
+        p["glue"] = round(min(1.0, max(0.0, float(p["glue"]) * factor)), 3)
+    return p
+
+
+def apply_followup(previous: Plan, fu: FollowUp) -> Plan:
+    """The previous plan changed as the follow-up asks (not yet validated)."""
+    from agents.semantic.planner import EQ_DB
+
+    steps = [s.model_copy(deep=True) for s in previous.steps]
+    notes: list[str] = []
+    if fu.remove:
+        kept = [s for s in steps if s.tool not in fu.remove]
+        gone = sorted({s.tool for s in steps} - {s.tool for s in kept})
+        notes.append(f"removed {', '.join(gone)}" if gone else f"there was no {', '.join(fu.remove)} to remove")
+        steps = kept
+    for s in steps:
+        factor = fu.scale.get(s.tool) or (fu.scale.get("*") if s.tool != "master" else None)
+        if factor:
+            s.params = _scale_params(s.tool, s.params, factor)
+        if s.tool in fu.set:
+            s.params = {**s.params, **fu.set[s.tool]}
+        for k, dv in fu.deltas.get(s.tool, {}).items():
+            base = float(s.params.get(k, -14.0 if k == "target_lufs" else 0.0))
+            s.params[k] = round(base + dv, 2)
+    have = {s.tool for s in steps}
+    for tool, params in fu.set.items():
+        if tool not in have:
+            steps.append(Step(tool=tool, params=dict(params), reason="follow-up"))
+            have.add(tool)
+    if "master" in fu.deltas and "master" not in have:
+        target = -14.0 + fu.deltas["master"].get("target_lufs", 0.0)
+        steps.append(Step(tool="master", params={"target_lufs": target, "true_peak_dbtp": -1.0},
+                          reason="follow-up: loudness"))
+        have.add("master")
+    for new in fu.add:
+        same = next((s for s in steps if s.tool == new.tool), None)
+        if same is None:
+            steps.append(new)
+            continue
+        if new.tool in fu.scale:
+            continue  # already scaled
+        merged = dict(same.params)
+        for k, v in new.params.items():
+            if k in EQ_DB and isinstance(v, (int, float)):
+                merged[k] = round(min(12.0, max(-12.0, float(merged.get(k, 0.0)) + v)), 2)
+            else:
+                merged[k] = v
+        same.params = merged
+    what = {"adjust": "adjusted the last plan", "repeat_with_changes": "the last plan again, with changes"}
+    notes.insert(0, f"{what.get(fu.kind, fu.kind)}: '{fu.text}'")
+    return Plan(steps=steps, source=previous.source if previous.source != "llm" else "semantic",
+                notes=notes + list(fu.notes))

@@ -1,0 +1,324 @@
+"""Reading a request: normalising, clauses, vocabulary matches, negation, scope, intensity,
+numbers with units, keys and scales. Pure functions over strings; no planning here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from agents.semantic import vocabulary as V
+
+# ------------------------------------------------------------------ normalising
+
+
+_REPL = [
+    ("\u2212", "-"), ("\u2013", "-"), ("\u2014", " - "), ("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'),
+    ("\u201d", '"'), ("w/o", "without"), ("w/", "with "), ("\u266f", "#"), ("\u266d", "b"),
+]
+
+
+def normalize(text: str) -> str:
+    t = (text or "").strip().lower()
+    for a, b in _REPL:
+        t = t.replace(a, b)
+    t = re.sub(r"(\d)\s*-\s*(?=\d)", r"\1 to ", t)
+    t = re.sub(r"\s+", " ", t)
+    return t
+
+
+# ------------------------------------------------------------------ compiled patterns
+
+
+def _c(p: str) -> re.Pattern[str]:
+    return re.compile(p)
+
+
+def _alt(patterns: tuple[str, ...] | list[str]) -> str:
+    return "|".join(f"(?:{p})" for p in patterns)
+
+
+@lru_cache(maxsize=1)
+def _compiled() -> dict[str, Any]:
+    terms = [(t, _c(rf"\b(?:{_alt(t.patterns)})\b")) for t in V.TERMS]
+    genres = [(g, _c(rf"\b(?:{p})\b")) for p, g in V.GENRES]
+    platforms = [(pl, _c(rf"\b(?:{pl[0]})\b")) for pl in V.PLATFORMS]
+    intensity = [(lvl, _c(rf"\b(?:{p})\b")) for p, lvl in V.INTENSITY]
+    scopes = [(tgt, _c(rf"\b(?:{p})\b")) for p, tgt in V.SCOPES]
+    return {
+        "terms": terms, "genres": genres, "platforms": platforms, "intensity": intensity, "scopes": scopes,
+        "speech": _c(rf"\b(?:{V.SPEECH_WORDS})\b"), "repair": _c(rf"\b(?:{V.REPAIR_WORDS})\b"),
+        "improve": _c(rf"\b(?:{V.IMPROVE_WORDS})\b"), "mixdown": _c(rf"\b(?:{V.MIXDOWN_WORDS})\b"),
+        "audio": _c(rf"\b(?:{V.AUDIO_WORDS})\b"), "only": _c(V.SCOPE_ONLY),
+    }
+
+
+SPLIT = re.compile(
+    r"\s*(?:[,;!?:]+(?=\s|$)|(?<!\d)\.(?!\d)|\s-\s|\b(?:and then|and also|then|after that|afterwards|afterward|"
+    r"finally|lastly|also|plus|but|and|while|as well as|followed by|"
+    r"and now|now)\b)\s*"
+)
+NEG = re.compile(
+    r"\b(?:don'?t|do not|dont|doesn'?t|does not|no|not|never|without|avoid|skip|minus|except|nor|leave out|"
+    r"stay away from|hold off on|forget about|rather than|instead of|none|nothing|zero|shouldn'?t|mustn'?t)\b"
+)
+NEG_EXCEPT = re.compile(
+    r"\b(?:no more than|not (?:\w+ ){0,2}enough|no longer|not only|not just|no matter|nothing else|"
+    r"(?:no|without) (?:\w+ )?(?:noise|hiss|hum|buzz|mud|boom|harshness|sibilance|clipping|distortion|echo|"
+    r"reverb|room)\b(?= (?:at all|please|left))|doesn'?t have enough|isn'?t (?:\w+ )?enough)"
+)
+LEAVE = re.compile(
+    r"\b(?:leave|keep)\b(?P<what>(?: \S+){1,4}?) (?:alone|as is|as it is|untouched|unchanged|the same|intact|"
+    r"unprocessed|natural|clean)\b|\b(?:don'?t|do not|dont|never) (?:touch|change|process|alter|mess with|"
+    r"affect|modify)\b(?P<what2>(?: \S+){1,4})"
+)
+KEEP_DRY = re.compile(r"\b(?:keep (?:it|this|them|the \w+) dry|no (?:effects|fx)|dry (?:vocals|voice) only)\b")
+KEEP_DYNAMIC = re.compile(r"\b(?:keep (?:the |its |it )?dynamic(?:s)?|preserve (?:the )?dynamics|dynamic master|"
+                          r"don'?t squash|don'?t crush|not squashed)\b")
+LESS = re.compile(r"\b(?:less|reduce|reducing|lower|lowering|cut|cutting|tame|taming|decrease|tone down|remove|"
+                  r"removing|get rid of|kill|eliminate|too|too much|not so|fewer|turn down|pull back|back off|"
+                  r"dial back|take out|take away|strip|fix|fixing|minimi[sz]e|drop|lose|ditch|soften)\b")
+MORE = re.compile(r"\b(?:more|add|adding|boost|increase|extra|some|bump|push|enhance|bring out|bring up|turn up|"
+                  r"lift|raise|give it|needs?|want)\b")
+PRONOUN_CARRY = re.compile(r"\b(?:them|they|those|their)\b")
+
+STOP = set("""a an the it this that these those is are was be been to of for in on at by with and or my our your
+its their me i we you please can could would will should do does make makes making get give let us some any
+just really very so also then now too thing things kind sort like want wanted need needs bit little more less
+lot much track song file recording audio sound sounds sounding mix stuff one here there it's i'm what how
+can't cant don't dont into up down out over all everything something anything hey hi hello thanks thank
+okay ok yes yeah sure maybe bit touch them they him her his she he using use via""".split())
+
+NUM = r"([+-]?\d+(?:\.\d+)?)"
+NUMBERS: list[tuple[str, re.Pattern[str]]] = [
+    ("lufs", re.compile(NUM + r"\s*(?:lufs|lkfs|lu)\b")),
+    ("dbtp", re.compile(NUM + r"\s*(?:db ?tp|dbtp|db true[- ]?peak)\b")),
+    ("dbtp", re.compile(r"\b(?:true[- ]?peak|tp|ceiling|peaks?)(?: ceiling| limit| max(?:imum)?)?(?: of| at| to| around|"
+                        r" below| under| no higher than| =|:)?\s*" + NUM + r"(?:\s*(?:dbfs|db))?\b")),
+    ("ratio", re.compile(NUM + r"\s*(?::|to)\s*1\b")),
+    ("hz", re.compile(NUM + r"\s*(k|khz|hz)\b")),
+    ("db", re.compile(NUM + r"\s*(?:db|decibels?)\b")),
+    ("pct", re.compile(NUM + r"\s*(?:%|percent|per cent)")),
+    ("ms", re.compile(NUM + r"\s*(?:ms|msec|milliseconds?)\b")),
+    ("s", re.compile(NUM + r"\s*(?:s|sec|secs|seconds?)\b")),
+]
+BARE_LUFS = re.compile(r"(?<![\w.])(-\d+(?:\.\d+)?)(?![\w.%]|\s*(?:db|hz|k|ms|%|lu))")
+KEY = re.compile(r"\b(?:key of |in the key of |to |in |into )?([a-g])(#| sharp|b| flat)?\s*(major|minor|maj|min)\b")
+KEY_OF = re.compile(r"\b(?:key of|key to|key:)\s*([a-g])(#| sharp|b| flat)?\b(?:\s*(major|minor|maj|min))?")
+CHROMATIC = re.compile(r"\bchromatic\b")
+
+
+@dataclass
+class Number:
+    value: float
+    unit: str
+    start: int
+    end: int
+
+
+@dataclass
+class Match:
+    kind: str  # "term" | "genre" | "platform"
+    obj: Any
+    start: int
+    end: int
+    text: str
+    negated: bool = False
+    modifier: str | None = None  # "less" | "more" | None
+
+
+@dataclass
+class Clause:
+    text: str
+    start: int
+    end: int
+    matches: list[Match] = field(default_factory=list)
+    scope: str | None = None
+    scope_negated: bool = False
+    level: str | None = None
+    numbers: list[Number] = field(default_factory=list)
+    negated_at: int | None = None  # offset in clause text where negation starts
+    content: list[str] = field(default_factory=list)  # words no vocabulary entry explained
+
+
+@dataclass
+class Parsed:
+    text: str
+    clauses: list[Clause]
+    speech: bool
+    only: bool
+    repair: bool
+    improve: bool
+    mixdown: bool
+    audio_words: bool
+    keep_dry: bool
+    keep_dynamic: bool
+    key: tuple[str, str] | None
+    forbidden_targets: set[str]
+
+
+def split_clauses(text: str) -> list[tuple[int, int]]:
+    spans = []
+    pos = 0
+    for m in SPLIT.finditer(text):
+        if m.start() > pos:
+            spans.append((pos, m.start()))
+        pos = m.end()
+    if pos < len(text):
+        spans.append((pos, len(text)))
+    return [(a, b) for a, b in spans if text[a:b].strip()]
+
+
+def _find_matches(text: str) -> list[Match]:
+    comp = _compiled()
+    cands: list[Match] = []
+    for term, rx in comp["terms"]:
+        for m in rx.finditer(text):
+            cands.append(Match("term", term, m.start(), m.end(), m.group(0)))
+    for genre, rx in comp["genres"]:
+        for m in rx.finditer(text):
+            cands.append(Match("genre", genre, m.start(), m.end(), m.group(0)))
+    for pl, rx in comp["platforms"]:
+        for m in rx.finditer(text):
+            cands.append(Match("platform", pl, m.start(), m.end(), m.group(0)))
+    # longest first, then earlier vocabulary order (stable sort keeps it)
+    cands.sort(key=lambda c: -(c.end - c.start))
+    taken: list[Match] = []
+    for c in cands:
+        if any(c.start < t.end and t.start < c.end for t in taken):
+            continue
+        taken.append(c)
+    taken.sort(key=lambda c: c.start)
+    return taken
+
+
+def _numbers(text: str) -> list[Number]:
+    found: list[Number] = []
+    used: list[tuple[int, int]] = []
+    for unit, rx in NUMBERS:
+        for m in rx.finditer(text):
+            if any(m.start() < b and a < m.end() for a, b in used):
+                continue
+            v = float(m.group(1))
+            if unit == "hz" and m.group(2) in ("k", "khz"):
+                v *= 1000.0
+            found.append(Number(v, unit, m.start(), m.end()))
+            used.append((m.start(), m.end()))
+    found.sort(key=lambda n: n.start)
+    return found
+
+
+def _key(text: str) -> tuple[str, str] | None:
+    m = KEY.search(text)
+    scale = None
+    if m:
+        note, acc, sc = m.group(1), m.group(2), m.group(3)
+        scale = "major" if sc.startswith("maj") else "minor"
+    else:
+        m = KEY_OF.search(text)
+        if not m:
+            return ("C", "chromatic") if CHROMATIC.search(text) else None
+        note, acc, sc = m.group(1), m.group(2), m.group(3)
+        scale = "minor" if sc and sc.startswith("min") else "major"
+    acc = (acc or "").strip()
+    acc = {"sharp": "#", "flat": "b"}.get(acc, acc)
+    return note.upper() + acc, scale
+
+
+def parse(request: str, *, speech_hint: bool = False) -> Parsed:
+    text = normalize(request)
+    comp = _compiled()
+    matches = _find_matches(text)
+    numbers = _numbers(text)
+    clauses: list[Clause] = []
+    forbidden_targets: set[str] = set()
+
+    # "leave the vocals alone", "don't touch the drums": forbidden targets
+    leave_spans: list[tuple[int, int]] = []
+    for m in LEAVE.finditer(text):
+        what = m.group("what") or m.group("what2") or ""
+        start = m.start("what") if m.group("what") else m.start("what2")
+        leave_spans.append((start, start + len(what)))
+        for tgt, rx in comp["scopes"]:
+            if rx.search(what):
+                forbidden_targets.add(tgt)
+
+    prev_scope: str | None = None
+    prev_negated = False
+    for a, b in split_clauses(text):
+        ctext = text[a:b]
+        cl = Clause(ctext, a, b)
+        exc = [(m.start(), m.end()) for m in NEG_EXCEPT.finditer(ctext)]
+        for m in NEG.finditer(ctext):
+            if any(s <= m.start() < e for s, e in exc):
+                continue
+            cl.negated_at = m.start()
+            break
+        # a bare noun after a negated clause ("no reverb and delay") inherits the negation
+        if cl.negated_at is None and prev_negated and len(ctext.split()) <= 3 and not MORE.search(ctext):
+            cl.negated_at = 0
+        for tgt, rx in comp["scopes"]:
+            m = rx.search(ctext)
+            if m:
+                cl.scope = tgt
+                cl.scope_negated = cl.negated_at is not None and m.start() >= cl.negated_at
+                break
+        if cl.scope is None and PRONOUN_CARRY.search(ctext) and prev_scope:
+            cl.scope = prev_scope
+        for lvl, rx in comp["intensity"]:
+            if rx.search(ctext):
+                cl.level = lvl
+                break
+        cl.numbers = [n for n in numbers if a <= n.start < b]
+        cl.matches = [m for m in matches if a <= m.start < b]
+        last_end = a
+        for m in cl.matches:
+            rel = m.start - a
+            m.negated = (cl.negated_at is not None and rel >= cl.negated_at) or any(
+                s <= m.start < e for s, e in leave_spans)
+            before = text[max(last_end, m.start - 28):m.start]
+            lm = list(LESS.finditer(before))
+            mm = list(MORE.finditer(before))
+            if lm and (not mm or lm[-1].start() > mm[-1].start()):
+                m.modifier = "less"
+            elif mm:
+                m.modifier = "more"
+            last_end = m.end
+        # words nothing explained → candidates for nearest-intent matching
+        covered = ctext
+        for m in sorted(cl.matches, key=lambda m: -m.start):
+            covered = covered[: m.start - a] + " " + covered[m.end - a:]
+        for rx in (comp["repair"], comp["improve"], comp["mixdown"], comp["only"], NEG, LEAVE, KEY, KEY_OF,
+                   *(r for _, r in comp["scopes"]), *(r for _, r in comp["intensity"]), comp["speech"]):
+            covered = rx.sub(" ", covered)
+        words = re.findall(r"[a-z][a-z'\-]+", covered)
+        cl.content = [w for w in words if w not in STOP and len(w) > 2]
+        if cl.scope_negated:
+            forbidden_targets.add(cl.scope)
+        clauses.append(cl)
+        prev_scope = cl.scope if cl.scope and not cl.scope_negated else prev_scope
+        prev_negated = cl.negated_at is not None
+
+    return Parsed(
+        text=text, clauses=clauses,
+        speech=speech_hint or bool(comp["speech"].search(text)),
+        only=bool(comp["only"].search(text)),
+        repair=bool(comp["repair"].search(text)),
+        improve=bool(comp["improve"].search(text)),
+        mixdown=bool(comp["mixdown"].search(text)),
+        audio_words=bool(comp["audio"].search(text)) or bool(matches) or bool(numbers),
+        keep_dry=bool(KEEP_DRY.search(text)),
+        keep_dynamic=bool(KEEP_DYNAMIC.search(text)),
+        key=_key(text),
+        forbidden_targets=forbidden_targets,
+    )
+
+
+def bare_lufs(text: str) -> float | None:
+    """A bare negative number that reads as a loudness target ("master to -12")."""
+    for m in BARE_LUFS.finditer(text):
+        v = float(m.group(1))
+        if -30.0 <= v <= -5.0:
+            return v
+    return None
