@@ -8,12 +8,10 @@ import argparse
 import importlib
 import sys
 
+from app.errors import CliError
+
 # order = order in --help
 COMMANDS = ["analyze", "tools", "apply", "process", "chat", "demo", "migrate", "ui"]
-
-
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:

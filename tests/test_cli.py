@@ -83,7 +83,7 @@ def test_bad_input_exit_2_one_line_no_output(tmp_path, case):
 
 
 def test_silence_and_duration_limit_via_cli(tmp_path):
-    silent = save(Audio(sine(amp=0.0), 48000), tmp_path / "silent.wav")
+    silent = save(Audio(sine(amp=0.0), 48000), tmp_path / "silent.wav", dither=False)
     out = tmp_path / "o.wav"
     assert "silent" in _one_line_error(mp("apply", str(silent), "--tool", "eq", "-o", str(out)))
     long = save(Audio(sine(seconds=3.0), 48000), tmp_path / "long.wav")

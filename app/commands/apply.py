@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from app.cli import CliError
+from app.errors import CliError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from app.ui.app import launch
     except ImportError as exc:
-        from app.cli import CliError
+        from app.errors import CliError
 
         raise CliError(f"the UI needs Gradio: pip install -e '.[ui]' ({exc})") from None
     launch(host=args.host, port=args.port, open_browser=args.open, login=args.login)
