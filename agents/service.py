@@ -32,6 +32,7 @@ class TurnResult:
     metrics_after: dict[str, Any]
     explanation: str
     notes: list[str] = field(default_factory=list)
+    turn_id: str | None = None  # what `Mixpilot.feedback` rates (None when memory is off or nothing was applied)
 
     @property
     def skipped(self) -> list[dict[str, Any]]:
@@ -41,7 +42,7 @@ class TurnResult:
         return {
             "thread_id": self.thread_id, "kind": self.kind, "output_id": self.output_id, "plan": self.plan,
             "steps": self.steps, "metrics_before": self.metrics_before, "metrics_after": self.metrics_after,
-            "explanation": self.explanation, "notes": self.notes,
+            "explanation": self.explanation, "notes": self.notes, "turn_id": self.turn_id,
         }
 
 
@@ -82,6 +83,9 @@ class Mixpilot:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        for resource in (self.memory, self.cache):
+            if resource is not None and hasattr(resource, "close"):
+                resource.close()
 
     def __enter__(self) -> Mixpilot:
         return self
@@ -136,7 +140,7 @@ class Mixpilot:
                 final = chunk
         state = self.graph.get_state(config).values
         turn = (state.get("turns") or [{}])[-1]
-        return TurnResult(
+        result = TurnResult(
             thread_id=thread_id,
             kind=turn.get("kind", final.get("kind", "")),
             output_id=turn.get("result_id") or None,
@@ -147,6 +151,24 @@ class Mixpilot:
             explanation=turn.get("explanation", ""),
             notes=list(state.get("notes") or []),
         )
+        if self.memory is not None and result.kind in ("process", "adjust") and result.output_id \
+                and any(o.get("status") in ("applied", "trimmed") for o in result.steps):
+            try:
+                result.turn_id = self.memory.record_turn(
+                    user_id=user_id, thread_id=thread_id, audio_id=turn.get("source_id") or None,
+                    audio=self.store.get(turn["source_id"]), analysis=result.metrics_before, plan=result.plan,
+                    outcomes=result.steps, result_id=result.output_id, request=request)
+            except Exception as exc:  # memory trouble never fails a turn
+                result.notes.append(f"memory unavailable: this turn was not remembered ({exc})")
+        return result
+
+    def feedback(self, turn_id: str, *, rating: int, aspects: dict[str, int] | None = None,
+                 comment: str | None = None, liked: bool | None = None, user_id: str | None = None) -> None:
+        """Rate a turn (1–5, optional aspect ratings 1–5, comment, liked); `turn_id` from `TurnResult`."""
+        if self.memory is None:
+            raise RuntimeError("memory is not configured: feedback cannot be stored")
+        self.memory.feedback(user_id=user_id, turn_id=turn_id, rating=rating, aspects=aspects, comment=comment,
+                             liked=liked)
 
     def history(self, thread_id: str) -> list[dict[str, Any]]:
         state = self.graph.get_state({"configurable": {"thread_id": thread_id}}).values

@@ -30,4 +30,37 @@ def open_service(settings: Settings | None = None) -> Mixpilot:
         import sys
 
         print(f"mixpilot: LLM planner not available ({exc}); using the offline planner", file=sys.stderr)
-    return Mixpilot(data_dir=settings.data_dir, llm=llm, max_duration_s=settings.max_duration_s)
+    cache, memory = build_memory(settings)
+    return Mixpilot(data_dir=settings.data_dir, llm=llm, max_duration_s=settings.max_duration_s, memory=memory,
+                    cache=cache)
+
+
+def build_memory(settings: Settings):
+    """(cache, MemoryAgent) from settings: Redis or in-process cache; SQL + Chroma memory.
+
+    The cache always exists. Memory needs the `memory` extra; a database that is behind stops
+    start-up (SchemaOutOfDate: "run `mixpilot migrate`"); any other memory failure runs the
+    service without memory (no recommendations, no feedback), with a warning.
+    """
+    import sys
+
+    from memory.cache import make_cache
+
+    cache = make_cache(settings.redis_url)
+    try:
+        from agents.memory_agent import open_memory
+        from memory.storage import AudioStore
+    except ImportError as exc:
+        print(f"mixpilot: memory off ({exc}); install mixpilot[memory]", file=sys.stderr)
+        return cache, None
+    from memory.migrate import SchemaOutOfDate
+
+    try:
+        memory = open_memory(data_dir=settings.data_dir, database_url=settings.database_url,
+                             chroma_url=settings.chroma_url, cache=cache, store=AudioStore(settings.audio_dir))
+    except SchemaOutOfDate:
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. database unreachable
+        print(f"mixpilot: memory off ({exc})", file=sys.stderr)
+        return cache, None
+    return cache, memory

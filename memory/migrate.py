@@ -24,8 +24,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 T = TypeVar("T")
 
 
-class SchemaOutOfDate(RuntimeError):
-    """The database schema is not the one this code expects."""
+class SchemaOutOfDate(ValueError):
+    """The database schema is not the one this code expects (a ValueError: surfaces print it as one line)."""
 
 
 def _off_loop(fn: Callable[[], T]) -> T:

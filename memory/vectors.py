@@ -17,6 +17,7 @@ to an over-fetched result (``k × 3``) here.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,23 +59,35 @@ class VectorStore:
 
     def __init__(self, *, feature_version: int, path: str | Path | None = None, url: str | None = None,
                  collection: str = COLLECTION, client: Any = None) -> None:
+        self.feature_version = int(feature_version)
+        self.path, self.url, self.name = path, url, f"{collection}_v{self.feature_version}"
+        self._client, self._collection = client, None
+        self._lock = threading.Lock()
+
+    @property
+    def collection(self) -> Any:
+        """The Chroma collection, connected on first use (importing chromadb takes seconds)."""
+        if self._collection is None:
+            with self._lock:
+                if self._collection is None:
+                    client = self._client or self._connect()
+                    self._collection = client.get_or_create_collection(
+                        name=self.name, embedding_function=None, metadata={"hnsw:space": "l2"})
+                    self._client = client
+        return self._collection
+
+    def _connect(self) -> Any:
         import chromadb
 
-        if client is None:
-            if url:
-                u = urlparse(url if "://" in url else f"http://{url}")
-                client = chromadb.HttpClient(host=u.hostname or "localhost",
-                                             port=u.port or (443 if u.scheme == "https" else 8000),
-                                             ssl=u.scheme == "https", settings=_settings())
-            elif path is not None:
-                Path(path).mkdir(parents=True, exist_ok=True)
-                client = chromadb.PersistentClient(path=str(path), settings=_settings())
-            else:
-                client = chromadb.EphemeralClient(settings=_settings())
-        self.client = client
-        self.feature_version = int(feature_version)
-        self.collection = client.get_or_create_collection(
-            name=f"{collection}_v{self.feature_version}", embedding_function=None, metadata={"hnsw:space": "l2"})
+        if self.url:
+            u = urlparse(self.url if "://" in self.url else f"http://{self.url}")
+            return chromadb.HttpClient(host=u.hostname or "localhost",
+                                       port=u.port or (443 if u.scheme == "https" else 8000),
+                                       ssl=u.scheme == "https", settings=_settings())
+        if self.path is not None:
+            Path(self.path).mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(self.path), settings=_settings())
+        return chromadb.EphemeralClient(settings=_settings())
 
     def add(self, items: Sequence[VectorItem]) -> None:
         """Insert or replace (idempotent: a repair pass may add the same id twice)."""

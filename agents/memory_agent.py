@@ -1,0 +1,505 @@
+"""MemoryAgent: remembers what was applied, learns from ratings, recommends settings.
+
+- `record_turn` (after a process/adjust turn): stores the configuration actually applied
+  (``mixing_configurations``) and the input's audio embedding (``audio_feature_vectors`` in
+  SQL, then Chroma); returns the configuration id, which is the *turn id* feedback names.
+- `feedback`: stores the rating (1–5, aspects, comment, liked) in SQL and folds it into the
+  configuration's score. Needs neither Chroma nor Redis.
+- `recommend` (the graph's recall node, before planning): finds similar inputs whose
+  configurations were rated, and returns a configuration for the parameters the request
+  leaves open: ``{"params": {tool: {param: value}}, "genre", "evidence", "confidence"}``.
+
+Recommendation = a weighted mean of the neighbours' parameters, weight = similarity ×
+rating weight (``((score − 1) / 4)²``: a 5 counts 1, a 3 counts ¼, a 1 nothing), shrunk
+towards the genre preset (a pseudo-observation of weight ``PRIOR_WEIGHT``). The user's own
+ratings come first: when the user has own evidence, other people's neighbours count only
+``OTHERS_WEIGHT`` as much; without it, everyone's ratings count fully; without any, the
+genre preset is returned (or None when no genre is known).
+
+Sync facade, async inside: the graph runs synchronously while the SQL layer is SQLAlchemy
+async (asyncpg / aiosqlite). The agent owns one background thread running one event loop;
+every database call is a coroutine submitted to that loop (`_Loop.run`), so the async engine
+and its pool always live on the same loop, whatever thread (graph, API worker) calls in.
+Chroma and the cache are called directly from the caller's thread.
+
+Durability: the SQL rows are committed first (vector row with ``indexed = False``), then the
+vector goes to Chroma and the row is marked indexed. A crash or a Chroma outage in between
+leaves ``indexed = False``; `repair` (run at every start) re-inserts those vectors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from memory import db
+from memory import features as F
+from memory.cache import cache_key, get_json, set_json
+
+log = logging.getLogger("mixpilot.memory")
+T = TypeVar("T")
+
+PRIOR_WEIGHT = 0.3
+OTHERS_WEIGHT = 0.25
+OWN_EVIDENCE_MIN = 0.3
+K_GLOBAL, K_OWN = 64, 24
+EMBED_TTL_S = 7 * 24 * 3600
+REC_TTL_S = 300
+#: tools whose settings are learned (cleaning tools follow the request, not taste)
+LEARNED_TOOLS = ("eq", "compress", "stereo_width", "reverb", "delay", "sidechain", "saturation", "de_ess",
+                 "dynamic_eq", "genre_preset", "master", "mix")
+GENRES = ("pop", "rock", "hip_hop", "edm", "rnb", "jazz", "classical", "acoustic", "lofi", "metal", "country",
+          "speech")
+_GENRE_WORDS = {"hip hop": "hip_hop", "hip-hop": "hip_hop", "hiphop": "hip_hop", "rap": "hip_hop",
+                "r&b": "rnb", "r'n'b": "rnb", "electronic": "edm", "dance": "edm", "techno": "edm", "house": "edm",
+                "lo-fi": "lofi", "lo fi": "lofi", "podcast": "speech", "voice over": "speech",
+                "voiceover": "speech", "audiobook": "speech", "folk": "acoustic", "orchestral": "classical"}
+
+#: genre presets: the fallback recommendation (contract param names, agents/contract.py)
+GENRE_PRESETS: dict[str, dict[str, dict[str, float]]] = {
+    "pop": {"eq": {"bright_db": 1.5, "warm_db": 0.0, "air_db": 1.5}, "compress": {"amount": 0.5},
+            "stereo_width": {"width": 1.15}, "master": {"target_lufs": -14.0}},
+    "rock": {"eq": {"bright_db": 1.0, "warm_db": 1.0, "air_db": 0.5}, "compress": {"amount": 0.6},
+             "stereo_width": {"width": 1.1}, "master": {"target_lufs": -12.0}},
+    "hip_hop": {"eq": {"bright_db": 0.5, "warm_db": 1.5, "air_db": 1.0}, "compress": {"amount": 0.6},
+                "stereo_width": {"width": 1.05}, "master": {"target_lufs": -11.0}},
+    "edm": {"eq": {"bright_db": 2.0, "warm_db": 0.5, "air_db": 2.0}, "compress": {"amount": 0.7},
+            "stereo_width": {"width": 1.3}, "master": {"target_lufs": -9.0}},
+    "rnb": {"eq": {"bright_db": 1.0, "warm_db": 1.5, "air_db": 1.5}, "compress": {"amount": 0.5},
+            "stereo_width": {"width": 1.15}, "master": {"target_lufs": -12.0}},
+    "jazz": {"eq": {"bright_db": 0.0, "warm_db": 1.0, "air_db": 0.5}, "compress": {"amount": 0.25},
+             "stereo_width": {"width": 1.0}, "master": {"target_lufs": -16.0}},
+    "classical": {"eq": {"bright_db": 0.0, "warm_db": 0.5, "air_db": 0.5}, "compress": {"amount": 0.1},
+                  "stereo_width": {"width": 1.0}, "master": {"target_lufs": -18.0}},
+    "acoustic": {"eq": {"bright_db": 0.5, "warm_db": 1.0, "air_db": 1.0}, "compress": {"amount": 0.35},
+                 "stereo_width": {"width": 1.05}, "master": {"target_lufs": -15.0}},
+    "lofi": {"eq": {"bright_db": -2.0, "warm_db": 2.0, "air_db": -2.0}, "compress": {"amount": 0.5},
+             "stereo_width": {"width": 0.9}, "master": {"target_lufs": -14.0}},
+    "metal": {"eq": {"bright_db": 1.5, "warm_db": 0.5, "air_db": 1.0}, "compress": {"amount": 0.7},
+              "stereo_width": {"width": 1.2}, "master": {"target_lufs": -10.0}},
+    "country": {"eq": {"bright_db": 1.0, "warm_db": 1.0, "air_db": 1.0}, "compress": {"amount": 0.45},
+                "stereo_width": {"width": 1.1}, "master": {"target_lufs": -13.0}},
+    "speech": {"eq": {"bright_db": 1.0, "warm_db": 0.5, "presence_db": 1.5}, "compress": {"amount": 0.5},
+               "master": {"target_lufs": -16.0}},
+}
+_LABELS = {("stereo_width", "width"): ("width", "{:.2g}"), ("master", "target_lufs"): ("loudness", "{:.0f} LUFS"),
+           ("eq", "bright_db"): ("brightness", "{:+.1f} dB"), ("eq", "warm_db"): ("warmth", "{:+.1f} dB"),
+           ("eq", "air_db"): ("air", "{:+.1f} dB"), ("compress", "amount"): ("compression", "{:.2g}"),
+           ("reverb", "amount"): ("reverb", "{:.2g}")}
+
+
+class _Loop:
+    """One event loop on one daemon thread; `run` submits a coroutine and waits for it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="mixpilot-memory", daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+def genre_from_request(request: str) -> str | None:
+    text = (request or "").lower()
+    for word, genre in _GENRE_WORDS.items():
+        if word in text:
+            return genre
+    for genre in GENRES:
+        if re.search(rf"\b{re.escape(genre.replace('_', ' '))}\b", text):
+            return genre
+    return None
+
+
+def rating_weight(score: float) -> float:
+    return max(0.0, (float(score) - 1.0) / 4.0) ** 2
+
+
+def applied_params(outcomes: list[dict[str, Any]], plan: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """{tool: params} of the steps that were actually applied (else the plan's steps)."""
+    out: dict[str, dict[str, Any]] = {}
+    steps = [o for o in outcomes or [] if o.get("status") in ("applied", "trimmed")]
+    if not outcomes:
+        steps = list((plan or {}).get("steps") or [])
+    for s in steps:
+        params = {k: v for k, v in dict(s.get("params") or {}).items() if isinstance(v, (int, float, str, bool))}
+        out.setdefault(s["tool"], {}).update(params)
+    return out
+
+
+class MemoryAgent:
+    """See the module docstring. Build with `open_memory`; close at shutdown."""
+
+    def __init__(self, *, database_url: str, vectors: Any = None, cache: Any = None, store: Any = None,
+                 repair: bool = True) -> None:
+        self.database_url = db.normalize_url(database_url)
+        self.vectors, self.cache, self.store = vectors, cache, store
+        self._loop = _Loop()
+        self._engine = None
+        self._sessions = None
+        self._gen = 0
+
+        async def _init() -> None:
+            self._engine = db.make_engine(self.database_url)
+            self._sessions = db.make_sessionmaker(self._engine)
+
+        self._loop.run(_init())
+        if repair:
+            try:
+                self.repair()
+            except Exception as exc:  # noqa: BLE001 - Chroma down at start: try again next start
+                log.warning("memory repair failed (%s); will retry on next start", exc)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            try:
+                self._loop.run(self._engine.dispose(), timeout=10)
+            except Exception:  # noqa: BLE001
+                pass
+            self._engine = None
+        self._loop.close()
+
+    def __enter__(self) -> MemoryAgent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ embeddings
+
+    def _vector(self, *, audio_id: str | None, audio: Any = None, analysis: dict[str, Any] | None) -> np.ndarray | None:
+        key = cache_key("emb", F.FEATURE_VERSION, audio_id) if audio_id else None
+        if key:
+            cached = get_json(self.cache, key)
+            if isinstance(cached, list) and len(cached) == F.DIMENSION:
+                return np.asarray(cached, dtype=np.float32)
+        if audio is None and audio_id and self.store is not None:
+            try:
+                audio = self.store.get(audio_id)
+            except KeyError:
+                audio = None
+        if audio is None:
+            return None
+        vec = F.embed(audio, analysis or None)
+        if key:
+            set_json(self.cache, key, [float(v) for v in vec], EMBED_TTL_S)
+        return vec
+
+    def _generation(self) -> int:
+        got = get_json(self.cache, "memgen")
+        return int(got) if isinstance(got, int) else self._gen
+
+    def _bump_generation(self) -> None:
+        self._gen = self._generation() + 1
+        try:
+            set_json(self.cache, "memgen", self._gen, None)
+        except Exception:  # noqa: BLE001 - caches never fail a request
+            pass
+
+    # ------------------------------------------------------------------ record and feedback
+
+    def record_turn(self, *, user_id: str | None, thread_id: str | None, audio_id: str | None, audio: Any,
+                    analysis: dict[str, Any] | None, plan: dict[str, Any] | None, outcomes: list[dict[str, Any]],
+                    result_id: str | None, request: str | None = None, job_id: str | None = None) -> str:
+        """Store the configuration applied in one turn and the input's vector; returns the turn id."""
+        owner = user_id or db.LOCAL_USER_ID
+        params = applied_params(outcomes, plan)
+        genre = (params.get("genre_preset") or {}).get("genre") or genre_from_request(request or "")
+        ctype = F.content_type(analysis)
+        if genre is None and ctype == "speech":
+            genre = "speech"
+        kind = ("reference_match" if "reference_match" in params else "genre_preset" if "genre_preset" in params
+                else "learned" if (plan or {}).get("source") == "memory" else "manual")
+        vec = self._vector(audio_id=audio_id, audio=audio, analysis=analysis)
+
+        async def _store() -> tuple[str, str | None]:
+            async with self._sessions() as s, s.begin():
+                await db.ensure_user(s, user_id=owner)
+                if thread_id:
+                    try:
+                        async with s.begin_nested():
+                            await db.ensure_conversation(s, owner_id=owner, thread_id=thread_id)
+                    except PermissionError:
+                        pass
+                cfg = await db.add_configuration(s, owner_id=owner, params=params, thread_id=thread_id,
+                                                 audio_id=audio_id, result_id=result_id, genre=genre, type=kind,
+                                                 request=request, plan=plan)
+                vid = None
+                if vec is not None:
+                    row = await db.add_feature_vector(s, owner_id=owner, vector=vec.tolist(),
+                                                      feature_version=F.FEATURE_VERSION, audio_id=audio_id,
+                                                      configuration_id=cfg.id, content_type=ctype,
+                                                      feature_type=F.FEATURE_TYPE)
+                    vid = row.id
+                if job_id:
+                    await db.update_job(s, owner_id=owner, job_id=job_id, turn_id=cfg.id)
+                return cfg.id, vid
+
+        config_id, vector_id = self._loop.run(_store())
+        if vector_id is not None:
+            self._index([(vector_id, vec, {"owner_id": owner, "configuration_id": config_id, "audio_id": audio_id,
+                                           "content_type": ctype, "feature_version": F.FEATURE_VERSION})])
+        self._bump_generation()
+        return config_id
+
+    def _index(self, items: list[tuple[str, Any, dict[str, Any]]]) -> bool:
+        """Chroma insert, then mark the SQL rows indexed. False (and rows left for `repair`) on failure."""
+        if self.vectors is None or not items:
+            return False
+        from memory.vectors import VectorItem
+
+        try:
+            self.vectors.add([VectorItem(id=i, vector=v, metadata=m) for i, v, m in items])
+        except Exception as exc:  # noqa: BLE001 - vector store down: SQL has it, repair re-inserts
+            log.warning("vector store unavailable (%s); %d vector(s) will be indexed on repair", exc, len(items))
+            return False
+
+        async def _mark() -> None:
+            async with self._sessions() as s, s.begin():
+                await db.mark_indexed(s, vector_ids=[i for i, _, _ in items])
+
+        self._loop.run(_mark())
+        return True
+
+    def repair(self) -> int:
+        """Index every vector committed to SQL but missing from Chroma; returns how many."""
+        if self.vectors is None:
+            return 0
+
+        async def _todo() -> list[tuple[str, list[float], dict[str, Any]]]:
+            async with self._sessions() as s:
+                rows = await db.unindexed_vectors_any_owner(s, limit=100_000)
+                return [(r.id, r.vector, {"owner_id": r.owner_id, "configuration_id": r.configuration_id,
+                                          "audio_id": r.audio_id, "content_type": r.content_type,
+                                          "feature_version": r.feature_version})
+                        for r in rows if r.feature_version == F.FEATURE_VERSION]
+
+        todo = self._loop.run(_todo())
+        done = 0
+        for start in range(0, len(todo), 1000):
+            if self._index(todo[start:start + 1000]):
+                done += len(todo[start:start + 1000])
+        if done:
+            log.info("memory repair: indexed %d vector(s)", done)
+        return done
+
+    def feedback(self, *, user_id: str | None, turn_id: str, rating: int, aspects: dict[str, int] | None = None,
+                 comment: str | None = None, liked: bool | None = None, job_id: str | None = None) -> None:
+        """Store a rating for a turn (its id, a job id, or the result/input audio id)."""
+        owner = user_id or db.LOCAL_USER_ID
+
+        async def _store() -> None:
+            async with self._sessions() as s, s.begin():
+                cfg = await db.find_configuration(s, owner_id=owner, ref=turn_id)
+                if cfg is None:
+                    raise KeyError(f"no turn '{turn_id}' to rate (rate a turn id, job id or result audio id)")
+                await db.add_feedback(s, owner_id=owner, config_id=cfg.id, rating=rating, aspects=aspects,
+                                      comment=comment, liked=liked, job_id=job_id)
+
+        self._loop.run(_store())
+        self._bump_generation()
+
+    def find_turn(self, *, user_id: str | None, ref: str) -> dict[str, Any] | None:
+        """The turn (configuration) `ref` names for this user, as a dict, or None."""
+        owner = user_id or db.LOCAL_USER_ID
+
+        async def _find() -> dict[str, Any] | None:
+            async with self._sessions() as s:
+                cfg = await db.find_configuration(s, owner_id=owner, ref=ref)
+                if cfg is None:
+                    return None
+                return {"id": cfg.id, "audio_id": cfg.audio_id, "result_id": cfg.result_id, "genre": cfg.genre,
+                        "params": cfg.params, "score": cfg.score, "rating_count": cfg.rating_count}
+
+        return self._loop.run(_find())
+
+    def recent_turns(self, *, user_id: str | None, limit: int = 50) -> list[dict[str, Any]]:
+        owner = user_id or db.LOCAL_USER_ID
+
+        async def _list() -> list[dict[str, Any]]:
+            from sqlalchemy import select
+
+            async with self._sessions() as s:
+                stmt = (select(db.MixingConfiguration.id, db.MixingConfiguration.audio_id,
+                               db.MixingConfiguration.result_id)
+                        .where(db.MixingConfiguration.owner_id == owner)
+                        .order_by(db.MixingConfiguration.created_at.desc()).limit(limit))
+                return [{"id": r.id, "audio_id": r.audio_id, "result_id": r.result_id}
+                        for r in (await s.execute(stmt)).all()]
+
+        return self._loop.run(_list())
+
+    # ------------------------------------------------------------------ recommend
+
+    def recommend(self, *, analysis: dict[str, Any], request: str, user_id: str | None, audio_id: str | None,
+                  audio: Any = None, genre: str | None = None) -> dict[str, Any] | None:
+        """A configuration for the parameters the request leaves open (see module docstring), or None."""
+        owner = user_id or db.LOCAL_USER_ID
+        genre = genre or genre_from_request(request)
+        ctype = F.content_type(analysis)
+        rkey = cache_key("rec", owner, audio_id, genre, ctype, self._generation()) if audio_id else None
+        if rkey:
+            cached = get_json(self.cache, rkey)
+            if isinstance(cached, dict):
+                return cached or None
+        vec = self._vector(audio_id=audio_id, audio=audio, analysis=analysis)
+        hits = self._neighbours(vec, owner=owner, ctype=ctype) if vec is not None else []
+        rec = self._aggregate(hits, owner=owner, genre=genre, ctype=ctype)
+        if rkey:
+            set_json(self.cache, rkey, rec or {}, REC_TTL_S)
+        return rec
+
+    def _neighbours(self, vec: np.ndarray, *, owner: str, ctype: str) -> list[dict[str, Any]]:
+        if self.vectors is None:
+            return []
+        try:
+            hits = self.vectors.query(vec, k=K_GLOBAL, content_type=ctype)
+            if sum(h.metadata.get("owner_id") == owner for h in hits) < K_OWN // 2:
+                seen = {h.id for h in hits}
+                hits += [h for h in self.vectors.query(vec, k=K_OWN, owner_id=owner, content_type=ctype)
+                         if h.id not in seen]
+        except Exception as exc:  # noqa: BLE001 - no vector store: recommend from the genre preset only
+            log.warning("vector search unavailable (%s)", exc)
+            return []
+        cfg_ids = [h.metadata.get("configuration_id") for h in hits if h.metadata.get("configuration_id")]
+
+        async def _load() -> dict[str, dict[str, Any]]:
+            async with self._sessions() as s:
+                return await db.configurations_by_ids_any_owner(s, ids=cfg_ids)
+
+        configs = self._loop.run(_load())
+        out = []
+        for h in hits:
+            cfg = configs.get(h.metadata.get("configuration_id") or "")
+            if cfg is None or not cfg["rating_count"] or cfg["score"] is None:
+                continue
+            out.append({"similarity": F.similarity_from_sq_distance(h.distance), "own": cfg["owner_id"] == owner,
+                        "score": float(cfg["score"]), "params": cfg["params"], "genre": cfg["genre"]})
+        return out
+
+    def _aggregate(self, hits: list[dict[str, Any]], *, owner: str, genre: str | None,
+                   ctype: str) -> dict[str, Any] | None:
+        own_w = sum(h["similarity"] * rating_weight(h["score"]) for h in hits if h["own"])
+        others_factor = OTHERS_WEIGHT if own_w >= OWN_EVIDENCE_MIN else 1.0
+        for h in hits:
+            h["w"] = h["similarity"] * rating_weight(h["score"]) * (1.0 if h["own"] else others_factor)
+        hits = [h for h in hits if h["w"] > 1e-6]
+        total = sum(h["w"] for h in hits)
+
+        if genre is None and hits:  # weighted vote of the neighbours' genres
+            votes: dict[str, float] = {}
+            for h in hits:
+                if h["genre"]:
+                    votes[h["genre"]] = votes.get(h["genre"], 0.0) + h["w"]
+            if votes and max(votes.values()) >= 0.5 * total:
+                genre = max(votes, key=votes.get)
+        if genre is None and ctype == "speech":
+            genre = "speech"
+        preset = GENRE_PRESETS.get(genre or "", {})
+        if not hits:
+            if not preset:
+                return None
+            return {"params": {t: dict(p) for t, p in preset.items()}, "genre": genre, "source": "genre_preset",
+                    "evidence": f"no similar rated recordings yet: {genre} preset", "confidence": 0.1}
+
+        # per tool: the neighbours that used it; per numeric param: weighted mean shrunk to the preset
+        params: dict[str, dict[str, Any]] = {}
+        tools = {t for h in hits for t in h["params"] if t in LEARNED_TOOLS} | set(preset)
+        for tool in sorted(tools):
+            users = [h for h in hits if tool in h["params"]]
+            share = sum(h["w"] for h in users) / total
+            if tool not in preset and share < 0.25:
+                continue
+            names = {n for h in users for n in h["params"][tool]} | set(preset.get(tool, {}))
+            values: dict[str, Any] = {}
+            for name in sorted(names):
+                prior = preset.get(tool, {}).get(name)
+                obs = [(h["w"], h["params"][tool][name]) for h in users if name in h["params"][tool]]
+                nums = [(w, float(v)) for w, v in obs if isinstance(v, (int, float)) and not isinstance(v, bool)]
+                if nums or prior is not None:
+                    num = sum(w * v for w, v in nums) + (PRIOR_WEIGHT * prior if prior is not None else 0.0)
+                    den = sum(w for w, _ in nums) + (PRIOR_WEIGHT if prior is not None else 0.0)
+                    if den > 0:
+                        value = num / den
+                        ints = all(isinstance(v, int) for _, v in obs if not isinstance(v, bool)) and obs
+                        values[name] = int(round(value)) if ints else round(value, 3)
+                else:
+                    votes: dict[Any, float] = {}
+                    for w, v in obs:
+                        votes[v] = votes.get(v, 0.0) + w
+                    if votes:
+                        values[name] = max(votes, key=votes.get)
+            if values:
+                params[tool] = values
+        if genre and "genre_preset" in params:
+            params["genre_preset"]["genre"] = genre
+
+        confidence = min(0.95, total / (total + 1.0))
+        return {"params": params, "genre": genre, "source": "memory",
+                "evidence": self._evidence(hits, params, own_w >= OWN_EVIDENCE_MIN),
+                "confidence": round(confidence, 3)}
+
+    @staticmethod
+    def _evidence(hits: list[dict[str, Any]], params: dict[str, dict[str, Any]], own: bool) -> str:
+        pool = [h for h in hits if h["own"] == own and h["similarity"] >= 0.05]
+        good = [h for h in pool if h["score"] >= 3.5] or pool
+        who = "you" if own else "others"
+        lo = int(math.floor(min(h["score"] for h in good))) if good else 0
+        hi = int(math.ceil(max(h["score"] for h in good))) if good else 0
+        rated = f"{lo}–{hi}" if lo != hi else f"{lo}"
+        # the most salient learned setting: farthest from neutral relative to its range
+        neutral = {("stereo_width", "width"): (1.0, 0.5), ("master", "target_lufs"): (-14.0, 4.0),
+                   ("eq", "bright_db"): (0.0, 3.0), ("eq", "warm_db"): (0.0, 3.0), ("eq", "air_db"): (0.0, 3.0),
+                   ("compress", "amount"): (0.5, 0.3), ("reverb", "amount"): (0.25, 0.25)}
+        best, best_dev = None, -1.0
+        for (tool, name), (mid, span) in neutral.items():
+            v = params.get(tool, {}).get(name)
+            if isinstance(v, (int, float)) and abs(v - mid) / span > best_dev:
+                best, best_dev = (tool, name, v), abs(v - mid) / span
+        n = len(good)
+        what = "similar recording" if n == 1 else "similar recordings"
+        if best is None:
+            return f"{n} {what} {who} rated {rated}"
+        label, fmt = _LABELS[(best[0], best[1])]
+        return f"{n} {what} {who} rated {rated} used {label} {fmt.format(best[2])}"
+
+
+def open_memory(*, data_dir: str | Path, database_url: str | None = None, chroma_url: str | None = None,
+                cache: Any = None, store: Any = None, migrate_empty: bool = True) -> MemoryAgent:
+    """Build the agent from settings values.
+
+    Database: `database_url`, else SQLite in the data dir. An *empty* database is migrated
+    to head here (the one-command default just works); a database that is behind raises
+    `memory.migrate.SchemaOutOfDate` ("run `mixpilot migrate`"). Vectors: Chroma server at
+    `chroma_url`, else a PersistentClient in ``data_dir/chroma``.
+    """
+    from memory import migrate
+    from memory.vectors import VectorStore
+
+    data_dir = Path(data_dir)
+    url = database_url or db.default_database_url(data_dir)
+    if migrate_empty and migrate.current_revision(url) is None:
+        migrate.upgrade(url)
+    migrate.check_schema_current(url)
+    vectors = None
+    try:
+        vectors = VectorStore(feature_version=F.FEATURE_VERSION, url=chroma_url,
+                              path=None if chroma_url else data_dir / "chroma")
+    except Exception as exc:  # noqa: BLE001 - Chroma server down: run without similarity search, repair later
+        log.warning("vector store unavailable (%s); recommendations fall back to genre presets", exc)
+    return MemoryAgent(database_url=url, vectors=vectors, cache=cache, store=store)
