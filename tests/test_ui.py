@@ -98,3 +98,20 @@ def test_pictures_render(tmp_path):
     mono = after.samples.mean(axis=0)
     assert hi.max() == pytest.approx(float(mono.max()), rel=1e-6) and lo.min() == pytest.approx(float(mono.min()), rel=1e-6)
     assert math.isfinite(t[-1]) and t[-1] <= after.duration_s
+
+
+def test_genre_target_is_the_presets_tilt_and_matches_measured_pink_noise():
+    # the presets' tilt is a power-density slope: pink noise (equal energy per octave) is -3 dB/octave
+    assert plots.tilt_band_levels(-3.0103) == pytest.approx(plots.band_levels_flat(), abs=0.1)
+    sr, n = 48000, 48000 * 8
+    spec = np.fft.rfft(np.random.default_rng(1).standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / sr)
+    spec[1:] /= np.sqrt(f[1:])
+    spec[0] = 0
+    pink = np.fft.irfft(spec, n).astype(np.float32)
+    measured = plots.band_levels_db(Audio(0.1 * pink[None, :] / np.abs(pink).max(), sr))
+    assert measured == pytest.approx(plots.tilt_band_levels(-3.0103), abs=1.0)
+    pop = plots.genre_target("pop")
+    if pop is not None:  # tools/presets/pop.toml present: a darker-than-pink tilt puts more in the bass
+        assert len(pop) == len(plots.BANDS) and pop[1] > plots.band_levels_flat()[1]
+    assert plots.genre_target("no-such-genre") is None

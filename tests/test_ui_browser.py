@@ -157,10 +157,12 @@ def test_upload_master_rate_and_find_the_rating(page, ui_server, tmp_path):
     page.wait_for_function("document.querySelector('#mp-chat').innerText.includes('Plan')", timeout=60_000)
     row = page.locator("#mp-metrics-table tr[data-key=integrated_lufs]")
     row.wait_for(timeout=120_000)
-    page.wait_for_function(
-        "() => { const a = document.querySelector('#mp-after audio');"
-        " return a && a.getAttribute('src') && a.getAttribute('src').length > 0; }", timeout=30_000)
+    link = page.locator("#mp-after a[data-testid=download-link]")
+    link.wait_for(timeout=30_000)
     elapsed = time.monotonic() - t0
+    with urllib.request.urlopen(link.get_attribute("href"), timeout=10) as r:  # the result audio itself
+        head = r.read(12)
+    assert head[:4] == b"RIFF" and head[8:12] == b"WAVE"
     after = float(row.locator("td.mp-after").get_attribute("data-value"))
     target = float(row.locator("td.mp-target").get_attribute("data-value"))
     assert abs(after - target) <= 0.5, f"loudness {after:.2f} LUFS vs target {target:.2f}"

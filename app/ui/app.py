@@ -257,7 +257,7 @@ class UI:
         extra = [ln for ln in view.outcome_lines(result.steps) if ln[2:] not in text]
         if extra:
             text += "\n\n" + "\n".join(extra)
-        if result.output_id and result.kind in ("process", "adjust", "undo", "reset"):
+        if result.output_id and result.kind in ("process", "adjust") and "rate" not in text.lower():
             text += "\n\nRate the result on the right, or ask for more (\"a bit brighter\", \"undo\")."
         history.append({"role": "assistant", "content": text})
         yield out(progress=board.html())

@@ -176,65 +176,35 @@ def band_levels_db(audio: Audio) -> list[float]:
     return out
 
 
-def _band_table(data: Any) -> dict[str, float] | None:
-    """Accept {band: dB}, or {"bands_hz": [...], "levels_db": [...]}-like pairs."""
-    if isinstance(data, dict):
-        freqs = next((data[k] for k in ("bands_hz", "freqs_hz", "frequencies_hz", "centers_hz") if k in data), None)
-        levels = next((data[k] for k in ("levels_db", "gains_db", "target_db", "db") if k in data), None)
-        if isinstance(freqs, list) and isinstance(levels, list) and len(freqs) == len(levels):
-            return {str(f): float(v) for f, v in zip(freqs, levels)}
-        nums = {str(k): float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        return nums or None
-    return None
-
-
 def genre_target(genre: str | None, presets_dir: Path = PRESETS_DIR) -> list[float] | None:
-    """A genre's tonal-balance target on `BANDS` (dB relative to total), from tools/presets/<genre>.toml.
+    """A genre's tonal balance on `BANDS` (dB relative to total) from tools/presets/<genre>.toml.
 
-    The preset's curve is read from a `[tonal_balance]`/`[target]`/`[spectrum]` table (band → dB,
-    or parallel `bands_hz`/`levels_db` lists) and mapped onto our bands by frequency; band centres
-    that fall between its points are interpolated on a log-frequency axis. Returns None when no
-    preset or no curve exists.
+    The presets describe the long-term spectrum as a power-density tilt (`tilt_db_per_octave`,
+    pink noise = -3) plus `low_end_db` on 40-120 Hz relative to that line; this integrates that
+    spectrum over each band. None when there is no preset (or no tilt in it).
     """
     if not genre:
         return None
     path = presets_dir / f"{genre.lower().replace(' ', '_').replace('-', '_')}.toml"
-    if not path.is_file():
-        return None
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError):
         return None
-    table = None
-    for key in ("tonal_balance", "target", "spectrum", "bands", "tone"):
-        node = data.get(key)
-        if node is None:
-            for sub in data.values():
-                if isinstance(sub, dict) and key in sub:
-                    node = sub[key]
-                    break
-        table = _band_table(node)
-        if table:
-            break
-    if not table:
+    tilt = data.get("tilt_db_per_octave")
+    if not isinstance(tilt, (int, float)):
         return None
-    by_label = {label: table[label] for label, _, _ in BANDS if label in table}
-    if len(by_label) == len(BANDS):
-        return [by_label[label] for label, _, _ in BANDS]
-    points = []
-    for k, v in table.items():
-        try:
-            points.append((float(str(k).lower().replace("hz", "").replace("_", "")), v))
-        except ValueError:
-            continue
-    if len(points) < 2:
-        return None
-    points.sort()
-    fx = np.log10([p[0] for p in points])
-    fy = np.array([p[1] for p in points])
-    centres = np.log10([math.sqrt(lo * hi) for _, lo, hi in BANDS])
-    curve = np.interp(centres, fx, fy)
-    return [float(v - curve.mean() + np.mean(band_levels_flat())) for v in curve]
+    return tilt_band_levels(float(tilt), float(data.get("low_end_db") or 0.0))
+
+
+def tilt_band_levels(tilt_db_per_octave: float, low_end_db: float = 0.0) -> list[float]:
+    """Band shares (dB re total) of a spectrum whose power density falls `tilt` dB per octave."""
+    f = np.geomspace(BANDS[0][1], BANDS[-1][2], 4000)
+    psd_db = tilt_db_per_octave * np.log2(f / 1000.0) + np.where((f >= 40.0) & (f <= 120.0), low_end_db, 0.0)
+    psd = 10.0 ** (psd_db / 10.0)
+    df = np.gradient(f)
+    total = float((psd * df).sum())
+    return [float(10.0 * math.log10(max((psd * df)[(f >= lo) & (f < hi)].sum(), 1e-30) / total))
+            for _, lo, hi in BANDS]
 
 
 def band_levels_flat() -> list[float]:
