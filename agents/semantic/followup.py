@@ -87,6 +87,10 @@ def parse_followup(request: str) -> FollowUp | None:
     bare_target = bool(matches) and not action_terms and len(text.split()) <= 6 and not parsed.repair
     if not (repeat or relative or bare_target):
         return None
+    # "remove the hiss" is a fresh request; "remove the reverb" (an effect we may have added) is not
+    if relative and not repeat and action_terms and all(m.obj.kind == "problem" for m in action_terms) \
+            and not re.search(r"\b(?:more|less|too|louder|quieter|stronger|weaker|again)\b", text):
+        return None
     if parsed.repair or parsed.improve:
         if not repeat:
             return None

@@ -49,6 +49,7 @@ def _compiled() -> dict[str, Any]:
     return {
         "terms": terms, "genres": genres, "platforms": platforms, "intensity": intensity, "scopes": scopes,
         "speech": _c(rf"\b(?:{V.SPEECH_WORDS})\b"), "repair": _c(rf"\b(?:{V.REPAIR_WORDS})\b"),
+        "weak_repair": _c(rf"\b(?:{V.WEAK_REPAIR_WORDS})\b"),
         "improve": _c(rf"\b(?:{V.IMPROVE_WORDS})\b"), "mixdown": _c(rf"\b(?:{V.MIXDOWN_WORDS})\b"),
         "audio": _c(rf"\b(?:{V.AUDIO_WORDS})\b"), "only": _c(V.SCOPE_ONLY),
     }
@@ -81,6 +82,7 @@ LESS = re.compile(r"\b(?:less|reduce|reducing|lower|lowering|cut|cutting|tame|ta
                   r"dial back|take out|take away|strip|fix|fixing|minimi[sz]e|drop|lose|ditch|soften)\b")
 MORE = re.compile(r"\b(?:more|add|adding|boost|increase|extra|some|bump|push|enhance|bring out|bring up|turn up|"
                   r"lift|raise|give it|needs?|want)\b")
+OWN_OBJECT = re.compile(r"\b(?:it|this|the|everything|mix|track|song|master|whole|all)\b")
 PRONOUN_CARRY = re.compile(r"\b(?:them|they|those|their)\b")
 
 STOP = set("""a an the it this that these those is are was be been to of for in on at by with and or my our your
@@ -88,7 +90,9 @@ its their me i we you please can could would will should do does make makes maki
 just really very so also then now too thing things kind sort like want wanted need needs bit little more less
 lot much track song file recording audio sound sounds sounding mix stuff one here there it's i'm what how
 can't cant don't dont into up down out over all everything something anything hey hi hello thanks thank
-okay ok yes yeah sure maybe bit touch them they him her his she he using use via""".split())
+okay ok yes yeah sure maybe bit touch them they him her his she he using use via remove fix add apply put take
+turn help try feel look able possible go going got have has had did done doing wanna gonna tweak change adjust
+improve work working whole overall part parts little tiny""".split())
 
 NUM = r"([+-]?\d+(?:\.\d+)?)"
 NUMBERS: list[tuple[str, re.Pattern[str]]] = [
@@ -158,16 +162,20 @@ class Parsed:
     forbidden_targets: set[str]
 
 
-def split_clauses(text: str) -> list[tuple[int, int]]:
+def split_clauses(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, the separator before it) for each clause."""
     spans = []
     pos = 0
+    sep = ""
     for m in SPLIT.finditer(text):
         if m.start() > pos:
-            spans.append((pos, m.start()))
+            spans.append((pos, m.start(), sep))
+            sep = ""
+        sep = (sep + " " + m.group(0).strip()).strip()
         pos = m.end()
     if pos < len(text):
-        spans.append((pos, len(text)))
-    return [(a, b) for a, b in spans if text[a:b].strip()]
+        spans.append((pos, len(text), sep))
+    return [(a, b, s) for a, b, s in spans if text[a:b].strip()]
 
 
 def _find_matches(text: str) -> list[Match]:
@@ -246,7 +254,7 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
 
     prev_scope: str | None = None
     prev_negated = False
-    for a, b in split_clauses(text):
+    for a, b, sep in split_clauses(text):
         ctext = text[a:b]
         cl = Clause(ctext, a, b)
         exc = [(m.start(), m.end()) for m in NEG_EXCEPT.finditer(ctext)]
@@ -256,7 +264,7 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
             cl.negated_at = m.start()
             break
         # a bare noun after a negated clause ("no reverb and delay") inherits the negation
-        if cl.negated_at is None and prev_negated and len(ctext.split()) <= 3 and not MORE.search(ctext):
+        if cl.negated_at is None and prev_negated and len(ctext.split()) <= 2 and not MORE.search(ctext):
             cl.negated_at = 0
         for tgt, rx in comp["scopes"]:
             m = rx.search(ctext)
@@ -264,7 +272,8 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
                 cl.scope = tgt
                 cl.scope_negated = cl.negated_at is not None and m.start() >= cl.negated_at
                 break
-        if cl.scope is None and PRONOUN_CARRY.search(ctext) and prev_scope:
+        if cl.scope is None and prev_scope and (PRONOUN_CARRY.search(ctext) or (
+                sep in ("and", "and also", "plus", ",") and not OWN_OBJECT.search(ctext))):
             cl.scope = prev_scope
         for lvl, rx in comp["intensity"]:
             if rx.search(ctext):
@@ -289,7 +298,7 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
         covered = ctext
         for m in sorted(cl.matches, key=lambda m: -m.start):
             covered = covered[: m.start - a] + " " + covered[m.end - a:]
-        for rx in (comp["repair"], comp["improve"], comp["mixdown"], comp["only"], NEG, LEAVE, KEY, KEY_OF,
+        for rx in (comp["repair"], comp["weak_repair"], comp["improve"], comp["mixdown"], comp["only"], NEG, LEAVE, KEY, KEY_OF,
                    *(r for _, r in comp["scopes"]), *(r for _, r in comp["intensity"]), comp["speech"]):
             covered = rx.sub(" ", covered)
         words = re.findall(r"[a-z][a-z'\-]+", covered)
@@ -304,7 +313,8 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
         text=text, clauses=clauses,
         speech=speech_hint or bool(comp["speech"].search(text)),
         only=bool(comp["only"].search(text)),
-        repair=bool(comp["repair"].search(text)),
+        repair=bool(comp["repair"].search(text)) or (bool(comp["weak_repair"].search(text)) and not any(
+            m.kind == "term" for m in matches)),
         improve=bool(comp["improve"].search(text)),
         mixdown=bool(comp["mixdown"].search(text)),
         audio_words=bool(comp["audio"].search(text)) or bool(matches) or bool(numbers),

@@ -26,6 +26,10 @@ AMOUNT_KEY: dict[str, tuple[str, float]] = {
 EQ_DB = ("bright_db", "warm_db", "mud_db", "boom_db", "box_db", "presence_db", "air_db")
 VOICE_TOOLS = ("pitch_correct", "vocoder_enhance", "de_ess")
 
+REVERB_SIZE = [
+    (r"short(er)?|tight(er)?|smaller|less (long|tail)", {"decay_s": 0.8, "room_size": 0.3}),
+    (r"long(er)?|bigger|huge|massive|endless", {"decay_s": 3.0, "room_size": 0.85}),
+]
 REVERB_STYLES = [
     (r"cathedral|church", {"style": "church", "room_size": 0.9, "decay_s": 4.0, "damping": 0.6}),
     (r"(concert )?hall|stadium|arena|big room|large room|huge", {"style": "hall", "room_size": 0.8, "decay_s": 2.5}),
@@ -69,10 +73,13 @@ class Draft:
                 return s
         return None
 
-    def add(self, tool: str, params: Mapping[str, Any], target: str, reason: str, *, merge_db: bool = False) -> Step:
+    def add(self, tool: str, params: Mapping[str, Any], target: str, reason: str, *, merge_db: bool = False,
+            loose: bool = False) -> Step:
+        """Add a step or merge into the same tool's step. ``loose``: the target was not said, so an
+        existing step of this tool on any target takes the params."""
         if tool in WHOLE_MIX:
             target = "mix"
-        have = self.find(tool, target)
+        have = self.find(tool, target) or (self.find(tool) if loose else None)
         if have is not None:
             merged = dict(have.params)
             for k, v in params.items():
@@ -203,10 +210,17 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
     for tool, params in steps:
         params = dict(params)
         if tool == "reverb":
-            for rx, extra in REVERB_STYLES:
-                if re.search(rf"\b(?:{rx})\b", clause.text):
-                    params.update(extra)
-                    break
+            for table in (REVERB_STYLES, REVERB_SIZE):
+                for rx, extra in table:
+                    if re.search(rf"\b(?:{rx})\b", clause.text):
+                        params.update(extra)
+                        break
+        elif tool == "compress" and term.key == "compress_tool":
+            for what, key, fast, slow in (("attack", "attack_ms", 5.0, 40.0), ("release", "release_ms", 60.0, 400.0)):
+                if re.search(rf"\b(fast|quick|short)(er)? {what}", clause.text):
+                    params[key] = fast
+                elif re.search(rf"\b(slow|long)(er)? {what}", clause.text):
+                    params[key] = slow
         elif tool == "delay":
             for rx, extra in DELAY_STYLES:
                 if re.search(rf"\b(?:{rx})\b", m.text):
@@ -214,8 +228,11 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
                     break
         elif tool == "pitch_correct" and parsed.key:
             params.update({"key": parsed.key[0], "scale": parsed.key[1]})
-        target = _target(tool, clause, parsed, term.voice)
-        d.add(tool, scaled(tool, params, clause.level), target, term.reason, merge_db=True)
+        target = term.target or _target(tool, clause, parsed, term.voice)
+        if target == "vocals" and parsed.speech:
+            target = "speech"
+        loose = term.target is None and not (clause.scope and not clause.scope_negated)
+        d.add(tool, scaled(tool, params, clause.level), target, term.reason, merge_db=True, loose=loose)
         d.explicit_tools.add(tool)
 
 
@@ -261,7 +278,10 @@ def _apply_numbers(d: Draft, clause: Clause, parsed: Parsed) -> None:
                 gain = abs(dbs[0].value) if dbs else 3.0
                 if CUT_CTX.search(text) and not BOOST_CTX.search(text) or (dbs and dbs[0].value < 0):
                     gain = -gain
-                band = {"type": "peak", "freq_hz": n.value, "gain_db": gain, "q": 1.0}
+                kind = "peak"
+                if "shelf" in text:
+                    kind = "low_shelf" if re.search(r"low[- ]?shelf", text) or n.value < 1000 else "high_shelf"
+                band = {"type": kind, "freq_hz": n.value, "gain_db": gain, "q": 0.707 if kind != "peak" else 1.0}
                 st = upd("eq", {}, f"{gain:+g} dB at {n.value:g} Hz")
                 st.params["bands"] = [*st.params.get("bands", []), band]
         elif n.unit == "db":
@@ -284,9 +304,9 @@ def _apply_numbers(d: Draft, clause: Clause, parsed: Parsed) -> None:
                 eq = next((s for s in ctools if s.tool == "eq"), None)
                 if eq is not None:
                     keys = [k for k in EQ_DB if k in eq.params and eq.params[k] != 0]
-                    for k in keys[:1]:
-                        sign = -1.0 if eq.params[k] < 0 else 1.0
-                        eq.params[k] = max(-12.0, min(12.0, sign * abs(n.value)))
+                    peak = max((abs(eq.params[k]) for k in keys), default=0.0)
+                    for k in keys:  # the loudest move becomes the number said; the others keep their ratio
+                        eq.params[k] = round(max(-12.0, min(12.0, eq.params[k] * abs(n.value) / peak)), 2)
         elif n.unit == "pct":
             frac = n.value / 100.0
             st = next((s for s in ctools if s.tool in AMOUNT_KEY or s.tool == "stereo_width"), None)
@@ -378,6 +398,7 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
     for clause in parsed.clauses:
         for m in clause.matches:
             _apply_match(d, m, clause, parsed)
+    for clause in parsed.clauses:  # numbers said outright win over what words implied
         _apply_numbers(d, clause, parsed)
 
     text = parsed.text

@@ -32,6 +32,7 @@ class Term:
     inverse: tuple[StepSpec, ...] | None = None  # what "less X" / "too X" means; None = just leave it out
     forbids: tuple[str, ...] = ()  # tools a negated mention forbids (tool kind: its own tools by default)
     voice: bool = False  # naturally acts on a voice (target vocals/speech when one is named)
+    target: str | None = None  # always acts on this target ("vocals": a voice in a mix)
     note: str = ""  # said when the term is used
 
 
@@ -117,7 +118,9 @@ TERMS: list[Term] = [
       "problem", [("eq", {"mud_db": -3.0})], "cut the 200–500 Hz mud"),
     T("boomy", (r"boom(y|iness|ing)?", r"wooll?y", r"bloated", r"too much bass", r"bass[- ]heavy", r"overpowering bass",
                 r"(less|reduce|cut|lower|tame|turn down|cut down) (the |some )?(bass|low end|lows|sub|sub[- ]?bass|"
-                r"bottom end)", r"flabby", r"rumbl(e|y|ing)"),
+                r"bottom end)", r"flabby", r"rumbl(e|y|ing)",
+                r"(the )?(bass|low end|lows|sub|kick|808s?) (is|are) (way |much |a bit )?too (loud|much|strong|heavy|big|"
+                r"boomy|prominent)", r"(bass|low end|lows|sub) (is|are) overpowering", r"low end"),
       "problem", [("eq", {"boom_db": -3.0, "low_cut_hz": 30.0})], "cut the 80–200 Hz boom"),
     T("boxy", (r"box(y|iness)", r"honk(y|iness)?", r"nasal", r"cardboard", r"hollow", r"tubby", r"in a box",
                r"cupped"),
@@ -168,13 +171,13 @@ TERMS: list[Term] = [
                r"polished dynamics"),
       "effect", [("compress", {"amount": 0.35, "ratio": 2.0, "attack_ms": 30.0, "release_ms": 200.0})],
       "glue: gentle 2:1 bus compression"),
-    T("even", (r"even(s)? (it |things |the levels? |the volume |the dynamics )?out", r"even(ed)? out",
+    T("even", (r"even(s)? (it |them |everything |things |the levels? |the volume |the dynamics )?out", r"even(ed)? out",
                r"level (it |things )?out", r"inconsistent (volume|levels?|loudness)", r"volume (jumps|changes|swings)",
                r"(some parts|quiet parts) (are )?too quiet", r"too dynamic", r"uneven", r"consistent",
                r"control (the )?dynamics", r"dynamic range", r"tame the peaks", r"(loud|quiet) (and|&) (quiet|loud)"),
       "problem", [("compress", {"amount": 0.6})], "even out the levels"),
     T("saturation", (r"saturat\w*", r"harmonics?", r"tape", r"tube", r"valve", r"analog(ue)?", r"grit(ty|tier)?",
-                     r"drive", r"crunch(y|ier)?", r"dirt(y|ier)", r"overdrive", r"excit(er|e)", r"vintage", r"colou?r"),
+                     r"drive", r"crunch(y|ier)?", r"dirt(y|ier)", r"overdrive", r"excit(er|e)", r"vintage"),
       "tool", [("saturation", {})], "add harmonic warmth"),
     # ---------------------------------------------------------------- space
     T("reverb", (r"reverb(s|eration)?", r"pre-?delay", r"\bverb\b", r"ambien(ce|t)", r"space", r"(concert )?hall", r"plate",
@@ -188,6 +191,9 @@ TERMS: list[Term] = [
                r"expansive", r"spacious", r"3d", r"big(ger)?", r"huge", r"epic", r"panoramic", r"more stereo"),
       "effect", [("stereo_width", {"width": 1.3})], "widen the stereo image, bass kept mono",
       inverse=[("stereo_width", {"width": 0.75})]),
+    T("bass_mono", (r"(keep|make) the (bass|low end|lows|sub)( in)? mono", r"mono (bass|low end|lows|sub)",
+                     r"bass (in )?mono", r"mono[- ]?below"),
+      "effect", [("stereo_width", {"bass_mono_hz": 150.0})], "keep the low end mono"),
     T("narrow", (r"narrow(er)?", r"mono[- ]?(compatib\w*|safe)", r"less wide", r"too wide", r"phasey", r"phase issues"),
       "effect", [("stereo_width", {"width": 0.75, "bass_mono_hz": 150.0})], "narrow the stereo image, mono-safe"),
     T("mono", (r"\bmono\b", r"make it mono", r"sum to mono", r"collapse to mono"), "effect",
@@ -198,7 +204,15 @@ TERMS: list[Term] = [
                    r"backing( track)?|song)", r"combine (the )?(two|both) tracks", r"vocal (and|&) (music|beat|"
                    r"instrumental)", r"(music|beat|instrumental) (and|&) (the )?vocals?", r"mix (the )?stems"),
       "tool", [("mix", {})], "combine the vocal and music tracks"),
-    T("sidechain", (r"side-?chain\w*", r"duck(ing|ed|s)?", r"music (down|lower|quieter|softer|dips?) (when|while|under|"
+    T("vocal_up", (r"(vocals?|voice|singer|lyrics|words) (is |are )?(buried|too quiet|too low|lost|drowned( out)?|"
+                   r"hard to hear|getting lost|too far back)", r"(bring|turn|push|pull) (up|out|forward) the (vocals?|voice)",
+                   r"(bring|turn|push|pull) the (vocals?|voice) (up|out|forward)", r"can'?t hear the (vocals?|voice|"
+                   r"singer|lyrics|words)", r"vocals? (louder|up front|forward|on top)", r"louder vocals?",
+                   r"(vocals?|voice) (to )?sit (better|well|nicely|on top)( in the mix)?"),
+      "problem", [("eq", {"presence_db": 3.0}), ("compress", {"amount": 0.4})],
+      "bring the vocal forward: presence lift and steadier level", target="vocals"),
+    T("sidechain", (r"side-?chain\w*", r"duck(ing|ed|s)?", r"(lower|reduce|turn down|quieten|dip) (the )?"
+                    r"(background )?music", r"(background )?music (is )?(too loud|drowns|covers|masks)", r"music (down|lower|quieter|softer|dips?) (when|while|under|"
                     r"whenever)", r"(under|beneath) the (voice|vocals?|speech|narration|talking)",
                     r"(voice|speech|narration) over (the )?music", r"make room for the (voice|vocals?)"),
       "tool", [("sidechain", {})], "duck the music under the voice"),
@@ -287,8 +301,9 @@ SPEECH_WORDS = (r"podcast\w*|speech|spoken|voice[- ]?over|vo\b|narrat\w*|audiobo
                 r"presentation|conference call|my voice|audio ?book|speaker|speaking")
 
 # generic asks filled from the analysis
-REPAIR_WORDS = (r"clean(ed|ing)?( it| this| that| them| the \w+)?( up)?|clean-?up|tidy|fix(ed)?( it| this| up)?|repair|"
-                r"sort (it|this) out|salvage|rescue|cleaner")
+REPAIR_WORDS = (r"clean(ed|ing)?( it| this| that| them| the \w+)?( up)?|clean-?up|tidy|salvage|rescue|cleaner")
+#: "fix it" is a generic ask only when nothing more specific was said
+WEAK_REPAIR_WORDS = r"fix(ed)?( it| this| that| up)?|repair|sort (it|this) out"
 IMPROVE_WORDS = (r"enhance|improve|better|polish(ed)?|professional|pro(?:fessional)?[- ]?(sounding|quality)?|"
                  r"studio[- ]quality|sound (good|great|nice|amazing|awesome)|sweeten|make (it|this) shine|finish(ed)?|"
                  r"broadcast[- ]quality|podcast[- ]ready|ready for (a |the )?(podcast|show)|upgrade|"
