@@ -103,9 +103,10 @@ def test_auto_routing_follows_analysis(local_fixtures):
     res = get_tool("denoise")(Audio(x, sr), None, ToolContext(analysis={"speech_probability": 0.1}))
     assert res.report["method"] == "spectral" and res.report["speech_probability_source"] == "analysis"
     x, sr = sf.read(local_fixtures / "speech_female_16k.flac", dtype="float32")
-    from tools.denoise import speech_probability_heuristic
+    from tools.analysis import analyze, speech_change_score
 
-    assert speech_probability_heuristic(Audio(x, sr)) > 0.5
+    assert analyze(Audio(x, sr)).speech_probability > 0.5
+    assert speech_change_score(Audio(x, sr)) > 0.5
     noisy = x + noise(x.size / sr, sr, amp=0.01, seed=7)[0]
     res = get_tool("denoise")(Audio(noisy, sr), {"strength": 0.0})
     assert res.report["method"] == "none" and np.array_equal(res.audio.samples[0], noisy)
