@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def parse_aspects(items: list[str] | None) -> dict[str, int]:
-    from app.cli import CliError
+    from app.errors import CliError
 
     out: dict[str, int] = {}
     for item in items or []:
@@ -49,7 +49,7 @@ def resolve_turn(svc, target: str, *, user_id: str | None = None) -> str:
     """The turn id `target` names (see module docstring)."""
     import numpy as np
 
-    from app.cli import CliError
+    from app.errors import CliError
     from memory.storage import audio_id
     from tools.audio import load
 
@@ -77,7 +77,7 @@ def resolve_turn(svc, target: str, *, user_id: str | None = None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.cli import CliError
+    from app.errors import CliError
     from app.runtime import open_service
     from app.settings import Settings
 

@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.cli import CliError
+    from app.errors import CliError
     from app.runtime import open_service
     from app.settings import Settings
     from tools.analysis import analyze
