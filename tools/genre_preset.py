@@ -1,0 +1,136 @@
+"""genre_preset: move a track toward a genre's tonal balance, dynamics and width.
+
+Each genre is a data file, ``tools/presets/<genre>.toml`` (sources for the figures in its
+comments): target spectral tilt (dB/octave of third-octave power density, 50 Hz–16 kHz),
+low-end level (40–120 Hz relative to the tilt line), compression amount, stereo width with
+bass-mono crossover, and a typical loudness (reported for `master`, not applied here).
+
+The tool measures the track first and moves it by a bounded share of the difference:
+tilt by ``intensity·clip(target − measured, ±2 dB/oct)``, low end by
+``intensity·clip(target − measured, ±4 dB)`` (low end judged against the tilt line
+fitted from 150 Hz up), with a linear-phase FIR (the tilt pivots at
+1 kHz, held flat outside 40 Hz–16 kHz, and the whole curve is capped at ±9 dB). So the same
+preset brightens a dull track and darkens a bright one. Compression (amount
+``preset·intensity``) and width (``1 + (preset − 1)·intensity``) follow, then the result is
+matched to the input's integrated loudness (level-neutral; loudness is `master`'s job).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from tools import dsp
+from tools.audio import Audio
+from tools.compress import CompressParams, compress_array
+from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
+
+PRESET_DIR = Path(__file__).with_name("presets")
+GENRES = ("pop", "rock", "hip_hop", "edm", "rnb", "jazz", "classical", "acoustic", "lofi", "metal", "country", "speech")
+MAX_TILT_MOVE = 2.0
+MAX_LOW_MOVE = 4.0
+MAX_CURVE_DB = 9.0
+
+
+class GenrePresetParams(ToolParams):
+    genre: Literal["pop", "rock", "hip_hop", "edm", "rnb", "jazz", "classical", "acoustic", "lofi", "metal",
+                   "country", "speech"] = Field("pop", description="genre whose profile to move toward")
+    intensity: float = Field(0.6, ge=0.0, le=1.0, description="share of the way toward the genre's targets")
+
+
+@lru_cache(maxsize=None)
+def load_preset(genre: str) -> dict:
+    path = PRESET_DIR / f"{genre}.toml"
+    if not path.exists():
+        raise ValueError(f"genre_preset: no preset file for '{genre}' ({path})")
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def tone_profile(x: np.ndarray, sr: int) -> tuple[float, float]:
+    """(tilt dB/oct, low-end dB relative to the tilt line) of the long-term spectrum."""
+    f, p = dsp.average_spectrum(x, sr)
+    c, lev = dsp.fractional_octave_levels(f, p, 3, 40.0, min(16000.0, 0.45 * sr))
+    ok = lev > lev.max() - 90.0
+    fit = np.polyfit(np.log2(c[ok & (c >= 50.0)]), lev[ok & (c >= 50.0)], 1)
+    # the low end is judged against the line through the bands above it (150 Hz up), extrapolated
+    upper = np.polyfit(np.log2(c[ok & (c >= 150.0)]), lev[ok & (c >= 150.0)], 1)
+    low = c < 120.0
+    low_db = float((lev[low] - np.polyval(upper, np.log2(c[low]))).mean())
+    return float(fit[0]), low_db
+
+
+def tone_curve(tilt_db: float, low_db: float, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """(freqs, gains dB) of the tilt+low-end correction, flat outside 40 Hz–16 kHz, capped."""
+    f = np.geomspace(20.0, sr / 2, 200)
+    lf = np.log2(np.clip(f, 40.0, 16000.0) / 1000.0)
+    g = tilt_db * lf
+    # low-end bump: full below 80 Hz, raised-cosine to 0 at 240 Hz
+    w = np.clip(np.log2(f / 80.0) / np.log2(3.0), 0.0, 1.0)
+    g = g + low_db * (0.5 + 0.5 * np.cos(np.pi * w))
+    return f, np.clip(g, -MAX_CURVE_DB, MAX_CURVE_DB)
+
+
+def run(audio: Audio, params: GenrePresetParams, ctx: ToolContext) -> ToolResult:
+    preset = load_preset(params.genre)
+    sr = audio.sample_rate
+    x = audio.samples
+    k = params.intensity
+    tilt0, low0 = tone_profile(x, sr)
+    d_tilt = k * float(np.clip(preset["tilt_db_per_octave"] - tilt0, -MAX_TILT_MOVE, MAX_TILT_MOVE))
+    d_low = k * float(np.clip(preset["low_end_db"] - low0, -MAX_LOW_MOVE, MAX_LOW_MOVE))
+    warnings: list[str] = []
+    report: dict = {"genre": params.genre, "intensity": k,
+                    "target": {key: preset[key] for key in ("tilt_db_per_octave", "low_end_db", "compression", "width")},
+                    "tilt_before_db_per_octave": round(tilt0, 2), "low_end_before_db": round(low0, 2),
+                    "tilt_change_db_per_octave": round(d_tilt, 2), "low_end_change_db": round(d_low, 2),
+                    "loudness_target_lufs": preset["loudness_lufs"]}
+    if k <= 0:
+        report["note"] = "intensity is 0; audio unchanged"
+        return ToolResult(audio=audio, report=report)
+    f, g = tone_curve(d_tilt, d_low, sr)
+    y = dsp.apply_fir(x, dsp.fir_from_curve(f, g, sr))
+    comp_amount = float(preset["compression"]) * k
+    if comp_amount > 0.01:
+        y, cinfo = compress_array(y, sr, CompressParams(amount=comp_amount))
+        report["compression"] = {"amount": round(comp_amount, 3), "ratio": cinfo["ratio"],
+                                 "mean_gain_reduction_db": cinfo["gain_reduction_db"]["mean"]}
+    if audio.channels >= 2:
+        from tools.stereo_width import StereoWidthParams
+        from tools.stereo_width import run as width_run
+
+        width = 1.0 + (float(preset["width"]) - 1.0) * k
+        wres = width_run(audio.with_samples(y), StereoWidthParams(
+            width=width, bass_mono_hz=min(float(preset["bass_mono_hz"]), 300.0)), ctx)
+        y = wres.audio.samples
+        warnings += wres.warnings
+        report["width"] = {"factor": round(width, 3), "correlation_after": wres.report.get("correlation_after")}
+    # level-neutral: tone and dynamics change, loudness is `master`'s job
+    from tools.loudness import integrated_lufs
+
+    l_in, l_out = integrated_lufs(audio), integrated_lufs(audio.with_samples(y))
+    if np.isfinite(l_in) and np.isfinite(l_out):
+        y = y * np.float32(10.0 ** ((l_in - l_out) / 20.0))
+        report["level_match_db"] = round(l_in - l_out, 2)
+    tilt1, low1 = tone_profile(y, sr)
+    report["tilt_after_db_per_octave"] = round(tilt1, 2)
+    report["low_end_after_db"] = round(low1, 2)
+    peak = float(np.abs(y).max())
+    if peak > 1.0:
+        warnings.append(f"genre_preset: sample peak {20 * np.log10(peak):+.1f} dBFS; master before export")
+    return ToolResult(audio=audio.with_samples(y), report=report, warnings=warnings)
+
+
+SPEC = ToolSpec(
+    name="genre_preset",
+    description="apply a genre's tonal balance (spectral tilt, low end), compression and width, bounded by intensity",
+    params=GenrePresetParams,
+    run=run,
+    stage=Stage.GENRE,
+    applies_to=("mix", "music", "speech"),
+)

