@@ -7,7 +7,7 @@ except under CI=true, where they must be there (`.ci/run` installs chromium).
 
 from __future__ import annotations
 
-import asyncio
+import importlib.util
 import os
 import shutil
 import socket
@@ -40,13 +40,9 @@ def _chromium() -> str | None:
 def _missing() -> str | None:
     if _chromium() is None:
         return "chromium not found (apt-get install -y chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("playwright") is None:
         return "playwright not installed (pip install playwright)"
-    try:
-        import gradio  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("gradio") is None:
         return "gradio not installed (pip install -e '.[ui]')"
     return None
 
@@ -132,6 +128,7 @@ def _upload(page, path: Path) -> None:
 
 def _stored_ratings(data_dir: Path) -> list:
     """Every feedback row of the local user, through the memory layer's own data functions."""
+    from app.ui.auth import run_sync
     from memory.db import LOCAL_USER_ID, default_database_url, list_feedback, make_engine, make_sessionmaker
 
     async def read():
@@ -142,7 +139,7 @@ def _stored_ratings(data_dir: Path) -> list:
         finally:
             await engine.dispose()
 
-    return asyncio.run(read())
+    return run_sync(read())  # a thread of its own: Playwright's sync API holds this thread's loop
 
 
 def test_upload_master_rate_and_find_the_rating(page, ui_server, tmp_path):

@@ -285,18 +285,17 @@ class UI:
         *aspect_values, comment, history, st = rest
         st = self.session(st)
         history = list(history or [])
-        if not st.get("current_id") or st.get("current_id") == st.get("original_id") and not st.get("turn_id"):
-            return history, "Run a request first; then rate the result."
         if overall in (None, ""):
             return history, "Pick an overall rating (1–5) first."
+        if not st.get("turn_id"):
+            if getattr(self.svc, "memory", True) is None:
+                return history, "Ratings can't be stored: memory is off on this server (see its log)."
+            return history, "Nothing to rate yet: ask for a change first, then rate the result."
         rating = int(overall)
         aspects = {key: int(v) for (key, _), v in zip(ASPECTS, aspect_values) if v not in (None, "")}
-        feedback = getattr(self.svc, "feedback", None)
-        if feedback is None:
-            return history, "Ratings can't be stored in this build (no memory service)."
         try:
-            feedback(user_id=st.get("user_id"), turn_id=st.get("turn_id"), rating=rating, aspects=aspects,
-                     comment=(comment or "").strip() or None, liked=rating >= 4)
+            self.svc.feedback(turn_id=st["turn_id"], rating=rating, aspects=aspects,
+                              comment=(comment or "").strip() or None, liked=rating >= 4, user_id=st.get("user_id"))
         except Exception as exc:
             if not isinstance(exc, (ValueError, KeyError, OSError)):
                 log.exception("feedback failed")
