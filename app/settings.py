@@ -5,10 +5,17 @@ Built once at start-up by a surface (CLI, API, UI) and passed down; never create
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: JWT secrets that are never accepted in production (placeholders from docs and templates)
+WEAK_SECRETS = frozenset({"changethis", "change-me", "changeme", "secret", "dev", "development", "mixpilot",
+                          "please-change-me", "test"})
+MIN_SECRET_CHARS = 32
 
 
 def _default_data_dir() -> Path:
@@ -32,6 +39,51 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_api_key: str | None = None
 
+    # ---- HTTP API (app/api)
+    environment: Literal["development", "production"] = Field(
+        "development", description="production refuses weak secrets and hides error details")
+    jwt_secret: SecretStr | None = Field(
+        None, description=f"HMAC key for tokens; required in production (>= {MIN_SECRET_CHARS} chars); "
+        "development without one gets a random per-process key")
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_issuer: str = "mixpilot"
+    jwt_audience: str = "mixpilot-api"
+    access_token_minutes: float = Field(30.0, gt=0, le=24 * 60)
+    refresh_token_days: float = Field(14.0, gt=0, le=90)
+    max_upload_mb: float = Field(200.0, gt=0, description="largest accepted upload (whole request body)")
+    login_max_failures: int = Field(5, ge=1, description="failed logins per email+client before throttling")
+    login_window_s: float = Field(300.0, gt=0)
+    job_threads: int = Field(2, ge=1, le=64, description="in-process job runner threads (no Redis)")
+    job_heartbeat_s: float = Field(5.0, gt=0)
+    job_stale_s: float = Field(60.0, gt=0, description="a running job without heartbeat this long is failed")
+    job_timeout_s: float = Field(3600.0, gt=0)
+    job_queue: str = Field("mixpilot:queue", description="arq queue name (Redis mode)")
+    enhancement_wait_s: float = Field(300.0, gt=0, description="how long /enhancement/* waits before 202")
+
+    @model_validator(mode="after")
+    def _secrets_outside_development(self) -> Settings:
+        if self.environment == "production" and self.jwt_secret is not None:
+            check_secret(self.jwt_secret.get_secret_value())
+        return self
+
+    def api_secret(self) -> str:
+        """The JWT key; raises ValueError in production when missing or weak (the API refuses to start)."""
+        if self.jwt_secret is not None:
+            value = self.jwt_secret.get_secret_value()
+            if self.environment == "production":
+                check_secret(value)
+            return value
+        if self.environment == "production":
+            raise ValueError("MIXPILOT_JWT_SECRET is required in production "
+                             f"(>= {MIN_SECRET_CHARS} random characters, e.g. `openssl rand -hex 32`)")
+        if not hasattr(self, "_dev_secret"):
+            object.__setattr__(self, "_dev_secret", secrets.token_urlsafe(48))
+        return self._dev_secret  # type: ignore[attr-defined]
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
     @property
     def audio_dir(self) -> Path:
         return self.data_dir / "audio"
@@ -39,3 +91,10 @@ class Settings(BaseSettings):
     @property
     def checkpoint_path(self) -> Path:
         return self.data_dir / "threads.sqlite"
+
+
+def check_secret(value: str) -> None:
+    """Raise ValueError for a default, placeholder or short secret."""
+    if value.strip().lower() in WEAK_SECRETS or len(value) < MIN_SECRET_CHARS or len(set(value)) < 8:
+        raise ValueError(f"MIXPILOT_JWT_SECRET is a placeholder or too short for production: use >= "
+                         f"{MIN_SECRET_CHARS} random characters (e.g. `openssl rand -hex 32`)")

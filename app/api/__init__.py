@@ -1,0 +1,1 @@
+"""mixpilot HTTP API (FastAPI): `create_app(settings)` in `app.api.main`."""

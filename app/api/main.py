@@ -1,0 +1,127 @@
+"""`create_app(settings)`: the FastAPI application. Nothing is built at import.
+
+The lifespan builds everything once (database engine, service with cache and memory, job
+runner, event bus) into an `AppState` on ``app.state.mp`` and closes it at shutdown. In
+production a missing or weak ``MIXPILOT_JWT_SECRET`` stops `create_app` before anything starts.
+
+Jobs run in a thread pool in this process by default; with ``MIXPILOT_REDIS_URL`` they are
+enqueued for `mixpilot worker` (arq) — set ``in_process_jobs=True`` to force the thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from app.settings import Settings
+
+log = logging.getLogger("mixpilot.api")
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """
+Conversational audio production over HTTP.
+
+1. `POST /api/v1/auth/register`, then `POST /api/v1/auth/token` (OAuth2 password form) → bearer tokens.
+2. `POST /api/v1/files` (multipart `file`) → a file id.
+3. `POST /api/v1/chat` `{"message": "master this for Spotify", "file_ids": [id]}` → 202 `{job_id, thread_id}`.
+4. Follow `GET /api/v1/jobs/{job_id}/events` (Server-Sent Events) or poll `GET /api/v1/jobs/{job_id}`.
+5. `GET /api/v1/files/{result.file_id}/download?format=flac`, then `POST /api/v1/feedback`.
+
+Every resource belongs to one user: another user's id answers 404.
+"""
+
+
+def build_router() -> APIRouter:
+    from app.api.routes import auth, chat, enhancement, feedback, files, jobs, recommendations, threads
+
+    api = APIRouter(prefix=API_PREFIX)
+    for module in (auth, files, chat, jobs, threads, feedback, recommendations, enhancement):
+        api.include_router(module.router)
+    return api
+
+
+def create_app(settings: Settings | None = None, *, service: Any = None, in_process_jobs: bool | None = None,
+               sweep_every_s: float | None = None) -> FastAPI:
+    """The app for `settings`; `service` reuses an existing `Mixpilot` (tests, the UI), not closed here."""
+    from app.api.files import BodyLimit
+    from app.api.routes import health
+    from app.api.state import token_config
+
+    settings = settings or Settings()
+    tokens = token_config(settings)  # raises in production without a strong secret
+    use_arq = bool(settings.redis_url) and not in_process_jobs
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from app.api.jobs import ArqRunner, JobExecutor, LocalBus, LocalRunner, RedisBus, periodic, sweep_stale
+        from app.api.security import LoginThrottle
+        from app.api.state import AppState, open_database
+
+        loop = asyncio.get_running_loop()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine, sessions = await open_database(settings)
+        own_service = service is None
+        if own_service:
+            from app.runtime import open_service
+
+            svc = await loop.run_in_executor(None, open_service, settings)
+        else:
+            svc = service
+        bus = RedisBus(settings.redis_url) if use_arq else LocalBus(loop)
+        if use_arq:
+            runner: Any = ArqRunner(settings.redis_url, queue_name=settings.job_queue)
+            await runner.start()
+        else:
+            runner = LocalRunner(JobExecutor(service=svc, sessions=sessions, loop=loop, bus=bus,
+                                             heartbeat_s=settings.job_heartbeat_s), threads=settings.job_threads)
+        await sweep_stale(sessions, stale_s=settings.job_stale_s)
+        state = AppState(settings=settings, service=svc, engine=engine, sessions=sessions, tokens=tokens,
+                         throttle=LoginThrottle(max_failures=settings.login_max_failures,
+                                                window_s=settings.login_window_s), runner=runner, bus=bus)
+        app.state.mp = state
+
+        async def housekeeping() -> None:
+            await runner.heartbeat_queued()
+            await sweep_stale(sessions, stale_s=settings.job_stale_s)
+
+        every = sweep_every_s or min(settings.job_heartbeat_s, settings.job_stale_s / 3)
+        task = asyncio.create_task(periodic(housekeeping, every))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await runner.aclose()
+            await bus.aclose()
+            await engine.dispose()
+            if own_service:
+                svc.close()
+
+    production = settings.environment == "production"
+    app = FastAPI(title="mixpilot API", version=_version(), description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None if production else "/docs", redoc_url=None if production else "/redoc",
+                  openapi_tags=[{"name": n} for n in ("auth", "files", "chat", "jobs", "threads", "feedback",
+                                                       "recommendations", "enhancement", "health")])
+    app.include_router(health.router)
+    app.include_router(build_router())
+    app.add_middleware(BodyLimit, upload_limit=settings.max_upload_bytes, upload_path=f"{API_PREFIX}/files")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        detail = "internal error" if production else f"internal error: {type(exc).__name__}: {exc}"[:500]
+        return JSONResponse({"detail": detail}, status_code=500)
+
+    return app
+
+
+def _version() -> str:
+    from app.cli import _version as v
+
+    return v()

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.security import OAuth2PasswordRequestForm
+
+from app.api import accounts
+from app.api.deps import CurrentUser, SessionDep, StateDep
+from app.api.schemas import Message, RefreshIn, RegisterIn, TokenOut, UserOut
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+UNAUTH = {401: {"model": Message, "description": "missing, expired, forged or wrong-type token"}}
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut,
+             responses={409: {"model": Message, "description": "email already registered"}})
+async def register(body: RegisterIn, state: StateDep, session: SessionDep) -> UserOut:
+    """Create an account (email + password, 8–128 characters)."""
+    return UserOut.model_validate(await accounts.register(state, session, email=body.email, password=body.password))
+
+
+@router.post("/token", response_model=TokenOut, responses={
+    401: {"model": Message, "description": "incorrect email or password"},
+    429: {"model": Message, "description": "too many failed logins (see Retry-After)"}})
+async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, state: StateDep,
+                session: SessionDep) -> TokenOut:
+    """OAuth2 password flow: form fields `username` (the email) and `password` → access + refresh tokens."""
+    client = request.client.host if request.client else "?"
+    return await accounts.login(state, session, email=form.username, password=form.password, client=client)
+
+
+@router.post("/refresh", response_model=TokenOut, responses=UNAUTH)
+async def refresh(body: RefreshIn, state: StateDep, session: SessionDep) -> TokenOut:
+    """A new token pair for a valid refresh token."""
+    return await accounts.refresh(state, session, refresh_token=body.refresh_token)
+
+
+@router.get("/me", response_model=UserOut, responses=UNAUTH)
+async def me(user: CurrentUser) -> UserOut:
+    return UserOut.model_validate(user)

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from app.api import conversations
+from app.api.deps import CurrentUser, SessionDep, StateDep
+from app.api.schemas import ChatAccepted, ChatIn, Message
+
+router = APIRouter(prefix="/chat", tags=["chat"])
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=ChatAccepted, responses={
+    404: {"model": Message, "description": "a file or the thread does not exist (or is not yours)"},
+    409: {"model": Message, "description": "the thread already has a job queued or running"}})
+async def chat(body: ChatIn, user: CurrentUser, state: StateDep, session: SessionDep) -> ChatAccepted:
+    """Start a turn: returns at once with the job id; follow `GET /api/v1/jobs/{job_id}/events`."""
+    return await conversations.start_turn(state, session, owner_id=user.id, message=body.message,
+                                          file_ids=body.file_ids, thread_id=body.thread_id)

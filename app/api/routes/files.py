@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Path, Query, UploadFile, status
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from app.api import files as svc
+from app.api.deps import CurrentUser, SessionDep, StateDep
+from app.api.schemas import ID_PATTERN, FileList, FileOut, Message
+from memory import db
+
+router = APIRouter(prefix="/files", tags=["files"])
+FileIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="file id")]
+NOT_FOUND = {404: {"model": Message, "description": "no such file (or not yours)"}}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=FileOut, responses={
+    413: {"model": Message, "description": "larger than the upload limit"},
+    415: {"model": Message, "description": "not a readable audio file"},
+    422: {"model": Message, "description": "empty, truncated, silent, too long, NaN/inf, bad rate or channels"}})
+async def upload(file: Annotated[UploadFile, File(description="WAV, FLAC, MP3, OGG, AIFF (M4A with ffmpeg)")],
+                 user: CurrentUser, state: StateDep, session: SessionDep) -> FileOut:
+    """Upload a recording. It is decoded and checked before it is accepted; the same audio twice is one file."""
+    return await svc.accept_upload(state, session, owner_id=user.id, upload=file)
+
+
+@router.get("", response_model=FileList)
+async def list_files(user: CurrentUser, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> FileList:
+    rows = await db.list_audio_files(session, owner_id=user.id, limit=limit, offset=offset)
+    return FileList(items=[svc.file_out(r) for r in rows])
+
+
+@router.get("/{file_id}", response_model=FileOut, responses=NOT_FOUND)
+async def get_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, session: SessionDep,
+                   analysis: bool = True) -> FileOut:
+    """Metadata and (unless `analysis=false`) the analysis: loudness, peaks, spectrum, stereo, speech."""
+    row = await svc.owned_file(session, owner_id=user.id, file_id=file_id)
+    result = await run_in_threadpool(svc.analysis_of, state, file_id) if analysis else None
+    return svc.file_out(row, analysis=result)
+
+
+@router.get("/{file_id}/download", response_class=FileResponse, responses={
+    200: {"content": {t: {"schema": {"type": "string", "format": "binary"}} for t in svc.DOWNLOAD_TYPES.values()},
+          "description": "the audio file"}, **NOT_FOUND,
+    410: {"model": Message, "description": "the audio is no longer stored"}})
+async def download(file_id: FileIdPath, user: CurrentUser, state: StateDep, session: SessionDep,
+                   format: Literal["wav", "flac", "mp3"] = "wav",
+                   bit_depth: Annotated[Literal[16, 24, 32] | None, Query(
+                       description="wav 16/24/32 (float), flac 16/24; default: wav 24, flac 24")] = None):
+    row = await svc.owned_file(session, owner_id=user.id, file_id=file_id)
+    path, name = await svc.export_file(state, row, format=format, bit_depth=bit_depth)
+    return FileResponse(path, media_type=svc.DOWNLOAD_TYPES[format], filename=name,
+                        background=BackgroundTask(path.unlink, missing_ok=True))

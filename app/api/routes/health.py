@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from app.api import health as svc
+from app.api.deps import StateDep
+from app.api.schemas import HealthOut, ReadyOut
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=HealthOut)
+async def health() -> HealthOut:
+    """Liveness: the process answers."""
+    from app.cli import _version
+
+    return HealthOut(version=_version())
+
+
+@router.get("/ready", response_model=ReadyOut, responses={503: {"model": ReadyOut, "description": "not ready"}})
+async def ready(state: StateDep):
+    """Readiness: database, cache, storage, models, job queue."""
+    checks = await svc.readiness(state)
+    ok = all(c["ok"] for name, c in checks.items() if name != "cache")  # no cache = slower, not down
+    body = ReadyOut(status="ready" if ok else "not ready", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

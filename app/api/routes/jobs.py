@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+from sse_starlette.sse import EventSourceResponse
+
+from app.api import conversations
+from app.api.deps import CurrentUser, SessionDep, StateDep
+from memory.db import JOB_STATUSES
+from app.api.schemas import ID_PATTERN, JobList, JobOut, JobStatus, Message
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+JobIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="job id")]
+NOT_FOUND = {404: {"model": Message, "description": "no such job (or not yours)"}}
+CONFLICT = {409: {"model": Message, "description": "not possible in the job's current state"}}
+
+
+@router.get("", response_model=JobList)
+async def list_jobs(user: CurrentUser, session: SessionDep, status: JobStatus | None = None,
+                    limit: Annotated[int, Query(ge=1, le=200)] = 50) -> JobList:
+    from memory import db
+
+    rows = await db.list_jobs(session, owner_id=user.id, status=status, limit=limit)
+    return JobList(items=[conversations.job_out(j) for j in rows])
+
+
+@router.get("/{job_id}", response_model=JobOut, responses=NOT_FOUND)
+async def get_job(job_id: JobIdPath, user: CurrentUser, session: SessionDep) -> JobOut:
+    """State, progress (0–1), plan, result (file_id, metrics, explanation, applied, warnings) and error."""
+    return conversations.job_out(await conversations.owned_job(session, owner_id=user.id, job_id=job_id))
+
+
+@router.get("/{job_id}/events", response_class=EventSourceResponse, responses={
+    200: {"content": {"text/event-stream": {"schema": {"type": "string"}, "example": (
+        'event: status\ndata: {"status": "running", "progress": 0.1}\n\n'
+        'event: step_started\ndata: {"event": "step_started", "index": 0, "total": 3, "tool": "eq"}\n\n'
+        'event: end\ndata: {"status": "succeeded"}\n\n')}},
+          "description": "Server-Sent Events: status, stage, plan, step_started, step_progress, step_finished, "
+                         "done, heartbeat, then end"}, **NOT_FOUND})
+async def job_events(job_id: JobIdPath, user: CurrentUser, state: StateDep, session: SessionDep):
+    """Live progress as Server-Sent Events; the stream ends after the job does (event `end`)."""
+    await conversations.owned_job(session, owner_id=user.id, job_id=job_id)
+    events = conversations.job_events(state, owner_id=user.id, job_id=job_id)
+
+    async def stream():
+        async for item in events:
+            yield {"event": item["event"], "data": json.dumps(item["data"], default=str)}
+
+    return EventSourceResponse(stream(), ping=15, send_timeout=30)
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, responses={**NOT_FOUND, **CONFLICT})
+async def cancel_job(job_id: JobIdPath, user: CurrentUser, state: StateDep, session: SessionDep) -> JobOut:
+    """Cancel a queued or running job (a running one stops at its next progress step)."""
+    return await conversations.cancel(state, session, owner_id=user.id, job_id=job_id)
+
+
+@router.post("/{job_id}/retry", response_model=JobOut, responses={**NOT_FOUND, **CONFLICT})
+async def retry_job(job_id: JobIdPath, user: CurrentUser, state: StateDep, session: SessionDep) -> JobOut:
+    """Queue a failed or cancelled job again (e.g. after its worker crashed)."""
+    return await conversations.retry(state, session, owner_id=user.id, job_id=job_id)
+
+
+__all__ = ["router", "JOB_STATUSES"]

@@ -1,0 +1,299 @@
+"""Request and response models (the OpenAPI schema app developers code against)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ID_PATTERN = r"^[0-9a-f]{32}$"
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$"
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+FileId = Field(pattern=ID_PATTERN, description="a file id (32 hex characters)", examples=["3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f"])
+
+
+class Message(BaseModel):
+    detail: str = Field(examples=["file '3f1c…' not found"])
+
+
+# ------------------------------------------------------------------ auth
+
+
+class RegisterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"email": "ana@example.com", "password": "correct horse battery staple"}]})
+    email: str = Field(pattern=EMAIL_PATTERN, max_length=320)
+    password: str = Field(min_length=8, max_length=128, description="8–128 characters")
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={
+        "examples": [{"id": "9b2f0c3d4e5f60718293a4b5c6d7e8f9", "email": "ana@example.com",
+                      "created_at": "2025-01-01T12:00:00Z"}]})
+    id: str
+    email: str
+    created_at: datetime
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"access_token": "eyJhbGciOi…", "refresh_token": "eyJhbGciOi…", "token_type": "bearer", "expires_in": 1800}]})
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="access token lifetime, seconds")
+
+
+class RefreshIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
+# ------------------------------------------------------------------ files
+
+
+class FileOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f", "filename": "song.flac", "format": "flac", "duration_s": 8.0,
+        "sample_rate": 44100, "channels": 2, "size_bytes": 812345, "created_at": "2025-01-01T12:00:00Z",
+        "deduplicated": False}]})
+    id: str
+    filename: str | None = None
+    format: str | None = None
+    duration_s: float
+    sample_rate: int
+    channels: int
+    size_bytes: int | None = None
+    created_at: datetime
+    deduplicated: bool = Field(False, description="true when you had uploaded the same audio before")
+    analysis: dict[str, Any] | None = Field(None, description="loudness, peaks, spectrum, content (GET only)")
+
+
+class FileList(BaseModel):
+    items: list[FileOut]
+
+
+# ------------------------------------------------------------------ chat and jobs
+
+
+class ChatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"message": "master this for Spotify", "file_ids": ["3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f"]},
+        {"message": "a bit louder", "file_ids": [], "thread_id": "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"}]})
+    message: str = Field(min_length=1, max_length=4000, description="what you want, in words")
+    file_ids: list[str] = Field(default_factory=list, max_length=2, description=(
+        "first: the recording to work on (a song, or a beat); second, optional: a vocal to mix onto it. "
+        "Leave empty to continue on the thread's current version."))
+    thread_id: str | None = Field(None, pattern=ID_PATTERN, description="continue this conversation")
+
+    @model_validator(mode="after")
+    def _ids(self) -> ChatIn:
+        import re
+
+        for fid in self.file_ids:
+            if not re.fullmatch(ID_PATTERN, fid):
+                raise ValueError(f"file id '{fid[:40]}' is not a file id (32 hex characters)")
+        return self
+
+
+class ChatAccepted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"job_id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", "thread_id": "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f",
+         "status": "queued"}]})
+    job_id: str
+    thread_id: str
+    status: JobStatus = "queued"
+
+
+class JobResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    file_id: str | None = Field(None, description="the new version (download it)")
+    kind: str | None = None
+    turn_id: str | None = Field(None, description="what feedback rates")
+    explanation: str = ""
+    metrics: dict[str, Any] = Field(default_factory=dict, description="{before, after} analysis")
+    applied: list[dict[str, Any]] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    plan: dict[str, Any] | None = None
+    steps: list[dict[str, Any]] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", "status": "succeeded", "progress": 1.0, "message": "done",
+        "thread_id": "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f", "request": "master this for Spotify",
+        "plan": {"steps": [{"tool": "master", "params": {"target_lufs": -14.0}}]},
+        "result": {"file_id": "7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d", "explanation": "Mastered to −14 LUFS …",
+                   "metrics": {"after": {"integrated_lufs": -14.0}}},
+        "error": None, "attempts": 1, "retryable": False,
+        "created_at": "2025-01-01T12:00:00Z", "updated_at": "2025-01-01T12:00:09Z"}]})
+    id: str
+    status: JobStatus
+    progress: float = Field(ge=0, le=1)
+    message: str | None = None
+    thread_id: str | None = None
+    request: str = ""
+    plan: dict[str, Any] | None = None
+    result: JobResult | None = None
+    error: str | None = None
+    attempts: int = 0
+    retryable: bool = Field(False, description="failed or cancelled: POST …/retry runs it again")
+    created_at: datetime
+    updated_at: datetime
+
+
+class JobList(BaseModel):
+    items: list[JobOut]
+
+
+class ThreadOut(BaseModel):
+    id: str
+    title: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    turns: list[dict[str, Any]] = Field(description="request, kind, plan, outcomes, result file id, explanation")
+
+
+class ThreadList(BaseModel):
+    items: list[dict[str, Any]]
+
+
+# ------------------------------------------------------------------ feedback and recommendations
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"job_id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", "rating": 5, "aspects": {"loudness": 4},
+         "comment": "great", "liked": True}]})
+    job_id: str | None = Field(None, pattern=ID_PATTERN)
+    file_id: str | None = Field(None, pattern=ID_PATTERN, description="a result file id")
+    turn_id: str | None = Field(None, pattern=ID_PATTERN)
+    rating: int = Field(ge=1, le=5)
+    aspects: dict[str, int] = Field(default_factory=dict, max_length=16, description=(
+        "1–5 per aspect: vocal_clarity, balance, width, tone, loudness (others are kept too)"))
+    comment: str | None = Field(None, max_length=2000)
+    liked: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_ref(self) -> FeedbackIn:
+        refs = [r for r in (self.turn_id, self.job_id, self.file_id) if r]
+        if len(refs) != 1:
+            raise ValueError("give exactly one of job_id, file_id or turn_id")
+        for k, v in self.aspects.items():
+            if not (1 <= v <= 5) or not (0 < len(k) <= 40):
+                raise ValueError(f"aspect '{k[:40]}' must be rated 1–5")
+        return self
+
+    @property
+    def ref(self) -> str:
+        return self.turn_id or self.job_id or self.file_id or ""
+
+
+class FeedbackOut(BaseModel):
+    ok: bool = True
+    turn_id: str | None = None
+
+
+class RecommendationOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "params": {"master": {"target_lufs": -14.0}, "eq": {"bright_db": 1.5}}, "genre": "pop",
+        "source": "memory", "evidence": "3 similar recordings you rated 4–5 used width 1.2", "confidence": 0.6}]})
+    params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    genre: str | None = None
+    source: str | None = None
+    evidence: str | None = None
+    confidence: float | None = None
+
+
+class RecommendationsOut(BaseModel):
+    file_id: str
+    recommendation: RecommendationOut | None
+
+
+# ------------------------------------------------------------------ enhancement
+
+
+class VoiceOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    denoise: bool = True
+    dereverb: bool = False
+    declip: bool = False
+    de_ess: bool = False
+    clarity: bool = True
+    target_lufs: float | None = Field(-16.0, ge=-30, le=-6, description="loudness target, None to skip levelling")
+
+
+class VoiceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"file_id": "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f", "options": {"denoise": True, "dereverb": True}}]})
+    file_id: str = FileId
+    reference_file_id: str | None = Field(None, pattern=ID_PATTERN,
+                                          description="a clean version of the same speech: adds PESQ/STOI")
+    options: VoiceOptions = Field(default_factory=VoiceOptions)
+
+
+class MixingOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    genre: str | None = Field(None, max_length=32, examples=["pop"])
+    vocal_level: Literal["lower", "balanced", "louder"] = "balanced"
+    reverb: bool = False
+    target_lufs: float | None = Field(-14.0, ge=-30, le=-6)
+
+
+class MixingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"beat_file_id": "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f", "vocal_file_id": "7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+         "options": {"genre": "hip hop"}}]})
+    beat_file_id: str = FileId
+    vocal_file_id: str = FileId
+    options: MixingOptions = Field(default_factory=MixingOptions)
+
+
+class CompleteOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    clean: bool = True
+    genre: str | None = Field(None, max_length=32, examples=["pop"])
+    platform: Literal["spotify", "apple music", "youtube", "podcast", "broadcast"] | None = "spotify"
+    request: str | None = Field(None, max_length=1000, description="anything else, in words")
+
+
+class CompleteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"file_id": "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f", "options": {"genre": "pop", "platform": "spotify"}}]})
+    file_id: str = FileId
+    vocal_file_id: str | None = Field(None, pattern=ID_PATTERN)
+    reference_file_id: str | None = Field(None, pattern=ID_PATTERN)
+    options: CompleteOptions = Field(default_factory=CompleteOptions)
+
+
+class EnhancementOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "job_id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", "status": "succeeded",
+        "file_id": "7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d", "request": "clean up this voice recording …",
+        "applied": [{"tool": "denoise", "params": {"strength": 0.7}, "status": "applied"}],
+        "metrics": {"dnsmos_ovrl": 3.4, "integrated_lufs": -16.0}, "warnings": [], "explanation": "…"}]})
+    job_id: str
+    status: JobStatus
+    file_id: str | None = None
+    request: str
+    applied: list[dict[str, Any]] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(default_factory=dict, description=(
+        "loudness and peaks after; DNSMOS (sig/bak/ovrl/p808) for speech; PESQ/STOI/SI-SDR with a reference"))
+    warnings: list[str] = Field(default_factory=list)
+    explanation: str = ""
+    error: str | None = None
+
+
+# ------------------------------------------------------------------ health
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, dict[str, Any]]
