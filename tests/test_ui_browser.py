@@ -182,6 +182,22 @@ def test_upload_master_rate_and_find_the_rating(page, ui_server, tmp_path):
     if NOTES_SHOT.parent.is_dir():
         shutil.copyfile(shot, NOTES_SHOT)
 
+    # export what is current (24-bit WAV by default) and download it
+    page.locator("#mp-export").click()
+    dl = page.locator("#mp-download a[href*='gradio_api/file=']").first
+    dl.wait_for(timeout=30_000)
+    with urllib.request.urlopen(dl.get_attribute("href"), timeout=10) as r:
+        assert r.read(4) == b"RIFF"
+
+    # the thread remembers: "undo" goes back to the original, whose loudness is the "before" figure
+    before = float(row.locator("td.mp-before").get_attribute("data-value"))
+    page.locator("#mp-msg textarea").fill("undo")
+    page.locator("#mp-send").click()
+    page.wait_for_function("document.querySelector('#mp-chat').innerText.includes('Undone')", timeout=60_000)
+    page.wait_for_function(
+        f"() => {{ const c = document.querySelector('#mp-metrics-table tr[data-key=integrated_lufs] td.mp-after');"
+        f" return c && Math.abs(parseFloat(c.dataset.value) - ({before})) < 0.05; }}", timeout=30_000)
+
     rows = _stored_ratings(data_dir)
     mine = [r for r in rows if r.comment == "browser test: punchy enough"]
     assert mine, f"rating not found in the database ({len(rows)} feedback rows)"

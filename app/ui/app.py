@@ -266,7 +266,8 @@ class UI:
         if not current:
             return
         before_m, after_m = dict(result.metrics_before or {}), dict(result.metrics_after or {})
-        if not after_m:  # undo / reset / nothing applied: compare the original with what is current now
+        if result.kind not in ("process", "adjust") or not after_m:
+            # undo / reset / nothing applied: compare the original with what is current now
             before_m = self._analysis(timeline_start) if timeline_start else {}
             after_m = self._analysis(current)
         before_m.update(self._speech_scores(before_m, timeline_start))
