@@ -9,12 +9,13 @@
   configurations were rated, and returns a configuration for the parameters the request
   leaves open: ``{"params": {tool: {param: value}}, "genre", "evidence", "confidence"}``.
 
-Recommendation = a weighted mean of the neighbours' parameters, weight = similarity ×
-rating weight (``((score − 1) / 4)²``: a 5 counts 1, a 3 counts ¼, a 1 nothing), shrunk
-towards the genre preset (a pseudo-observation of weight ``PRIOR_WEIGHT``). The user's own
-ratings come first: when the user has own evidence, other people's neighbours count only
-``OTHERS_WEIGHT`` as much; without it, everyone's ratings count fully; without any, the
-genre preset is returned (or None when no genre is known).
+Recommendation, per parameter: a weighted mean of the neighbours' values, weight =
+similarity × rating weight (``exp(1.5 (score − 5))``: the best-rated settings dominate).
+Own ratings first: the user's own weighted mean, shrunk towards everyone else's with a
+pseudo-weight ``OWN_K``, which is itself shrunk towards the genre preset with a pseudo-weight
+``PRIOR_WEIGHT`` (evidence counted as Σ similarity × (score − 1) / 4, so a few similar, well-rated own
+ratings outweigh the crowd). Without neighbours the genre preset is returned (None when no genre is
+known: request words, the neighbours' genres, or "speech" for speech).
 
 Sync facade, async inside: the graph runs synchronously while the SQL layer is SQLAlchemy
 async (asyncpg / aiosqlite). The agent owns one background thread running one event loop;
@@ -47,9 +48,8 @@ from memory.cache import cache_key, get_json, set_json
 log = logging.getLogger("mixpilot.memory")
 T = TypeVar("T")
 
-PRIOR_WEIGHT = 0.3
-OTHERS_WEIGHT = 0.25
-OWN_EVIDENCE_MIN = 0.3
+PRIOR_WEIGHT = 1.0
+OWN_K = 1.0
 K_GLOBAL, K_OWN = 64, 24
 EMBED_TTL_S = 7 * 24 * 3600
 REC_TTL_S = 300
@@ -127,7 +127,8 @@ def genre_from_request(request: str) -> str | None:
 
 
 def rating_weight(score: float) -> float:
-    return max(0.0, (float(score) - 1.0) / 4.0) ** 2
+    """5 → 1, 4 → 0.22, 3 → 0.05, 2 → 0.01, 1 → 0.002: the best-rated settings dominate the mean."""
+    return float(math.exp(1.5 * (float(score) - 5.0)))
 
 
 def applied_params(outcomes: list[dict[str, Any]], plan: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -140,6 +141,48 @@ def applied_params(outcomes: list[dict[str, Any]], plan: dict[str, Any] | None =
         params = {k: v for k, v in dict(s.get("params") or {}).items() if isinstance(v, (int, float, str, bool))}
         out.setdefault(s["tool"], {}).update(params)
     return out
+
+
+def _wmean(hits: list[dict[str, Any]], tool: str, name: str) -> tuple[float | None, float]:
+    """(mean weighted by similarity × rating weight, evidence = Σ similarity × (score − 1) / 4).
+
+    A setting rated 1 is no evidence *for* anything; a 5 on a very similar recording counts 1.
+    """
+    nums = [(h["w"], h["similarity"] * (h["score"] - 1.0) / 4.0, float(h["params"][tool][name])) for h in hits
+            if isinstance(h["params"].get(tool, {}).get(name), (int, float))
+            and not isinstance(h["params"][tool][name], bool)]
+    den = sum(w for w, _, _ in nums)
+    if den <= 0:
+        return None, 0.0
+    return sum(w * v for w, _, v in nums) / den, sum(n for _, n, _ in nums)
+
+
+def _estimate(hits: list[dict[str, Any]], tool: str, name: str, prior: Any) -> Any:
+    """One parameter: own ratings first, shrunk towards everyone's, shrunk towards the preset.
+
+    The mean is weighted by similarity × rating weight; how far it pulls against the next
+    level depends on the amount of evidence (Σ similarity), whatever the ratings were.
+    """
+    own_mu, own_n = _wmean([h for h in hits if h["own"]], tool, name)
+    oth_mu, oth_n = _wmean([h for h in hits if not h["own"]], tool, name)
+    if own_mu is None and oth_mu is None:
+        votes: dict[Any, float] = {}
+        for h in hits:
+            v = h["params"].get(tool, {}).get(name)
+            if isinstance(v, (str, bool)):
+                votes[v] = votes.get(v, 0.0) + h["w"] * (1.0 if h["own"] else 0.25)
+        return max(votes, key=votes.get) if votes else prior
+    base = oth_mu
+    if isinstance(prior, (int, float)) and not isinstance(prior, bool):
+        base = prior if oth_mu is None else (oth_n * oth_mu + PRIOR_WEIGHT * prior) / (oth_n + PRIOR_WEIGHT)
+    if own_mu is None:
+        value = base
+    elif base is None:
+        value = own_mu
+    else:
+        value = (own_n * own_mu + OWN_K * base) / (own_n + OWN_K)
+    ints = all(isinstance(h["params"].get(tool, {}).get(name, 0), int) for h in hits) and not isinstance(prior, float)
+    return int(round(value)) if ints else round(float(value), 3)
 
 
 class MemoryAgent:
@@ -394,11 +437,10 @@ class MemoryAgent:
 
     def _aggregate(self, hits: list[dict[str, Any]], *, owner: str, genre: str | None,
                    ctype: str) -> dict[str, Any] | None:
-        own_w = sum(h["similarity"] * rating_weight(h["score"]) for h in hits if h["own"])
-        others_factor = OTHERS_WEIGHT if own_w >= OWN_EVIDENCE_MIN else 1.0
         for h in hits:
-            h["w"] = h["similarity"] * rating_weight(h["score"]) * (1.0 if h["own"] else others_factor)
-        hits = [h for h in hits if h["w"] > 1e-6]
+            h["w"] = h["similarity"] * rating_weight(h["score"])
+        hits = [h for h in hits if h["w"] > 1e-9]
+        own_w = sum(h["w"] for h in hits if h["own"])
         total = sum(h["w"] for h in hits)
 
         if genre is None and hits:  # weighted vote of the neighbours' genres
@@ -428,30 +470,18 @@ class MemoryAgent:
             names = {n for h in users for n in h["params"][tool]} | set(preset.get(tool, {}))
             values: dict[str, Any] = {}
             for name in sorted(names):
-                prior = preset.get(tool, {}).get(name)
-                obs = [(h["w"], h["params"][tool][name]) for h in users if name in h["params"][tool]]
-                nums = [(w, float(v)) for w, v in obs if isinstance(v, (int, float)) and not isinstance(v, bool)]
-                if nums or prior is not None:
-                    num = sum(w * v for w, v in nums) + (PRIOR_WEIGHT * prior if prior is not None else 0.0)
-                    den = sum(w for w, _ in nums) + (PRIOR_WEIGHT if prior is not None else 0.0)
-                    if den > 0:
-                        value = num / den
-                        ints = all(isinstance(v, int) for _, v in obs if not isinstance(v, bool)) and obs
-                        values[name] = int(round(value)) if ints else round(value, 3)
-                else:
-                    votes: dict[Any, float] = {}
-                    for w, v in obs:
-                        votes[v] = votes.get(v, 0.0) + w
-                    if votes:
-                        values[name] = max(votes, key=votes.get)
+                value = _estimate(users, tool, name, preset.get(tool, {}).get(name))
+                if value is not None:
+                    values[name] = value
             if values:
                 params[tool] = values
         if genre and "genre_preset" in params:
             params["genre_preset"]["genre"] = genre
 
-        confidence = min(0.95, total / (total + 1.0))
+        n_ev = sum(h["similarity"] for h in hits)
+        confidence = min(0.95, (n_ev / (n_ev + 2.0)) * min(1.0, 0.5 + max(h["score"] for h in hits) / 10.0))
         return {"params": params, "genre": genre, "source": "memory",
-                "evidence": self._evidence(hits, params, own_w >= OWN_EVIDENCE_MIN),
+                "evidence": self._evidence(hits, params, own_w > 0),
                 "confidence": round(confidence, 3)}
 
     @staticmethod

@@ -228,7 +228,7 @@ def content_type(analysis: dict[str, Any] | None) -> str:
 
 
 #: squared-distance scale of `similarity` (about the squared distance between unrelated recordings / 2)
-SIMILARITY_SCALE = 16.0
+SIMILARITY_SCALE = 32.0
 
 
 def similarity_from_sq_distance(d2: float) -> float:
