@@ -171,11 +171,11 @@ def respond_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
     elif kind == "reset":
         timeline = timeline[:1]
         result_id = timeline[0]
-    elif kind in ("process", "adjust") and result_id:
+    elif kind in ("process", "adjust"):
         applied = any(o["status"] in ("applied", "trimmed") for o in state.get("outcomes") or [])
-        if applied:
+        if applied and result_id:
             timeline.append(result_id)
-        else:
+        else:  # nothing changed: the current version stays current
             result_id = timeline[-1] if timeline else None
     text = explain(kind, state.get("outcomes") or [], state.get("analysis"), state.get("metrics_after"), notes)
     turn: Turn = {

@@ -306,10 +306,11 @@ def validate_plan(
                 separate_ok = info("separate")[0]
             if not separate_ok:
                 if step.tool in VOICE_ONLY:
-                    note(f"{step.tool} on the {step.target} needs stem separation, which is unavailable; left out")
-                    continue
-                note(f"{step.tool}: stem separation is unavailable; applied to the whole mix instead of the "
-                     f"{step.target}")
+                    note(f"{step.tool}: stem separation is unavailable, so it runs on the whole recording "
+                         f"(right for a solo recording of the {step.target}, not for a full mix)")
+                else:
+                    note(f"{step.tool}: stem separation is unavailable; applied to the whole mix instead of the "
+                         f"{step.target}")
                 step = step.model_copy(update={"target": "mix"})
         params, pnotes = coerce_params(step.tool, model, step.params)
         for n in pnotes:

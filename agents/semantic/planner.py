@@ -358,6 +358,8 @@ def _repairs(d: Draft, analysis: Mapping[str, Any] | None, target: str, *, defau
         found = True
     if snr is not None and snr < 30.0:
         strength = 0.75 if snr < 15 else 0.6 if snr < 22 else 0.45
+        if target != "speech" and strength > 0.6:  # SNR estimates on music run low: stay moderate
+            strength = 0.6
         d.add("denoise", {"strength": strength}, target, f"audible noise (SNR about {snr:.0f} dB)")
         found = True
     if bw is not None and bw < 11000.0:
@@ -447,7 +449,8 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
         snr = _analysis_value(analysis, "snr_db")
         if clip is not None and clip >= 1e-3 and "declip" not in explicit:
             d.note("the recording has clipped peaks; ask to 'fix the clipping' to repair them")
-        if snr is not None and snr < 15 and "denoise" not in explicit:
+        speechy = (_analysis_value(analysis, "speech_probability") or 0.0) >= 0.5
+        if snr is not None and snr < 15 and speechy and "denoise" not in explicit:
             d.note(f"the recording is noisy (SNR about {snr:.0f} dB); ask to 'clean it up' to reduce the noise")
 
     # master defaults: a master step always carries its target and ceiling
