@@ -115,3 +115,11 @@ def test_genre_target_is_the_presets_tilt_and_matches_measured_pink_noise():
     if pop is not None:  # tools/presets/pop.toml present: a darker-than-pink tilt puts more in the bass
         assert len(pop) == len(plots.BANDS) and pop[1] > plots.band_levels_flat()[1]
     assert plots.genre_target("no-such-genre") is None
+
+
+def test_spectrogram_reads_a_full_scale_sine_at_0_dbfs():
+    sr = 48000
+    t, f, s = plots.spectrogram_db(Audio(sine(1000.0, 2.0, sr, 1.0), sr))
+    col = s[:, s.shape[1] // 2]
+    assert f[int(np.argmax(col))] == pytest.approx(1000.0, abs=sr / 2048)
+    assert col.max() == pytest.approx(0.0, abs=1.5)  # Hann scalloping at most ~1.4 dB

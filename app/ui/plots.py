@@ -84,7 +84,7 @@ def spectrogram_db(audio: Audio, n_fft: int = 2048, max_frames: int = 900) -> tu
     sr = audio.sample_rate
     hop = max(n_fft // 4, int(math.ceil(x.size / max_frames)))
     f, t, z = stft(x, fs=sr, nperseg=n_fft, noverlap=max(0, n_fft - hop), boundary=None, padded=False)
-    mag = np.abs(z) * 2.0 / np.hanning(n_fft).sum()
+    mag = np.abs(z) * 2.0  # scipy scales by 1/sum(window): a full-scale sine reads 0 dBFS
     with np.errstate(divide="ignore"):
         s = 20.0 * np.log10(np.maximum(mag, 1e-9))
     return t, f, s
@@ -93,11 +93,12 @@ def spectrogram_db(audio: Audio, n_fft: int = 2048, max_frames: int = 900) -> tu
 def spectrogram_figure(before: Audio, after: Audio | None = None):
     rows = [("before", before)] + ([("after", after)] if after is not None else [])
     fig, axes = _figure(9.0, 3.0, ncols=len(rows), sharey=True)
+    specs = [spectrogram_db(audio) for _, audio in rows]
+    top = max(float(s.max()) for _, _, s in specs)  # one colour scale for both, 90 dB deep
     mesh = None
-    for ax, (label, audio) in zip(axes[0], rows):
-        t, f, s = spectrogram_db(audio)
+    for ax, (label, audio), (t, f, s) in zip(axes[0], rows, specs):
         keep = f >= 20.0
-        mesh = ax.pcolormesh(t, f[keep], s[keep], shading="auto", cmap="magma", vmin=-100.0, vmax=-10.0,
+        mesh = ax.pcolormesh(t, f[keep], s[keep], shading="auto", cmap="magma", vmin=top - 90.0, vmax=top,
                              rasterized=True)
         ax.set_yscale("log")
         ax.set_ylim(20.0, audio.sample_rate / 2)
@@ -225,15 +226,20 @@ def tonal_balance_figure(before: Audio, after: Audio | None = None, genre: str |
     ax = axes[0, 0]
     x = np.arange(len(labels))
     width = 0.8 / len(series)
+    floor = min(min(v) for _, v, _ in series) if target is None else min(min(min(v) for _, v, _ in series),
+                                                                          min(target))
+    floor = 5.0 * math.floor((floor - 3.0) / 5.0)  # bars rise from below the quietest band
     for i, (label, levels, color) in enumerate(series):
-        ax.bar(x + (i - (len(series) - 1) / 2) * width, levels, width, color=color, label=label)
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, np.asarray(levels) - floor, width, bottom=floor, color=color,
+               label=label)
     if target is not None:
         ax.plot(x, target, color=TARGET_COLOR, marker="o", linestyle="--", label=f"{genre or 'genre'} target")
     ax.set_xticks(x, [f"{n}\n{int(lo)}–{int(hi) if hi < 1000 else f'{hi / 1000:g}k'}" for n, lo, hi in BANDS],
                   fontsize="small")
     ax.set_ylabel("dB re total")
+    ax.set_ylim(floor, 0.0)
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(loc="lower left", fontsize="small")
+    ax.legend(loc="upper right", fontsize="small")
     title = "Tonal balance per band"
     if genre and target is None:
         title += f" (no {genre} target available)"
