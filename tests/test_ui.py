@@ -123,3 +123,39 @@ def test_spectrogram_reads_a_full_scale_sine_at_0_dbfs():
     col = s[:, s.shape[1] // 2]
     assert f[int(np.argmax(col))] == pytest.approx(1000.0, abs=sr / 2048)
     assert col.max() == pytest.approx(0.0, abs=1.5)  # Hann scalloping at most ~1.4 dB
+
+
+def test_sign_in_checks_the_api_users_table(tmp_path):
+    pytest.importorskip("sqlalchemy")
+    pytest.importorskip("pwdlib")
+    import asyncio
+
+    from app.ui.auth import SignIn
+    from memory import db
+    from memory.migrate import upgrade
+
+    url = db.default_database_url(tmp_path)
+    upgrade(url)
+
+    async def add_user():
+        from app.api.security import hash_password
+
+        engine = db.make_engine(url)
+        async with db.make_sessionmaker(engine)() as s:
+            user = await db.create_user(s, email="Ana@Example.com", password_hash=hash_password("correct horse"))
+            await s.commit()
+            uid = user.id
+        await engine.dispose()
+        return uid
+
+    try:
+        uid = asyncio.run(add_user())
+    except ImportError as exc:
+        pytest.skip(f"API password hashing not installed: {exc}")
+    signin = SignIn(url)
+    assert asyncio.run(signin("ana@example.com", "correct horse")) is True
+    assert signin.user_id("ana@example.com") == uid
+    assert asyncio.run(signin("ana@example.com", "wrong")) is False
+    assert asyncio.run(signin("nobody@example.com", "correct horse")) is False
+    assert SignIn(url).user_id("ANA@example.com") == uid  # after a restart: looked up again
+    assert signin.user_id("nobody@example.com") is None
