@@ -483,7 +483,8 @@ def launch(*, host: str = "127.0.0.1", port: int | None = None, settings: Any = 
         demo = build_app(svc, work_dir=work_dir, user_id=local_user_id(), signin=signin)
         try:
             demo.launch(server_name=host, server_port=port, inbrowser=open_browser, share=share, show_error=False,
-                        allowed_paths=[str(work_dir)], css=CSS, footer_links=[], quiet=False, auth=signin,
+                        allowed_paths=[str(work_dir)], css=CSS, footer_links=[], quiet=False,
+                        auth=signin.check if signin else None,
                         auth_message="Sign in with your mixpilot account (the same as the API)." if signin else None)
         finally:
             shutil.rmtree(work_dir / "preview", ignore_errors=True)

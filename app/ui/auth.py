@@ -78,7 +78,7 @@ def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 class SignIn:
-    """Gradio `auth=` callable (async) plus email → user id for the handlers."""
+    """Gradio `auth=` check (`SignIn.check`) plus email → user id for the handlers."""
 
     def __init__(self, database_url: str, *, verify: Callable[[str, str], bool] | None = None) -> None:
         self.database_url = database_url
@@ -96,7 +96,9 @@ class SignIn:
         finally:
             await engine.dispose()
 
-    async def __call__(self, username: str, password: str) -> bool:
+    async def check(self, username: str, password: str) -> bool:
+        """Gradio's `auth=`: pass this bound coroutine function itself (Gradio awaits it only when
+        `inspect.iscoroutinefunction(auth)`; an instance with an async `__call__` would let anyone in)."""
         email = (username or "").strip().lower()
         user = await self._user(email) if email else None
         if user is None or not user.is_active or not user.password_hash:
