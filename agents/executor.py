@@ -7,6 +7,8 @@ The quality gate (each rule is data the evaluator and the explanation see):
   against its input (SI-SDR < 0 dB: it no longer resembles what went in) → rolled back;
 - a repair/voice step on speech that lowers DNSMOS OVRL by more than 0.2 → rolled back
   (only where DNSMOS is available);
+- a whole-mix step (other than `master`/`mix`) that lowers the RMS level by more than
+  20 dB → rolled back: it removed the content, not just noise or a band;
 - a step that leaves peaks over full scale when no `master` step follows → trimmed to
   the ceiling (−1 dBTP) and noted; if that needs more than 6 dB of trim the step is rolled
   back instead, because it made the sound much louder than asked.
@@ -33,6 +35,7 @@ GENTLE = 0.5
 SI_SDR_COLLAPSE_DB = 0.0
 DNSMOS_DROP = 0.2
 MAX_SAFETY_TRIM_DB = 6.0
+LEVEL_COLLAPSE_DB = 20.0
 
 Event = dict[str, Any]
 Emit = Callable[[Event], None]
@@ -103,6 +106,11 @@ def _dnsmos(audio: Audio) -> float | None:
     return None
 
 
+def _rms_db(x: np.ndarray) -> float:
+    p = float(np.mean(np.square(x, dtype=np.float64))) if x.size else 0.0
+    return 10 * math.log10(p) if p > 0 else -math.inf
+
+
 def _peak_db(x: np.ndarray) -> float:
     p = float(np.max(np.abs(x))) if x.size else 0.0
     return 20 * math.log10(p) if p > 0 else -math.inf
@@ -122,7 +130,10 @@ class Executor:
         is_speech: bool = False,
         emit: Emit | None = None,
         cache: Any = None,
+        analysis: dict[str, Any] | None = None,
     ) -> ExecutionResult:
+        """Run `steps` on `audio`. `analysis` is the input's analysis; tools see its
+        content facts (speech probability) through `ToolContext.analysis`."""
         emit = emit or (lambda e: None)
         outcomes: list[StepOutcome] = []
         current = audio
@@ -146,7 +157,8 @@ class Executor:
                 ok, why = spec.availability()
                 if not ok:
                     raise ToolError(f"{tool} is unavailable: {why}")
-                ctx = ToolContext(inputs=dict(inputs or {}), progress=progress, cache=cache)
+                ctx = ToolContext(inputs=dict(inputs or {}), progress=progress, cache=cache,
+                                  analysis=_content_facts(analysis))
                 on_stem = target in STEMS and tool != "separate"
                 if on_stem and not stems:
                     stems = self._separate(current, cache, emit)
@@ -169,7 +181,7 @@ class Executor:
                 outcome.warnings = list(result.warnings)
                 verdict, why, measures = self._gate(
                     source, new, spec.stage, params, is_speech=is_speech and not on_stem,
-                    master_follows=has_master_later[i] or on_stem, tool=tool,
+                    master_follows=has_master_later[i] or on_stem, tool=tool, on_stem=on_stem,
                 )
                 outcome.measures = measures
                 if verdict == "rolled_back":
@@ -207,13 +219,18 @@ class Executor:
         return stems
 
     def _gate(self, before: Audio, after: Audio, stage: Stage, params: dict, *, is_speech: bool,
-              master_follows: bool, tool: str) -> tuple[str, str, dict[str, float | None]]:
+              master_follows: bool, tool: str, on_stem: bool = False) -> tuple[str, str, dict[str, float | None]]:
         x, y = before.samples, after.samples
         measures: dict[str, float | None] = {}
         if not np.isfinite(y).all():
             return "rolled_back", "the output had invalid samples", measures
         if np.any(x) and not np.any(y):
             return "rolled_back", "the output was silent", measures
+        if tool not in ("master", "mix") and not on_stem:
+            drop = _rms_db(x) - _rms_db(y)
+            if math.isfinite(drop) and drop > LEVEL_COLLAPSE_DB:
+                measures["level_drop_db"] = round(drop, 1)
+                return "rolled_back", f"{tool} removed most of the signal (level down {drop:.0f} dB)", measures
         same_shape = x.shape == y.shape and before.sample_rate == after.sample_rate
         amount = _amount(params)
         if same_shape and stage in (Stage.TONE, Stage.DYNAMICS, Stage.SPACE) and amount is not None and amount <= GENTLE:
@@ -239,6 +256,14 @@ class Executor:
                             f"{tool} pushed peaks {peak:.1f} dB over full scale, more than a safe trim", measures)
                 return "trimmed", f"{tool} pushed peaks over full scale; trimmed {-trim:.1f} dB to avoid clipping", measures
         return "applied", "", measures
+
+
+def _content_facts(analysis: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What stays true of the audio while a chain changes it (levels and spectra do not)."""
+    if not analysis:
+        return None
+    keep = ("speech_probability", "sample_rate", "channels", "duration_s")
+    return {k: analysis[k] for k in keep if k in analysis}
 
 
 def _sum_stems(stems: dict[str, Audio], like: Audio) -> Audio:

@@ -146,7 +146,7 @@ def execute_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
     inputs = {name: deps.store.get(vid) for name, vid in (state.get("inputs") or {}).items()}
     is_speech = float((state.get("analysis") or {}).get("speech_probability") or 0.0) >= 0.6
     result = Executor(deps.registry).run(audio, list(plan.steps), inputs=inputs, is_speech=is_speech, emit=_emit,
-                                         cache=deps.cache)
+                                         cache=deps.cache, analysis=state.get("analysis"))
     result_id = deps.store.put(result.audio)
     return {"result_id": result_id, "outcomes": [o.to_dict() for o in result.outcomes]}
 

@@ -65,15 +65,27 @@ class MiniLM:
         self.tok.enable_truncation(max_length=max_tokens)
         self.tok.enable_padding(pad_id=0, pad_token="[PAD]")
         self._lock = threading.Lock()
+        self._pool = None
+        # fused query/key/value projection: one matmul instead of three
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}.attention.self."
+            self.w[p + "qkv.weight"] = np.ascontiguousarray(np.concatenate(
+                [self.w[p + n + ".weight"] for n in ("query", "key", "value")], axis=1))
+            self.w[p + "qkv.bias"] = np.concatenate([self.w[p + n + ".bias"] for n in ("query", "key", "value")])
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit-norm embeddings of ``texts``. BLAS runs single-threaded here: the matrices are
         small, and thread start-up on a busy machine costs more than it saves."""
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        if self._pool is None:
+            try:
+                from threadpoolctl import ThreadpoolController
+
+                self._pool = ThreadpoolController()
+            except ImportError:  # pragma: no cover - threadpoolctl is in mixpilot[agent]
+                self._pool = False
+        if self._pool is False:
             return self._encode(texts)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with self._pool.limit(limits=1, user_api="blas"):
             return self._encode(texts)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
@@ -98,9 +110,10 @@ class MiniLM:
                 wt = w[p + name + ".weight"]
                 return (z.reshape(-1, z.shape[-1]) @ wt + w[p + name + ".bias"]).reshape(*z.shape[:-1], wt.shape[1])
 
-            q = lin(x, "attention.self.query").reshape(n, t, h, dh).transpose(0, 2, 1, 3)
-            k = lin(x, "attention.self.key").reshape(n, t, h, dh).transpose(0, 2, 3, 1)
-            v = lin(x, "attention.self.value").reshape(n, t, h, dh).transpose(0, 2, 1, 3)
+            qkv = lin(x, "attention.self.qkv").reshape(n, t, 3, h, dh)
+            q = qkv[:, :, 0].transpose(0, 2, 1, 3)
+            k = qkv[:, :, 1].transpose(0, 2, 3, 1)
+            v = qkv[:, :, 2].transpose(0, 2, 1, 3)
             s = (q @ k) / np.sqrt(dh) + bias
             s = np.exp(s - s.max(-1, keepdims=True))
             s /= s.sum(-1, keepdims=True)

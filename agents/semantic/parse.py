@@ -74,6 +74,12 @@ LEAVE = re.compile(
     r"unprocessed|natural|clean)\b|\b(?:don'?t|do not|dont|never) (?:touch|change|process|alter|mess with|"
     r"affect|modify)\b(?P<what2>(?: \S+){1,4})"
 )
+QUESTION = re.compile(
+    r"^(?:hey,? |hi,? |so,? |ok,? )?(?:what(?:'s| is| are| was)?|who|when|where|why|which|how (?:do|does|did|can|should|much|"
+    r"many|long|old|is|are|was)|tell me (?:about|a|an|the|why|how|what|who)|explain|write|compose|set (?:an? |the )?"
+    r"(?:alarm|timer|reminder)|remind|recommend|suggest (?:a|some)|is it|are you|do you|can you (?:write|tell|explain|"
+    r"recommend|suggest|sing|play|teach|help me (?:write|learn|find))|play me|sing|teach me|translate|order|book|"
+    r"call|text|email|send)\b")
 KEEP_DRY = re.compile(r"\b(?:keep (?:it|this|them|the \w+) dry|no (?:effects|fx)|dry (?:vocals|voice) only)\b")
 KEEP_DYNAMIC = re.compile(r"\b(?:keep (?:the |its |it )?dynamic(?:s)?|preserve (?:the )?dynamics|dynamic master|"
                           r"don'?t squash|don'?t crush|not squashed)\b")
@@ -82,6 +88,9 @@ LESS = re.compile(r"\b(?:less|reduce|reducing|lower|lowering|cut|cutting|tame|ta
                   r"dial back|take out|take away|strip|fix|fixing|minimi[sz]e|drop|lose|ditch|soften)\b")
 MORE = re.compile(r"\b(?:more|add|adding|boost|increase|extra|some|bump|push|enhance|bring out|bring up|turn up|"
                   r"lift|raise|give it|needs?|want)\b")
+SCOPE_NEG_FILLER = {"the", "my", "on", "to", "any", "of", "with", "touch", "touching", "process", "processing",
+                    "change", "changing", "affect", "affecting", "alter", "mess", "messing", "apply", "add", "anything",
+                    "it", "onto", "in", "for", "do", "that", "this", "want", "i", "please"}
 OWN_OBJECT = re.compile(r"\b(?:it|this|the|everything|mix|track|song|master|whole|all)\b")
 PRONOUN_CARRY = re.compile(r"\b(?:them|they|those|their)\b")
 
@@ -129,6 +138,7 @@ class Match:
     end: int
     text: str
     negated: bool = False
+    neg_cue: str = ""  # the word that negated it ("no", "not", "without", ...)
     modifier: str | None = None  # "less" | "more" | None
 
 
@@ -143,6 +153,8 @@ class Clause:
     level: str | None = None
     numbers: list[Number] = field(default_factory=list)
     negated_at: int | None = None  # offset in clause text where negation starts
+    neg_cue: str = ""
+    prev_scope: str | None = None  # the scope of the clauses before (for "de-ess it")
     content: list[str] = field(default_factory=list)  # words no vocabulary entry explained
 
 
@@ -158,6 +170,7 @@ class Parsed:
     audio_words: bool
     keep_dry: bool
     keep_dynamic: bool
+    question: bool
     key: tuple[str, str] | None
     forbidden_targets: set[str]
 
@@ -262,6 +275,7 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
             if any(s <= m.start() < e for s, e in exc):
                 continue
             cl.negated_at = m.start()
+            cl.neg_cue = m.group(0)
             break
         # a bare noun after a negated clause ("no reverb and delay") inherits the negation
         if cl.negated_at is None and prev_negated and len(ctext.split()) <= 2 and not MORE.search(ctext):
@@ -270,8 +284,13 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
             m = rx.search(ctext)
             if m:
                 cl.scope = tgt
-                cl.scope_negated = cl.negated_at is not None and m.start() >= cl.negated_at
+                # "don't touch the vocals", "not on the vocals", "except the drums": the scope is ruled out;
+                # "remove the sibilance without dulling the vocal" keeps it
+                if cl.negated_at is not None and m.start() >= cl.negated_at:
+                    between = ctext[cl.negated_at:m.start()].split()[1:]
+                    cl.scope_negated = all(w in SCOPE_NEG_FILLER for w in between)
                 break
+        cl.prev_scope = prev_scope
         if cl.scope is None and prev_scope and (PRONOUN_CARRY.search(ctext) or (
                 sep in ("and", "and also", "plus", ",") and not OWN_OBJECT.search(ctext))):
             cl.scope = prev_scope
@@ -286,6 +305,7 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
             rel = m.start - a
             m.negated = (cl.negated_at is not None and rel >= cl.negated_at) or any(
                 s <= m.start < e for s, e in leave_spans)
+            m.neg_cue = cl.neg_cue if m.negated else ""
             before = text[max(last_end, m.start - 28):m.start]
             lm = list(LESS.finditer(before))
             mm = list(MORE.finditer(before))
@@ -320,6 +340,7 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
         audio_words=bool(comp["audio"].search(text)) or bool(matches) or bool(numbers),
         keep_dry=bool(KEEP_DRY.search(text)),
         keep_dynamic=bool(KEEP_DYNAMIC.search(text)),
+        question=bool(QUESTION.search(text)),
         key=_key(text),
         forbidden_targets=forbidden_targets,
     )

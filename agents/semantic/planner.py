@@ -6,6 +6,7 @@ go to the sentence embedder (`agents.semantic.intents`), loaded once on first ne
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ BOOST_CTX = re.compile(r"\b(boost|add|lift|raise|increase|bump|push)\b")
 PLATFORM_NAMES = {"apple_music": "Apple Music", "youtube": "YouTube", "broadcast": "EBU R128 broadcast",
                   "audiobook": "ACX audiobook", "club": "club"}
 
+CONSTRAINT_CUES = {"not", "don't", "dont", "do not", "never", "doesn't", "does not", "shouldn't", "mustn't"}
 CAPABILITIES = ("mixpilot works on audio: cleaning (noise, clipping, room echo), tone (brighter, warmer, less "
                 "muddy, less harsh, de-essing), dynamics (compression, punch, glue), space (reverb, delay, width), "
                 "tuning vocals to a key, genre styles, and mastering to a loudness target (Spotify, Apple Music, "
@@ -84,7 +86,9 @@ class Draft:
             merged = dict(have.params)
             for k, v in params.items():
                 if merge_db and k in EQ_DB and k in merged:
-                    merged[k] = max(-12.0, min(12.0, merged[k] + v))
+                    a = float(merged[k])
+                    # two words for the same move ("muddy ... the low end") don't stack; opposite ones net out
+                    merged[k] = max(a, v, key=abs) if a * v > 0 else max(-12.0, min(12.0, a + v))
                 else:
                     merged[k] = v
             have.params = merged
@@ -136,6 +140,8 @@ def _target(tool: str, clause: Clause, parsed: Parsed, term_voice: bool) -> str:
     if tool in WHOLE_MIX:
         return "mix"
     scope = clause.scope if clause.scope and not clause.scope_negated else None
+    if scope is None and term_voice and clause.prev_scope == "vocals":
+        scope = "vocals"  # "denoise the voice, de-ess it"
     if scope == "vocals" and parsed.speech:
         return "speech"
     if scope:
@@ -180,8 +186,11 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
     term: V.Term = m.obj
     tools = [t for t, _ in term.steps]
     if m.negated:
+        if term.kind == "problem" and term.steps and m.neg_cue in CONSTRAINT_CUES:
+            d.note(f"keeping it from getting {m.text}, as asked")  # "less harsh but not dull"
+            return
         if term.kind == "problem" and term.steps:
-            pass  # "no hiss" still means: remove the hiss
+            pass  # "no hiss", "without the hum": still means remove it
         elif term.kind == "tool" or term.forbids or term.key in ("reverb", "delay", "wide", "saturation"):
             for t in term.forbids or tools:
                 d.forbidden.tools.add(t)
@@ -349,34 +358,45 @@ def _analysis_value(analysis: Mapping[str, Any] | None, *keys: str, default: flo
 
 
 def _repairs(d: Draft, analysis: Mapping[str, Any] | None, target: str, *, default_denoise: bool) -> None:
+    add = functools.partial(d.add, loose=True)
     clip = _analysis_value(analysis, "clipping_ratio", "clip_ratio")
     snr = _analysis_value(analysis, "snr_db", "snr_estimate_db")
     bw = _analysis_value(analysis, "bandwidth_hz", "effective_bandwidth_hz")
     found = False
     if clip is not None and clip >= 1e-4:
-        d.add("declip", {"strength": 0.8}, target, f"the recording clips ({clip * 100:.2g}% of samples)")
+        add("declip", {"strength": 0.8}, target, f"the recording clips ({clip * 100:.2g}% of samples)")
         found = True
     if snr is not None and snr < 30.0:
         strength = 0.75 if snr < 15 else 0.6 if snr < 22 else 0.45
         if target != "speech" and strength > 0.6:  # SNR estimates on music run low: stay moderate
             strength = 0.6
-        d.add("denoise", {"strength": strength}, target, f"audible noise (SNR about {snr:.0f} dB)")
+        add("denoise", {"strength": strength}, target, f"audible noise (SNR about {snr:.0f} dB)")
         found = True
     if bw is not None and bw < 11000.0:
-        d.add("bandwidth_extension", {"amount": 0.5}, "mix", f"the top end stops near {bw / 1000:.1f} kHz")
+        add("bandwidth_extension", {"amount": 0.5}, "mix", f"the top end stops near {bw / 1000:.1f} kHz")
         found = True
     if not found and (analysis is None or not analysis) and default_denoise:
-        d.add("denoise", {"strength": 0.5}, target, "clean up noise")
+        add("denoise", {"strength": 0.5}, target, "clean up noise")
 
 
 def _speech_chain(d: Draft, analysis: Mapping[str, Any] | None, *, with_master: bool) -> None:
     t = "speech"
     _repairs(d, analysis, t, default_denoise=True)
+
+    def add(tool: str, params: dict[str, Any], reason: str) -> None:
+        have = d.find(tool)
+        if tool in d.forbidden.tools:
+            return
+        if have is None:
+            d.add(tool, params, t, reason)
+        else:  # what the person said outright wins over the chain's defaults
+            have.params = {**params, **have.params}
+
     if d.find("denoise") is None:
-        d.add("denoise", {"strength": 0.4}, t, "gentle noise clean-up for speech")
-    d.add("eq", dict(V.SPEECH_EQ), t, "speech EQ: rumble cut, less mud, more presence")
-    d.add("de_ess", {"amount": 0.4}, t, "tame sibilance")
-    d.add("compress", {"amount": 0.5, "ratio": 3.0, "attack_ms": 10.0, "release_ms": 120.0}, t, "even out the voice")
+        add("denoise", {"strength": 0.4}, "gentle noise clean-up for speech")
+    add("eq", dict(V.SPEECH_EQ), "speech EQ: rumble cut, less mud, more presence")
+    add("de_ess", {"amount": 0.4}, "tame sibilance")
+    add("compress", {"amount": 0.5, "ratio": 3.0, "attack_ms": 10.0, "release_ms": 120.0}, "even out the voice")
     if with_master and d.find("master") is None:
         d.add("master", {"target_lufs": -16.0, "true_peak_dbtp": -1.0, "platform": "podcast"}, "mix",
               "podcast loudness: -16 LUFS, true peak -1 dBTP")
@@ -404,11 +424,10 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
         _apply_numbers(d, clause, parsed)
 
     text = parsed.text
-    has_master = d.find("master") is not None
-    if not has_master:
-        v = bare_lufs(text)
-        if v is not None and re.search(r"master|loud|target|lufs|normali", text):
-            d.add("master", {"target_lufs": v}, "mix", f"loudness target {v:g} LUFS")
+    v = bare_lufs(text)
+    lufs_said = any(n.unit == "lufs" for c in parsed.clauses for n in c.numbers)
+    if v is not None and not lufs_said and re.search(r"master|loud|quiet|target|lufs|normali|level", text):
+        d.add("master", {"target_lufs": v}, "mix", f"loudness target {v:g} LUFS")
     if parsed.key and d.find("pitch_correct") is None and re.search(r"\b(key|scale|tune|pitch)", text):
         d.add("pitch_correct", {"key": parsed.key[0], "scale": parsed.key[1]}, "vocals", "tune the voice")
     if parsed.keep_dry:
@@ -462,6 +481,21 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
         if re.search(r"\b(natural|transparent|dynamic|gentle)\b", text) and st.params["target_lufs"] > -14.0 \
                 and not re.search(r"loud|hot|competitive|radio", text):
             st.params["target_lufs"] = -14.0
+
+    # a positive, explicit ask wins over a negated mention elsewhere ("no limiting, just normalize it")
+    revived = d.forbidden.tools & d.explicit_tools
+    if revived:
+        d.forbidden.tools -= revived
+        d.notes = [n for n in d.notes if not any(f"leaving out {t.replace('_', ' ')}" in n for t in revived)]
+    eq = d.find("eq")
+    if eq is not None and not eq.params:
+        eq.params = dict(V.EQ_GENTLE)
+
+    # a question or chat that names no audio work is out of scope (no need to embed it)
+    if parsed.question and not generic and not any(m.kind == "term" for c in parsed.clauses for m in c.matches):
+        d.steps.clear()
+        d.note("That is outside what I can do. " + CAPABILITIES)
+        return d.to_plan(), d.forbidden
 
     # nearest intent for what the vocabulary could not explain
     unexplained = [c for c in parsed.clauses if not c.matches and not c.numbers and c.content]

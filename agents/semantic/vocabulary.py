@@ -89,7 +89,7 @@ TERMS: list[Term] = [
                 r"fix the pitch", r"t-?pain"),
       "tool", [("pitch_correct", {})], "tune the voice", voice=True),
     # ---------------------------------------------------------------- tone
-    T("eq_tool", (r"\beq\b", r"\beqs\b", r"\beq'?d\b", r"equali[sz]\w*"), "tool", [("eq", dict(EQ_GENTLE))],
+    T("eq_tool", (r"\beq\b", r"\beqs\b", r"\beq'?d\b", r"equali[sz]\w*"), "tool", [("eq", {})],
       "balance the tone with EQ"),
     T("bright", (r"bright(er|en|ness|ening)?", r"crisp(er|y|ier|ness)?", r"sparkl\w*", r"shimmer\w*", r"shin(e|y|ier)",
                  r"more (treble|highs|high end|top end|top)", r"(boost|lift|raise|add|increase) (the |some )?"
@@ -109,7 +109,8 @@ TERMS: list[Term] = [
     T("clear", (r"clear(er)?", r"clarity", r"intelligib\w*", r"articulate", r"defin(ed|ition)", r"understandable",
                 r"hard to understand", r"can'?t understand"),
       "effect", [("eq", {"presence_db": 2.5, "mud_db": -2.0})], "more 2–4 kHz presence, less 200–500 Hz"),
-    T("presence", (r"presen(ce|t)", r"up ?front", r"forward", r"cut through", r"in your face", r"intimate"),
+    T("presence", (r"presen(ce|t)", r"up ?front", r"forward", r"cut through", r"in your face", r"intimate",
+                   r"make (it|them|this|the \w+) pop", r"pop(s)? (out|more|through)", r"stand out", r"jump out"),
       "effect", [("eq", {"presence_db": 3.0})], "lift the 2–4 kHz presence", inverse=[("eq", {"presence_db": -3.0})]),
     T("air", (r"air(y|ier|iness)?", r"open(ness)?", r"breath(y|ier)?", r"silk(y|ier)", r"(10|12|16) ?k(hz)? shelf"),
       "effect", [("eq", {"air_db": 3.0})], "a 10–16 kHz air shelf", inverse=[("eq", {"air_db": -3.0})]),
@@ -164,7 +165,8 @@ TERMS: list[Term] = [
       "problem", [], "keep compression off", forbids=("compress",),
       note="over-compression cannot be fully undone; I will leave compression off and keep the master gentle"),
     T("punch", (r"punch(y|ier|iness)?", r"hit(s)? (harder|hard)", r"impact(ful)?", r"snap(py|pier)?",
-                r"slam(ming)? drums", r"knock(s)?", r"transients?", r"tight(er|en)?"),
+                r"slam(ming)? drums", r"knock(s)?", r"transients?", r"tight(er|en)?", r"energ(y|etic)",
+                r"excit(ing|ement)", r"livel(y|ier|iness)", r"more life", r"groov(e|ier)", r"bounce|bouncier"),
       "effect", [("compress", {"amount": 0.5, "ratio": 4.0, "attack_ms": 30.0, "release_ms": 120.0})],
       "punch: compression with a slow-enough attack to keep transients"),
     T("glue", (r"glue(d|y)?", r"cohesi(ve|on)", r"\bgel\b", r"sit together", r"hold together", r"bus compression",
@@ -259,17 +261,18 @@ PLATFORMS: list[tuple[str, str | None, float, float, bool]] = [
 # ---------------------------------------------------------------- genres (words → genre_preset enum)
 GENRES: list[tuple[str, str]] = [
     (r"hip[- ]?hop|rap|trap|drill|boom[- ]?bap|grime|g-?funk|phonk|mumble rap", "hip_hop"),
-    (r"edm|electronic|house|techno|dubstep|dance( music)?|trance|drum (and|n|&) bass|dnb|d&b|future bass|"
+    (r"edm|electronic(?! drums| kit)|house|techno|dubstep|dance( music)?|trance|drum (and|n|&) bass|dnb|d&b|future bass|"
      r"electro|synthwave|garage|jungle|hardstyle|big room", "edm"),
     (r"r ?& ?b|rnb|r and b|rhythm and blues|neo-?soul|soul|motown|funk", "rnb"),
     (r"jazz|swing|bebop|big band|fusion", "jazz"),
-    (r"classical|orchestra(l)?|symphon\w*|string quartet|chamber music|opera|choral|baroque", "classical"),
-    (r"acoustic|folk|singer[- ]songwriter|unplugged|bluegrass", "acoustic"),
+    (r"classical(?! guitar)|orchestra(l)?|symphon\w*|string quartet|chamber music|opera|choral|baroque", "classical"),
+    (r"acoustic(?! guitar| piano| bass| drums| treatment| panel)|folk|singer[- ]songwriter|unplugged|bluegrass",
+     "acoustic"),
     (r"lo-?fi|chill ?hop|lo fi|bedroom pop", "lofi"),
     (r"metal|death metal|thrash|metalcore|djent|doom|black metal|hardcore", "metal"),
     (r"country|americana|nashville|honky[- ]tonk", "country"),
     (r"rock|indie|alternative|alt-rock|punk|grunge|shoegaze|emo", "rock"),
-    (r"pop|k-?pop|synth-?pop|dance-?pop|top ?40|mainstream", "pop"),
+    (r"pop(?! filter| out| more| through)|k-?pop|synth-?pop|dance-?pop|top ?40|mainstream", "pop"),
 ]
 
 # ---------------------------------------------------------------- intensity words → level
@@ -307,7 +310,9 @@ WEAK_REPAIR_WORDS = r"fix(ed)?( it| this| that| up)?|repair|sort (it|this) out"
 IMPROVE_WORDS = (r"enhance|improve|better|polish(ed)?|professional|pro(?:fessional)?[- ]?(sounding|quality)?|"
                  r"studio[- ]quality|sound (good|great|nice|amazing|awesome)|sweeten|make (it|this) shine|finish(ed)?|"
                  r"broadcast[- ]quality|podcast[- ]ready|ready for (a |the )?(podcast|show)|upgrade|"
-                 r"do (your|its) (thing|magic)|work (your|its) magic|fix the sound|optimi[sz]e|touch up")
+                 r"do (your|its) (thing|magic)|work (your|its) magic|fix the sound|optimi[sz]e|touch up|amateur(ish)?|"
+                 r"bedroom recording|demo quality|home-?made|cheap[- ]sounding|low[- ]budget|less like a demo|"
+                 r"release quality|radio quality|pro sound")
 MIXDOWN_WORDS = r"mix (it|this|the (track|song))|mixdown|mix and master|mixing"
 
 # words that make a request about audio even when nothing specific is asked
