@@ -54,8 +54,25 @@ class StepOutcome:
     measures: dict[str, float | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("tool", "params", "target", "reason", "status", "why", "report",
-                                             "warnings", "measures")}
+        """Plain JSON types only (tool reports may carry numpy scalars): the state is checkpointed."""
+        return jsonable({k: getattr(self, k) for k in ("tool", "params", "target", "reason", "status", "why",
+                                                       "report", "warnings", "measures")})
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
 
 
 @dataclass

@@ -27,17 +27,19 @@ RESET = re.compile(
     r"\b(?:(?:back|return|revert|go) to (?:the )?(?:original|start|beginning|raw|unprocessed|first version|source)|"
     r"start (?:over|again|from scratch)|from scratch|reset|(?:remove|undo|drop|scrap) (?:everything|all (?:of )?"
     r"(?:it|that|the changes|changes)|all effects)|the original (?:version|file|recording|audio)|clean slate|"
-    r"as it was (?:at first|originally)|unprocessed version)\b"
+    r"as it was (?:at first|originally)|unprocessed version|square one|(?:bring|give me|put) (?:back )?the original(?: back)?|"
+    r"restore the original|original back)\b"
 )
 REPEAT = re.compile(
     r"\b(?:same (?:as )?(?:before|last time|that|the last(?: one)?)|same (?:thing|chain|settings|again|processing|"
     r"plan)|do (?:that|it|the same|this) again|(?:the )?same (?:but|for|with)|like (?:before|last time)|again,? but|"
-    r"now (?:for|do)|this time (?:for|with)|instead|also (?:for|do)|another version)\b"
+    r"now (?:for|do)|this time (?:for|with)|instead|also (?:for|do)|another version|^again\b|one more time|"
+    r"(?:do|run|apply) (?:it|that|this) again|repeat (?:that|it|the last))"
 )
 RELATIVE = re.compile(
     r"\b(?:more|less|louder|quieter|softer|too|stronger|weaker|subtler|gentler|further|harder|back off|"
     r"tone (?:it |that )?down|dial (?:it |that )?(?:back|down|up)|turn (?:it |that |the \w+ )?(?:up|down)|bump|push|"
-    r"pull (?:it |that )?back|increase|decrease|reduce|not enough|remove the|take (?:out|off) the|drop the|"
+    r"pull (?:it |that )?back|increase|decrease|reduce|not enough|remove the|even|still|take (?:out|off) the|drop the|"
     r"get rid of the|lose the|ditch the|kill the|no more|without the|keep (?:everything|the rest)|go (?:further|harder|"
     r"easier))\b"
 )
@@ -85,6 +87,9 @@ def parse_followup(request: str) -> FollowUp | None:
     action_terms = [m for m in matches if m.kind == "term"]
     # a bare platform or genre after a turn ("for Apple Music", "now in a rock style") repeats with changes
     bare_target = bool(matches) and not action_terms and len(text.split()) <= 6 and not parsed.repair
+    # "no reverb", "drop the delay" after a turn: take that step out
+    negated_only = bool(action_terms) and all(m.negated and m.obj.kind != "problem" for m in action_terms)
+    relative = relative or negated_only
     if not (repeat or relative or bare_target):
         return None
     # "remove the hiss" is a fresh request; "remove the reverb" (an effect we may have added) is not
@@ -135,14 +140,14 @@ def parse_followup(request: str) -> FollowUp | None:
                         fu.scale[t] = LEVEL_SCALE_DOWN.get(lvl or "", 0.6)
                     continue
                 for tool, params in term.inverse or ():
-                    fu.add.append(Step(tool=tool, params=_gentle(params, lvl), reason=f"follow-up: {m.text}"))
+                    fu.add.append(Step(tool=tool, params=_gentle(tool, params, lvl), reason=f"follow-up: {m.text}"))
                 continue
             if m.modifier == "more" and term.kind in ("tool", "effect") and not term.key.startswith("eq"):
                 for t in tools:
                     fu.scale[t] = LEVEL_SCALE_UP.get(lvl or "", 1.4)
                 # also add, in case the previous plan did not have it
             for tool, params in term.steps:
-                fu.add.append(Step(tool=tool, params=_gentle(params, lvl), reason=f"follow-up: {m.text}"))
+                fu.add.append(Step(tool=tool, params=_gentle(tool, params, lvl), reason=f"follow-up: {m.text}"))
 
     # "a bit more" / "less" / "too much" with no object: everything (but the master target) scales
     if not matches and not fu.deltas:
@@ -156,12 +161,13 @@ def parse_followup(request: str) -> FollowUp | None:
     return fu
 
 
-def _gentle(params: dict[str, Any], level: str | None) -> dict[str, Any]:
-    """A follow-up nudge is half a fresh request's move (then scaled by its own intensity word)."""
+def _gentle(tool: str, params: dict[str, Any], level: str | None) -> dict[str, Any]:
+    """A follow-up nudge is half a fresh request's EQ move (then scaled by its own intensity word);
+    a new tool gets its usual amount."""
     from agents.semantic.planner import scaled
 
     p = {k: (v * 0.5 if k.endswith("_db") and isinstance(v, (int, float)) else v) for k, v in params.items()}
-    return p if level is None else {**p, **{k: v for k, v in scaled("eq", p, level).items() if k.endswith("_db")}}
+    return scaled(tool, p, level)
 
 
 def _scale_params(tool: str, params: dict[str, Any], factor: float) -> dict[str, Any]:

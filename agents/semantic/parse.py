@@ -154,6 +154,7 @@ class Clause:
     numbers: list[Number] = field(default_factory=list)
     negated_at: int | None = None  # offset in clause text where negation starts
     neg_cue: str = ""
+    negated_end: int = 10**9  # negation runs from negated_at to here (clause end unless "instead of X")
     prev_scope: str | None = None  # the scope of the clauses before (for "de-ess it")
     content: list[str] = field(default_factory=list)  # words no vocabulary entry explained
 
@@ -276,6 +277,9 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
                 continue
             cl.negated_at = m.start()
             cl.neg_cue = m.group(0)
+            if cl.neg_cue in ("instead of", "rather than", "except"):  # "instead of reverb use delay"
+                stop = re.search(r"\b(?:use|add|try|go with|do|apply|with|give)\b", ctext[m.end():])
+                cl.negated_end = m.end() + stop.start() if stop else len(ctext)
             break
         # a bare noun after a negated clause ("no reverb and delay") inherits the negation
         if cl.negated_at is None and prev_negated and len(ctext.split()) <= 2 and not MORE.search(ctext):
@@ -303,7 +307,7 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
         last_end = a
         for m in cl.matches:
             rel = m.start - a
-            m.negated = (cl.negated_at is not None and rel >= cl.negated_at) or any(
+            m.negated = (cl.negated_at is not None and cl.negated_at <= rel < cl.negated_end) or any(
                 s <= m.start < e for s, e in leave_spans)
             m.neg_cue = cl.neg_cue if m.negated else ""
             before = text[max(last_end, m.start - 28):m.start]
