@@ -22,6 +22,7 @@ from tools.audio import Audio
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
 SPEECH_THRESHOLD = 0.5
+MAX_SPEECH_LOSS_DB = 10.0
 
 
 class DenoiseParams(ToolParams):
@@ -155,6 +156,21 @@ def run(audio: Audio, params: DenoiseParams, ctx: ToolContext) -> ToolResult:
                 processed_at_hz=deepfilter.DF_SR,
                 mean_local_snr_db=[round(v, 2) for v in info["mean_local_snr_db"]],
             )
+            if params.method == "auto" and y is not None:
+                # DFN is trained on speech: on music it can take the content out with the noise.
+                # Removing noise alone cannot cost more than MAX_SPEECH_LOSS_DB at any SNR we
+                # denoise at (0 dB SNR → 3 dB); a larger loss means it ate the signal.
+                loss = 10 * np.log10(max(float(np.mean(x.astype(np.float64) ** 2)), 1e-20)
+                                     / max(float(np.mean(np.asarray(y, np.float64) ** 2)), 1e-20))
+                report["dfn_energy_loss_db"] = round(loss, 1)
+                if loss > MAX_SPEECH_LOSS_DB:
+                    warnings.append(f"DeepFilterNet removed {loss:.0f} dB of energy, so this is not speech; "
+                                    "used music-safe spectral gating instead")
+                    reason = f"DeepFilterNet removed {loss:.0f} dB: treated as music"
+                    method, y = "spectral", None
+                    for key in ("model", "atten_lim_db", "delay_compensated_samples_48k", "processed_at_hz",
+                                "mean_local_snr_db"):
+                        report.pop(key, None)
         else:
             warnings.append(f"DeepFilterNet unavailable ({why}); used spectral gating instead")
             reason = f"fallback: DeepFilterNet unavailable ({why})"
