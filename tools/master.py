@@ -137,8 +137,9 @@ def master_array(x: np.ndarray, sr: int, target: float, ceiling: float, glue: fl
                     history.clear()
                     continue
                 gain = min(need, MAX_GAIN_DB) + MAX_LIMITING_DB
-                warnings.append(f"master: reaching the target needs more than {MAX_LIMITING_DB:.0f} dB of limiting; "
-                                "stopped there")
+                if not any("of limiting; stopped" in w for w in warnings):
+                    warnings.append(f"master: reaching the target needs more than {MAX_LIMITING_DB:.0f} dB of "
+                                    "limiting; stopped there")
                 y, linfo = dsp.true_peak_limit(x, sr, lim_ceiling, peak=peak, pre_gain_lin=10.0 ** (gain / 20.0),
                                                release_ms=release)
                 loud = _lufs(y, sr)

@@ -1,0 +1,71 @@
+"""master: loudness targets and the true-peak ceiling, checked with ffmpeg's ebur128 (not our meter)."""
+
+import numpy as np
+import pytest
+
+from tests.ffmeter import ebur128, require_ffmpeg
+from tests.mixhelpers import pink
+from tools.audio import Audio, load
+from tools.registry import get_tool
+
+master = get_tool("master")
+CLIPS = ["admiralbob77_-_Choice_-_Drum-bass.flac", "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).flac",
+         "Kevin_MacLeod_-_Vibe_Ace.flac"]
+
+
+@pytest.fixture(scope="module")
+def clips(shared_fixtures):
+    out = {}
+    for name in CLIPS:
+        a = load(shared_fixtures / "music" / name)
+        out[name] = a.with_samples(a.samples[:, : 12 * a.sample_rate])  # 12 s keeps the test quick
+    return out
+
+
+@pytest.mark.parametrize("name", CLIPS)
+@pytest.mark.parametrize("target", [-9.0, -14.0, -16.0, -23.0])
+def test_real_music_hits_target_under_ceiling_by_ffmpeg(clips, name, target):
+    require_ffmpeg()
+    r = master(clips[name], {"target_lufs": target, "true_peak_dbtp": -1.0})
+    m = ebur128(r.audio)
+    assert abs(m.integrated_lufs - target) <= 0.5, r.report
+    assert m.true_peak_dbtp <= -1.0, r.report
+
+
+@pytest.mark.parametrize("sr", [44100, 48000])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_synthetic_targets_and_ceiling(sr, channels):
+    require_ffmpeg()
+    x = pink(6.0, sr, channels, amp=0.05)
+    x[:, ::4000] = 0.9  # sharp peaks for the limiter
+    r = master(Audio(x, sr), {"target_lufs": -16.0, "true_peak_dbtp": -2.0})
+    m = ebur128(r.audio)
+    assert abs(m.integrated_lufs + 16.0) <= 0.5
+    assert m.true_peak_dbtp <= -2.0
+
+
+def test_platform_presets_and_explicit_override():
+    x = Audio(pink(4.0, 48000, 2, amp=0.05), 48000)
+    assert master(x, {"platform": "broadcast"}).report["target_lufs"] == -23.0
+    assert master(x, {"platform": "apple_music"}).report["target_lufs"] == -16.0
+    r = master(x, {"platform": "audiobook"})
+    assert r.report["ceiling_dbtp"] == -3.0 and "rms_dbfs" in r.report
+    assert master(x, {"platform": "club", "target_lufs": -12.0}).report["target_lufs"] == -12.0
+
+
+def test_quiet_input_is_limited_to_20_db_and_says_so():
+    x = Audio(pink(4.0, 48000, 2, amp=0.0005), 48000)  # about -60 LUFS
+    r = master(x, {"target_lufs": -14.0})
+    assert r.report["gain_limited"] is True
+    assert r.report["gain_db"] <= 20.0
+    assert any("gain limited" in w for w in r.warnings)
+    assert r.report["output_lufs"] < -30.0
+
+
+def test_glue_and_silence():
+    sr = 48000
+    x = pink(4.0, sr, 2, amp=0.1)
+    r = master(Audio(x, sr), {"glue": 0.8})
+    assert r.report["glue"]["mean_gain_reduction_db"] > 0.3
+    s = master(Audio(np.zeros((2, sr), np.float32), sr), {})
+    assert s.warnings and not np.any(s.audio.samples)
