@@ -147,6 +147,7 @@ class IntentMatcher:
         self._matrix: np.ndarray | None = None
         self._owner: list[int] = []
         self._lock = threading.Lock()
+        self.calls = 0  # how many requests needed the embedder (for benchmarks)
 
     def _ensure(self) -> None:
         if self._matrix is not None:
@@ -173,6 +174,7 @@ class IntentMatcher:
         """For each query: (best intent, cosine, status): "ok" | "unsure" | "out_of_scope" | "none" (too far)."""
         if not queries:
             return []
+        self.calls += 1
         self._ensure()
         q = self._embedder.encode([x.lower() for x in queries])
         sims = q @ self._matrix.T
