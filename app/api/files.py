@@ -29,7 +29,7 @@ DOWNLOAD_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}
 
 class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
-        super().__init__(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        super().__init__(413,
                          detail=f"request body too large: the limit is {limit / 1024 / 1024:.0f} MB")
 
 
@@ -161,6 +161,8 @@ def analysis_of(state: AppState, file_id: str) -> dict[str, Any]:
 
 async def export_file(state: AppState, row: db.AudioFile, *, format: str, bit_depth: int | None) -> tuple[Path, str]:
     """(temporary file, download name); the caller deletes the file after sending it."""
+    if bit_depth is not None and bit_depth not in (16, 24, 32):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="bit_depth must be 16, 24 or 32")
     if format == "mp3" and bit_depth is not None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="bit_depth does not apply to mp3")
     if format == "flac" and bit_depth == 32:

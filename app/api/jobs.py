@@ -295,6 +295,8 @@ class JobExecutor:
         job = self._db(_claim(self.sessions, job_id))
         if job is None:
             return None
+        with self._lock:  # a cancel made before this claim already stopped the job in the database
+            self.cancel_requested.discard(job_id)
         self.bus.publish(job_id, {"event": "status", "status": "running", "attempt": job.attempts})
         stop = threading.Event()
         cancelled = threading.Event()

@@ -39,9 +39,14 @@ Every resource belongs to one user: another user's id answers 404.
 def build_router() -> APIRouter:
     from app.api.routes import auth, chat, enhancement, feedback, files, jobs, recommendations, threads
 
+    from app.api.schemas import Message
+
+    common = {400: {"model": Message, "description": "malformed request body"},
+              401: {"model": Message, "description": "missing, expired, forged or wrong-type token"},
+              413: {"model": Message, "description": "request body over the limit"}}
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, files, chat, jobs, threads, feedback, recommendations, enhancement):
-        api.include_router(module.router)
+        api.include_router(module.router, responses=common)
     return api
 
 

@@ -49,8 +49,8 @@ async def get_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, sess
     410: {"model": Message, "description": "the audio is no longer stored"}})
 async def download(file_id: FileIdPath, user: CurrentUser, state: StateDep, session: SessionDep,
                    format: Literal["wav", "flac", "mp3"] = "wav",
-                   bit_depth: Annotated[Literal[16, 24, 32] | None, Query(
-                       description="wav 16/24/32 (float), flac 16/24; default: wav 24, flac 24")] = None):
+                   bit_depth: Annotated[int | None, Query(
+                       ge=16, le=32, description="16, 24 or 32: wav 16/24/32 (float), flac 16/24")] = None):
     row = await svc.owned_file(session, owner_id=user.id, file_id=file_id)
     path, name = await svc.export_file(state, row, format=format, bit_depth=bit_depth)
     return FileResponse(path, media_type=svc.DOWNLOAD_TYPES[format], filename=name,
