@@ -1,0 +1,213 @@
+"""separate: stems sum to the input, the fallback says it is one, caching, Demucs loader, MUSDB quality."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from tools.audio import Audio, load
+from tools.registry import ToolContext, ToolError
+
+
+@pytest.fixture()
+def no_demucs(monkeypatch, tmp_path):
+    monkeypatch.setenv("MIXPILOT_DEMUCS_DIR", str(tmp_path / "none"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.delenv("MIXPILOT_DEMUCS_MODEL", raising=False)
+
+
+def toy_mix(sr: int = 22050, seconds: float = 3.0, channels: int = 2) -> dict[str, np.ndarray]:
+    """Clicks every 0.25 s (drums), a 55 Hz sine (bass), a sung-like harmonic glide (vocal)."""
+    n = int(sr * seconds)
+    t = np.arange(n) / sr
+    rng = np.random.default_rng(0)
+    drums = np.zeros(n)
+    for s in np.arange(0, n, int(0.25 * sr)):
+        k = min(n - s, int(0.03 * sr))
+        drums[s : s + k] += rng.standard_normal(k) * np.exp(-np.arange(k) / (0.005 * sr)) * 0.6
+    bass = 0.3 * np.sin(2 * np.pi * 55 * t)
+    f0 = 300 * 2 ** (0.5 * np.sin(2 * np.pi * 0.3 * t) + 0.03 * np.sin(2 * np.pi * 5.5 * t))
+    ph = 2 * np.pi * np.cumsum(f0) / sr
+    vocal = sum(0.12 / h * np.sin(h * ph) for h in range(1, 12)) * (0.5 + 0.5 * (np.sin(2 * np.pi * 0.4 * t) > -0.3))
+    parts = {"drums": drums, "bass": bass, "vocals": vocal}
+    return {k: np.repeat(v[None].astype(np.float32), channels, axis=0) for k, v in parts.items()}
+
+
+def energy_db(x: np.ndarray) -> float:
+    return 10 * np.log10(float(np.sum(x.astype(np.float64) ** 2)) + 1e-20)
+
+
+@pytest.mark.parametrize("sr,channels", [(44100, 2), (22050, 1), (48000, 2)])
+def test_stems_sum_back_to_the_input(no_demucs, sr, channels):
+    from tools.separate import SPEC
+
+    parts = toy_mix(sr, 2.0, channels)
+    mix = Audio(sum(parts.values()), sr)
+    before = mix.samples.copy()
+    res = SPEC(mix)
+    assert res.audio is mix and np.array_equal(mix.samples, before)  # input returned unchanged
+    assert set(res.extra) == {"vocals", "drums", "bass", "other"}
+    total = sum(res.extra[k].samples.astype(np.float64) for k in res.extra)
+    np.testing.assert_allclose(total, mix.samples, atol=1e-5)
+    for stem in res.extra.values():
+        assert stem.sample_rate == sr and stem.samples.shape == mix.samples.shape
+    assert res.report["sum_max_error"] < 1e-5
+
+
+def test_fallback_says_it_is_the_fallback(no_demucs):
+    from tools.separate import SPEC
+
+    mix = Audio(sum(toy_mix(22050, 1.0).values()), 22050)
+    res = SPEC(mix, {"stems": ["vocals"]})
+    assert res.report["fallback"] is True and res.report["engine"] == "dsp"
+    assert any("fallback" in w and "Demucs" in w for w in res.warnings)
+    assert set(res.extra) == {"vocals"}
+    # asking for DSP explicitly is not a problem worth a warning
+    assert SPEC(mix, {"model": "dsp"}).warnings == []
+    with pytest.raises(ToolError, match="Demucs"):
+        SPEC(mix, {"model": "demucs"})
+
+
+def test_fallback_puts_sources_in_the_right_stems(no_demucs):
+    from tools.separate import SPEC
+
+    sr = 22050
+    parts = toy_mix(sr, 3.0, 1)
+    res = SPEC(Audio(sum(parts.values()), sr))
+    st = {k: v.samples for k, v in res.extra.items()}
+    # each source's best-matching stem (largest projection) is its own
+    for src, want in [("drums", "drums"), ("bass", "bass"), ("vocals", "vocals")]:
+        ref = parts[src][0].astype(np.float64)
+        proj = {k: float(np.dot(v[0], ref)) / float(np.dot(ref, ref)) for k, v in st.items()}
+        assert max(proj, key=proj.get) == want, (src, proj)
+    # the bass stem holds most of the 55 Hz sine
+    ref = parts["bass"][0].astype(np.float64)
+    assert float(np.dot(st["bass"][0], ref)) / float(np.dot(ref, ref)) > 0.7
+
+
+class DictCache:
+    def __init__(self):
+        self.data: dict[str, bytes] = {}
+        self.sets = 0
+
+    def get(self, key):
+        return self.data.get(key)
+
+    def set(self, key, value, ttl_s=None):
+        assert isinstance(value, bytes) and ttl_s and ttl_s > 0
+        self.sets += 1
+        self.data[key] = value
+
+
+class BrokenCache:
+    def get(self, key):
+        raise ConnectionError("redis down")
+
+    def set(self, key, value, ttl_s=None):
+        raise ConnectionError("redis down")
+
+
+def test_results_are_cached_by_audio_and_model(no_demucs):
+    from tools.separate import SPEC
+
+    sr = 22050
+    mix = Audio(sum(toy_mix(sr, 1.5).values()), sr)
+    cache = DictCache()
+    first = SPEC(mix, None, ToolContext(cache=cache))
+    second = SPEC(mix, None, ToolContext(cache=cache))
+    assert first.report["cached"] is False and second.report["cached"] is True and cache.sets == 1
+    for k in first.extra:
+        np.testing.assert_array_equal(first.extra[k].samples, second.extra[k].samples)
+    total = sum(second.extra[k].samples for k in second.extra)
+    np.testing.assert_allclose(total, mix.samples, atol=1e-5)
+    # other audio → another key; a broken cache is ignored
+    other = Audio(mix.samples * 0.5, sr)
+    assert SPEC(other, None, ToolContext(cache=cache)).report["cached"] is False and cache.sets == 2
+    res = SPEC(mix, None, ToolContext(cache=BrokenCache()))
+    assert res.report["cached"] is False and set(res.extra) == {"vocals", "drums", "bass", "other"}
+
+
+# ---------------------------------------------------------------------------- Demucs
+
+
+@pytest.fixture()
+def tiny_demucs(monkeypatch, tmp_path):
+    """A tiny randomly initialised HTDemucs saved the way demucs publishes checkpoints."""
+    if importlib.util.find_spec("demucs") is None:
+        pytest.skip("demucs not installed (pip install 'mixpilot[separation]')")
+    import torch
+    from demucs.htdemucs import HTDemucs
+    from demucs.states import save_with_checksum
+
+    torch.manual_seed(0)
+    kwargs = dict(sources=["drums", "bass", "other", "vocals"], audio_channels=2, channels=4, depth=4,
+                  t_layers=1, t_heads=2, t_hidden_scale=1.0, dconv_comp=2, segment=1.0, samplerate=44100)
+    model = HTDemucs(**kwargs)
+    save_with_checksum({"klass": HTDemucs, "args": (), "kwargs": kwargs, "state": model.state_dict()},
+                       tmp_path / "deadbeef.th")
+    (tmp_path / "tiny_test.yaml").write_text("models: ['deadbeef']\n")
+    monkeypatch.setenv("MIXPILOT_DEMUCS_DIR", str(tmp_path))
+    monkeypatch.setenv("MIXPILOT_DEMUCS_MODEL", "tiny_test")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    import tools.separate
+
+    tools.separate._DEMUCS_MODELS.clear()
+    yield tmp_path
+    tools.separate._DEMUCS_MODELS.clear()
+
+
+def test_demucs_path_with_a_tiny_random_model(tiny_demucs):
+    from tools.separate import SPEC
+
+    sr = 22050  # resampled to the model's 44.1 kHz and back; mono up-mixed and folded back
+    mix = Audio(sum(toy_mix(sr, 1.2, 1).values()), sr)
+    res = SPEC(mix)
+    assert res.report["engine"] == "demucs" and res.report["model"] == "tiny_test" and res.report["fallback"] is False
+    assert res.warnings == []
+    total = sum(res.extra[k].samples.astype(np.float64) for k in res.extra)
+    np.testing.assert_allclose(total, mix.samples, atol=1e-5)
+    for k in ("vocals", "drums", "bass"):
+        s = res.extra[k].samples
+        assert s.shape == mix.samples.shape and np.isfinite(s).all() and np.any(s != 0)
+
+
+def test_demucs_checksum_and_missing_files(tiny_demucs):
+    from models.weights import ModelLoadingError, find_demucs, resolve_demucs
+
+    w = find_demucs()
+    assert w.signatures == ("deadbeef",) and w.files[0].name.startswith("deadbeef-")
+    resolve_demucs()  # checksum in the name matches
+    data = bytearray(w.files[0].read_bytes())
+    data[-1] ^= 0xFF
+    w.files[0].write_bytes(bytes(data))
+    with pytest.raises(ModelLoadingError, match="corrupt"):
+        resolve_demucs()
+    with pytest.raises(ModelLoadingError, match="MIXPILOT_DEMUCS_DIR"):
+        find_demucs("htdemucs")  # the real model's files are not there
+
+
+# ---------------------------------------------------------------------------- real music
+
+
+@pytest.mark.parametrize("track", ["Music_Delta_80s_Rock", "The_Easton_Ellises_Falcon_69"])
+def test_fallback_vocals_beat_the_mixture_on_musdb(no_demucs, shared_fixtures, track):
+    """SI-SDR of the vocal stem vs the true vocals, against the trivial estimate "the mix itself".
+
+    MUSDB18 excerpts (CC BY-NC-SA) are read from ../shared/fixtures only. The DSP fallback
+    measured +1.2 dB (80s Rock, loud vocals) and +5.5 dB (Falcon 69) over that baseline.
+    """
+    from tools.metrics import si_sdr
+    from tools.separate import SPEC
+
+    d = shared_fixtures / "stems" / track
+    if not d.is_dir():
+        pytest.skip(f"{d} not found")
+    mix, vocals = load(d / "mixture.flac"), load(d / "vocals.flac")
+    n = min(mix.frames, vocals.frames)
+    res = SPEC(mix.with_samples(mix.samples[:, :n]), {"stems": ["vocals"]})
+    ref = vocals.samples[:, :n].mean(axis=0)
+    baseline = si_sdr(mix.samples[:, :n].mean(axis=0), ref)
+    got = si_sdr(res.extra["vocals"].samples.mean(axis=0), ref)
+    assert got > baseline + 0.7, f"{track}: fallback vocals {got:.2f} dB vs mixture {baseline:.2f} dB"
