@@ -52,6 +52,8 @@ def _compiled() -> dict[str, Any]:
         "weak_repair": _c(rf"\b(?:{V.WEAK_REPAIR_WORDS})\b"),
         "improve": _c(rf"\b(?:{V.IMPROVE_WORDS})\b"), "mixdown": _c(rf"\b(?:{V.MIXDOWN_WORDS})\b"),
         "audio": _c(rf"\b(?:{V.AUDIO_WORDS})\b"), "only": _c(V.SCOPE_ONLY),
+        "unsupported": [(_c(rf"\b(?:{p})"), what) for p, what in V.UNSUPPORTED],
+        "info": _c(V.INFO_QUESTION),
     }
 
 
@@ -92,6 +94,9 @@ SCOPE_NEG_FILLER = {"the", "my", "on", "to", "any", "of", "with", "touch", "touc
                     "change", "changing", "affect", "affecting", "alter", "mess", "messing", "apply", "add", "anything",
                     "it", "onto", "in", "for", "do", "that", "this", "want", "i", "please"}
 OWN_OBJECT = re.compile(r"\b(?:it|this|the|everything|mix|track|song|master|whole|all)\b")
+DESCRIBE = re.compile(r"\b(?:has|have|there'?s|there is|there are|it'?s got|got|full of|so much|drenched in|"
+                      r"swimming in|covered in|loads of|tons of)\b")
+ADD_VERB = re.compile(r"\b(?:add|give|put|apply|want|need|more|boost|increase|make)\b")
 PRONOUN_CARRY = re.compile(r"\b(?:them|they|those|their)\b")
 
 STOP = set("""a an the it this that these those is are was be been to of for in on at by with and or my our your
@@ -172,6 +177,8 @@ class Parsed:
     keep_dry: bool
     keep_dynamic: bool
     question: bool
+    info_question: bool
+    unsupported: list[str]
     key: tuple[str, str] | None
     forbidden_targets: set[str]
 
@@ -313,10 +320,13 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
             before = text[max(last_end, m.start - 28):m.start]
             lm = list(LESS.finditer(before))
             mm = list(MORE.finditer(before))
+            dm = list(DESCRIBE.finditer(before))
             if lm and (not mm or lm[-1].start() > mm[-1].start()):
                 m.modifier = "less"
-            elif mm:
+            elif mm and not (dm and dm[-1].start() > mm[-1].start()):
                 m.modifier = "more"
+            elif dm and not ADD_VERB.search(ctext):
+                m.modifier = "less"  # a description of what is there, not an ask for more
             last_end = m.end
         # words nothing explained → candidates for nearest-intent matching
         covered = ctext
@@ -345,6 +355,8 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
         keep_dry=bool(KEEP_DRY.search(text)),
         keep_dynamic=bool(KEEP_DYNAMIC.search(text)),
         question=bool(QUESTION.search(text)),
+        info_question=bool(comp["info"].search(text)),
+        unsupported=[what for rx, what in comp["unsupported"] if rx.search(text)],
         key=_key(text),
         forbidden_targets=forbidden_targets,
     )

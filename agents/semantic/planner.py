@@ -49,6 +49,10 @@ BOOST_CTX = re.compile(r"\b(boost|add|lift|raise|increase|bump|push)\b")
 PLATFORM_NAMES = {"apple_music": "Apple Music", "youtube": "YouTube", "broadcast": "EBU R128 broadcast",
                   "audiobook": "ACX audiobook", "club": "club"}
 
+GENRE_CONTEXT = re.compile(r"\b(?:my|our|for (?:my|our|the|a)) [\w&\- ]{0,14}?\b(?:song|track|tune|record|beat|album|demo|"
+                           r"vocals?|verse|singer|band|artist|podcast|project|cover|ep|single)\b")
+STYLE_CUE = re.compile(r"\b(?:style|vibe|feel|preset|genre|flavou?r|sound like|sounds like|like a|master(?:ing|ed)?|"
+                       r"make it|turn it|give it|into)\b")
 CONSTRAINT_CUES = {"not", "don't", "dont", "do not", "never", "doesn't", "does not", "shouldn't", "mustn't"}
 CAPABILITIES = ("mixpilot works on audio: cleaning (noise, clipping, room echo), tone (brighter, warmer, less "
                 "muddy, less harsh, de-essing), dynamics (compression, punch, glue), space (reverb, delay, width), "
@@ -166,6 +170,8 @@ def _platform_reason(pl: tuple[str, str | None, float, float, bool], text: str) 
 
 def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
     if m.kind == "genre":
+        if GENRE_CONTEXT.search(parsed.text[max(0, m.start - 12):m.end + 12]) and not STYLE_CUE.search(clause.text):
+            return  # "clean up the vocals for my rap song": the genre is context, not a style request
         if m.negated:
             d.note(f"no {m.obj.replace('_', '-')} styling, as asked")
             return
@@ -185,6 +191,10 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
         return
     term: V.Term = m.obj
     tools = [t for t, _ in term.steps]
+    if term.key in ("louder", "quieter", "max_loud") and clause.scope in ("drums", "bass", "other") \
+            and not clause.scope_negated:
+        d.note(f"I can't change the {clause.scope}' level on its own in a mixed recording; I left the loudness as is")
+        return
     if m.negated:
         if term.kind == "problem" and term.steps and m.neg_cue in CONSTRAINT_CUES:
             d.note(f"keeping it from getting {m.text}, as asked")  # "less harsh but not dull"
@@ -235,8 +245,19 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
                 if re.search(rf"\b(?:{rx})\b", m.text):
                     params.update(extra)
                     break
-        elif tool == "pitch_correct" and parsed.key:
-            params.update({"key": parsed.key[0], "scale": parsed.key[1]})
+            if re.search(r"\bfeedback|repeats|trails?\b", clause.text) and clause.level:
+                params["feedback"] = {"touch": 0.15, "bit": 0.2, "gentle": 0.2, "half": 0.45, "lot": 0.6,
+                                      "max": 0.75}[clause.level]
+                d.add(tool, params, _target(tool, clause, parsed, False), term.reason, loose=True)
+                d.explicit_tools.add(tool)
+                continue
+        elif tool == "pitch_correct":
+            if parsed.key:
+                params.update({"key": parsed.key[0], "scale": parsed.key[1]})
+            if re.search(r"t-?pain|hard[- ]?tun\w*|robotic|heavy auto-?tune|obvious auto-?tune", parsed.text):
+                params.update({"strength": 1.0, "retune_ms": 5.0})
+            elif re.search(r"natural|subtle|transparent|gentle", clause.text):
+                params.update({"strength": 0.6, "retune_ms": 120.0})
         target = term.target or _target(tool, clause, parsed, term.voice)
         if target == "vocals" and parsed.speech:
             target = "speech"
@@ -245,7 +266,7 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
         d.explicit_tools.add(tool)
 
 
-def _apply_numbers(d: Draft, clause: Clause, parsed: Parsed) -> None:
+def _apply_numbers(d: Draft, clause: Clause, parsed: Parsed, analysis: Mapping[str, Any] | None = None) -> None:
     ctools = [s for s in d.steps if s.tool in {t for m in clause.matches if m.kind == "term" for t, _ in
                                                (m.obj.steps or m.obj.inverse or ())}]
     text = clause.text
@@ -307,6 +328,10 @@ def _apply_numbers(d: Draft, clause: Clause, parsed: Parsed) -> None:
                     clause_step("mix").params["headroom_db"] = abs(n.value)
                 else:
                     clause_step("mix").params["vocal_offset_db"] = n.value
+            elif re.search(r"\b(louder|quieter|softer|up|down)\b", before) and clause_step("master") is not None:
+                now = _analysis_value(analysis, "integrated_lufs", default=-14.0)
+                sign = -1.0 if re.search(r"quieter|softer|down", before) else 1.0
+                clause_step("master").params["target_lufs"] = round(max(-30.0, min(-6.0, now + sign * abs(n.value))), 1)
             elif re.search(r"true[- ]?peak|ceiling|peak", before):
                 d.add("master", {"true_peak_dbtp": -abs(n.value)}, "mix", "true-peak ceiling")
             else:
@@ -320,6 +345,9 @@ def _apply_numbers(d: Draft, clause: Clause, parsed: Parsed) -> None:
             frac = n.value / 100.0
             st = next((s for s in ctools if s.tool in AMOUNT_KEY or s.tool == "stereo_width"), None)
             if st is None:
+                continue
+            if st.tool == "compress" and re.search(r"\bmix\b|\bwet\b|parallel|blend", before):
+                st.params["mix"] = round(min(1.0, max(0.0, frac)), 3)
                 continue
             if st.tool == "stereo_width":
                 if re.search(r"\bby\b", before) or frac < 0.5:
@@ -421,14 +449,16 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
         for m in clause.matches:
             _apply_match(d, m, clause, parsed)
     for clause in parsed.clauses:  # numbers said outright win over what words implied
-        _apply_numbers(d, clause, parsed)
+        _apply_numbers(d, clause, parsed, analysis)
 
     text = parsed.text
     v = bare_lufs(text)
     lufs_said = any(n.unit == "lufs" for c in parsed.clauses for n in c.numbers)
     if v is not None and not lufs_said and re.search(r"master|loud|quiet|target|lufs|normali|level", text):
         d.add("master", {"target_lufs": v}, "mix", f"loudness target {v:g} LUFS")
-    if parsed.key and d.find("pitch_correct") is None and re.search(r"\b(key|scale|tune|pitch)", text):
+    transposing = any(w.startswith("transpose") for w in parsed.unsupported)
+    if parsed.key and d.find("pitch_correct") is None and re.search(r"\b(key|scale|tune|pitch)", text) \
+            and not transposing:
         d.add("pitch_correct", {"key": parsed.key[0], "scale": parsed.key[1]}, "vocals", "tune the voice")
     if parsed.keep_dry:
         d.forbidden.tools |= {"reverb", "delay"}
@@ -438,6 +468,12 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
         st = d.find("master")
         if st is not None:
             st.params["glue"] = 0.0
+
+    for what in parsed.unsupported:
+        d.note(f"mixpilot can't {what}; it plans audio processing (cleaning, tone, dynamics, space, tuning, "
+               "genre styles, mastering)")
+    if parsed.unsupported and not d.steps:
+        return d.to_plan(), d.forbidden
 
     # generic asks: the analysis fills the gaps
     speech = parsed.speech or speech_a
@@ -491,6 +527,11 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
     if eq is not None and not eq.params:
         eq.params = dict(V.EQ_GENTLE)
 
+    if parsed.info_question:
+        d.steps.clear()
+        d.note("I plan and run audio processing rather than answer questions. " + CAPABILITIES)
+        return d.to_plan(), d.forbidden
+
     # a question or chat that names no audio work is out of scope (no need to embed it)
     if parsed.question and not generic and not any(m.kind == "term" for c in parsed.clauses for m in c.matches):
         d.steps.clear()
@@ -521,10 +562,11 @@ def _nearest(d: Draft, queries: list[str], intents: Any, parsed: Parsed, analysi
     except Exception as exc:  # the embedder is optional: say so, never fail the plan
         d.note(f"nearest-intent matching unavailable ({exc})")
         return
-    level = next((c.level for c in parsed.clauses if c.level), None)
+    levels = {c.text: c.level for c in parsed.clauses}
     for q, res in zip(queries, results):
         if res is None:
             continue
+        level = levels.get(q) if not whole else next((c.level for c in parsed.clauses if c.level), None)
         intent, score, status = res
         if status == "out_of_scope":
             if whole:

@@ -63,11 +63,19 @@ TERMS: list[Term] = [
     T("roomy", (r"echo(ey|y|ish)", r"roomy", r"reverberant", r"room sound", r"room tone", r"bathroom", r"tiled room",
                 r"empty room", r"sounds? like (it'?s |it was )?(recorded )?in a (bathroom|gym|hall|church|cave|tunnel|"
                 r"warehouse|stairwell|kitchen|big room|empty room)", r"dry (it|this|that|the \w+|\w+)? ?up",
-                r"(drier|dryer)", r"too much room", r"distant", r"far away", r"cavernous", r"boomy room"),
+                r"(drier|dryer)", r"too much room", r"distant", r"far away", r"cavernous", r"boomy room",
+                r"(sound|feel|be) closer", r"closer to the mic", r"less distant", r"close[- ]mic(ed|'d)?"),
       "problem", [("dereverb", {})], "reduce the room reverberation"),
     T("restore", (r"restor(e|ation|ing)", r"old recording", r"damaged", r"degraded", r"low[- ]quality recording",
                   r"bring (it|this) back to life", r"vintage recording", r"cassette", r"vinyl rip", r"tape hiss"),
       "problem", [("restore", {})], "restore the degraded recording"),
+    T("telephone", (r"(make|give|turn) (it|this|the \w+)( sound)? (like|into) (a |an )?(old |cheap )?(tele)?phone( call)?",
+                    r"(make|give|turn) (it|this|the \w+)( sound)? (like|into|as if) (it'?s |they'?re |they are |it is )?"
+                    r"(coming )?(through|from|on) (a |an |the )?(old |cheap )?(tele)?(phone|radio|walkie[- ]talkie|megaphone|"
+                    r"speaker|intercom)", r"(tele)?phone effect", r"radio effect", r"megaphone( effect)?",
+                    r"walkie[- ]talkie effect", r"band-?pass( filter)?"),
+      "effect", [("eq", {"low_cut_hz": 300.0, "high_cut_hz": 3500.0, "presence_db": 3.0})],
+      "telephone/radio effect: band-limit to 300 Hz–3.5 kHz"),
     T("bandwidth", (r"bandwidth( extension)?", r"band-?limited", r"phone[- ]?(call|quality|recording|line)",
                     r"telephone", r"(low[- ]?(bit ?rate|quality)|bad|compressed) mp3", r"mp3 (quality|artifacts)",
                     r"missing (the )?(highs|high end|top end|treble)", r"no (high end|top end|highs)",
@@ -166,7 +174,8 @@ TERMS: list[Term] = [
       note="over-compression cannot be fully undone; I will leave compression off and keep the master gentle"),
     T("punch", (r"punch(y|ier|iness)?", r"hit(s)? (harder|hard)", r"impact(ful)?", r"snap(py|pier)?",
                 r"slam(ming)? drums", r"knock(s)?", r"transients?", r"tight(er|en)?", r"energ(y|etic)",
-                r"excit(ing|ement)", r"livel(y|ier|iness)", r"more life", r"groov(e|ier)", r"bounce|bouncier"),
+                r"excit(ing|ement)", r"livel(y|ier|iness)", r"more life", r"groov(e|ier)", r"bounce|bouncier",
+                r"crack(y|ier)?", r"hard[- ]hitting", r"smack(s|ier)?", r"thump(y|ier)?"),
       "effect", [("compress", {"amount": 0.5, "ratio": 4.0, "attack_ms": 30.0, "release_ms": 120.0})],
       "punch: compression with a slow-enough attack to keep transients"),
     T("glue", (r"glue(d|y)?", r"cohesi(ve|on)", r"\bgel\b", r"sit together", r"hold together", r"bus compression",
@@ -204,7 +213,9 @@ TERMS: list[Term] = [
     T("mix_tool", (r"(mix|blend|combine|put|sit|lay|place|merge)( the| my)? (vocals?|voice|singing|vox|rap|verse)"
                    r" (with|into|on ?top of|over|onto|on|against|and)( the| my)? (beat|music|instrumental|track|"
                    r"backing( track)?|song)", r"combine (the )?(two|both) tracks", r"vocal (and|&) (music|beat|"
-                   r"instrumental)", r"(music|beat|instrumental) (and|&) (the )?vocals?", r"mix (the )?stems"),
+                   r"instrumental)", r"(music|beat|instrumental) (and|&) (the )?vocals?", r"mix (the )?stems",
+                   r"(vocals?|voice)( \d+(\.\d+)? ?db)? (above|over|louder than|on top of|below|under|quieter than) "
+                   r"the (instrumental|music|beat|track|backing)", r"mix (the|my) (vocals?|voice)"),
       "tool", [("mix", {})], "combine the vocal and music tracks"),
     T("vocal_up", (r"(vocals?|voice|singer|lyrics|words) (is |are )?(buried|too quiet|too low|lost|drowned( out)?|"
                    r"hard to hear|getting lost|too far back)", r"(bring|turn|push|pull) (up|out|forward) the (vocals?|voice)",
@@ -260,19 +271,21 @@ PLATFORMS: list[tuple[str, str | None, float, float, bool]] = [
 
 # ---------------------------------------------------------------- genres (words → genre_preset enum)
 GENRES: list[tuple[str, str]] = [
-    (r"hip[- ]?hop|rap|trap|drill|boom[- ]?bap|grime|g-?funk|phonk|mumble rap", "hip_hop"),
+    (r"hip[- ]?hop|rap|trap|drill|boom[- ]?bap|grime|g-?funk|phonk|mumble rap|reggaeton|dancehall|reggae|dembow",
+     "hip_hop"),
     (r"edm|electronic(?! drums| kit)|house|techno|dubstep|dance( music)?|trance|drum (and|n|&) bass|dnb|d&b|future bass|"
-     r"electro|synthwave|garage|jungle|hardstyle|big room", "edm"),
-    (r"r ?& ?b|rnb|r and b|rhythm and blues|neo-?soul|soul|motown|funk", "rnb"),
+     r"electro|synthwave|garage|jungle|hardstyle|big room|amapiano|ambient|idm|trip[- ]hop|downtempo", "edm"),
+    (r"r ?& ?b|rnb|r and b|rhythm and blues|neo-?soul|soul|motown|funk|gospel|disco", "rnb"),
     (r"jazz|swing|bebop|big band|fusion", "jazz"),
-    (r"classical(?! guitar)|orchestra(l)?|symphon\w*|string quartet|chamber music|opera|choral|baroque", "classical"),
+    (r"classical(?! guitar)|orchestra(l)?|cinematic|film score|soundtrack|symphon\w*|string quartet|chamber music|opera|choral|baroque", "classical"),
     (r"acoustic(?! guitar| piano| bass| drums| treatment| panel)|folk|singer[- ]songwriter|unplugged|bluegrass",
      "acoustic"),
     (r"lo-?fi|chill ?hop|lo fi|bedroom pop", "lofi"),
     (r"metal|death metal|thrash|metalcore|djent|doom|black metal|hardcore", "metal"),
     (r"country|americana|nashville|honky[- ]tonk", "country"),
-    (r"rock|indie|alternative|alt-rock|punk|grunge|shoegaze|emo", "rock"),
-    (r"pop(?! filter| out| more| through)|k-?pop|synth-?pop|dance-?pop|top ?40|mainstream", "pop"),
+    (r"rock|indie|alternative|alt-rock|punk|grunge|shoegaze|emo|blues|britpop", "rock"),
+    (r"pop(?! filter| out| more| through)|k-?pop|j-?pop|synth-?pop|dance-?pop|top ?40|mainstream|afrobeats?|"
+     r"latin pop|hyperpop", "pop"),
 ]
 
 # ---------------------------------------------------------------- intensity words → level
@@ -281,13 +294,14 @@ INTENSITY: list[tuple[str, str]] = [
     (r"a (tiny|little|wee) (bit|touch)|a touch|a hint|a smidge|a tad|ever so slightly|barely|tiny bit|very slightly|"
      r"just a little", "touch"),
     (r"a (little )?bit|slightly|a little|somewhat|mild(ly)?|light(ly)?|a small amount", "bit"),
+    (r"half|halfway|50 ?%? (intensity|strength|amount)", "half"),
     (r"subtle|subtly|gentl(e|y)|transparent(ly)?|natural(ly)?|soft ?touch|careful(ly)?|light[- ]?handed|musical", "gentle"),
-    (r"a lot|much|way more|very|really|heav(y|ily)|strong(ly|er)?|hard|serious(ly)?|lots|massive(ly)?|"
+    (r"a lot|much|way more|very|really|heav(y|ily)|strong(ly|er)?|hard(?![- ]hitting)|serious(ly)?|lots|massive(ly)?|"
      r"significantly|considerably|tons|super|extremely|aggressive(ly)?|drastic(ally)?", "lot"),
     (r"as much as possible|maximum|max|all the way|fully|completely|totally|entirely|extreme", "max"),
 ]
-LEVEL_AMOUNT = {"touch": 0.25, "bit": 0.4, "gentle": 0.3, "lot": 0.85, "max": 0.95}
-LEVEL_FACTOR = {"touch": 0.5, "bit": 0.7, "gentle": 0.6, "lot": 1.7, "max": 2.2}
+LEVEL_AMOUNT = {"touch": 0.25, "bit": 0.4, "gentle": 0.3, "half": 0.5, "lot": 0.85, "max": 0.95}
+LEVEL_FACTOR = {"touch": 0.5, "bit": 0.7, "gentle": 0.6, "half": 0.5, "lot": 1.7, "max": 2.2}
 
 # ---------------------------------------------------------------- scope words → target
 SCOPES: list[tuple[str, str]] = [
@@ -304,7 +318,7 @@ SPEECH_WORDS = (r"podcast\w*|speech|spoken|voice[- ]?over|vo\b|narrat\w*|audiobo
                 r"presentation|conference call|my voice|audio ?book|speaker|speaking")
 
 # generic asks filled from the analysis
-REPAIR_WORDS = (r"clean(ed|ing)?( it| this| that| them| the \w+)?( up)?|clean-?up|tidy|salvage|rescue|cleaner")
+REPAIR_WORDS = (r"(?<!keep it )(?<!keep this )(?<!keep things )clean(ed|ing)?( it| this| that| them| the \w+)?( up)?|clean-?up|tidy|salvage|rescue|cleaner")
 #: "fix it" is a generic ask only when nothing more specific was said
 WEAK_REPAIR_WORDS = r"fix(ed)?( it| this| that| up)?|repair|sort (it|this) out"
 IMPROVE_WORDS = (r"enhance|improve|better|polish(ed)?|professional|pro(?:fessional)?[- ]?(sounding|quality)?|"
@@ -318,6 +332,32 @@ MIXDOWN_WORDS = r"mix (it|this|the (track|song))|mixdown|mix and master|mixing"
 # words that make a request about audio even when nothing specific is asked
 AUDIO_WORDS = (r"audio|sound(s|ing)?|song|track|mix|recording|record|file|music|vocals?|voice|podcast|beat|stems?|"
                r"master|loud|quiet|volume|bass|treble|guitar|drums?|piano|mic|microphone|tone|eq|levels?|"
-               r"instrumental|album|ep\b|single|demo|clip|take|wav|mp3|flac|speech|dialog(ue)?|noise")
+               r"instrumental|album|ep\b|single|demo|clip|take|wav|mp3|flac|speech|dialog(ue)?|noise|style|genre|vibe|preset|"
+               r"lyrics|chorus|verse|singer|band|studio|producer|engineer")
 
 SCOPE_ONLY = r"\b(only|just|solely|nothing (else|but)|merely)\b"
+
+# asks mixpilot cannot do (generation, editing, tempo/timing, transposition, file conversion): a note, no step
+UNSUPPORTED: list[tuple[str, str]] = [
+    (r"(make|create|generate|produce|compose|write|program) (me )?(a |an |some |the )?(new )?(beat|song|track|loop|"
+     r"melody|lyrics|drum (loop|pattern|track)|music|instrumental|bassline|chords?|hook|verse|chorus)",
+     "generate music or lyrics"),
+    (r"transcrib\w*|write (down|out) the lyrics", "transcribe"),
+    (r"convert (it |this |the \w+ )?(to|into) (an? )?(mp3|wav|flac|ogg|m4a|aac)",
+     "convert files (export with `mixpilot process ... -o out.mp3`)"),
+    (r"(cut|trim|chop|crop|remove|delete) (off )?(the )?(first|last|beginning|end|start|intro|outro|silence)",
+     "edit or trim audio"),
+    (r"(speed|slow) (it |this |the \w+ )?(up|down)|tempo|\bbpm\b|time[- ]?stretch|(fix|tighten) the timing|"
+     r"quantiz\w*", "change tempo or timing"),
+    (r"\bsing\b|\bsings? (it|the|a|for)", "sing or perform"),
+    (r"(change|shift|transpose|move) (the |it to |it )?(key|pitch)( of the (song|track))? (to|up|down|by|into)|"
+     r"transpose|pitch (it |this )?(up|down) (by )?(a |an |\d)", "transpose the key (tuning a voice to a key works)"),
+    (r"fade[- ]?(in|out)|crossfade", "add fades"),
+    (r"reverse (it|this|the audio)|play (it )?backwards", "reverse audio"),
+    (r"(add|put) (a |some )?(drums|bass|guitar|piano|strings|instruments?|harmon(y|ies)|backing vocals) (to|on|under)",
+     "add new instruments or parts"),
+]
+INFO_QUESTION = (r"^(?:can you |could you |please )?(?:explain|what(?:'s| is| are| does| do) (?:the difference|the point|"
+                 r"the purpose|\w+ (?:do|does|mean))|how does|why (?:does|do|is|are)|what(?:'s| is| are) (?:a |an )?"
+                 r"(?:compression|compressor|eq|equali[sz]ation|reverb|mastering|limiter|limiting|lufs|true peak|"
+                 r"de-?essing|sidechain(?:ing)?|saturation|dynamic range))")
