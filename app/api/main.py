@@ -39,9 +39,10 @@ Every resource belongs to one user: another user's id answers 404.
 def build_router() -> APIRouter:
     from app.api.routes import auth, chat, enhancement, feedback, files, jobs, recommendations, threads
 
-    from app.api.schemas import Message
+    from app.api.schemas import Message, ValidationMessage
 
     common = {400: {"model": Message, "description": "malformed request body"},
+              422: {"model": ValidationMessage, "description": "invalid request or unusable input"},
               401: {"model": Message, "description": "missing, expired, forged or wrong-type token"},
               413: {"model": Message, "description": "request body over the limit"}}
     api = APIRouter(prefix=API_PREFIX)
@@ -116,6 +117,18 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
     app.include_router(health.router)
     app.include_router(build_router())
     app.add_middleware(BodyLimit, upload_limit=settings.max_upload_bytes, upload_path=f"{API_PREFIX}/files")
+
+    from fastapi.exceptions import RequestValidationError
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": e.get("type")}
+                  for e in exc.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        detail = f"{'.'.join(first['loc'])}: {first['msg']}".lstrip(": ")
+        if len(errors) > 1:
+            detail += f" (and {len(errors) - 1} more)"
+        return JSONResponse({"detail": detail[:500], "errors": errors[:20]}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort

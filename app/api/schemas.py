@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+#: a timestamp that always carries its zone (SQLite hands back naive UTC datetimes)
+UTCDateTime = Annotated[datetime, AfterValidator(lambda d: d.replace(tzinfo=UTC) if d.tzinfo is None else d)]
 ID_PATTERN = r"^[0-9a-f]{32}$"
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$"
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -15,6 +17,12 @@ FileId = Field(pattern=ID_PATTERN, description="a file id (32 hex characters)", 
 
 class Message(BaseModel):
     detail: str = Field(examples=["file '3f1c…' not found"])
+
+
+class ValidationMessage(BaseModel):
+    """Every 422: a one-line `detail`, plus the field errors when the request did not match its schema."""
+    detail: str = Field(examples=["body.rating: Input should be less than or equal to 5"])
+    errors: list[dict[str, Any]] | None = None
 
 
 # ------------------------------------------------------------------ auth
@@ -33,7 +41,7 @@ class UserOut(BaseModel):
                       "created_at": "2025-01-01T12:00:00Z"}]})
     id: str
     email: str
-    created_at: datetime
+    created_at: UTCDateTime
 
 
 class TokenOut(BaseModel):
@@ -65,7 +73,7 @@ class FileOut(BaseModel):
     sample_rate: int
     channels: int
     size_bytes: int | None = None
-    created_at: datetime
+    created_at: UTCDateTime
     deduplicated: bool = Field(False, description="true when you had uploaded the same audio before")
     analysis: dict[str, Any] | None = Field(None, description="loudness, peaks, spectrum, content (GET only)")
 
@@ -140,8 +148,8 @@ class JobOut(BaseModel):
     error: str | None = None
     attempts: int = 0
     retryable: bool = Field(False, description="failed or cancelled: POST …/retry runs it again")
-    created_at: datetime
-    updated_at: datetime
+    created_at: UTCDateTime
+    updated_at: UTCDateTime
 
 
 class JobList(BaseModel):
@@ -151,8 +159,8 @@ class JobList(BaseModel):
 class ThreadOut(BaseModel):
     id: str
     title: str | None = None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UTCDateTime
+    updated_at: UTCDateTime
     turns: list[dict[str, Any]] = Field(description="request, kind, plan, outcomes, result file id, explanation")
 
 
