@@ -50,6 +50,9 @@ T = TypeVar("T")
 
 PRIOR_WEIGHT = 1.0
 OWN_K = 1.0
+RATING_TOP = 5.0
+RIDGE_R = 0.25
+TRUST_SD = 2.0
 K_GLOBAL, K_OWN = 64, 24
 EMBED_TTL_S = 7 * 24 * 3600
 REC_TTL_S = 300
@@ -143,28 +146,50 @@ def applied_params(outcomes: list[dict[str, Any]], plan: dict[str, Any] | None =
     return out
 
 
-def _wmean(hits: list[dict[str, Any]], tool: str, name: str) -> tuple[float | None, float]:
-    """(mean weighted by similarity × rating weight, evidence = Σ similarity × (score − 1) / 4).
+def _numeric(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
-    A setting rated 1 is no evidence *for* anything; a 5 on a very similar recording counts 1.
+
+def _fit(hits: list[dict[str, Any]], tool: str, name: str) -> tuple[float | None, float]:
+    """(the value this pool of ratings points to, evidence): one parameter, one pool (own or others').
+
+    A similarity-weighted regression of the *setting on the rating*, read off at the top of the
+    scale: "the value that goes with a 5". Ratings count relative to the pool's mean rating
+    (r − r̄): settings rated above it pull the line towards themselves, settings rated below push
+    it away, so a run of 2s and 3s still points somewhere, and a listener who never gives a 5
+    is not stuck on the first thing they heard. The step beyond the mean of the tried values is
+    at most ``TRUST_SD`` of their spread (no wild extrapolation from a few ratings), and the
+    rating variance gets a ridge ``RIDGE_R`` (ratings that barely differ do not make a steep line).
+
+    Evidence: Σ similarity × how much the line can be trusted: as much as the ratings vary
+    (the slope is identified) or, when they do not, as high as they are (five 5s identify the
+    value; one 1 identifies nothing to aim for).
     """
-    nums = [(h["w"], h["similarity"] * (h["score"] - 1.0) / 4.0, float(h["params"][tool][name])) for h in hits
-            if isinstance(h["params"].get(tool, {}).get(name), (int, float))
-            and not isinstance(h["params"][tool][name], bool)]
-    den = sum(w for w, _, _ in nums)
+    pts = [(h["similarity"], float(h["score"]), float(h["params"][tool][name])) for h in hits
+           if _numeric(h["params"].get(tool, {}).get(name))]
+    den = sum(s for s, _, _ in pts)
     if den <= 0:
         return None, 0.0
-    return sum(w * v for w, _, v in nums) / den, sum(n for _, n, _ in nums)
+    r_mu = sum(s * r for s, r, _ in pts) / den
+    x_mu = sum(s * x for s, _, x in pts) / den
+    var_r = sum(s * (r - r_mu) ** 2 for s, r, _ in pts) / den
+    var_x = sum(s * (x - x_mu) ** 2 for s, _, x in pts) / den
+    cov = sum(s * (r - r_mu) * (x - x_mu) for s, r, x in pts) / den
+    step = cov / (var_r + RIDGE_R) * (RATING_TOP - r_mu)
+    limit = TRUST_SD * math.sqrt(var_x)
+    step = max(-limit, min(limit, step))
+    trust = max((r_mu - 1.0) / (RATING_TOP - 1.0), var_r / (var_r + RIDGE_R))
+    return x_mu + step, den * trust
 
 
 def _estimate(hits: list[dict[str, Any]], tool: str, name: str, prior: Any) -> Any:
     """One parameter: own ratings first, shrunk towards everyone's, shrunk towards the preset.
 
-    The mean is weighted by similarity × rating weight; how far it pulls against the next
-    level depends on the amount of evidence (Σ similarity), whatever the ratings were.
+    Each pool's value is `_fit` (what the ratings point to, relative to that pool's mean
+    rating); how far it pulls against the next level is its evidence.
     """
-    own_mu, own_n = _wmean([h for h in hits if h["own"]], tool, name)
-    oth_mu, oth_n = _wmean([h for h in hits if not h["own"]], tool, name)
+    own_mu, own_n = _fit([h for h in hits if h["own"]], tool, name)
+    oth_mu, oth_n = _fit([h for h in hits if not h["own"]], tool, name)
     if own_mu is None and oth_mu is None:
         votes: dict[Any, float] = {}
         for h in hits:
@@ -173,7 +198,7 @@ def _estimate(hits: list[dict[str, Any]], tool: str, name: str, prior: Any) -> A
                 votes[v] = votes.get(v, 0.0) + h["w"] * (1.0 if h["own"] else 0.25)
         return max(votes, key=votes.get) if votes else prior
     base = oth_mu
-    if isinstance(prior, (int, float)) and not isinstance(prior, bool):
+    if _numeric(prior):
         base = prior if oth_mu is None else (oth_n * oth_mu + PRIOR_WEIGHT * prior) / (oth_n + PRIOR_WEIGHT)
     if own_mu is None:
         value = base

@@ -64,7 +64,8 @@ SPLIT = re.compile(
 )
 NEG = re.compile(
     r"\b(?:don'?t|do not|dont|doesn'?t|does not|no|not|never|without|avoid|skip|minus|except|nor|leave out|"
-    r"stay away from|hold off on|forget about|rather than|instead of|none|nothing|zero|shouldn'?t|mustn'?t)\b"
+    r"stay away from|hold off on|forget about|rather than|instead of|none|nothing|zero|shouldn'?t|mustn'?t|"
+    r"apart from|other than)\b"
 )
 NEG_EXCEPT = re.compile(
     r"\b(?:no more than|not (?:\w+ ){0,2}enough|no longer|not only|not just|no matter|nothing else|"
@@ -81,7 +82,7 @@ QUESTION = re.compile(
     r"many|long|old|is|are|was)|tell me (?:about|a|an|the|why|how|what|who)|explain|write|compose|set (?:an? |the )?"
     r"(?:alarm|timer|reminder)|remind|recommend|suggest (?:a|some)|is it|are you|do you|can you (?:write|tell|explain|"
     r"recommend|suggest|sing|play|teach|help me (?:write|learn|find))|play me|sing|teach me|translate|order|book|"
-    r"call|text|email|send)\b")
+    r"call|text|email|send|is (?:this|it|that)(?: \w+)? (?:any )?(?:good|ok|okay|bad|fine)|does (?:this|it) sound (?:good|ok|bad))\b")
 KEEP_DRY = re.compile(r"\b(?:keep (?:it|this|them|the \w+) dry|no (?:effects|fx)|dry (?:vocals|voice) only)\b")
 KEEP_DYNAMIC = re.compile(r"\b(?:keep (?:the |its |it )?dynamic(?:s)?|preserve (?:the )?dynamics|dynamic master|"
                           r"don'?t squash|don'?t crush|not squashed)\b")
@@ -284,12 +285,16 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
                 continue
             cl.negated_at = m.start()
             cl.neg_cue = m.group(0)
-            if cl.neg_cue in ("instead of", "rather than", "except"):  # "instead of reverb use delay"
+            if cl.neg_cue in ("except", "minus"):  # "everything except the vocals should be brighter"
+                words = list(re.finditer(r"\S+", ctext[m.end():]))[:2]
+                cl.negated_end = m.end() + (words[-1].end() if words else 0)
+            elif cl.neg_cue in ("instead of", "rather than"):  # "instead of reverb use delay"
                 stop = re.search(r"\b(?:use|add|try|go with|do|apply|with|give)\b", ctext[m.end():])
                 cl.negated_end = m.end() + stop.start() if stop else len(ctext)
             break
         # a bare noun after a negated clause ("no reverb and delay") inherits the negation
-        if cl.negated_at is None and prev_negated and len(ctext.split()) <= 2 and not MORE.search(ctext):
+        if cl.negated_at is None and prev_negated and len(ctext.split()) <= 2 and not MORE.search(ctext) \
+                and not comp["only"].search(ctext):
             cl.negated_at = 0
         for tgt, rx in comp["scopes"]:
             m = rx.search(ctext)

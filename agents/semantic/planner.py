@@ -68,6 +68,8 @@ class Draft:
     forbidden: Forbidden = field(default_factory=Forbidden)
     notes: list[str] = field(default_factory=list)
     explicit_tools: set[str] = field(default_factory=set)
+    platform: tuple | None = None  # the first platform named (its target wins)
+    platform_text: str = ""
 
     def note(self, n: str) -> None:
         if n and n not in self.notes:
@@ -186,6 +188,12 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
             or re.search(r"\bfor (a |the |my )?podcast|podcast[- ](ready|standard|loudness|level|spec|master)",
                          parsed.text) is not None
         if strong:
+            if d.platform is not None:
+                if d.platform[2] != m.obj[2]:
+                    d.note(f"one loudness target per plan: kept {d.platform_text} ({d.platform[2]:g} LUFS), "
+                           f"not {m.text} ({m.obj[2]:g} LUFS)")
+                return
+            d.platform, d.platform_text = m.obj, m.text
             d.add("master", _platform_params(m.obj), "mix", _platform_reason(m.obj, m.text))
             d.explicit_tools.add("master")
         return
@@ -197,7 +205,7 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
         return
     if m.negated:
         if term.kind == "problem" and term.steps and m.neg_cue in CONSTRAINT_CUES:
-            d.note(f"keeping it from getting {m.text}, as asked")  # "less harsh but not dull"
+            d.note(f"keeping clear of '{m.text}', as asked")  # "less harsh but not dull"
             return
         if term.kind == "problem" and term.steps:
             pass  # "no hiss", "without the hum": still means remove it
@@ -213,6 +221,8 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
     if m.modifier == "less" and term.kind != "problem":
         if term.inverse is None:
             steps = term.steps if term.kind == "tool" and term.key != "compress_tool" else ()
+            if not steps:
+                d.note(f"I can't take away '{m.text}' as such; say what you'd like instead (e.g. warmer, softer)")
         else:
             steps = term.inverse
             if not steps:
@@ -472,7 +482,8 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
     for what in parsed.unsupported:
         d.note(f"mixpilot can't {what}; it plans audio processing (cleaning, tone, dynamics, space, tuning, "
                "genre styles, mastering)")
-    if parsed.unsupported and not d.steps:
+    if parsed.unsupported and all(st.tool == "genre_preset" for st in d.steps):
+        d.steps.clear()  # "play some jazz", "make a trap beat": the genre was the object of what we can't do
         return d.to_plan(), d.forbidden
 
     # generic asks: the analysis fills the gaps
@@ -533,6 +544,11 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
         return d.to_plan(), d.forbidden
 
     # a question or chat that names no audio work is out of scope (no need to embed it)
+    if re.search(r"^(?:so,? |hi,? |hey,? )?(?:what can you do|what do you do|help|how does this work|what are you)\b",
+                 text):
+        d.steps.clear()
+        d.note(CAPABILITIES)
+        return d.to_plan(), d.forbidden
     if parsed.question and not generic and not any(m.kind == "term" for c in parsed.clauses for m in c.matches):
         d.steps.clear()
         d.note("That is outside what I can do. " + CAPABILITIES)
@@ -540,7 +556,8 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
 
     # nearest intent for what the vocabulary could not explain
     unexplained = [c for c in parsed.clauses if not c.matches and not c.numbers and c.content]
-    nothing = not d.steps and not d.forbidden and not generic
+    matched_any = any(c.matches for c in parsed.clauses)
+    nothing = not d.steps and not d.forbidden and not generic and not matched_any
     if intents is not None and (nothing or unexplained):
         queries = [parsed.text] if nothing else [c.text for c in unexplained if len(c.content) >= 1]
         _nearest(d, queries, intents, parsed, analysis, whole=nothing)
