@@ -14,7 +14,7 @@ from typing import Any
 
 from agents.plan import WHOLE_MIX, Forbidden, Plan, Step
 from agents.semantic import vocabulary as V
-from agents.semantic.parse import Clause, Match, Parsed, bare_lufs, parse
+from agents.semantic.parse import Clause, Match, Parsed, _compiled, bare_lufs, parse
 
 #: the param each tool's overall "how much" lives in, and the contract default
 AMOUNT_KEY: dict[str, tuple[str, float]] = {
@@ -523,7 +523,7 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
     st = d.find("master")
     if st is not None:
         if "target_lufs" not in st.params:
-            st.params["target_lufs"] = -16.0 if speech and re.search(r"podcast", text) else -14.0
+            st.params["target_lufs"] = -16.0 if speech else -14.0  # spoken word: the podcast convention
         st.params.setdefault("true_peak_dbtp", -1.0)
         if re.search(r"\b(natural|transparent|dynamic|gentle)\b", text) and st.params["target_lufs"] > -14.0 \
                 and not re.search(r"loud|hot|competitive|radio", text):
@@ -555,7 +555,9 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
         return d.to_plan(), d.forbidden
 
     # nearest intent for what the vocabulary could not explain
-    unexplained = [c for c in parsed.clauses if not c.matches and not c.numbers and c.content]
+    comp = _compiled()
+    unexplained = [c for c in parsed.clauses if not c.matches and not c.numbers and c.content
+                   and not any(comp[k].search(c.text) for k in ("repair", "improve", "mixdown"))]
     matched_any = any(c.matches for c in parsed.clauses)
     nothing = not d.steps and not d.forbidden and not generic and not matched_any
     if intents is not None and (nothing or unexplained):

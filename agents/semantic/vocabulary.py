@@ -315,14 +315,18 @@ SCOPES: list[tuple[str, str]] = [
     (r"vocals?|vox|voice(s)?|singer|singing|lead vocal|lead|rapper|rap vocals?|verses?|narrat(or|ion)|host|speaker|"
      r"dialog(ue)?|talking|speech", "vocals"),
     (r"drums?|kick|snare|hi-?hats?|percussion|cymbals|toms|drum bus|beat", "drums"),
-    (r"bass ?(guitar|line|track|stem|part)|bassline|808s?", "bass"),
+    (r"bass ?(guitar|line|track|stem|part|player)|bassline|808s?|"
+     + "|".join(f"(?<={v} )the bass(?! (end|frequencies|response|boost))" for v in (
+         "compress", "saturate", "distort", "tighten", "widen", "isolate", "separate", "eq", "process", "de-noise",
+         "denoise", "clean", "mono", "on", "to", "for")), "bass"),
     (r"guitars?|pianos?|keys|synths?|strings|horns|pads?", "other"),
 ]
 
 # ---------------------------------------------------------------- speech context
 SPEECH_WORDS = (r"podcast\w*|speech|spoken|voice[- ]?over|vo\b|narrat\w*|audiobook\w*|interview\w*|dialog(ue)?|"
                 r"lecture|sermon|webinar|meeting|zoom|voice ?memo|vlog|talk(ing)? head|talk show|announcer|"
-                r"presentation|conference call|my voice|audio ?book|speaker|speaking")
+                r"presentation|conference call|my voice|audio ?book|speaking|spoken word|voice ?note|radio show|"
+                r"audio drama|lesson|tutorial|course")
 
 # generic asks filled from the analysis
 REPAIR_WORDS = (r"(?<!keep it )(?<!keep this )(?<!keep things )clean(ed|ing)?( it| this| that| them| the \w+)?( up)?|clean-?up|tidy|salvage|rescue|cleaner")
