@@ -51,8 +51,9 @@ T = TypeVar("T")
 PRIOR_WEIGHT = 1.0
 OWN_K = 1.0
 RATING_TOP = 5.0
-RIDGE_R = 0.25
-TRUST_SD = 2.0
+RIDGE = 1.0
+MIN_CURVE = 0.25
+TRUST_SD = 1.5
 K_GLOBAL, K_OWN = 64, 24
 EMBED_TTL_S = 7 * 24 * 3600
 REC_TTL_S = 300
@@ -150,46 +151,84 @@ def _numeric(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _fit(hits: list[dict[str, Any]], tool: str, name: str) -> tuple[float | None, float]:
-    """(the value this pool of ratings points to, evidence): one parameter, one pool (own or others').
+def _ideal_point(hits: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[float, float]]:
+    """{(tool, param): (value, evidence)}: where one pool of ratings (own or others') says the listener's taste is.
 
-    A similarity-weighted regression of the *setting on the rating*, read off at the top of the
-    scale: "the value that goes with a 5". Ratings count relative to the pool's mean rating
-    (r − r̄): settings rated above it pull the line towards themselves, settings rated below push
-    it away, so a run of 2s and 3s still points somewhere, and a listener who never gives a 5
-    is not stuck on the first thing they heard. The step beyond the mean of the tried values is
-    at most ``TRUST_SD`` of their spread (no wild extrapolation from a few ratings), and the
-    rating variance gets a ridge ``RIDGE_R`` (ratings that barely differ do not make a steep line).
+    An ideal-point model: the rating falls off with the distance of the applied settings from a
+    preferred point. Per pool, a similarity-weighted ridge regression of the rating on the
+    settings (standardised around their rating-weighted mean m) with one shared curvature,
+    ``r ≈ c + β·z − b‖z‖²``, whose peak is ``m + β / 2b``. Ratings count *relative to each
+    other* (the intercept absorbs the pool's mean rating): settings rated above the rest pull
+    the peak towards themselves, settings rated below push it away, so a run of 2s and 3s still
+    points somewhere instead of locking onto the first settings tried. With one rating, or
+    ratings that do not differ, β ≈ 0 and the answer is m (a single 5 is what to do again).
+    The peak moves at most ``TRUST_SD`` standard deviations of the tried values from m and
+    curvature is at least ``MIN_CURVE`` (no wild extrapolation from a few noisy ratings).
 
-    Evidence: Σ similarity × how much the line can be trusted: as much as the ratings vary
-    (the slope is identified) or, when they do not, as high as they are (five 5s identify the
-    value; one 1 identifies nothing to aim for).
+    Evidence: Σ similarity × how far the fit can be trusted — as much as the ratings vary (the
+    slope is identified) or, when they do not, as high as they are (five 5s identify the value;
+    one 1 identifies nothing to aim for).
     """
-    pts = [(h["similarity"], float(h["score"]), float(h["params"][tool][name])) for h in hits
-           if _numeric(h["params"].get(tool, {}).get(name))]
-    den = sum(s for s, _, _ in pts)
+    keys = sorted({(t, n) for h in hits for t, ps in h["params"].items() if t in LEARNED_TOOLS
+                   for n, v in ps.items() if _numeric(v)})
+    if not hits or not keys:
+        return {}
+    sim = np.array([h["similarity"] for h in hits], dtype=np.float64)
+    r = np.array([h["score"] for h in hits], dtype=np.float64)
+    x = np.array([[float(h["params"].get(t, {}).get(n, np.nan)) if _numeric(h["params"].get(t, {}).get(n))
+                   else np.nan for t, n in keys] for h in hits], dtype=np.float64)
+    present = ~np.isnan(x)
+    den = sim.sum()
     if den <= 0:
-        return None, 0.0
-    r_mu = sum(s * r for s, r, _ in pts) / den
-    x_mu = sum(s * x for s, _, x in pts) / den
-    var_r = sum(s * (r - r_mu) ** 2 for s, r, _ in pts) / den
-    var_x = sum(s * (x - x_mu) ** 2 for s, _, x in pts) / den
-    cov = sum(s * (r - r_mu) * (x - x_mu) for s, r, x in pts) / den
-    step = cov / (var_r + RIDGE_R) * (RATING_TOP - r_mu)
-    limit = TRUST_SD * math.sqrt(var_x)
-    step = max(-limit, min(limit, step))
-    trust = max((r_mu - 1.0) / (RATING_TOP - 1.0), var_r / (var_r + RIDGE_R))
-    return x_mu + step, den * trust
+        return {}
+    w_m = sim * np.exp(1.5 * (r - RATING_TOP))  # the old "best-rated settings" mean: the centre
+    m = np.array([np.average(x[present[:, j], j], weights=w_m[present[:, j]]) if present[:, j].any() else 0.0
+                  for j in range(len(keys))])
+    x = np.where(present, x, m)  # a setting a turn did not use says nothing about it
+    mu_x = (sim[:, None] * x).sum(0) / den
+    sd = np.sqrt((sim[:, None] * (x - mu_x) ** 2).sum(0) / den)
+    sd = np.where(sd > 1e-9, sd, 1.0)
+    z = (x - m) / sd
+    r_mu = float(sim @ r / den)
+    var_r = float(sim @ (r - r_mu) ** 2 / den)
+    peak = np.zeros(len(keys))
+    if len(hits) >= 3 and var_r > 1e-9:
+        feats = np.column_stack([np.ones(len(hits)), z, -(z ** 2).sum(1)])
+        ridge = np.diag([0.0] + [RIDGE] * len(keys) + [RIDGE]) * den / len(hits)
+        a = feats.T @ (sim[:, None] * feats) + ridge
+        coef = np.linalg.solve(a, feats.T @ (sim * r))
+        beta, curve = coef[1:-1], max(float(coef[-1]), MIN_CURVE)
+        peak = beta / (2.0 * curve)
+        norm = float(np.sqrt((peak ** 2).mean()))
+        if norm > TRUST_SD:
+            peak *= TRUST_SD / norm
+    value = m + peak * sd
+    trust = max((r_mu - 1.0) / (RATING_TOP - 1.0), var_r / (var_r + 0.25))
+    evid = [float(sim[present[:, j]].sum()) * trust for j in range(len(keys))]
+    return {k: (float(v), e) for k, v, e in zip(keys, value, evid, strict=True)}
 
 
-def _estimate(hits: list[dict[str, Any]], tool: str, name: str, prior: Any) -> Any:
+def _contract(tool: str, name: str) -> tuple[Any, float | None, float | None]:
+    """(contract default, lower bound, upper bound) of a planner parameter; (None, None, None) if unknown."""
+    from agents.contract import CONTRACT
+
+    field = getattr(CONTRACT.get(tool), "model_fields", {}).get(name)
+    if field is None:
+        return None, None, None
+    lo = next((float(m.ge) for m in field.metadata if getattr(m, "ge", None) is not None), None)
+    hi = next((float(m.le) for m in field.metadata if getattr(m, "le", None) is not None), None)
+    return field.default, lo, hi
+
+
+def _estimate(hits: list[dict[str, Any]], tool: str, name: str, prior: Any,
+              fits: tuple[dict[tuple[str, str], tuple[float, float]], ...]) -> Any:
     """One parameter: own ratings first, shrunk towards everyone's, shrunk towards the preset.
 
     Each pool's value is `_fit` (what the ratings point to, relative to that pool's mean
     rating); how far it pulls against the next level is its evidence.
     """
-    own_mu, own_n = _fit([h for h in hits if h["own"]], tool, name)
-    oth_mu, oth_n = _fit([h for h in hits if not h["own"]], tool, name)
+    own_mu, own_n = fits[0].get((tool, name), (None, 0.0))
+    oth_mu, oth_n = fits[1].get((tool, name), (None, 0.0))
     if own_mu is None and oth_mu is None:
         votes: dict[Any, float] = {}
         for h in hits:
@@ -197,6 +236,9 @@ def _estimate(hits: list[dict[str, Any]], tool: str, name: str, prior: Any) -> A
             if isinstance(v, (str, bool)):
                 votes[v] = votes.get(v, 0.0) + h["w"] * (1.0 if h["own"] else 0.25)
         return max(votes, key=votes.get) if votes else prior
+    default, lo, hi = _contract(tool, name)
+    if prior is None and _numeric(default):
+        prior = float(default)  # no genre preset: what the planner does without memory
     base = oth_mu
     if _numeric(prior):
         base = prior if oth_mu is None else (oth_n * oth_mu + PRIOR_WEIGHT * prior) / (oth_n + PRIOR_WEIGHT)
@@ -206,6 +248,8 @@ def _estimate(hits: list[dict[str, Any]], tool: str, name: str, prior: Any) -> A
         value = own_mu
     else:
         value = (own_n * own_mu + OWN_K * base) / (own_n + OWN_K)
+    value = min(hi, value) if hi is not None else value
+    value = max(lo, value) if lo is not None else value
     ints = all(isinstance(h["params"].get(tool, {}).get(name, 0), int) for h in hits) and not isinstance(prior, float)
     return int(round(value)) if ints else round(float(value), 3)
 
@@ -484,7 +528,8 @@ class MemoryAgent:
             return {"params": {t: dict(p) for t, p in preset.items()}, "genre": genre, "source": "genre_preset",
                     "evidence": f"no similar rated recordings yet: {genre} preset", "confidence": 0.1}
 
-        # per tool: the neighbours that used it; per numeric param: weighted mean shrunk to the preset
+        # per pool: where the ratings say the taste is; per param: own, shrunk to others', shrunk to the preset
+        fits = (_ideal_point([h for h in hits if h["own"]]), _ideal_point([h for h in hits if not h["own"]]))
         params: dict[str, dict[str, Any]] = {}
         tools = {t for h in hits for t in h["params"] if t in LEARNED_TOOLS} | set(preset)
         for tool in sorted(tools):
@@ -495,7 +540,7 @@ class MemoryAgent:
             names = {n for h in users for n in h["params"][tool]} | set(preset.get(tool, {}))
             values: dict[str, Any] = {}
             for name in sorted(names):
-                value = _estimate(users, tool, name, preset.get(tool, {}).get(name))
+                value = _estimate(users, tool, name, preset.get(tool, {}).get(name), fits)
                 if value is not None:
                     values[name] = value
             if values:

@@ -24,6 +24,7 @@ def normalize(text: str) -> str:
     for a, b in _REPL:
         t = t.replace(a, b)
     t = re.sub(r"(\d)\s*-\s*(?=\d)", r"\1 to ", t)
+    t = re.sub(r"\b(?:minus|negative)\s+(?=\d)", "-", t)
     t = re.sub(r"\s+", " ", t)
     return t
 
