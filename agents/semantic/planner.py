@@ -60,6 +60,27 @@ CAPABILITIES = ("mixpilot works on audio: cleaning (noise, clipping, room echo),
                 "YouTube, podcasts, broadcast). Try e.g. 'clean this up and master it for Spotify'.")
 
 
+#: typical integrated loudness of a genre's masters, when tools/presets/<genre>.toml cannot be read
+GENRE_LUFS = {"pop": -9.0, "rock": -9.0, "hip_hop": -8.5, "edm": -8.0, "rnb": -10.0, "jazz": -16.0,
+              "classical": -20.0, "acoustic": -14.0, "lofi": -14.0, "metal": -8.0, "country": -10.0, "speech": -16.0}
+
+
+@functools.lru_cache(maxsize=32)
+def genre_loudness(genre: str) -> float:
+    """The genre preset's ``loudness_lufs`` (tools/presets/<genre>.toml), the master target for "in a pop style"."""
+    import tomllib
+    from pathlib import Path
+
+    import tools
+
+    try:
+        path = Path(tools.__file__).with_name("presets") / f"{genre}.toml"
+        value = float(tomllib.loads(path.read_text())["loudness_lufs"])
+        return max(-30.0, min(-6.0, value))
+    except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError):
+        return GENRE_LUFS.get(genre, -14.0)
+
+
 @dataclass
 class Draft:
     """Steps in the order they were asked for, plus what was ruled out and notes."""
@@ -522,6 +543,11 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
     # master defaults: a master step always carries its target and ceiling
     st = d.find("master")
     if st is not None:
+        genre = d.find("genre_preset")
+        if "target_lufs" not in st.params and genre is not None and genre.params.get("genre") != "speech":
+            g = genre.params["genre"]
+            st.params["target_lufs"] = genre_loudness(g)
+            st.reason = f"{st.reason}; {g.replace('_', '-')} masters sit near {st.params['target_lufs']:g} LUFS"
         if "target_lufs" not in st.params:
             st.params["target_lufs"] = -16.0 if speech else -14.0  # spoken word: the podcast convention
         st.params.setdefault("true_peak_dbtp", -1.0)
