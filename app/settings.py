@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1, description="failed logins per email+client before throttling")
     login_window_s: float = Field(300.0, gt=0)
     job_threads: int = Field(2, ge=1, le=64, description="in-process job runner threads (no Redis)")
+    job_nice: int = Field(10, ge=0, le=19, description="CPU niceness of job threads (reads stay fast)")
     job_heartbeat_s: float = Field(5.0, gt=0)
     job_stale_s: float = Field(60.0, gt=0, description="a running job without heartbeat this long is failed")
     job_timeout_s: float = Field(3600.0, gt=0)

@@ -380,12 +380,24 @@ def result_of(res: Any) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ runners
 
 
+def lower_priority(nice: int) -> None:
+    """Lower this thread's CPU priority (Linux: per thread), so request handling wins the CPU."""
+    import os
+
+    if nice > 0 and hasattr(os, "setpriority"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except OSError:
+            pass
+
+
 class LocalRunner:
     """Jobs in a thread pool inside the API process; queued jobs keep a heartbeat here too."""
 
-    def __init__(self, executor: JobExecutor, *, threads: int = 2) -> None:
+    def __init__(self, executor: JobExecutor, *, threads: int = 2, nice: int = 10) -> None:
         self.executor = executor
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mixpilot-job")
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="mixpilot-job",
+                                                          initializer=lower_priority, initargs=(nice,))
         self._queued: set[str] = set()
         self._lock = threading.Lock()
         self._futures: set[concurrent.futures.Future] = set()

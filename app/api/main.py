@@ -84,7 +84,8 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
             await runner.start()
         else:
             runner = LocalRunner(JobExecutor(service=svc, sessions=sessions, loop=loop, bus=bus,
-                                             heartbeat_s=settings.job_heartbeat_s), threads=settings.job_threads)
+                                             heartbeat_s=settings.job_heartbeat_s), threads=settings.job_threads,
+                                 nice=settings.job_nice)
         await sweep_stale(sessions, stale_s=settings.job_stale_s)
         state = AppState(settings=settings, service=svc, engine=engine, sessions=sessions, tokens=tokens,
                          throttle=LoginThrottle(max_failures=settings.login_max_failures,

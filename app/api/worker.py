@@ -27,7 +27,7 @@ def redis_settings(url: str):
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    from app.api.jobs import JobExecutor, RedisBus, sweep_stale
+    from app.api.jobs import JobExecutor, RedisBus, lower_priority, sweep_stale
     from app.api.state import open_database
     from app.runtime import open_service
 
@@ -37,7 +37,8 @@ async def startup(ctx: dict[str, Any]) -> None:
     service = ctx.get("service") or await loop.run_in_executor(None, open_service, settings)
     bus = RedisBus(settings.redis_url)
     ctx.update(engine=engine, sessions=sessions, service=service, bus=bus,
-               threads=concurrent.futures.ThreadPoolExecutor(settings.job_threads, thread_name_prefix="mixpilot-job"),
+               threads=concurrent.futures.ThreadPoolExecutor(settings.job_threads, thread_name_prefix="mixpilot-job",
+                                                          initializer=lower_priority, initargs=(settings.job_nice,)),
                executor=JobExecutor(service=service, sessions=sessions, loop=loop, bus=bus,
                                     heartbeat_s=settings.job_heartbeat_s))
     await sweep_stale(sessions, stale_s=settings.job_stale_s)
