@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agents.contract import CONTRACT
-from agents.plan import Forbidden, Plan, Step, validate_plan
+from agents.plan import Plan, Step, validate_plan
 from agents.semantic.followup import FollowUp, apply_followup, parse_followup
 from agents.semantic.planner import plan_semantic
 

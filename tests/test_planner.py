@@ -17,7 +17,7 @@ from planner_eval import check_plan, load_cases  # noqa: E402
 
 from agents.plan import Forbidden, Plan, Step, validate_plan  # noqa: E402
 from agents.planner import apply_recommendation, make_plan, parse_followup  # noqa: E402
-from tools.registry import CANONICAL, Registry, Stage, ToolParams, ToolResult, ToolSpec  # noqa: E402
+from tools.registry import CANONICAL, Registry, ToolResult, ToolSpec  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = load_cases()
@@ -118,12 +118,10 @@ def test_recommendation_fills_open_params_only():
 # ------------------------------------------------------------------ the validator
 
 
-class _P(ToolParams):
-    amount: float = 0.5
-
-
 def _spec(name: str, *, available: bool = True) -> ToolSpec:
     from pydantic import Field, create_model
+
+    from tools.registry import ToolParams
 
     params = create_model(f"{name}Params", __base__=ToolParams,
                           amount=(float, Field(0.5, ge=0.0, le=1.0, description="how much")),

@@ -15,7 +15,7 @@ Params are the base amounts; the planner scales them by intensity words and numb
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 Kind = Literal["problem", "effect", "tool"]

@@ -1,0 +1,117 @@
+"""The semantic planner's working draft: steps in the order asked, what was ruled out, notes;
+and how intensity words scale a step's params."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.plan import WHOLE_MIX, Forbidden, Plan, Step
+from agents.semantic import vocabulary as V
+from agents.semantic.parse import Clause, Parsed
+
+#: the param each tool's overall "how much" lives in, and the contract default
+AMOUNT_KEY: dict[str, tuple[str, float]] = {
+    "denoise": ("strength", 0.6), "declip": ("strength", 0.8), "dereverb": ("strength", 0.5),
+    "restore": ("strength", 0.7), "bandwidth_extension": ("amount", 0.5), "vocoder_enhance": ("amount", 1.0),
+    "pitch_correct": ("strength", 0.8), "dynamic_eq": ("amount", 0.5), "de_ess": ("amount", 0.5),
+    "compress": ("amount", 0.5), "saturation": ("amount", 0.3), "reverb": ("amount", 0.25),
+    "delay": ("amount", 0.25), "genre_preset": ("intensity", 0.6), "reference_match": ("intensity", 0.7),
+}
+EQ_DB = ("bright_db", "warm_db", "mud_db", "boom_db", "box_db", "presence_db", "air_db")
+VOICE_TOOLS = ("pitch_correct", "vocoder_enhance", "de_ess")
+
+
+@dataclass
+class Draft:
+    """Steps in the order they were asked for, plus what was ruled out and notes."""
+
+    steps: list[Step] = field(default_factory=list)
+    forbidden: Forbidden = field(default_factory=Forbidden)
+    notes: list[str] = field(default_factory=list)
+    explicit_tools: set[str] = field(default_factory=set)
+    platform: tuple | None = None  # the first platform named (its target wins)
+    platform_text: str = ""
+
+    def note(self, n: str) -> None:
+        if n and n not in self.notes:
+            self.notes.append(n)
+
+    def find(self, tool: str, target: str | None = None) -> Step | None:
+        for s in self.steps:
+            if s.tool == tool and (target is None or s.target == target):
+                return s
+        return None
+
+    def add(self, tool: str, params: Mapping[str, Any], target: str, reason: str, *, merge_db: bool = False,
+            loose: bool = False) -> Step:
+        """Add a step or merge into the same tool's step. ``loose``: the target was not said, so an
+        existing step of this tool on any target takes the params."""
+        if tool in WHOLE_MIX:
+            target = "mix"
+        have = self.find(tool, target) or (self.find(tool) if loose else None)
+        if have is not None:
+            merged = dict(have.params)
+            for k, v in params.items():
+                if merge_db and k in EQ_DB and k in merged:
+                    a = float(merged[k])
+                    # two words for the same move ("muddy ... the low end") don't stack; opposite ones net out
+                    merged[k] = max(a, v, key=abs) if a * v > 0 else max(-12.0, min(12.0, a + v))
+                else:
+                    merged[k] = v
+            have.params = merged
+            if reason and reason not in have.reason:
+                have.reason = f"{have.reason}; {reason}" if have.reason else reason
+            return have
+        step = Step(tool=tool, params=dict(params), target=target, reason=reason)
+        self.steps.append(step)
+        return step
+
+    def to_plan(self) -> Plan:
+        return Plan(steps=self.steps, source="semantic", notes=self.notes)
+
+
+# ------------------------------------------------------------------ scaling by intensity
+
+
+def scaled(tool: str, params: Mapping[str, Any], level: str | None) -> dict[str, Any]:
+    """Apply an intensity level to a step's base params (amount keys, EQ gains, width)."""
+    p = dict(params)
+    if tool in AMOUNT_KEY:
+        key, default = AMOUNT_KEY[tool]
+        base = float(p.get(key, default))
+        if level in V.LEVEL_AMOUNT:
+            target = V.LEVEL_AMOUNT[level]
+            base = max(base, target) if level in ("lot", "max") else min(base, target) if base > target else target
+            if level in ("touch", "bit", "gentle"):
+                base = target
+        p[key] = round(base, 3)
+    factor = V.LEVEL_FACTOR.get(level or "", 1.0)
+    for k in EQ_DB:
+        if k in p:
+            p[k] = round(max(-12.0, min(12.0, float(p[k]) * factor)), 2)
+    if tool == "stereo_width" and "width" in p and p["width"] > 0:
+        p["width"] = round(max(0.0, min(2.0, 1.0 + (float(p["width"]) - 1.0) * factor)), 3)
+    if tool == "master" and "target_lufs" in p and level:
+        t = float(p["target_lufs"])
+        if t > -14.0:  # louder than the streaming default: intensity moves it further or back
+            p["target_lufs"] = round(max(-30.0, min(-6.0, -14.0 + (t + 14.0) * factor)), 1)
+        elif t < -14.0 and t != -16.0 and t != -23.0 and t != -20.0:
+            p["target_lufs"] = round(max(-30.0, min(-6.0, -14.0 + (t + 14.0) * factor)), 1)
+    return p
+
+
+def target_for(tool: str, clause: Clause, parsed: Parsed, term_voice: bool) -> str:
+    if tool in WHOLE_MIX:
+        return "mix"
+    scope = clause.scope if clause.scope and not clause.scope_negated else None
+    if scope is None and term_voice and clause.prev_scope == "vocals":
+        scope = "vocals"  # "denoise the voice, de-ess it"
+    if scope == "vocals" and parsed.speech:
+        return "speech"
+    if scope:
+        return scope
+    if term_voice and parsed.speech:
+        return "speech"
+    return "mix"
