@@ -406,3 +406,34 @@ def test_cli_plan_with_audio_fills_gaps(tmp_path):
     out = _cli("clean it up", "--audio", str(path), "--json", "--all-tools")
     assert out.returncode == 0, out.stderr
     assert "denoise" in [s["tool"] for s in json.loads(out.stdout)["steps"]]
+
+
+# ------------------------------------------------------------------ reading numbers, keys and odd input
+
+
+@pytest.mark.parametrize("text, unit, value", [
+    ("master to -14 LUFS", "lufs", -14.0), ("ceiling at −1.5 dBTP", "dbtp", -1.5), ("true peak -2", "dbtp", -2.0),
+    ("low-pass at 12k", "hz", 12000.0), ("cut 3 dB", "db", 3.0), ("4:1 ratio", "ratio", 4.0),
+    ("250 ms echo", "ms", 250.0), ("30% reverb", "pct", 30.0), ("a 2 second tail", "s", 2.0),
+])
+def test_numbers_and_units(text, unit, value):
+    from agents.semantic.parse import parse
+
+    nums = [n for c in parse(text).clauses for n in c.numbers]
+    assert any(n.unit == unit and n.value == pytest.approx(value) for n in nums), nums
+
+
+@pytest.mark.parametrize("text, key", [
+    ("tune it to F# minor", ("F#", "minor")), ("in Bb major", ("Bb", "major")), ("key of E", ("E", "major")),
+    ("autotune in a minor", ("A", "minor")), ("chromatic tuning", ("C", "chromatic")), ("make it brighter", None),
+])
+def test_keys_and_scales(text, key):
+    from agents.semantic.parse import parse
+
+    assert parse(text).key == key
+
+
+@pytest.mark.parametrize("text", [None, "", "   ", "🎵🎵", "x" * 5000, "-14", "0 dB"])
+def test_odd_input_never_raises(text):
+    plan = make_plan(text, allow_unavailable=True)
+    assert isinstance(plan, Plan) and (plan.steps or plan.notes)

@@ -41,6 +41,7 @@ GENRE_CONTEXT = re.compile(r"\b(?:my|our|for (?:my|our|the|a)) [\w&\- ]{0,14}?\b
                            r"vocals?|verse|singer|band|artist|podcast|project|cover|ep|single)\b")
 STYLE_CUE = re.compile(r"\b(?:style|vibe|feel|preset|genre|flavou?r|sound like|sounds like|like a|master(?:ing|ed)?|"
                        r"make it|turn it|give it|into)\b")
+MAX_REQUEST_CHARS = 2000
 CONSTRAINT_CUES = {"not", "don't", "dont", "do not", "never", "doesn't", "does not", "shouldn't", "mustn't"}
 CAPABILITIES = ("mixpilot works on audio: cleaning (noise, clipping, room echo), tone (brighter, warmer, less "
                 "muddy, less harsh, de-essing), dynamics (compression, punch, glue), space (reverb, delay, width), "
@@ -173,8 +174,12 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
 def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, intents: Any = None) -> tuple[Plan, Forbidden]:
     """Plan ``request`` offline. ``intents`` is an `IntentMatcher` (or None to skip embedding)."""
     speech_a = is_speech(False, analysis)
-    parsed = parse(request, speech_hint=speech_a)
     d = Draft()
+    request = request or ""
+    if len(request) > MAX_REQUEST_CHARS:
+        request = request[:MAX_REQUEST_CHARS]
+        d.note(f"that was a long request; I read the first {MAX_REQUEST_CHARS} characters")
+    parsed = parse(request, speech_hint=speech_a)
     d.forbidden.targets |= parsed.forbidden_targets
     if not parsed.text:
         d.note("Say what you would like done to the recording. " + CAPABILITIES)
