@@ -49,6 +49,7 @@ log = logging.getLogger("mixpilot.memory")
 T = TypeVar("T")
 
 PRIOR_WEIGHT = 1.0
+DEFAULT_WEIGHT = 0.1
 OWN_K = 1.0
 RATING_TOP = 5.0
 RIDGE = 1.0
@@ -237,17 +238,21 @@ def _estimate(hits: list[dict[str, Any]], tool: str, name: str, prior: Any,
                 votes[v] = votes.get(v, 0.0) + h["w"] * (1.0 if h["own"] else 0.25)
         return max(votes, key=votes.get) if votes else prior
     default, lo, hi = _contract(tool, name)
+    k_prior = PRIOR_WEIGHT
     if prior is None and _numeric(default):
-        prior = float(default)  # no genre preset: what the planner does without memory
+        # no genre preset: what the planner does without memory, as a weak prior (it has no opinion,
+        # but it beats repeating settings that were only ever rated 1, which carry no evidence)
+        prior, k_prior = float(default), DEFAULT_WEIGHT
     base = oth_mu
     if _numeric(prior):
-        base = prior if oth_mu is None else (oth_n * oth_mu + PRIOR_WEIGHT * prior) / (oth_n + PRIOR_WEIGHT)
+        base = prior if oth_mu is None else (oth_n * oth_mu + k_prior * prior) / (oth_n + k_prior)
     if own_mu is None:
         value = base
     elif base is None:
         value = own_mu
     else:
-        value = (own_n * own_mu + OWN_K * base) / (own_n + OWN_K)
+        k_base = OWN_K if oth_mu is not None else k_prior  # a bare default pulls only as much as it weighs
+        value = (own_n * own_mu + k_base * base) / (own_n + k_base)
     value = min(hi, value) if hi is not None else value
     value = max(lo, value) if lo is not None else value
     ints = all(isinstance(h["params"].get(tool, {}).get(name, 0), int) for h in hits) and not isinstance(prior, float)

@@ -277,6 +277,7 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
 
     prev_scope: str | None = None
     prev_negated = False
+    prev_less = False
     for a, b, sep in split_clauses(text):
         ctext = text[a:b]
         cl = Clause(ctext, a, b)
@@ -318,6 +319,9 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
         cl.numbers = [n for n in numbers if a <= n.start < b]
         cl.matches = [m for m in matches if a <= m.start < b]
         last_end = a
+        lead = ctext[: cl.matches[0].start - a].strip() if cl.matches else ctext
+        inherit_less = (prev_less and sep in ("and", ",", "and also", "plus") and lead in ("", "the", "some", "any", "all")
+                        and cl.matches and cl.negated_at is None)
         for m in cl.matches:
             rel = m.start - a
             m.negated = (cl.negated_at is not None and cl.negated_at <= rel < cl.negated_end) or any(
@@ -333,6 +337,9 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
                 m.modifier = "more"
             elif dm and not ADD_VERB.search(ctext):
                 m.modifier = "less"  # a description of what is there, not an ask for more
+            if inherit_less and m is cl.matches[0] and m.modifier is None and not LESS.match(m.text) \
+                    and not MORE.match(m.text):
+                m.modifier = "less"  # "remove the noise and reverb"
             last_end = m.end
         # words nothing explained → candidates for nearest-intent matching
         covered = ctext
@@ -348,6 +355,7 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
         clauses.append(cl)
         prev_scope = cl.scope if cl.scope and not cl.scope_negated else prev_scope
         prev_negated = cl.negated_at is not None
+        prev_less = bool(cl.matches) and cl.matches[-1].modifier == "less"
 
     return Parsed(
         text=text, clauses=clauses,

@@ -42,6 +42,7 @@ GENRE_CONTEXT = re.compile(r"\b(?:my|our|for (?:my|our|the|a)) [\w&\- ]{0,14}?\b
 STYLE_CUE = re.compile(r"\b(?:style|vibe|feel|preset|genre|flavou?r|sound like|sounds like|like a|master(?:ing|ed)?|"
                        r"make it|turn it|give it|into)\b")
 MAX_REQUEST_CHARS = 2000
+WHOLE_OBJECT = re.compile(r"\b(?:the (?:whole |entire |full )?(?:mix|track|song|master|thing)|everything|all of it)\b")
 CONSTRAINT_CUES = {"not", "don't", "dont", "do not", "never", "doesn't", "does not", "shouldn't", "mustn't"}
 CAPABILITIES = ("mixpilot works on audio: cleaning (noise, clipping, room echo), tone (brighter, warmer, less "
                 "muddy, less harsh, de-essing), dynamics (compression, punch, glue), space (reverb, delay, width), "
@@ -166,7 +167,8 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
         target = term.target or target_for(tool, clause, parsed, term.voice)
         if target == "vocals" and parsed.speech:
             target = "speech"
-        loose = term.target is None and not (clause.scope and not clause.scope_negated)
+        loose = term.target is None and not (clause.scope and not clause.scope_negated) \
+            and not WHOLE_OBJECT.search(clause.text)
         d.add(tool, scaled(tool, params, clause.level), target, term.reason, merge_db=True, loose=loose)
         d.explicit_tools.add(tool)
 

@@ -63,7 +63,7 @@ TERMS: list[Term] = [
     T("roomy", (r"echo(ey|y|ish)", r"roomy", r"reverberant", r"room sound", r"room tone", r"bathroom", r"tiled room",
                 r"empty room", r"sounds? like (it'?s |it was )?(recorded )?in a (bathroom|gym|hall|church|cave|tunnel|"
                 r"warehouse|stairwell|kitchen|big room|empty room)", r"dry (it|this|that|the \w+|\w+)? ?up",
-                r"(drier|dryer)", r"too much room", r"distant", r"far away", r"cavernous", r"boomy room",
+                r"(drier|dryer)", r"too much room", r"distant", r"(it|this|room|voice|vocals?|recording) echoes", r"echoing", r"far away", r"cavernous", r"boomy room",
                 r"(sound|feel|be) closer", r"closer to the mic", r"less distant", r"close[- ]mic(ed|'d)?"),
       "problem", [("dereverb", {})], "reduce the room reverberation"),
     T("restore", (r"restor(e|ation|ing)", r"old recording", r"damaged", r"degraded", r"low[- ]quality recording",
@@ -137,7 +137,8 @@ TERMS: list[Term] = [
     T("harsh", (r"harsh(ness)?", r"pierc(ing|es)", r"shrill", r"brittle", r"ear[- ]?fatigu\w*", r"fatiguing",
                 r"(?<!a )(?<!c )sharp(?! notes)", r"edg(y|iness)", r"abrasive", r"grating", r"tinny highs",
                 r"hurts? (my|the) ears", r"painful", r"ice[- ]?pick", r"screech\w*", r"spiky highs",
-                r"smooth(er|en)?( (it|this|the \w+))?( out)?(?! the (volume|levels?|dynamics))"),
+                r"smooth(er|en)?( (it|this|the \w+))?( out)?(?! the (volume|levels?|dynamics))",
+                r"(tame|soften|calm( down)?|smooth( out)?) (the )?(cymbals|hi-?hats?|crash|ride|sizzle)"),
       "problem", [("dynamic_eq", {"target": "harsh"})], "tame the harsh 2–5 kHz range", voice=False),
     T("resonance", (r"resonan(ce|ces|t)", r"ring(ing|s|y)", r"whistl\w*", r"feedback tone"),
       "problem", [("dynamic_eq", {"target": "resonance"})], "tame resonances"),
@@ -149,7 +150,8 @@ TERMS: list[Term] = [
     T("thin", (r"thin(ner)?", r"tinny", r"weak (low end|bottom|bass)", r"no (low end|bass|bottom|body)",
                r"lack(s|ing)? (body|bass|low end|weight|bottom)", r"small[- ]sounding", r"weedy"),
       "problem", [("eq", {"warm_db": 3.0, "boom_db": 1.5})], "add body below 300 Hz"),
-    T("heavy", (r"heav(y|ier)", r"fat(ter)?", r"thick(er)?", r"beef(y|ier)?", r"body", r"weight", r"chunk(y|ier)",
+    T("heavy", (r"heav(y|ier)(?! (reverb|compression|compressor|delay|saturation|auto-?tune|de-?ess\w*|noise|limiting|"
+                r"eq|distortion|echo|verb|comp|processing|hand))", r"fat(ter)?", r"thick(er)?", r"beef(y|ier)?", r"body", r"weight", r"chunk(y|ier)",
                 r"bassier", r"more (bass|low end|lows|sub|sub[- ]?bass|bottom|bottom end|low frequencies)",
                 r"(boost|lift|add|increase|pump up|bring up) (the |some )?(bass|low end|lows|sub|sub[- ]?bass|"
                 r"bottom end)", r"bass boost", r"phat"),
@@ -189,11 +191,14 @@ TERMS: list[Term] = [
                r"smooth (out )?(the )?(volume|levels?|dynamics)",
                r"control (the )?dynamics", r"dynamic range", r"tame the peaks", r"(loud|quiet) (and|&) (quiet|loud)"),
       "problem", [("compress", {"amount": 0.6})], "even out the levels"),
-    T("saturation", (r"saturat\w*", r"harmonics?", r"tape", r"tube", r"valve", r"analog(ue)?", r"grit(ty|tier)?",
+    T("saturation", (r"saturat\w*", r"vinyl (sound|vibe|feel|warmth|crackle)", r"(sound|feel) like (a )?vinyl( record)?",
+                     r"harmonics?", r"tape", r"tube", r"valve", r"analog(ue)?", r"grit(ty|tier)?",
                      r"drive", r"crunch(y|ier)?", r"dirt(y|ier)", r"overdrive", r"excit(er|e)", r"vintage"),
       "tool", [("saturation", {})], "add harmonic warmth"),
     # ---------------------------------------------------------------- space
-    T("reverb", (r"reverb(s|eration)?", r"pre-?delay", r"\bverb\b", r"ambien(ce|t)", r"space", r"(concert )?hall", r"plate",
+    T("reverb", (r"reverb(s|eration)?", r"pre-?delay", r"(too|very|so|really|bone) dry", r"sounds? (very |so |too )?dry",
+                 r"live (feel|sound|room|vibe)", r"sound live", r"like (a |it'?s )?live (show|concert|performance|recording|room)",
+                 r"\bverb\b", r"ambien(ce|t)", r"space", r"(concert )?hall", r"plate",
                  r"church", r"cathedral", r"chamber", r"room (reverb|ambience)", r"wet(ter)?", r"spring reverb",
                  r"in a (big |small )?room", r"stadium", r"arena", r"cave", r"depth", r"dreamy", r"ethereal",
                  r"wash(y)?"),
@@ -226,6 +231,10 @@ TERMS: list[Term] = [
                    r"(vocals?|voice) (to )?sit (better|well|nicely|on top)( in the mix)?"),
       "problem", [("eq", {"presence_db": 3.0}), ("compress", {"amount": 0.4})],
       "bring the vocal forward: presence lift and steadier level", target="vocals"),
+    T("vocal_down", (r"(vocals?|voice|singer) (is |are )?(way |much |a bit )?too (loud|upfront|forward|hot|present|"
+                     r"prominent)", r"(turn|bring|pull) (down )?the (vocals?|voice)( down| back)", r"quieter vocals?",
+                     r"vocals? (down|back) (a bit|a little|in the mix)?", r"(vocals?|voice) sits? too (high|far forward)"),
+      "problem", [("eq", {"presence_db": -3.0})], "pull the vocal back: less presence", target="vocals"),
     T("sidechain", (r"side-?chain\w*", r"duck(ing|ed|s)?", r"(lower|reduce|turn down|quieten|dip) (the )?"
                     r"(background )?music", r"(background )?music (is )?(too loud|drowns|covers|masks)", r"music (down|lower|quieter|softer|dips?) (when|while|under|"
                     r"whenever)", r"(under|beneath) the (voice|vocals?|speech|narration|talking)",
