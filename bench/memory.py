@@ -112,8 +112,24 @@ def distance(v: np.ndarray, taste: np.ndarray) -> float:
     return float(np.sqrt(np.mean(((v - taste) / SCALES) ** 2)))
 
 
+RATING_NOISE = 0.4
+RATING_MODEL = (f"rating = clip(round(5 − 4·d/0.7 + N(0, {RATING_NOISE}²)), 1, 5), d = distance of the *applied*"
+                " settings from the hidden taste: 5 at the taste, ~3 at d 0.35, 1 beyond d 0.7")
+
+
 def rating(v: np.ndarray, taste: np.ndarray, rng: np.random.Generator) -> int:
-    return int(np.clip(round(5.0 - 4.0 * distance(v, taste) / 0.7 + rng.normal(0, 0.4)), 1, 5))
+    """The simulated listener: integer 1–5, falls linearly with distance, Gaussian noise before rounding."""
+    return int(np.clip(round(5.0 - 4.0 * distance(v, taste) / 0.7 + rng.normal(0, RATING_NOISE)), 1, 5))
+
+
+def clipped(v: np.ndarray) -> np.ndarray:
+    return np.array([np.clip(x, *BOUNDS[p[1]]) for p, x in zip(PARAMS, v, strict=True)])
+
+
+def explore_sd(n: int, mode: str) -> np.ndarray:
+    """How far the settings played in round n stray from the recommendation (the simulated session's
+    variations, not the recommendation's: evaluation uses the pure recommendation)."""
+    return EXPLORE if mode == "fixed" else EXPLORE / np.sqrt(1.0 + n / 10.0)
 
 
 class NoRecCache(MemoryCache):
@@ -124,7 +140,8 @@ class NoRecCache(MemoryCache):
             super().set(key, value, ttl_s)
 
 
-def learning(m: MemoryAgent, train, test, analyses, rounds: int, seed: int = 1) -> dict[str, list[float]]:
+def learning(m: MemoryAgent, train, test, analyses, rounds: int, seed: int = 1,
+             explore: str = "fixed") -> dict[str, list[float]]:
     rng = np.random.default_rng(seed)
     users = {name: f"listener-{name}-{db.new_id()[:6]}" for name in LISTENERS}
     curves: dict[str, list[float]] = {name: [] for name in LISTENERS}
@@ -145,7 +162,9 @@ def learning(m: MemoryAgent, train, test, analyses, rounds: int, seed: int = 1) 
         for name, taste in LISTENERS.items():
             aid, audio = train[rng.integers(len(train))]
             rec = m.recommend(analysis=analyses[aid], request="master this", user_id=users[name], audio_id=aid)
-            applied = as_vector(rec) + rng.normal(0, 1, len(PARAMS)) * EXPLORE
+            # exploration lives here, in the simulated session (a person asking for variations), not in
+            # recommend(): what a real user gets, and what `evaluate` scores, is the pure recommendation
+            applied = clipped(as_vector(rec) + rng.normal(0, 1, len(PARAMS)) * explore_sd(n, explore))
             turn = m.record_turn(user_id=users[name], thread_id=None, audio_id=aid, audio=audio,
                                  analysis=analyses[aid], plan={"steps": [], "source": "semantic"},
                                  outcomes=as_outcomes(applied), result_id=aid, request="master this")
@@ -204,6 +223,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="20 rounds, 2,000 vectors")
     ap.add_argument("--postgres", metavar="URL", help="use this database instead of SQLite (must be migrated)")
     ap.add_argument("--vectors", type=int, default=10_000)
+    ap.add_argument("--seed", type=int, default=1, help="listeners' rating noise, training order, exploration")
+    ap.add_argument("--explore", choices=("fixed", "decay"), default="fixed",
+                    help="variations around the recommendation: sd shrinking as 1/sqrt(1 + n/10), or constant")
     args = ap.parse_args()
     rounds, total = (20, 2000) if args.quick else (50, args.vectors)
 
@@ -226,8 +248,11 @@ def main() -> int:
               f"per excerpt: analysis {t_an * 1e3:.0f} ms, embedding {t_emb * 1e3:.0f} ms")
 
         t = time.perf_counter()
-        curves = learning(m, train, test, analyses, rounds)
-        print(f"\nlearning ({rounds} ratings per listener, {time.perf_counter() - t:.0f} s):")
+        curves = learning(m, train, test, analyses, rounds, seed=args.seed, explore=args.explore)
+        print(f"\nlearning ({rounds} ratings per listener, seed {args.seed}, {time.perf_counter() - t:.0f} s):")
+        print(f"  listener model: {RATING_MODEL}")
+        print(f"  played each round: recommendation + N(0, sd) per setting, sd {args.explore}"
+              f" ({', '.join(f'{p[1]} {e:g}' for p, e in zip(PARAMS, EXPLORE, strict=True))}{' at first' if args.explore == 'decay' else ''})")
         cps = [c for c in CHECKPOINTS if c <= rounds]
         print("  listener  " + "".join(f"{c:>8d}" for c in cps) + "   change by 20")
         ok = True
@@ -241,8 +266,10 @@ def main() -> int:
         for name, v in recs.items():
             print(f"  same held-out track, {name:6s} gets: " + ", ".join(
                 f"{p[1]}={x:.2f}" for p, x in zip(PARAMS, v, strict=True)))
-        print(f"  distance between the two listeners' recommendations: {curves['_same_track'][0]:.3f}"
-              f" (their tastes are {distance(LISTENERS['bright'], LISTENERS['warm']):.3f} apart)")
+        apart, tastes = curves["_same_track"][0], distance(LISTENERS["bright"], LISTENERS["warm"])
+        print(f"  distance between the two listeners' recommendations: {apart:.3f}"
+              f" (their tastes are {tastes:.3f} apart; clearly different = at least half: "
+              f"{'yes' if apart >= 0.5 * tastes else 'NO'})")
         print(f"  goal −60 % by 20 ratings: {'met' if ok else 'NOT met'}")
 
         t_fill = fill(m, list(embeds.values()), total)

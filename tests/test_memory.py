@@ -318,3 +318,39 @@ def test_cli_feedback_by_output_file_and_recommend(tmp_path, monkeypatch, capsys
     assert rec["genre"] == "pop" and "you rated 5" in rec["evidence"]
     assert main(["recommend", str(tmp_path / "new.wav"), "--genre", "jazz", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["genre"] == "jazz"
+
+
+# ------------------------------------------------------------------------------ learning from noisy ratings
+
+
+def _noisy_listener_hits(seed: int, taste: tuple[float, float], n: int = 20) -> list[dict]:
+    """n turns tried around neutral (width 1.0, bright 0 dB), rated 1–4 by a listener whose taste is
+    `taste` (width, bright_db): mid-range, noisy, integer ratings, never a clean 5."""
+    rng = np.random.default_rng(seed)
+    hits = []
+    for _ in range(n):
+        width, bright = 1.0 + rng.normal(0, 0.3), rng.normal(0, 2.0)
+        d = np.hypot((width - taste[0]) / 1.0, (bright - taste[1]) / 6.0)
+        score = float(np.clip(round(4.5 - 3.0 * d + rng.normal(0, 0.5)), 1, 4))
+        hits.append({"similarity": float(rng.uniform(0.3, 0.9)), "own": True, "score": score, "genre": None,
+                     "params": {"stereo_width": {"width": round(width, 3)}, "eq": {"bright_db": round(bright, 2)}}})
+    return hits
+
+
+def test_noisy_mid_range_ratings_move_the_recommendation_towards_the_better_rated_settings():
+    """Ratings are relative: a run of 1–4s (no clean 5s) around neutral still points towards the
+    settings rated above the listener's mean, for each of two opposite listeners (the old
+    rating-weighted mean stayed near what was tried first)."""
+    agent = object.__new__(MemoryAgent)  # _aggregate needs no database
+    got = {}
+    for name, taste in {"wide": (1.5, 3.0), "narrow": (0.5, -3.0)}.items():
+        moved = []
+        for seed in range(5):
+            hits = _noisy_listener_hits(seed, taste)
+            assert {h["score"] for h in hits} <= {1.0, 2.0, 3.0, 4.0} and len({h["score"] for h in hits}) >= 3
+            rec = agent._aggregate(hits, owner="me", genre=None, ctype="music")
+            moved.append((rec["params"]["stereo_width"]["width"], rec["params"]["eq"]["bright_db"]))
+        got[name] = np.median(np.array(moved), axis=0)
+    # tried: width 1.0 ± 0.3, bright 0 ± 2 dB; each listener's recommendation moves most of the way to the taste
+    assert got["wide"][0] > 1.25 and got["wide"][1] > 1.2, got
+    assert got["narrow"][0] < 0.75 and got["narrow"][1] < -1.2, got
