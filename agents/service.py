@@ -174,6 +174,19 @@ class Mixpilot:
         state = self.graph.get_state({"configurable": {"thread_id": thread_id}}).values
         return list(state.get("turns") or [])
 
+    def thread_context(self, thread_id: str) -> dict[str, Any] | None:
+        """The last processing plan and the current version of a thread, or None if unknown."""
+        state = self.graph.get_state({"configurable": {"thread_id": thread_id}}).values
+        if not state:
+            return None
+        previous = None
+        for t in reversed(state.get("turns") or []):
+            if t.get("kind") in ("process", "adjust") and t.get("plan"):
+                previous = t["plan"]
+                break
+        timeline = state.get("timeline") or []
+        return {"previous_plan": previous, "current_id": timeline[-1] if timeline else None}
+
     def last_plan(self, thread_id: str) -> dict[str, Any] | None:
         for t in reversed(self.history(thread_id)):
             if t.get("plan"):

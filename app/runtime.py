@@ -20,7 +20,8 @@ def build_llm(settings: Settings):
     return init_chat_model(settings.llm_model, model_provider=settings.llm_provider, **kwargs)
 
 
-def open_service(settings: Settings | None = None) -> Mixpilot:
+def open_service(settings: Settings | None = None, *, with_memory: bool = True) -> Mixpilot:
+    """The service; `with_memory=False` skips the SQL/Chroma memory (read-only uses like planning)."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     llm = None
@@ -30,7 +31,7 @@ def open_service(settings: Settings | None = None) -> Mixpilot:
         import sys
 
         print(f"mixpilot: LLM planner not available ({exc}); using the offline planner", file=sys.stderr)
-    cache, memory = build_memory(settings)
+    cache, memory = build_memory(settings) if with_memory else (None, None)
     return Mixpilot(data_dir=settings.data_dir, llm=llm, max_duration_s=settings.max_duration_s, memory=memory,
                     cache=cache)
 

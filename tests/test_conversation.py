@@ -115,3 +115,21 @@ def test_process_cli_clean_and_master_pop(tmp_path, shared_fixtures):
     assert d["metrics_before"]["integrated_lufs"] != pytest.approx(d["metrics_after"]["integrated_lufs"], abs=0.1)
     for name in ("noise", "genre", "master"):
         assert name in d["explanation"].lower()
+
+
+def test_plan_cli_with_thread_plans_follow_ups_against_the_conversation(tmp_path, song):
+    import os
+
+    data = tmp_path / "data"
+    with Mixpilot(data_dir=data) as s:
+        t1 = s.turn("master this for Spotify", audio_id=s.import_audio(song))
+    env = {**os.environ, "MIXPILOT_DATA_DIR": str(data)}
+    r = subprocess.run([sys.executable, "-m", "app.cli", "plan", "a bit louder", "--thread", t1.thread_id, "--json"],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    master = [st for st in plan["steps"] if st["tool"] == "master"]
+    assert master and master[0]["params"]["target_lufs"] > -14.0
+    r2 = subprocess.run([sys.executable, "-m", "app.cli", "plan", "a bit louder", "--thread", "nope", "--json"],
+                        capture_output=True, text=True, env=env, timeout=300)
+    assert r2.returncode == 0 and "no conversation" in " ".join(json.loads(r2.stdout)["notes"])

@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="show the plan for a request (tools, params, order) without running it")
     p.add_argument("request", nargs="?", help='what you want, e.g. "clean and master this in a pop style"')
     p.add_argument("--audio", "-a", metavar="FILE", help="recording to analyse first: its facts fill the plan's gaps")
-    p.add_argument("--thread", metavar="ID", help="conversation id (follow-ups are resolved by `mixpilot chat`)")
+    p.add_argument("--thread", metavar="ID",
+                   help="conversation id: follow-ups ('a bit louder') are planned against its last plan")
     p.add_argument("--batch", metavar="FILE", help="plan one request per line of FILE ('-' = stdin); JSON lines out")
     p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     p.add_argument("--all-tools", action="store_true",
@@ -49,6 +50,21 @@ def _settings():
         return None
 
 
+def _thread(thread_id: str, settings) -> tuple[dict | None, dict | None, str | None]:
+    """The thread's last plan and the analysis of its current version (for follow-ups)."""
+    from app.runtime import open_service
+    from tools.analysis import analyze
+
+    if settings is None:
+        return None, None, f"thread '{thread_id}': settings unavailable; planned on its own"
+    with open_service(settings, with_memory=False) as svc:
+        ctx = svc.thread_context(thread_id)
+        if ctx is None:
+            return None, None, f"no conversation '{thread_id}' yet; planned on its own"
+        current = analyze(svc.audio(ctx["current_id"])).to_dict() if ctx["current_id"] else None
+        return ctx["previous_plan"], current, None
+
+
 def _human(plan) -> str:
     lines = [f"plan ({plan.source}):" if plan.steps else f"no steps ({plan.source})"]
     for i, s in enumerate(plan.steps, 1):
@@ -72,12 +88,16 @@ def run(args: argparse.Namespace) -> int:
     from agents.planner import make_plan
 
     settings = _settings()
+    previous, thread_note = None, None
+    if args.thread:
+        previous, current_analysis, thread_note = _thread(args.thread, settings)
+        analysis = analysis or current_analysis
 
     def plan_one(request: str):
-        plan = make_plan(request, analysis=analysis, settings=settings, allow_unavailable=args.all_tools)
-        if args.thread:
-            plan.add_note(f"thread '{args.thread}': planned on its own; `mixpilot chat` applies follow-ups "
-                          "to the conversation")
+        plan = make_plan(request, analysis=analysis, settings=settings, previous=previous,
+                         allow_unavailable=args.all_tools)
+        if thread_note:
+            plan.add_note(thread_note)
         return plan
 
     if args.batch is not None:
