@@ -52,9 +52,10 @@ PRIOR_WEIGHT = 1.0
 DEFAULT_WEIGHT = 0.1
 OWN_K = 1.0
 RATING_TOP = 5.0
-RIDGE = 1.0
+RIDGE = 2.0
 MIN_CURVE = 0.25
-TRUST_SD = 1.5
+TRUST_SD = 1.0
+OWN_SIM_FLOOR = 0.5
 K_GLOBAL, K_OWN = 64, 24
 EMBED_TTL_S = 7 * 24 * 3600
 REC_TTL_S = 300
@@ -182,17 +183,23 @@ def _ideal_point(hits: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[floa
     den = sim.sum()
     if den <= 0:
         return {}
-    w_m = sim * np.exp(1.5 * (r - RATING_TOP))  # the old "best-rated settings" mean: the centre
+    w_m = sim * np.exp(1.5 * (r - RATING_TOP))  # the best-rated settings: the answer without a fit
     m = np.array([np.average(x[present[:, j], j], weights=w_m[present[:, j]]) if present[:, j].any() else 0.0
                   for j in range(len(keys))])
     x = np.where(present, x, m)  # a setting a turn did not use says nothing about it
-    mu_x = (sim[:, None] * x).sum(0) / den
-    sd = np.sqrt((sim[:, None] * (x - mu_x) ** 2).sum(0) / den)
-    sd = np.where(sd > 1e-9, sd, 1.0)
-    z = (x - m) / sd
+    # fixed frame per setting: centred on the planner's default, scaled by a quarter of its range
+    # (a frame that moved with the tried values made the ridge pull towards the first settings
+    # tried and slowed learning by half in the bench's offline twin)
+    centre, scale = np.empty(len(keys)), np.empty(len(keys))
+    for j, (t, n) in enumerate(keys):
+        default, lo, hi = _contract(t, n)
+        centre[j] = float(default) if _numeric(default) else m[j]
+        spread = float(np.sqrt(np.average((x[:, j] - m[j]) ** 2, weights=sim)))
+        scale[j] = (hi - lo) / 4.0 if lo is not None and hi is not None and hi > lo else max(spread, 1e-3)
+    z = (x - centre) / scale
     r_mu = float(sim @ r / den)
     var_r = float(sim @ (r - r_mu) ** 2 / den)
-    peak = np.zeros(len(keys))
+    value = m
     if len(hits) >= 3 and var_r > 1e-9:
         feats = np.column_stack([np.ones(len(hits)), z, -(z ** 2).sum(1)])
         ridge = np.diag([0.0] + [RIDGE] * len(keys) + [RIDGE]) * den / len(hits)
@@ -203,7 +210,11 @@ def _ideal_point(hits: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[floa
         norm = float(np.sqrt((peak ** 2).mean()))
         if norm > TRUST_SD:
             peak *= TRUST_SD / norm
-    value = m + peak * sd
+        value = centre + peak * scale
+        # no extrapolation past what was actually tried: ratings say nothing out there
+        tried_lo = np.array([x[present[:, j], j].min() if present[:, j].any() else m[j] for j in range(len(keys))])
+        tried_hi = np.array([x[present[:, j], j].max() if present[:, j].any() else m[j] for j in range(len(keys))])
+        value = np.clip(value, tried_lo, tried_hi)
     trust = max((r_mu - 1.0) / (RATING_TOP - 1.0), var_r / (var_r + 0.25))
     evid = [float(sim[present[:, j]].sum()) * trust for j in range(len(keys))]
     return {k: (float(v), e) for k, v, e in zip(keys, value, evid, strict=True)}
@@ -534,7 +545,10 @@ class MemoryAgent:
                     "evidence": f"no similar rated recordings yet: {genre} preset", "confidence": 0.1}
 
         # per pool: where the ratings say the taste is; per param: own, shrunk to others', shrunk to the preset
-        fits = (_ideal_point([h for h in hits if h["own"]]), _ideal_point([h for h in hits if not h["own"]]))
+        # A person's taste (bright, wide, loud) carries across their tracks far more than anyone
+        # else's does: their own ratings count at least OWN_SIM_FLOOR whatever the track.
+        own_hits = [{**h, "similarity": max(h["similarity"], OWN_SIM_FLOOR)} for h in hits if h["own"]]
+        fits = (_ideal_point(own_hits), _ideal_point([h for h in hits if not h["own"]]))
         params: dict[str, dict[str, Any]] = {}
         tools = {t for h in hits for t in h["params"] if t in LEARNED_TOOLS} | set(preset)
         for tool in sorted(tools):
