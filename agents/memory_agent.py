@@ -56,6 +56,7 @@ RIDGE = 2.0
 MIN_CURVE = 0.25
 TRUST_SD = 1.0
 OWN_SIM_FLOOR = 0.5
+EXTRAPOLATE = 0.25  # of a setting's scale
 K_GLOBAL, K_OWN = 64, 24
 EMBED_TTL_S = 7 * 24 * 3600
 REC_TTL_S = 300
@@ -211,10 +212,10 @@ def _ideal_point(hits: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[floa
         if norm > TRUST_SD:
             peak *= TRUST_SD / norm
         value = centre + peak * scale
-        # no extrapolation past what was actually tried: ratings say nothing out there
+        # at most a short step past what was actually tried: ratings say little out there
         tried_lo = np.array([x[present[:, j], j].min() if present[:, j].any() else m[j] for j in range(len(keys))])
         tried_hi = np.array([x[present[:, j], j].max() if present[:, j].any() else m[j] for j in range(len(keys))])
-        value = np.clip(value, tried_lo, tried_hi)
+        value = np.clip(value, tried_lo - EXTRAPOLATE * scale, tried_hi + EXTRAPOLATE * scale)
     trust = max((r_mu - 1.0) / (RATING_TOP - 1.0), var_r / (var_r + 0.25))
     evid = [float(sim[present[:, j]].sum()) * trust for j in range(len(keys))]
     return {k: (float(v), e) for k, v, e in zip(keys, value, evid, strict=True)}
