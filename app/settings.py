@@ -53,8 +53,13 @@ class Settings(BaseSettings):
     max_upload_mb: float = Field(200.0, gt=0, description="largest accepted upload (whole request body)")
     login_max_failures: int = Field(5, ge=1, description="failed logins per email+client before throttling")
     login_window_s: float = Field(300.0, gt=0)
-    job_threads: int = Field(2, ge=1, le=64, description="in-process job runner threads (no Redis)")
-    job_nice: int = Field(10, ge=0, le=19, description="CPU niceness of job threads (reads stay fast)")
+    auth_cache_s: float = Field(5.0, ge=0, le=60, description="how long a token's account lookup is reused "
+                                "(0: every request reads the user row); a deactivated account stops within it")
+    job_threads: int = Field(2, ge=1, le=64, description="jobs at once: in-process runner children, or per arq worker")
+    job_nice: int = Field(10, ge=0, le=19, description="CPU niceness of job processes/threads (reads stay fast)")
+    job_runner: Literal["process", "thread"] = Field(
+        "process", description="in-process jobs (no Redis): niced child processes (default) or threads of the "
+        "API process (the GIL then slows requests while jobs run)")
     job_heartbeat_s: float = Field(5.0, gt=0)
     job_stale_s: float = Field(60.0, gt=0, description="a running job without heartbeat this long is failed")
     job_timeout_s: float = Field(3600.0, gt=0)

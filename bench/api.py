@@ -50,9 +50,23 @@ def make_clip(path: Path, seconds: float, sr: int = 44100) -> None:
     sf.write(path, x.T, sr, subtype="PCM_16")
 
 
+def descendants(pids: list[int]) -> list[int]:
+    """`pids` and all their descendants (the API's job processes)."""
+    out, todo = [], list(pids)
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        try:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            pass
+    return out
+
+
 def rss_mb(pids: list[int]) -> float:
     total = 0
-    for pid in pids:
+    for pid in descendants(pids):
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -68,6 +82,8 @@ async def run(args: argparse.Namespace) -> None:
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ, MIXPILOT_DATA_DIR=str(data), MIXPILOT_JWT_SECRET="bench-" + "k" * 40 + os.urandom(8).hex(),
                MIXPILOT_JOB_THREADS=str(args.threads), MIXPILOT_LOGIN_MAX_FAILURES="1000")
+    if args.runner:
+        env["MIXPILOT_JOB_RUNNER"] = args.runner
     if args.workers:
         env["MIXPILOT_REDIS_URL"] = args.redis
         env["MIXPILOT_JOB_QUEUE"] = f"mixpilot:bench:{os.urandom(4).hex()}"
@@ -176,8 +192,8 @@ async def run(args: argparse.Namespace) -> None:
         print("first job error:", errs[0])
     statuses = [s for s, _ in done.values()]
     times = sorted(t for _, t in done.values())
-    print(f"\n{args.jobs} jobs × {args.clip_s:.0f} s clips, {args.threads} job threads"
-          + (f", {args.workers} arq workers" if args.workers else " in-process")
+    print(f"\n{args.jobs} jobs × {args.clip_s:.0f} s clips, {args.threads} jobs at once"
+          + (f" per worker, {args.workers} arq workers" if args.workers else f" in-process ({args.runner or 'default'} runner)")
           + f"; {args.clients} concurrent readers (think {args.think_ms} ms)")
     print(f"jobs: {statuses.count('succeeded')}/{args.jobs} succeeded"
           + (f" ({len(job_ids) - len(done)} unfinished at --max-s)" if len(done) < len(job_ids) else "")
@@ -187,7 +203,8 @@ async def run(args: argparse.Namespace) -> None:
     if lat.size:
         print(f"read latency ms: p50 {np.percentile(lat, 50):.1f}  p90 {np.percentile(lat, 90):.1f}  "
               f"p99 {np.percentile(lat, 99):.1f}  max {lat.max():.1f}   (goal p99 < 100 ms)")
-    print(f"peak RSS (server{' + workers' if args.workers else ''}, sampled): {peak['rss']:.0f} MB")
+    print(f"peak RSS (server{' + workers' if args.workers else ''} + their children, sampled): {peak['rss']:.0f} MB")
+    print(f"load average at the end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
 
 
 def main() -> None:
@@ -195,7 +212,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--jobs", type=int, default=20)
     ap.add_argument("--clip-s", type=float, default=30.0)
-    ap.add_argument("--threads", type=int, default=2, help="job threads (per process)")
+    ap.add_argument("--threads", type=int, default=2, help="jobs at once (local job processes, or per arq worker)")
+    ap.add_argument("--runner", choices=["process", "thread"], default=None,
+                    help="local job runner (MIXPILOT_JOB_RUNNER; default: the server's default, process)")
     ap.add_argument("--workers", type=int, default=0, help="arq worker processes (needs --redis)")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     ap.add_argument("--think-ms", type=float, default=10.0, help="pause between a client's requests")

@@ -263,6 +263,36 @@ def test_crashed_worker_leaves_job_failed_and_retryable(api, alice):
     assert job["status"] == "succeeded" and job["attempts"] == 2
 
 
+def test_killed_job_process_fails_its_job_retryably_and_is_replaced(api, alice):
+    """Jobs run in child processes; one killed mid-job leaves the job failed-and-retryable at once."""
+    import os
+    import signal
+    import time
+
+    runner = api.app.state.mp.runner
+    assert type(runner).__name__ == "ProcessRunner"
+    h = alice["headers"]
+    r = api.post("/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [alice["file"]["id"]]},
+                 headers=h)
+    job_id = r.json()["job_id"]
+    deadline = time.monotonic() + 60
+    while job_id not in runner.running.values():
+        assert time.monotonic() < deadline, "no job process picked the job up"
+        time.sleep(0.02)
+    i = next(k for k, v in runner.running.items() if v == job_id)
+    pid = runner.procs[i].pid
+    assert pid != os.getpid()
+    os.kill(pid, signal.SIGKILL)
+    job = wait_job(api, h, job_id, timeout_s=20)  # well before the sweeper's job_stale_s (30 s here)
+    assert job["status"] == "failed" and job["retryable"] and "retry" in job["error"], job
+    while not (runner.procs[i].pid != pid and runner.procs[i].is_alive()):
+        assert time.monotonic() < deadline + 30, "the job process was not replaced"
+        time.sleep(0.05)
+    assert api.post(f"/api/v1/jobs/{job_id}/retry", headers=h).status_code == 200
+    job = wait_job(api, h, job_id)
+    assert job["status"] == "succeeded" and job["attempts"] == 2
+
+
 def test_enhancement_voice_returns_file_metrics_and_what_was_applied(api, alice, tmp_path):
     from tests.apiclient import SPEECH
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -52,13 +53,29 @@ def unauthorized(detail: str = "could not validate credentials") -> HTTPExceptio
 
 
 async def get_current_user(state: StateDep, session: SessionDep, token: TokenDep) -> db.User:
+    """The token's user; the row is cached for ``auth_cache_s`` (every read would otherwise pay a query).
+
+    The token itself (signature, expiry, type) is checked on every request; only the account
+    lookup is cached, so a deactivated account loses access within ``auth_cache_s``.
+    """
     if not token:
         raise unauthorized("not authenticated: send 'Authorization: Bearer <access token>'")
     try:
         user_id = decode_token(state.tokens, token, expected_type="access")
     except TokenError as exc:
         raise unauthorized(str(exc)) from None
-    user = await db.get_user(session, user_id=user_id)
+    ttl = state.settings.auth_cache_s
+    now = time.monotonic()
+    hit = state.users.get(user_id) if ttl > 0 else None
+    if hit is not None and hit[0] > now:
+        email, is_active, created_at = hit[1]
+        user = db.User(id=user_id, email=email, is_active=is_active, created_at=created_at)  # a transient copy
+    else:
+        user = await db.get_user(session, user_id=user_id)
+        if user is not None and ttl > 0:
+            if len(state.users) >= 10_000:
+                state.users.clear()
+            state.users[user_id] = (now + ttl, (user.email, user.is_active, user.created_at))
     if user is None or not user.is_active:
         raise unauthorized()
     return user

@@ -68,6 +68,11 @@ async def readiness(state: AppState) -> dict[str, dict[str, Any]]:
                 await runner.start()
             await runner.pool.ping()
             return "arq (Redis)"
+        if hasattr(runner, "alive"):
+            alive = runner.alive()
+            if alive == 0:
+                raise RuntimeError(f"no job process is running (0/{runner.n})")
+            return f"local processes ({alive}/{runner.n} alive)"
         return "in-process"
 
     return {"database": await _timed(database), "cache": await _timed(cache), "storage": await _timed(storage),

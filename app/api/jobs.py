@@ -11,7 +11,8 @@ The life of a job (rows in ``jobs``, `memory.db.Job`)::
   `Mixpilot.turn` with an `on_event` that publishes progress to the `EventBus` and writes
   progress to the row, keeps a heartbeat, and writes the result. Database calls are
   coroutines submitted to the event loop that owns the async engine.
-- `LocalRunner` (default): a thread pool in the API process. `ArqRunner` (``MIXPILOT_REDIS_URL``):
+- `app.api.jobproc.ProcessRunner` (default): niced child processes of the API, each running this
+  `JobExecutor`; `LocalRunner`: a thread pool in the API process. `ArqRunner` (``MIXPILOT_REDIS_URL``):
   the API only enqueues; `mixpilot worker` (app/api/worker.py) runs the jobs.
 - `sweep_stale`: a job whose heartbeat stopped (its process crashed) becomes ``failed`` with a
   message saying it can be retried — never stuck ``running``. The API runs it at start-up and
@@ -392,7 +393,13 @@ def lower_priority(nice: int) -> None:
 
 
 class LocalRunner:
-    """Jobs in a thread pool inside the API process; queued jobs keep a heartbeat here too."""
+    """Jobs in a thread pool inside the API process; queued jobs keep a heartbeat here too.
+
+    Used with an injected service or ``MIXPILOT_JOB_RUNNER=thread``; the default local runner is
+    `app.api.jobproc.ProcessRunner` (child processes: jobs do not hold the API's GIL).
+    """
+
+    tracks_queued = True
 
     def __init__(self, executor: JobExecutor, *, threads: int = 2, nice: int = 10) -> None:
         self.executor = executor

@@ -4,8 +4,9 @@ The lifespan builds everything once (database engine, service with cache and mem
 runner, event bus) into an `AppState` on ``app.state.mp`` and closes it at shutdown. In
 production a missing or weak ``MIXPILOT_JWT_SECRET`` stops `create_app` before anything starts.
 
-Jobs run in a thread pool in this process by default; with ``MIXPILOT_REDIS_URL`` they are
-enqueued for `mixpilot worker` (arq) — set ``in_process_jobs=True`` to force the thread pool.
+Jobs run locally by default, in niced child processes of the API (`app.api.jobproc`; threads
+when ``MIXPILOT_JOB_RUNNER=thread`` or a `service` object is injected); with ``MIXPILOT_REDIS_URL``
+they are enqueued for `mixpilot worker` (arq) — set ``in_process_jobs=True`` to run them locally.
 """
 
 from __future__ import annotations
@@ -82,7 +83,13 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
         if use_arq:
             runner: Any = ArqRunner(settings.redis_url, queue_name=settings.job_queue)
             await runner.start()
-        else:
+        elif settings.job_runner == "process" and own_service:
+            from app.api.jobproc import ProcessRunner
+
+            runner = ProcessRunner(settings, sessions=sessions, bus=bus, processes=settings.job_threads,
+                                   nice=settings.job_nice)
+            await runner.start()
+        else:  # threads: the only way to run jobs on an injected service object
             runner = LocalRunner(JobExecutor(service=svc, sessions=sessions, loop=loop, bus=bus,
                                              heartbeat_s=settings.job_heartbeat_s), threads=settings.job_threads,
                                  nice=settings.job_nice)

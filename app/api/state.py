@@ -21,6 +21,8 @@ class AppState:
     runner: Any  # LocalRunner | ArqRunner
     bus: Any  # LocalBus | RedisBus
     started_at: float = field(default_factory=time.time)
+    #: user id -> (expires at (monotonic), (email, is_active, created_at)): `deps.get_current_user`
+    users: dict[str, tuple[float, tuple[Any, ...]]] = field(default_factory=dict)
 
 
 def database_url(settings: Settings) -> str:

@@ -1,0 +1,288 @@
+"""The default job runner: jobs in niced child processes of the API, progress back over a queue.
+
+Why processes: a job is CPU-bound Python + numpy (a whole `Mixpilot.turn`). In threads of the
+API process it holds the GIL for long stretches and the request loop waits for it (read p99 of
+seconds under load); niceness cannot help there. In a child process the GIL is its own and
+``os.nice`` applies to the whole process, so the kernel gives request handling the CPU first.
+
+    API process                                   child i (spawned, niced)
+    ProcessRunner.submit(job_id) ── job queue ──▶  JobExecutor.run(job_id)  (own service, engine)
+    LocalBus (SSE) ◀── drain thread ◀── event queue ── QueueBus.publish(...), started/finished
+    ProcessRunner.cancel(job_id) ── control queue i ──▶ executor.cancel(job_id)
+
+- Each child builds its service and database engine once from the same `Settings` and runs one
+  job at a time with the same `JobExecutor` as the arq worker (claim, heartbeat, progress row,
+  result). `settings.job_threads` children run at once.
+- Cancel: the database row says ``cancelled`` first (the route), then the child running it is
+  told directly; the job stops at its next progress event (its heartbeat also polls the row).
+- A child that dies mid-job is replaced; its job becomes ``failed`` with the retry message at
+  once (and, should that write be missed, by `sweep_stale` when its heartbeat goes stale).
+- Children exit when the API stops (sentinels, then terminate after a grace period) and on
+  their own when the API process disappears (parent-death watch).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import queue
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger("mixpilot.api.jobproc")
+
+
+# ------------------------------------------------------------------------------ child side
+
+
+class QueueBus:
+    """`EventBus` for a child: events go to the parent's drain thread (which publishes them)."""
+
+    def __init__(self, events: Any) -> None:
+        self.events = events
+
+    def publish(self, job_id: str, event: dict[str, Any]) -> None:
+        from app.api.jobs import jsonable
+
+        try:
+            self.events.put(("event", job_id, jsonable(event)))
+        except Exception as exc:  # noqa: BLE001 - progress is best effort; the job row is the truth
+            log.warning("could not publish job progress (%s)", exc)
+
+    async def subscribe(self, job_id: str, *, wait_s: float = 1.0):  # pragma: no cover - parent only
+        raise NotImplementedError("children only publish")
+        yield []
+
+    async def aclose(self) -> None:
+        pass
+
+
+def child_main(settings: Any, index: int, nice: int, jobs: Any, control: Any, events: Any) -> None:
+    """Entry point of child `index` (spawned): lower priority, build once, run jobs until a None."""
+    import signal
+
+    with contextlib.suppress(ValueError, OSError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    if nice > 0 and hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+    parent = os.getppid()
+
+    def watch_parent() -> None:  # the API died without telling us (SIGKILL): do not linger
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(_child(settings, index, jobs, control, events))
+
+
+async def _child(settings: Any, index: int, jobs: Any, control: Any, events: Any) -> None:
+    import concurrent.futures
+
+    from app.api.jobs import JobExecutor
+    from app.api.state import open_database
+    from app.runtime import open_service
+
+    loop = asyncio.get_running_loop()
+    engine, sessions = await open_database(settings)
+    service = await loop.run_in_executor(None, open_service, settings)
+    executor = JobExecutor(service=service, sessions=sessions, loop=loop, bus=QueueBus(events),
+                           heartbeat_s=settings.job_heartbeat_s)
+
+    def listen() -> None:
+        while True:
+            job_id = control.get()
+            if job_id is None:
+                return
+            executor.cancel(job_id)
+
+    threading.Thread(target=listen, name="job-control", daemon=True).start()
+    runner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mixpilot-job")
+    waiter = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mixpilot-jobq")
+    events.put(("ready", index, os.getpid()))
+    try:
+        while True:
+            job_id = await loop.run_in_executor(waiter, jobs.get)
+            if job_id is None:
+                break
+            events.put(("started", index, job_id))
+            status: str | None = None
+            try:
+                status = await loop.run_in_executor(runner, executor.run, job_id)
+            except Exception:  # noqa: BLE001 - logged; a job left running is failed by the sweeper
+                log.exception("job %s crashed its runner", job_id)
+            events.put(("finished", index, job_id, status))
+    finally:
+        runner.shutdown(wait=True)
+        waiter.shutdown(wait=False)
+        await engine.dispose()
+        with contextlib.suppress(Exception):
+            service.close()
+
+
+# ------------------------------------------------------------------------------ parent side
+
+
+class ProcessRunner:
+    """Jobs in `processes` spawned, niced child processes (see the module docstring)."""
+
+    #: queued jobs are watched by the API's sweeper (it keeps their heartbeat)
+    tracks_queued = True
+
+    def __init__(self, settings: Any, *, sessions: Any, bus: Any, processes: int = 2, nice: int = 10,
+                 grace_s: float = 30.0, respawn_every_s: float = 2.0) -> None:
+        self.settings, self.sessions, self.bus = settings, sessions, bus
+        self.n, self.nice, self.grace_s, self.respawn_every_s = max(1, processes), nice, grace_s, respawn_every_s
+        self.ctx = multiprocessing.get_context("spawn")
+        self.jobs = self.ctx.Queue()
+        self.events = self.ctx.Queue()
+        self.controls = [self.ctx.Queue() for _ in range(self.n)]
+        self.procs: list[Any] = [None] * self.n
+        self.ready: set[int] = set()
+        self.running: dict[int, str] = {}  # child index -> job id
+        self._queued: set[str] = set()
+        self._lock = threading.Lock()
+        self._spawned_at = [0.0] * self.n
+        self._closing = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._drain: threading.Thread | None = None
+        self._supervisor: asyncio.Task | None = None
+
+    # lifecycle
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._drain = threading.Thread(target=self._drain_events, name="mixpilot-job-events", daemon=True)
+        self._drain.start()
+        for i in range(self.n):
+            self._spawn(i)
+        self._supervisor = asyncio.create_task(self._supervise())
+
+    def _spawn(self, i: int) -> None:
+        p = self.ctx.Process(target=child_main, name=f"mixpilot-job-{i}", daemon=False,
+                             args=(self.settings, i, self.nice, self.jobs, self.controls[i], self.events))
+        p.start()
+        self.procs[i] = p
+        self._spawned_at[i] = time.monotonic()
+
+    def _drain_events(self) -> None:
+        """Thread: the children's queue → the bus (events) and the loop (bookkeeping)."""
+        while True:
+            try:
+                msg = self.events.get()
+            except (EOFError, OSError):
+                return
+            if msg is None:
+                return
+            try:
+                if msg[0] == "event":
+                    self.bus.publish(msg[1], msg[2])
+                else:
+                    self._loop.call_soon_threadsafe(self._on_message, msg)
+            except RuntimeError:  # loop closed
+                return
+            except Exception as exc:  # noqa: BLE001
+                log.warning("job event dropped (%s)", exc)
+
+    def _on_message(self, msg: tuple) -> None:
+        kind, i = msg[0], msg[1]
+        if kind == "ready":
+            self.ready.add(i)
+        elif kind == "started":
+            self.running[i] = msg[2]
+            with self._lock:
+                self._queued.discard(msg[2])
+        elif kind == "finished" and self.running.get(i) == msg[2]:
+            del self.running[i]
+
+    async def _supervise(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(0.5)
+            for i, p in enumerate(self.procs):
+                if self._closing or p is None or p.is_alive():
+                    continue
+                await asyncio.sleep(0.2)  # let the drain thread deliver what the child said last
+                job_id = self.running.pop(i, None)
+                self.ready.discard(i)
+                log.warning("job process %d (pid %s) exited with %s%s", i, p.pid, p.exitcode,
+                            f" while running job {job_id}" if job_id else "")
+                if job_id:
+                    await self._fail_crashed(job_id)
+                if time.monotonic() - self._spawned_at[i] >= self.respawn_every_s:
+                    self._spawn(i)
+
+    async def _fail_crashed(self, job_id: str) -> None:
+        from app.api.jobs import CRASHED, _status, _write
+
+        try:
+            await _write(self.sessions, job_id, status="failed", error=CRASHED, message="worker lost")
+            final = await _status(self.sessions, job_id)
+        except Exception as exc:  # noqa: BLE001 - the sweeper fails it later (stale heartbeat)
+            log.warning("could not mark job %s failed (%s)", job_id, exc)
+            return
+        self.bus.publish(job_id, {"event": "end", "status": final or "failed"})
+
+    # the runner interface (LocalRunner / ArqRunner)
+    async def submit(self, job_id: str, attempt: int = 0) -> None:
+        with self._lock:
+            self._queued.add(job_id)
+        self.jobs.put(job_id)
+
+    def queued(self) -> list[str]:
+        with self._lock:
+            return list(self._queued)
+
+    async def heartbeat_queued(self) -> None:
+        from app.api.jobs import _touch
+
+        await _touch(self.sessions, self.queued(), ("queued",))
+
+    def cancel(self, job_id: str) -> None:
+        for i, jid in list(self.running.items()):
+            if jid == job_id:
+                with contextlib.suppress(Exception):
+                    self.controls[i].put(job_id)
+
+    def alive(self) -> int:
+        return sum(1 for p in self.procs if p is not None and p.is_alive())
+
+    async def aclose(self) -> None:
+        self._closing = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        with contextlib.suppress(queue.Empty, OSError):  # jobs not started stay queued (sweeper: retryable)
+            while True:
+                self.jobs.get_nowait()
+        for _ in range(self.n):
+            self.jobs.put(None)
+        for c in self.controls:
+            c.put(None)
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.grace_s
+        for p in self.procs:
+            if p is not None:
+                await loop.run_in_executor(None, p.join, max(0.0, deadline - time.monotonic()))
+        await asyncio.sleep(0.1)
+        left = dict(self.running)
+        for p in self.procs:
+            if p is not None and p.is_alive():
+                p.terminate()
+                await loop.run_in_executor(None, p.join, 5.0)
+                if p.is_alive():
+                    p.kill()
+        for job_id in left.values():  # killed mid-job: failed and retryable now, not after a restart
+            await self._fail_crashed(job_id)
+        self.events.put(None)
+        if self._drain is not None:
+            await loop.run_in_executor(None, self._drain.join, 5.0)
+        for q in (self.jobs, self.events, *self.controls):
+            q.close()
+            q.cancel_join_thread()
