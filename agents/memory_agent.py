@@ -498,10 +498,9 @@ class MemoryAgent:
             return []
         try:
             hits = self.vectors.query(vec, k=K_GLOBAL, content_type=ctype)
-            if sum(h.metadata.get("owner_id") == owner for h in hits) < K_OWN // 2:
-                seen = {h.id for h in hits}
-                hits += [h for h in self.vectors.query(vec, k=K_OWN, owner_id=owner, content_type=ctype)
-                         if h.id not in seen]
+            # the user's own ratings of any content type: taste (bright, wide, loud) carries across
+            seen = {h.id for h in hits}
+            hits += [h for h in self.vectors.query(vec, k=K_OWN, owner_id=owner) if h.id not in seen]
         except Exception as exc:  # noqa: BLE001 - no vector store: recommend from the genre preset only
             log.warning("vector search unavailable (%s)", exc)
             return []
@@ -518,7 +517,8 @@ class MemoryAgent:
             if cfg is None or not cfg["rating_count"] or cfg["score"] is None:
                 continue
             out.append({"similarity": F.similarity_from_sq_distance(h.distance), "own": cfg["owner_id"] == owner,
-                        "score": float(cfg["score"]), "params": cfg["params"], "genre": cfg["genre"]})
+                        "score": float(cfg["score"]), "params": cfg["params"], "genre": cfg["genre"],
+                        "same_type": h.metadata.get("content_type", ctype) == ctype})
         return out
 
     def _aggregate(self, hits: list[dict[str, Any]], *, owner: str, genre: str | None,
@@ -547,8 +547,10 @@ class MemoryAgent:
 
         # per pool: where the ratings say the taste is; per param: own, shrunk to others', shrunk to the preset
         # A person's taste (bright, wide, loud) carries across their tracks far more than anyone
-        # else's does: their own ratings count at least OWN_SIM_FLOOR whatever the track.
-        own_hits = [{**h, "similarity": max(h["similarity"], OWN_SIM_FLOOR)} for h in hits if h["own"]]
+        # else's does: their own ratings count at least OWN_SIM_FLOOR whatever the track (half
+        # that for the other content type, speech vs music).
+        own_hits = [{**h, "similarity": max(h["similarity"], OWN_SIM_FLOOR * (1.0 if h.get("same_type", True) else 0.5))}
+                    for h in hits if h["own"]]
         fits = (_ideal_point(own_hits), _ideal_point([h for h in hits if not h["own"]]))
         params: dict[str, dict[str, Any]] = {}
         tools = {t for h in hits for t in h["params"] if t in LEARNED_TOOLS} | set(preset)
