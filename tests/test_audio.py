@@ -116,6 +116,15 @@ def test_save_is_atomic_and_leaves_nothing_on_failure(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["out.wav"]  # no temp file left behind
 
 
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        p = save(Audio(sine(), 48000), tmp_path / "x.flac")
+    finally:
+        os.umask(old)
+    assert p.stat().st_mode & 0o777 == 0o644
+
+
 def test_save_refuses_bad_format_and_depth(tmp_path):
     a = Audio(sine(), 48000)
     with pytest.raises(AudioError, match="choose one of"):

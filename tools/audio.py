@@ -358,6 +358,7 @@ def save(
             _write_mp3(audio, tmp, mp3_bitrate_kbps)
         else:
             _write_pcm(audio, tmp, fmt, int(bit_depth), dither)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved file gets the usual mode
         os.replace(tmp, p)
     except AudioError:
         _unlink(tmp)
@@ -392,6 +393,12 @@ def _write_mp3(audio: Audio, tmp: str, kbps: int) -> None:
     rate_kbps = kbps if a.sample_rate >= 32_000 else min(kbps, 160)
     with AudioFile(tmp, "w", a.sample_rate, a.channels, quality=rate_kbps) as f:
         f.write(np.clip(a.samples, -1.0, 1.0))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _unlink(path: str) -> None:
