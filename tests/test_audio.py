@@ -117,12 +117,11 @@ def test_save_is_atomic_and_leaves_nothing_on_failure(tmp_path, monkeypatch):
 
 
 def test_saved_files_get_the_usual_permissions(tmp_path):
-    old = os.umask(0o022)
-    try:
-        p = save(Audio(sine(), 48000), tmp_path / "x.flac")
-    finally:
-        os.umask(old)
-    assert p.stat().st_mode & 0o777 == 0o644
+    import tools.audio as audio_mod
+
+    p = save(Audio(sine(), 48000), tmp_path / "x.flac")
+    assert p.stat().st_mode & 0o777 == 0o666 & ~audio_mod._UMASK
+    assert p.stat().st_mode & 0o044  # readable by group and others, not 0600
 
 
 def test_save_refuses_bad_format_and_depth(tmp_path):

@@ -358,7 +358,7 @@ def save(
             _write_mp3(audio, tmp, mp3_bitrate_kbps)
         else:
             _write_pcm(audio, tmp, fmt, int(bit_depth), dither)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved file gets the usual mode
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a saved file gets the usual mode
         os.replace(tmp, p)
     except AudioError:
         _unlink(tmp)
@@ -395,10 +395,13 @@ def _write_mp3(audio: Audio, tmp: str, kbps: int) -> None:
         f.write(np.clip(a.samples, -1.0, 1.0))
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # read once at import: os.umask is process-wide, racy in threads later
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 def _unlink(path: str) -> None:
