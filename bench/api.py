@@ -97,6 +97,7 @@ async def run(args: argparse.Namespace) -> None:
         procs.append(subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=env,
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     peak = {"rss": 0.0}
+    read_errors: list[str] = []
     try:
         limits = httpx.Limits(max_connections=args.clients + 10, max_keepalive_connections=args.clients + 10)
         async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as c:
@@ -168,8 +169,12 @@ async def run(args: argparse.Namespace) -> None:
                     try:
                         r = await c.get(paths[i % len(paths)], headers=h)
                         ok = r.status_code == 200
-                    except httpx.HTTPError:
+                        if not ok and len(read_errors) < 3:
+                            read_errors.append(f"{paths[i % len(paths)]}: {r.status_code} {r.text[:200]}")
+                    except httpx.HTTPError as exc:
                         ok = False
+                        if len(read_errors) < 3:
+                            read_errors.append(f"{paths[i % len(paths)]}: {type(exc).__name__}: {exc}")
                     latencies.append(time.perf_counter() - t)
                     errors += not ok
                     i += 1
@@ -190,6 +195,8 @@ async def run(args: argparse.Namespace) -> None:
     lat = np.asarray(latencies) * 1000
     if errs:
         print("first job error:", errs[0])
+    for e in read_errors:
+        print("read error:", e)
     statuses = [s for s, _ in done.values()]
     times = sorted(t for _, t in done.values())
     print(f"\n{args.jobs} jobs × {args.clip_s:.0f} s clips, {args.threads} jobs at once"

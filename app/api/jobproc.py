@@ -62,14 +62,11 @@ class QueueBus:
 
 
 def child_main(settings: Any, index: int, nice: int, jobs: Any, control: Any, events: Any) -> None:
-    """Entry point of child `index` (spawned): lower priority, build once, run jobs until a None."""
+    """Entry point of child `index` (spawned): build once, lower priority, run jobs until a None."""
     import signal
 
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
-    if nice > 0 and hasattr(os, "nice"):
-        with contextlib.suppress(OSError):
-            os.nice(nice)
     parent = os.getppid()
 
     def watch_parent() -> None:  # the API died without telling us (SIGKILL): do not linger
@@ -80,10 +77,10 @@ def child_main(settings: Any, index: int, nice: int, jobs: Any, control: Any, ev
 
     threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(_child(settings, index, jobs, control, events))
+    asyncio.run(_child(settings, index, nice, jobs, control, events))
 
 
-async def _child(settings: Any, index: int, jobs: Any, control: Any, events: Any) -> None:
+async def _child(settings: Any, index: int, nice: int, jobs: Any, control: Any, events: Any) -> None:
     import concurrent.futures
 
     from app.api.jobs import JobExecutor
@@ -95,6 +92,9 @@ async def _child(settings: Any, index: int, jobs: Any, control: Any, events: Any
     service = await loop.run_in_executor(None, open_service, settings)
     executor = JobExecutor(service=service, sessions=sessions, loop=loop, bus=QueueBus(events),
                            heartbeat_s=settings.job_heartbeat_s)
+    if nice > 0 and hasattr(os, "nice"):  # after start-up (imports, service): a starved start delays every job
+        with contextlib.suppress(OSError):
+            os.nice(nice)
 
     def listen() -> None:
         while True:
