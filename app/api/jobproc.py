@@ -28,7 +28,6 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import queue
 import threading
 import time
 from typing import Any
@@ -61,7 +60,7 @@ class QueueBus:
         pass
 
 
-def child_main(settings: Any, index: int, nice: int, jobs: Any, control: Any, events: Any) -> None:
+def child_main(settings: Any, index: int, nice: int, jobs: Any, control: Any, events: Any, stop: Any) -> None:
     """Entry point of child `index` (spawned): build once, lower priority, run jobs until a None."""
     import signal
 
@@ -77,10 +76,10 @@ def child_main(settings: Any, index: int, nice: int, jobs: Any, control: Any, ev
 
     threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(_child(settings, index, nice, jobs, control, events))
+    asyncio.run(_child(settings, index, nice, jobs, control, events, stop))
 
 
-async def _child(settings: Any, index: int, nice: int, jobs: Any, control: Any, events: Any) -> None:
+async def _child(settings: Any, index: int, nice: int, jobs: Any, control: Any, events: Any, stop: Any) -> None:
     import concurrent.futures
 
     from app.api.jobs import JobExecutor
@@ -110,7 +109,7 @@ async def _child(settings: Any, index: int, nice: int, jobs: Any, control: Any, 
     try:
         while True:
             job_id = await loop.run_in_executor(waiter, jobs.get)
-            if job_id is None:
+            if job_id is None or stop.is_set():  # stopping: a job taken now stays queued (retryable)
                 break
             events.put(("started", index, job_id))
             status: str | None = None
@@ -144,6 +143,7 @@ class ProcessRunner:
         self.jobs = self.ctx.Queue()
         self.events = self.ctx.Queue()
         self.controls = [self.ctx.Queue() for _ in range(self.n)]
+        self.stop = self.ctx.Event()
         self.procs: list[Any] = [None] * self.n
         self.ready: set[int] = set()
         self.running: dict[int, str] = {}  # child index -> job id
@@ -166,7 +166,7 @@ class ProcessRunner:
 
     def _spawn(self, i: int) -> None:
         p = self.ctx.Process(target=child_main, name=f"mixpilot-job-{i}", daemon=False,
-                             args=(self.settings, i, self.nice, self.jobs, self.controls[i], self.events))
+                             args=(self.settings, i, self.nice, self.jobs, self.controls[i], self.events, self.stop))
         p.start()
         self.procs[i] = p
         self._spawned_at[i] = time.monotonic()
@@ -258,9 +258,7 @@ class ProcessRunner:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
-        with contextlib.suppress(queue.Empty, OSError):  # jobs not started stay queued (sweeper: retryable)
-            while True:
-                self.jobs.get_nowait()
+        self.stop.set()  # jobs not started stay queued in the database (the sweeper makes them retryable)
         for _ in range(self.n):
             self.jobs.put(None)
         for c in self.controls:
