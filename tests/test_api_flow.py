@@ -276,7 +276,7 @@ def test_killed_job_process_fails_its_job_retryably_and_is_replaced(api, alice):
                  headers=h)
     job_id = r.json()["job_id"]
     deadline = time.monotonic() + 60
-    while job_id not in runner.running.values():
+    while job_id not in runner.running.values() or api.get(f"/api/v1/jobs/{job_id}", headers=h).json()["status"] != "running":
         assert time.monotonic() < deadline, "no job process picked the job up"
         time.sleep(0.02)
     i = next(k for k, v in runner.running.items() if v == job_id)

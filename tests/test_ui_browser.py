@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CLIP = REPO / "tests" / "fixtures" / "karissa_hobbs_lets_go_fishin_8s.flac"
+# full-band 44.1 kHz stereo (CC BY, app/data/README.md): a 22 kHz mono clip cannot honestly reach
+# the pop preset's -9 LUFS under a -1 dBTP ceiling (master stops at 20 dB of limiting and says so)
+CLIP = REPO / "app" / "data" / "example_song.flac"
 NOTES_SHOT = Path("/work/notes/ui_screenshot.png")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

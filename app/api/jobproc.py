@@ -221,7 +221,10 @@ class ProcessRunner:
         from app.api.jobs import CRASHED, _status, _write
 
         try:
-            await _write(self.sessions, job_id, status="failed", error=CRASHED, message="worker lost")
+            # the child took the job ("started") but may have died before marking its row running:
+            # fail it from either state, or it would sit queued with nobody to run it
+            await _write(self.sessions, job_id, only_if=("queued", "running"), status="failed", error=CRASHED,
+                         message="worker lost")
             final = await _status(self.sessions, job_id)
         except Exception as exc:  # noqa: BLE001 - the sweeper fails it later (stale heartbeat)
             log.warning("could not mark job %s failed (%s)", job_id, exc)

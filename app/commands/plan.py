@@ -60,7 +60,7 @@ def _thread(thread_id: str, settings) -> tuple[dict | None, dict | None, str | N
     with open_service(settings, with_memory=False) as svc:
         ctx = svc.thread_context(thread_id)
         if ctx is None:
-            return None, None, f"no conversation '{thread_id}' yet; planned on its own"
+            return None, None, f"no conversation with thread id '{thread_id}' yet; planned on its own"
         current = analyze(svc.audio(ctx["current_id"])).to_dict() if ctx["current_id"] else None
         return ctx["previous_plan"], current, None
 
