@@ -20,6 +20,7 @@ import numpy as np
 from pydantic import Field
 
 from tools.audio import Audio
+from tools.dsp import peak_warning
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
 
@@ -130,10 +131,7 @@ def run(audio: Audio, params: BandwidthExtensionParams, ctx: ToolContext) -> Too
     added = out - x
     report["added_band_hz"] = [round(cutoff, 1), sr / 2]
     report["added_energy_db"] = round(float(10 * np.log10((np.sum(added**2) + 1e-20) / (np.sum(x**2) + 1e-20))), 2)
-    warnings = []
-    peak = float(np.max(np.abs(out)))
-    if peak > 1.0:
-        warnings.append(f"output peaks at {20 * np.log10(peak):+.1f} dBFS; a later gain stage must bring it down")
+    warnings = peak_warning("bandwidth_extension", out)
     return ToolResult(audio=audio.with_samples(out.astype(np.float32)), report=report, warnings=warnings)
 
 

@@ -19,6 +19,7 @@ from pydantic import Field
 
 from tools import dsp
 from tools.audio import Audio
+from tools.dsp import peak_warning
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
 MAX_ECHOES = 40
@@ -67,9 +68,7 @@ def run(audio: Audio, params: DelayParams, ctx: ToolContext) -> ToolResult:
             wet[:, k * d:] += seg
     a = params.amount * math.pi / 2
     y = math.cos(a) * x + math.sin(a) * wet
-    warnings = []
-    if float(np.abs(y).max()) > 1.0:
-        warnings.append("delay: sample peak above 0 dBFS after adding the echoes; master before export")
+    warnings = peak_warning("delay", y)
     return ToolResult(audio=audio.with_samples(y.astype(np.float32)), report=report, warnings=warnings)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from pydantic import Field
 
 from tools.audio import Audio
+from tools.dsp import peak_warning
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
 SPEECH_THRESHOLD = 0.5
@@ -186,8 +187,7 @@ def run(audio: Audio, params: DenoiseParams, ctx: ToolContext) -> ToolResult:
                   noise_reduction_db=round(before - after, 1))
     peak = float(np.max(np.abs(y))) if y.size else 0.0
     report["peak_dbfs"] = round(float(20 * np.log10(max(peak, 1e-12))), 2)
-    if peak > 1.0:
-        warnings.append(f"output peaks at {report['peak_dbfs']} dBFS; a later gain stage must bring it down")
+    warnings += peak_warning("denoise", y)
     return ToolResult(audio=audio.with_samples(y), report=report, warnings=warnings)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import Field
 
 from tools.audio import Audio
+from tools.dsp import peak_warning
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
 
@@ -87,10 +88,7 @@ def run(audio: Audio, params: DereverbParams, ctx: ToolContext) -> ToolResult:
     x = audio.samples.astype(np.float64)
     y, info = dereverb_array(x, audio.sample_rate, params.strength, params.iterations)
     report = {"strength": params.strength, "method": "WPE (nara_wpe)", "iterations": params.iterations, **info}
-    warnings = []
-    peak = float(np.max(np.abs(y)))
-    if peak > 1.0:
-        warnings.append(f"output peaks at {20 * np.log10(peak):+.1f} dBFS; a later gain stage must bring it down")
+    warnings = peak_warning("dereverb", y)
     return ToolResult(audio=audio.with_samples(y.astype(np.float32)), report=report, warnings=warnings)
 
 

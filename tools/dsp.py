@@ -29,6 +29,14 @@ def lin_to_db(x: float | np.ndarray, floor: float = 1e-12) -> float | np.ndarray
     return 20.0 * np.log10(np.maximum(x, floor))
 
 
+def peak_warning(tool: str, samples: np.ndarray) -> list[str]:
+    """[warning] when `samples` peak over full scale (the later `master` step brings it down), else []."""
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    if peak <= 1.0:
+        return []
+    return [f"{tool}: sample peak {20 * math.log10(peak):+.1f} dBFS; a later gain stage (master) must bring it down"]
+
+
 def clamp_freq(freq_hz: float, sample_rate: int, warnings: list[str] | None = None, what: str = "filter") -> float:
     """Clamp a corner frequency into [10 Hz, 0.45·fs]; append a warning when it had to move."""
     hi = MAX_FREQ_FRACTION * sample_rate

@@ -28,6 +28,7 @@ from pydantic import Field
 from tools import dsp
 from tools.audio import Audio
 from tools.compress import CompressParams, compress_array
+from tools.dsp import peak_warning
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
 PRESET_DIR = Path(__file__).with_name("presets")
@@ -120,9 +121,7 @@ def run(audio: Audio, params: GenrePresetParams, ctx: ToolContext) -> ToolResult
     tilt1, low1 = tone_profile(y, sr)
     report["tilt_after_db_per_octave"] = round(tilt1, 2)
     report["low_end_after_db"] = round(low1, 2)
-    peak = float(np.abs(y).max())
-    if peak > 1.0:
-        warnings.append(f"genre_preset: sample peak {20 * np.log10(peak):+.1f} dBFS; master before export")
+    warnings += peak_warning("genre_preset", y)
     return ToolResult(audio=audio.with_samples(y), report=report, warnings=warnings)
 
 

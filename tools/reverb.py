@@ -21,6 +21,7 @@ from pydantic import Field
 
 from tools import dsp
 from tools.audio import Audio
+from tools.dsp import peak_warning
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
 STYLES = {  # room_size, damping, pre_delay_ms, wet low-pass Hz (0 = none)
@@ -82,9 +83,7 @@ def run(audio: Audio, params: ReverbParams, ctx: ToolContext) -> ToolResult:
     y = math.cos(a) * audio.samples + math.sin(a) * wet
     report["dry_db"] = round(20 * math.log10(max(math.cos(a), 1e-6)), 1)
     report["wet_db"] = round(20 * math.log10(max(math.sin(a), 1e-6)), 1)
-    warnings = []
-    if float(np.abs(y).max()) > 1.0:
-        warnings.append("reverb: sample peak above 0 dBFS after adding the wet signal; master before export")
+    warnings = peak_warning("reverb", y)
     return ToolResult(audio=audio.with_samples(y.astype(np.float32)), report=report, warnings=warnings)
 
 

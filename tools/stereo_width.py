@@ -17,6 +17,7 @@ from pydantic import Field
 
 from tools import dsp
 from tools.audio import Audio
+from tools.dsp import peak_warning
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
 
@@ -62,9 +63,7 @@ def run(audio: Audio, params: StereoWidthParams, ctx: ToolContext) -> ToolResult
     if corr < 0.0 or loss > 3.0:
         warnings.append(f"stereo_width: mono compatibility is poor after processing (correlation {corr:+.2f}, "
                         f"{loss:.1f} dB lost when folded to mono); use a smaller width")
-    peak = float(np.abs(y).max())
-    if peak > 1.0:
-        warnings.append(f"stereo_width: sample peak is {20 * np.log10(peak):+.1f} dBFS after widening; master before export")
+    warnings += peak_warning("stereo_width", y)
     return ToolResult(audio=audio.with_samples(y), report=report, warnings=warnings)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import Field
 
 from tools.audio import Audio, resample
+from tools.dsp import peak_warning
 from tools.registry import Stage, ToolContext, ToolError, ToolParams, ToolResult, ToolSpec
 
 CROSSOVER_HZ = 11_500.0
@@ -108,9 +109,7 @@ def run(audio: Audio, params: VocoderEnhanceParams, ctx: ToolContext) -> ToolRes
     out = params.amount * wet + (1.0 - params.amount) * dry
     if not np.isfinite(out).all():
         raise ToolError("vocoder_enhance produced non-finite samples; the weights may be corrupt")
-    peak = float(np.max(np.abs(out))) if out.size else 0.0
-    if peak > 1.0:
-        warnings.append(f"re-synthesis peaks at {20 * np.log10(peak):+.1f} dBFS; leave headroom before master")
+    warnings += peak_warning("vocoder_enhance", out)
     diff = out - dry
     change_db = 10 * np.log10((np.sum(diff**2) + 1e-20) / (np.sum(dry**2) + 1e-20))
     report = {
