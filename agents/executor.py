@@ -83,7 +83,10 @@ class ExecutionResult:
 
 
 def si_sdr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
-    """Scale-invariant SDR of `estimate` against `reference` (same shape), in dB."""
+    """Scale-invariant SDR of `estimate` against `reference` (same shape), in dB, over all channels.
+
+    Not `tools.metrics.si_sdr`, which averages channels to mono: the gate must also see a step
+    that changes the stereo image in ways that cancel in the mono sum."""
     n = min(estimate.shape[-1], reference.shape[-1])
     e = estimate[..., :n].astype(np.float64).ravel()
     r = reference[..., :n].astype(np.float64).ravel()
@@ -105,22 +108,13 @@ def _amount(params: dict[str, Any]) -> float | None:
 
 
 def _dnsmos(audio: Audio) -> float | None:
+    """DNSMOS OVRL, or None where its models cannot run here (the gate then skips that rule)."""
+    from tools.metrics import dnsmos
+
     try:
-        from tools import metrics  # written with the repair tools; optional here
-    except ImportError:
+        return float(dnsmos(audio)["ovrl"])
+    except Exception:  # onnxruntime or the speechmos models missing: no verdict, not a failure
         return None
-    fn = getattr(metrics, "dnsmos", None)
-    if fn is None:
-        return None
-    try:
-        scores = fn(audio)
-    except Exception:
-        return None
-    if isinstance(scores, dict):
-        for key in ("ovrl", "OVRL", "dnsmos_ovrl", "ovrl_mos"):
-            if key in scores:
-                return float(scores[key])
-    return None
 
 
 def _rms_db(x: np.ndarray) -> float:
