@@ -24,6 +24,8 @@ from agents.state import InputState, OutputState, State, Turn
 from memory.storage import AudioStore
 from tools.registry import Registry, default_registry
 
+ANALYSIS_TTL_S = 7 * 24 * 3600
+
 
 @dataclass(kw_only=True)
 class Deps:
@@ -52,9 +54,18 @@ def _last_process_turn(state: State) -> Turn | None:
 
 
 def _analysis_of(deps: Deps, version_id: str) -> dict[str, Any]:
+    """Analysis of a stored version. Ids are content hashes, so it is cached for good: a turn's
+    result, analysed in `evaluate`, is the next turn's source."""
+    from memory.cache import get_json, set_json
     from tools.analysis import analyze
 
-    return analyze(deps.store.get(version_id)).to_dict()
+    key = f"analysis:v1:{version_id}"
+    cached = get_json(deps.cache, key)
+    if cached is not None:
+        return cached
+    result = analyze(deps.store.get(version_id)).to_dict()
+    set_json(deps.cache, key, result, ANALYSIS_TTL_S)
+    return result
 
 
 # ------------------------------------------------------------------------------ nodes
