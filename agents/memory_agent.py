@@ -9,13 +9,15 @@
   configurations were rated, and returns a configuration for the parameters the request
   leaves open: ``{"params": {tool: {param: value}}, "genre", "evidence", "confidence"}``.
 
-Recommendation, per parameter: a weighted mean of the neighbours' values, weight =
-similarity × rating weight (``exp(1.5 (score − 5))``: the best-rated settings dominate).
-Own ratings first: the user's own weighted mean, shrunk towards everyone else's with a
-pseudo-weight ``OWN_K``, which is itself shrunk towards the genre preset with a pseudo-weight
-``PRIOR_WEIGHT`` (evidence counted as Σ similarity × (score − 1) / 4, so a few similar, well-rated own
-ratings outweigh the crowd). Without neighbours the genre preset is returned (None when no genre is
-known: request words, the neighbours' genres, or "speech" for speech).
+Recommendation, per parameter: where the ratings say the listener's taste is (`_ideal_point`: an
+ideal-point model, rating falling linearly with the distance of the applied settings from a
+preferred point, fitted per pool of similar rated inputs; aspect ratings — tone, width, loudness —
+fit the settings they speak about on their own, `_fits`). Own ratings first: the user's own
+estimate, shrunk towards everyone else's with a pseudo-weight ``OWN_K``, which is itself shrunk
+towards the genre preset with a pseudo-weight ``PRIOR_WEIGHT`` (evidence counted as Σ similarity ×
+trust, so a few similar, well-rated own ratings outweigh the crowd). Without neighbours the genre
+preset is returned (None when no genre is known: request words, the neighbours' genres, or
+"speech" for speech).
 
 Sync facade, async inside: the graph runs synchronously while the SQL layer is SQLAlchemy
 async (asyncpg / aiosqlite). The agent owns one background thread running one event loop;
@@ -31,6 +33,7 @@ leaves ``indexed = False``; `repair` (run at every start) re-inserts those vecto
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import re
@@ -50,13 +53,11 @@ T = TypeVar("T")
 
 PRIOR_WEIGHT = 1.0
 DEFAULT_WEIGHT = 0.1
-OWN_K = 1.0
+OWN_K = 0.5
 RATING_TOP = 5.0
-RIDGE = 2.0
-MIN_CURVE = 0.25
-TRUST_SD = 1.0
+PEAK_PRIOR = 0.3  # rating² per frame unit² away from the best-rated settings (see _cone_peak)
+CD_SWEEPS, CD_STEP = 4, 0.1
 OWN_SIM_FLOOR = 0.5
-EXTRAPOLATE = 0.25  # of a setting's scale
 K_GLOBAL, K_OWN = 64, 24
 EMBED_TTL_S = 7 * 24 * 3600
 REC_TTL_S = 300
@@ -154,73 +155,126 @@ def _numeric(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _ideal_point(hits: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[float, float]]:
-    """{(tool, param): (value, evidence)}: where one pool of ratings (own or others') says the listener's taste is.
+#: which settings each aspect rating speaks about (tools whose numeric params it covers); the
+#: aspects without a clear mapping (vocal clarity, balance) count only through the overall rating
+ASPECT_TOOLS: dict[str, tuple[str, ...]] = {"tone": ("eq",), "width": ("stereo_width",),
+                                            "loudness": ("master", "compress")}
+MIN_ASPECT_RATINGS = 3
 
-    An ideal-point model: the rating falls off with the distance of the applied settings from a
-    preferred point. Per pool, a similarity-weighted ridge regression of the rating on the
-    settings (standardised around their rating-weighted mean m) with one shared curvature,
-    ``r ≈ c + β·z − b‖z‖²``, whose peak is ``m + β / 2b``. Ratings count *relative to each
-    other* (the intercept absorbs the pool's mean rating): settings rated above the rest pull
-    the peak towards themselves, settings rated below push it away, so a run of 2s and 3s still
-    points somewhere instead of locking onto the first settings tried. With one rating, or
-    ratings that do not differ, β ≈ 0 and the answer is m (a single 5 is what to do again).
-    The peak moves at most ``TRUST_SD`` standard deviations of the tried values from m and
-    curvature is at least ``MIN_CURVE`` (no wild extrapolation from a few noisy ratings).
 
+def _cone_peak(z: np.ndarray, r: np.ndarray, w: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Peak t of ``r ≈ c − b·‖z − t‖`` (b ≥ 0): ratings fall linearly with the distance from the ideal point.
+
+    Fitted by coordinate descent on a 0.1-step grid per setting (the tried range ± 0.5, in the
+    frame's units), with c and b solved in closed form for each candidate. The rating scale is
+    bounded: a 1 only says "1 or worse" and a 5 "5 or better", so a prediction beyond the end
+    of the scale costs nothing there. ``PEAK_PRIOR`` × ‖t − centre‖² keeps the peak near the
+    best-rated settings where the ratings are flat (no evidence to go anywhere else).
+    """
+    n, k = z.shape
+    w = w / w.sum()
+    t = centre.copy()
+    rc = r - float(w @ r)
+    lo1, hi5 = r <= 1.0, r >= RATING_TOP
+    for _ in range(CD_SWEEPS):
+        moved = False
+        for j in range(k):
+            axis = np.arange(z[:, j].min() - 0.5, z[:, j].max() + 0.5 + 1e-9, CD_STEP)
+            rest = ((z - t) ** 2).sum(1) - (z[:, j] - t[j]) ** 2  # the other settings' share, per rating
+            d = np.sqrt(rest[None, :] + (z[None, :, j] - axis[:, None]) ** 2 + 0.05 ** 2)  # candidates × ratings
+            dc = d - (d @ w)[:, None]
+            b = np.maximum(-((dc * rc) @ w) / ((dc * dc) @ w + 1e-12), 0.0)
+            e = -(b[:, None] * dc) - rc  # prediction − rating, c solved in closed form: c − b·d − r
+            pred = r + e
+            e = np.where((lo1 & (pred < 1.0)) | (hi5 & (pred > RATING_TOP)), 0.0, e)
+            others = ((t - centre) ** 2).sum() - (t[j] - centre[j]) ** 2
+            cost = (e * e) @ w * n + PEAK_PRIOR * (others + (axis - centre[j]) ** 2)
+            best = float(axis[int(np.argmin(cost))])
+            moved |= abs(best - t[j]) > 1e-9
+            t[j] = best
+        if not moved:
+            break
+    return t
+
+
+def _ideal_point(hits: list[dict[str, Any]], keys: list[tuple[str, str]] | None = None,
+                 score: Any = None) -> dict[tuple[str, str], tuple[float, float]]:
+    """{(tool, param): (value, evidence)}: where one pool of ratings says the listener's taste is.
+
+    An ideal-point ("unfolding") model: the rating falls with the distance of the applied
+    settings from a preferred point (`_cone_peak`), in a fixed frame per setting (centred on the
+    planner's default, a quarter of the contract range as the unit), with similarity as weight.
+    Ratings count relative to each other: settings rated above the rest pull the peak towards
+    themselves, settings rated below push it away, so a run of 2s and 3s still points somewhere.
+    With fewer than 3 ratings, or ratings that do not differ, the answer is the rating-weighted
+    mean of the settings (a single 5 is what to do again).
+
+    `score(hit)` picks the rating (overall by default; an aspect rating for `_fits`' groups).
     Evidence: Σ similarity × how far the fit can be trusted — as much as the ratings vary (the
     slope is identified) or, when they do not, as high as they are (five 5s identify the value;
-    one 1 identifies nothing to aim for).
+    one 1 identifies nothing to aim for, and the caller shrinks it away).
     """
-    keys = sorted({(t, n) for h in hits for t, ps in h["params"].items() if t in LEARNED_TOOLS
-                   for n, v in ps.items() if _numeric(v)})
+    score = score or (lambda h: h["score"])
+    keys = _learned_keys(hits) if keys is None else keys
     if not hits or not keys:
         return {}
     sim = np.array([h["similarity"] for h in hits], dtype=np.float64)
-    r = np.array([h["score"] for h in hits], dtype=np.float64)
+    r = np.array([score(h) for h in hits], dtype=np.float64)
     x = np.array([[float(h["params"].get(t, {}).get(n, np.nan)) if _numeric(h["params"].get(t, {}).get(n))
                    else np.nan for t, n in keys] for h in hits], dtype=np.float64)
     present = ~np.isnan(x)
     den = sim.sum()
     if den <= 0:
         return {}
-    w_m = sim * np.exp(1.5 * (r - RATING_TOP))  # the best-rated settings: the answer without a fit
-    m = np.array([np.average(x[present[:, j], j], weights=w_m[present[:, j]]) if present[:, j].any() else 0.0
-                  for j in range(len(keys))])
+    w_m = sim * np.exp(1.5 * (r - r.max()))  # the best-rated settings: the answer without a fit
+    m = np.array([np.average(x[present[:, j], j], weights=w_m[present[:, j]])
+                  if present[:, j].any() and w_m[present[:, j]].sum() > 0 else 0.0 for j in range(len(keys))])
     x = np.where(present, x, m)  # a setting a turn did not use says nothing about it
-    # fixed frame per setting: centred on the planner's default, scaled by a quarter of its range
-    # (a frame that moved with the tried values made the ridge pull towards the first settings
-    # tried and slowed learning by half in the bench's offline twin)
-    centre, scale = np.empty(len(keys)), np.empty(len(keys))
+    centre, scale, lo, hi = (np.empty(len(keys)) for _ in range(4))
     for j, (t, n) in enumerate(keys):
-        default, lo, hi = _contract(t, n)
+        default, c_lo, c_hi = _contract(t, n)
         centre[j] = float(default) if _numeric(default) else m[j]
         spread = float(np.sqrt(np.average((x[:, j] - m[j]) ** 2, weights=sim)))
-        scale[j] = (hi - lo) / 4.0 if lo is not None and hi is not None and hi > lo else max(spread, 1e-3)
-    z = (x - centre) / scale
+        ok = c_lo is not None and c_hi is not None and c_hi > c_lo
+        scale[j] = (c_hi - c_lo) / 4.0 if ok else max(spread, 1e-3)
+        lo[j], hi[j] = (c_lo, c_hi) if ok else (-np.inf, np.inf)
     r_mu = float(sim @ r / den)
     var_r = float(sim @ (r - r_mu) ** 2 / den)
     value = m
     if len(hits) >= 3 and var_r > 1e-9:
-        feats = np.column_stack([np.ones(len(hits)), z, -(z ** 2).sum(1)])
-        ridge = np.diag([0.0] + [RIDGE] * len(keys) + [RIDGE]) * den / len(hits)
-        a = feats.T @ (sim[:, None] * feats) + ridge
-        coef = np.linalg.solve(a, feats.T @ (sim * r))
-        beta, curve = coef[1:-1], max(float(coef[-1]), MIN_CURVE)
-        peak = beta / (2.0 * curve)
-        norm = float(np.sqrt((peak ** 2).mean()))
-        if norm > TRUST_SD:
-            peak *= TRUST_SD / norm
-        value = centre + peak * scale
-        # at most a short step past what was actually tried: ratings say little out there
-        tried_lo = np.array([x[present[:, j], j].min() if present[:, j].any() else m[j] for j in range(len(keys))])
-        tried_hi = np.array([x[present[:, j], j].max() if present[:, j].any() else m[j] for j in range(len(keys))])
-        value = np.clip(value, tried_lo - EXTRAPOLATE * scale, tried_hi + EXTRAPOLATE * scale)
+        z = (x - centre) / scale
+        value = np.clip(centre + _cone_peak(z, r, sim, (m - centre) / scale) * scale, lo, hi)
     trust = max((r_mu - 1.0) / (RATING_TOP - 1.0), var_r / (var_r + 0.25))
     evid = [float(sim[present[:, j]].sum()) * trust for j in range(len(keys))]
     return {k: (float(v), e) for k, v, e in zip(keys, value, evid, strict=True)}
 
 
+def _fits(hits: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[float, float]]:
+    """One pool's ideal point: from the overall ratings, and per aspect where aspects were rated.
+
+    An aspect rating (tone, width, loudness) speaks about fewer settings than the overall one,
+    so where a pool has at least ``MIN_ASPECT_RATINGS`` of an aspect, that aspect's settings are
+    fitted on it alone (a 1–2-dimensional problem instead of one in every setting at once).
+    """
+    keys = _learned_keys(hits)
+    by_aspect: dict[tuple[str, str], tuple[float, float]] = {}
+    for aspect, tools in ASPECT_TOOLS.items():
+        rated = [h for h in hits if _numeric((h.get("aspects") or {}).get(aspect))]
+        mine = [k for k in keys if k[0] in tools]
+        if len(rated) >= MIN_ASPECT_RATINGS and mine:
+            by_aspect.update(_ideal_point(rated, mine, score=lambda h, a=aspect: float(h["aspects"][a])))
+    if all(k in by_aspect for k in keys):  # the aspects cover every setting: no joint fit needed
+        return by_aspect
+    return {**_ideal_point(hits, keys), **by_aspect}
+
+
+def _learned_keys(hits: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The (tool, param) of every numeric learned setting some hit used, sorted."""
+    return sorted({(t, n) for h in hits for t, ps in h["params"].items() if t in LEARNED_TOOLS
+                   for n, v in ps.items() if _numeric(v)})
+
+
+@functools.lru_cache(maxsize=512)
 def _contract(tool: str, name: str) -> tuple[Any, float | None, float | None]:
     """(contract default, lower bound, upper bound) of a planner parameter; (None, None, None) if unknown."""
     from agents.contract import CONTRACT
@@ -344,8 +398,13 @@ class MemoryAgent:
 
     def record_turn(self, *, user_id: str | None, thread_id: str | None, audio_id: str | None, audio: Any,
                     analysis: dict[str, Any] | None, plan: dict[str, Any] | None, outcomes: list[dict[str, Any]],
-                    result_id: str | None, request: str | None = None, job_id: str | None = None) -> str:
-        """Store the configuration applied in one turn and the input's vector; returns the turn id."""
+                    result_id: str | None, request: str | None = None, job_id: str | None = None,
+                    inputs: dict[str, str] | None = None) -> str:
+        """Store the configuration applied in one turn and the input's vector; returns the turn id.
+
+        A turn that matched a reference (``inputs["reference"]``, an audio id in the store) also
+        stores that reference's analysis and long-term band spectrum in ``reference_tracks``
+        (once per owner and recording)."""
         owner = user_id or db.LOCAL_USER_ID
         params = applied_params(outcomes, plan)
         genre = (params.get("genre_preset") or {}).get("genre") or genre_from_request(request or "")
@@ -355,6 +414,7 @@ class MemoryAgent:
         kind = ("reference_match" if "reference_match" in params else "genre_preset" if "genre_preset" in params
                 else "learned" if (plan or {}).get("source") == "memory" else "manual")
         vec = self._vector(audio_id=audio_id, audio=audio, analysis=analysis)
+        reference = self._reference(owner, (inputs or {}).get("reference")) if "reference_match" in params else None
 
         async def _store() -> tuple[str, str | None]:
             async with self._sessions() as s, s.begin():
@@ -377,6 +437,8 @@ class MemoryAgent:
                     vid = row.id
                 if job_id:
                     await db.update_job(s, owner_id=owner, job_id=job_id, turn_id=cfg.id)
+                if reference is not None:
+                    await db.add_reference_track(s, owner_id=owner, **reference, genre=genre)
                 return cfg.id, vid
 
         config_id, vector_id = self._loop.run(_store())
@@ -385,6 +447,30 @@ class MemoryAgent:
                                            "content_type": ctype, "feature_version": F.FEATURE_VERSION})])
         self._bump_generation()
         return config_id
+
+    def _reference(self, owner: str, ref_id: str | None) -> dict[str, Any] | None:
+        """{audio_id, name, analysis, spectrum} of a reference not yet stored for this owner, else None."""
+        if not ref_id or self.store is None:
+            return None
+
+        async def _known() -> bool:
+            async with self._sessions() as s:
+                return any(r.audio_id == ref_id for r in await db.list_reference_tracks(s, owner_id=owner))
+
+        try:
+            if self._loop.run(_known()):
+                return None
+            ref = self.store.get(ref_id)
+        except KeyError:
+            return None
+        from tools.analysis import analyze
+
+        an = analyze(ref).to_dict()
+        raw = F.raw_features(ref, an)
+        spectrum = [raw.get(name) for name in F.FEATURE_NAMES[:F.N_BANDS]]
+        an = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in an.items()}  # JSON-safe
+        return {"audio_id": ref_id, "name": None, "analysis": an,
+                "spectrum": [None if v is None or not math.isfinite(v) else round(float(v), 2) for v in spectrum]}
 
     def _index(self, items: list[tuple[str, Any, dict[str, Any]]]) -> bool:
         """Chroma insert, then mark the SQL rows indexed. False (and rows left for `repair`) on failure."""
@@ -457,6 +543,17 @@ class MemoryAgent:
 
         return self._loop.run(_find())
 
+    def references(self, *, user_id: str | None) -> list[dict[str, Any]]:
+        """This user's stored reference tracks (oldest first): {id, audio_id, genre, analysis, spectrum}."""
+        owner = user_id or db.LOCAL_USER_ID
+
+        async def _list() -> list[dict[str, Any]]:
+            async with self._sessions() as s:
+                return [{"id": r.id, "audio_id": r.audio_id, "genre": r.genre, "analysis": r.analysis,
+                         "spectrum": r.spectrum} for r in await db.list_reference_tracks(s, owner_id=owner)]
+
+        return self._loop.run(_list())
+
     def recent_turns(self, *, user_id: str | None, limit: int = 50) -> list[dict[str, Any]]:
         owner = user_id or db.LOCAL_USER_ID
 
@@ -518,6 +615,7 @@ class MemoryAgent:
                 continue
             out.append({"similarity": F.similarity_from_sq_distance(h.distance), "own": cfg["owner_id"] == owner,
                         "score": float(cfg["score"]), "params": cfg["params"], "genre": cfg["genre"],
+                        "aspects": cfg.get("aspects") or {},
                         "same_type": h.metadata.get("content_type", ctype) == ctype})
         return out
 
@@ -551,7 +649,7 @@ class MemoryAgent:
         # that for the other content type, speech vs music).
         own_hits = [{**h, "similarity": max(h["similarity"], OWN_SIM_FLOOR * (1.0 if h.get("same_type", True) else 0.5))}
                     for h in hits if h["own"]]
-        fits = (_ideal_point(own_hits), _ideal_point([h for h in hits if not h["own"]]))
+        fits = (_fits(own_hits), _fits([h for h in hits if not h["own"]]))
         params: dict[str, dict[str, Any]] = {}
         tools = {t for h in hits for t in h["params"] if t in LEARNED_TOOLS} | set(preset)
         for tool in sorted(tools):

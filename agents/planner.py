@@ -111,10 +111,12 @@ def apply_recommendation(plan: Plan, rec: Mapping[str, Any], *, request_was_gene
     steps = _rec_steps(rec)
     if not steps:
         return plan
+    evidence = str(rec.get("evidence") or "").strip()
+    why = f" ({evidence})" if evidence else ""
     if request_was_generic and not plan.steps:
         return Plan(steps=steps, source="memory",
                     notes=[n for n in plan.notes if "not sure" not in n]
-                    + ["from memory: the settings rated best on similar recordings"])
+                    + [f"from memory: the settings rated best on similar recordings{why}"])
     by_tool = {s.tool: s for s in steps}
     filled: list[str] = []
     new_steps = []
@@ -132,5 +134,5 @@ def apply_recommendation(plan: Plan, rec: Mapping[str, Any], *, request_was_gene
         new_steps.append(s.model_copy(update={"params": params}))
     if not filled:
         return plan
-    notes = [*plan.notes, f"from memory (source: memory): {', '.join(filled)} set from similar recordings you rated"]
+    notes = [*plan.notes, f"from memory: {', '.join(filled)} set from similar recordings{why or ' you rated'}"]
     return Plan(steps=new_steps, source=plan.source, notes=notes)

@@ -56,6 +56,41 @@ def sqlite_checkpointer(path: Path):
     return saver, conn
 
 
+def postgres_checkpointer(conninfo: str):
+    """LangGraph's PostgresSaver on a small psycopg pool, for a libpq URL (`libpq_url`).
+
+    Threads then live in the same database as the memory, so API processes and arq workers on
+    several machines continue the same conversations. `setup()` runs LangGraph's own idempotent
+    migrations (its ``checkpoint_migrations`` table), not Alembic's.
+    """
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    pool = ConnectionPool(conninfo, min_size=1, max_size=4, open=True, timeout=10,
+                          kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row})
+    try:
+        saver = PostgresSaver(pool)
+        saver.setup()
+    except Exception:
+        pool.close()
+        raise
+    return saver, pool
+
+
+def libpq_url(url: str | None) -> str | None:
+    """The libpq form (``postgresql://u@h:5432/db``) of a PostgreSQL URL with any SQLAlchemy driver
+    (``postgresql+asyncpg://…``); None for anything else (SQLite, no URL)."""
+    if not url:
+        return None
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() not in ("postgresql", "postgres"):
+        return None
+    return u.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 class Mixpilot:
     def __init__(
         self,
@@ -67,12 +102,18 @@ class Mixpilot:
         cache: Any = None,
         llm: Any = None,
         max_duration_s: float | None = 30 * 60.0,
+        threads_url: str | None = None,
     ) -> None:
+        """`threads_url`: a PostgreSQL URL keeps conversation threads there (`postgres_checkpointer`);
+        otherwise they live in ``threads.sqlite`` in the data dir."""
         self.data_dir = Path(data_dir)
         self.store = AudioStore(self.data_dir / "audio")
         self.registry = registry or default_registry()
         self._conn = None
-        if checkpointer is None:
+        pg = libpq_url(threads_url) if checkpointer is None else None
+        if pg:
+            checkpointer, self._conn = postgres_checkpointer(pg)
+        elif checkpointer is None:
             checkpointer, self._conn = sqlite_checkpointer(self.data_dir / "threads.sqlite")
         self.checkpointer = checkpointer
         self.graph = build_graph(checkpointer)
@@ -157,7 +198,7 @@ class Mixpilot:
                 result.turn_id = self.memory.record_turn(
                     user_id=user_id, thread_id=thread_id, audio_id=turn.get("source_id") or None,
                     audio=self.store.get(turn["source_id"]), analysis=result.metrics_before, plan=result.plan,
-                    outcomes=result.steps, result_id=result.output_id, request=request)
+                    outcomes=result.steps, result_id=result.output_id, request=request, inputs=inputs)
             except Exception as exc:  # memory trouble never fails a turn
                 result.notes.append(f"memory unavailable: this turn was not remembered ({exc})")
         return result

@@ -33,7 +33,7 @@ def open_service(settings: Settings | None = None, *, with_memory: bool = True) 
         print(f"mixpilot: LLM planner not available ({exc}); using the offline planner", file=sys.stderr)
     cache, memory = build_memory(settings) if with_memory else (None, None)
     return Mixpilot(data_dir=settings.data_dir, llm=llm, max_duration_s=settings.max_duration_s, memory=memory,
-                    cache=cache)
+                    cache=cache, threads_url=settings.database_url)
 
 
 def build_memory(settings: Settings):

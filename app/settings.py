@@ -57,6 +57,10 @@ class Settings(BaseSettings):
                                 "(0: every request reads the user row); a deactivated account stops within it")
     job_threads: int = Field(2, ge=1, le=64, description="jobs at once: in-process runner children, or per arq worker")
     job_nice: int = Field(10, ge=0, le=19, description="CPU niceness of job processes/threads (reads stay fast)")
+    job_cpu_policy: Literal["batch", "idle", "nice"] = Field(
+        "batch", description="CPU policy of the API's job processes (Linux): 'batch' (SCHED_BATCH + job_nice: "
+        "requests preempt jobs at once, jobs still progress on a busy machine), 'idle' (SCHED_IDLE: only CPU "
+        "nothing else wants; a busy machine starves jobs), 'nice' (niceness only)")
     job_runner: Literal["process", "thread"] = Field(
         "process", description="in-process jobs (no Redis): niced child processes (default) or threads of the "
         "API process (the GIL then slows requests while jobs run)")

@@ -10,7 +10,10 @@
    Each round a listener gets a training excerpt; mixpilot recommends; the applied settings are
    the recommendation plus exploration (people ask for variations); the listener rates 1–5 by
    how close the applied settings are to their taste (plus rating noise); the turn and the rating
-   are stored through the MemoryAgent (SQL + Chroma), as the product does. After 0, 5, 10, 20, 50
+   are stored through the MemoryAgent (SQL + Chroma), as the product does. Two rating modes, each in
+   a store of its own (`--ratings`, default both): overall + aspect ratings (tone from the eq
+   settings, width, loudness from LUFS and compression, each by the same rule on that aspect's
+   settings: the feedback form's aspects) and overall only. After 0, 5, 10, 20, 50
    ratings we print the normalised distance of the recommendation for *held-out* excerpts from
    each listener's taste. Goal: −60 % by 20 ratings; both listeners get different
    recommendations for the same track.
@@ -108,8 +111,8 @@ def as_outcomes(v: np.ndarray) -> list[dict]:
     return [{"tool": t, "params": p, "status": "applied"} for t, p in steps.items()]
 
 
-def distance(v: np.ndarray, taste: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(((v - taste) / SCALES) ** 2)))
+def distance(v: np.ndarray, taste: np.ndarray, scales: np.ndarray = SCALES) -> float:
+    return float(np.sqrt(np.mean(((v - taste) / scales) ** 2)))
 
 
 RATING_NOISE = 0.4
@@ -117,9 +120,16 @@ RATING_MODEL = (f"rating = clip(round(5 − 4·d/0.7 + N(0, {RATING_NOISE}²)), 
                 " settings from the hidden taste: 5 at the taste, ~3 at d 0.35, 1 beyond d 0.7")
 
 
-def rating(v: np.ndarray, taste: np.ndarray, rng: np.random.Generator) -> int:
-    """The simulated listener: integer 1–5, falls linearly with distance, Gaussian noise before rounding."""
-    return int(np.clip(round(5.0 - 4.0 * distance(v, taste) / 0.7 + rng.normal(0, RATING_NOISE)), 1, 5))
+def rating(v: np.ndarray, taste: np.ndarray, rng: np.random.Generator, idx: list[int] | None = None) -> int:
+    """The simulated listener: integer 1–5, falls linearly with distance, Gaussian noise before rounding.
+
+    `idx`: an aspect rating, the same rule on the distance over that aspect's settings only."""
+    d = distance(v[idx], taste[idx], SCALES[idx]) if idx is not None else distance(v, taste)
+    return int(np.clip(round(5.0 - 4.0 * d / 0.7 + rng.normal(0, RATING_NOISE)), 1, 5))
+
+
+#: the aspect ratings the listener gives with `--ratings aspects` (feedback's aspect names → settings)
+ASPECTS = {"tone": [0, 1], "width": [2], "loudness": [3, 4]}
 
 
 def clipped(v: np.ndarray) -> np.ndarray:
@@ -141,9 +151,9 @@ class NoRecCache(MemoryCache):
 
 
 def learning(m: MemoryAgent, train, test, analyses, rounds: int, seed: int = 1,
-             explore: str = "fixed") -> dict[str, list[float]]:
+             explore: str = "fixed", aspects: bool = False) -> dict[str, list[float]]:
     rng = np.random.default_rng(seed)
-    users = {name: f"listener-{name}-{db.new_id()[:6]}" for name in LISTENERS}
+    users = {name: f"listener-{name}-{'a' if aspects else 'o'}-{db.new_id()[:6]}" for name in LISTENERS}
     curves: dict[str, list[float]] = {name: [] for name in LISTENERS}
 
     def evaluate(name: str) -> float:
@@ -168,7 +178,8 @@ def learning(m: MemoryAgent, train, test, analyses, rounds: int, seed: int = 1,
             turn = m.record_turn(user_id=users[name], thread_id=None, audio_id=aid, audio=audio,
                                  analysis=analyses[aid], plan={"steps": [], "source": "semantic"},
                                  outcomes=as_outcomes(applied), result_id=aid, request="master this")
-            m.feedback(user_id=users[name], turn_id=turn, rating=rating(applied, taste, rng))
+            given = {a: rating(applied, taste, rng, idx) for a, idx in ASPECTS.items()} if aspects else None
+            m.feedback(user_id=users[name], turn_id=turn, rating=rating(applied, taste, rng), aspects=given)
     # the same track, both listeners
     aid = test[0][0]
     recs = {name: as_vector(m.recommend(analysis=analyses[aid], request="master this", user_id=users[name],
@@ -218,6 +229,36 @@ def fill(m: MemoryAgent, vectors: list[np.ndarray], total: int, seed: int = 2) -
     return time.perf_counter() - t0
 
 
+def report_learning(m: MemoryAgent, train, test, analyses, rounds: int, args: argparse.Namespace, *,
+                    aspects: bool) -> bool:
+    t = time.perf_counter()
+    curves = learning(m, train, test, analyses, rounds, seed=args.seed, explore=args.explore, aspects=aspects)
+    print(f"\nlearning from {'overall + aspect' if aspects else 'overall'} ratings ({rounds} ratings per listener,"
+          f" seed {args.seed}, {time.perf_counter() - t:.0f} s):")
+    print(f"  listener model: {RATING_MODEL}")
+    print(f"  played each round: recommendation + N(0, sd) per setting, sd {args.explore}"
+          f" ({', '.join(f'{p[1]} {e:g}' for p, e in zip(PARAMS, EXPLORE, strict=True))}{' at first' if args.explore == 'decay' else ''})")
+    cps = [c for c in CHECKPOINTS if c <= rounds]
+    print("  listener  " + "".join(f"{c:>8d}" for c in cps) + "   change by 20")
+    ok = True
+    for name in LISTENERS:
+        d = curves[name]
+        drop = 1.0 - d[cps.index(20)] / d[0] if 20 in cps and d[0] > 0 else float("nan")
+        ok &= drop >= 0.6
+        print(f"  {name:8s}  " + "".join(f"{x:8.3f}" for x in d) + f"   {-drop * 100:+.0f} %")
+    print("  (distance: RMS of (recommended − taste) / scale over eq bright/warm, width, LUFS, compression)")
+    recs = curves["_recs"]
+    for name, v in recs.items():
+        print(f"  same held-out track, {name:6s} gets: " + ", ".join(
+            f"{p[1]}={x:.2f}" for p, x in zip(PARAMS, v, strict=True)))
+    apart, tastes = curves["_same_track"][0], distance(LISTENERS["bright"], LISTENERS["warm"])
+    print(f"  distance between the two listeners' recommendations: {apart:.3f}"
+          f" (their tastes are {tastes:.3f} apart; clearly different = at least half: "
+          f"{'yes' if apart >= 0.5 * tastes else 'NO'})")
+    print(f"  goal −60 % by 20 ratings: {'met' if ok else 'NOT met'}")
+    return ok
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="20 rounds, 2,000 vectors")
@@ -226,6 +267,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1, help="listeners' rating noise, training order, exploration")
     ap.add_argument("--explore", choices=("fixed", "decay"), default="fixed",
                     help="variations around the recommendation: sd shrinking as 1/sqrt(1 + n/10), or constant")
+    ap.add_argument("--ratings", choices=("both", "aspects", "overall"), default="both",
+                    help="what the listeners give: overall + aspect ratings (tone, width, loudness), overall only, or"
+                         " both runs one after the other (default)")
     args = ap.parse_args()
     rounds, total = (20, 2000) if args.quick else (50, args.vectors)
 
@@ -247,30 +291,19 @@ def main() -> int:
         print(f"{len(items)} excerpts ({len(train)} train, {len(test)} held out; {clips[0][0]}, …); "
               f"per excerpt: analysis {t_an * 1e3:.0f} ms, embedding {t_emb * 1e3:.0f} ms")
 
-        t = time.perf_counter()
-        curves = learning(m, train, test, analyses, rounds, seed=args.seed, explore=args.explore)
-        print(f"\nlearning ({rounds} ratings per listener, seed {args.seed}, {time.perf_counter() - t:.0f} s):")
-        print(f"  listener model: {RATING_MODEL}")
-        print(f"  played each round: recommendation + N(0, sd) per setting, sd {args.explore}"
-              f" ({', '.join(f'{p[1]} {e:g}' for p, e in zip(PARAMS, EXPLORE, strict=True))}{' at first' if args.explore == 'decay' else ''})")
-        cps = [c for c in CHECKPOINTS if c <= rounds]
-        print("  listener  " + "".join(f"{c:>8d}" for c in cps) + "   change by 20")
-        ok = True
-        for name in LISTENERS:
-            d = curves[name]
-            drop = 1.0 - d[cps.index(20)] / d[0] if 20 in cps and d[0] > 0 else float("nan")
-            ok &= drop >= 0.6
-            print(f"  {name:8s}  " + "".join(f"{x:8.3f}" for x in d) + f"   {-drop * 100:+.0f} %")
-        print("  (distance: RMS of (recommended − taste) / scale over eq bright/warm, width, LUFS, compression)")
-        recs = curves["_recs"]
-        for name, v in recs.items():
-            print(f"  same held-out track, {name:6s} gets: " + ", ".join(
-                f"{p[1]}={x:.2f}" for p, x in zip(PARAMS, v, strict=True)))
-        apart, tastes = curves["_same_track"][0], distance(LISTENERS["bright"], LISTENERS["warm"])
-        print(f"  distance between the two listeners' recommendations: {apart:.3f}"
-              f" (their tastes are {tastes:.3f} apart; clearly different = at least half: "
-              f"{'yes' if apart >= 0.5 * tastes else 'NO'})")
-        print(f"  goal −60 % by 20 ratings: {'met' if ok else 'NOT met'}")
+        all_ok = True
+        for k, mode in enumerate(("aspects", "overall") if args.ratings == "both" else (args.ratings,)):
+            # each mode learns in a store of its own (the other mode's listeners would be "others like me")
+            (tmp / f"mode-{mode}").mkdir(exist_ok=True)
+            mm = m if k == 0 else open_memory(data_dir=tmp / f"mode-{mode}", database_url=args.postgres,
+                                              cache=m.cache, store=store)
+            try:
+                all_ok &= report_learning(mm, train, test, analyses, rounds, args, aspects=mode == "aspects")
+            finally:
+                if mm is not m:
+                    mm.close()
+        if args.ratings == "both":
+            print(f"\ngoal −60 % by 20 ratings, both rating modes: {'met' if all_ok else 'NOT met'}")
 
         t_fill = fill(m, list(embeds.values()), total)
         n = m.vectors.count()

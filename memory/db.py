@@ -36,6 +36,7 @@ from sqlalchemy import (
     String,
     Text,
     event,
+    func,
     select,
     update,
 )
@@ -230,6 +231,19 @@ class Feedback(Base):
     created_at: Mapped[datetime] = _ts()
 
 
+class RefreshToken(Base):
+    """One issued refresh token (by its JWT ``jti``): single use (rotation), revocable (logout, reuse)."""
+
+    __tablename__ = "refresh_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner_id: Mapped[str] = _owner()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _ts()
+
+
 class ReferenceTrack(Base):
     __tablename__ = "reference_tracks"
 
@@ -279,6 +293,43 @@ async def create_user(session: AsyncSession, *, email: str, password_hash: str, 
 
 async def get_user(session: AsyncSession, *, user_id: str) -> User | None:
     return await session.get(User, user_id)
+
+
+async def add_refresh_token(session: AsyncSession, *, owner_id: str, jti: str, expires_at: datetime) -> None:
+    """Record an issued refresh token; drops this owner's expired ones on the way."""
+    from sqlalchemy import delete
+
+    await session.execute(delete(RefreshToken).where(RefreshToken.owner_id == owner_id,
+                                                     RefreshToken.expires_at < utcnow()))
+    session.add(RefreshToken(jti=jti, owner_id=owner_id, expires_at=expires_at))
+    await session.flush()
+
+
+async def use_refresh_token(session: AsyncSession, *, owner_id: str, jti: str) -> str:
+    """Spend a refresh token: "ok" (first use); "reused" (spent before: every refresh token of the
+    owner is revoked, the usual answer to a stolen token); "revoked" (logged out or expired); "unknown"."""
+    now = utcnow()
+    spent = await session.execute(
+        update(RefreshToken).where(RefreshToken.jti == jti, RefreshToken.owner_id == owner_id,
+                                   RefreshToken.used_at.is_(None), RefreshToken.revoked_at.is_(None),
+                                   RefreshToken.expires_at > now).values(used_at=now))
+    if spent.rowcount == 1:
+        return "ok"
+    row = await session.get(RefreshToken, jti)
+    if row is None or row.owner_id != owner_id:
+        return "unknown"
+    if row.used_at is None:  # revoked (logout, an earlier reuse) or expired: refused, nothing more
+        return "revoked"
+    await revoke_refresh_tokens(session, owner_id=owner_id)
+    return "reused"
+
+
+async def revoke_refresh_tokens(session: AsyncSession, *, owner_id: str, jti: str | None = None) -> int:
+    """Revoke one refresh token (logout) or all of the owner's (`jti` None); returns how many."""
+    stmt = update(RefreshToken).where(RefreshToken.owner_id == owner_id, RefreshToken.revoked_at.is_(None))
+    if jti is not None:
+        stmt = stmt.where(RefreshToken.jti == jti)
+    return (await session.execute(stmt.values(revoked_at=utcnow()))).rowcount
 
 
 async def get_user_by_email(session: AsyncSession, *, email: str) -> User | None:
@@ -428,14 +479,21 @@ async def find_configuration(session: AsyncSession, *, owner_id: str, ref: str) 
 
 
 async def configurations_by_ids_any_owner(session: AsyncSession, *, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Recommender input across owners: id → {owner_id, params, genre, score, rating_count} (no personal data)."""
+    """Recommender input across owners: id → {owner_id, params, genre, score, rating_count, aspects} (no personal data)."""
     if not ids:
         return {}
     stmt = select(MixingConfiguration.id, MixingConfiguration.owner_id, MixingConfiguration.params,
                   MixingConfiguration.genre, MixingConfiguration.score,
                   MixingConfiguration.rating_count).where(MixingConfiguration.id.in_(list(ids)))
-    return {r.id: {"owner_id": r.owner_id, "params": r.params or {}, "genre": r.genre, "score": r.score,
-                   "rating_count": r.rating_count} for r in (await session.execute(stmt)).all()}
+    out = {r.id: {"owner_id": r.owner_id, "params": r.params or {}, "genre": r.genre, "score": r.score,
+                  "rating_count": r.rating_count, "aspects": {}} for r in (await session.execute(stmt)).all()}
+    if out:  # mean aspect ratings per configuration (None where an aspect was never rated)
+        cols = [getattr(Feedback, a) for a in ASPECTS]
+        agg = (select(Feedback.configuration_id, *(func.avg(c) for c in cols))
+               .where(Feedback.configuration_id.in_(list(out))).group_by(Feedback.configuration_id))
+        for row in (await session.execute(agg)).all():
+            out[row[0]]["aspects"] = {a: float(v) for a, v in zip(ASPECTS, row[1:], strict=True) if v is not None}
+    return out
 
 
 async def add_feedback(session: AsyncSession, *, owner_id: str, config_id: str, rating: int,

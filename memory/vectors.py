@@ -17,14 +17,21 @@ to an over-fetched result (``k × 3``) here.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: one process per data dir there
+    fcntl = None
 
 COLLECTION = "mixpilot_audio_features"
 
@@ -62,7 +69,10 @@ class VectorStore:
         self.feature_version = int(feature_version)
         self.path, self.url, self.name = path, url, f"{collection}_v{self.feature_version}"
         self._client, self._collection = client, None
+        self._injected = client is not None
         self._lock = threading.Lock()
+        self._seen = -1
+        self.reopened = 0  # how often another process's writes made this one reload (tests, diagnostics)
 
     @property
     def collection(self) -> Any:
@@ -89,15 +99,64 @@ class VectorStore:
             return chromadb.PersistentClient(path=str(self.path), settings=_settings())
         return chromadb.EphemeralClient(settings=_settings())
 
+    # -------------------------------------------------------------- several processes, one directory
+    # Embedded Chroma keeps its HNSW index in memory per process and never looks at what other
+    # processes wrote: a job process would miss every vector the others added, and an owner-filtered
+    # query then fails ("Error finding id"). So in the embedded mode every write takes an exclusive
+    # file lock and bumps a generation number in the directory; every operation first compares that
+    # number with the one this process last saw and, when another process wrote since, reopens the
+    # client (which loads the index from disk). Reads take the lock shared.
+
+    @contextlib.contextmanager
+    def _coherent(self, *, write: bool) -> Iterator[None]:
+        if self.url or self.path is None or self._injected or fcntl is None:
+            yield
+            return
+
+        Path(self.path).mkdir(parents=True, exist_ok=True)
+        with open(Path(self.path) / ".mixpilot.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
+            try:
+                gen = self._generation()
+                if self._collection is not None and gen != self._seen:
+                    self._reopen()
+                self._seen = gen
+                yield
+                if write:
+                    self._seen = gen + 1
+                    tmp = Path(self.path) / f".mixpilot-generation.{os.getpid()}"
+                    tmp.write_text(str(self._seen))
+                    os.replace(tmp, Path(self.path) / ".mixpilot-generation")
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _generation(self) -> int:
+        try:
+            return int((Path(self.path) / ".mixpilot-generation").read_text() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def _reopen(self) -> None:
+        """Drop this process's client (and Chroma's cached system for the directory) and connect again."""
+        with self._lock:
+            old, self._client, self._collection = self._client, None, None
+            if old is not None:
+                try:
+                    old.close()
+                except Exception:  # noqa: BLE001 - a client that cannot close is dropped anyway
+                    pass
+        self.reopened += 1
+
     def add(self, items: Sequence[VectorItem]) -> None:
         """Insert or replace (idempotent: a repair pass may add the same id twice)."""
         if not items:
             return
-        self.collection.upsert(
-            ids=[it.id for it in items],
-            embeddings=[np.asarray(it.vector, dtype=np.float32).tolist() for it in items],
-            metadatas=[_clean(it.metadata) for it in items],
-        )
+        with self._coherent(write=True):
+            self.collection.upsert(
+                ids=[it.id for it in items],
+                embeddings=[np.asarray(it.vector, dtype=np.float32).tolist() for it in items],
+                metadatas=[_clean(it.metadata) for it in items],
+            )
 
     def query(self, vector: Sequence[float], *, k: int = 20, owner_id: str | None = None,
               content_type: str | None = None, where: dict[str, Any] | None = None) -> list[Hit]:
@@ -109,8 +168,9 @@ class VectorStore:
             clauses.append({key: value})
         flt = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
         n = max(1, int(k)) * (3 if content_type is not None else 1)
-        res = self.collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
-                                    n_results=n, where=flt, include=["metadatas", "distances"])
+        with self._coherent(write=False):
+            res = self.collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+                                        n_results=n, where=flt, include=["metadatas", "distances"])
         ids = (res.get("ids") or [[]])[0]
         dists = (res.get("distances") or [[]])[0]
         metas = (res.get("metadatas") or [[]])[0]
@@ -123,11 +183,14 @@ class VectorStore:
     def existing(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
-        return set(self.collection.get(ids=list(ids), include=[]).get("ids") or [])
+        with self._coherent(write=False):
+            return set(self.collection.get(ids=list(ids), include=[]).get("ids") or [])
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
-            self.collection.delete(ids=list(ids))
+            with self._coherent(write=True):
+                self.collection.delete(ids=list(ids))
 
     def count(self) -> int:
-        return int(self.collection.count())
+        with self._coherent(write=False):
+            return int(self.collection.count())

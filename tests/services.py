@@ -13,12 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import uuid
 
 import pytest
 
 PG_URL = os.environ.get("MIXPILOT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MIXPILOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def dead_port() -> int:
+    """A loopback port nothing listens on (to stand for a service that is down)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def in_ci() -> bool:

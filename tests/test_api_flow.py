@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+
 import io
+import os
+import uuid
 from datetime import timedelta
 
 import numpy as np
@@ -163,10 +166,32 @@ def test_expired_forged_and_wrong_type_tokens_are_rejected(api, alice):
     # refresh accepts only refresh tokens
     access = alice["headers"]["Authorization"].split()[1]
     assert api.post("/api/v1/auth/refresh", json={"refresh_token": access}).status_code == 401
-    good = create_token(_tokens(api), subject=uid, type="refresh")
-    r = api.post("/api/v1/auth/refresh", json={"refresh_token": good})
+    # a well-signed refresh token the server never issued (no record of its jti) is refused too
+    never_issued = create_token(_tokens(api), subject=uid, type="refresh")
+    r = api.post("/api/v1/auth/refresh", json={"refresh_token": never_issued})
+    assert r.status_code == 401 and "unknown refresh token" in r.json()["detail"]
+
+
+def test_refresh_tokens_rotate_and_a_reused_one_revokes_them_all(api):
+    email = f"rot{uuid.uuid4().hex[:8]}@example.com"
+    assert api.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD}).status_code == 201
+    first = api.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD}).json()
+    r = api.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert r.status_code == 200 and r.json()["token_type"] == "bearer"
-    assert api.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}).status_code == 200
+    second = r.json()
+    assert second["refresh_token"] != first["refresh_token"]
+    assert api.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {second['access_token']}"}).status_code == 200
+    # the first refresh token is spent: replaying it is refused and revokes the newer one as well
+    r = api.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert r.status_code == 401 and "already used" in r.json()["detail"]
+    assert api.post("/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}).status_code == 401
+    # signing in again works; logout revokes that refresh token; another login is unaffected
+    third = api.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD}).json()
+    fourth = api.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD}).json()
+    assert api.post("/api/v1/auth/logout", json={"refresh_token": third["refresh_token"]}).status_code == 204
+    assert api.post("/api/v1/auth/refresh", json={"refresh_token": third["refresh_token"]}).status_code == 401
+    assert api.post("/api/v1/auth/refresh", json={"refresh_token": fourth["refresh_token"]}).status_code == 200
+    assert api.post("/api/v1/auth/logout", json={"refresh_token": "not.a.token"}).status_code == 401
 
 
 def test_login_failures_are_uniform_and_throttled(api):
@@ -293,6 +318,68 @@ def test_killed_job_process_fails_its_job_retryably_and_is_replaced(api, alice):
     assert job["status"] == "succeeded" and job["attempts"] == 2
 
 
+def _ready_children(runner, timeout_s: float = 300.0) -> None:
+    """Wait for every job process to say it is ready (start-up imports take 5-60 s on a loaded box)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while len(runner.ready) < runner.n:  # a child lowers its priority before it says it is ready
+        assert time.monotonic() < deadline, "job processes did not start"
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_BATCH"), reason="SCHED_BATCH is Linux-only")
+def test_job_processes_run_every_thread_as_niced_batch(api, alice):
+    """Request handling gets the CPU first: each job process's threads (BLAS pools included) are
+    SCHED_BATCH with the configured niceness (never SCHED_IDLE: a busy machine would starve them)."""
+    import os
+    from pathlib import Path
+
+    runner = api.app.state.mp.runner
+    _ready_children(runner)
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the API process itself keeps normal priority
+    nice = api.settings.job_nice
+    assert nice > 0
+    for i in runner.ready:
+        pid = runner.procs[i].pid
+        tids = [int(t.name) for t in Path(f"/proc/{pid}/task").iterdir()]
+        assert len(tids) > 1
+        seen = {}
+        for tid in tids:
+            try:
+                seen[tid] = (os.sched_getscheduler(tid), os.getpriority(os.PRIO_PROCESS, tid))
+            except (ProcessLookupError, OSError):  # a thread that ended meanwhile
+                pass
+        assert seen and all(p == os.SCHED_BATCH and n >= nice for p, n in seen.values()), (pid, seen)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "SCHED_BATCH"), reason="SCHED_BATCH is Linux-only")
+def test_a_job_finishes_while_normal_tasks_keep_every_core_busy(api, alice, tmp_path):
+    """Low priority must not mean starvation: with one busy normal-priority process per core (another
+    service, a build), a job still runs to the end. Under SCHED_IDLE it never did (its heartbeat
+    went stale and the sweeper failed it)."""
+    import subprocess
+    import sys
+
+    h = alice["headers"]
+    _ready_children(api.app.state.mp.runner)
+    x, sr = sf.read(SONG, dtype="float32")
+    short = tmp_path / "song2s.wav"
+    sf.write(short, x[: 2 * sr], sr, subtype="PCM_16")
+    f = upload(api, h, short)
+    hogs = [subprocess.Popen([sys.executable, "-c", "import time\nend = time.monotonic() + 600\n"
+                              "while time.monotonic() < end: pass"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        r = api.post("/api/v1/chat", json={"message": "make it 3 dB louder", "file_ids": [f["id"]]}, headers=h)
+        assert r.status_code == 202, r.text
+        job = wait_job(api, h, r.json()["job_id"], timeout_s=300)
+    finally:
+        for p in hogs:
+            p.kill()
+            p.wait()
+    assert job["status"] == "succeeded", job
+
+
 def test_enhancement_voice_returns_file_metrics_and_what_was_applied(api, alice, tmp_path):
     from tests.apiclient import SPEECH
 
@@ -353,3 +440,32 @@ def test_openapi_has_the_documented_paths_and_examples(api):
         assert schemas[name].get("examples"), name
 
 
+
+
+def test_a_rating_reaches_the_next_job_through_memory(api):
+    """Jobs run in separate processes: a rated turn in one must inform the plan of the next (its
+    vector is visible to the other process's similarity search), with the evidence in the notes."""
+    h = register(api)
+    first = upload(api, h)
+    # both job processes have loaded the vector index before the rated turn exists
+    warm = [api.post("/api/v1/chat", json={"message": "master this", "file_ids": [first["id"]]}, headers=h)
+            .json()["job_id"] for _ in range(2)]
+    assert all(wait_job(api, h, jid)["status"] == "succeeded" for jid in warm)
+    r = api.post("/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [first["id"]]}, headers=h)
+    job1 = wait_job(api, h, r.json()["job_id"])
+    assert job1["status"] == "succeeded", job1
+    assert api.post("/api/v1/feedback", json={"job_id": job1["id"], "rating": 5}, headers=h).status_code == 201
+    x, sr = sf.read(str(SONG), dtype="float32")
+    buf = io.BytesIO()
+    sf.write(buf, x * 0.9, sr, format="FLAC")  # the same song a little quieter: a new, very similar file
+    r = api.post("/api/v1/files", files={"file": ("again.flac", buf.getvalue(), "audio/flac")}, headers=h)
+    assert r.status_code == 201, r.text
+    again = r.json()["id"]
+    # two jobs at once: with two job processes, one of them is not the process that stored the vector
+    ids = [api.post("/api/v1/chat", json={"message": "master this", "file_ids": [again]}, headers=h).json()["job_id"]
+           for _ in range(2)]
+    for jid in ids:
+        job = wait_job(api, h, jid)
+        assert job["status"] == "succeeded", job
+        notes = " ".join(job["result"]["notes"] + list((job["plan"] or {}).get("notes") or []))
+        assert "similar recording you rated 5" in notes, notes

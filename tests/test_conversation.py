@@ -11,6 +11,7 @@ import pytest
 
 from agents.service import Mixpilot
 from tests.conftest import noise, sine
+from tests.services import pg_url  # noqa: F401  (fixture)
 from tools.analysis import analyze
 from tools.audio import Audio, load, save
 
@@ -77,6 +78,20 @@ def test_threads_survive_a_restart(tmp_path, song):
         assert [t["kind"] for t in s2.history(t1.thread_id)] == ["process", "undo"]
 
 
+def test_threads_live_in_postgres_when_the_database_is_postgres(tmp_path, song, pg_url):  # noqa: F811
+    """With a PostgreSQL database, threads are checkpointed there (not in the data dir's SQLite):
+    a second process with the same database continues the conversation (workers on other machines)."""
+    with Mixpilot(data_dir=tmp_path / "d", threads_url=pg_url) as s1:
+        t1 = s1.turn("master this for Spotify", audio_id=s1.import_audio(song))
+    assert not (tmp_path / "d" / "threads.sqlite").exists()
+    with Mixpilot(data_dir=tmp_path / "d", threads_url=pg_url) as s2:
+        t2 = s2.turn("a bit louder", thread_id=t1.thread_id)
+        assert analyze(s2.audio(t2.output_id)).integrated_lufs > analyze(s2.audio(t1.output_id)).integrated_lufs
+        assert [t["kind"] for t in s2.history(t1.thread_id)] == ["process", "adjust"]
+    with Mixpilot(data_dir=tmp_path / "sqlite") as s3:  # the default keeps its own threads
+        assert s3.history(t1.thread_id) == []
+
+
 def test_out_of_scope_request_changes_nothing(svc, song):
     aid = svc.import_audio(song)
     t = svc.turn("what's the weather in Paris?", audio_id=aid)
@@ -133,3 +148,30 @@ def test_plan_cli_with_thread_plans_follow_ups_against_the_conversation(tmp_path
     r2 = subprocess.run([sys.executable, "-m", "app.cli", "plan", "a bit louder", "--thread", "nope", "--json"],
                         capture_output=True, text=True, env=env, timeout=300)
     assert r2.returncode == 0 and "no conversation" in " ".join(json.loads(r2.stdout)["notes"])
+
+
+def test_reference_match_turn_stores_the_reference_once(tmp_path, song, monkeypatch):
+    """Matching a reference keeps the reference's analysis and band spectrum (reference_tracks), once."""
+    from app.runtime import open_service
+    from app.settings import Settings
+
+    for k in ("MIXPILOT_DATABASE_URL", "MIXPILOT_REDIS_URL", "MIXPILOT_CHROMA_URL"):
+        monkeypatch.delenv(k, raising=False)
+    with open_service(Settings(data_dir=tmp_path / "data")) as svc:
+        _reference_turns(svc, song)
+
+
+def _reference_turns(svc, song):
+    sr = song.sample_rate
+    bright = Audio(noise(6.0, sr, 0.05, 2, seed=9), sr)  # a brighter, louder reference
+    ref_id = svc.store.put(bright)
+    song_id = svc.store.put(song)
+    first = svc.turn("match the reference track", audio_id=song_id, inputs={"reference": ref_id})
+    assert any(o["tool"] == "reference_match" and o["status"] == "applied" for o in first.steps), first.steps
+    refs = svc.memory.references(user_id=None)
+    assert [r["audio_id"] for r in refs] == [ref_id]
+    assert len(refs[0]["spectrum"]) == 24 and all(v is None or np.isfinite(v) for v in refs[0]["spectrum"])
+    assert refs[0]["analysis"]["integrated_lufs"] > -30
+    svc.turn("match the reference track", audio_id=song_id, inputs={"reference": ref_id})
+    assert len(svc.memory.references(user_id=None)) == 1
+    assert svc.memory.references(user_id="someone-else") == []

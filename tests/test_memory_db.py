@@ -10,7 +10,7 @@ from memory import db, migrate
 from tests.services import pg_url  # noqa: F401  (fixture)
 
 TABLES = {"users", "conversations", "audio_files", "jobs", "mixing_configurations", "feedback", "reference_tracks",
-          "audio_feature_vectors"}
+          "audio_feature_vectors", "refresh_tokens"}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -121,6 +121,12 @@ def test_owner_isolation_and_feedback_score(url):
                 assert {f.rating for f in fbs} == {5, 2}
                 assert any(f.width == 4 and f.aspects == {"width": 4, "punch": 3} for f in fbs)
                 assert await db.list_feedback(s, owner_id=b.id) == []
+                # the recommender's view: mean aspect ratings per configuration, only the aspects rated
+                cfgs = await db.configurations_by_ids_any_owner(s, ids=[cfg.id])
+                assert cfgs[cfg.id]["aspects"] == {"width": pytest.approx(4.0)}
+                await db.add_feedback(s, owner_id=a.id, config_id=cfg.id, rating=3, aspects={"width": 1, "tone": 5})
+                cfgs = await db.configurations_by_ids_any_owner(s, ids=[cfg.id])
+                assert cfgs[cfg.id]["aspects"] == {"width": pytest.approx(2.5), "tone": pytest.approx(5.0)}
         finally:
             await engine.dispose()
 

@@ -110,9 +110,14 @@ def test_recommendation_fills_open_params_only():
     assert filled.step("compress").params["ratio"] == 3.0  # said outright: kept
     assert filled.step("compress").params["attack_ms"] == 12.0
     assert any("memory" in n for n in filled.notes)
-    generic = apply_recommendation(Plan(), {"steps": [{"tool": "eq", "params": {"warm_db": 2}}]},
+    generic = apply_recommendation(Plan(), {"steps": [{"tool": "eq", "params": {"warm_db": 2}}],
+                                            "evidence": "3 similar recordings you rated 4–5 used warmth +2.0 dB"},
                                    request_was_generic=True)
     assert generic.source == "memory" and generic.tools == ["eq"]
+    # the recommendation's evidence is in the plan's notes, word for word
+    assert any("3 similar recordings you rated 4–5 used warmth +2.0 dB" in n for n in generic.notes), generic.notes
+    rec["evidence"] = "2 similar recordings you rated 5 used reverb 0.4"
+    assert any("you rated 5 used reverb 0.4" in n for n in apply_recommendation(plan, rec).notes)
 
 
 # ------------------------------------------------------------------ the validator

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 from fastapi import HTTPException, status
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +16,7 @@ from app.api.security import (
     TokenError,
     check_password_unknown_user,
     create_token,
-    decode_token,
+    decode_claims,
     hash_password,
     verify_password,
 )
@@ -36,17 +39,22 @@ async def register(state: AppState, session: AsyncSession, *, email: str, passwo
     return user
 
 
-def tokens_for(state: AppState, user_id: str) -> TokenOut:
+async def issue_tokens(state: AppState, session: AsyncSession, user_id: str) -> TokenOut:
+    """A new access + refresh pair; the refresh token is recorded (single use, revocable) and committed."""
     cfg = state.tokens
+    jti = uuid.uuid4().hex
+    await db.add_refresh_token(session, owner_id=user_id, jti=jti, expires_at=datetime.now(UTC) + cfg.refresh_ttl)
+    await session.commit()
     return TokenOut(access_token=create_token(cfg, subject=user_id, type="access"),
-                    refresh_token=create_token(cfg, subject=user_id, type="refresh"),
+                    refresh_token=create_token(cfg, subject=user_id, type="refresh", jti=jti),
                     expires_in=int(cfg.access_ttl.total_seconds()))
 
 
 async def login(state: AppState, session: AsyncSession, *, email: str, password: str, client: str) -> TokenOut:
     """Tokens for a correct email + password; the same 401 for every failure; 429 when throttled."""
     key = f"{email.strip().lower()}|{client}"
-    wait = state.throttle.retry_after(key)
+    # per email + client, and per client across emails (one address trying many accounts)
+    wait = max(state.throttle.retry_after(key), state.throttle.retry_after(f"*|{client}"))
     if wait > 0:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail="too many failed logins: try again later",
                             headers={"Retry-After": str(int(wait) + 1)})
@@ -57,17 +65,37 @@ async def login(state: AppState, session: AsyncSession, *, email: str, password:
         ok = await run_in_threadpool(verify_password, password, user.password_hash)
     if not ok:
         state.throttle.failed(key)
+        state.throttle.failed(f"*|{client}")
         raise unauthorized(LOGIN_FAILED)
     state.throttle.succeeded(key)
-    return tokens_for(state, user.id)
+    return await issue_tokens(state, session, user.id)
 
 
 async def refresh(state: AppState, session: AsyncSession, *, refresh_token: str) -> TokenOut:
+    """Rotation: a refresh token is good once. Presenting a spent or revoked one again means it
+    leaked (or the client replayed it): every refresh token of that user is revoked, so both the
+    thief and the user must sign in again."""
     try:
-        user_id = decode_token(state.tokens, refresh_token, expected_type="refresh")
+        claims = decode_claims(state.tokens, refresh_token, expected_type="refresh")
     except TokenError as exc:
         raise unauthorized(str(exc)) from None
-    user = await db.get_user(session, user_id=user_id)
+    user = await db.get_user(session, user_id=claims["sub"])
     if user is None or not user.is_active:
         raise unauthorized()
-    return tokens_for(state, user.id)
+    spent = await db.use_refresh_token(session, owner_id=user.id, jti=claims["jti"])
+    if spent != "ok":
+        await session.commit()  # a reuse revokes the user's other refresh tokens: keep that
+        raise unauthorized({"reused": "refresh token already used: every session was signed out, sign in again",
+                            "revoked": "refresh token revoked or expired: sign in again"}.get(
+                                spent, "unknown refresh token: sign in again"))
+    return await issue_tokens(state, session, user.id)
+
+
+async def logout(state: AppState, session: AsyncSession, *, refresh_token: str) -> None:
+    """Revoke a refresh token (its access token lapses at its expiry, minutes at most)."""
+    try:
+        claims = decode_claims(state.tokens, refresh_token, expected_type="refresh")
+    except TokenError as exc:
+        raise unauthorized(str(exc)) from None
+    await db.revoke_refresh_tokens(session, owner_id=claims["sub"], jti=claims["jti"])
+    await session.commit()

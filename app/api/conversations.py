@@ -59,6 +59,14 @@ def job_out(job: db.Job) -> JobOut:
                   created_at=job.created_at, updated_at=job.updated_at)
 
 
+async def read_job(state: AppState, *, owner_id: str, job_id: str) -> db.Job:
+    """`owned_job` for a read only (a transient row through `state.reads`: no session)."""
+    job = await state.reads.job(owner_id=owner_id, job_id=job_id)
+    if job is None:
+        raise not_found("job", job_id)
+    return job
+
+
 async def owned_job(session: AsyncSession, *, owner_id: str, job_id: str) -> db.Job:
     job = await db.get_job(session, owner_id=owner_id, job_id=job_id)
     if job is None:

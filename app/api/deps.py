@@ -14,7 +14,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.security import TokenError, decode_token
+from app.api.security import TokenError, decode_claims
 from app.api.state import AppState
 from app.settings import Settings
 from memory import db
@@ -56,18 +56,29 @@ def unauthorized(detail: str = "could not validate credentials") -> HTTPExceptio
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def get_current_user(state: StateDep, session: SessionDep, token: TokenDep) -> db.User:
+async def get_current_user(state: StateDep, token: TokenDep) -> db.User:
     """The token's user; the row is cached for ``auth_cache_s`` (every read would otherwise pay a query).
 
-    The token itself (signature, expiry, type) is checked on every request; only the account
-    lookup is cached, so a deactivated account loses access within ``auth_cache_s``.
+    A token is verified (signature, issuer, audience, type) once; the same token string then
+    only has its expiry checked (``state.verified``; access tokens are not revocable, only refresh
+    tokens are recorded). The account lookup is cached, so a deactivated account loses access
+    within ``auth_cache_s``. No database session is opened here: a miss reads through
+    `state.reads` (`app.api.reads`).
     """
     if not token:
         raise unauthorized("not authenticated: send 'Authorization: Bearer <access token>'")
-    try:
-        user_id = decode_token(state.tokens, token, expected_type="access")
-    except TokenError as exc:
-        raise unauthorized(str(exc)) from None
+    seen = state.verified.get(token)
+    if seen is not None and time.time() < seen[1]:  # these exact bytes passed every check, and it is not expired
+        user_id = seen[0]
+    else:
+        try:
+            claims = decode_claims(state.tokens, token, expected_type="access")
+        except TokenError as exc:
+            raise unauthorized(str(exc)) from None
+        user_id = claims["sub"]
+        if len(state.verified) >= 10_000:
+            state.verified.clear()
+        state.verified[token] = (user_id, float(claims["exp"]))
     ttl = state.settings.auth_cache_s
     now = time.monotonic()
     hit = state.users.get(user_id) if ttl > 0 else None
@@ -75,7 +86,7 @@ async def get_current_user(state: StateDep, session: SessionDep, token: TokenDep
         email, is_active, created_at = hit[1]
         user = db.User(id=user_id, email=email, is_active=is_active, created_at=created_at)  # a transient copy
     else:
-        user = await db.get_user(session, user_id=user_id)
+        user = await state.reads.user(user_id)
         if user is not None and ttl > 0:
             if len(state.users) >= 10_000:
                 state.users.clear()

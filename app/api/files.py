@@ -136,6 +136,14 @@ def file_out(row: db.AudioFile, *, deduplicated: bool = False, analysis: dict[st
                    created_at=row.created_at, deduplicated=deduplicated, analysis=analysis)
 
 
+async def read_file(state: AppState, *, owner_id: str, file_id: str) -> db.AudioFile:
+    """`owned_file` for a read only (a transient row through `state.reads`: no session)."""
+    row = await state.reads.audio_file(owner_id=owner_id, file_id=file_id)
+    if row is None:
+        raise not_found("file", file_id)
+    return row
+
+
 async def owned_file(session: AsyncSession, *, owner_id: str, file_id: str) -> db.AudioFile:
     row = await db.get_audio_file(session, owner_id=owner_id, audio_id=file_id)
     if row is None:

@@ -1,11 +1,13 @@
-"""The default job runner: jobs in niced child processes of the API, progress back over a queue.
+"""The default job runner: jobs in low-priority child processes of the API, progress back over a queue.
 
 Why processes: a job is CPU-bound Python + numpy (a whole `Mixpilot.turn`). In threads of the
 API process it holds the GIL for long stretches and the request loop waits for it (read p99 of
 seconds under load); niceness cannot help there. In a child process the GIL is its own and
-``os.nice`` applies to the whole process, so the kernel gives request handling the CPU first.
+its threads run under ``SCHED_BATCH`` with niceness (Linux; niceness elsewhere), so a waking
+request preempts a job at once and the jobs still get their share of a busy machine
+(`lower_process_priority`).
 
-    API process                                   child i (spawned, niced)
+    API process                                   child i (spawned, SCHED_BATCH, nice)
     ProcessRunner.submit(job_id) ── job queue ──▶  JobExecutor.run(job_id)  (own service, engine)
     LocalBus (SSE) ◀── drain thread ◀── event queue ── QueueBus.publish(...), started/finished
     ProcessRunner.cancel(job_id) ── control queue i ──▶ executor.cancel(job_id)
@@ -30,6 +32,7 @@ import multiprocessing
 import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("mixpilot.api.jobproc")
@@ -58,6 +61,61 @@ class QueueBus:
 
     async def aclose(self) -> None:
         pass
+
+
+#: scheduling policies by name (Linux), and how `lower_process_priority` ranks what it applied
+_POLICIES = {"batch": "SCHED_BATCH", "idle": "SCHED_IDLE"}
+_APPLIED = ("none", "nice", "batch", "idle")
+
+
+def lower_process_priority(nice: int, *, policy: str = "batch") -> str:
+    """Lower the CPU priority of every thread of this process; returns the policy applied.
+
+    Linux schedules threads, not processes: ``os.nice`` there changes the calling thread only,
+    and the BLAS/OpenMP threads started at import would keep full priority. So each thread in
+    ``/proc/self/task`` gets the niceness and, by `policy`, a scheduling class; threads started
+    later inherit both. Elsewhere: ``os.nice`` (process-wide there).
+
+    - ``batch`` (default): ``SCHED_BATCH`` + niceness. A waking request thread preempts a job at
+      once (a batch task never preempts on wake-up), and the job keeps its niceness' share of a
+      busy machine (nice 10: about a tenth of a core against each normal busy task).
+    - ``idle``: ``SCHED_IDLE``: only CPU no normal task wants. Lowest request latency, but one
+      busy normal task per core (another service, a build) starves the jobs: they never finish
+      and their heartbeats go stale. Measured in the stop-12 note; not the default for that.
+    - ``nice``: niceness only.
+    """
+    tasks = Path("/proc/self/task")
+    if not tasks.is_dir():
+        if nice > 0 and hasattr(os, "nice"):
+            with contextlib.suppress(OSError):
+                os.nice(nice)
+                return "nice"
+        return "none"
+    applied, done = "none", set()
+    for _ in range(5):  # again until no new thread shows up: one may start while we go through the list
+        todo = {int(t.name) for t in tasks.iterdir()} - done
+        if not todo:
+            break
+        done |= todo
+        applied = max(applied, _lower_threads(todo, nice, policy), key=_APPLIED.index)
+    return applied
+
+
+def _lower_threads(tids: set[int], nice: int, policy: str) -> str:
+    applied = "none"
+    klass = getattr(os, _POLICIES.get(policy, ""), None)
+    for tid in tids:
+        if klass is not None:
+            try:
+                os.sched_setscheduler(tid, klass, os.sched_param(0))
+                applied = policy
+            except OSError:  # not permitted (some containers) or the thread has exited: niceness only
+                pass
+        if nice > 0:
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
+                applied = "nice" if applied == "none" else applied
+    return applied
 
 
 def child_main(settings: Any, index: int, nice: int, jobs: Any, control: Any, events: Any, stop: Any) -> None:
@@ -91,9 +149,8 @@ async def _child(settings: Any, index: int, nice: int, jobs: Any, control: Any, 
     service = await loop.run_in_executor(None, open_service, settings)
     executor = JobExecutor(service=service, sessions=sessions, loop=loop, bus=QueueBus(events),
                            heartbeat_s=settings.job_heartbeat_s)
-    if nice > 0 and hasattr(os, "nice"):  # after start-up (imports, service): a starved start delays every job
-        with contextlib.suppress(OSError):
-            os.nice(nice)
+    # after start-up (imports, service): a starved start would delay every job
+    lower_process_priority(nice, policy=settings.job_cpu_policy)
 
     def listen() -> None:
         while True:
@@ -112,6 +169,8 @@ async def _child(settings: Any, index: int, nice: int, jobs: Any, control: Any, 
             if job_id is None or stop.is_set():  # stopping: a job taken now stays queued (retryable)
                 break
             events.put(("started", index, job_id))
+            # threads a library started since (connection pools, ONNX, BLAS) get the low priority too
+            lower_process_priority(nice, policy=settings.job_cpu_policy)
             status: str | None = None
             try:
                 status = await loop.run_in_executor(runner, executor.run, job_id)

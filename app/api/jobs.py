@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import logging
 import threading
@@ -382,9 +383,17 @@ def result_of(res: Any) -> dict[str, Any]:
 
 
 def lower_priority(nice: int) -> None:
-    """Lower this thread's CPU priority (Linux: per thread), so request handling wins the CPU."""
+    """Lower this thread's CPU priority (Linux: per thread), so request handling wins the CPU.
+
+    ``SCHED_BATCH`` (where there is one) and the niceness, as the API's job processes do
+    (`app.api.jobproc.lower_process_priority`): the worker's event loop (heartbeats, Redis) keeps
+    normal priority, its job threads get this.
+    """
     import os
 
+    if hasattr(os, "SCHED_BATCH"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(threading.get_native_id(), os.SCHED_BATCH, os.sched_param(0))
     if nice > 0 and hasattr(os, "setpriority"):
         try:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)

@@ -53,8 +53,14 @@ def build_router() -> APIRouter:
 
 
 def create_app(settings: Settings | None = None, *, service: Any = None, in_process_jobs: bool | None = None,
-               sweep_every_s: float | None = None) -> FastAPI:
-    """The app for `settings`; `service` reuses an existing `Mixpilot` (tests, the UI), not closed here."""
+               sweep_every_s: float | None = None, freeze_gc: bool = False) -> FastAPI:
+    """The app for `settings`; `service` reuses an existing `Mixpilot` (tests, the UI), not closed here.
+
+    `freeze_gc` (`mixpilot serve`): once started, move every object alive to the collector's
+    permanent generation (`gc.freeze`). They live as long as the process anyway (modules, models,
+    the service), and a full collection walking them stops the request loop for ~100 ms: the
+    slowest reads under load. Undone at shutdown.
+    """
     from app.api.files import BodyLimit
     from app.api.routes import health
     from app.api.state import token_config
@@ -66,8 +72,9 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         from app.api.jobs import ArqRunner, JobExecutor, LocalBus, LocalRunner, RedisBus, periodic, sweep_stale
-        from app.api.security import LoginThrottle
-        from app.api.state import AppState, open_database
+        from app.api.security import login_throttle
+        from app.api.reads import Reads
+        from app.api.state import AppState, database_url, open_database
 
         loop = asyncio.get_running_loop()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -94,9 +101,10 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
                                              heartbeat_s=settings.job_heartbeat_s), threads=settings.job_threads,
                                  nice=settings.job_nice)
         await sweep_stale(sessions, stale_s=settings.job_stale_s)
+        reads = Reads(database_url(settings), sessions)
         state = AppState(settings=settings, service=svc, engine=engine, sessions=sessions, tokens=tokens,
-                         throttle=LoginThrottle(max_failures=settings.login_max_failures,
-                                                window_s=settings.login_window_s), runner=runner, bus=bus)
+                         throttle=login_throttle(settings), runner=runner, bus=bus,
+                         reads=reads)
         app.state.mp = state
 
         async def housekeeping() -> None:
@@ -105,14 +113,22 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
 
         every = sweep_every_s or min(settings.job_heartbeat_s, settings.job_stale_s / 3)
         task = asyncio.create_task(periodic(housekeeping, every))
+        if freeze_gc:
+            import gc
+
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
+            if freeze_gc:
+                gc.unfreeze()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await runner.aclose()
             await bus.aclose()
+            await reads.aclose()
             await engine.dispose()
             if own_service:
                 svc.close()

@@ -5,12 +5,16 @@
   the email exists.
 - Tokens: PyJWT, HMAC. Every token carries ``sub`` (user id), ``type`` (access | refresh),
   ``iss``, ``aud``, ``iat``, ``exp`` and ``jti``; `decode_token` requires all of them and
-  checks signature, expiry, issuer, audience and type.
-- `LoginThrottle`: failed logins per (email, client) in a sliding window.
+  checks signature, expiry, issuer, audience and type. Refresh tokens are also recorded by
+  ``jti`` (table ``refresh_tokens``, app/api/accounts.py): each is good for one refresh.
+- `LoginThrottle`: failed logins per key (email + client, and client alone) in a sliding window,
+  in-process; `RedisLoginThrottle` keeps the counts in Redis when it is configured, so the
+  limit holds across API processes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import threading
 import time
@@ -75,16 +79,21 @@ class TokenConfig:
 
 
 def create_token(cfg: TokenConfig, *, subject: str, type: TokenType, now: datetime | None = None,
-                 ttl: timedelta | None = None) -> str:
+                 ttl: timedelta | None = None, jti: str | None = None) -> str:
     now = now or datetime.now(UTC)
     ttl = ttl if ttl is not None else (cfg.access_ttl if type == "access" else cfg.refresh_ttl)
     claims = {"sub": subject, "type": type, "iss": cfg.issuer, "aud": cfg.audience, "iat": int(now.timestamp()),
-              "exp": int((now + ttl).timestamp()), "jti": uuid.uuid4().hex}
+              "exp": int((now + ttl).timestamp()), "jti": jti or uuid.uuid4().hex}
     return jwt.encode(claims, cfg.secret, algorithm=cfg.algorithm)
 
 
 def decode_token(cfg: TokenConfig, token: str, *, expected_type: TokenType) -> str:
     """The user id in a valid token of `expected_type`; `TokenError` otherwise."""
+    return decode_claims(cfg, token, expected_type=expected_type)["sub"]
+
+
+def decode_claims(cfg: TokenConfig, token: str, *, expected_type: TokenType) -> dict:
+    """The claims of a valid token of `expected_type` (``sub``, ``jti`` checked non-empty); `TokenError` otherwise."""
     if not token:
         raise TokenError("missing token")
     try:
@@ -96,23 +105,34 @@ def decode_token(cfg: TokenConfig, token: str, *, expected_type: TokenType) -> s
         raise TokenError("invalid token") from None
     if not hmac.compare_digest(str(claims.get("type", "")).encode(), expected_type.encode()):
         raise TokenError(f"wrong token type: expected an {expected_type} token")
-    sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise TokenError("invalid token")
-    return sub
+    for name in ("sub", "jti"):
+        if not isinstance(claims.get(name), str) or not claims[name] or len(claims[name]) > 64:
+            raise TokenError("invalid token")
+    return claims
+
+
+#: a key of the form ``*|client`` counts one client's failures across all emails: a wider limit
+CLIENT_WIDE_FACTOR = 4
+
+
+def _limit(max_failures: int, key: str) -> int:
+    return max_failures * CLIENT_WIDE_FACTOR if key.startswith("*|") else max_failures
 
 
 class LoginThrottle:
     """At most `max_failures` failed logins per key within `window_s`; thread-safe, in-process.
 
-    Keys are ``email|client``; a success clears the key. (Several API processes each keep their
-    own counts: the limit then applies per process.)
+    Keys are ``email|client`` and ``client``; a success clears the first. (Several API processes
+    each keep their own counts here: `RedisLoginThrottle` shares them.)
     """
 
     def __init__(self, *, max_failures: int = 5, window_s: float = 300.0, max_keys: int = 100_000) -> None:
         self.max_failures, self.window_s, self.max_keys = max_failures, window_s, max_keys
         self._fails: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+
+    def limit(self, key: str) -> int:
+        return _limit(self.max_failures, key)
 
     def _prune(self, key: str, now: float) -> deque[float]:
         q = self._fails.get(key)
@@ -129,8 +149,9 @@ class LoginThrottle:
         now = time.monotonic()
         with self._lock:
             q = self._prune(key, now)
-            if len(q) < self.max_failures:
+            if len(q) < self.limit(key):
                 return 0.0
+            q = list(q)[-self.limit(key):]
             return max(1.0, self.window_s - (now - q[0]))
 
     def failed(self, key: str) -> None:
@@ -143,3 +164,61 @@ class LoginThrottle:
     def succeeded(self, key: str) -> None:
         with self._lock:
             self._fails.pop(key, None)
+
+
+class RedisLoginThrottle:
+    """`LoginThrottle`'s interface with the counts in Redis, shared by every API process.
+
+    A fixed window per key (``INCR`` + ``EXPIRE`` on the first failure). Redis trouble never
+    blocks a login: the in-process `fallback` counts meanwhile.
+    """
+
+    def __init__(self, url: str, *, max_failures: int = 5, window_s: float = 300.0, prefix: str = "mixpilot:login:",
+                 fallback: LoginThrottle | None = None) -> None:
+        import redis
+
+        self.max_failures, self.window_s, self.prefix = max_failures, window_s, prefix
+        self._r = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self.fallback = fallback or LoginThrottle(max_failures=max_failures, window_s=window_s)
+
+    def _key(self, key: str) -> str:
+        return self.prefix + hashlib.sha256(key.encode()).hexdigest()[:32]  # no emails in Redis key names
+
+    def retry_after(self, key: str) -> float:
+        try:
+            k = self._key(key)
+            count, ttl = self._r.pipeline().get(k).pttl(k).execute()
+        except Exception:  # noqa: BLE001 - Redis down: count in-process
+            return self.fallback.retry_after(key)
+        if count is None or int(count) < _limit(self.max_failures, key):
+            return self.fallback.retry_after(key)
+        return max(1.0, (ttl or 0) / 1000.0)
+
+    def failed(self, key: str) -> None:
+        self.fallback.failed(key)
+        try:
+            k = self._key(key)
+            count, ttl = self._r.pipeline().incr(k).ttl(k).execute()
+            if int(count) == 1 or ttl is None or int(ttl) < 0:  # the window starts at the first failure
+                self._r.expire(k, int(self.window_s) + 1)
+        except Exception:  # noqa: BLE001
+            pass
+
+    def succeeded(self, key: str) -> None:
+        self.fallback.succeeded(key)
+        try:
+            self._r.delete(self._key(key))
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def login_throttle(settings) -> LoginThrottle | RedisLoginThrottle:
+    """The throttle for these settings: shared in Redis when ``redis_url`` is set, else in-process."""
+    local = LoginThrottle(max_failures=settings.login_max_failures, window_s=settings.login_window_s)
+    if not settings.redis_url:
+        return local
+    try:
+        return RedisLoginThrottle(settings.redis_url, max_failures=settings.login_max_failures,
+                                  window_s=settings.login_window_s, fallback=local)
+    except Exception:  # noqa: BLE001 - redis package missing: in-process
+        return local

@@ -20,9 +20,12 @@ class AppState:
     throttle: LoginThrottle
     runner: Any  # LocalRunner | ArqRunner
     bus: Any  # LocalBus | RedisBus
+    reads: Any = None  # app.api.reads.Reads: token user, job and file lookups (inline on SQLite)
     started_at: float = field(default_factory=time.time)
     #: user id -> (expires at (monotonic), (email, is_active, created_at)): `deps.get_current_user`
     users: dict[str, tuple[float, tuple[Any, ...]]] = field(default_factory=dict)
+    #: access token -> (user id, its expiry (epoch s)): tokens already verified, `deps.get_current_user`
+    verified: dict[str, tuple[str, float]] = field(default_factory=dict)
 
 
 def database_url(settings: Settings) -> str:

@@ -26,6 +26,6 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"the API needs its extra: pip install -e '.[api]' ({exc})") from None
     from app.settings import Settings
 
-    app = create_app(Settings(), in_process_jobs=args.in_process_jobs or None)
+    app = create_app(Settings(), in_process_jobs=args.in_process_jobs or None, freeze_gc=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=False)
     return 0

@@ -417,7 +417,8 @@ def build_app(svc: Any, *, work_dir: str | Path, user_id: str = "local", signin:
                 metrics = gr.HTML(view.metrics_html({}, {}), elem_id="mp-metrics")
                 with gr.Accordion("Rate this result", open=True, elem_id="mp-rate"):
                     overall = gr.Radio([1, 2, 3, 4, 5], label="Overall", elem_id="mp-overall")
-                    with gr.Accordion("Aspects (optional)", open=False, elem_id="mp-aspects"):
+                    with gr.Accordion("Aspects (optional: each teaches mixpilot one part of your taste)", open=True,
+                                      elem_id="mp-aspects"):
                         aspect_inputs = [gr.Radio([1, 2, 3, 4, 5], label=label, elem_id=f"mp-aspect-{key}")
                                          for key, label in ASPECTS]
                     with gr.Row():

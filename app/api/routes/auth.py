@@ -32,8 +32,15 @@ async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: 
 
 @router.post("/refresh", response_model=TokenOut, responses=UNAUTH)
 async def refresh(body: RefreshIn, state: StateDep, session: SessionDep) -> TokenOut:
-    """A new token pair for a valid refresh token."""
+    """A new token pair for a valid refresh token. Each refresh token works once (rotation); using a
+    spent one again revokes all of the user's refresh tokens (sign in again)."""
     return await accounts.refresh(state, session, refresh_token=body.refresh_token)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTH)
+async def logout(body: RefreshIn, state: StateDep, session: SessionDep) -> None:
+    """Revoke this refresh token (sign out of this device); the access token lapses at its expiry."""
+    await accounts.logout(state, session, refresh_token=body.refresh_token)
 
 
 @router.get("/me", response_model=UserOut, responses=UNAUTH)

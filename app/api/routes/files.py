@@ -35,10 +35,9 @@ async def list_files(user: CurrentUser, session: SessionDep, limit: Annotated[in
 
 
 @router.get("/{file_id}", response_model=FileOut, responses=NOT_FOUND)
-async def get_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, session: SessionDep,
-                   analysis: bool = True) -> FileOut:
+async def get_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, analysis: bool = True) -> FileOut:
     """Metadata and (unless `analysis=false`) the analysis: loudness, peaks, spectrum, stereo, speech."""
-    row = await svc.owned_file(session, owner_id=user.id, file_id=file_id)
+    row = await svc.read_file(state, owner_id=user.id, file_id=file_id)
     result = await run_in_threadpool(svc.analysis_of, state, file_id) if analysis else None
     return svc.file_out(row, analysis=result)
 
@@ -47,11 +46,11 @@ async def get_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, sess
     200: {"content": {t: {"schema": {"type": "string", "format": "binary"}} for t in svc.DOWNLOAD_TYPES.values()},
           "description": "the audio file"}, **NOT_FOUND,
     410: {"model": Message, "description": "the audio is no longer stored"}})
-async def download(file_id: FileIdPath, user: CurrentUser, state: StateDep, session: SessionDep,
+async def download(file_id: FileIdPath, user: CurrentUser, state: StateDep,
                    format: Literal["wav", "flac", "mp3"] = "wav",
                    bit_depth: Annotated[int | None, Query(
                        ge=16, le=32, description="16, 24 or 32: wav 16/24/32 (float), flac 16/24")] = None):
-    row = await svc.owned_file(session, owner_id=user.id, file_id=file_id)
+    row = await svc.read_file(state, owner_id=user.id, file_id=file_id)
     path, name = await svc.export_file(state, row, format=format, bit_depth=bit_depth)
     return FileResponse(path, media_type=svc.DOWNLOAD_TYPES[format], filename=name,
                         background=BackgroundTask(path.unlink, missing_ok=True))

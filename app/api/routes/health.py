@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
@@ -10,11 +12,16 @@ from app.api.schemas import HealthOut, ReadyOut
 router = APIRouter(tags=["health"])
 
 
+@functools.cache
+def _version() -> str:  # read once: the package metadata lookup costs more than the rest of the request
+    from app.cli import _version as v
+
+    return v()
+
+
 @router.get("/health", response_model=HealthOut)
 async def health() -> HealthOut:
     """Liveness: the process answers."""
-    from app.cli import _version
-
     return HealthOut(version=_version())
 
 

@@ -27,9 +27,9 @@ async def list_jobs(user: CurrentUser, session: SessionDep, status: JobStatus | 
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=NOT_FOUND)
-async def get_job(job_id: JobIdPath, user: CurrentUser, session: SessionDep) -> JobOut:
+async def get_job(job_id: JobIdPath, user: CurrentUser, state: StateDep) -> JobOut:
     """State, progress (0–1), plan, result (file_id, metrics, explanation, applied, warnings) and error."""
-    return conversations.job_out(await conversations.owned_job(session, owner_id=user.id, job_id=job_id))
+    return conversations.job_out(await conversations.read_job(state, owner_id=user.id, job_id=job_id))
 
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse, responses={
@@ -39,9 +39,9 @@ async def get_job(job_id: JobIdPath, user: CurrentUser, session: SessionDep) -> 
         'event: end\ndata: {"status": "succeeded"}\n\n')}},
           "description": "Server-Sent Events: status, stage, plan, step_started, step_progress, step_finished, "
                          "done, heartbeat, then end"}, **NOT_FOUND})
-async def job_events(job_id: JobIdPath, user: CurrentUser, state: StateDep, session: SessionDep):
+async def job_events(job_id: JobIdPath, user: CurrentUser, state: StateDep):
     """Live progress as Server-Sent Events; the stream ends after the job does (event `end`)."""
-    await conversations.owned_job(session, owner_id=user.id, job_id=job_id)
+    await conversations.read_job(state, owner_id=user.id, job_id=job_id)
     events = conversations.job_events(state, owner_id=user.id, job_id=job_id)
 
     async def stream():
