@@ -300,7 +300,7 @@ def test_killed_job_process_fails_its_job_retryably_and_is_replaced(api, alice):
     r = api.post("/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [alice["file"]["id"]]},
                  headers=h)
     job_id = r.json()["job_id"]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a replaced child imports everything again: slow on a loaded box
     while job_id not in runner.running.values() or api.get(f"/api/v1/jobs/{job_id}", headers=h).json()["status"] != "running":
         assert time.monotonic() < deadline, "no job process picked the job up"
         time.sleep(0.02)
