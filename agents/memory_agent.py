@@ -57,6 +57,9 @@ OWN_K = 0.5
 RATING_TOP = 5.0
 PEAK_PRIOR = 0.3  # rating² per frame unit² away from the best-rated settings (see _cone_peak)
 CD_SWEEPS, CD_STEP = 4, 0.1
+#: a comment's direction ("too bright": the taste is below what was played), per rating, in rating²
+#: per frame unit the peak sits on the wrong side (see _cone_peak); DIR_MARGIN: how far past it
+DIR_WEIGHT, DIR_MARGIN = 4.0, 0.5
 OWN_SIM_FLOOR = 0.5
 K_GLOBAL, K_OWN = 64, 24
 EMBED_TTL_S = 7 * 24 * 3600
@@ -157,12 +160,80 @@ def _numeric(v: Any) -> bool:
 
 #: which settings each aspect rating speaks about (tools whose numeric params it covers); the
 #: aspects without a clear mapping (vocal clarity, balance) count only through the overall rating
+@functools.lru_cache(maxsize=1024)
+def _comment_directions(comment: str, frozen: str) -> tuple[tuple[str, str, int], ...]:
+    import json
+
+    from agents.plan import Plan, Step
+    from agents.semantic.followup import apply_followup, parse_followup
+
+    played = json.loads(frozen)
+    # the words' direction is read on neutral settings (the contract defaults): a follow-up may set
+    # a value outright ("too wide" → width 0.75), which from a narrow 0.5 would read as "wider"
+    params = {t: {n: (float(_contract(t, n)[0]) if _numeric(_contract(t, n)[0]) else v) for n, v in ps.items()}
+              for t, ps in played.items()}
+    try:
+        fu = parse_followup(comment)
+        if fu is not None and fu.kind in ("adjust", "repeat_with_changes"):
+            before = Plan(steps=[Step(tool=t, params=p) for t, p in params.items()])
+            after = {st.tool: st.params for st in apply_followup(before, fu).steps}
+        else:  # not worded as a change ("wider", "needs warmth"): what the words ask for as a request
+            after = _asked(comment)
+    except Exception:  # noqa: BLE001 - a comment we cannot read says nothing
+        return ()
+    out = []
+    for tool, ps in params.items():
+        for name, v in ps.items():
+            w = after.get(tool, {}).get(name)
+            if _numeric(v) and _numeric(w) and abs(float(w) - float(v)) > 1e-9:
+                out.append((tool, name, 1 if float(w) > float(v) else -1))
+    return tuple(out)
+
+
+def _asked(text: str) -> dict[str, dict[str, Any]]:
+    """The settings a request's vocabulary terms ask for ("wider" → stereo_width width 1.3; "less
+    bright" → the term's inverse), merged; repairs and tools without settings add nothing."""
+    from agents.semantic.parse import parse
+
+    out: dict[str, dict[str, Any]] = {}
+    for clause in parse(text).clauses:
+        for m in clause.matches:
+            if m.kind != "term":
+                continue
+            steps = m.obj.inverse if (m.negated or m.modifier == "less") else m.obj.steps
+            for tool, ps in steps or ():
+                out.setdefault(tool, {}).update(ps)
+    return out
+
+
+def comment_directions(comment: str | None, params: dict[str, dict[str, Any]]) -> dict[tuple[str, str], int]:
+    """What a feedback comment says about the settings that were played: (tool, param) → +1 / −1.
+
+    The comment is read as the follow-up request it would be in the chat ("too bright" → the
+    eq's bright_db lower, "a bit quiet" → master target_lufs higher): whatever that follow-up
+    would change among the settings played, and which way (read from their neutral values, so
+    a follow-up that sets a value outright still gives its direction). Praise or an unreadable
+    comment: {}.
+    """
+    import json
+
+    if not comment or not comment.strip():
+        return {}
+    learned = {t: {n: v for n, v in ps.items() if _numeric(v)} for t, ps in params.items()
+               if t in LEARNED_TOOLS and isinstance(ps, dict)}
+    learned = {t: ps for t, ps in learned.items() if ps}
+    if not learned:
+        return {}
+    return {(t, n): d for t, n, d in _comment_directions(comment.strip()[:500], json.dumps(learned, sort_keys=True))}
+
+
 ASPECT_TOOLS: dict[str, tuple[str, ...]] = {"tone": ("eq",), "width": ("stereo_width",),
                                             "loudness": ("master", "compress")}
 MIN_ASPECT_RATINGS = 3
 
 
-def _cone_peak(z: np.ndarray, r: np.ndarray, w: np.ndarray, centre: np.ndarray) -> np.ndarray:
+def _cone_peak(z: np.ndarray, r: np.ndarray, w: np.ndarray, centre: np.ndarray,
+               dirs: np.ndarray | None = None) -> np.ndarray:
     """Peak t of ``r ≈ c − b·‖z − t‖`` (b ≥ 0): ratings fall linearly with the distance from the ideal point.
 
     Fitted by coordinate descent on a 0.1-step grid per setting (the tried range ± 0.5, in the
@@ -170,6 +241,9 @@ def _cone_peak(z: np.ndarray, r: np.ndarray, w: np.ndarray, centre: np.ndarray) 
     bounded: a 1 only says "1 or worse" and a 5 "5 or better", so a prediction beyond the end
     of the scale costs nothing there. ``PEAK_PRIOR`` × ‖t − centre‖² keeps the peak near the
     best-rated settings where the ratings are flat (no evidence to go anywhere else).
+    `dirs` (ratings × settings, +1 / −1 / 0): what comments said ("too bright": the peak is below
+    the bright_db played); a peak on the wrong side of one, or within ``DIR_MARGIN`` of it, costs
+    ``DIR_WEIGHT`` per frame unit (weighted as its rating).
     """
     n, k = z.shape
     w = w / w.sum()
@@ -189,6 +263,10 @@ def _cone_peak(z: np.ndarray, r: np.ndarray, w: np.ndarray, centre: np.ndarray) 
             e = np.where((lo1 & (pred < 1.0)) | (hi5 & (pred > RATING_TOP)), 0.0, e)
             others = ((t - centre) ** 2).sum() - (t[j] - centre[j]) ** 2
             cost = (e * e) @ w * n + PEAK_PRIOR * (others + (axis - centre[j]) ** 2)
+            if dirs is not None and dirs[:, j].any():
+                said = dirs[:, j] != 0
+                wrong = np.maximum(dirs[said, j][None, :] * (z[said, j][None, :] - axis[:, None]) + DIR_MARGIN, 0.0)
+                cost = cost + DIR_WEIGHT * n * (wrong @ w[said])
             best = float(axis[int(np.argmin(cost))])
             moved |= abs(best - t[j]) > 1e-9
             t[j] = best
@@ -241,9 +319,11 @@ def _ideal_point(hits: list[dict[str, Any]], keys: list[tuple[str, str]] | None 
     r_mu = float(sim @ r / den)
     var_r = float(sim @ (r - r_mu) ** 2 / den)
     value = m
-    if len(hits) >= 3 and var_r > 1e-9:
+    dirs = np.array([[float((h.get("dirs") or {}).get(key, 0)) for key in keys] for h in hits])
+    said = bool(dirs.any())
+    if len(hits) >= 3 and (var_r > 1e-9 or said):
         z = (x - centre) / scale
-        value = np.clip(centre + _cone_peak(z, r, sim, (m - centre) / scale) * scale, lo, hi)
+        value = np.clip(centre + _cone_peak(z, r, sim, (m - centre) / scale, dirs if said else None) * scale, lo, hi)
     trust = max((r_mu - 1.0) / (RATING_TOP - 1.0), var_r / (var_r + 0.25))
     evid = [float(sim[present[:, j]].sum()) * trust for j in range(len(keys))]
     return {k: (float(v), e) for k, v, e in zip(keys, value, evid, strict=True)}
@@ -514,20 +594,27 @@ class MemoryAgent:
         return done
 
     def feedback(self, *, user_id: str | None, turn_id: str, rating: int, aspects: dict[str, int] | None = None,
-                 comment: str | None = None, liked: bool | None = None, job_id: str | None = None) -> None:
-        """Store a rating for a turn (its id, a job id, or the result/input audio id)."""
+                 comment: str | None = None, liked: bool | None = None, job_id: str | None = None) -> list[str]:
+        """Store a rating for a turn (its id, a job id, or the result/input audio id).
+
+        Returns what the comment was understood to ask of the settings played ("lower
+        brightness"), for the reply; [] without a comment, or one that asks nothing of them.
+        """
         owner = user_id or db.LOCAL_USER_ID
 
-        async def _store() -> None:
+        async def _store() -> dict[str, dict[str, Any]]:
             async with self._sessions() as s, s.begin():
                 cfg = await db.find_configuration(s, owner_id=owner, ref=turn_id)
                 if cfg is None:
                     raise KeyError(f"no turn '{turn_id}' to rate (rate a turn id, job id or result audio id)")
                 await db.add_feedback(s, owner_id=owner, config_id=cfg.id, rating=rating, aspects=aspects,
                                       comment=comment, liked=liked, job_id=job_id)
+                return dict(cfg.params or {})
 
-        self._loop.run(_store())
+        params = self._loop.run(_store())
         self._bump_generation()
+        return [f"{'higher' if d > 0 else 'lower'} {_LABELS.get(k, (f'{k[0]} {k[1]}',))[0]}"
+                for k, d in sorted(comment_directions(comment, params).items())]
 
     def find_turn(self, *, user_id: str | None, ref: str) -> dict[str, Any] | None:
         """The turn (configuration) `ref` names for this user, as a dict, or None."""
@@ -603,11 +690,13 @@ class MemoryAgent:
             return []
         cfg_ids = [h.metadata.get("configuration_id") for h in hits if h.metadata.get("configuration_id")]
 
-        async def _load() -> dict[str, dict[str, Any]]:
+        async def _load() -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
             async with self._sessions() as s:
-                return await db.configurations_by_ids_any_owner(s, ids=cfg_ids)
+                configs = await db.configurations_by_ids_any_owner(s, ids=cfg_ids)
+                mine = [c for c, v in configs.items() if v["owner_id"] == owner and v["rating_count"]]
+                return configs, await db.feedback_comments(s, owner_id=owner, config_ids=mine)
 
-        configs = self._loop.run(_load())
+        configs, comments = self._loop.run(_load())
         out = []
         for h in hits:
             cfg = configs.get(h.metadata.get("configuration_id") or "")
@@ -616,7 +705,17 @@ class MemoryAgent:
             out.append({"similarity": F.similarity_from_sq_distance(h.distance), "own": cfg["owner_id"] == owner,
                         "score": float(cfg["score"]), "params": cfg["params"], "genre": cfg["genre"],
                         "aspects": cfg.get("aspects") or {},
+                        # the owner's own comments only ("too bright"): directions for _cone_peak
+                        "dirs": self._directions(comments.get(h.metadata.get("configuration_id") or "", []),
+                                                 cfg["params"]),
                         "same_type": h.metadata.get("content_type", ctype) == ctype})
+        return out
+
+    @staticmethod
+    def _directions(comments: list[str], params: dict[str, dict[str, Any]]) -> dict[tuple[str, str], int]:
+        out: dict[tuple[str, str], int] = {}
+        for c in comments:  # a later comment on the same turn wins
+            out.update(comment_directions(c, params))
         return out
 
     def _aggregate(self, hits: list[dict[str, Any]], *, owner: str, genre: str | None,
@@ -696,7 +795,16 @@ class MemoryAgent:
         if best is None:
             return f"{n} {what} {who} rated {rated}"
         label, fmt = _LABELS[(best[0], best[1])]
-        return f"{n} {what} {who} rated {rated} used {label} {fmt.format(best[2])}"
+        tool, name, value = best
+        played = [float(v) for h in good if _numeric(v := h["params"].get(tool, {}).get(name))]
+        # "used" where they did; the fitted peak can lie beyond everything played ("point to")
+        verb = "used" if played and min(played) - 1e-6 <= value <= max(played) + 1e-6 else "point to"
+        text = f"{n} {what} {who} rated {rated} {verb} {label} {fmt.format(value)}"
+        said = [h["dirs"][(tool, name)] for h in pool if (h.get("dirs") or {}).get((tool, name))]
+        if said:
+            way = "higher" if sum(said) > 0 else "lower"
+            text += f"; your comments on {len(said)} of them asked for {way} {label}"
+        return text
 
 
 def open_memory(*, data_dir: str | Path, database_url: str | None = None, chroma_url: str | None = None,

@@ -204,11 +204,13 @@ class Mixpilot:
         return result
 
     def feedback(self, turn_id: str, *, rating: int, aspects: dict[str, int] | None = None,
-                 comment: str | None = None, liked: bool | None = None, user_id: str | None = None) -> None:
-        """Rate a turn (1–5, optional aspect ratings 1–5, comment, liked); `turn_id` from `TurnResult`."""
+                 comment: str | None = None, liked: bool | None = None, user_id: str | None = None) -> list[str]:
+        """Rate a turn (1–5, optional aspect ratings 1–5, comment, liked); `turn_id` from `TurnResult`.
+
+        Returns what the comment was understood to ask ("lower brightness"; see `MemoryAgent.feedback`)."""
         if self.memory is None:
             raise RuntimeError("memory is not configured: feedback cannot be stored")
-        self.memory.feedback(user_id=user_id, turn_id=turn_id, rating=rating, aspects=aspects, comment=comment,
+        return self.memory.feedback(user_id=user_id, turn_id=turn_id, rating=rating, aspects=aspects, comment=comment,
                              liked=liked)
 
     def history(self, thread_id: str) -> list[dict[str, Any]]:

@@ -132,6 +132,23 @@ def rating(v: np.ndarray, taste: np.ndarray, rng: np.random.Generator, idx: list
 ASPECTS = {"tone": [0, 1], "width": [2], "loudness": [3, 4]}
 
 
+#: `--ratings comments`: the words a listener uses for the setting furthest from their taste
+#: (index → (comment when the played value is above the taste, when below))
+COMMENTS = {0: ("too bright", "too dull"), 1: ("too warm", "too thin"), 2: ("too wide", "more width"),
+            3: ("too loud", "too quiet"), 4: ("too compressed", "more compression")}
+COMMENT_MIN = 0.15  # a setting less far off than this (in the listener's scale) is not worth a word
+
+
+def comment(v: np.ndarray, taste: np.ndarray, stars: int) -> str | None:
+    """The simulated listener's comment with an overall rating below 5: what is most off, in plain
+    words ("too bright"); nothing when everything is close (or the rating is a 5)."""
+    off = (v - taste) / SCALES
+    j = int(np.argmax(np.abs(off)))
+    if stars >= 5 or abs(off[j]) < COMMENT_MIN:
+        return None
+    return COMMENTS[j][0 if off[j] > 0 else 1]
+
+
 def clipped(v: np.ndarray) -> np.ndarray:
     return np.array([np.clip(x, *BOUNDS[p[1]]) for p, x in zip(PARAMS, v, strict=True)])
 
@@ -151,9 +168,10 @@ class NoRecCache(MemoryCache):
 
 
 def learning(m: MemoryAgent, train, test, analyses, rounds: int, seed: int = 1,
-             explore: str = "fixed", aspects: bool = False) -> dict[str, list[float]]:
+             explore: str = "fixed", aspects: bool = False, comments: bool = False) -> dict[str, list[float]]:
     rng = np.random.default_rng(seed)
-    users = {name: f"listener-{name}-{'a' if aspects else 'o'}-{db.new_id()[:6]}" for name in LISTENERS}
+    tag = "a" if aspects else ("c" if comments else "o")
+    users = {name: f"listener-{name}-{tag}-{db.new_id()[:6]}" for name in LISTENERS}
     curves: dict[str, list[float]] = {name: [] for name in LISTENERS}
 
     def evaluate(name: str) -> float:
@@ -179,7 +197,9 @@ def learning(m: MemoryAgent, train, test, analyses, rounds: int, seed: int = 1,
                                  analysis=analyses[aid], plan={"steps": [], "source": "semantic"},
                                  outcomes=as_outcomes(applied), result_id=aid, request="master this")
             given = {a: rating(applied, taste, rng, idx) for a, idx in ASPECTS.items()} if aspects else None
-            m.feedback(user_id=users[name], turn_id=turn, rating=rating(applied, taste, rng), aspects=given)
+            stars = rating(applied, taste, rng)
+            m.feedback(user_id=users[name], turn_id=turn, rating=stars, aspects=given,
+                       comment=comment(applied, taste, stars) if comments else None)
     # the same track, both listeners
     aid = test[0][0]
     recs = {name: as_vector(m.recommend(analysis=analyses[aid], request="master this", user_id=users[name],
@@ -230,10 +250,12 @@ def fill(m: MemoryAgent, vectors: list[np.ndarray], total: int, seed: int = 2) -
 
 
 def report_learning(m: MemoryAgent, train, test, analyses, rounds: int, args: argparse.Namespace, *,
-                    aspects: bool) -> bool:
+                    aspects: bool, comments: bool = False) -> bool:
     t = time.perf_counter()
-    curves = learning(m, train, test, analyses, rounds, seed=args.seed, explore=args.explore, aspects=aspects)
-    print(f"\nlearning from {'overall + aspect' if aspects else 'overall'} ratings ({rounds} ratings per listener,"
+    curves = learning(m, train, test, analyses, rounds, seed=args.seed, explore=args.explore, aspects=aspects,
+                      comments=comments)
+    what = "overall + aspect" if aspects else ("overall + comment" if comments else "overall")
+    print(f"\nlearning from {what} ratings ({rounds} ratings per listener,"
           f" seed {args.seed}, {time.perf_counter() - t:.0f} s):")
     print(f"  listener model: {RATING_MODEL}")
     print(f"  played each round: recommendation + N(0, sd) per setting, sd {args.explore}"
@@ -267,9 +289,10 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1, help="listeners' rating noise, training order, exploration")
     ap.add_argument("--explore", choices=("fixed", "decay"), default="fixed",
                     help="variations around the recommendation: sd shrinking as 1/sqrt(1 + n/10), or constant")
-    ap.add_argument("--ratings", choices=("both", "aspects", "overall"), default="both",
-                    help="what the listeners give: overall + aspect ratings (tone, width, loudness), overall only, or"
-                         " both runs one after the other (default)")
+    ap.add_argument("--ratings", choices=("both", "all", "aspects", "comments", "overall"), default="both",
+                    help="what the listeners give: overall + aspect ratings (tone, width, loudness), overall + a"
+                         " comment on what is most off ('too bright'), overall only; both = aspects then overall"
+                         " (default), all = the three")
     args = ap.parse_args()
     rounds, total = (20, 2000) if args.quick else (50, args.vectors)
 
@@ -292,18 +315,21 @@ def main() -> int:
               f"per excerpt: analysis {t_an * 1e3:.0f} ms, embedding {t_emb * 1e3:.0f} ms")
 
         all_ok = True
-        for k, mode in enumerate(("aspects", "overall") if args.ratings == "both" else (args.ratings,)):
+        modes = {"both": ("aspects", "overall"), "all": ("aspects", "comments", "overall")}.get(args.ratings,
+                                                                                               (args.ratings,))
+        for k, mode in enumerate(modes):
             # each mode learns in a store of its own (the other mode's listeners would be "others like me")
             (tmp / f"mode-{mode}").mkdir(exist_ok=True)
             mm = m if k == 0 else open_memory(data_dir=tmp / f"mode-{mode}", database_url=args.postgres,
                                               cache=m.cache, store=store)
             try:
-                all_ok &= report_learning(mm, train, test, analyses, rounds, args, aspects=mode == "aspects")
+                all_ok &= report_learning(mm, train, test, analyses, rounds, args, aspects=mode == "aspects",
+                                          comments=mode == "comments")
             finally:
                 if mm is not m:
                     mm.close()
-        if args.ratings == "both":
-            print(f"\ngoal −60 % by 20 ratings, both rating modes: {'met' if all_ok else 'NOT met'}")
+        if len(modes) > 1:
+            print(f"\ngoal −60 % by 20 ratings, every rating mode: {'met' if all_ok else 'NOT met'}")
 
         t_fill = fill(m, list(embeds.values()), total)
         n = m.vectors.count()

@@ -496,6 +496,22 @@ async def configurations_by_ids_any_owner(session: AsyncSession, *, ids: Sequenc
     return out
 
 
+async def feedback_comments(session: AsyncSession, *, owner_id: str,
+                            config_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The owner's own feedback comments on these configurations: id → comments, oldest first."""
+    if not config_ids:
+        return {}
+    stmt = (select(Feedback.configuration_id, Feedback.comment)
+            .where(Feedback.owner_id == owner_id, Feedback.configuration_id.in_(list(config_ids)),
+                   Feedback.comment.is_not(None))
+            .order_by(Feedback.created_at))
+    out: dict[str, list[str]] = {}
+    for cid, comment in (await session.execute(stmt)).all():
+        if comment and comment.strip():
+            out.setdefault(cid, []).append(comment)
+    return out
+
+
 async def add_feedback(session: AsyncSession, *, owner_id: str, config_id: str, rating: int,
                        aspects: dict[str, int] | None = None, comment: str | None = None,
                        liked: bool | None = None, job_id: str | None = None) -> Feedback:

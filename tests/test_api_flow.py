@@ -85,9 +85,10 @@ def test_whole_flow_register_upload_master_follow_download_rate(api, alice):
 
     # rate it, read the thread
     r = api.post("/api/v1/feedback", json={"job_id": alice["job_id"], "rating": 5, "aspects": {"loudness": 4},
-                                           "comment": "great"}, headers=h)
+                                           "comment": "great, maybe a touch too loud"}, headers=h)
     assert r.status_code == 201, r.text
     assert r.json()["turn_id"] == result["turn_id"]
+    assert r.json()["understood"] == ["lower loudness"]  # the comment, read against the settings played
     thread = api.get(f"/api/v1/threads/{alice['thread_id']}", headers=h).json()
     assert [t["kind"] for t in thread["turns"]] == ["process"] and thread["turns"][0]["file_id"] == result["file_id"]
     rec = api.get("/api/v1/recommendations", params={"file_id": f["id"], "request": "master for spotify"}, headers=h)

@@ -367,3 +367,63 @@ def test_aspect_ratings_pin_the_settings_they_speak_about():
             widths[with_aspects].append(rec["params"]["stereo_width"]["width"])
     assert np.median(widths[True]) > 1.45, widths
     assert abs(np.median(widths[False]) - 1.0) < 0.25, widths
+
+
+def test_comment_directions_read_feedback_words_as_the_follow_up_they_would_be():
+    from agents.memory_agent import comment_directions
+
+    played = {"eq": {"bright_db": -5.0, "warm_db": 2.0}, "stereo_width": {"width": 0.5},
+              "master": {"target_lufs": -8.0}, "compress": {"amount": 0.9}, "denoise": {"strength": 0.5}}
+    want = {"too bright": {("eq", "bright_db"): -1}, "too dull": {("eq", "bright_db"): 1},
+            "a bit too warm": {("eq", "warm_db"): -1}, "too thin": {("eq", "warm_db"): 1},
+            # a follow-up that sets a value outright ("too wide" → width 0.75) still reads as "narrower"
+            # though 0.75 is wider than the 0.5 played
+            "too wide": {("stereo_width", "width"): -1}, "more width": {("stereo_width", "width"): 1},
+            "wider": {("stereo_width", "width"): 1}, "too narrow": {("stereo_width", "width"): 1},
+            # "too quiet" asks for -10 LUFS, quieter than the -8 played: the direction is still "louder"
+            "too quiet": {("master", "target_lufs"): 1}, "too loud": {("master", "target_lufs"): -1},
+            "too compressed": {("compress", "amount"): -1},
+            "too bright and too loud": {("eq", "bright_db"): -1, ("master", "target_lufs"): -1}}
+    for text, dirs in want.items():
+        assert comment_directions(text, played) == dirs, text
+    for praise in ("love it", "perfect, thanks", "", None, "🎵🎵"):
+        assert comment_directions(praise, played) == {}, praise
+    assert comment_directions("too bright", {"stereo_width": {"width": 1.2}}) == {}  # no eq was played
+
+
+def test_feedback_comments_move_the_setting_they_name(agent):
+    """Every turn rated 3 with the comment "too bright": the bright_db recommended for similar audio
+    falls below everything played. The same ratings without the comment leave it among them."""
+    audio = track(7, bright=1.0)
+    got = {}
+    for user, said in (("critic", "way too bright"), ("silent", None)):
+        for bright in (-1.0, 0.0, 1.0, 2.0, 0.5, -0.5):
+            tid = _turn(agent, user, audio, width=1.0, lufs=-14.0, bright=bright)
+            agent.feedback(user_id=user, turn_id=tid, rating=3, comment=said)
+        rec = agent.recommend(analysis=analysis_of(audio), request="master this", user_id=user,
+                              audio_id=agent.store.put(audio))
+        got[user] = rec["params"]["eq"]["bright_db"]
+    assert got["critic"] < -1.0, got
+    assert -1.0 <= got["silent"] <= 2.0, got
+
+
+def test_another_users_comments_are_never_read(agent):
+    """Comments are personal: only the owner's own comments steer their recommendation."""
+    audio = track(8, bright=1.0)
+    for bright in (-1.0, 0.0, 1.0, 2.0, 0.5, -0.5):
+        tid = _turn(agent, "loud-critic", audio, width=1.0, lufs=-14.0, bright=bright)
+        agent.feedback(user_id="loud-critic", turn_id=tid, rating=3, comment="too bright")
+    seen = []
+    real = db.feedback_comments
+
+    async def spy(session, *, owner_id, config_ids):
+        seen.append(owner_id)
+        return await real(session, owner_id=owner_id, config_ids=config_ids)
+
+    db.feedback_comments = spy
+    try:
+        agent.recommend(analysis=analysis_of(audio), request="master this", user_id="newcomer",
+                        audio_id=agent.store.put(audio))
+    finally:
+        db.feedback_comments = real
+    assert seen and set(seen) == {"newcomer"}

@@ -71,6 +71,18 @@ def test_three_turn_loudness_story():
     assert parse_followup("go back to the original").kind == "reset"
 
 
+@pytest.mark.parametrize("width", [1.0, 1.2])
+def test_wider_follow_ups_widen_whatever_the_width_was(width):
+    """"more width" at the neutral 1.0 used to scale 1.0 around 1.0 (no change); "too narrow" and
+    "too mono" were not follow-ups at all."""
+    first = Plan(steps=[Step(tool="stereo_width", params={"width": width}),
+                        Step(tool="master", params={"target_lufs": -14.0})])
+    for text in ("more width", "too narrow", "too mono"):
+        plan = make_plan(text, previous=first, allow_unavailable=True)
+        assert plan.step("stereo_width").params["width"] > width, text
+    assert make_plan("too wide", previous=first, allow_unavailable=True).step("stereo_width").params["width"] < width
+
+
 def test_plan_json_contract_shape():
     plan = make_plan("clean and master this in a pop style", allow_unavailable=True)
     out = json.loads(json.dumps(plan.to_json()))

@@ -200,10 +200,14 @@ def apply_followup(previous: Plan, fu: FollowUp) -> Plan:
         gone = sorted({s.tool for s in steps} - {s.tool for s in kept})
         notes.append(f"removed {', '.join(gone)}" if gone else f"there was no {', '.join(fu.remove)} to remove")
         steps = kept
+    moved: set[str] = set()  # tools whose settings scaling changed ("more width" at width 1.0 does not)
     for s in steps:
         factor = fu.scale.get(s.tool) or (fu.scale.get("*") if s.tool != "master" else None)
         if factor:
-            s.params = _scale_params(s.tool, s.params, factor)
+            scaled_params = _scale_params(s.tool, s.params, factor)
+            if scaled_params != s.params:
+                moved.add(s.tool)
+            s.params = scaled_params
         if s.tool in fu.set:
             s.params = {**s.params, **fu.set[s.tool]}
         for k, dv in fu.deltas.get(s.tool, {}).items():
@@ -224,8 +228,8 @@ def apply_followup(previous: Plan, fu: FollowUp) -> Plan:
         if same is None:
             steps.append(new)
             continue
-        if new.tool in fu.scale:
-            continue  # already scaled
+        if new.tool in moved:
+            continue  # already scaled; a setting at its neutral value (nothing to scale) gets the step instead
         merged = dict(same.params)
         for k, v in new.params.items():
             if k in EQ_DB and isinstance(v, (int, float)):

@@ -213,9 +213,10 @@ TERMS: list[Term] = [
                      r"bass (in )?mono", r"mono[- ]?below"),
       "effect", [("stereo_width", {"bass_mono_hz": 150.0})], "keep the low end mono"),
     T("narrow", (r"narrow(er)?", r"mono[- ]?(compatib\w*|safe)", r"less wide", r"too wide", r"phasey", r"phase issues"),
-      "effect", [("stereo_width", {"width": 0.75, "bass_mono_hz": 150.0})], "narrow the stereo image, mono-safe"),
+      "effect", [("stereo_width", {"width": 0.75, "bass_mono_hz": 150.0})], "narrow the stereo image, mono-safe",
+      inverse=[("stereo_width", {"width": 1.3})]),
     T("mono", (r"\bmono\b", r"make it mono", r"sum to mono", r"collapse to mono"), "effect",
-      [("stereo_width", {"width": 0.0})], "fold to mono"),
+      [("stereo_width", {"width": 0.0})], "fold to mono", inverse=[("stereo_width", {"width": 1.3})]),
     # ---------------------------------------------------------------- mix / sidechain / reference
     T("mix_tool", (r"(mix|blend|combine|put|sit|lay|place|merge)( the| my)? (vocals?|voice|singing|vox|rap|verse)"
                    r" (with|into|on ?top of|over|onto|on|against|and)( the| my)? (beat|music|instrumental|track|"

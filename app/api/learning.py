@@ -41,14 +41,14 @@ async def rate(state: AppState, session: AsyncSession, *, owner_id: str, body: F
     if found is None:
         raise not_found("turn", body.ref)
     try:
-        await run_in_threadpool(lambda: state.service.feedback(found["id"], rating=body.rating,
+        understood = await run_in_threadpool(lambda: state.service.feedback(found["id"], rating=body.rating,
                                                                aspects=body.aspects or None, comment=body.comment,
                                                                liked=body.liked, user_id=owner_id))
     except KeyError:
         raise not_found("turn", body.ref) from None
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from None
-    return FeedbackOut(ok=True, turn_id=found["id"])
+    return FeedbackOut(ok=True, turn_id=found["id"], understood=list(understood or []))
 
 
 async def recommend(state: AppState, session: AsyncSession, *, owner_id: str, file_id: str,

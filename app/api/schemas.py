@@ -200,8 +200,13 @@ class FeedbackIn(BaseModel):
 
 
 class FeedbackOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"ok": True, "turn_id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", "understood": ["lower brightness"]}]})
     ok: bool = True
     turn_id: str | None = None
+    understood: list[str] = Field(default_factory=list, description=(
+        "what the comment was read as asking of the settings played (e.g. 'lower brightness'); it steers "
+        "the settings recommended for similar audio"))
 
 
 class RecommendationOut(BaseModel):

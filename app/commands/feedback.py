@@ -19,7 +19,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("target", metavar="JOB_OR_FILE", help="turn id, job id, audio id, or the input/output file")
     p.add_argument("--rating", "-r", type=int, required=True, choices=range(1, 6), metavar="N", help="overall 1–5")
     p.add_argument("--aspect", "-a", action="append", metavar="NAME=N", help=ASPECT_HELP)
-    p.add_argument("--comment", "-m", help="free text")
+    p.add_argument("--comment", "-m", help="free text; words like \"too bright\" or \"a bit quiet\" steer the settings"
+                   " recommended for similar audio next time")
     liked = p.add_mutually_exclusive_group()
     liked.add_argument("--liked", dest="liked", action="store_const", const=True, default=None)
     liked.add_argument("--disliked", dest="liked", action="store_const", const=False)
@@ -86,11 +87,14 @@ def run(args: argparse.Namespace) -> int:
         if svc.memory is None:
             raise CliError("memory is not available (see the warning above), so feedback cannot be stored")
         turn_id = resolve_turn(svc, args.target)
-        svc.feedback(turn_id, rating=args.rating, aspects=aspects or None, comment=args.comment, liked=args.liked)
+        understood = svc.feedback(turn_id, rating=args.rating, aspects=aspects or None, comment=args.comment,
+                                  liked=args.liked)
     stored = {"turn_id": turn_id, "rating": args.rating, "aspects": aspects, "comment": args.comment,
-              "liked": args.liked}
+              "liked": args.liked, "understood": understood or []}
     if args.json:
         print(json.dumps(stored))
     else:
         print(f"thanks: rated {args.rating}/5 (turn {turn_id})")
+        if understood:
+            print(f"from your comment, for similar audio next time: {', '.join(understood)}")
     return 0

@@ -295,15 +295,17 @@ class UI:
         rating = int(overall)
         aspects = {key: int(v) for (key, _), v in zip(ASPECTS, aspect_values) if v not in (None, "")}
         try:
-            self.svc.feedback(turn_id=st["turn_id"], rating=rating, aspects=aspects,
-                              comment=(comment or "").strip() or None, liked=rating >= 4, user_id=st.get("user_id"))
+            understood = self.svc.feedback(turn_id=st["turn_id"], rating=rating, aspects=aspects,
+                                           comment=(comment or "").strip() or None, liked=rating >= 4,
+                                           user_id=st.get("user_id"))
         except Exception as exc:
             if not isinstance(exc, (ValueError, KeyError, OSError)):
                 log.exception("feedback failed")
             history.append({"role": "assistant", "content": view.error_message(exc)})
             return history, "The rating was not saved."
+        heard = f" From your comment I'll aim for {' and '.join(understood)}." if understood else ""
         history.append({"role": "assistant", "content": (
-            f"Thanks — saved your rating ({rating}/5). I'll use it for similar audio next time.")})
+            f"Thanks — saved your rating ({rating}/5). I'll use it for similar audio next time.{heard}")})
         return history, f"Saved: {rating}/5" + (f" ({', '.join(f'{k} {v}' for k, v in aspects.items())})"
                                                 if aspects else "")
 
@@ -422,7 +424,7 @@ def build_app(svc: Any, *, work_dir: str | Path, user_id: str = "local", signin:
                         aspect_inputs = [gr.Radio([1, 2, 3, 4, 5], label=label, elem_id=f"mp-aspect-{key}")
                                          for key, label in ASPECTS]
                     with gr.Row():
-                        comment = gr.Textbox(show_label=False, placeholder="Comment (optional)", lines=1,
+                        comment = gr.Textbox(show_label=False, placeholder="What was off? e.g. too bright, a bit quiet (optional; remembered)", lines=1,
                                              elem_id="mp-comment", scale=3)
                         rate = gr.Button("Send rating", elem_id="mp-rate-send", scale=1, min_width=110)
                     rated = gr.Markdown("", elem_id="mp-rated")
