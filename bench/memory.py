@@ -10,10 +10,13 @@
    Each round a listener gets a training excerpt; mixpilot recommends; the applied settings are
    the recommendation plus exploration (people ask for variations); the listener rates 1–5 by
    how close the applied settings are to their taste (plus rating noise); the turn and the rating
-   are stored through the MemoryAgent (SQL + Chroma), as the product does. Two rating modes, each in
-   a store of its own (`--ratings`, default both): overall + aspect ratings (tone from the eq
+   are stored through the MemoryAgent (SQL + Chroma), as the product does. Three rating modes, each
+   in a store of its own (`--ratings`, default all): overall + aspect ratings (tone from the eq
    settings, width, loudness from LUFS and compression, each by the same rule on that aspect's
-   settings: the feedback form's aspects) and overall only. After 0, 5, 10, 20, 50
+   settings: the feedback form's aspects); overall + a comment in plain words on the setting
+   furthest off ("too bright", "more width"; none when all are close or the rating is a 5), which
+   memory reads as the follow-up request it would be (`comment_directions`); overall only.
+   After 0, 5, 10, 20, 50
    ratings we print the normalised distance of the recommendation for *held-out* excerpts from
    each listener's taste. Goal: −60 % by 20 ratings; both listeners get different
    recommendations for the same track.
@@ -289,10 +292,10 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1, help="listeners' rating noise, training order, exploration")
     ap.add_argument("--explore", choices=("fixed", "decay"), default="fixed",
                     help="variations around the recommendation: sd shrinking as 1/sqrt(1 + n/10), or constant")
-    ap.add_argument("--ratings", choices=("both", "all", "aspects", "comments", "overall"), default="both",
+    ap.add_argument("--ratings", choices=("both", "all", "aspects", "comments", "overall"), default="all",
                     help="what the listeners give: overall + aspect ratings (tone, width, loudness), overall + a"
-                         " comment on what is most off ('too bright'), overall only; both = aspects then overall"
-                         " (default), all = the three")
+                         " comment on what is most off ('too bright'), overall only; both = aspects then overall,"
+                         " all = the three (default)")
     args = ap.parse_args()
     rounds, total = (20, 2000) if args.quick else (50, args.vectors)
 
