@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import math
 import re
@@ -158,20 +159,15 @@ def _numeric(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-#: which settings each aspect rating speaks about (tools whose numeric params it covers); the
-#: aspects without a clear mapping (vocal clarity, balance) count only through the overall rating
 @functools.lru_cache(maxsize=1024)
 def _comment_directions(comment: str, frozen: str) -> tuple[tuple[str, str, int], ...]:
-    import json
-
     from agents.plan import Plan, Step
     from agents.semantic.followup import apply_followup, parse_followup
 
     played = json.loads(frozen)
     # the words' direction is read on neutral settings (the contract defaults): a follow-up may set
     # a value outright ("too wide" → width 0.75), which from a narrow 0.5 would read as "wider"
-    params = {t: {n: (float(_contract(t, n)[0]) if _numeric(_contract(t, n)[0]) else v) for n, v in ps.items()}
-              for t, ps in played.items()}
+    params = {t: {n: _neutral(t, n, v) for n, v in ps.items()} for t, ps in played.items()}
     try:
         fu = parse_followup(comment)
         if fu is not None and fu.kind in ("adjust", "repeat_with_changes"):
@@ -188,6 +184,11 @@ def _comment_directions(comment: str, frozen: str) -> tuple[tuple[str, str, int]
             if _numeric(v) and _numeric(w) and abs(float(w) - float(v)) > 1e-9:
                 out.append((tool, name, 1 if float(w) > float(v) else -1))
     return tuple(out)
+
+
+def _neutral(tool: str, name: str, played: Any) -> Any:
+    default = _contract(tool, name)[0]
+    return float(default) if _numeric(default) else played
 
 
 def _asked(text: str) -> dict[str, dict[str, Any]]:
@@ -215,8 +216,6 @@ def comment_directions(comment: str | None, params: dict[str, dict[str, Any]]) -
     a follow-up that sets a value outright still gives its direction). Praise or an unreadable
     comment: {}.
     """
-    import json
-
     if not comment or not comment.strip():
         return {}
     learned = {t: {n: v for n, v in ps.items() if _numeric(v)} for t, ps in params.items()
@@ -227,6 +226,8 @@ def comment_directions(comment: str | None, params: dict[str, dict[str, Any]]) -
     return {(t, n): d for t, n, d in _comment_directions(comment.strip()[:500], json.dumps(learned, sort_keys=True))}
 
 
+#: which settings each aspect rating speaks about (tools whose numeric params it covers); the
+#: aspects without a clear mapping (vocal clarity, balance) count only through the overall rating
 ASPECT_TOOLS: dict[str, tuple[str, ...]] = {"tone": ("eq",), "width": ("stereo_width",),
                                             "loudness": ("master", "compress")}
 MIN_ASPECT_RATINGS = 3

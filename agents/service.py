@@ -210,8 +210,8 @@ class Mixpilot:
         Returns what the comment was understood to ask ("lower brightness"; see `MemoryAgent.feedback`)."""
         if self.memory is None:
             raise RuntimeError("memory is not configured: feedback cannot be stored")
-        return self.memory.feedback(user_id=user_id, turn_id=turn_id, rating=rating, aspects=aspects, comment=comment,
-                             liked=liked)
+        return self.memory.feedback(user_id=user_id, turn_id=turn_id, rating=rating, aspects=aspects,
+                                    comment=comment, liked=liked)
 
     def history(self, thread_id: str) -> list[dict[str, Any]]:
         state = self.graph.get_state({"configurable": {"thread_id": thread_id}}).values

@@ -81,7 +81,7 @@ def lower_process_priority(nice: int, *, policy: str = "batch") -> str:
       busy machine (nice 10: about a tenth of a core against each normal busy task).
     - ``idle``: ``SCHED_IDLE``: only CPU no normal task wants. Lowest request latency, but one
       busy normal task per core (another service, a build) starves the jobs: they never finish
-      and their heartbeats go stale. Measured in the stop-12 note; not the default for that.
+      and their heartbeats go stale. Measured in README (Benchmarks); not the default for that.
     - ``nice``: niceness only.
     """
     tasks = Path("/proc/self/task")

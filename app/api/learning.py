@@ -41,9 +41,9 @@ async def rate(state: AppState, session: AsyncSession, *, owner_id: str, body: F
     if found is None:
         raise not_found("turn", body.ref)
     try:
-        understood = await run_in_threadpool(lambda: state.service.feedback(found["id"], rating=body.rating,
-                                                               aspects=body.aspects or None, comment=body.comment,
-                                                               liked=body.liked, user_id=owner_id))
+        understood = await run_in_threadpool(lambda: state.service.feedback(
+            found["id"], rating=body.rating, aspects=body.aspects or None, comment=body.comment, liked=body.liked,
+            user_id=owner_id))
     except KeyError:
         raise not_found("turn", body.ref) from None
     except ValueError as exc:

@@ -424,8 +424,9 @@ def build_app(svc: Any, *, work_dir: str | Path, user_id: str = "local", signin:
                         aspect_inputs = [gr.Radio([1, 2, 3, 4, 5], label=label, elem_id=f"mp-aspect-{key}")
                                          for key, label in ASPECTS]
                     with gr.Row():
-                        comment = gr.Textbox(show_label=False, placeholder="What was off? e.g. too bright, a bit quiet (optional; remembered)", lines=1,
-                                             elem_id="mp-comment", scale=3)
+                        comment = gr.Textbox(show_label=False, lines=1, elem_id="mp-comment", scale=3,
+                                             placeholder="What was off? e.g. too bright, a bit quiet (optional; "
+                                                         "remembered)")
                         rate = gr.Button("Send rating", elem_id="mp-rate-send", scale=1, min_width=110)
                     rated = gr.Markdown("", elem_id="mp-rated")
                 with gr.Accordion("Export", open=True):
