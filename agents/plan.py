@@ -54,18 +54,32 @@ class Step(BaseModel):
         return {"tool": self.tool, "params": dict(self.params), "target": self.target, "reason": self.reason}
 
 
+TurnKind = Literal["process", "answer", "clarify", "none"]
+
+
 class Plan(BaseModel):
-    """Ordered steps, the plan's source and notes (the `mixpilot plan --json` object)."""
+    """The `mixpilot plan --json` object (ARCHITECTURE.md): what kind of turn this is, the steps that
+    run now (only for ``process``), an ``answer`` (for every other kind), the diagnosis ``findings``,
+    ``suggested_steps`` a confirming next turn runs, platform ``checks``, the plan's source and notes."""
 
     model_config = ConfigDict(extra="ignore")
 
+    kind: TurnKind = "process"
     steps: list[Step] = Field(default_factory=list)
+    answer: str | None = None
+    findings: list[dict[str, Any]] = Field(default_factory=list)
+    suggested_steps: list[Step] = Field(default_factory=list)
+    checks: dict[str, Any] | None = None
     source: Literal["semantic", "llm", "memory"] = "semantic"
     notes: list[str] = Field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        """Exactly the contract object: ``{"steps": [...], "source": ..., "notes": [...]}``."""
-        return {"steps": [s.to_json() for s in self.steps], "source": self.source, "notes": list(self.notes)}
+        """Exactly the contract object of ARCHITECTURE.md."""
+        return {"kind": self.kind, "steps": [s.to_json() for s in self.steps], "answer": self.answer,
+                "findings": [{"problem": f.get("problem"), "severity": f.get("severity"),
+                              "evidence": f.get("evidence")} for f in self.findings],
+                "suggested_steps": [s.to_json() for s in self.suggested_steps], "checks": self.checks,
+                "source": self.source, "notes": list(self.notes)}
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), allow_nan=False)
@@ -330,4 +344,4 @@ def validate_plan(
         else:
             merged[key] = (stage, idx, step)
     ordered = sorted(merged.values(), key=lambda t: (int(t[0]), t[1]))
-    return Plan(steps=[s for _, _, s in ordered], source=plan.source, notes=notes)
+    return plan.model_copy(update={"steps": [s for _, _, s in ordered], "notes": notes})
