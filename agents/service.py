@@ -33,6 +33,12 @@ class TurnResult:
     explanation: str
     notes: list[str] = field(default_factory=list)
     turn_id: str | None = None  # what `Mixpilot.feedback` rates (None when memory is off or nothing was applied)
+    #: the turn contract (ARCHITECTURE.md): `answer` for answer/clarify/none turns, the diagnosis findings,
+    #: the plan a confirming next turn ("yes", "do it") runs, and a platform check when one was asked about
+    answer: str | None = None
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    suggested_steps: list[dict[str, Any]] = field(default_factory=list)
+    checks: dict[str, Any] | None = None
 
     @property
     def skipped(self) -> list[dict[str, Any]]:
@@ -43,6 +49,8 @@ class TurnResult:
             "thread_id": self.thread_id, "kind": self.kind, "output_id": self.output_id, "plan": self.plan,
             "steps": self.steps, "metrics_before": self.metrics_before, "metrics_after": self.metrics_after,
             "explanation": self.explanation, "notes": self.notes, "turn_id": self.turn_id,
+            "answer": self.answer, "findings": self.findings, "suggested_steps": self.suggested_steps,
+            "checks": self.checks,
         }
 
 
