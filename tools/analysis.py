@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -337,6 +338,18 @@ _SPEECH_W = {"bias": -4.0, "mod4hz": 0.6, "low_energy": 1.7, "flux_var": -1.9, "
 def speech_probability(feats: dict[str, float]) -> float:
     z = _SPEECH_W["bias"] + sum(_SPEECH_W[k] * v for k, v in feats.items())
     return float(1.0 / (1.0 + math.exp(-z)))
+
+
+#: the one speech/music decision on `Analysis.speech_probability`: at or above it a recording is
+#: treated as speech (speech denoiser, DNSMOS, speech metrics); the in-sample medians above sit either side
+SPEECH_THRESHOLD = 0.6
+
+
+def is_speech(analysis: Any) -> bool:
+    """Whether an analysis (an `Analysis` or its dict) reads as speech: `speech_probability` ≥ `SPEECH_THRESHOLD`."""
+    p = analysis.get("speech_probability") if isinstance(analysis, dict) else getattr(analysis, "speech_probability",
+                                                                                      None)
+    return float(p or 0.0) >= SPEECH_THRESHOLD
 
 
 def speech_change_score(audio: Audio) -> float:
