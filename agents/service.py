@@ -243,3 +243,75 @@ class Mixpilot:
             if t.get("plan"):
                 return t["plan"]
         return None
+
+    # ----------------------------------------------------------------- measurements (every surface renders these)
+
+    def _deps(self, user_id: str | None = None) -> Deps:
+        return Deps(store=self.store, registry=self.registry, memory=self.memory, cache=self.cache,
+                    user_id=user_id, llm=self.llm)
+
+    def analysis(self, version_id: str) -> dict[str, Any]:
+        """`tools.analysis.analyze` of a stored version as a dict, cached by content id (the graph's own cache)."""
+        from agents.graph import _analysis_of
+
+        return _analysis_of(self._deps(), version_id)
+
+    def diagnose(self, version_id: str) -> dict[str, Any]:
+        """`tools.diagnose.diagnose` of a stored version: ``{findings, facts}``, cached by content id."""
+        from agents.measure import diagnosis_of
+
+        return diagnosis_of(self.store, self.cache, version_id)
+
+    def is_speech(self, version_id: str) -> bool:
+        """Whether a stored version reads as speech (`tools.analysis.SPEECH_THRESHOLD` on its analysis)."""
+        from tools.analysis import is_speech
+
+        return is_speech(self.analysis(version_id))
+
+    def quality(self, version_id: str, reference_id: str | None = None, *, degraded_id: str | None = None,
+                speech: bool | None = None) -> dict[str, float | None]:
+        """Quality metrics of a stored version (`tools.metrics.evaluate`).
+
+        Speech (`speech` None: decided from the analysis) gets DNSMOS (non-intrusive: no reference needed).
+        With a clean `reference_id` of the same material: SI-SDR, SDR, LSD, for speech PESQ and STOI, and
+        the composite score (relative to `degraded_id`, the input, when given). A metric that cannot run
+        here (its package missing) is None; the reference and input are resampled to the version's rate.
+        """
+        from tools import metrics
+
+        out = self.audio(version_id)
+        if speech is None:
+            speech = self.is_speech(version_id)
+
+        def at_rate(vid: str | None):
+            if not vid:
+                return None
+            a = self.audio(vid)
+            return a.resample(out.sample_rate) if a.sample_rate != out.sample_rate else a
+
+        ref = at_rate(reference_id)
+        degraded = at_rate(degraded_id) if ref is not None else None
+        return metrics.evaluate(out, ref, degraded=degraded, dnsmos=speech, speech=speech)
+
+    def stems_available(self) -> tuple[bool, str]:
+        """(available, why not) for `stems` (the registry's `separate` tool)."""
+        if "separate" not in self.registry:
+            return False, "the separate tool is not registered"
+        return self.registry["separate"].availability()
+
+    def stems(self, version_id: str, *, stems: list[str] | None = None) -> dict[str, str]:
+        """Split a stored version into stems (`separate`): stem name → the stored stem's version id.
+
+        Separations are cached through the service cache; raises ValueError when `separate` is
+        unavailable here (the message says why)."""
+        from tools.registry import ToolContext
+
+        ok, why = self.stems_available()
+        if not ok:
+            raise ValueError(f"stems need the separate tool, which is unavailable here: {why}")
+        params = {"stems": list(stems)} if stems else {}
+        res = self.registry["separate"](self.audio(version_id), params, ToolContext(cache=self.cache))
+        found = {name: a for name, a in (res.extra or {}).items() if isinstance(a, Audio)}
+        if not found:
+            raise ValueError("separation returned no stems")
+        return {name: self.store.put(a) for name, a in sorted(found.items())}
