@@ -65,3 +65,34 @@ def build_memory(settings: Settings):
         print(f"mixpilot: memory off ({exc})", file=sys.stderr)
         return cache, None
     return cache, memory
+
+
+def database_url(settings: Settings) -> str:
+    """The SQL database: ``MIXPILOT_DATABASE_URL``, else a SQLite file in the data dir."""
+    from memory.db import default_database_url
+
+    if settings.database_url:
+        return settings.database_url
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return default_database_url(settings.data_dir)
+
+
+async def open_database(settings: Settings):
+    """(engine, sessionmaker) for the API, its job processes and arq workers; an empty database is
+    migrated, one that is behind is refused."""
+    import asyncio
+
+    from memory import migrate
+    from memory.db import make_engine, make_sessionmaker
+
+    url = database_url(settings)
+    loop = asyncio.get_running_loop()
+    if await loop.run_in_executor(None, migrate.current_revision, url) is None:
+        await loop.run_in_executor(None, migrate.upgrade, url)
+    engine = make_engine(url)
+    try:
+        await migrate.check_schema_current_async(engine)
+    except Exception:
+        await engine.dispose()
+        raise
+    return engine, make_sessionmaker(engine)

@@ -261,7 +261,7 @@ def test_cancel_queued_job_and_retry_it(api, alice):
 
 def test_crashed_worker_leaves_job_failed_and_retryable(api, alice):
     """A job 'running' with a dead heartbeat (its process crashed) is failed by the sweeper, then retried."""
-    from app.api.jobs import sweep_stale
+    from app.jobs import JobStore
     from memory import db
 
     state = api.app.state.mp
@@ -281,7 +281,7 @@ def test_crashed_worker_leaves_job_failed_and_retryable(api, alice):
 
     job_id = api.portal.call(crashed_job)
     assert api.get(f"/api/v1/jobs/{job_id}", headers=h).json()["status"] == "running"
-    assert api.portal.call(lambda: sweep_stale(state.sessions, stale_s=api.settings.job_stale_s)) >= 1
+    assert api.portal.call(lambda: JobStore(state.sessions).sweep_stale(stale_s=api.settings.job_stale_s)) >= 1
     job = api.get(f"/api/v1/jobs/{job_id}", headers=h).json()
     assert job["status"] == "failed" and job["retryable"] and "retry" in job["error"]
     assert api.post(f"/api/v1/jobs/{job_id}/retry", headers=h).status_code == 200

@@ -22,7 +22,7 @@ from tests.services import pg_url, redis_url  # noqa: E402,F401  (fixtures)
 
 
 def _run_worker(settings, service, stop: threading.Event, errors: list) -> None:
-    from app.api.worker import make_worker
+    from app.jobs import make_worker
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

@@ -13,9 +13,9 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import not_found
 from app.api.files import owned_file
-from app.api.jobs import TERMINAL, jsonable
 from app.api.schemas import ChatAccepted, JobOut, ThreadOut
 from app.api.state import AppState
+from app.jobs import TERMINAL, jsonable
 from memory import db
 
 
@@ -45,7 +45,7 @@ async def start_turn(state: AppState, session: AsyncSession, *, owner_id: str, m
         inputs["voice"] = file_ids[1]
     job = await db.create_job(session, owner_id=owner_id, request=message, audio_id=file_ids[0] if file_ids else None,
                               thread_id=thread_id, inputs=inputs)
-    if getattr(state.runner, "tracks_queued", False):
+    if state.runner.tracks_queued:
         job.heartbeat_at = db.utcnow()  # locally queued: the sweeper watches it
     await session.commit()
     await state.runner.submit(job.id)
@@ -96,7 +96,7 @@ async def retry(state: AppState, session: AsyncSession, *, owner_id: str, job_id
                             "cancelled jobs can be retried")
     values: dict[str, Any] = dict(status="queued", error=None, progress=0.0, message="queued again", result=None,
                                   updated_at=db.utcnow())
-    values["heartbeat_at"] = db.utcnow() if getattr(state.runner, "tracks_queued", False) else None
+    values["heartbeat_at"] = db.utcnow() if state.runner.tracks_queued else None
     await session.execute(update(db.Job).where(db.Job.id == job_id, db.Job.owner_id == owner_id).values(**values))
     await session.commit()
     await state.runner.submit(job_id, attempt=job.attempts or 0)

@@ -61,7 +61,7 @@ def complete_request(body: CompleteIn) -> str:
 def quality(state: AppState, *, file_id: str, reference_id: str | None, source_id: str,
             speech: bool) -> tuple[dict[str, Any], list[str]]:
     """DNSMOS for speech; intrusive metrics against a reference; warnings for metrics that could not run."""
-    from app.api.jobs import jsonable
+    from app.jobs import jsonable
     from tools import metrics as M
     from tools.audio import resample
 

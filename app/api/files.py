@@ -153,7 +153,7 @@ async def owned_file(session: AsyncSession, *, owner_id: str, file_id: str) -> d
 
 def analysis_of(state: AppState, file_id: str) -> dict[str, Any]:
     """Analysis of a stored version (cached by content id: valid for as long as it lives)."""
-    from app.api.jobs import jsonable
+    from app.jobs import jsonable
     from memory.cache import cache_key, get_json, set_json
     from tools.analysis import analyze
 

@@ -62,18 +62,7 @@ async def readiness(state: AppState) -> dict[str, dict[str, Any]]:
         return await run_in_threadpool(check)
 
     async def queue() -> str:
-        runner = state.runner
-        if runner.__class__.__name__ == "ArqRunner":
-            if runner.pool is None:
-                await runner.start()
-            await runner.pool.ping()
-            return "arq (Redis)"
-        if hasattr(runner, "alive"):
-            alive = runner.alive()
-            if alive == 0:
-                raise RuntimeError(f"no job process is running (0/{runner.n})")
-            return f"local processes ({alive}/{runner.n} alive)"
-        return "in-process"
+        return await state.runner.check()
 
     return {"database": await _timed(database), "cache": await _timed(cache), "storage": await _timed(storage),
             "models": await _timed(models), "queue": await _timed(queue)}

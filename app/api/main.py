@@ -4,9 +4,10 @@ The lifespan builds everything once (database engine, service with cache and mem
 runner, event bus) into an `AppState` on ``app.state.mp`` and closes it at shutdown. In
 production a missing or weak ``MIXPILOT_JWT_SECRET`` stops `create_app` before anything starts.
 
-Jobs run locally by default, in niced child processes of the API (`app.api.jobproc`; threads
-when ``MIXPILOT_JOB_RUNNER=thread`` or a `service` object is injected); with ``MIXPILOT_REDIS_URL``
-they are enqueued for `mixpilot worker` (arq) — set ``in_process_jobs=True`` to run them locally.
+Jobs (`app.jobs`, `make_runner`) run locally by default, in niced child processes of the API
+(threads when ``MIXPILOT_JOB_RUNNER=thread`` or a `service` object is injected); with
+``MIXPILOT_REDIS_URL`` they are enqueued for `mixpilot worker` (arq) — set ``in_process_jobs=True``
+to run them locally.
 """
 
 from __future__ import annotations
@@ -67,14 +68,15 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
 
     settings = settings or Settings()
     tokens = token_config(settings)  # raises in production without a strong secret
-    use_arq = bool(settings.redis_url) and not in_process_jobs
+    in_process = bool(in_process_jobs)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        from app.api.jobs import ArqRunner, JobExecutor, LocalBus, LocalRunner, RedisBus, periodic, sweep_stale
-        from app.api.security import login_throttle
         from app.api.reads import Reads
-        from app.api.state import AppState, database_url, open_database
+        from app.api.security import login_throttle
+        from app.api.state import AppState
+        from app.jobs import JobStore, make_bus, make_runner, periodic
+        from app.runtime import database_url, open_database
 
         loop = asyncio.get_running_loop()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,21 +88,13 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
             svc = await loop.run_in_executor(None, open_service, settings)
         else:
             svc = service
-        bus = RedisBus(settings.redis_url) if use_arq else LocalBus(loop)
-        if use_arq:
-            runner: Any = ArqRunner(settings.redis_url, queue_name=settings.job_queue)
-            await runner.start()
-        elif settings.job_runner == "process" and own_service:
-            from app.api.jobproc import ProcessRunner
-
-            runner = ProcessRunner(settings, sessions=sessions, bus=bus, processes=settings.job_threads,
-                                   nice=settings.job_nice)
-            await runner.start()
-        else:  # threads: the only way to run jobs on an injected service object
-            runner = LocalRunner(JobExecutor(service=svc, sessions=sessions, loop=loop, bus=bus,
-                                             heartbeat_s=settings.job_heartbeat_s), threads=settings.job_threads,
-                                 nice=settings.job_nice)
-        await sweep_stale(sessions, stale_s=settings.job_stale_s)
+        store = JobStore(sessions)
+        bus = make_bus(settings, loop=loop, in_process=in_process)
+        # threads are the only way to run jobs on an injected service object
+        runner = make_runner(settings, store=store, bus=bus, service=svc, loop=loop, in_process=in_process,
+                             injected_service=not own_service)
+        await runner.start()
+        await store.sweep_stale(stale_s=settings.job_stale_s)
         reads = Reads(database_url(settings), sessions)
         state = AppState(settings=settings, service=svc, engine=engine, sessions=sessions, tokens=tokens,
                          throttle=login_throttle(settings), runner=runner, bus=bus,
@@ -109,7 +103,7 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
 
         async def housekeeping() -> None:
             await runner.heartbeat_queued()
-            await sweep_stale(sessions, stale_s=settings.job_stale_s)
+            await store.sweep_stale(stale_s=settings.job_stale_s)
 
         every = sweep_every_s or min(settings.job_heartbeat_s, settings.job_stale_s / 3)
         task = asyncio.create_task(periodic(housekeeping, every))

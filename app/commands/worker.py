@@ -13,7 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from app.api.worker import make_worker
+        from app.jobs import make_worker
     except ImportError as exc:
         from app.errors import CliError
 

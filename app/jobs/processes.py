@@ -1,11 +1,11 @@
-"""The default job runner: jobs in low-priority child processes of the API, progress back over a queue.
+"""`ProcessRunner`, the default local runner: jobs in low-priority child processes of the API.
 
 Why processes: a job is CPU-bound Python + numpy (a whole `Mixpilot.turn`). In threads of the
 API process it holds the GIL for long stretches and the request loop waits for it (read p99 of
 seconds under load); niceness cannot help there. In a child process the GIL is its own and
 its threads run under ``SCHED_BATCH`` with niceness (Linux; niceness elsewhere), so a waking
 request preempts a job at once and the jobs still get their share of a busy machine
-(`lower_process_priority`).
+(`app.jobs.priority`).
 
     API process                                   child i (spawned, SCHED_BATCH, nice)
     ProcessRunner.submit(job_id) ── job queue ──▶  JobExecutor.run(job_id)  (own service, engine)
@@ -18,7 +18,7 @@ request preempts a job at once and the jobs still get their share of a busy mach
 - Cancel: the database row says ``cancelled`` first (the route), then the child running it is
   told directly; the job stops at its next progress event (its heartbeat also polls the row).
 - A child that dies mid-job is replaced; its job becomes ``failed`` with the retry message at
-  once (and, should that write be missed, by `sweep_stale` when its heartbeat goes stale).
+  once (and, should that write be missed, by `JobStore.sweep_stale` when its heartbeat goes stale).
 - Children exit when the API stops (sentinels, then terminate after a grace period) and on
   their own when the API process disappears (parent-death watch).
 """
@@ -32,90 +32,16 @@ import multiprocessing
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("mixpilot.api.jobproc")
+from app.jobs.bus import EventBus, QueueBus
+from app.jobs.priority import lower_cpu_priority
+from app.jobs.store import JobStore
+
+log = logging.getLogger("mixpilot.jobs.processes")
 
 
 # ------------------------------------------------------------------------------ child side
-
-
-class QueueBus:
-    """`EventBus` for a child: events go to the parent's drain thread (which publishes them)."""
-
-    def __init__(self, events: Any) -> None:
-        self.events = events
-
-    def publish(self, job_id: str, event: dict[str, Any]) -> None:
-        from app.api.jobs import jsonable
-
-        try:
-            self.events.put(("event", job_id, jsonable(event)))
-        except Exception as exc:  # noqa: BLE001 - progress is best effort; the job row is the truth
-            log.warning("could not publish job progress (%s)", exc)
-
-    async def subscribe(self, job_id: str, *, wait_s: float = 1.0):  # pragma: no cover - parent only
-        raise NotImplementedError("children only publish")
-        yield []
-
-    async def aclose(self) -> None:
-        pass
-
-
-#: scheduling policies by name (Linux), and how `lower_process_priority` ranks what it applied
-_POLICIES = {"batch": "SCHED_BATCH", "idle": "SCHED_IDLE"}
-_APPLIED = ("none", "nice", "batch", "idle")
-
-
-def lower_process_priority(nice: int, *, policy: str = "batch") -> str:
-    """Lower the CPU priority of every thread of this process; returns the policy applied.
-
-    Linux schedules threads, not processes: ``os.nice`` there changes the calling thread only,
-    and the BLAS/OpenMP threads started at import would keep full priority. So each thread in
-    ``/proc/self/task`` gets the niceness and, by `policy`, a scheduling class; threads started
-    later inherit both. Elsewhere: ``os.nice`` (process-wide there).
-
-    - ``batch`` (default): ``SCHED_BATCH`` + niceness. A waking request thread preempts a job at
-      once (a batch task never preempts on wake-up), and the job keeps its niceness' share of a
-      busy machine (nice 10: about a tenth of a core against each normal busy task).
-    - ``idle``: ``SCHED_IDLE``: only CPU no normal task wants. Lowest request latency, but one
-      busy normal task per core (another service, a build) starves the jobs: they never finish
-      and their heartbeats go stale. Measured in README (Benchmarks); not the default for that.
-    - ``nice``: niceness only.
-    """
-    tasks = Path("/proc/self/task")
-    if not tasks.is_dir():
-        if nice > 0 and hasattr(os, "nice"):
-            with contextlib.suppress(OSError):
-                os.nice(nice)
-                return "nice"
-        return "none"
-    applied, done = "none", set()
-    for _ in range(5):  # again until no new thread shows up: one may start while we go through the list
-        todo = {int(t.name) for t in tasks.iterdir()} - done
-        if not todo:
-            break
-        done |= todo
-        applied = max(applied, _lower_threads(todo, nice, policy), key=_APPLIED.index)
-    return applied
-
-
-def _lower_threads(tids: set[int], nice: int, policy: str) -> str:
-    applied = "none"
-    klass = getattr(os, _POLICIES.get(policy, ""), None)
-    for tid in tids:
-        if klass is not None:
-            try:
-                os.sched_setscheduler(tid, klass, os.sched_param(0))
-                applied = policy
-            except OSError:  # not permitted (some containers) or the thread has exited: niceness only
-                pass
-        if nice > 0:
-            with contextlib.suppress(OSError):
-                os.setpriority(os.PRIO_PROCESS, tid, max(nice, os.getpriority(os.PRIO_PROCESS, tid)))
-                applied = "nice" if applied == "none" else applied
-    return applied
 
 
 def child_main(settings: Any, index: int, nice: int, jobs: Any, control: Any, events: Any, stop: Any) -> None:
@@ -140,17 +66,16 @@ def child_main(settings: Any, index: int, nice: int, jobs: Any, control: Any, ev
 async def _child(settings: Any, index: int, nice: int, jobs: Any, control: Any, events: Any, stop: Any) -> None:
     import concurrent.futures
 
-    from app.api.jobs import JobExecutor
-    from app.api.state import open_database
-    from app.runtime import open_service
+    from app.jobs.executor import JobExecutor
+    from app.runtime import open_database, open_service
 
     loop = asyncio.get_running_loop()
     engine, sessions = await open_database(settings)
     service = await loop.run_in_executor(None, open_service, settings)
-    executor = JobExecutor(service=service, sessions=sessions, loop=loop, bus=QueueBus(events),
+    executor = JobExecutor(service=service, store=JobStore(sessions), loop=loop, bus=QueueBus(events),
                            heartbeat_s=settings.job_heartbeat_s)
     # after start-up (imports, service): a starved start would delay every job
-    lower_process_priority(nice, policy=settings.job_cpu_policy)
+    lower_cpu_priority(nice, policy=settings.job_cpu_policy)
 
     def listen() -> None:
         while True:
@@ -170,7 +95,7 @@ async def _child(settings: Any, index: int, nice: int, jobs: Any, control: Any, 
                 break
             events.put(("started", index, job_id))
             # threads a library started since (connection pools, ONNX, BLAS) get the low priority too
-            lower_process_priority(nice, policy=settings.job_cpu_policy)
+            lower_cpu_priority(nice, policy=settings.job_cpu_policy)
             status: str | None = None
             try:
                 status = await loop.run_in_executor(runner, executor.run, job_id)
@@ -189,14 +114,14 @@ async def _child(settings: Any, index: int, nice: int, jobs: Any, control: Any, 
 
 
 class ProcessRunner:
-    """Jobs in `processes` spawned, niced child processes (see the module docstring)."""
+    """A `Runner` with jobs in `processes` spawned, niced child processes (see the module docstring)."""
 
     #: queued jobs are watched by the API's sweeper (it keeps their heartbeat)
     tracks_queued = True
 
-    def __init__(self, settings: Any, *, sessions: Any, bus: Any, processes: int = 2, nice: int = 10,
+    def __init__(self, settings: Any, *, store: JobStore, bus: EventBus, processes: int = 2, nice: int = 10,
                  grace_s: float = 30.0, respawn_every_s: float = 2.0) -> None:
-        self.settings, self.sessions, self.bus = settings, sessions, bus
+        self.settings, self.store, self.bus = settings, store, bus
         self.n, self.nice, self.grace_s, self.respawn_every_s = max(1, processes), nice, grace_s, respawn_every_s
         self.ctx = multiprocessing.get_context("spawn")
         self.jobs = self.ctx.Queue()
@@ -212,7 +137,7 @@ class ProcessRunner:
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drain: threading.Thread | None = None
-        self._supervisor: asyncio.Task | None = None
+        self._supervisor: asyncio.Task[None] | None = None
 
     # lifecycle
     async def start(self) -> None:
@@ -242,14 +167,14 @@ class ProcessRunner:
             try:
                 if msg[0] == "event":
                     self.bus.publish(msg[1], msg[2])
-                else:
+                elif self._loop is not None:
                     self._loop.call_soon_threadsafe(self._on_message, msg)
             except RuntimeError:  # loop closed
                 return
             except Exception as exc:  # noqa: BLE001
                 log.warning("job event dropped (%s)", exc)
 
-    def _on_message(self, msg: tuple) -> None:
+    def _on_message(self, msg: tuple[Any, ...]) -> None:
         kind, i = msg[0], msg[1]
         if kind == "ready":
             self.ready.add(i)
@@ -277,20 +202,16 @@ class ProcessRunner:
                     self._spawn(i)
 
     async def _fail_crashed(self, job_id: str) -> None:
-        from app.api.jobs import CRASHED, _status, _write
-
         try:
             # the child took the job ("started") but may have died before marking its row running:
             # fail it from either state, or it would sit queued with nobody to run it
-            await _write(self.sessions, job_id, only_if=("queued", "running"), status="failed", error=CRASHED,
-                         message="worker lost")
-            final = await _status(self.sessions, job_id)
+            final = await self.store.fail_crashed(job_id)
         except Exception as exc:  # noqa: BLE001 - the sweeper fails it later (stale heartbeat)
             log.warning("could not mark job %s failed (%s)", job_id, exc)
             return
         self.bus.publish(job_id, {"event": "end", "status": final or "failed"})
 
-    # the runner interface (LocalRunner / ArqRunner)
+    # the Runner protocol
     async def submit(self, job_id: str, attempt: int = 0) -> None:
         with self._lock:
             self._queued.add(job_id)
@@ -301,9 +222,7 @@ class ProcessRunner:
             return list(self._queued)
 
     async def heartbeat_queued(self) -> None:
-        from app.api.jobs import _touch
-
-        await _touch(self.sessions, self.queued(), ("queued",))
+        await self.store.touch(self.queued(), ("queued",))
 
     def cancel(self, job_id: str) -> None:
         for i, jid in list(self.running.items()):
@@ -313,6 +232,12 @@ class ProcessRunner:
 
     def alive(self) -> int:
         return sum(1 for p in self.procs if p is not None and p.is_alive())
+
+    async def check(self) -> str:
+        alive = self.alive()
+        if alive == 0:
+            raise RuntimeError(f"no job process is running (0/{self.n})")
+        return f"local processes ({alive}/{self.n} alive)"
 
     async def aclose(self) -> None:
         self._closing = True

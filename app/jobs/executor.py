@@ -1,0 +1,168 @@
+"""`JobExecutor.run(job_id)`: one job end to end, the same in every runner and the arq worker.
+
+It claims a queued job (`JobStore.claim`: a job never runs twice), runs `Mixpilot.turn` with an
+``on_event`` that publishes progress to the bus and writes it to the row, keeps a heartbeat
+(which also notices a cancel made in the database), and writes the result. The graph is sync,
+so `run` is sync and runs in a worker thread; its database steps are coroutines submitted to
+the event loop that owns the async engine (``asyncio.run_coroutine_threadsafe``: the job
+system's sync→async bridge).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from app.jobs.bus import EventBus, jsonable
+from app.jobs.store import JobStore
+from memory import db
+
+log = logging.getLogger("mixpilot.jobs.executor")
+T = TypeVar("T")
+
+#: progress (0..1) at the start of each stage; execute spans EXEC_SPAN
+STAGE_PROGRESS = {"analyze": 0.02, "recall": 0.08, "plan": 0.1, "execute": 0.15, "evaluate": 0.9}
+EXEC_SPAN = (0.15, 0.9)
+
+
+class JobCancelled(Exception):
+    """Raised from a job's progress callback once its cancel was requested."""
+
+
+def progress_of(event: dict[str, Any], current: float) -> float:
+    """Map a service progress event to an overall fraction (never decreasing)."""
+    kind = event.get("event")
+    value = current
+    if kind == "stage":
+        value = STAGE_PROGRESS.get(str(event.get("stage")), current)
+    elif kind in ("step_started", "step_progress", "step_finished"):
+        total = max(1, int(event.get("total") or 1))
+        index = int(event.get("index") or 0)
+        frac = {"step_started": 0.0, "step_finished": 1.0}.get(kind, float(event.get("fraction") or 0.0))
+        lo, hi = EXEC_SPAN
+        value = lo + (hi - lo) * (index + min(max(frac, 0.0), 1.0)) / total
+    elif kind == "done":
+        value = 0.98
+    return round(max(current, min(value, 1.0)), 4)
+
+
+def describe(event: dict[str, Any]) -> str | None:
+    """The job row's one-line message for a progress event (None: keep the last one)."""
+    kind = event.get("event")
+    if kind == "stage":
+        return f"{event.get('stage')}"
+    if kind == "step_started":
+        return f"step {int(event.get('index', 0)) + 1}/{event.get('total')}: {event.get('tool')}"
+    if kind == "step_progress" and event.get("message"):
+        return f"{event.get('tool')}: {event.get('message')}"
+    if kind == "step_finished":
+        return f"step {int(event.get('index', 0)) + 1}/{event.get('total')}: {event.get('tool')} {event.get('status')}"
+    return None
+
+
+def result_of(res: Any) -> dict[str, Any]:
+    """The job result the API returns, from a `TurnResult`."""
+    return {
+        "file_id": res.output_id, "kind": res.kind, "thread_id": res.thread_id, "turn_id": res.turn_id,
+        "explanation": res.explanation, "plan": res.plan, "steps": res.steps,
+        "metrics": {"before": res.metrics_before, "after": res.metrics_after},
+        "applied": [{"tool": s.get("tool"), "target": s.get("target"), "params": s.get("params"),
+                     "status": s.get("status")} for s in res.steps if s.get("status") in ("applied", "trimmed")],
+        "warnings": [w for s in res.steps for w in (s.get("warnings") or [])]
+        + [f"{s.get('tool')}: {s.get('status')} ({s.get('reason') or s.get('why') or ''})".rstrip(" ()")
+           for s in res.steps if s.get("status") in ("skipped", "rolled_back", "failed")],
+        "notes": res.notes,
+    }
+
+
+class JobExecutor:
+    """Runs one job end to end (see the module docstring). Thread-safe; one per process."""
+
+    def __init__(self, *, service: Any, store: JobStore, loop: asyncio.AbstractEventLoop, bus: EventBus,
+                 heartbeat_s: float = 5.0, write_every_s: float = 0.5) -> None:
+        self.service, self.store, self.loop, self.bus = service, store, loop, bus
+        self.heartbeat_s, self.write_every_s = heartbeat_s, write_every_s
+        self.cancel_requested: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _db(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def cancel(self, job_id: str) -> None:
+        with self._lock:
+            self.cancel_requested.add(job_id)
+
+    def run(self, job_id: str) -> str | None:
+        """Run the job if it is still queued; returns its final status (None when it was not claimed)."""
+        job = self._db(self.store.claim(job_id))
+        if job is None:
+            return None
+        with self._lock:  # a cancel made before this claim already stopped the job in the database
+            self.cancel_requested.discard(job_id)
+        self.bus.publish(job_id, {"event": "status", "status": "running", "attempt": job.attempts})
+        stop = threading.Event()
+        cancelled = threading.Event()
+
+        def heartbeat() -> None:
+            while not stop.wait(self.heartbeat_s):
+                try:
+                    self._db(self.store.touch([job_id], ("running",)), timeout=10)
+                    if self._db(self.store.status(job_id), timeout=10) == "cancelled":
+                        cancelled.set()
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("heartbeat for job %s failed (%s)", job_id, exc)
+
+        hb = threading.Thread(target=heartbeat, name=f"job-heartbeat-{job_id[:8]}", daemon=True)
+        hb.start()
+        state: dict[str, Any] = {"progress": 0.0, "written": 0.0, "plan": None}
+
+        def on_event(event: dict[str, Any]) -> None:
+            if cancelled.is_set() or job_id in self.cancel_requested:
+                raise JobCancelled()
+            state["progress"] = progress_of(event, state["progress"])
+            self.bus.publish(job_id, {**event, "progress": state["progress"]})
+            values: dict[str, Any] = {}
+            if event.get("event") == "plan":
+                state["plan"] = jsonable(event.get("plan"))
+                values["plan"] = state["plan"]
+            now = time.monotonic()
+            if values or event.get("event") in ("step_finished", "stage") or now - state["written"] > self.write_every_s:
+                values.update(progress=state["progress"], message=describe(event) or None, heartbeat_at=db.utcnow())
+                values = {k: v for k, v in values.items() if v is not None or k == "plan"}
+                state["written"] = now
+                self._db(self.store.write(job_id, **values))
+
+        try:
+            res = self.service.turn(job.request, thread_id=job.thread_id, audio_id=job.audio_id,
+                                    inputs=dict(job.inputs or {}), on_event=on_event, user_id=job.owner_id)
+        except JobCancelled:
+            status = "cancelled"
+            self._db(self.store.write(job_id, only_if=("running", "cancelled"), status="cancelled",
+                                      error="cancelled by request", message="cancelled"))
+        except Exception as exc:  # noqa: BLE001 - a failed turn is data for the client
+            log.info("job %s failed: %s", job_id, exc, exc_info=not isinstance(exc, (ValueError, KeyError)))
+            status = "failed"
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            self._db(self.store.write(job_id, status="failed", error=str(msg)[:2000], message="failed"))
+        else:
+            status = self._finish(job, res)
+        finally:
+            stop.set()
+            with self._lock:
+                self.cancel_requested.discard(job_id)
+        final = self._db(self.store.status(job_id))
+        self.bus.publish(job_id, {"event": "end", "status": final or status})
+        return final or status
+
+    def _finish(self, job: db.Job, res: Any) -> str:
+        if res.output_id:
+            self._db(self.store.record_output(owner_id=job.owner_id, audio_id=res.output_id,
+                                              audio=self.service.audio(res.output_id)))
+        result = jsonable(result_of(res))
+        ok = self._db(self.store.write(job.id, status="succeeded", progress=1.0, message="done",
+                                       plan=result.get("plan") or None, result=result, turn_id=res.turn_id))
+        return "succeeded" if ok else "cancelled"
