@@ -161,3 +161,98 @@ def test_sign_in_checks_the_api_users_table(tmp_path):
     assert asyncio.run(signin.check("nobody@example.com", "correct horse")) is False
     assert SignIn(url).user_id("ANA@example.com") == uid  # after a restart: looked up again
     assert signin.user_id("nobody@example.com") is None
+
+
+# ------------------------------------------------------------------------------ answers and the suggestion button
+
+
+def test_answer_markdown_quotes_the_answer_then_the_check_and_unquoted_findings():
+    md = view.answer_markdown(
+        "It plays at −9.2 LUFS: Spotify will turn it down 4.8 dB.",
+        checks={"platform": "spotify", "ready": False, "reasons": ["true peak +1.0 dBTP is over the −1 dBTP ceiling"]},
+        findings=[{"problem": "true_peak", "severity": 0.8, "evidence": "true peak +1.0 dBTP is over the −1 dBTP ceiling"},
+                  {"problem": "over_compressed", "severity": 0.4, "evidence": "PLR 7.1 dB"}])
+    assert md.startswith("It plays at −9.2 LUFS") and "❌ **Not ready for Spotify**" in md
+    assert md.count("+1.0 dBTP") == 1  # quoted by the check: not repeated as a finding
+    assert "**over compressed** (0.4): PLR 7.1 dB" in md
+    ok = view.check_markdown({"platform": "apple_music", "ready": True, "reasons": []})
+    assert ok == "✅ **Ready for Apple Music**"
+    assert view.answer_markdown(None, fallback="Nothing to do: it is clean.") == "Nothing to do: it is clean."
+
+
+def test_suggestion_label_names_the_steps_and_the_platform():
+    assert view.suggestion_label([{"tool": "master", "params": {"target_lufs": -14.0}}],
+                                 {"platform": "spotify"}) == "Do it: master for Spotify"
+    steps = [{"tool": "declip"}, {"tool": "de_ess", "target": "vocals"}, {"tool": "master"}, {"tool": "master"}]
+    assert view.suggestion_label(steps) == "Do it: declip, de ess (vocals) and master"
+    assert view.suggestion_label([]) == ""
+
+
+@pytest.fixture
+def ui_svc(tmp_path):
+    from agents.service import Mixpilot
+
+    with Mixpilot(data_dir=tmp_path / "data") as svc:
+        yield svc
+
+
+def _button(yields: list) -> dict:
+    """The suggestion button's state after a run of yields: the last update that set it (gr.skip() keeps it)."""
+    sets = [y[-1] for y in yields if "visible" in y[-1]]
+    return sets[-1] if sets else {}
+
+
+def test_an_answer_shows_its_numbers_and_a_button_that_confirms_on_the_same_thread(ui_svc, tmp_path):
+    pytest.importorskip("gradio")
+    from agents.service import TurnResult
+    from app.ui.app import CONFIRM, UI
+    from tools.audio import save
+
+    song = tmp_path / "song.wav"
+    save(Audio(sine(440.0, 2.0, 22050, 0.3, 2), 22050), song)
+    ui = UI(ui_svc, work_dir=tmp_path / "ui", user_id="local")
+    history, st, *_, suggest = ui.on_upload(str(song), None, [], None)
+    assert suggest.get("visible") is False
+    aid = st["current_id"]
+    seen: list[tuple[str, str, str | None]] = []
+    master = {"tool": "master", "params": {"target_lufs": -14.0, "true_peak_dbtp": -1.0}, "target": "mix",
+              "reason": "Spotify plays at −14 LUFS"}
+
+    def turn(text, *, thread_id=None, audio_id=None, inputs=None, on_event=None, user_id=None, **_):
+        seen.append((text, thread_id, audio_id))
+        if text != CONFIRM:
+            on_event({"event": "stage", "stage": "plan"})
+            on_event({"event": "plan", "plan": {"steps": [], "source": "semantic"}})
+            return TurnResult(thread_id=thread_id, kind="answer", output_id=aid, plan={"steps": []}, steps=[],
+                              metrics_before={}, metrics_after={}, explanation="",
+                              answer="It plays at −13.1 LUFS integrated, true peak −0.4 dBTP: Spotify will leave "
+                                     "its level alone, but the peak is over the −1 dBTP ceiling.",
+                              findings=[{"problem": "true_peak", "severity": 0.5, "evidence": "true peak −0.4 dBTP"}],
+                              suggested_steps=[master],
+                              checks={"platform": "spotify", "ready": False, "reasons": ["true peak −0.4 dBTP > −1"]})
+        out = ui_svc.import_audio(Audio(sine(440.0, 2.0, 22050, 0.5, 2), 22050))
+        plan = {"steps": [master], "source": "semantic"}
+        on_event({"event": "plan", "plan": plan})
+        return TurnResult(thread_id=thread_id, kind="process", output_id=out, plan=plan,
+                          steps=[dict(master, status="applied")], metrics_before=ui_svc.analysis(aid),
+                          metrics_after=ui_svc.analysis(out), explanation="Mastered to −14.0 LUFS for Spotify.")
+
+    ui_svc.turn = turn
+    outs = list(ui.on_send("is it ready for Spotify?", history, st))
+    history, st = outs[-1][0], outs[-1][1]
+    answer = history[-1]["content"]
+    assert "−13.1 LUFS" in answer and "Not ready for Spotify" in answer
+    assert not any("I don't see anything to change" in str(m["content"]) for m in history)  # no empty plan line
+    assert _button(outs[:1]).get("visible") is False  # hidden while the turn runs
+    button = _button(outs)
+    assert button.get("visible") is True and button.get("value") == "Do it: master for Spotify"
+
+    outs = list(ui.on_suggest(history, st))
+    history, st = outs[-1][0], outs[-1][1]
+    assert seen[1][0] == CONFIRM and seen[1][1] == seen[0][1]  # same thread
+    assert seen[0][2] == aid and seen[1][2] is None  # the upload went with the first turn only
+    assert any("**master**" in str(m["content"]) for m in history)
+    assert "Mastered to −14.0 LUFS" in history[-1]["content"]
+    assert st["current_id"] != aid and _button(outs).get("visible") is False
+    after = [o[5] for o in outs if isinstance(o[5], str)]
+    assert after and after[-1].endswith(f"{st['current_id']}.wav")

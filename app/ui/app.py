@@ -36,9 +36,10 @@ EXPORTS: dict[str, tuple[str, int | None, str]] = {  # label → (format, bit de
 }
 ASPECTS = [("vocal_clarity", "Vocal clarity"), ("balance", "Balance"), ("width", "Width"), ("tone", "Tone"),
            ("loudness", "Loudness")]
-EXAMPLES = ["clean and master this in a pop style", "a bit brighter", "louder for Spotify", "undo",
-            "go back to the original"]
+EXAMPLES = ["is it ready for Spotify?", "clean and master this in a pop style", "a bit brighter", "louder for Spotify",
+            "what's wrong with it?", "undo", "go back to the original"]
 UPDATE_EVERY_S = 0.25
+CONFIRM = "do it"  # what the suggestion button sends: a confirming turn runs the thread's suggested steps
 
 CSS = """
 .mp-progress {font-size: 0.9em}
@@ -68,6 +69,7 @@ def new_session(svc: Any, user_id: str) -> dict[str, Any]:
         "turn_id": None,
         "target_lufs": None,
         "genre": None,
+        "suggested": [],  # the steps a confirming turn runs (the suggestion button shows while non-empty)
     }
 
 
@@ -113,23 +115,18 @@ class UI:
                 plots.tonal_balance_figure(before, after, genre=st.get("genre")))
         return figs
 
-    def _analysis(self, version_id: str) -> dict[str, Any]:
-        from tools.analysis import analyze
-
-        return analyze(self.svc.audio(version_id)).to_dict()
-
-    def _speech_scores(self, metrics: dict[str, Any], version_id: str | None) -> dict[str, Any]:
-        """DNSMOS for speech (non-intrusive, so it needs no clean reference); nothing for music."""
-        if not version_id or float(metrics.get("speech_probability") or 0.0) < 0.6:
+    def _speech_scores(self, version_id: str | None) -> dict[str, Any]:
+        """DNSMOS for speech (the service's quality metrics; non-intrusive: no reference); nothing for music."""
+        if not version_id:
             return {}
         try:
-            from tools.metrics import dnsmos
-
-            d = dnsmos(self.svc.audio(version_id))
-            return {"dnsmos_ovrl": d.get("ovrl"), "dnsmos_sig": d.get("sig"), "dnsmos_bak": d.get("bak")}
+            if not self.svc.is_speech(version_id):
+                return {}
+            q = self.svc.quality(version_id, speech=True)
         except Exception as exc:  # DNSMOS is optional (neural extra); the table just lacks the row
             log.info("DNSMOS unavailable: %s", exc)
             return {}
+        return {k: q[k] for k in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak") if q.get(k) is not None}
 
     # ------------------------------------------------------------------ upload
 
@@ -138,9 +135,10 @@ class UI:
         st = self.session(st, request)
         history = list(history or [])
         main, voice = (song, vocal) if song else (vocal, None)
+        hide = gr.update(visible=False)
         if not main:
             st["pending_audio"], st["pending_inputs"] = None, {}
-            return history, st, None, None, None, None, None
+            return history, st, None, None, None, None, None, hide
         try:
             aid = self.svc.import_audio(main)
             inputs = {"voice": self.svc.import_audio(voice)} if voice else {}
@@ -148,8 +146,8 @@ class UI:
             if not isinstance(exc, (ValueError, KeyError, OSError)):
                 log.exception("upload failed")
             history.append({"role": "assistant", "content": view.error_message(exc, (main, voice))})
-            return history, st, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        st.update(pending_audio=aid, pending_inputs=inputs, original_id=aid, current_id=aid, turn_id=None)
+            return history, st, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        st.update(pending_audio=aid, pending_inputs=inputs, original_id=aid, current_id=aid, turn_id=None, suggested=[])
         audio = self.svc.audio(aid)
         names = Path(main).name + (f" with the vocal {Path(voice).name}" if voice else "")
         layout = {1: "mono", 2: "stereo"}.get(audio.channels, f"{audio.channels} channels")
@@ -157,7 +155,7 @@ class UI:
             f"Got **{names}** ({audio.duration_s:.1f} s, {audio.sample_rate / 1000:g} kHz {layout}). "
             "What should I do with it? For example: _clean and master this in a pop style_.")})
         wave, spec, _, _ = self.pictures(aid, None, st)
-        return history, st, self.preview(aid), None, wave, spec, None
+        return history, st, self.preview(aid), None, wave, spec, None, hide
 
     # ------------------------------------------------------------------ a turn
 
@@ -182,14 +180,14 @@ class UI:
                 return
 
     def on_send(self, text: str, history: list, st: dict | None, request: gr.Request = None):
-        """Generator: (chat, state, textbox, progress, before, after, metrics, 4 plots) per yield."""
+        """Generator: (chat, state, textbox, progress, before, after, metrics, 4 plots, suggestion) per yield."""
         st = self.session(st, request)
         history = list(history or [])
         text = (text or "").strip()
         skip = gr.skip()
 
-        def out(progress=skip, before=skip, after=skip, metrics=skip, plots=(skip,) * 4, msg=skip):
-            return (history, st, msg, progress, before, after, metrics, *plots)
+        def out(progress=skip, before=skip, after=skip, metrics=skip, plots=(skip,) * 4, msg=skip, suggest=skip):
+            return (history, st, msg, progress, before, after, metrics, *plots, suggest)
 
         if not text:
             yield out()
@@ -203,7 +201,7 @@ class UI:
         board = view.ProgressBoard()
         history.append({"role": "assistant", "content": view.STAGE_WORDS["analyze"]})
         working = len(history) - 1
-        yield out(progress=board.html(), msg="")
+        yield out(progress=board.html(), msg="", suggest=gr.update(visible=False))  # one turn at a time
 
         result, error, last, planned = None, None, 0.0, False
         for e in self.run_turn(st, text):
@@ -215,7 +213,7 @@ class UI:
                 error = e["error"]
                 break
             board.update(e)
-            if kind == "plan":
+            if kind == "plan" and (e.get("plan") or {}).get("steps"):  # an answer plans nothing: no plan line
                 history[working] = {"role": "assistant", "content": view.plan_markdown(e.get("plan") or {})}
                 planned = True
             elif kind == "stage" and not planned:
@@ -231,7 +229,7 @@ class UI:
             if not planned:
                 history.pop(working)
             history.append({"role": "assistant", "content": view.error_message(error)})
-            yield out(progress="")
+            yield out(progress="", suggest=self._suggestion(st))
             return
 
         try:
@@ -239,7 +237,17 @@ class UI:
         except Exception as exc:
             log.exception("showing the result failed")
             history.append({"role": "assistant", "content": view.error_message(exc)})
-            yield out()
+            yield out(suggest=self._suggestion(st))
+
+    def on_suggest(self, history: list, st: dict | None, request: gr.Request = None):
+        """The suggestion button: a confirming turn ("do it") on the same thread runs the suggested steps."""
+        yield from self.on_send(CONFIRM, history, st, request)
+
+    @staticmethod
+    def _suggestion(st: dict) -> Any:
+        """The suggestion button for what the thread suggests now: shown with its label, or hidden."""
+        label = view.suggestion_label(st.get("suggested"), st.get("suggested_checks"))
+        return gr.update(visible=True, value=label) if label else gr.update(visible=False)
 
     def _show_result(self, result: Any, st: dict, history: list, working: int | None, board: view.ProgressBoard, out):
         board.done = True
@@ -251,16 +259,26 @@ class UI:
         if result.kind in ("process", "adjust"):
             st["target_lufs"] = view.target_lufs_of(result.plan)
             st["genre"] = view.genre_of(result.plan) or st.get("genre")
-        if working is not None:  # no plan was shown (undo, reset): drop the "working" line
+        if working is not None:  # no plan was shown (undo, reset, an answer): drop the "working" line
             history.pop(working)
-        text = result.explanation or "Done."
-        extra = [ln for ln in view.outcome_lines(result.steps) if ln[2:] not in text]
-        if extra:
-            text += "\n\n" + "\n".join(extra)
-        if result.output_id and result.kind in ("process", "adjust") and "rate" not in text.lower():
-            text += "\n\nRate the result on the right, or ask for more (\"a bit brighter\", \"undo\")."
+        checks = getattr(result, "checks", None)
+        st["suggested"] = list(getattr(result, "suggested_steps", None) or [])
+        st["suggested_checks"] = checks
+        if result.kind in view.ANSWER_KINDS:  # nothing ran: the answer, the platform check, the findings
+            text = view.answer_markdown(getattr(result, "answer", None), checks=checks,
+                                        findings=getattr(result, "findings", None), fallback=result.explanation)
+        else:
+            text = result.explanation or "Done."
+            extra = [ln for ln in view.outcome_lines(result.steps) if ln[2:] not in text]
+            if extra:
+                text += "\n\n" + "\n".join(extra)
+            check = view.check_markdown(checks)
+            if check:
+                text += "\n\n" + check
+            if result.output_id and result.kind in ("process", "adjust") and "rate" not in text.lower():
+                text += "\n\nRate the result on the right, or ask for more (\"a bit brighter\", \"undo\")."
         history.append({"role": "assistant", "content": text})
-        yield out(progress=board.html())
+        yield out(progress=board.html(), suggest=self._suggestion(st))
 
         current = st.get("current_id")
         if not current:
@@ -268,10 +286,10 @@ class UI:
         before_m, after_m = dict(result.metrics_before or {}), dict(result.metrics_after or {})
         if result.kind not in ("process", "adjust") or not after_m:
             # undo / reset / nothing applied: compare the original with what is current now
-            before_m = self._analysis(timeline_start) if timeline_start else {}
-            after_m = self._analysis(current)
-        before_m.update(self._speech_scores(before_m, timeline_start))
-        after_m.update(self._speech_scores(after_m, current))
+            before_m = self.svc.analysis(timeline_start) if timeline_start else {}
+            after_m = self.svc.analysis(current)
+        before_m.update(self._speech_scores(timeline_start))
+        after_m.update(self._speech_scores(current))
         ceiling = None
         for s in (result.plan or {}).get("steps") or []:
             if s.get("tool") == "master":
@@ -335,15 +353,13 @@ class UI:
 
     def stems_available(self) -> bool:
         try:
-            ok, _ = self.svc.registry["separate"].availability()
+            ok, _ = self.svc.stems_available()
             return bool(ok)
         except Exception:
             return False
 
     def on_stems(self, history: list, st: dict | None):
-        """Split the current version into stems (the registry's `separate` tool) and offer each as a WAV."""
-        from tools.registry import ToolContext
-
+        """Split the current version into stems (the service's `stems`) and offer each as a WAV."""
         st = self.session(st)
         history = list(history or [])
         vid = st.get("current_id")
@@ -351,19 +367,11 @@ class UI:
             history.append({"role": "assistant", "content": "Nothing to split yet: upload a song first."})
             return history, None
         try:
-            spec = self.svc.registry["separate"]
-            ok, why = spec.availability()
-            if not ok:
-                raise ValueError(f"stems need the separate tool, which is unavailable here: {why}")
-            res = spec(self.svc.audio(vid), {}, ToolContext(cache=getattr(self.svc, "cache", None)))
-            stems = {k: v for k, v in (res.extra or {}).items() if hasattr(v, "samples")}
-            if not stems:
-                raise ValueError("separation returned no stems")
-            from tools.audio import save
-
+            stems = self.svc.stems(vid)
             d = self.work_dir / "stems" / vid
             d.mkdir(parents=True, exist_ok=True)
-            files = [str(save(a, d / f"{name}.wav", bit_depth=24)) for name, a in sorted(stems.items())]
+            files = [str(self.svc.export(sid, d / f"{name}.wav", format="wav", bit_depth=24))
+                     for name, sid in sorted(stems.items())]
         except Exception as exc:
             if not isinstance(exc, (ValueError, KeyError, OSError)):
                 log.exception("stems failed")
@@ -373,7 +381,8 @@ class UI:
 
     def on_new(self, st: dict | None, request: gr.Request = None):
         st = new_session(self.svc, self.session(st, request)["user_id"])
-        return [], st, "", view.metrics_html({}, {}), None, None, None, None, None, None, None, None
+        return ([], st, "", view.metrics_html({}, {}), None, None, None, None, None, None, None, None,
+                gr.update(visible=False))
 
 
 # ------------------------------------------------------------------------------ layout
@@ -386,8 +395,9 @@ def build_app(svc: Any, *, work_dir: str | Path, user_id: str = "local", signin:
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
         st = gr.State(None)
         gr.Markdown("## mixpilot — say what you want, hear the result\n"
-                    "Upload a song (or a vocal and a beat), then ask: *clean and master this in a pop style*, "
-                    "*the vocals are harsh*, *louder for Spotify*, *a bit brighter*, *undo*.")
+                    "Upload a song (or a vocal and a beat), then ask about it — *is it ready for Spotify?*, "
+                    "*does it clip?* — or say what you want: *clean and master this in a pop style*, "
+                    "*the vocals are harsh*, *a bit brighter*, *undo*. A suggestion comes with a button that does it.")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 chat = gr.Chatbot(label="Conversation", elem_id="mp-chat", height=440, buttons=["copy"],
@@ -396,6 +406,7 @@ def build_app(svc: Any, *, work_dir: str | Path, user_id: str = "local", signin:
                     msg = gr.Textbox(show_label=False, placeholder="What should I do with it?", elem_id="mp-msg",
                                      scale=6, lines=1, max_lines=3)
                     send = gr.Button("Send", variant="primary", elem_id="mp-send", scale=1, min_width=80)
+                suggest = gr.Button("Do it", variant="primary", elem_id="mp-suggest", visible=False)
                 gr.Examples(EXAMPLES, inputs=[msg], label="Try")
                 progress = gr.HTML("", elem_id="mp-progress")
                 with gr.Tabs():
@@ -441,16 +452,18 @@ def build_app(svc: Any, *, work_dir: str | Path, user_id: str = "local", signin:
                                           elem_id="mp-stems-files", visible=ui.stems_available(), height=120)
                 new = gr.Button("New conversation", variant="secondary", elem_id="mp-new")
 
-        upload_out = [chat, st, before, after, wave, spec, loud]
+        upload_out = [chat, st, before, after, wave, spec, loud, suggest]
         song.upload(ui.on_upload, [song, vocal, chat, st], upload_out, show_progress="minimal")
         vocal.upload(ui.on_upload, [song, vocal, chat, st], upload_out, show_progress="minimal")
-        turn_out = [chat, st, msg, progress, before, after, metrics, wave, spec, loud, tone]
+        turn_out = [chat, st, msg, progress, before, after, metrics, wave, spec, loud, tone, suggest]
         send.click(ui.on_send, [msg, chat, st], turn_out, show_progress="hidden")
         msg.submit(ui.on_send, [msg, chat, st], turn_out, show_progress="hidden")
+        suggest.click(ui.on_suggest, [chat, st], turn_out, show_progress="hidden")
         rate.click(ui.on_rate, [overall, *aspect_inputs, comment, chat, st], [chat, rated])
         export.click(ui.on_export, [fmt, chat, st], [chat, download])
         stems_btn.click(ui.on_stems, [chat, st], [chat, stems_files])
-        new.click(ui.on_new, [st], [chat, st, msg, metrics, before, after, wave, spec, loud, tone, song, vocal])
+        new.click(ui.on_new, [st], [chat, st, msg, metrics, before, after, wave, spec, loud, tone, song, vocal,
+                                    suggest])
     demo.queue(default_concurrency_limit=2)
     return demo
 

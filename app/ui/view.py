@@ -234,3 +234,84 @@ def error_message(exc: BaseException, paths: tuple[str | None, ...] = ()) -> str
     if isinstance(exc, (OSError, PermissionError)):
         return f"Sorry, a file problem stopped me: {first}"
     return f"Sorry, something went wrong ({type(exc).__name__}: {first}). Nothing was changed; please try again."
+
+
+# ------------------------------------------------------------------------------ answers and suggestions
+
+#: turn kinds whose text is `answer` (nothing ran); a `process` turn keeps its explanation
+ANSWER_KINDS = ("answer", "clarify", "none")
+MAX_FINDINGS = 5
+
+
+def platform_name(platform: Any) -> str:
+    """'spotify' → 'Spotify', 'apple_music' → 'Apple Music' (the planner's display names)."""
+    text = str(platform or "").strip()
+    try:
+        from agents.semantic.planner import PLATFORM_NAMES
+    except Exception:  # the UI renders without the planner's table too
+        PLATFORM_NAMES = {}
+    return PLATFORM_NAMES.get(text) or (text.replace("_", " ").title() if text.islower() else text)
+
+
+def check_markdown(checks: dict[str, Any] | None) -> str:
+    """A platform check as one pass/fail line and its reasons."""
+    if not checks or not checks.get("platform"):
+        return ""
+    name = platform_name(checks["platform"])
+    ready = bool(checks.get("ready"))
+    head = f"✅ **Ready for {name}**" if ready else f"❌ **Not ready for {name}**"
+    reasons = [str(r) for r in checks.get("reasons") or [] if str(r).strip()]
+    return "\n".join([head, *(f"- {r}" for r in reasons)])
+
+
+def findings_markdown(findings: list[dict[str, Any]] | None, *, skip_in: str = "") -> str:
+    """The diagnosis as a short list, most severe first; evidence already quoted in `skip_in` is left out."""
+    rows = sorted((f for f in findings or [] if f.get("problem")), key=lambda f: -float(f.get("severity") or 0.0))
+    lines = []
+    for f in rows[:MAX_FINDINGS]:
+        evidence = str(f.get("evidence") or "").strip()
+        if evidence and evidence in skip_in:
+            continue
+        sev = f.get("severity")
+        sev_txt = f" ({float(sev):.1f})" if isinstance(sev, (int, float)) and not isinstance(sev, bool) else ""
+        lines.append(f"- **{tool_words(str(f['problem']))}**{sev_txt}" + (f": {evidence}" if evidence else ""))
+    if len(rows) > MAX_FINDINGS:
+        lines.append(f"- _and {len(rows) - MAX_FINDINGS} more_")
+    return ("**What I measured:**\n" + "\n".join(lines)) if lines else ""
+
+
+def answer_markdown(answer: str | None, *, checks: dict[str, Any] | None = None,
+                    findings: list[dict[str, Any]] | None = None, fallback: str = "") -> str:
+    """The answer of an answer/clarify/none turn (its numbers as the planner wrote them), the platform
+    check as pass/fail with reasons, then the findings it did not already quote."""
+    text = (answer or "").strip() or (fallback or "").strip()
+    parts = [text] if text else []
+    check = check_markdown(checks)
+    if check:
+        parts.append(check)
+    found = findings_markdown(findings, skip_in="\n".join(parts))
+    if found:
+        parts.append(found)
+    return "\n\n".join(parts) or "I have nothing to add to that."
+
+
+def suggestion_label(steps: list[dict[str, Any]] | None, checks: dict[str, Any] | None = None,
+                     *, max_tools: int = 3) -> str:
+    """The button text for a suggested plan: 'Do it: master for Spotify', 'Do it: denoise, eq and master'."""
+    names: list[str] = []
+    for s in steps or []:
+        word = tool_words(str(s.get("tool") or "?"))
+        target = s.get("target") or "mix"
+        if target != "mix":
+            word += f" ({target})"
+        if word not in names:
+            names.append(word)
+    if not names:
+        return ""
+    shown = names[:max_tools]
+    if len(names) > max_tools:
+        shown.append(f"{len(names) - max_tools} more")
+    text = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    if checks and checks.get("platform"):
+        text += f" for {platform_name(checks['platform'])}"
+    return f"Do it: {text}"
