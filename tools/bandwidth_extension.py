@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
+from tools import dsp
 from tools.audio import Audio
 from tools.dsp import peak_warning
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
@@ -59,42 +60,22 @@ def detect_cutoff_hz(x: np.ndarray, sr: int) -> float | None:
     return float(f[top])
 
 
-def _stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    w = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft))
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]
-    return np.fft.rfft(frames * w, axis=-1)
-
-
-def _istft(z: np.ndarray, n_fft: int, hop: int, n: int) -> np.ndarray:
-    w = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)) / (n_fft / hop / 2)
-    frames = np.fft.irfft(z, n=n_fft, axis=-1) * w
-    out = np.zeros(n)
-    r = n_fft // hop
-    for k in range(r):
-        strip = frames[k::r].reshape(-1)
-        if strip.size:
-            out[k * hop: k * hop + strip.size] += strip
-    return out
-
-
 def extend_channel(x: np.ndarray, sr: int, cutoff: float, amount: float) -> np.ndarray:
     n_fft = 2048 if sr > 24000 else 1024
     hop = n_fft // 4
     pad = n_fft
     n = x.size
-    total = n + 2 * pad
-    total += (-(total - n_fft)) % hop
-    xp = np.zeros(total)
-    xp[pad: pad + n] = x
+    xp = dsp.stft_pad(x, n_fft, hop)
+    total = xp.size
     f = np.fft.rfftfreq(n_fft, 1 / sr)
     src_lo = max(cutoff / 2, cutoff - 4000.0, 200.0)
     # harmonic excitation: rectified source band creates energy at multiples of its content
-    z = _stft(xp, n_fft, hop)
+    z = dsp.tight_stft(xp, n_fft, hop)
     band = (f >= src_lo) & (f < cutoff)
     zb = np.where(band[None, :], z, 0)
-    src = _istft(zb, n_fft, hop, total)
+    src = dsp.tight_istft(zb, n_fft, hop, total)
     exc = np.abs(src) + 0.3 * src  # soft half-wave rectifier (asymmetric: even and odd harmonics)
-    ze = _stft(exc, n_fft, hop)
+    ze = dsp.tight_stft(exc, n_fft, hop)
     hi = f >= cutoff
     # per-frame target envelope: source-band level per bin near the edge, falling 6 dB/octave
     top = (f >= max(src_lo, cutoff * 0.75)) & (f < cutoff)
@@ -107,7 +88,7 @@ def extend_channel(x: np.ndarray, sr: int, cutoff: float, amount: float) -> np.n
     fade = np.clip(np.log2(np.maximum(f[hi], cutoff) / cutoff) / (1 / 3), 0, 1) * 0.5 + 0.5
     znew = np.zeros_like(z)
     znew[:, hi] = amount * shaped * fade[None, :]
-    add = _istft(znew, n_fft, hop, total)[pad: pad + n]
+    add = dsp.tight_istft(znew, n_fft, hop, total)[pad: pad + n]
     return x + add
 
 

@@ -22,10 +22,7 @@ from pydantic import Field
 
 from tools import dsp
 from tools.audio import Audio
-from tools.dynamic_eq import band_gain
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
-
-STEP_S = 0.001
 
 
 class CompressParams(ToolParams):
@@ -41,44 +38,16 @@ class CompressParams(ToolParams):
                                        description="detector look-ahead in ms (None = the attack time, at most 20 ms)")
 
 
-def compress_array(x: np.ndarray, sr: int, p: CompressParams) -> tuple[np.ndarray, dict]:
-    a = p.amount
-    step = max(1, int(round(STEP_S * sr)))
-    level = dsp.frame_rms_db(x, step)
-    active = level > max(level.max() - 50.0, -70.0)
-    l95 = float(np.percentile(level[active], 95)) if active.any() else -20.0
-    thr = p.threshold_db if p.threshold_db is not None else l95 - (2.0 + 16.0 * a)
-    ratio = p.ratio if p.ratio is not None else 1.0 + 5.0 * a
-    attack = p.attack_ms if p.attack_ms is not None else 20.0 - 18.0 * a
-    release = p.release_ms if p.release_ms is not None else 250.0 - 150.0 * a
-    knee = p.knee_db if p.knee_db is not None else 6.0
-    gr = band_gain(level, thr, max(ratio, 1.0), knee, 60.0) if ratio > 1.0 else np.zeros_like(level)
-    gr = dsp.smooth_gain_db(gr, step / sr, attack, release)
-    look = p.lookahead_ms if p.lookahead_ms is not None else min(attack, 20.0)
-    la = int(round(look * 1e-3 / STEP_S))
-    if la > 0 and gr.size > la:  # offline look-ahead: the gain is in place when the transient arrives
-        gr = np.concatenate([gr[la:], np.repeat(gr[-1], la)])
-    makeup = p.makeup_db if p.makeup_db is not None else (float(np.median(gr[active])) if active.any() else 0.0)
-    g = 10.0 ** ((makeup - dsp.frames_to_samples(gr, step, x.shape[-1])) / 20.0)
-    wet = x * g[None, :]
-    y = (1.0 - p.mix) * x + p.mix * wet if p.mix < 1.0 else wet
-    info = {
-        "threshold_db": round(thr, 2), "ratio": round(ratio, 2), "attack_ms": round(attack, 1),
-        "release_ms": round(release, 1), "lookahead_ms": round(look, 1), "knee_db": knee, "makeup_db": round(makeup, 2), "mix": p.mix,
-        "gain_reduction_db": {"max": round(float(gr.max()), 2),
-                              "mean": round(float(gr[active].mean()) if active.any() else 0.0, 2),
-                              "p95": round(float(np.percentile(gr, 95)), 2)},
-    }
-    return y.astype(np.float32), info
-
-
 def crest_db(x: np.ndarray) -> float:
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
     return 20 * np.log10(max(float(np.abs(x).max()), 1e-12) / max(rms, 1e-12))
 
 
 def run(audio: Audio, params: CompressParams, ctx: ToolContext) -> ToolResult:
-    y, info = compress_array(audio.samples, audio.sample_rate, params)
+    p = params
+    y, info = dsp.compress(audio.samples, audio.sample_rate, p.amount, threshold_db=p.threshold_db, ratio=p.ratio,
+                           attack_ms=p.attack_ms, release_ms=p.release_ms, knee_db=p.knee_db, makeup_db=p.makeup_db,
+                           mix=p.mix, lookahead_ms=p.lookahead_ms)
     warnings = []
     peak = float(np.abs(y).max())
     if peak > 1.0:

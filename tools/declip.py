@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
+from tools import dsp
 from tools.audio import Audio
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
@@ -60,24 +61,7 @@ def detect_clipping(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float
 
 
 def _win() -> np.ndarray:
-    w = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT))  # sqrt periodic Hann
-    return w / np.sqrt(N_FFT / HOP / 2)  # tight frame: analysis·synthesis sums to 1 at hop N/4
-
-
-def _stft(y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    frames = np.lib.stride_tricks.sliding_window_view(y, N_FFT)[::HOP]
-    return np.fft.rfft(frames * w, axis=-1)
-
-
-def _istft(z: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
-    frames = np.fft.irfft(z, n=N_FFT, axis=-1) * w
-    out = np.zeros(n)
-    r = N_FFT // HOP
-    for k in range(r):  # frames k, k+r, k+2r… tile without overlap: add them as one strip
-        strip = frames[k::r].reshape(-1)
-        if strip.size:
-            out[k * HOP: k * HOP + strip.size] += strip
-    return out
+    return dsp.sqrt_hann(N_FFT) / np.sqrt(N_FFT / HOP / 2)  # tight frame: analysis·synthesis sums to 1 at hop N/4
 
 
 def _reconstruct(seg: np.ndarray, pos: np.ndarray, neg: np.ndarray, hi: float, lo: float,
@@ -85,23 +69,19 @@ def _reconstruct(seg: np.ndarray, pos: np.ndarray, neg: np.ndarray, hi: float, l
     """Consistent IHT on one padded segment."""
     pad = N_FFT
     n0 = seg.size
-    total = n0 + 2 * pad
-    total += (-(total - N_FFT)) % HOP
-    y0 = np.zeros(total)
-    y0[pad: pad + n0] = seg
-    p = np.zeros(total, bool)
-    q = np.zeros(total, bool)
-    p[pad: pad + n0] = pos
-    q[pad: pad + n0] = neg
+    y0 = dsp.stft_pad(seg, N_FFT, HOP)
+    total = y0.size
+    p = dsp.stft_pad(pos, N_FFT, HOP) > 0
+    q = dsp.stft_pad(neg, N_FFT, HOP) > 0
     reliable = ~(p | q)
     w = _win()
     y = y0.copy()
-    zmax = np.abs(_stft(y, w)).max() + 1e-12
+    zmax = np.abs(dsp.tight_stft(y, N_FFT, HOP, w)).max() + 1e-12
     for i in range(iterations):
-        z = _stft(y, w)
+        z = dsp.tight_stft(y, N_FFT, HOP, w)
         lam = zmax * 10 ** (-(FLOOR_DB / 20.0) * (i + 1) / iterations)
         z[np.abs(z) < lam] = 0
-        yh = _istft(z, w, total)
+        yh = dsp.tight_istft(z, N_FFT, HOP, total, w)
         y = np.where(reliable, y0, yh)
         y[p] = np.maximum(yh[p], hi)
         y[q] = np.minimum(yh[q], lo)

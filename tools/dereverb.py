@@ -20,6 +20,7 @@ import importlib.util
 import numpy as np
 from pydantic import Field
 
+from tools import dsp
 from tools.audio import Audio
 from tools.dsp import peak_warning
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
@@ -36,25 +37,6 @@ def _available() -> tuple[bool, str]:
     return True, ""
 
 
-def _stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """(C, N) → (C, T, F) with a sqrt-Hann window (tight frame at hop n_fft/4)."""
-    w = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft))
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft, axis=-1)[:, ::hop]
-    return np.fft.rfft(frames * w, axis=-1)
-
-
-def _istft(z: np.ndarray, n_fft: int, hop: int, n: int) -> np.ndarray:
-    w = np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)) / (n_fft / hop / 2)
-    frames = np.fft.irfft(z, n=n_fft, axis=-1) * w
-    out = np.zeros((z.shape[0], n))
-    r = n_fft // hop
-    for k in range(r):
-        strip = frames[:, k::r].reshape(z.shape[0], -1)
-        if strip.shape[1]:
-            out[:, k * hop: k * hop + strip.shape[1]] += strip
-    return out
-
-
 def dereverb_array(x: np.ndarray, sr: int, strength: float = 0.5, iterations: int = 3) -> tuple[np.ndarray, dict]:
     """(channels, frames) float → dereverberated, info."""
     from nara_wpe.wpe import wpe
@@ -65,17 +47,15 @@ def dereverb_array(x: np.ndarray, sr: int, strength: float = 0.5, iterations: in
     delay = 2
     c, n = x.shape
     pad = n_fft
-    total = n + 2 * pad
-    total += (-(total - n_fft)) % hop
-    xp = np.zeros((c, total))
-    xp[:, pad: pad + n] = x
-    z = _stft(xp, n_fft, hop)  # (C, T, F)
+    xp = dsp.stft_pad(x, n_fft, hop)
+    total = xp.shape[-1]
+    z = dsp.tight_stft(xp, n_fft, hop)  # (C, T, F)
     y = z.transpose(2, 0, 1)  # (F, C, T) as nara_wpe expects
     d = wpe(y, taps=taps, delay=delay, iterations=iterations, statistics_mode="full")
     late = y - d
     alpha = min(1.0, 2.0 * strength)
     out_z = (y - alpha * late).transpose(1, 2, 0)
-    out = _istft(out_z, n_fft, hop, total)[:, pad: pad + n]
+    out = dsp.tight_istft(out_z, n_fft, hop, total)[:, pad: pad + n]
     e_in = float(np.sum(np.abs(y) ** 2))
     e_late = float(np.sum(np.abs(alpha * late) ** 2))
     return out, {"n_fft": n_fft, "hop": hop, "taps": taps, "delay_frames": delay,

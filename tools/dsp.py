@@ -1,6 +1,9 @@
-"""Shared DSP pieces for the mixing and mastering tools: biquads, linear-phase FIRs from a
-gain curve, STFT with exact overlap-add, frame levels, gain smoothing, band energies, and
-a look-ahead true-peak limiter.
+"""Shared DSP pieces for the tools: biquads, linear-phase FIRs from a gain curve, STFTs (exact
+weighted overlap-add, sqrt-Hann tight frame, scipy's), frame levels, gain smoothing, band
+energies, a look-ahead true-peak limiter, the compressor, mid/side width and voice ducking.
+
+Tools share code through this module (and `tools.loudness`, `tools.metrics`), never by
+importing another tool's module.
 
 Conventions: audio arrays are float ``(channels, frames)``; gains in dB unless named
 ``*_lin``; frequencies in Hz. Filters here are minimum-phase IIR (RBJ "Audio EQ Cookbook"
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -179,6 +183,70 @@ def stft_size(sample_rate: int, seconds: float = 0.046) -> int:
     return 1 << max(8, int(round(math.log2(seconds * sample_rate))))
 
 
+def stft_pad(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """`x` (float64) zero-padded by `n_fft` on both sides of its last axis, and on the right up to
+    a length that whole hops tile (the padding `stft` uses; the signal starts at index `n_fft`)."""
+    n = x.shape[-1]
+    total = n + 2 * n_fft
+    total += (-(total - n_fft)) % hop
+    xp = np.zeros(x.shape[:-1] + (total,), dtype=np.float64)
+    xp[..., n_fft : n_fft + n] = x
+    return xp
+
+
+def sqrt_hann(n_fft: int) -> np.ndarray:
+    """Square root of the periodic Hann window (analysis and synthesis of a tight frame)."""
+    return np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft))
+
+
+def tight_stft(x: np.ndarray, n_fft: int, hop: int, window: np.ndarray | None = None) -> np.ndarray:
+    """(..., N) → complex (..., T, F) frames of `x` as given (no padding: see `stft_pad`).
+
+    Default window: `sqrt_hann`; with `tight_istft` at hop ``n_fft/4`` this is a tight frame
+    (analysis·synthesis windows sum to 1), so masks and thresholds act on an orthogonal-like
+    representation. Frames past the last whole hop are dropped.
+    """
+    w = sqrt_hann(n_fft) if window is None else window
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft, axis=-1)[..., ::hop, :]
+    return np.fft.rfft(frames * w, axis=-1)
+
+
+def tight_istft(z: np.ndarray, n_fft: int, hop: int, n: int, window: np.ndarray | None = None) -> np.ndarray:
+    """Overlap-add inverse of `tight_stft` onto `n` samples (float64, (..., n)).
+
+    Default synthesis window: ``sqrt_hann / (n_fft / hop / 2)``; frames k, k+r, k+2r… (r =
+    n_fft/hop) tile without overlap, so each such set is added as one strip.
+    """
+    w = sqrt_hann(n_fft) / (n_fft / hop / 2) if window is None else window
+    frames = np.fft.irfft(z, n=n_fft, axis=-1) * w
+    lead = z.shape[:-2]
+    out = np.zeros(lead + (n,))
+    r = n_fft // hop
+    for k in range(r):
+        strip = frames[..., k::r, :].reshape(lead + (-1,))
+        if strip.shape[-1]:
+            out[..., k * hop : k * hop + strip.shape[-1]] += strip
+    return out
+
+
+def stft_scipy(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """`scipy.signal.stft` with a Hann window, even-extended ends, padded: (..., N) → (..., F, T)."""
+    from scipy.signal import stft as _stft
+
+    return _stft(x, nperseg=n_fft, noverlap=n_fft - hop, window="hann", boundary="even", padded=True)[2]
+
+
+def istft_scipy(z: np.ndarray, n_fft: int, hop: int, n: int) -> np.ndarray:
+    """Inverse of `stft_scipy`, cut or zero-padded to `n` samples, float32."""
+    from scipy.signal import istft as _istft
+
+    y = _istft(z, nperseg=n_fft, noverlap=n_fft - hop, window="hann", boundary=True)[1]
+    y = y[..., :n]
+    if y.shape[-1] < n:
+        y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, n - y.shape[-1])])
+    return y.astype(np.float32)
+
+
 # ----------------------------------------------------------------------------- levels and spectra
 
 
@@ -213,6 +281,17 @@ def smooth_gain_db(gr_db: np.ndarray, step_s: float, attack_ms: float, release_m
         y = a * y + (1.0 - a) * g
         out[i] = y
     return out
+
+
+def soft_knee_gain_reduction_db(level_db: np.ndarray, threshold_db: float, ratio: float, knee_db: float,
+                                 max_db: float) -> np.ndarray:
+    """Soft-knee downward gain reduction (dB ≥ 0) for levels above threshold, capped at `max_db`
+    (Giannoulis, Massberg & Reiss, JAES 2012)."""
+    over = level_db - threshold_db
+    slope = 1.0 - 1.0 / ratio
+    gr = np.where(over <= -knee_db / 2, 0.0,
+                  np.where(over >= knee_db / 2, slope * over, slope * (over + knee_db / 2) ** 2 / (2 * max(knee_db, 1e-9))))
+    return np.minimum(gr, max_db)
 
 
 def average_spectrum(x: np.ndarray, sample_rate: int, n_fft: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -394,3 +473,155 @@ def true_peak_limit(x: np.ndarray, sample_rate: int, ceiling_dbtp: float, lookah
 def to_sos(sections: Sequence[np.ndarray]) -> np.ndarray:
     """Stack biquads (each (1, 6)) into one SOS array (empty (0, 6) when none)."""
     return np.vstack(sections) if sections else np.zeros((0, 6))
+
+
+# ----------------------------------------------------------------------------- compressor
+
+#: the compressor's detector step (1 ms RMS frames)
+COMPRESSOR_STEP_S = 0.001
+
+
+def compress(x: np.ndarray, sr: int, amount: float, *, threshold_db: float | None = None, ratio: float | None = None,
+             attack_ms: float | None = None, release_ms: float | None = None, knee_db: float | None = None,
+             makeup_db: float | None = None, mix: float = 1.0,
+             lookahead_ms: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Feed-forward RMS compressor (the `compress` tool's engine; its docstring gives the design).
+
+    Settings left as None follow from ``amount`` (0–1): ratio ``1 + 5·amount``, threshold
+    ``L95 − (2 + 16·amount)`` dB, attack ``20 − 18·amount`` ms, release ``250 − 150·amount`` ms,
+    knee 6 dB, makeup = median gain reduction over non-silent moments, look-ahead = attack (≤ 20 ms).
+    Returns (float32 output, report).
+    """
+    a = amount
+    step = max(1, int(round(COMPRESSOR_STEP_S * sr)))
+    level = frame_rms_db(x, step)
+    active = level > max(level.max() - 50.0, -70.0)
+    l95 = float(np.percentile(level[active], 95)) if active.any() else -20.0
+    thr = threshold_db if threshold_db is not None else l95 - (2.0 + 16.0 * a)
+    ratio = ratio if ratio is not None else 1.0 + 5.0 * a
+    attack = attack_ms if attack_ms is not None else 20.0 - 18.0 * a
+    release = release_ms if release_ms is not None else 250.0 - 150.0 * a
+    knee = knee_db if knee_db is not None else 6.0
+    gr = soft_knee_gain_reduction_db(level, thr, max(ratio, 1.0), knee, 60.0) if ratio > 1.0 else np.zeros_like(level)
+    gr = smooth_gain_db(gr, step / sr, attack, release)
+    look = lookahead_ms if lookahead_ms is not None else min(attack, 20.0)
+    la = int(round(look * 1e-3 / COMPRESSOR_STEP_S))
+    if la > 0 and gr.size > la:  # offline look-ahead: the gain is in place when the transient arrives
+        gr = np.concatenate([gr[la:], np.repeat(gr[-1], la)])
+    makeup = makeup_db if makeup_db is not None else (float(np.median(gr[active])) if active.any() else 0.0)
+    g = 10.0 ** ((makeup - frames_to_samples(gr, step, x.shape[-1])) / 20.0)
+    wet = x * g[None, :]
+    y = (1.0 - mix) * x + mix * wet if mix < 1.0 else wet
+    info = {
+        "threshold_db": round(thr, 2), "ratio": round(ratio, 2), "attack_ms": round(attack, 1),
+        "release_ms": round(release, 1), "lookahead_ms": round(look, 1), "knee_db": knee, "makeup_db": round(makeup, 2),
+        "mix": mix,
+        "gain_reduction_db": {"max": round(float(gr.max()), 2),
+                              "mean": round(float(gr[active].mean()) if active.any() else 0.0, 2),
+                              "p95": round(float(np.percentile(gr, 95)), 2)},
+    }
+    return y.astype(np.float32), info
+
+
+# ----------------------------------------------------------------------------- stereo
+
+
+def mono_fold_loss_db(x: np.ndarray) -> float:
+    """Level lost (dB) when L/R are folded to (L+R)/2, relative to the mean channel power."""
+    lr = x[:2].astype(np.float64)
+    p_st = float(np.mean(lr * lr))
+    m = lr.mean(axis=0)
+    p_mono = float(np.mean(m * m))
+    return 10 * math.log10(max(p_st, 1e-20) / max(p_mono, 1e-20)) if p_st > 0 else 0.0
+
+
+def stereo_width(x: np.ndarray, sr: int, width: float, bass_mono_hz: float,
+                 warnings: list[str]) -> tuple[np.ndarray, dict[str, Any]]:
+    """Mid/side width of the first two channels of `x` (≥ 2 channels), side below `bass_mono_hz` removed.
+
+    ``M = (L+R)/2, S = (L−R)/2``; the side is split by a zero-phase low-pass at ``bass_mono_hz``
+    (0 = off), its upper part multiplied by ``width``. Appends mono-compatibility and peak warnings
+    (worded as the `stereo_width` tool's) to `warnings`; returns (float32 output, report).
+    """
+    x64 = x.astype(np.float64)
+    mid = 0.5 * (x64[0] + x64[1])
+    side = 0.5 * (x64[0] - x64[1])
+    report: dict[str, Any] = {"width": width, "correlation_before": round(stereo_correlation(x), 3)}
+    if bass_mono_hz > 0:
+        f = clamp_freq(bass_mono_hz, sr, warnings, "bass mono crossover")
+        low = apply_sos(side[None, :], biquad("lowpass", f, sr, 0.0, 0.707), zero_phase=True)[0]
+        side_hi = side - low
+        report["bass_mono_hz"] = round(f, 1)
+    else:
+        side_hi = side
+    new_side = width * side_hi
+    y = np.array(x, dtype=np.float32, copy=True)
+    y[0] = mid + new_side
+    y[1] = mid - new_side
+    corr = stereo_correlation(y)
+    loss = mono_fold_loss_db(y)
+    report.update({"correlation_after": round(corr, 3), "mono_fold_loss_db": round(loss, 2),
+                   "side_gain_db": round(20 * math.log10(max(width, 1e-6)), 1)})
+    if corr < 0.0 or loss > 3.0:
+        warnings.append(f"stereo_width: mono compatibility is poor after processing (correlation {corr:+.2f}, "
+                        f"{loss:.1f} dB lost when folded to mono); use a smaller width")
+    warnings += peak_warning("stereo_width", y)
+    return y, report
+
+
+# ----------------------------------------------------------------------------- ducking
+
+#: the ducker's detector step, and its defaults (the `sidechain` tool's parameters default to these)
+DUCK_STEP_S = 0.01
+DUCK_ATTACK_MS = 30.0
+DUCK_RELEASE_MS = 300.0
+DUCK_BAND_LOW_HZ = 200.0
+DUCK_BAND_HIGH_HZ = 5000.0
+
+
+def voice_activity(voice: np.ndarray, sr: int, step: int) -> np.ndarray:
+    """0/1 activity per `step` samples of a (channels, frames) voice.
+
+    Active when the 100 Hz high-passed level is within 35 dB of its loud level (95th
+    percentile) and above −60 dBFS, held 150 ms across short gaps between syllables.
+    """
+    from scipy.ndimage import maximum_filter1d
+
+    v = apply_sos(voice, biquad("highpass", 100.0, sr, 0.0, 0.707))
+    level = frame_rms_db(v, step)
+    loud = float(np.percentile(level, 95))
+    active = (level > max(loud - 35.0, -60.0)).astype(np.float64)
+    hold = max(1, int(round(0.15 / (step / sr))))
+    return np.asarray(maximum_filter1d(active, size=hold, origin=-(hold // 2) if hold > 1 else 0, mode="constant"))
+
+
+def duck(music: np.ndarray, sr: int, voice: np.ndarray, warnings: list[str], *, depth_db: float,
+         mode: str = "band", attack_ms: float = DUCK_ATTACK_MS, release_ms: float = DUCK_RELEASE_MS,
+         band_low_hz: float = DUCK_BAND_LOW_HZ, band_high_hz: float = DUCK_BAND_HIGH_HZ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Turn `music` (channels, frames) down by `depth_db` while `voice` (same shape) is active.
+
+    ``mode="broadband"`` scales the whole signal; ``"band"`` cuts only ``band_low_hz``–``band_high_hz``
+    (quarter-octave raised-cosine edges) in the STFT domain. Returns (float32 output, report).
+    """
+    frames = music.shape[-1]
+    step = max(1, int(round(DUCK_STEP_S * sr)))
+    act = voice_activity(voice, sr, step)
+    gr = smooth_gain_db(act * depth_db, step / sr, attack_ms, release_ms)
+    gr_s = frames_to_samples(gr, step, frames)
+    info: dict[str, Any] = {"mode": mode, "depth_db": depth_db, "voice_active_fraction": round(float(act.mean()), 3),
+                            "mean_reduction_when_active_db": round(float(gr[act > 0].mean()), 2) if act.any() else 0.0}
+    if mode == "broadband":
+        y = music * (10.0 ** (-gr_s / 20.0))[None, :]
+        return y.astype(np.float32), info
+    hi = clamp_freq(band_high_hz, sr, warnings, "sidechain band")
+    lo = min(band_low_hz, hi / 2)
+    n_fft = stft_size(sr, 0.046)
+    hop = n_fft // 4
+    z, total = stft(music, n_fft, hop)
+    # gain at each frame centre (frames start at -n_fft padding)
+    centres = np.arange(z.shape[1]) * hop + n_fft // 2 - n_fft
+    g = 10.0 ** (-np.interp(centres, np.arange(frames), gr_s) / 20.0)
+    mask = band_mask(np.fft.rfftfreq(n_fft, 1.0 / sr), lo, hi, 0.25)
+    gains = 1.0 - (1.0 - g)[:, None] * mask[None, :]
+    info["band_hz"] = [round(lo), round(hi)]
+    return istft(z * gains[None], n_fft, hop, total, frames), info

@@ -52,15 +52,6 @@ def find_resonance(x: np.ndarray, sr: int, lo: float = 150.0, hi: float = 8000.0
     return float(f[k])
 
 
-def band_gain(level_db: np.ndarray, threshold_db: float, ratio: float, knee_db: float, max_cut_db: float) -> np.ndarray:
-    """Soft-knee downward gain reduction (dB ≥ 0) for levels above threshold, capped."""
-    over = level_db - threshold_db
-    slope = 1.0 - 1.0 / ratio
-    gr = np.where(over <= -knee_db / 2, 0.0,
-                  np.where(over >= knee_db / 2, slope * over, slope * (over + knee_db / 2) ** 2 / (2 * max(knee_db, 1e-9))))
-    return np.minimum(gr, max_cut_db)
-
-
 def run(audio: Audio, params: DynamicEqParams, ctx: ToolContext) -> ToolResult:
     warnings: list[str] = []
     sr = audio.sample_rate
@@ -89,7 +80,7 @@ def run(audio: Audio, params: DynamicEqParams, ctx: ToolContext) -> ToolResult:
         active = level[level > level.max() - 60.0]
         thr = float(np.percentile(active, 95.0 - 50.0 * params.amount)) if active.size else 0.0
     ratio = 1.5 + 4.5 * params.amount
-    gr = band_gain(level, thr, ratio, 6.0, params.max_cut_db)
+    gr = dsp.soft_knee_gain_reduction_db(level, thr, ratio, 6.0, params.max_cut_db)
     gr = dsp.smooth_gain_db(gr, step / sr, params.attack_ms, params.release_ms)
     g = 10.0 ** (-dsp.frames_to_samples(gr, step, audio.frames) / 20.0)
     y = x - ((1.0 - g)[None, :] * bp)

@@ -27,7 +27,6 @@ from pydantic import Field
 
 from tools import dsp
 from tools.audio import Audio
-from tools.compress import CompressParams, compress_array
 from tools.dsp import peak_warning
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
@@ -98,19 +97,13 @@ def run(audio: Audio, params: GenrePresetParams, ctx: ToolContext) -> ToolResult
     y = dsp.apply_fir(x, dsp.fir_from_curve(f, g, sr))
     comp_amount = float(preset["compression"]) * k
     if comp_amount > 0.01:
-        y, cinfo = compress_array(y, sr, CompressParams(amount=comp_amount))
+        y, cinfo = dsp.compress(y, sr, comp_amount)
         report["compression"] = {"amount": round(comp_amount, 3), "ratio": cinfo["ratio"],
                                  "mean_gain_reduction_db": cinfo["gain_reduction_db"]["mean"]}
     if audio.channels >= 2:
-        from tools.stereo_width import StereoWidthParams
-        from tools.stereo_width import run as width_run
-
         width = 1.0 + (float(preset["width"]) - 1.0) * k
-        wres = width_run(audio.with_samples(y), StereoWidthParams(
-            width=width, bass_mono_hz=min(float(preset["bass_mono_hz"]), 300.0)), ctx)
-        y = wres.audio.samples
-        warnings += wres.warnings
-        report["width"] = {"factor": round(width, 3), "correlation_after": wres.report.get("correlation_after")}
+        y, wreport = dsp.stereo_width(y, sr, width, min(float(preset["bass_mono_hz"]), 300.0), warnings)
+        report["width"] = {"factor": round(width, 3), "correlation_after": wreport.get("correlation_after")}
     # level-neutral: tone and dynamics change, loudness is `master`'s job
     from tools.loudness import integrated_lufs
 

@@ -2,7 +2,7 @@
 
 Steps:
 
-1. optional glue: gentle bus compression (`compress` with ratio ``1.5 + glue``, 30 ms attack,
+1. optional glue: gentle bus compression (`tools.dsp.compress`, as the `compress` tool, with ratio ``1.5 + glue``, 30 ms attack,
    200 ms release, 6 dB knee, threshold ``L95 − (2 + 8·glue)`` dB, automatic makeup);
 2. gain toward the target measured with our BS.1770-4 meter (`tools.loudness`), at most
    ``MAX_GAIN_DB`` (+20 dB): a quieter input is raised by 20 dB only, and the shortfall is
@@ -86,10 +86,7 @@ def master_array(x: np.ndarray, sr: int, target: float, ceiling: float, glue: fl
     warnings: list[str] = []
     info: dict = {"target_lufs": target, "ceiling_dbtp": ceiling}
     if glue > 0:
-        from tools.compress import CompressParams, compress_array
-
-        x, ginfo = compress_array(x, sr, CompressParams(amount=0.5 * glue, ratio=1.5 + glue, attack_ms=30.0,
-                                                        release_ms=200.0, knee_db=6.0))
+        x, ginfo = dsp.compress(x, sr, 0.5 * glue, ratio=1.5 + glue, attack_ms=30.0, release_ms=200.0, knee_db=6.0)
         info["glue"] = {"ratio": ginfo["ratio"], "mean_gain_reduction_db": ginfo["gain_reduction_db"]["mean"]}
     l_in = _lufs(x, sr)
     info["input_lufs"] = round(l_in, 2) if math.isfinite(l_in) else None

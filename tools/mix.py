@@ -5,7 +5,7 @@ Main input = music; ``ctx.inputs["voice"]`` = the vocal. The vocal is resampled 
 music's rate and channel count; the shorter track is padded with silence to the longer.
 Levels are set by integrated loudness (BS.1770-4): the vocal is placed ``vocal_offset_db``
 above the music (gain limited to ±24 dB). With ``duck_db`` > 0 the music is ducked in the
-voice's band while the voice is active (`sidechain`, band mode). Finally the sum is turned
+voice's band while the voice is active (`tools.dsp.duck`, as `sidechain` in band mode). Finally the sum is turned
 down, if needed, so its sample peak sits at ``−headroom_db`` dBFS (never turned up).
 """
 
@@ -16,6 +16,7 @@ import math
 import numpy as np
 from pydantic import Field
 
+from tools import dsp
 from tools.audio import Audio
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
@@ -28,7 +29,6 @@ class MixParams(ToolParams):
 
 def run(audio: Audio, params: MixParams, ctx: ToolContext) -> ToolResult:
     from tools.loudness import integrated_lufs
-    from tools.sidechain import SidechainParams, duck
 
     voice_in = ctx.inputs.get("voice") or ctx.inputs.get("vocals")
     if voice_in is None:
@@ -60,7 +60,7 @@ def run(audio: Audio, params: MixParams, ctx: ToolContext) -> ToolResult:
                    "vocal_lufs": round(l_v, 2) if math.isfinite(l_v) else None, "vocal_gain_db": round(g_v, 2)})
     v = v * np.float32(10.0 ** (g_v / 20.0))
     if params.duck_db > 0:
-        m, dinfo = duck(Audio(m, music.sample_rate), v, SidechainParams(depth_db=params.duck_db, mode="band"), warnings)
+        m, dinfo = dsp.duck(m, music.sample_rate, v, warnings, depth_db=params.duck_db, mode="band")
         report["ducking"] = dinfo
     out = m + v
     peak = float(np.abs(out).max())

@@ -66,14 +66,9 @@ def run(audio: Audio, params: ReferenceMatchParams, ctx: ToolContext) -> ToolRes
     y = dsp.apply_fir(audio.samples, dsp.fir_from_curve(c, curve, sr))
     report["eq_db"] = {str(int(round(f))): round(float(g), 2) for f, g in zip(c[::3], curve[::3])}
     if params.match_width and audio.channels >= 2 and ref.channels >= 2:
-        from tools.stereo_width import StereoWidthParams
-        from tools.stereo_width import run as width_run
-
         r_in, r_ref = _side_mid_ratio(y, sr), _side_mid_ratio(ref.samples, sr)
         w = float(np.clip((math.sqrt(r_ref / r_in) if r_in > 1e-12 else 1.0) ** k, 0.5, 1.5))
-        wres = width_run(audio.with_samples(y), StereoWidthParams(width=w, bass_mono_hz=120.0), ctx)
-        y = wres.audio.samples
-        warnings += wres.warnings
+        y, _ = dsp.stereo_width(y, sr, w, 120.0, warnings)
         report["width_factor"] = round(w, 3)
     if params.match_loudness:
         li, lr = integrated_lufs(audio.with_samples(y)), integrated_lufs(ref)

@@ -33,6 +33,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from tools import dsp
 from tools.audio import Audio, resample
 from tools.registry import Stage, ToolContext, ToolError, ToolParams, ToolResult, ToolSpec
 
@@ -156,22 +157,6 @@ def separate_demucs(mix: np.ndarray, sr: int, model, device: str = "cpu", progre
 # ---------------------------------------------------------------------------- DSP fallback
 
 
-def _stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    from scipy.signal import stft
-
-    return stft(x, nperseg=n_fft, noverlap=n_fft - hop, window="hann", boundary="even", padded=True)[2]
-
-
-def _istft(X: np.ndarray, n_fft: int, hop: int, n: int) -> np.ndarray:
-    from scipy.signal import istft
-
-    y = istft(X, nperseg=n_fft, noverlap=n_fft - hop, window="hann", boundary=True)[1]
-    y = y[..., :n]
-    if y.shape[-1] < n:
-        y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, n - y.shape[-1])])
-    return y.astype(np.float32)
-
-
 def _repet_sim_background(S: np.ndarray, min_distance: int, k: int) -> np.ndarray:
     """REPET-SIM: each frame's repeating background = median of its ``k`` most similar frames
     at least ``min_distance`` frames away (cosine similarity of magnitude spectra)."""
@@ -202,7 +187,7 @@ def separate_dsp(mix: np.ndarray, sr: int) -> dict[str, np.ndarray]:
 
     n_fft = int(2 ** round(np.log2(N_FFT_S * sr)))
     hop = n_fft // 4
-    X = _stft(mix.astype(np.float64), n_fft, hop)  # (C, F, T)
+    X = dsp.stft_scipy(mix.astype(np.float64), n_fft, hop)  # (C, F, T)
     S = np.abs(X.mean(axis=0))
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
     frames_per_s = sr / hop
@@ -230,9 +215,9 @@ def separate_dsp(mix: np.ndarray, sr: int) -> dict[str, np.ndarray]:
 
     n = mix.shape[1]
     return {
-        "vocals": _istft(X * m_voc[None], n_fft, hop, n),
-        "drums": _istft(X * m_drums[None], n_fft, hop, n),
-        "bass": _istft(X * m_bass[None], n_fft, hop, n),
+        "vocals": dsp.istft_scipy(X * m_voc[None], n_fft, hop, n),
+        "drums": dsp.istft_scipy(X * m_drums[None], n_fft, hop, n),
+        "bass": dsp.istft_scipy(X * m_bass[None], n_fft, hop, n),
     }
 
 
