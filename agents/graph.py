@@ -85,7 +85,11 @@ def analyze_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
         timeline, original = [state["audio_id"]], state["audio_id"]
     update.update(timeline=timeline, original_id=original, audio_id=None)
 
-    followup = parse_followup(state.get("request") or "") if timeline else None
+    from agents.semantic.questions import read_turn
+
+    request = state.get("request") or ""
+    # a question or a "yes" is never a follow-up edit ("is it ready for Spotify?" is not "same, for Spotify")
+    followup = parse_followup(request) if timeline and read_turn(request) is None else None
     kind = getattr(followup, "kind", None) if followup else None
     if state.get("plan_only") or not timeline:
         update.update(kind="plan_only", source_id=timeline[-1] if timeline else None)
@@ -98,9 +102,12 @@ def analyze_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
     else:
         update.update(kind="process", source_id=timeline[-1])
     if update["source_id"] and update["kind"] in ("process", "adjust", "plan_only"):
+        from agents.measure import diagnosis_of
+
         update["analysis"] = _analysis_of(deps, update["source_id"])
+        update["diagnosis"] = diagnosis_of(deps.store, deps.cache, update["source_id"])
     else:
-        update["analysis"] = {}
+        update["analysis"], update["diagnosis"] = {}, None
     return update
 
 
@@ -134,6 +141,9 @@ def plan_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
         previous=previous,
         registry=deps.registry,
         llm=deps.llm,
+        diagnosis=state.get("diagnosis"),
+        history=list(state.get("turns") or []),
+        suggestion=state.get("suggestion") or None,
     )
     _emit({"event": "plan", "plan": plan.to_json()})
     return {"plan": plan.to_json()}
@@ -170,33 +180,58 @@ def evaluate_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
 
 def respond_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
     kind = state.get("kind", "process")
+    plan = state.get("plan") or {}
+    if kind in ("process", "adjust", "plan_only") and plan.get("kind") in ("answer", "clarify", "none"):
+        kind = plan["kind"]
     timeline = list(state.get("timeline") or [])
-    notes = list((state.get("plan") or {}).get("notes") or []) + list(state.get("notes") or [])
+    notes = list(plan.get("notes") or []) + list(state.get("notes") or [])
     result_id = state.get("result_id")
+    metrics_after = state.get("metrics_after") or {}
+    undone = False
     if kind == "undo":
         if len(timeline) > 1:
             timeline.pop()
+            undone = True
         else:
             notes.append("nothing to undo: this is the original recording")
         result_id = timeline[-1]
+        metrics_after = _analysis_of(runtime.context, result_id)  # what is current now, not what was undone
     elif kind == "reset":
         timeline = timeline[:1]
         result_id = timeline[0]
+        metrics_after = _analysis_of(runtime.context, result_id)
+    elif kind in ("answer", "clarify", "none"):
+        result_id = timeline[-1] if timeline else None
     elif kind in ("process", "adjust"):
         applied = any(o["status"] in ("applied", "trimmed") for o in state.get("outcomes") or [])
         if applied and result_id:
             timeline.append(result_id)
         else:  # nothing changed: the current version stays current
             result_id = timeline[-1] if timeline else None
-    text = explain(kind, state.get("outcomes") or [], state.get("analysis"), state.get("metrics_after"), notes)
+    if kind in ("answer", "clarify", "none"):
+        text = str(plan.get("answer") or " ".join(notes) or "Nothing to do.")
+    elif kind == "undo" and not undone:
+        text = "Nothing to undo: this is the original recording."
+    else:
+        text = explain(kind, state.get("outcomes") or [], state.get("analysis"), metrics_after, notes)
+    # what a confirming next turn ("yes", "do it") runs: an answer's suggestion, or a plan shown but not run
+    if kind == "answer" or kind == "clarify":
+        suggestion = list(plan.get("suggested_steps") or [])
+    elif kind == "plan_only":
+        suggestion = list(plan.get("steps") or [])
+    else:
+        suggestion = []
     turn: Turn = {
         "request": state.get("request", ""), "kind": kind, "source_id": state.get("source_id") or "",
-        "result_id": result_id or "", "plan": state.get("plan") or {}, "outcomes": state.get("outcomes") or [],
-        "metrics_before": state.get("analysis") or {}, "metrics_after": state.get("metrics_after") or {},
-        "explanation": text,
+        "result_id": result_id or "", "plan": plan, "outcomes": state.get("outcomes") or [],
+        "metrics_before": state.get("analysis") or {}, "metrics_after": metrics_after,
+        "explanation": text, "answer": plan.get("answer") if kind in ("answer", "clarify", "none") else None,
+        "findings": list(plan.get("findings") or []), "suggested_steps": list(plan.get("suggested_steps") or []),
+        "checks": plan.get("checks"),
     }
     _emit({"event": "done", "result_id": result_id})
-    return {"timeline": timeline, "result_id": result_id, "explanation": text, "notes": notes, "turns": [turn]}
+    return {"timeline": timeline, "result_id": result_id, "explanation": text, "notes": notes, "turns": [turn],
+            "suggestion": suggestion, "metrics_after": metrics_after}
 
 
 # ------------------------------------------------------------------------------ routing

@@ -11,11 +11,13 @@ validated `Plan`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agents.contract import CONTRACT
+from agents.contract import params_model
+from agents.answers import answer_question
 from agents.plan import Plan, Step, validate_plan
+from agents.semantic.questions import PURE_YES, Confirmation, Question, read_turn
 from agents.semantic.followup import FollowUp, apply_followup, parse_followup
 from agents.semantic.planner import plan_semantic
 
@@ -59,23 +61,49 @@ def make_plan(
     llm: Any = None,
     allow_unavailable: bool = False,
     use_embedder: bool = True,
+    diagnosis: Mapping[str, Any] | None = None,
+    history: Sequence[Mapping[str, Any]] = (),
+    suggestion: Sequence[Mapping[str, Any]] | None = None,
 ) -> Plan:
     """Plan ``request``; see the module docstring. Never raises on odd input: it notes instead.
 
     ``llm`` is a LangChain chat model (already built); without it, one is built from ``settings``
-    (or the ``MIXPILOT_LLM_*`` environment) when a model is configured.
+    (or the ``MIXPILOT_LLM_*`` environment) when a model is configured. ``diagnosis`` is the
+    recording's `Diagnosis` dict (questions are answered from it; repairs are planned only for its
+    findings), ``history`` the thread's turns, ``suggestion`` the steps the last turn suggested (a
+    confirming "yes" / "do it" runs them).
     """
+    kw = {"registry": registry, "allow_unavailable": allow_unavailable}
+    turn = read_turn(request)
+    if isinstance(turn, Confirmation):
+        if suggestion:
+            steps = [Step.model_validate(s) for s in suggestion]
+            names = ", ".join(dict.fromkeys(st.tool.replace("_", " ") for st in steps))
+            plan = Plan(steps=steps, notes=[f"running what I suggested: {names}"])
+            return finish(validate_plan(plan, **kw), diagnosis)
+        if PURE_YES.match(turn.text):
+            return finish(Plan(kind="none", answer="There is nothing waiting for a yes: ask me about the recording "
+                               "(\"is it ready for Spotify?\") or say what you'd like done."), diagnosis)
+    if isinstance(turn, Question):
+        answered = answer_question(turn, diagnosis, history=history)
+        if answered.suggested_steps:
+            checked = validate_plan(Plan(steps=answered.suggested_steps), **kw)
+            answered = answered.model_copy(update={"suggested_steps": checked.steps})
+        return finish(answered, diagnosis)
+
     if previous is not None and not isinstance(previous, Plan):
         previous = Plan.model_validate(previous)
     if previous is not None:
         fu = parse_followup(request)
         if fu is not None and fu.kind in ("adjust", "repeat_with_changes"):
-            return validate_plan(apply_followup(previous, fu), registry, forbidden=set(fu.forbid),
-                                 allow_unavailable=allow_unavailable)
+            return finish(validate_plan(apply_followup(previous, fu), registry, forbidden=set(fu.forbid),
+                                        allow_unavailable=allow_unavailable), diagnosis)
         if fu is not None:  # undo / reset need no plan; the conversation handles them
-            return Plan(steps=[], notes=[f"{fu.kind}: handled by the conversation, no tools to run"])
+            return finish(Plan(steps=[], notes=[f"{fu.kind}: handled by the conversation, no tools to run"]),
+                          diagnosis)
 
-    semantic, forbidden = plan_semantic(request, analysis=analysis, intents=_intents(use_embedder))
+    semantic, forbidden = plan_semantic(request, analysis=analysis, intents=_intents(use_embedder),
+                                        diagnosis=diagnosis)
     plan = semantic
     if llm is not None or llm_configured(settings):
         from agents.llm_planner import plan_with_llm
@@ -85,7 +113,32 @@ def make_plan(
                                         allow_unavailable=allow_unavailable)
     if recommendation:
         plan = apply_recommendation(plan, recommendation, request_was_generic=not plan.steps)
-    return validate_plan(plan, registry, forbidden=forbidden, allow_unavailable=allow_unavailable)
+    return finish(validate_plan(plan, registry, forbidden=forbidden, allow_unavailable=allow_unavailable),
+                  diagnosis)
+
+
+_ASK_BACK = ("i am not sure", "did you mean", "could you say", "please say it in other words")
+
+
+def finish(plan: Plan, diagnosis: Mapping[str, Any] | None) -> Plan:
+    """Settle the turn's kind: a process plan with no steps left is ``clarify`` (mixpilot asks back) or
+    ``none`` (nothing to do; the answer says why), and every kind but ``process`` carries an answer.
+    The diagnosis findings ride along on every kind."""
+    update: dict[str, Any] = {}
+    if diagnosis is not None and not plan.findings:
+        update["findings"] = [dict(f) for f in diagnosis.get("findings") or []]
+    kind = plan.kind
+    if kind == "process" and not plan.steps:
+        text = " ".join(plan.notes).lower()
+        kind = "clarify" if any(c in text for c in _ASK_BACK) else "none"
+        update["kind"] = kind
+    if kind != "process":
+        update["steps"] = []
+        if not plan.answer:
+            update["answer"] = " ".join(plan.notes) or "Nothing to do."
+        if not plan.notes:
+            update["notes"] = [update.get("answer") or plan.answer or ""]
+    return plan.model_copy(update=update) if update else plan
 
 
 # ------------------------------------------------------------------ memory's recommendation
@@ -96,18 +149,18 @@ def _rec_steps(rec: Mapping[str, Any]) -> list[Step]:
         return [Step.model_validate(s) for s in rec["steps"] if isinstance(s, Mapping) and s.get("tool")]
     params = rec.get("params", rec)
     return [Step(tool=k, params=dict(v), reason="from similar recordings you rated")
-            for k, v in params.items() if k in CONTRACT and isinstance(v, Mapping)]
+            for k, v in params.items() if params_model(k) is not None and isinstance(v, Mapping)]
 
 
 def _is_open(tool: str, key: str, value: Any) -> bool:
-    model = CONTRACT.get(tool)
+    model = params_model(tool)
     if model is None or key not in model.model_fields:
         return False
     return value == model.model_fields[key].default
 
 
 def apply_recommendation(plan: Plan, rec: Mapping[str, Any], *, request_was_generic: bool = False) -> Plan:
-    """Fill params the request left open (absent or at the contract default) from memory."""
+    """Fill params the request left open (absent or at the tool's default) from memory."""
     steps = _rec_steps(rec)
     if not steps:
         return plan

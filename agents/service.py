@@ -199,6 +199,10 @@ class Mixpilot:
             metrics_after=turn.get("metrics_after") or {},
             explanation=turn.get("explanation", ""),
             notes=list(state.get("notes") or []),
+            answer=turn.get("answer"),
+            findings=list(turn.get("findings") or []),
+            suggested_steps=list(turn.get("suggested_steps") or []),
+            checks=turn.get("checks"),
         )
         if self.memory is not None and result.kind in ("process", "adjust") and result.output_id \
                 and any(o.get("status") in ("applied", "trimmed") for o in result.steps):

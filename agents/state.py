@@ -16,6 +16,10 @@ class Turn(TypedDict, total=False):
     metrics_before: dict[str, Any]
     metrics_after: dict[str, Any]
     explanation: str
+    answer: str | None  # answer / clarify / none turns: what mixpilot said
+    findings: list[dict[str, Any]]
+    suggested_steps: list[dict[str, Any]]
+    checks: dict[str, Any] | None
 
 
 class InputState(TypedDict, total=False):
@@ -29,10 +33,12 @@ class State(InputState, total=False):
     original_id: str | None
     timeline: list[str]  # version ids; the last is current; undo pops
     turns: Annotated[list[Turn], operator.add]
+    suggestion: list[dict[str, Any]]  # steps the last turn suggested; a confirming turn runs them
     # per-turn scratch
     kind: str
     source_id: str | None
     analysis: dict[str, Any]
+    diagnosis: dict[str, Any] | None
     recommendation: dict[str, Any] | None
     plan: dict[str, Any]
     outcomes: list[dict[str, Any]]

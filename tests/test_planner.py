@@ -86,7 +86,7 @@ def test_wider_follow_ups_widen_whatever_the_width_was(width):
 def test_plan_json_contract_shape():
     plan = make_plan("clean and master this in a pop style", allow_unavailable=True)
     out = json.loads(json.dumps(plan.to_json()))
-    assert set(out) == {"steps", "source", "notes"}
+    assert set(out) == {"kind", "steps", "answer", "findings", "suggested_steps", "checks", "source", "notes"}
     assert out["source"] == "semantic"
     for step in out["steps"]:
         assert set(step) == {"tool", "params", "target", "reason"}
@@ -383,7 +383,7 @@ def test_cli_plan_json_contract():
     out = _cli("clean and master this in a pop style", "--json", "--all-tools")
     assert out.returncode == 0, out.stderr
     obj = json.loads(out.stdout)
-    assert set(obj) == {"steps", "source", "notes"} and obj["source"] == "semantic"
+    assert set(obj) == {"kind", "steps", "answer", "findings", "suggested_steps", "checks", "source", "notes"} and obj["source"] == "semantic"
     assert [s["tool"] for s in obj["steps"]] == ["denoise", "genre_preset", "master"]
     assert all(set(s) == {"tool", "params", "target", "reason"} for s in obj["steps"])
     assert len(out.stdout.strip().splitlines()) == 1

@@ -9,26 +9,9 @@ from typing import Any
 
 from agents.semantic import vocabulary as V
 from agents.semantic.draft import Draft
+from tools.genres import genre_loudness
 
-#: typical integrated loudness of a genre's masters, when tools/presets/<genre>.toml cannot be read
-GENRE_LUFS = {"pop": -9.0, "rock": -9.0, "hip_hop": -8.5, "edm": -8.0, "rnb": -10.0, "jazz": -16.0,
-              "classical": -20.0, "acoustic": -14.0, "lofi": -14.0, "metal": -8.0, "country": -10.0, "speech": -16.0}
-
-
-@functools.lru_cache(maxsize=32)
-def genre_loudness(genre: str) -> float:
-    """The genre preset's ``loudness_lufs`` (tools/presets/<genre>.toml), the master target for "in a pop style"."""
-    import tomllib
-    from pathlib import Path
-
-    import tools
-
-    try:
-        path = Path(tools.__file__).with_name("presets") / f"{genre}.toml"
-        value = float(tomllib.loads(path.read_text())["loudness_lufs"])
-        return max(-30.0, min(-6.0, value))
-    except (OSError, KeyError, ValueError, tomllib.TOMLDecodeError):
-        return GENRE_LUFS.get(genre, -14.0)
+__all__ = ["analysis_value", "genre_loudness", "is_speech", "repairs", "speech_chain"]
 
 
 def analysis_value(analysis: Mapping[str, Any] | None, *keys: str, default: float | None = None) -> float | None:
@@ -41,8 +24,24 @@ def analysis_value(analysis: Mapping[str, Any] | None, *keys: str, default: floa
     return default
 
 
-def repairs(d: Draft, analysis: Mapping[str, Any] | None, target: str, *, default_denoise: bool) -> None:
+def repairs(d: Draft, analysis: Mapping[str, Any] | None, target: str, *, default_denoise: bool,
+            diagnosis: Mapping[str, Any] | None = None) -> bool:
+    """Add the repair steps the recording needs; True when something was found to repair.
+
+    With a diagnosis (the audio was heard), only its repair findings are planned, each at a strength
+    scaled to its severity: nothing is repaired that is not broken. Without one (planning from words
+    alone), the analysis figures decide, and a plain "clean it up" gets a moderate denoise."""
     add = functools.partial(d.add, loose=True)
+    if diagnosis is not None:
+        from agents.answers import fixes
+        from tools.diagnose import REPAIR_PROBLEMS
+
+        steps = fixes(list(diagnosis.get("findings") or []), speech=target == "speech", only=REPAIR_PROBLEMS)
+        for st in steps:
+            if st.tool in d.forbidden.tools:
+                continue
+            add(st.tool, st.params, "mix" if st.tool == "bandwidth_extension" else target, st.reason)
+        return bool(steps)
     clip = analysis_value(analysis, "clipping_ratio", "clip_ratio")
     snr = analysis_value(analysis, "snr_db", "snr_estimate_db")
     bw = analysis_value(analysis, "bandwidth_hz", "effective_bandwidth_hz")
@@ -61,11 +60,13 @@ def repairs(d: Draft, analysis: Mapping[str, Any] | None, target: str, *, defaul
         found = True
     if not found and (analysis is None or not analysis) and default_denoise:
         add("denoise", {"strength": 0.5}, target, "clean up noise")
+    return found
 
 
-def speech_chain(d: Draft, analysis: Mapping[str, Any] | None, *, with_master: bool) -> None:
+def speech_chain(d: Draft, analysis: Mapping[str, Any] | None, *, with_master: bool,
+                 diagnosis: Mapping[str, Any] | None = None) -> None:
     t = "speech"
-    repairs(d, analysis, t, default_denoise=True)
+    repairs(d, analysis, t, default_denoise=True, diagnosis=diagnosis)
 
     def add(tool: str, params: dict[str, Any], reason: str) -> None:
         have = d.find(tool)
@@ -76,7 +77,7 @@ def speech_chain(d: Draft, analysis: Mapping[str, Any] | None, *, with_master: b
         else:  # what the person said outright wins over the chain's defaults
             have.params = {**params, **have.params}
 
-    if d.find("denoise") is None:
+    if d.find("denoise") is None and diagnosis is None:  # heard and found clean: no denoise
         add("denoise", {"strength": 0.4}, "gentle noise clean-up for speech")
     add("eq", dict(V.SPEECH_EQ), "speech EQ: rumble cut, less mud, more presence")
     add("de_ess", {"amount": 0.4}, "tame sibilance")

@@ -12,12 +12,12 @@ from typing import Any
 
 from agents.plan import Forbidden, Plan
 from agents.semantic import vocabulary as V
-from agents.semantic.chains import GENRE_LUFS, analysis_value, genre_loudness, is_speech, repairs, speech_chain
+from agents.semantic.chains import analysis_value, genre_loudness, is_speech, repairs, speech_chain
 from agents.semantic.draft import AMOUNT_KEY, EQ_DB, VOICE_TOOLS, Draft, scaled, target_for
 from agents.semantic.numbers import apply_numbers
 from agents.semantic.parse import Clause, Match, Parsed, _compiled, bare_lufs, parse
 
-__all__ = ["AMOUNT_KEY", "EQ_DB", "GENRE_LUFS", "Draft", "genre_loudness", "plan_semantic", "scaled"]
+__all__ = ["AMOUNT_KEY", "EQ_DB", "Draft", "genre_loudness", "plan_semantic", "scaled"]
 
 REVERB_SIZE = [
     (r"short(er)?|tight(er)?|smaller|less (long|tail)", {"decay_s": 0.8, "room_size": 0.3}),
@@ -173,8 +173,12 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
         d.explicit_tools.add(tool)
 
 
-def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, intents: Any = None) -> tuple[Plan, Forbidden]:
-    """Plan ``request`` offline. ``intents`` is an `IntentMatcher` (or None to skip embedding)."""
+def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, intents: Any = None,
+                  diagnosis: Mapping[str, Any] | None = None) -> tuple[Plan, Forbidden]:
+    """Plan ``request`` offline. ``intents`` is an `IntentMatcher` (or None to skip embedding).
+
+    ``diagnosis`` (`tools.diagnose.Diagnosis.to_dict()`): the recording was heard, so repairs are
+    planned only for its findings, and an explicit repair order on clean audio says so."""
     speech_a = is_speech(False, analysis)
     d = Draft()
     request = request or ""
@@ -230,9 +234,9 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
             rep_target = repair_scope
         if speech and (parsed.improve or parsed.repair) and not parsed.only:
             with_master = parsed.improve or "master" in explicit or bool(re.search(r"podcast", text))
-            speech_chain(d, analysis, with_master=with_master)
+            speech_chain(d, analysis, with_master=with_master, diagnosis=diagnosis)
         else:
-            repairs(d, analysis, rep_target, default_denoise=parsed.repair)
+            repairs(d, analysis, rep_target, default_denoise=parsed.repair, diagnosis=diagnosis)
             if (parsed.improve or parsed.mixdown) and not parsed.only:
                 if d.find("eq") is None:
                     d.add("eq", dict(V.EQ_GENTLE), "mix", "gentle tonal balance")
@@ -250,6 +254,9 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
         speechy = (analysis_value(analysis, "speech_probability") or 0.0) >= 0.5
         if snr is not None and snr < 15 and speechy and "denoise" not in explicit:
             d.note(f"the recording is noisy (SNR about {snr:.0f} dB); ask to 'clean it up' to reduce the noise")
+
+    if diagnosis is not None:
+        _listened(d, diagnosis, repair_asked=parsed.repair)
 
     # master defaults: a master step always carries its target and ceiling
     st = d.find("master")
@@ -299,7 +306,7 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
     nothing = not d.steps and not d.forbidden and not generic and not matched_any
     if intents is not None and (nothing or unexplained):
         queries = [parsed.text] if nothing else [c.text for c in unexplained if len(c.content) >= 1]
-        _nearest(d, queries, intents, parsed, analysis, whole=nothing)
+        _nearest(d, queries, intents, parsed, analysis, whole=nothing, diagnosis=diagnosis)
     if not d.steps and not d.notes and not d.forbidden:
         if parsed.audio_words:
             d.note("I am not sure what to change. Could you say what you'd like, e.g. 'brighter', 'less muddy', "
@@ -311,8 +318,45 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
     return d.to_plan(), d.forbidden
 
 
+#: repair tool → the diagnosis problems it repairs
+REPAIRS_FOR = {"denoise": ("noise", "hum"), "declip": ("clipping",), "dereverb": ("reverb",),
+               "bandwidth_extension": ("bandlimited",), "restore": ("noise", "hum", "clipping", "bandlimited", "reverb")}
+
+
+def nothing_to_repair(diagnosis: Mapping[str, Any]) -> str:
+    """Plain words with the numbers that show the recording needs no repair."""
+    facts = diagnosis.get("facts") or {}
+    parts = []
+    floor, snr = facts.get("noise_floor_dbfs"), facts.get("snr_db")
+    if isinstance(floor, (int, float)):
+        parts.append(f"noise floor {floor:.0f} dBFS" + (f" ({snr:.0f} dB under the programme)"
+                                                        if isinstance(snr, (int, float)) else ""))
+    peak = facts.get("sample_peak_dbfs")
+    if isinstance(peak, (int, float)):
+        parts.append(f"no clipping (sample peak {peak:+.1f} dBFS)")
+    bw = facts.get("bandwidth_hz")
+    if isinstance(bw, (int, float)):
+        parts.append(f"content up to {bw / 1000:.1f} kHz")
+    return "I listened and found nothing to repair: " + ", ".join(parts or ["no noise, hum, clipping or band "
+                                                                            "limit"]) + "."
+
+
+def _listened(d: Draft, diagnosis: Mapping[str, Any], *, repair_asked: bool) -> None:
+    """Notes from having heard the recording: nothing to repair, or an order for a repair it doesn't need."""
+    found = {str(f.get("problem")) for f in diagnosis.get("findings") or []}
+    repair_steps = [s for s in d.steps if s.tool in REPAIRS_FOR]
+    if repair_asked and not repair_steps:
+        d.note(nothing_to_repair(diagnosis))
+    for st in repair_steps:
+        wanted = REPAIRS_FOR[st.tool]
+        if not found.intersection(wanted):
+            d.note(f"you asked for {st.tool.replace('_', ' ')}; I measured little "
+                   f"{' or '.join(w.replace('_', ' ') for w in wanted[:2])} to remove, so expect a small change "
+                   f"({nothing_to_repair(diagnosis).split(': ', 1)[-1].rstrip('.')})")
+
+
 def _nearest(d: Draft, queries: list[str], intents: Any, parsed: Parsed, analysis: Mapping[str, Any] | None,
-             *, whole: bool) -> None:
+             *, whole: bool, diagnosis: Mapping[str, Any] | None = None) -> None:
     try:
         results = intents.match(queries)
     except Exception as exc:  # the embedder is optional: say so, never fail the plan
@@ -343,10 +387,10 @@ def _nearest(d: Draft, queries: list[str], intents: Any, parsed: Parsed, analysi
             if tool in d.forbidden.tools:
                 continue
             if tool == "__repair__":
-                repairs(d, analysis, "speech" if parsed.speech else "mix", default_denoise=True)
+                repairs(d, analysis, "speech" if parsed.speech else "mix", default_denoise=True, diagnosis=diagnosis)
                 continue
             if tool == "__speech__":
-                speech_chain(d, analysis, with_master=True)
+                speech_chain(d, analysis, with_master=True, diagnosis=diagnosis)
                 continue
             target = "speech" if parsed.speech and tool in VOICE_TOOLS else "mix"
             if tool in ("pitch_correct", "vocoder_enhance") and not parsed.speech:

@@ -1,0 +1,135 @@
+"""Turns that are not commands: questions about the audio, questions about the conversation, and
+confirmations of a suggestion ("yes", "do it", "ok, fix it").
+
+`read_turn(text)` returns a `Question` (what is asked: a topic, maybe a platform or a problem), a
+`Confirmation`, or None (plan the request as usual). Requests phrased politely ("can you make it
+brighter?") are requests, not questions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from agents.semantic import vocabulary as V
+
+
+@dataclass(frozen=True)
+class Question:
+    topic: str  # platform | loudness | true_peak | clipping | noise | hum | mono | reverb | tone | dynamics
+    #           | bandwidth | wrong | about | history | speech
+    platform: tuple[str, str | None, float, float, bool] | None = None
+    platform_text: str = ""
+    problem: str | None = None  # for topic "tone": muddy, harsh, ...
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    text: str
+
+
+def _c(rx: str) -> re.Pattern[str]:
+    return re.compile(rx, re.IGNORECASE)
+
+
+_FILLER = r"(?:please|pls|plz|thanks|thank you|thx|then|now|mate|man|!|\.|,)"
+CONFIRM = _c(r"^(?:(?:yes|yeah|yep|yup|ya|sure|ok(?:ay)?|alright|all right|cool|great|perfect|fine|good|right|y)"
+             r"(?:[,!. ]+|$))*(?:(?:please )?(?:do it|do that|do so|go ahead|go for it|sounds good|let'?s do it|"
+             r"let'?s go|fix it|fix that|fix them|apply it|apply that|apply (?:the|your) (?:suggestion|fix(?:es)?|plan)|"
+             r"run it|make it so|proceed|yes please|please do|(?:i )?agree|that'?s fine|do what you (?:suggest(?:ed)?|said)"
+             r"|(?:run|apply|use) (?:the |your )?(?:suggestion|suggested (?:fix|plan|steps))))?"
+             rf"(?:[,!. ]+{_FILLER})*[,!. ]*$")
+PURE_YES = _c(r"^(?:yes|yeah|yep|yup|ya|sure|ok(?:ay)?|alright|all right|y|please do|yes please)[!. ]*$")
+
+# a polite request is not a question: "can you make it brighter?", "could you master it?"
+REQUEST_FORM = _c(r"^(?:hey,? |hi,? |so,? |ok,? |okay,? )?(?:can|could|would|will) (?:you|u) (?:please |pls )?"
+                  r"(?!tell|check|see|hear|say|let me know|confirm|look|listen|analy[sz]e|measure|find out|explain)"
+                  r"|^(?:please|pls) ")
+QUESTION_FORM = _c(r"^(?:hey,? |hi,? |so,? |ok,? |okay,? |and |also,? |but )?(?:is|isn'?t|does|doesn'?t|do|are|was|were|"
+                   r"will|would|how|what|what'?s|whats|why|where|which|any|has|have|did|can (?:it|this|you (?:tell|"
+                   r"check|see|hear|say|confirm|measure|find))|could (?:it|this|you (?:tell|check|see|hear|say|"
+                   r"measure))|tell me|check|analy[sz]e|describe|give me|show me|i wonder|do you (?:think|hear)|"
+                   r"is there|are there)\b")
+
+HISTORY = _c(r"\b(?:what (?:did|have|has) (?:you|mixpilot|it) (?:do|done|change|changed|apply|applied|use|used)|"
+             r"what (?:changed|was (?:done|changed|applied))|what'?s (?:different|changed)|what did (?:that|this) do|"
+             r"why did (?:you|it)|how did you|what were the (?:steps|settings)|what settings did you|"
+             r"summar(?:y|ize|ise) (?:what you did|the changes)|what did you just do)\b")
+
+_PLATFORM_READY = _c(r"\b(?:ready|good enough|ok|okay|fine|meet|meets|compliant|compliance|spec|specs|requirements?|"
+                     r"pass|passes|acceptable|suitable|approved?|right|loud enough|too loud|too quiet|upload|release|"
+                     r"turn (?:it )?(?:down|up)|normali[sz]\w*|work|submit|deliver|target|standards?)\b")
+TOPICS: list[tuple[str, re.Pattern[str]]] = [
+    ("true_peak", _c(r"true[- ]?peak|headroom|\bpeaks?\b|peaking|\bdbtp\b|inter-?sample")),
+    ("clipping", _c(r"\bclip\w*|distort\w*|overload\w*|crackl\w*|overs\b")),
+    ("hum", _c(r"\bhum(?:s|ming)?\b|mains|ground loop|\b[56]0 ?hz\b|\bbuzz\w*")),
+    ("noise", _c(r"\bnois\w*|\bhiss\w*|background|\bstatic\b|noise floor|\bsnr\b")),
+    ("mono", _c(r"\bmono\b|phase|correlation|fold[- ]?down|collapse")),
+    ("reverb", _c(r"reverb\w*|\becho\w*|roomy|room sound|\bwet\b|\bdry\b")),
+    ("dynamics", _c(r"over-?compressed|squash\w*|dynamic range|\bcrest\b|\bplr\b|too compressed|\bdynamics\b|"
+                    r"compressed|\blra\b|loudness range|brickwall\w*")),
+    ("bandwidth", _c(r"bandwidth|frequency range|sample rate|band-?limited|low-?pass\w*|missing (?:the )?(?:top|highs)|"
+                     r"high end|top end")),
+    ("loudness", _c(r"how loud|loudness|\blufs\b|how quiet|volume|too loud|too quiet|loud enough|\blevels?\b|"
+                    r"\bloud\b|\bquiet\b|\brms\b|\bgain\b")),
+    ("speech", _c(r"speech or music|music or speech|is (?:it|this) (?:speech|music|a song|a podcast|talking|voice)")),
+    ("wrong", _c(r"what'?s wrong|whats wrong|anything wrong|wrong with|problems?|issues?|needs? (?:fixing|work)|"
+                 r"what (?:needs|should (?:i|we)|can (?:i|we|you)) (?:fix|improve|change|do)|how can (?:i|we|it|this) "
+                 r"(?:be )?improv\w*|how (?:does|do) (?:it|this|my \w+|the \w+) sound|(?:is|does) (?:it|this|my \w+) "
+                 r"(?:sound )?(?:any )?(?:good|ok|okay|fine|bad|right|alright|decent|professional)|feedback|critique|"
+                 r"review|diagnos\w*|what do you think|broken|fixable|quality")),
+    ("about", _c(r"tell me about|describe|summar\w*|what (?:do|can) you (?:hear|tell)|give me (?:the |some )?(?:stats|"
+                 r"numbers|facts|details|info\w*|specs)|analy[sz]\w*|overview|stats|statistics|measure\w*|"
+                 r"what (?:is|'s) (?:this|it) like|what kind of")),
+]
+#: tonal question words → diagnosis problem
+TONE_WORDS: list[tuple[str, re.Pattern[str]]] = [
+    ("muddy", _c(r"\bmud\w*|cloudy|congested|boxy|honky")),
+    ("boomy", _c(r"\bboom\w*|woolly|wooly|too much (?:low end|bass)|bass[- ]heavy")),
+    ("harsh", _c(r"\bharsh\w*|piercing|shrill|strident|too bright|brittle|\bsharp\b")),
+    ("sibilance", _c(r"sibil\w*|ess(?:y|es)\b|\bs'?s\b")),
+    ("dull", _c(r"\bdull\w*|\bdark\b|muffled|muddled|lifeless top|no air|veiled")),
+    ("thin", _c(r"\bthin\w*|tinny|weak low|no (?:low end|bass|body)|lacks? (?:bass|body|low end)")),
+]
+
+
+def find_platform(text: str) -> tuple[tuple[str, str | None, float, float, bool], str] | None:
+    for pl in V.PLATFORMS:
+        m = re.search(rf"\b(?:{pl[0]})\b", text, re.IGNORECASE)
+        if m:
+            return pl, m.group(0)
+    return None
+
+
+def is_question(text: str) -> bool:
+    t = text.strip().lower()
+    if REQUEST_FORM.search(t):  # "can you make it brighter?" is a request, unless it asks to check something
+        return False
+    return t.endswith("?") or bool(QUESTION_FORM.search(t))
+
+
+def read_turn(text: str) -> Question | Confirmation | None:
+    """What kind of turn ``text`` is (see the module docstring)."""
+    t = re.sub(r"\s+", " ", (text or "").strip().lower())
+    if not t:
+        return None
+    if CONFIRM.match(t):
+        return Confirmation(t)
+    if HISTORY.search(t):
+        return Question("history", text=t)
+    if not is_question(t):
+        return None
+    found = find_platform(t)
+    if found is not None and (_PLATFORM_READY.search(t) or t.endswith("?")):
+        return Question("platform", platform=found[0], platform_text=found[1], text=t)
+    if re.search(r"\b(?:ready|good to go|finished|done|release[- ]ready)\b", t) and \
+            not re.search(r"\bare you\b", t):
+        return Question("platform", text=t)  # "is it ready?": against the streaming target
+    for problem, rx in TONE_WORDS:
+        if rx.search(t):
+            return Question("tone", problem=problem, text=t)
+    for topic, rx in TOPICS:
+        if rx.search(t):
+            return Question(topic, text=t)
+    return None
