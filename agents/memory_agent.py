@@ -37,7 +37,6 @@ import functools
 import json
 import logging
 import math
-import re
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
@@ -48,6 +47,7 @@ import numpy as np
 from memory import db
 from memory import features as F
 from memory.cache import cache_key, get_json, set_json
+from tools.genres import GENRES, genre_in, load_preset
 
 log = logging.getLogger("mixpilot.memory")
 T = TypeVar("T")
@@ -68,40 +68,11 @@ REC_TTL_S = 300
 #: tools whose settings are learned (cleaning tools follow the request, not taste)
 LEARNED_TOOLS = ("eq", "compress", "stereo_width", "reverb", "delay", "sidechain", "saturation", "de_ess",
                  "dynamic_eq", "genre_preset", "master", "mix")
-GENRES = ("pop", "rock", "hip_hop", "edm", "rnb", "jazz", "classical", "acoustic", "lofi", "metal", "country",
-          "speech")
-_GENRE_WORDS = {"hip hop": "hip_hop", "hip-hop": "hip_hop", "hiphop": "hip_hop", "rap": "hip_hop",
-                "r&b": "rnb", "r'n'b": "rnb", "electronic": "edm", "dance": "edm", "techno": "edm", "house": "edm",
-                "lo-fi": "lofi", "lo fi": "lofi", "podcast": "speech", "voice over": "speech",
-                "voiceover": "speech", "audiobook": "speech", "folk": "acoustic", "orchestral": "classical"}
-
-#: genre presets: the fallback recommendation (contract param names, agents/contract.py)
-GENRE_PRESETS: dict[str, dict[str, dict[str, float]]] = {
-    "pop": {"eq": {"bright_db": 1.5, "warm_db": 0.0, "air_db": 1.5}, "compress": {"amount": 0.5},
-            "stereo_width": {"width": 1.15}, "master": {"target_lufs": -14.0}},
-    "rock": {"eq": {"bright_db": 1.0, "warm_db": 1.0, "air_db": 0.5}, "compress": {"amount": 0.6},
-             "stereo_width": {"width": 1.1}, "master": {"target_lufs": -12.0}},
-    "hip_hop": {"eq": {"bright_db": 0.5, "warm_db": 1.5, "air_db": 1.0}, "compress": {"amount": 0.6},
-                "stereo_width": {"width": 1.05}, "master": {"target_lufs": -11.0}},
-    "edm": {"eq": {"bright_db": 2.0, "warm_db": 0.5, "air_db": 2.0}, "compress": {"amount": 0.7},
-            "stereo_width": {"width": 1.3}, "master": {"target_lufs": -9.0}},
-    "rnb": {"eq": {"bright_db": 1.0, "warm_db": 1.5, "air_db": 1.5}, "compress": {"amount": 0.5},
-            "stereo_width": {"width": 1.15}, "master": {"target_lufs": -12.0}},
-    "jazz": {"eq": {"bright_db": 0.0, "warm_db": 1.0, "air_db": 0.5}, "compress": {"amount": 0.25},
-             "stereo_width": {"width": 1.0}, "master": {"target_lufs": -16.0}},
-    "classical": {"eq": {"bright_db": 0.0, "warm_db": 0.5, "air_db": 0.5}, "compress": {"amount": 0.1},
-                  "stereo_width": {"width": 1.0}, "master": {"target_lufs": -18.0}},
-    "acoustic": {"eq": {"bright_db": 0.5, "warm_db": 1.0, "air_db": 1.0}, "compress": {"amount": 0.35},
-                 "stereo_width": {"width": 1.05}, "master": {"target_lufs": -15.0}},
-    "lofi": {"eq": {"bright_db": -2.0, "warm_db": 2.0, "air_db": -2.0}, "compress": {"amount": 0.5},
-             "stereo_width": {"width": 0.9}, "master": {"target_lufs": -14.0}},
-    "metal": {"eq": {"bright_db": 1.5, "warm_db": 0.5, "air_db": 1.0}, "compress": {"amount": 0.7},
-              "stereo_width": {"width": 1.2}, "master": {"target_lufs": -10.0}},
-    "country": {"eq": {"bright_db": 1.0, "warm_db": 1.0, "air_db": 1.0}, "compress": {"amount": 0.45},
-                "stereo_width": {"width": 1.1}, "master": {"target_lufs": -13.0}},
-    "speech": {"eq": {"bright_db": 1.0, "warm_db": 0.5, "presence_db": 1.5}, "compress": {"amount": 0.5},
-               "master": {"target_lufs": -16.0}},
-}
+#: genre presets: what memory recommends for a genre before any similar recording is rated (the
+#: ``recommend`` table of tools/presets/<genre>.toml; contract param names). Its master target is
+#: the streaming playback level (pop −14 LUFS), not the genre's typical master loudness that "in a
+#: pop style" masters to (pop −9, `tools.genres.genre_loudness`): a default nobody asked to make loud.
+GENRE_PRESETS: dict[str, dict[str, dict[str, float]]] = {g: load_preset(g).recommend for g in GENRES}
 _LABELS = {("stereo_width", "width"): ("width", "{:.2g}"), ("master", "target_lufs"): ("loudness", "{:.0f} LUFS"),
            ("eq", "bright_db"): ("brightness", "{:+.1f} dB"), ("eq", "warm_db"): ("warmth", "{:+.1f} dB"),
            ("eq", "air_db"): ("air", "{:+.1f} dB"), ("compress", "amount"): ("compression", "{:.2g}"),
@@ -128,14 +99,8 @@ class _Loop:
 
 
 def genre_from_request(request: str) -> str | None:
-    text = (request or "").lower()
-    for word, genre in _GENRE_WORDS.items():
-        if word in text:
-            return genre
-    for genre in GENRES:
-        if re.search(rf"\b{re.escape(genre.replace('_', ' '))}\b", text):
-            return genre
-    return None
+    """The genre a request names ("like hip hop" → hip_hop, "for a podcast" → speech), or None."""
+    return genre_in(request)
 
 
 def rating_weight(score: float) -> float:

@@ -1,4 +1,5 @@
 import tomllib
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -6,10 +7,11 @@ import pytest
 from tests.mixhelpers import pink
 from tools import dsp
 from tools.audio import Audio, load
-from tools.genre_preset import GENRES, PRESET_DIR
+from tools.genres import GENRES
 from tools.registry import get_tool
 
 gp = get_tool("genre_preset")
+PRESET_DIR = resources.files("tools").joinpath("presets")
 
 
 def test_every_genre_has_a_data_file_with_sources():

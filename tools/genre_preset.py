@@ -1,9 +1,10 @@
 """genre_preset: move a track toward a genre's tonal balance, dynamics and width.
 
-Each genre is a data file, ``tools/presets/<genre>.toml`` (sources for the figures in its
-comments): target spectral tilt (dB/octave of third-octave power density, 50 Hz–16 kHz),
-low-end level (40–120 Hz relative to the tilt line), compression amount, stereo width with
-bass-mono crossover, and a typical loudness (reported for `master`, not applied here).
+Each genre is a data file, ``tools/presets/<genre>.toml``, read by `tools.genres.load_preset`
+(sources for the figures in its comments): target spectral tilt (dB/octave of third-octave
+power density, 50 Hz–16 kHz), low-end level (40–120 Hz relative to the tilt line),
+compression amount, stereo width with bass-mono crossover, and a typical loudness (reported
+for `master`, not applied here).
 
 The tool measures the track first and moves it by a bounded share of the difference:
 tilt by ``intensity·clip(target − measured, ±2 dB/oct)``, low end by
@@ -17,39 +18,23 @@ matched to the input's integrated loudness (level-neutral; loudness is `master`'
 
 from __future__ import annotations
 
-import tomllib
-from functools import lru_cache
-from pathlib import Path
-from typing import Literal
-
 import numpy as np
 from pydantic import Field
 
 from tools import dsp
 from tools.audio import Audio
 from tools.dsp import peak_warning
+from tools.genres import Genre, load_preset
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
-PRESET_DIR = Path(__file__).with_name("presets")
-GENRES = ("pop", "rock", "hip_hop", "edm", "rnb", "jazz", "classical", "acoustic", "lofi", "metal", "country", "speech")
 MAX_TILT_MOVE = 2.0
 MAX_LOW_MOVE = 4.0
 MAX_CURVE_DB = 9.0
 
 
 class GenrePresetParams(ToolParams):
-    genre: Literal["pop", "rock", "hip_hop", "edm", "rnb", "jazz", "classical", "acoustic", "lofi", "metal",
-                   "country", "speech"] = Field("pop", description="genre whose profile to move toward")
+    genre: Genre = Field("pop", description="genre whose profile to move toward")
     intensity: float = Field(0.6, ge=0.0, le=1.0, description="share of the way toward the genre's targets")
-
-
-@lru_cache(maxsize=None)
-def load_preset(genre: str) -> dict:
-    path = PRESET_DIR / f"{genre}.toml"
-    if not path.exists():
-        raise ValueError(f"genre_preset: no preset file for '{genre}' ({path})")
-    with open(path, "rb") as f:
-        return tomllib.load(f)
 
 
 def tone_profile(x: np.ndarray, sr: int) -> tuple[float, float]:
@@ -82,27 +67,28 @@ def run(audio: Audio, params: GenrePresetParams, ctx: ToolContext) -> ToolResult
     x = audio.samples
     k = params.intensity
     tilt0, low0 = tone_profile(x, sr)
-    d_tilt = k * float(np.clip(preset["tilt_db_per_octave"] - tilt0, -MAX_TILT_MOVE, MAX_TILT_MOVE))
-    d_low = k * float(np.clip(preset["low_end_db"] - low0, -MAX_LOW_MOVE, MAX_LOW_MOVE))
+    d_tilt = k * float(np.clip(preset.tilt_db_per_octave - tilt0, -MAX_TILT_MOVE, MAX_TILT_MOVE))
+    d_low = k * float(np.clip(preset.low_end_db - low0, -MAX_LOW_MOVE, MAX_LOW_MOVE))
     warnings: list[str] = []
     report: dict = {"genre": params.genre, "intensity": k,
-                    "target": {key: preset[key] for key in ("tilt_db_per_octave", "low_end_db", "compression", "width")},
+                    "target": {key: getattr(preset, key) for key in ("tilt_db_per_octave", "low_end_db", "compression",
+                                                                      "width")},
                     "tilt_before_db_per_octave": round(tilt0, 2), "low_end_before_db": round(low0, 2),
                     "tilt_change_db_per_octave": round(d_tilt, 2), "low_end_change_db": round(d_low, 2),
-                    "loudness_target_lufs": preset["loudness_lufs"]}
+                    "loudness_target_lufs": preset.loudness_lufs}
     if k <= 0:
         report["note"] = "intensity is 0; audio unchanged"
         return ToolResult(audio=audio, report=report)
     f, g = tone_curve(d_tilt, d_low, sr)
     y = dsp.apply_fir(x, dsp.fir_from_curve(f, g, sr))
-    comp_amount = float(preset["compression"]) * k
+    comp_amount = float(preset.compression) * k
     if comp_amount > 0.01:
         y, cinfo = dsp.compress(y, sr, comp_amount)
         report["compression"] = {"amount": round(comp_amount, 3), "ratio": cinfo["ratio"],
                                  "mean_gain_reduction_db": cinfo["gain_reduction_db"]["mean"]}
     if audio.channels >= 2:
-        width = 1.0 + (float(preset["width"]) - 1.0) * k
-        y, wreport = dsp.stereo_width(y, sr, width, min(float(preset["bass_mono_hz"]), 300.0), warnings)
+        width = 1.0 + (float(preset.width) - 1.0) * k
+        y, wreport = dsp.stereo_width(y, sr, width, min(float(preset.bass_mono_hz), 300.0), warnings)
         report["width"] = {"factor": round(width, 3), "correlation_after": wreport.get("correlation_after")}
     # level-neutral: tone and dynamics change, loudness is `master`'s job
     from tools.loudness import integrated_lufs

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from tools.genres import GENRE_WORDS
+
 Kind = Literal["problem", "effect", "tool"]
 StepSpec = tuple[str, dict[str, Any]]
 
@@ -287,23 +289,8 @@ PLATFORMS: list[tuple[str, str | None, float, float, bool]] = [
 ]
 
 # ---------------------------------------------------------------- genres (words → genre_preset enum)
-GENRES: list[tuple[str, str]] = [
-    (r"hip[- ]?hop|rap|trap|drill|boom[- ]?bap|grime|g-?funk|phonk|mumble rap|reggaeton|dancehall|reggae|dembow",
-     "hip_hop"),
-    (r"edm|electronic(?! drums| kit)|house|techno|dubstep|dance( music)?|trance|drum (and|n|&) bass|dnb|d&b|future bass|"
-     r"electro|synthwave|garage|jungle|hardstyle|big room|amapiano|ambient|idm|trip[- ]hop|downtempo", "edm"),
-    (r"r ?& ?b|rnb|r and b|rhythm and blues|neo-?soul|soul|motown|funk|gospel|disco", "rnb"),
-    (r"jazz|swing|bebop|big band|fusion", "jazz"),
-    (r"classical(?! guitar)|orchestra(l)?|cinematic|film score|soundtrack|symphon\w*|string quartet|chamber music|opera|choral|baroque", "classical"),
-    (r"acoustic(?! guitar| piano| bass| drums| treatment| panel)|folk|singer[- ]songwriter|unplugged|bluegrass",
-     "acoustic"),
-    (r"lo-?fi|chill ?hop|lo fi|bedroom pop", "lofi"),
-    (r"metal|death metal|thrash|metalcore|djent|doom|black metal|hardcore", "metal"),
-    (r"country|americana|nashville|honky[- ]tonk", "country"),
-    (r"rock|indie|alternative|alt-rock|punk|grunge|shoegaze|emo|blues|britpop", "rock"),
-    (r"pop(?! filter| out| more| through)|k-?pop|j-?pop|synth-?pop|dance-?pop|top ?40|mainstream|afrobeats?|"
-     r"latin pop|hyperpop", "pop"),
-]
+#: (regex, genre): one table for the planner, the tool and memory (tools/genres.py)
+GENRES: list[tuple[str, str]] = list(GENRE_WORDS)
 
 # ---------------------------------------------------------------- intensity words → level
 # level: touch 0.25, bit 0.4, gentle 0.3 ("transparent", "natural"), lot 0.85, max 0.95

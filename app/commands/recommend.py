@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-GENRES = ("pop", "rock", "hip_hop", "edm", "rnb", "jazz", "classical", "acoustic", "lofi", "metal", "country",
-          "speech")
+from tools.genres import GENRES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
