@@ -1,186 +1,129 @@
-"""The planner ⇄ tools parameter contract (notes/PARAMS.md) as pydantic models.
+"""The planner's view of the tools, derived from the registry: nothing here is written twice.
 
-The validator checks a step's params against the tool's own ``Params`` model when the tool
-is built and available. While a tool is still a placeholder (or cannot run here) and the
-caller allows unavailable tools, params are checked against these contract models instead,
-so plans stay well-formed whatever is installed. Tools may add fields; the planner only
-emits the names below.
+Each tool's own ``Params`` model (``SPEC.params`` in ``tools/<name>.py``) is the only parameter contract:
+names, bounds and defaults live there. Tool modules import without their optional packages (torch,
+demucs, …; tests/test_contract_parity.py checks), so the model is here even for a tool that cannot run
+on this machine, and the validator checks an unavailable tool's params against the same model.
+
+- ``CONTRACT``: tool name → params model (a plain dict, built on first use: it loads every tool module).
+- ``params_model``, ``bounds``, ``default``, ``clamp``: one tool's model, one field's bounds and default,
+  a value clamped to them (loading only that tool's module, which keeps the planner's start-up short).
+- ``PerTool``: a read-only mapping tool → something derived from its spec, computed per tool on first use
+  (``draft.AMOUNT_KEY``, ``explain.VERBS``).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
+from tools.registry import TOOLS, ToolSpec, default_registry
 
-class _C(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _amt(default: float, what: str = "how much, 0–1") -> float:
-    return Field(default, ge=0.0, le=1.0, description=what)
+V = TypeVar("V")
 
 
-def _db(what: str) -> float:
-    return Field(0.0, ge=-12.0, le=12.0, description=what)
+def _spec(tool: str) -> ToolSpec | None:
+    if tool not in TOOLS:
+        return None
+    try:
+        return default_registry()[tool]
+    except Exception:  # a tool module that fails to import has no contract here
+        return None
 
 
-Stem = Literal["vocals", "drums", "bass", "other"]
+def params_model(tool: str) -> type[BaseModel] | None:
+    """The tool's params model, or None for an unknown tool (or a placeholder without params)."""
+    spec = _spec(tool)
+    if spec is None or not spec.params.model_fields:
+        return None
+    return spec.params
 
 
-class Denoise(_C):
-    strength: float = _amt(0.6)
-    method: Literal["auto", "deepfilternet", "spectral"] = Field("auto", description="algorithm")
+def field_bounds(model: type[BaseModel] | None, key: str) -> tuple[float | None, float | None]:
+    """(lower, upper) bound of a numeric field, None where open; exclusive bounds nudged inside."""
+    info = model.model_fields.get(key) if model is not None else None
+    lo = hi = None
+    if info is None:
+        return lo, hi
+    for m in info.metadata:
+        if hasattr(m, "ge"):
+            lo = float(m.ge)
+        elif hasattr(m, "gt"):
+            lo = float(m.gt) + 1e-6
+        elif hasattr(m, "le"):
+            hi = float(m.le)
+        elif hasattr(m, "lt"):
+            hi = float(m.lt) - 1e-6
+    return lo, hi
 
 
-class Declip(_C):
-    strength: float = _amt(0.8)
+def bounds(tool: str, key: str) -> tuple[float | None, float | None]:
+    """(lower, upper) bound of ``tool``'s param ``key``."""
+    return field_bounds(params_model(tool), key)
 
 
-class Dereverb(_C):
-    strength: float = _amt(0.5)
+def default(tool: str, key: str) -> Any:
+    """The tool's default for param ``key``; KeyError for a param the tool does not have."""
+    model = params_model(tool)
+    if model is None or key not in model.model_fields:
+        raise KeyError(f"{tool} has no parameter '{key}'")
+    return model.model_fields[key].get_default(call_default_factory=True)
 
 
-class Restore(_C):
-    strength: float = _amt(0.7)
+def clamp(tool: str, key: str, value: float) -> float:
+    """``value`` limited to the bounds of ``tool``'s param ``key``."""
+    lo, hi = bounds(tool, key)
+    if lo is not None:
+        value = max(lo, value)
+    if hi is not None:
+        value = min(hi, value)
+    return value
 
 
-class BandwidthExtension(_C):
-    amount: float = _amt(0.5)
-    cutoff_hz: float | None = Field(None, ge=500.0, le=24000.0, description="None = detect")
+class PerTool(Mapping[str, V], Generic[V]):
+    """tool → ``derive(spec)`` for every canonical tool where it is not None; computed per tool on first use."""
+
+    def __init__(self, derive: Callable[[ToolSpec], V | None]) -> None:
+        self._derive = derive
+        self._cache: dict[str, V | None] = {}
+
+    def _value(self, tool: object) -> V | None:
+        if not isinstance(tool, str):
+            return None
+        if tool not in self._cache:
+            spec = _spec(tool)
+            self._cache[tool] = self._derive(spec) if spec is not None else None
+        return self._cache[tool]
+
+    def __getitem__(self, tool: str) -> V:
+        value = self._value(tool)
+        if value is None:
+            raise KeyError(tool)
+        return value
+
+    def __contains__(self, tool: object) -> bool:
+        return self._value(tool) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (t for t in TOOLS if self._value(t) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
-class Separate(_C):
-    stems: list[Stem] = Field(default_factory=lambda: ["vocals", "drums", "bass", "other"], description="stems")
-    model: Literal["auto", "demucs", "dsp"] = Field("auto", description="separator")
+def _build_contract() -> dict[str, type[BaseModel]]:
+    return {tool: model for tool in TOOLS if (model := params_model(tool)) is not None}
 
 
-class PitchCorrect(_C):
-    key: str = Field("C", description="tonic like C, F#, Bb")
-    scale: Literal["major", "minor", "chromatic"] = Field("chromatic", description="scale")
-    strength: float = _amt(0.8)
-    retune_ms: float = Field(50.0, ge=0.0, le=500.0, description="retune speed")
+def __getattr__(name: str) -> Any:
+    if name == "CONTRACT":  # built once, on first use (``from agents.contract import CONTRACT`` included)
+        contract = _build_contract()
+        globals()["CONTRACT"] = contract
+        return contract
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class VocoderEnhance(_C):
-    amount: float = _amt(1.0, "wet 0–1")
-
-
-class Band(_C):
-    type: Literal["peak", "low_shelf", "high_shelf", "highpass", "lowpass"] = "peak"
-    freq_hz: float = Field(1000.0, ge=10.0, le=24000.0)
-    gain_db: float = Field(0.0, ge=-24.0, le=24.0)
-    q: float = Field(0.707, gt=0.0, le=20.0)
-
-
-class Eq(_C):
-    amount: float = _amt(1.0, "scales every gain")
-    bright_db: float = _db("presence/treble 3–8 kHz")
-    warm_db: float = _db("100–300 Hz")
-    mud_db: float = _db("200–500 Hz")
-    boom_db: float = _db("80–200 Hz")
-    box_db: float = _db("400–1200 Hz")
-    presence_db: float = _db("2–4 kHz")
-    air_db: float = _db("high shelf 10–16 kHz")
-    low_cut_hz: float = Field(0.0, ge=0.0, le=300.0, description="high-pass corner, 0 = off")
-    high_cut_hz: float = Field(0.0, ge=0.0, le=22000.0, description="low-pass corner, 0 = off (2000–22000)")
-    bands: list[Band] = Field(default_factory=list, description="explicit bands")
-
-
-class DynamicEq(_C):
-    target: Literal["harsh", "mud", "boom", "resonance", "custom"] = "harsh"
-    freq_hz: float | None = Field(None, ge=20.0, le=20000.0)
-    q: float = Field(1.0, gt=0.0, le=20.0)
-    threshold_db: float = Field(-30.0, ge=-80.0, le=0.0)
-    max_cut_db: float = Field(6.0, ge=0.0, le=12.0)
-    amount: float = _amt(0.5)
-
-
-class DeEss(_C):
-    amount: float = _amt(0.5)
-    low_hz: float = Field(5000.0, ge=1000.0, le=16000.0)
-    high_hz: float = Field(10000.0, ge=2000.0, le=20000.0)
-
-
-class Compress(_C):
-    amount: float = _amt(0.5)
-    threshold_db: float | None = Field(None, ge=-60.0, le=0.0)
-    ratio: float | None = Field(None, ge=1.0, le=20.0)
-    attack_ms: float | None = Field(None, ge=0.1, le=500.0)
-    release_ms: float | None = Field(None, ge=5.0, le=5000.0)
-    knee_db: float | None = Field(None, ge=0.0, le=24.0)
-    makeup_db: float | None = Field(None, ge=-12.0, le=24.0)
-    mix: float = _amt(1.0, "parallel wet")
-
-
-class Saturation(_C):
-    amount: float = _amt(0.3)
-
-
-class Sidechain(_C):
-    depth_db: float = Field(6.0, ge=0.0, le=24.0)
-    attack_ms: float | None = Field(None, ge=0.1, le=500.0)
-    release_ms: float | None = Field(None, ge=5.0, le=5000.0)
-    mode: Literal["broadband", "band"] = "band"
-
-
-class Mix(_C):
-    vocal_offset_db: float = Field(2.0, ge=-12.0, le=12.0)
-    duck_db: float = Field(3.0, ge=0.0, le=12.0)
-    headroom_db: float = Field(6.0, ge=0.0, le=12.0)
-
-
-class StereoWidth(_C):
-    width: float = Field(1.0, ge=0.0, le=2.0, description="1 = unchanged, 0 = mono")
-    bass_mono_hz: float = Field(120.0, ge=0.0, le=300.0)
-
-
-class Reverb(_C):
-    amount: float = _amt(0.25, "wet")
-    room_size: float = _amt(0.5, "size")
-    decay_s: float | None = Field(None, ge=0.05, le=20.0)
-    pre_delay_ms: float | None = Field(None, ge=0.0, le=500.0)
-    damping: float | None = Field(None, ge=0.0, le=1.0)
-    style: Literal["room", "hall", "plate", "church", "small"] = "room"
-
-
-class Delay(_C):
-    time_ms: float = Field(350.0, ge=1.0, le=2000.0)
-    feedback: float = Field(0.3, ge=0.0, le=0.9)
-    amount: float = _amt(0.25, "wet")
-    style: Literal["slapback", "echo", "ping_pong"] = "echo"
-
-
-Genre = Literal["pop", "rock", "hip_hop", "edm", "rnb", "jazz", "classical", "acoustic", "lofi", "metal", "country",
-                "speech"]
-
-
-class GenrePreset(_C):
-    genre: Genre = "pop"
-    intensity: float = _amt(0.6)
-
-
-class ReferenceMatch(_C):
-    intensity: float = _amt(0.7)
-    match_loudness: bool = True
-    match_width: bool = True
-
-
-Platform = Literal["spotify", "apple_music", "youtube", "amazon", "tidal", "podcast", "audiobook", "broadcast", "club"]
-
-
-class Master(_C):
-    target_lufs: float = Field(-14.0, ge=-30.0, le=-6.0)
-    true_peak_dbtp: float = Field(-1.0, ge=-9.0, le=0.0)
-    platform: Platform | None = None
-    glue: float = _amt(0.0, "bus compression")
-
-
-CONTRACT: dict[str, type[BaseModel]] = {
-    "denoise": Denoise, "declip": Declip, "dereverb": Dereverb, "restore": Restore,
-    "bandwidth_extension": BandwidthExtension, "separate": Separate, "vocoder_enhance": VocoderEnhance,
-    "pitch_correct": PitchCorrect, "eq": Eq, "dynamic_eq": DynamicEq, "de_ess": DeEss, "compress": Compress,
-    "saturation": Saturation, "sidechain": Sidechain, "mix": Mix, "stereo_width": StereoWidth, "reverb": Reverb,
-    "delay": Delay, "genre_preset": GenrePreset, "reference_match": ReferenceMatch, "master": Master,
-}
+#: tool name → params model; declared for readers and type checkers, provided by ``__getattr__`` above
+CONTRACT: dict[str, type[BaseModel]]

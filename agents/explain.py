@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-VERBS = {
-    "denoise": "reduced background noise",
-    "declip": "repaired clipped peaks",
-    "dereverb": "reduced room reverberation",
-    "restore": "restored the degraded recording",
-    "bandwidth_extension": "restored missing high frequencies",
-    "separate": "split the track into stems",
-    "vocoder_enhance": "re-synthesised the voice through a neural vocoder",
-    "pitch_correct": "tuned the voice",
-    "eq": "adjusted the tone (EQ)",
-    "dynamic_eq": "tamed problem frequencies only when they jump out (dynamic EQ)",
-    "de_ess": "softened harsh 's' sounds (de-esser)",
-    "compress": "evened out the dynamics (compression)",
-    "saturation": "added gentle harmonic warmth",
-    "sidechain": "ducked the music under the voice",
-    "mix": "balanced the vocal against the music",
-    "stereo_width": "changed the stereo width",
-    "reverb": "added reverb",
-    "delay": "added delay",
-    "genre_preset": "shaped the tonal balance and dynamics toward the genre",
-    "reference_match": "matched the reference track's tone and loudness",
-    "master": "mastered to the loudness target with a true-peak limiter",
-}
+from agents.contract import PerTool
+
+#: tool → what it did, in plain words: each tool's ``SPEC.verb``
+VERBS: Mapping[str, str] = PerTool(lambda spec: spec.verb or None)
 
 SHOWN_PARAMS = ("strength", "amount", "intensity", "genre", "target_lufs", "true_peak_dbtp", "platform", "width",
                 "key", "scale", "bright_db", "warm_db", "mud_db", "boom_db", "box_db", "presence_db", "air_db",

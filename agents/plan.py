@@ -1,7 +1,7 @@
 """`Plan` and `Step` (ARCHITECTURE.md) and the one validator every plan passes.
 
-A plan is an ordered list of steps, each naming a canonical tool, its params (contract names
-from notes/PARAMS.md), the target it acts on and a reason in plain words, plus where the
+A plan is an ordered list of steps, each naming a canonical tool, its params (the names of the
+tool's own ``Params`` model), the target it acts on and a reason in plain words, plus where the
 plan came from (``semantic``, ``llm``, ``memory``) and notes for the person.
 
 `validate_plan` makes any plan — the semantic planner's, an LLM's, a remembered one — safe
@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agents.contract import CONTRACT
+from agents.contract import field_bounds, params_model
 from tools.registry import CANONICAL, Stage
 
 TARGETS = ("mix", "vocals", "speech", "drums", "bass", "other", "music")
@@ -160,23 +160,6 @@ FALLBACKS: dict[str, tuple[str, Callable[[Mapping[str, Any]], dict[str, Any]], s
 # ------------------------------------------------------------------ params: parse and clamp
 
 
-def _bounds(model: type[BaseModel], key: str) -> tuple[float | None, float | None]:
-    info = model.model_fields.get(key)
-    lo = hi = None
-    if info is None:
-        return lo, hi
-    for m in info.metadata:
-        if hasattr(m, "ge"):
-            lo = float(m.ge)
-        elif hasattr(m, "gt"):
-            lo = float(m.gt) + 1e-6
-        elif hasattr(m, "le"):
-            hi = float(m.le)
-        elif hasattr(m, "lt"):
-            hi = float(m.lt) - 1e-6
-    return lo, hi
-
-
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:g}"
@@ -215,7 +198,7 @@ def coerce_params(tool: str, model: type[BaseModel] | None, params: Mapping[str,
                 kind = err.get("type", "")
                 if len(loc) == 1 and kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than") \
                         and isinstance(val, (int, float)) and math.isfinite(float(val)):
-                    lo, hi = _bounds(model, key)
+                    lo, hi = field_bounds(model, key)
                     new = float(val)
                     if lo is not None:
                         new = max(new, lo)
@@ -245,14 +228,14 @@ def _spec_info(registry: Any, tool: str) -> tuple[bool, str, type[BaseModel] | N
     try:
         spec = registry[tool] if registry is not None else None
     except Exception as exc:  # a tool module that fails to import is unavailable, not fatal
-        return False, f"failed to load: {exc}", CONTRACT.get(tool), stage
+        return False, f"failed to load: {exc}", params_model(tool), stage
     if spec is None:
-        return False, "no registry", CONTRACT.get(tool), stage
+        return False, "no registry", params_model(tool), stage
     ok, why = spec.availability()
     stage = getattr(spec, "stage", stage)
     if ok and spec.params.model_fields:
         return True, "", spec.params, stage
-    return ok, why, CONTRACT.get(tool), stage
+    return ok, why, params_model(tool), stage
 
 
 def validate_plan(
@@ -265,7 +248,8 @@ def validate_plan(
     """Return a safe copy of ``plan`` (see module docstring); notes say what was changed.
 
     ``allow_unavailable=True`` keeps steps whose tool is not available here and checks their
-    params against the contract (notes/PARAMS.md) — for planning without running.
+    params against the tool's own ``Params`` model (importable without the tool's packages) — for
+    planning without running.
     """
     if registry is None:
         from tools.registry import default_registry

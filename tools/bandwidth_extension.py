@@ -123,4 +123,6 @@ SPEC = ToolSpec(
     run=run,
     stage=Stage.REPAIR,
     applies_to=("mix", "speech", "vocals", "music"),
+    amount_key="amount",
+    verb="restored missing high frequencies",
 )

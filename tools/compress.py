@@ -65,4 +65,6 @@ SPEC = ToolSpec(
     run=run,
     stage=Stage.DYNAMICS,
     applies_to=("mix", "vocals", "speech", "music", "drums", "bass", "other"),
+    amount_key="amount",
+    verb="evened out the dynamics (compression)",
 )

@@ -76,4 +76,6 @@ SPEC = ToolSpec(
     run=run,
     stage=Stage.TONE,
     applies_to=("vocals", "speech", "mix"),
+    amount_key="amount",
+    verb="softened harsh 's' sounds (de-esser)",
 )

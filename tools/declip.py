@@ -168,4 +168,6 @@ SPEC = ToolSpec(
     run=run,
     stage=Stage.REPAIR,
     applies_to=("mix", "speech", "vocals", "music", "drums", "bass", "other"),
+    amount_key="strength",
+    verb="repaired clipped peaks",
 )

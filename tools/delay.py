@@ -79,4 +79,6 @@ SPEC = ToolSpec(
     run=run,
     stage=Stage.SPACE,
     applies_to=("vocals", "mix", "music", "other"),
+    amount_key="amount",
+    verb="added delay",
 )

@@ -198,4 +198,6 @@ SPEC = ToolSpec(
     run=run,
     stage=Stage.REPAIR,
     applies_to=("mix", "speech", "vocals", "music"),
+    amount_key="strength",
+    verb="reduced background noise",
 )

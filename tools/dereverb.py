@@ -80,4 +80,6 @@ SPEC = ToolSpec(
     stage=Stage.REPAIR,
     applies_to=("speech", "vocals", "mix"),
     check_available=_available,
+    amount_key="strength",
+    verb="reduced room reverberation",
 )

@@ -99,4 +99,6 @@ SPEC = ToolSpec(
     run=run,
     stage=Stage.TONE,
     applies_to=("mix", "vocals", "speech", "music", "drums", "bass", "other"),
+    amount_key="amount",
+    verb="tamed problem frequencies only when they jump out (dynamic EQ)",
 )

@@ -129,4 +129,5 @@ SPEC = ToolSpec(
     run=run,
     stage=Stage.TONE,
     applies_to=("mix", "vocals", "speech", "music", "drums", "bass", "other"),
+    verb="adjusted the tone (EQ)",
 )

@@ -111,4 +111,6 @@ SPEC = ToolSpec(
     run=run,
     stage=Stage.GENRE,
     applies_to=("mix", "music", "speech"),
+    amount_key="intensity",
+    verb="shaped the tonal balance and dynamics toward the genre",
 )

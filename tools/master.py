@@ -182,4 +182,5 @@ SPEC = ToolSpec(
     run=run,
     stage=Stage.MASTER,
     applies_to=("mix", "music", "speech"),
+    verb="mastered to the loudness target with a true-peak limiter",
 )

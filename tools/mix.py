@@ -80,4 +80,5 @@ SPEC = ToolSpec(
     stage=Stage.MIX,
     applies_to=("music", "mix"),
     needs_inputs=("voice",),
+    verb="balanced the vocal against the music",
 )

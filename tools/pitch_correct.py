@@ -315,4 +315,6 @@ SPEC = ToolSpec(
     stage=Stage.VOICE,
     applies_to=("vocals",),
     check_available=check_available,
+    amount_key="strength",
+    verb="tuned the voice",
 )

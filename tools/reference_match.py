@@ -91,4 +91,6 @@ SPEC = ToolSpec(
     stage=Stage.GENRE,
     applies_to=("mix", "music"),
     needs_inputs=("reference",),
+    amount_key="intensity",
+    verb="matched the reference track's tone and loudness",
 )

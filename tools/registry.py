@@ -101,6 +101,11 @@ class ToolSpec:
     applies_to: tuple[str, ...] = ("mix",)
     needs_inputs: tuple[str, ...] = ()  # names in ToolContext.inputs the tool requires
     check_available: Callable[[], tuple[bool, str]] | None = None
+    # What the planner reads about the tool (agents/ derives its tables from these; the tool ignores them):
+    #: the param holding the tool's overall "how much" (0–1), which intensity words and "more"/"less" scale
+    amount_key: str | None = None
+    #: what the tool did, in plain words for the explanation ("reduced background noise")
+    verb: str = ""
 
     def availability(self) -> tuple[bool, str]:
         if self.check_available is None:
@@ -171,31 +176,36 @@ class ToolSpec:
         }
 
 
-# Canonical names (ARCHITECTURE.md) → module that defines SPEC, stage, one-line description
-# used for the placeholder while a tool is not built.
-CANONICAL: dict[str, tuple[str, Stage, str]] = {
-    "denoise": ("tools.denoise", Stage.REPAIR, "remove steady and non-steady noise"),
-    "declip": ("tools.declip", Stage.REPAIR, "repair clipped peaks"),
-    "dereverb": ("tools.dereverb", Stage.REPAIR, "reduce room reverberation"),
-    "restore": ("tools.restore", Stage.REPAIR, "blind restoration with the 1D Operational GAN generator"),
-    "bandwidth_extension": ("tools.bandwidth_extension", Stage.REPAIR, "restore missing high frequencies"),
-    "separate": ("tools.separate", Stage.SEPARATE, "split into stems (vocals, drums, bass, other)"),
-    "vocoder_enhance": ("tools.vocoder_enhance", Stage.VOICE, "re-synthesise a voice through a neural vocoder"),
-    "pitch_correct": ("tools.pitch_correct", Stage.VOICE, "tune a monophonic voice to a key/scale"),
-    "eq": ("tools.eq", Stage.TONE, "static EQ, including tonal words"),
-    "dynamic_eq": ("tools.dynamic_eq", Stage.TONE, "frequency-dependent compression: tame harshness, resonances"),
-    "de_ess": ("tools.de_ess", Stage.TONE, "reduce sibilance"),
-    "compress": ("tools.compress", Stage.DYNAMICS, "dynamics compression"),
-    "saturation": ("tools.saturation", Stage.DYNAMICS, "harmonic warmth"),
-    "sidechain": ("tools.sidechain", Stage.MIX, "duck music under the voice"),
-    "mix": ("tools.mix", Stage.MIX, "combine a vocal track and a music track with sensible levels"),
-    "stereo_width": ("tools.stereo_width", Stage.SPACE, "mid/side width, mono-safe bass"),
-    "reverb": ("tools.reverb", Stage.SPACE, "add space"),
-    "delay": ("tools.delay", Stage.SPACE, "add echo / spatial delay"),
-    "genre_preset": ("tools.genre_preset", Stage.GENRE, "apply a genre's tonal balance, dynamics and width"),
-    "reference_match": ("tools.reference_match", Stage.GENRE, "match a reference track's tone, loudness, width"),
-    "master": ("tools.master", Stage.MASTER, "final loudness to a target, true-peak ceiling, dither"),
-}
+#: The canonical tool names (ARCHITECTURE.md), in chain order. Tool ``x`` lives in module ``tools.x``
+#: whose ``SPEC`` carries everything else (stage, description, params, planner metadata).
+TOOLS: tuple[str, ...] = (
+    "denoise", "declip", "dereverb", "restore", "bandwidth_extension", "separate", "vocoder_enhance",
+    "pitch_correct", "eq", "dynamic_eq", "de_ess", "compress", "saturation", "sidechain", "mix", "stereo_width",
+    "reverb", "delay", "genre_preset", "reference_match", "master",
+)
+
+
+class _Canonical(Mapping[str, tuple[str, Stage, str]]):
+    """name → (module, stage, description), generated from each tool's ``SPEC`` (loaded on first use of a
+    name; iterating names loads nothing)."""
+
+    def __getitem__(self, name: str) -> tuple[str, Stage, str]:
+        if name not in TOOLS:
+            raise KeyError(name)
+        spec = default_registry()[name]
+        return f"tools.{name}", spec.stage, spec.description
+
+    def __contains__(self, name: object) -> bool:
+        return name in TOOLS
+
+    def __iter__(self):
+        return iter(TOOLS)
+
+    def __len__(self) -> int:
+        return len(TOOLS)
+
+
+CANONICAL: Mapping[str, tuple[str, Stage, str]] = _Canonical()
 
 
 class _NoParams(ToolParams):
@@ -224,30 +234,32 @@ class Registry(Mapping[str, ToolSpec]):
 
     def __getitem__(self, name: str) -> ToolSpec:
         if name not in self._specs:
-            if name not in CANONICAL:
-                known = ", ".join(sorted(CANONICAL))
+            if name not in TOOLS:
+                known = ", ".join(sorted(TOOLS))
                 raise KeyError(f"unknown tool '{name}'; known tools: {known}")
             self._specs[name] = _load_spec(name)
         return self._specs[name]
 
     def __iter__(self):
-        return iter(CANONICAL)
+        return iter(TOOLS)
 
     def __len__(self) -> int:
-        return len(CANONICAL)
+        return len(TOOLS)
 
     def get_tool(self, name: str) -> ToolSpec:
         return self[name]
 
 
 def _load_spec(name: str) -> ToolSpec:
-    module_name, stage, description = CANONICAL[name]
+    module_name = f"tools.{name}"
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return _placeholder(name, stage, description, "not built yet")
-        return _placeholder(name, stage, description, f"needs the Python package '{exc.name}' (pip install 'mixpilot[all]')")
+        # a tool module imports its optional packages lazily (tests/test_contract_parity.py checks), so this
+        # is a broken install or a tool not built yet; its stage is unknown, so it is listed as a repair step
+        why = "not built yet" if exc.name == module_name else \
+            f"needs the Python package '{exc.name}' (pip install 'mixpilot[all]')"
+        return _placeholder(name, Stage.REPAIR, f"{name} (could not be loaded)", why)
     specs = getattr(module, "SPECS", None)
     spec = specs[name] if specs else getattr(module, "SPEC", None)
     if spec is None or spec.name != name:

@@ -222,4 +222,6 @@ SPEC = ToolSpec(
     stage=Stage.REPAIR,
     applies_to=("mix", "vocals", "speech", "music"),
     check_available=_available,
+    amount_key="strength",
+    verb="restored the degraded recording",
 )

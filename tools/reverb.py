@@ -94,4 +94,6 @@ SPEC = ToolSpec(
     run=run,
     stage=Stage.SPACE,
     applies_to=("vocals", "mix", "music", "speech", "other"),
+    amount_key="amount",
+    verb="added reverb",
 )

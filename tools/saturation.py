@@ -69,4 +69,6 @@ SPEC = ToolSpec(
     run=run,
     stage=Stage.DYNAMICS,
     applies_to=("mix", "vocals", "music", "drums", "bass", "other"),
+    amount_key="amount",
+    verb="added gentle harmonic warmth",
 )

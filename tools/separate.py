@@ -303,4 +303,5 @@ SPEC = ToolSpec(
     run=run,
     stage=Stage.SEPARATE,
     applies_to=("mix",),
+    verb="split the track into stems",
 )

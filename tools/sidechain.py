@@ -66,4 +66,5 @@ SPEC = ToolSpec(
     stage=Stage.MIX,
     applies_to=("music", "mix"),
     needs_inputs=("voice",),
+    verb="ducked the music under the voice",
 )

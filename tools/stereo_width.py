@@ -42,4 +42,5 @@ SPEC = ToolSpec(
     run=run,
     stage=Stage.SPACE,
     applies_to=("mix", "music", "other"),
+    verb="changed the stereo width",
 )

@@ -133,4 +133,6 @@ SPEC = ToolSpec(
     stage=Stage.VOICE,
     applies_to=("vocals", "speech"),
     check_available=check_available,
+    amount_key="amount",
+    verb="re-synthesised the voice through a neural vocoder",
 )

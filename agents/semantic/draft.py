@@ -7,18 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.contract import PerTool, clamp, default
 from agents.plan import WHOLE_MIX, Forbidden, Plan, Step
 from agents.semantic import vocabulary as V
 from agents.semantic.parse import Clause, Parsed
 
-#: the param each tool's overall "how much" lives in, and the contract default
-AMOUNT_KEY: dict[str, tuple[str, float]] = {
-    "denoise": ("strength", 0.6), "declip": ("strength", 0.8), "dereverb": ("strength", 0.5),
-    "restore": ("strength", 0.7), "bandwidth_extension": ("amount", 0.5), "vocoder_enhance": ("amount", 1.0),
-    "pitch_correct": ("strength", 0.8), "dynamic_eq": ("amount", 0.5), "de_ess": ("amount", 0.5),
-    "compress": ("amount", 0.5), "saturation": ("amount", 0.3), "reverb": ("amount", 0.25),
-    "delay": ("amount", 0.25), "genre_preset": ("intensity", 0.6), "reference_match": ("intensity", 0.7),
-}
+#: tool → (the param its overall "how much" lives in, the tool's default): each tool's ``SPEC.amount_key``
+AMOUNT_KEY: Mapping[str, tuple[str, float]] = PerTool(
+    lambda spec: (spec.amount_key, float(default(spec.name, spec.amount_key))) if spec.amount_key else None)
+#: the eq tool's tonal gains (fields of its Params; tests/test_contract_parity.py checks)
 EQ_DB = ("bright_db", "warm_db", "mud_db", "boom_db", "box_db", "presence_db", "air_db")
 VOICE_TOOLS = ("pitch_correct", "vocoder_enhance", "de_ess")
 
@@ -57,7 +54,7 @@ class Draft:
                 if merge_db and k in EQ_DB and k in merged:
                     a = float(merged[k])
                     # two words for the same move ("muddy ... the low end") don't stack; opposite ones net out
-                    merged[k] = max(a, v, key=abs) if a * v > 0 else max(-12.0, min(12.0, a + v))
+                    merged[k] = max(a, v, key=abs) if a * v > 0 else clamp("eq", k, a + v)
                 else:
                     merged[k] = v
             have.params = merged
@@ -90,15 +87,15 @@ def scaled(tool: str, params: Mapping[str, Any], level: str | None) -> dict[str,
     factor = V.LEVEL_FACTOR.get(level or "", 1.0)
     for k in EQ_DB:
         if k in p:
-            p[k] = round(max(-12.0, min(12.0, float(p[k]) * factor)), 2)
+            p[k] = round(clamp("eq", k, float(p[k]) * factor), 2)
     if tool == "stereo_width" and "width" in p and p["width"] > 0:
-        p["width"] = round(max(0.0, min(2.0, 1.0 + (float(p["width"]) - 1.0) * factor)), 3)
+        p["width"] = round(clamp("stereo_width", "width", 1.0 + (float(p["width"]) - 1.0) * factor), 3)
     if tool == "master" and "target_lufs" in p and level:
         t = float(p["target_lufs"])
         if t > -14.0:  # louder than the streaming default: intensity moves it further or back
-            p["target_lufs"] = round(max(-30.0, min(-6.0, -14.0 + (t + 14.0) * factor)), 1)
+            p["target_lufs"] = round(clamp("master", "target_lufs", -14.0 + (t + 14.0) * factor), 1)
         elif t < -14.0 and t != -16.0 and t != -23.0 and t != -20.0:
-            p["target_lufs"] = round(max(-30.0, min(-6.0, -14.0 + (t + 14.0) * factor)), 1)
+            p["target_lufs"] = round(clamp("master", "target_lufs", -14.0 + (t + 14.0) * factor), 1)
     return p
 
 

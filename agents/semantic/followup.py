@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from agents.contract import clamp, default
 from agents.plan import Plan, Step
 from agents.semantic import vocabulary as V
 from agents.semantic.parse import normalize, parse
@@ -174,18 +175,19 @@ def _scale_params(tool: str, params: dict[str, Any], factor: float) -> dict[str,
     from agents.semantic.planner import AMOUNT_KEY, EQ_DB
 
     p = dict(params)
-    if tool in AMOUNT_KEY:
-        key, default = AMOUNT_KEY[tool]
-        p[key] = round(min(1.0, max(0.0, float(p.get(key, default)) * factor)), 3)
+    if tool in AMOUNT_KEY:  # every clamp and default below is the tool's own (its Params model)
+        key, base = AMOUNT_KEY[tool]
+        p[key] = round(clamp(tool, key, float(p.get(key, base)) * factor), 3)
     for k in EQ_DB:
         if k in p:
-            p[k] = round(min(12.0, max(-12.0, float(p[k]) * factor)), 2)
+            p[k] = round(clamp("eq", k, float(p[k]) * factor), 2)
     if tool == "stereo_width" and "width" in p:
-        p["width"] = round(min(2.0, max(0.0, 1.0 + (float(p["width"]) - 1.0) * factor)), 3)
+        p["width"] = round(clamp(tool, "width", 1.0 + (float(p["width"]) - 1.0) * factor), 3)
     if tool == "sidechain":
-        p["depth_db"] = round(min(24.0, max(0.0, float(p.get("depth_db", 6.0)) * factor)), 2)
+        depth = float(p.get("depth_db", default(tool, "depth_db")))
+        p["depth_db"] = round(clamp(tool, "depth_db", depth * factor), 2)
     if tool == "master" and "glue" in p:
-        p["glue"] = round(min(1.0, max(0.0, float(p["glue"]) * factor)), 3)
+        p["glue"] = round(clamp(tool, "glue", float(p["glue"]) * factor), 3)
     return p
 
 
@@ -211,7 +213,7 @@ def apply_followup(previous: Plan, fu: FollowUp) -> Plan:
         if s.tool in fu.set:
             s.params = {**s.params, **fu.set[s.tool]}
         for k, dv in fu.deltas.get(s.tool, {}).items():
-            base = float(s.params.get(k, -14.0 if k == "target_lufs" else 0.0))
+            base = float(s.params.get(k, default("master", k) if k == "target_lufs" else 0.0))
             s.params[k] = round(base + dv, 2)
     have = {s.tool for s in steps}
     for tool, params in fu.set.items():
@@ -219,8 +221,9 @@ def apply_followup(previous: Plan, fu: FollowUp) -> Plan:
             steps.append(Step(tool=tool, params=dict(params), reason="follow-up"))
             have.add(tool)
     if "master" in fu.deltas and "master" not in have:
-        target = -14.0 + fu.deltas["master"].get("target_lufs", 0.0)
-        steps.append(Step(tool="master", params={"target_lufs": target, "true_peak_dbtp": -1.0},
+        target = default("master", "target_lufs") + fu.deltas["master"].get("target_lufs", 0.0)
+        steps.append(Step(tool="master", params={"target_lufs": target,
+                                                 "true_peak_dbtp": default("master", "true_peak_dbtp")},
                           reason="follow-up: loudness"))
         have.add("master")
     for new in fu.add:
@@ -233,7 +236,7 @@ def apply_followup(previous: Plan, fu: FollowUp) -> Plan:
         merged = dict(same.params)
         for k, v in new.params.items():
             if k in EQ_DB and isinstance(v, (int, float)):
-                merged[k] = round(min(12.0, max(-12.0, float(merged.get(k, 0.0)) + v)), 2)
+                merged[k] = round(clamp("eq", k, float(merged.get(k, 0.0)) + v), 2)
             else:
                 merged[k] = v
         same.params = merged

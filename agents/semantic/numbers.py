@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from agents.contract import clamp
 from agents.plan import Step
 from agents.semantic.chains import analysis_value
 from agents.semantic.draft import AMOUNT_KEY, EQ_DB, Draft, target_for
@@ -82,7 +83,7 @@ def apply_numbers(d: Draft, clause: Clause, parsed: Parsed, analysis: Mapping[st
             elif re.search(r"\b(louder|quieter|softer|up|down)\b", before) and clause_step("master") is not None:
                 now = analysis_value(analysis, "integrated_lufs", default=-14.0)
                 sign = -1.0 if re.search(r"quieter|softer|down", before) else 1.0
-                clause_step("master").params["target_lufs"] = round(max(-30.0, min(-6.0, now + sign * abs(n.value))), 1)
+                clause_step("master").params["target_lufs"] = round(clamp("master", "target_lufs", now + sign * abs(n.value)), 1)
             elif re.search(r"true[- ]?peak|ceiling|peak", before):
                 d.add("master", {"true_peak_dbtp": -abs(n.value)}, "mix", "true-peak ceiling")
             else:
@@ -91,23 +92,24 @@ def apply_numbers(d: Draft, clause: Clause, parsed: Parsed, analysis: Mapping[st
                     keys = [k for k in EQ_DB if k in eq.params and eq.params[k] != 0]
                     peak = max((abs(eq.params[k]) for k in keys), default=0.0)
                     for k in keys:  # the loudest move becomes the number said; the others keep their ratio
-                        eq.params[k] = round(max(-12.0, min(12.0, eq.params[k] * abs(n.value) / peak)), 2)
+                        eq.params[k] = round(clamp("eq", k, eq.params[k] * abs(n.value) / peak), 2)
         elif n.unit == "pct":
             frac = n.value / 100.0
             st = next((s for s in ctools if s.tool in AMOUNT_KEY or s.tool == "stereo_width"), None)
             if st is None:
                 continue
             if st.tool == "compress" and re.search(r"\bmix\b|\bwet\b|parallel|blend", before):
-                st.params["mix"] = round(min(1.0, max(0.0, frac)), 3)
+                st.params["mix"] = round(clamp("compress", "mix", frac), 3)
                 continue
             if st.tool == "stereo_width":
                 if re.search(r"\bby\b", before) or frac < 0.5:
-                    st.params["width"] = round(min(2.0, 1.0 + frac) if st.params.get("width", 1.3) >= 1 else
-                                               max(0.0, 1.0 - frac), 3)
+                    width = 1.0 + frac if st.params.get("width", 1.3) >= 1 else 1.0 - frac
+                    st.params["width"] = round(clamp("stereo_width", "width", width), 3)
                 else:
-                    st.params["width"] = round(min(2.0, frac), 3)
+                    st.params["width"] = round(clamp("stereo_width", "width", frac), 3)
             else:
-                st.params[AMOUNT_KEY[st.tool][0]] = round(min(1.0, max(0.0, frac)), 3)
+                key = AMOUNT_KEY[st.tool][0]
+                st.params[key] = round(clamp(st.tool, key, frac), 3)
         elif n.unit == "ms":
             if re.search(r"pre-?delay", before):
                 upd("reverb", {"pre_delay_ms": n.value}, "pre-delay")
