@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 
 from tools.audio import Audio
+from tools.loudness import sample_peak_dbfs
+from tools.metrics import rms_dbfs, si_sdr_channels
 from tools.registry import Registry, Stage, ToolContext, ToolError, default_registry
 
 STEMS = ("vocals", "drums", "bass", "other")
@@ -82,24 +84,6 @@ class ExecutionResult:
     stems: dict[str, Audio] = field(default_factory=dict)
 
 
-def si_sdr_db(estimate: np.ndarray, reference: np.ndarray) -> float:
-    """Scale-invariant SDR of `estimate` against `reference` (same shape), in dB, over all channels.
-
-    Not `tools.metrics.si_sdr`, which averages channels to mono: the gate must also see a step
-    that changes the stereo image in ways that cancel in the mono sum."""
-    n = min(estimate.shape[-1], reference.shape[-1])
-    e = estimate[..., :n].astype(np.float64).ravel()
-    r = reference[..., :n].astype(np.float64).ravel()
-    rr = float(np.dot(r, r))
-    if rr <= 1e-20:
-        return math.inf
-    alpha = float(np.dot(e, r)) / rr
-    target = alpha * r
-    noise = e - target
-    nn = float(np.dot(noise, noise))
-    return 10 * math.log10(max(float(np.dot(target, target)), 1e-20) / max(nn, 1e-20))
-
-
 def _amount(params: dict[str, Any]) -> float | None:
     for key in ("amount", "strength", "intensity"):
         if key in params and isinstance(params[key], (int, float)):
@@ -115,16 +99,6 @@ def _dnsmos(audio: Audio) -> float | None:
         return float(dnsmos(audio)["ovrl"])
     except Exception:  # onnxruntime or the speechmos models missing: no verdict, not a failure
         return None
-
-
-def _rms_db(x: np.ndarray) -> float:
-    p = float(np.mean(np.square(x, dtype=np.float64))) if x.size else 0.0
-    return 10 * math.log10(p) if p > 0 else -math.inf
-
-
-def _peak_db(x: np.ndarray) -> float:
-    p = float(np.max(np.abs(x))) if x.size else 0.0
-    return 20 * math.log10(p) if p > 0 else -math.inf
 
 
 class Executor:
@@ -238,14 +212,16 @@ class Executor:
         if np.any(x) and not np.any(y):
             return "rolled_back", "the output was silent", measures
         if tool not in ("master", "mix") and not on_stem:
-            drop = _rms_db(x) - _rms_db(y)
+            drop = rms_dbfs(x) - rms_dbfs(y)
             if math.isfinite(drop) and drop > LEVEL_COLLAPSE_DB:
                 measures["level_drop_db"] = round(drop, 1)
                 return "rolled_back", f"{tool} removed most of the signal (level down {drop:.0f} dB)", measures
         same_shape = x.shape == y.shape and before.sample_rate == after.sample_rate
         amount = _amount(params)
         if same_shape and stage in (Stage.TONE, Stage.DYNAMICS, Stage.SPACE) and amount is not None and amount <= GENTLE:
-            sdr = si_sdr_db(y, x)
+            # over all channels: the gate must also see a step that changes the stereo image in
+            # ways that cancel in the mono sum (what `si_sdr` would measure)
+            sdr = si_sdr_channels(y, x)
             measures["si_sdr_vs_input_db"] = round(sdr, 2)
             if sdr < SI_SDR_COLLAPSE_DB:
                 return ("rolled_back",
@@ -257,7 +233,7 @@ class Executor:
             if d0 is not None and d1 is not None and d1 < d0 - DNSMOS_DROP:
                 return "rolled_back", f"{tool} made the speech sound worse (DNSMOS {d0:.2f} → {d1:.2f})", measures
         if tool != "master" and not master_follows:
-            peak = _peak_db(y)
+            peak = sample_peak_dbfs(after)
             measures["peak_dbfs"] = round(peak, 2) if math.isfinite(peak) else None
             if peak > 0.0:
                 trim = self.ceiling_dbtp - 0.5 - peak  # sample-peak margin for inter-sample overs

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from pydantic import Field
 
-from agents.executor import Executor, si_sdr_db
+from agents.executor import Executor
 from tests.conftest import noise, sine
 from tools.audio import Audio
+from tools.metrics import si_sdr_channels
 from tools.registry import Registry, Stage, ToolParams, ToolResult, ToolSpec
 
 
@@ -67,7 +68,7 @@ def test_gentle_step_that_collapses_the_signal_is_rolled_back(mix):
     assert [o.status for o in res.outcomes] == ["rolled_back", "applied"]
     assert "SI-SDR" in res.outcomes[0].why
     # the rollback means the next step ran on the original, not on the scrambled audio
-    assert si_sdr_db(res.audio.samples, mix.samples) > 30
+    assert si_sdr_channels(res.audio.samples, mix.samples) > 30
 
 
 def test_a_strong_step_may_change_the_sound(mix):

@@ -13,7 +13,8 @@ Stable API (other modules import these names):
 - ``pesq_wb(est, ref, sr)``, ``pesq_nb(est, ref, sr)`` → MOS-LQO (float, NaN if PESQ
   finds no speech)
 - ``stoi(est, ref, sr, extended=False)``, ``estoi(est, ref, sr)`` → 0..1
-- ``si_sdr(est, ref)``, ``sdr(est, ref)`` → dB
+- ``si_sdr(est, ref)``, ``sdr(est, ref)`` → dB; ``si_sdr_channels(est, ref)`` → dB over all
+  channels (no mono average); ``rms_dbfs(x)`` → level in dBFS
 - ``lsd(est, ref, sr)`` → dB (lower is better)
 - ``dnsmos(audio, sr=None)`` → ``{"sig", "bak", "ovrl", "p808"}``
 - ``composite_score(est, ref, degraded, sr)`` → 0..100
@@ -41,6 +42,8 @@ __all__ = [
     "stoi",
     "estoi",
     "si_sdr",
+    "si_sdr_channels",
+    "rms_dbfs",
     "sdr",
     "lsd",
     "dnsmos",
@@ -165,6 +168,32 @@ def si_sdr(est: Any, ref: Any) -> float:
     target = alpha * r
     noise = e - target
     return float(10 * np.log10((np.dot(target, target) + _EPS) / (np.dot(noise, noise) + _EPS)))
+
+
+def si_sdr_channels(est: np.ndarray, ref: np.ndarray) -> float:
+    """Scale-invariant SDR in dB over all channels at once (no mono average, no mean removal).
+
+    Unlike `si_sdr`, a change of the stereo image that cancels in the mono sum still counts.
+    Both are ``(channels, frames)`` (or 1-D) of the same channel count, trimmed to the shorter
+    length; +inf when the reference is silent.
+    """
+    n = min(est.shape[-1], ref.shape[-1])
+    e = est[..., :n].astype(np.float64).ravel()
+    r = ref[..., :n].astype(np.float64).ravel()
+    rr = float(np.dot(r, r))
+    if rr <= 1e-20:
+        return math.inf
+    alpha = float(np.dot(e, r)) / rr
+    target = alpha * r
+    noise = e - target
+    nn = float(np.dot(noise, noise))
+    return 10 * math.log10(max(float(np.dot(target, target)), 1e-20) / max(nn, 1e-20))
+
+
+def rms_dbfs(x: np.ndarray) -> float:
+    """RMS level of all samples in dBFS (power averaged over channels); -inf for silence or no samples."""
+    p = float(np.mean(np.square(x, dtype=np.float64))) if x.size else 0.0
+    return 10 * math.log10(p) if p > 0 else -math.inf
 
 
 def sdr(est: Any, ref: Any) -> float:
