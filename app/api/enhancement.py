@@ -1,13 +1,15 @@
 """The enhancement endpoints: option sets → a request in words → one job on the same agent.
 
 `voice`, `mixing` and `complete` build the sentence a person would type, run it as a chat
-job (same runner, same graph), wait for it (up to ``enhancement_wait_s``) and add quality
-metrics: DNSMOS for speech (non-intrusive), PESQ/STOI/SI-SDR when a clean reference is given.
+job (same runner, same graph), wait for it (up to ``enhancement_wait_s``) and add the service's quality
+metrics (`Mixpilot.quality`): DNSMOS for speech (non-intrusive), PESQ/STOI/SI-SDR when a clean
+reference is given.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +19,7 @@ from app.api.conversations import start_turn, wait_for
 from app.api.files import owned_file
 from app.api.schemas import CompleteIn, EnhancementOut, MixingIn, VoiceIn
 from app.api.state import AppState
+from tools.analysis import is_speech
 
 log = logging.getLogger("mixpilot.api.enhancement")
 
@@ -60,30 +63,17 @@ def complete_request(body: CompleteIn) -> str:
 
 def quality(state: AppState, *, file_id: str, reference_id: str | None, source_id: str,
             speech: bool) -> tuple[dict[str, Any], list[str]]:
-    """DNSMOS for speech; intrusive metrics against a reference; warnings for metrics that could not run."""
-    from app.jobs import jsonable
-    from tools import metrics as M
-    from tools.audio import resample
-
-    warnings: list[str] = []
-    out = state.service.audio(file_id)
-    ref = None
-    if reference_id:
-        ref = state.service.audio(reference_id)
-        if ref.sample_rate != out.sample_rate:
-            ref = resample(ref, out.sample_rate)
-    degraded = state.service.audio(source_id)
-    if degraded.sample_rate != out.sample_rate:
-        degraded = resample(degraded, out.sample_rate)
+    """The service's quality metrics of the result (DNSMOS for speech; against a reference: intrusive
+    metrics, relative to the input), and warnings for metrics that could not run."""
     try:
-        scores = M.evaluate(out, ref, degraded=degraded if ref is not None else None, dnsmos=speech, speech=speech)
+        scores = state.service.quality(file_id, reference_id, degraded_id=source_id if reference_id else None,
+                                       speech=speech)
     except Exception as exc:  # noqa: BLE001 - a metric failing never fails the enhancement
         log.warning("metrics failed: %s", exc)
         return {}, [f"quality metrics unavailable: {exc}"]
     missing = [k for k, v in scores.items() if v is None]
-    if missing:
-        warnings.append(f"metrics not available on this server: {', '.join(missing)}")
-    return jsonable({k: v for k, v in scores.items() if v is not None}), warnings
+    warnings = [f"metrics not available on this server: {', '.join(missing)}"] if missing else []
+    return {k: float(v) for k, v in scores.items() if v is not None and math.isfinite(v)}, warnings
 
 
 async def enhance(state: AppState, session: AsyncSession, *, owner_id: str, kind: str,
@@ -112,8 +102,7 @@ async def enhance(state: AppState, session: AsyncSession, *, owner_id: str, kind
     after = (result.get("metrics") or {}).get("after") or {}
     out.metrics = {k: v for k, v in after.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     if out.file_id:
-        before = (result.get("metrics") or {}).get("before") or {}
-        speech = kind == "voice" or float(before.get("speech_probability") or 0.0) >= 0.6
+        speech = kind == "voice" or is_speech((result.get("metrics") or {}).get("before") or {})
         scores, warns = await run_in_threadpool(quality, state, file_id=out.file_id, reference_id=reference,
                                                 source_id=main, speech=speech)
         out.metrics.update(scores)

@@ -152,19 +152,10 @@ async def owned_file(session: AsyncSession, *, owner_id: str, file_id: str) -> d
 
 
 def analysis_of(state: AppState, file_id: str) -> dict[str, Any]:
-    """Analysis of a stored version (cached by content id: valid for as long as it lives)."""
+    """Analysis of a stored version: the service's (cached by content id, the same entry the graph uses)."""
     from app.jobs import jsonable
-    from memory.cache import cache_key, get_json, set_json
-    from tools.analysis import analyze
 
-    cache = getattr(state.service, "cache", None)
-    key = cache_key("api-analysis", file_id)
-    got = get_json(cache, key)
-    if isinstance(got, dict):
-        return got
-    result = jsonable(analyze(state.service.audio(file_id)).to_dict())
-    set_json(cache, key, result, 7 * 24 * 3600)
-    return result
+    return jsonable(state.service.analysis(file_id))
 
 
 async def export_file(state: AppState, row: db.AudioFile, *, format: str, bit_depth: int | None) -> tuple[Path, str]:

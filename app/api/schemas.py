@@ -114,12 +114,38 @@ class ChatAccepted(BaseModel):
     status: JobStatus = "queued"
 
 
+class Finding(BaseModel):
+    """One diagnosis finding (ARCHITECTURE.md: the fixed problem vocabulary)."""
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"problem": "true_peak", "severity": 0.6, "evidence": "true peak +1.0 dBTP, over the −1 dBTP ceiling"}]})
+    problem: str = Field(description="noise, hum, clipping, bandlimited, reverb, sibilance, muddy, boomy, harsh, "
+                                     "dull, thin, over_compressed, mono_compatibility, true_peak or loudness")
+    severity: float = Field(description="0–1")
+    evidence: str = Field("", description="plain words quoting the measured number and unit")
+
+
+class PlatformCheck(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"platform": "spotify", "ready": False, "reasons": ["true peak +1.0 dBTP is over the −1 dBTP ceiling"]}]})
+    platform: str | None = Field(None, description="spotify, apple_music, youtube, podcast, audiobook (ACX), "
+                                                   "broadcast, …; None: the general streaming target")
+    ready: bool
+    reasons: list[str] = Field(default_factory=list, description="why not (or what was checked), with numbers")
+
+
 class JobResult(BaseModel):
     model_config = ConfigDict(extra="allow")
     file_id: str | None = Field(None, description="the new version (download it)")
-    kind: str | None = None
+    kind: str | None = Field(None, description=(
+        "process (steps ran), adjust, undo, reset, answer (a question about the audio: nothing ran), "
+        "clarify (mixpilot asks back) or none (nothing to do; `answer` says why)"))
     turn_id: str | None = Field(None, description="what feedback rates")
     explanation: str = ""
+    answer: str | None = Field(None, description="the reply of an answer, clarify or none turn, with measured numbers")
+    findings: list[Finding] = Field(default_factory=list, description="what the diagnosis found")
+    suggested_steps: list[dict[str, Any]] = Field(default_factory=list, description=(
+        "the plan a confirming next turn on the thread (\"yes\", \"do it\", \"go ahead\") runs"))
+    checks: PlatformCheck | None = Field(None, description="a platform check, when the message asked about one")
     metrics: dict[str, Any] = Field(default_factory=dict, description="{before, after} analysis")
     applied: list[dict[str, Any]] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
