@@ -77,7 +77,7 @@ def _setting(settings: Any, name: str) -> str | None:
         v = getattr(settings, name, None)
         if hasattr(v, "get_secret_value"):
             v = v.get_secret_value()
-        if v:
+        if v is not None and v != "":
             return str(v)
     return os.environ.get(f"MIXPILOT_{name.upper()}") or None
 
@@ -110,8 +110,7 @@ def build_chat_model(settings: Any = None) -> Any:
     except ImportError:
         raise LLMPlanError("the LLM planner needs 'langchain' (pip install 'mixpilot[llm]')") from None
     provider = _setting(settings, "llm_provider")
-    if provider is None and ":" in model:
-        provider = model.split(":", 1)[0]
+    family = (provider or (model.split(":", 1)[0] if ":" in model else "")).lower()
     base_url = _setting(settings, "llm_base_url")
     api_key = _setting(settings, "llm_api_key")
     timeout = _number_setting(settings, "llm_timeout_s", DEFAULT_TIMEOUT_S)
@@ -119,7 +118,7 @@ def build_chat_model(settings: Any = None) -> Any:
     kwargs: dict[str, Any] = {"temperature": 0}
     if base_url:
         kwargs["base_url"] = base_url
-    if (provider or "").lower() == "ollama":
+    if family == "ollama":
         # ChatOllama takes no timeout/api_key fields (it ignores them): they go to its httpx client
         client: dict[str, Any] = {"timeout": timeout or None}
         if api_key:
@@ -168,6 +167,34 @@ def params_model(registry: Any, tool: str) -> tuple[type[BaseModel] | None, bool
     return model, ok, spec.description or desc
 
 
+def _fmt_num(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def params_summary(schema: Mapping[str, Any]) -> str:
+    """The params of a tool schema in one line of text: names, ranges, choices and defaults.
+
+    It rides in the ``params`` description, because some clients (the Ollama client) drop nested
+    properties and bounds from a tool schema; names carry their units (``bright_db``)."""
+    parts = []
+    for name, prop in (schema.get("properties") or {}).items():
+        options = [o for o in prop.get("anyOf", [prop]) if o.get("type") != "null"] or [prop]
+        o = options[0]
+        if "enum" in o:
+            what = "one of " + "/".join(str(x) for x in o["enum"])
+        elif "minimum" in o or "maximum" in o:
+            what = f"{_fmt_num(o.get('minimum', '…'))}..{_fmt_num(o.get('maximum', '…'))}"
+        else:
+            what = str(o.get("type") or "value")
+            if what == "array":
+                what = "list"
+        default = prop.get("default")
+        parts.append(f"{name} {what}" + (f" (default {_fmt_num(default)})" if default is not None else ""))
+    if not parts:
+        return "This tool takes no params."
+    return "Params (omit one to keep its default): " + "; ".join(parts)
+
+
 def _step_properties() -> dict[str, Any]:
     return {"target": {"type": "string", "enum": list(TARGETS), "default": "mix",
                        "description": "what the step acts on"},
@@ -186,7 +213,7 @@ def tool_schemas(registry: Any = None, *, allow_unavailable: bool = False) -> li
         if model is None or (not ok and not allow_unavailable):
             continue
         params = _inline_refs(model.model_json_schema())
-        params.pop("description", None)
+        params["description"] = params_summary(params)
         out.append({
             "type": "function",
             "function": {
@@ -318,6 +345,10 @@ def _text(value: Any, what: str) -> str:
 
 def turn_from_message(message: Any, registry: Any = None) -> LLMTurn:
     """Read an AIMessage as one turn; raises `LLMPlanError` on anything malformed."""
+    meta = getattr(message, "response_metadata", None) or {}
+    if "length" in (meta.get("finish_reason"), meta.get("done_reason")):
+        # a streamed reply cut off mid-arguments still parses (LangChain completes partial JSON)
+        raise LLMPlanError("the model's reply was cut off (token limit)")
     _check_invalid(message)
     calls = list(getattr(message, "tool_calls", None) or [])
     if not calls:
@@ -470,7 +501,7 @@ def plan_with_llm(
     """
     def fallback(reason: str) -> tuple[Plan, Forbidden]:
         plan = semantic.model_copy(deep=True)
-        plan.add_note(f"LLM planner not used ({reason[:200]}); this is the offline plan")
+        plan.add_note(f"LLM planner not used ({' '.join(reason.split())[:200]}); this is the offline plan")
         return plan, forbidden
 
     try:
