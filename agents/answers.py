@@ -272,6 +272,18 @@ def answer_question(q: Question, diagnosis: Mapping[str, Any] | None, *,
             st = fix_step({"problem": problem, "severity": 0.3, "evidence": f"you hear it as {problem}"},
                           speech=speech)
             suggested = [st] if st is not None else []
+    elif q.topic == "stereo":
+        corr, width = _num(facts, "stereo_correlation"), _num(facts, "stereo_width")
+        if int(facts.get("channels") or 1) < 2:
+            text = "It is mono: one channel, no stereo width."
+        else:
+            text = (f"Stereo correlation {corr if corr is not None else 1.0:.2f}, side share of the energy "
+                    f"{(width or 0.0) * 100:.0f}%"
+                    + (" (narrow)" if (width or 0.0) < 0.05 else " (wide)" if (width or 0.0) > 0.3 else "") + ".")
+            f = _f(findings, "mono_compatibility")
+            if f is not None:
+                text += f" {f.get('evidence')}."
+                suggested = fixes([f], speech=speech)
     elif q.topic == "speech":
         p = _num(facts, "speech_probability")
         text = (f"It sounds like {'speech' if speech else 'music'} (speech probability "

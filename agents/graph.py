@@ -134,6 +134,11 @@ def plan_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
     if state.get("kind") == "adjust":
         last = _last_process_turn(state)
         previous = Plan.model_validate(last["plan"]) if last else None
+    elif state.get("kind") == "plan_only":  # planning on a thread: follow-ups refine the last plan shown or run
+        last_plan = next((t["plan"] for t in reversed(state.get("turns") or [])
+                          if t.get("kind") in ("process", "adjust", "plan_only") and (t.get("plan") or {}).get("steps")),
+                         None)
+        previous = Plan.model_validate(last_plan) if last_plan else None
     plan = make_plan(
         state.get("request") or "",
         analysis=state.get("analysis") or None,

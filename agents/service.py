@@ -240,7 +240,8 @@ class Mixpilot:
                 previous = t["plan"]
                 break
         timeline = state.get("timeline") or []
-        return {"previous_plan": previous, "current_id": timeline[-1] if timeline else None}
+        return {"previous_plan": previous, "current_id": timeline[-1] if timeline else None,
+                "original_id": state.get("original_id")}
 
     def last_plan(self, thread_id: str) -> dict[str, Any] | None:
         for t in reversed(self.history(thread_id)):

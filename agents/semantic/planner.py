@@ -232,7 +232,8 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
                              and re.search(r"clean|fix|repair|tidy", c.text)), None)
         if repair_scope and not speech:
             rep_target = repair_scope
-        if speech and (parsed.improve or parsed.repair) and not parsed.only:
+        # heard and asked only to clean: repair what was found, not the whole speech chain
+        if speech and (parsed.improve or (parsed.repair and diagnosis is None)) and not parsed.only:
             with_master = parsed.improve or "master" in explicit or bool(re.search(r"podcast", text))
             speech_chain(d, analysis, with_master=with_master, diagnosis=diagnosis)
         else:

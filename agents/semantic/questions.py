@@ -43,10 +43,11 @@ CONFIRM = _c(r"^(?:(?:yes|yeah|yep|yup|ya|sure|ok(?:ay)?|alright|all right|cool|
 PURE_YES = _c(r"^(?:yes|yeah|yep|yup|ya|sure|ok(?:ay)?|alright|all right|y|please do|yes please)[!. ]*$")
 
 # a polite request is not a question: "can you make it brighter?", "could you master it?"
-REQUEST_FORM = _c(r"^(?:hey,? |hi,? |so,? |ok,? |okay,? )?(?:can|could|would|will) (?:you|u) (?:please |pls )?"
-                  r"(?!tell|check|see|hear|say|let me know|confirm|look|listen|analy[sz]e|measure|find out|explain)"
-                  r"|^(?:please|pls) ")
-QUESTION_FORM = _c(r"^(?:hey,? |hi,? |so,? |ok,? |okay,? |and |also,? |but )?(?:is|isn'?t|does|doesn'?t|do|are|was|were|"
+_ASKS = r"(?!tell|check|see|hear|say|let me know|confirm|look|listen|analy[sz]e|measure|find out|explain)"
+REQUEST_FORM = _c(r"^(?:hey,? |hi,? |so,? |ok,? |okay,? )?(?:(?:can|could|would|will) (?:you|u) (?:please |pls )?"
+                  rf"{_ASKS}|(?:please|pls) {_ASKS}|(?:is it|would it be) possible to |how (?:do|can|should) "
+                  r"(?:i|we|you) (?:make|get|add|remove|fix|master|clean|reduce|boost|cut|take|bring|turn))")
+QUESTION_FORM = _c(r"^(?:hey,? |hi,? |so,? |ok,? |okay,? |and |also,? |but )?(?:please |pls )?(?:is|isn'?t|does|doesn'?t|do|are|was|were|"
                    r"will|would|how|what|what'?s|whats|why|where|which|any|has|have|did|can (?:it|this|you (?:tell|"
                    r"check|see|hear|say|confirm|measure|find))|could (?:it|this|you (?:tell|check|see|hear|say|"
                    r"measure))|tell me|check|analy[sz]e|describe|give me|show me|i wonder|do you (?:think|hear)|"
@@ -55,7 +56,8 @@ QUESTION_FORM = _c(r"^(?:hey,? |hi,? |so,? |ok,? |okay,? |and |also,? |but )?(?:
 HISTORY = _c(r"\b(?:what (?:did|have|has) (?:you|mixpilot|it) (?:do|done|change|changed|apply|applied|use|used)|"
              r"what (?:changed|was (?:done|changed|applied))|what'?s (?:different|changed)|what did (?:that|this) do|"
              r"why did (?:you|it)|how did you|what were the (?:steps|settings)|what settings did you|"
-             r"summar(?:y|ize|ise) (?:what you did|the changes)|what did you just do)\b")
+             r"summar(?:y|ize|ise) (?:what you did|the changes)|what did you just do|"
+             r"how did (?:it|that|this|the \w+) change|what (?:tools|steps) did you)\b")
 
 _PLATFORM_READY = _c(r"\b(?:ready|good enough|ok|okay|fine|meet|meets|compliant|compliance|spec|specs|requirements?|"
                      r"pass|passes|acceptable|suitable|approved?|right|loud enough|too loud|too quiet|upload|release|"
@@ -66,6 +68,7 @@ TOPICS: list[tuple[str, re.Pattern[str]]] = [
     ("hum", _c(r"\bhum(?:s|ming)?\b|mains|ground loop|\b[56]0 ?hz\b|\bbuzz\w*")),
     ("noise", _c(r"\bnois\w*|\bhiss\w*|background|\bstatic\b|noise floor|\bsnr\b")),
     ("mono", _c(r"\bmono\b|phase|correlation|fold[- ]?down|collapse")),
+    ("stereo", _c(r"stereo|\bwide\b|wider|width|narrow|\bimage\b|panning|spread")),
     ("reverb", _c(r"reverb\w*|\becho\w*|roomy|room sound|\bwet\b|\bdry\b")),
     ("dynamics", _c(r"over-?compressed|squash\w*|dynamic range|\bcrest\b|\bplr\b|too compressed|\bdynamics\b|"
                     r"compressed|\blra\b|loudness range|brickwall\w*")),
@@ -132,4 +135,8 @@ def read_turn(text: str) -> Question | Confirmation | None:
     for topic, rx in TOPICS:
         if rx.search(t):
             return Question(topic, text=t)
+    if re.search(V.INFO_QUESTION, t):  # "what does compression do?": about audio in general, not this file
+        return None
+    if re.search(rf"\b(?:{V.AUDIO_WORDS}|it|this)\b", t) and re.search(r"\b(?:it|this|my|the)\b", t):
+        return Question("about", text=t)  # another question about the recording: what was measured
     return None

@@ -19,8 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="show the plan for a request (tools, params, order) without running it")
     p.add_argument("request", nargs="?", help='what you want, e.g. "clean and master this in a pop style"')
     p.add_argument("--audio", "-a", metavar="FILE", help="recording to analyse first: its facts fill the plan's gaps")
-    p.add_argument("--thread", metavar="ID",
-                   help="conversation id: follow-ups ('a bit louder') are planned against its last plan")
+    p.add_argument("--thread", metavar="NAME",
+                   help="conversation name, created on first use: the same NAME continues it (follow-ups, "
+                        "questions about what was done, 'ok, fix it' plans what was suggested)")
     p.add_argument("--batch", metavar="FILE", help="plan one request per line of FILE ('-' = stdin); JSON lines out")
     p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
     p.add_argument("--all-tools", action="store_true",
@@ -28,17 +29,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _analysis(path: str | None) -> dict | None:
+def _listen(path: str | None) -> tuple[dict | None, dict | None]:
+    """(analysis, diagnosis) of the --audio file, or (None, None) without one."""
     if not path:
-        return None
+        return None, None
     f = Path(path)
     if not f.is_file():
         raise CliError(f"--audio: no such file '{path}'")
     from app.console import max_duration_s
     from tools.analysis import analyze
     from tools.audio import load
+    from tools.diagnose import diagnose
 
-    return analyze(load(str(f), max_duration_s=max_duration_s())).to_dict()
+    audio = load(str(f), max_duration_s=max_duration_s())
+    analysis = analyze(audio)
+    return analysis.to_dict(), diagnose(audio, analysis).to_dict()
 
 
 def _settings():
@@ -50,22 +55,42 @@ def _settings():
         return None
 
 
-def _thread(thread_id: str, settings) -> tuple[dict | None, dict | None, str | None]:
-    """The thread's last plan and the analysis of its current version (for follow-ups)."""
+def _on_thread(args: argparse.Namespace, settings) -> dict:
+    """Plan ``args.request`` as a turn of the conversation ``args.thread`` (created on first use): the
+    thread keeps the recording, the history and what was suggested, so a later "ok, fix it" on the
+    same thread plans the suggestion. Nothing runs: the turn is plan-only."""
     from app.runtime import open_service
-    from tools.analysis import analyze
 
     if settings is None:
-        return None, None, f"thread '{thread_id}': settings unavailable; planned on its own"
+        raise CliError("--thread: settings unavailable (check the MIXPILOT_* environment)")
     with open_service(settings, with_memory=False) as svc:
-        ctx = svc.thread_context(thread_id)
-        if ctx is None:
-            return None, None, f"no conversation with thread id '{thread_id}' yet; planned on its own"
-        current = analyze(svc.audio(ctx["current_id"])).to_dict() if ctx["current_id"] else None
-        return ctx["previous_plan"], current, None
+        audio_id = svc.import_audio(args.audio) if args.audio else None
+        note = None
+        if audio_id is None and svc.thread_context(args.thread) is None:
+            note = f"new conversation '{args.thread}' without a recording: attach one with --audio"
+        result = svc.turn(args.request, thread_id=args.thread, audio_id=audio_id, plan_only=True)
+    out = _contract(result.plan)
+    if note:
+        out["notes"].append(note)
+    return out
+
+
+def _contract(plan: dict) -> dict:
+    from agents.plan import Plan
+
+    return Plan.model_validate(plan).to_json()
 
 
 def _human(plan) -> str:
+    if plan.kind != "process":
+        lines = [plan.answer or ""]
+        if plan.checks:
+            lines.append(f"  {plan.checks['platform']}: {'ready' if plan.checks['ready'] else 'not ready'}")
+        for s in plan.suggested_steps:
+            lines.append(f"  suggested: {s.tool} " + " ".join(f"{k}={v}" for k, v in s.params.items()))
+        for f in plan.findings:
+            lines.append(f"  found: {f.get('problem')} ({f.get('severity')}): {f.get('evidence')}")
+        return "\n".join(lines)
     lines = [f"plan ({plan.source}):" if plan.steps else f"no steps ({plan.source})"]
     for i, s in enumerate(plan.steps, 1):
         params = " ".join(f"{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}" for k, v in s.params.items())
@@ -83,22 +108,22 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("give either a REQUEST or --batch FILE, not both")
     if args.batch not in (None, "-") and not Path(args.batch).is_file():
         raise CliError(f"--batch: no such file '{args.batch}'")
-    analysis = _analysis(args.audio)
+    if args.thread and args.batch is not None:
+        raise CliError("--thread plans one request at a time; drop --batch")
+    if args.audio and not Path(args.audio).is_file():
+        raise CliError(f"--audio: no such file '{args.audio}'")
+    settings = _settings()
+    if args.thread:
+        out = _on_thread(args, settings)
+        print(json.dumps(out, allow_nan=False) if args.json else _human(_plan_of(out)))
+        return 0
+    analysis, diagnosis = _listen(args.audio)
 
     from agents.planner import make_plan
 
-    settings = _settings()
-    previous, thread_note = None, None
-    if args.thread:
-        previous, current_analysis, thread_note = _thread(args.thread, settings)
-        analysis = analysis or current_analysis
-
     def plan_one(request: str):
-        plan = make_plan(request, analysis=analysis, settings=settings, previous=previous,
+        return make_plan(request, analysis=analysis, diagnosis=diagnosis, settings=settings,
                          allow_unavailable=args.all_tools)
-        if thread_note:
-            plan.add_note(thread_note)
-        return plan
 
     if args.batch is not None:
         stream = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")
@@ -115,3 +140,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(_human(plan))
     return 0
+
+
+def _plan_of(out: dict):
+    from agents.plan import Plan
+
+    return Plan.model_validate(out)

@@ -20,7 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="output file")
     p.add_argument("--input", "-i", action="append", metavar="NAME=FILE",
                    help="second input: voice=vocal.wav (mix, sidechain) or reference=ref.flac")
-    p.add_argument("--thread", help="conversation id, to follow up on an earlier turn")
+    p.add_argument("--thread", metavar="NAME",
+                   help="conversation name, created on first use; the same NAME continues it ('ok, fix it' runs "
+                        "what was suggested)")
     add_output_args(p)
     p.add_argument("--json", action="store_true", help="print the turn result as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
@@ -57,22 +59,30 @@ def run(args: argparse.Namespace) -> int:
     out, fmt, depth = output_plan(args)
     with open_service(Settings()) as svc:
         audio_id = svc.import_audio(args.file)
+        if args.thread:  # the same recording on a known thread continues from its current version
+            ctx = svc.thread_context(args.thread)
+            if ctx is not None and audio_id in (ctx.get("current_id"), ctx.get("original_id")):
+                audio_id = None
         inputs = {name: svc.import_audio(str(path)) for name, path in parse_kv(args.input, "--input").items()}
         with Progress("working", quiet=args.quiet or args.json) as progress:
             result = svc.turn(args.request, thread_id=args.thread, audio_id=audio_id, inputs=inputs,
                               on_event=progress_printer(progress))
-            if result.output_id:
+            wrote = bool(result.output_id) and result.kind not in ("answer", "clarify", "none")
+            if wrote:
                 svc.export(result.output_id, out, format=fmt, bit_depth=depth, mp3_bitrate_kbps=args.mp3_bitrate)
     if args.json:
         d = result.to_dict()
-        d["output"] = str(out) if result.output_id else None
+        d["output"] = str(out) if wrote else None
         print(json.dumps(d, default=str))
         return 0
     print(result.explanation)
     if result.metrics_after:
         print_table(metrics_rows(result.metrics_before, result.metrics_after), title="before → after")
-    if result.output_id:
+    if wrote:
         print(f"written: {out}   (thread {result.thread_id})")
+    elif result.kind in ("answer", "clarify", "none"):
+        print(f"nothing was written: {result.kind} turn, no audio change (thread {result.thread_id})",
+              file=sys.stderr)
     else:
         print("nothing was written: the request asked for no audio change", file=sys.stderr)
     return 0
