@@ -156,7 +156,7 @@ def _is_open(tool: str, key: str, value: Any) -> bool:
     model = params_model(tool)
     if model is None or key not in model.model_fields:
         return False
-    return value == model.model_fields[key].default
+    return value == model.model_fields[key].get_default(call_default_factory=True)
 
 
 def apply_recommendation(plan: Plan, rec: Mapping[str, Any], *, request_was_generic: bool = False) -> Plan:

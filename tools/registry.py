@@ -12,7 +12,7 @@ files, databases or HTTP, and never modify the caller's `Audio`.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Literal
@@ -198,7 +198,7 @@ class _Canonical(Mapping[str, tuple[str, Stage, str]]):
     def __contains__(self, name: object) -> bool:
         return name in TOOLS
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(TOOLS)
 
     def __len__(self) -> int:
@@ -240,7 +240,7 @@ class Registry(Mapping[str, ToolSpec]):
             self._specs[name] = _load_spec(name)
         return self._specs[name]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(TOOLS)
 
     def __len__(self) -> int:
@@ -262,7 +262,7 @@ def _load_spec(name: str) -> ToolSpec:
         return _placeholder(name, Stage.REPAIR, f"{name} (could not be loaded)", why)
     specs = getattr(module, "SPECS", None)
     spec = specs[name] if specs else getattr(module, "SPEC", None)
-    if spec is None or spec.name != name:
+    if not isinstance(spec, ToolSpec) or spec.name != name:
         raise RuntimeError(f"{module_name} does not define SPEC for tool '{name}'")
     return spec
 
