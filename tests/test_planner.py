@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -373,8 +374,11 @@ def test_tool_schemas_from_registry():
 # ------------------------------------------------------------------ `mixpilot plan`
 
 
+_CLI_DATA = tempfile.TemporaryDirectory(prefix="mixpilot-plan-cli-")
+
+
 def _cli(*args, stdin=None):
-    env = {**os.environ, "MIXPILOT_LLM_MODEL": ""}
+    env = {**os.environ, "MIXPILOT_LLM_MODEL": "", "MIXPILOT_DATA_DIR": _CLI_DATA.name}
     return subprocess.run([MIXPILOT, "plan", *args], capture_output=True, text=True, input=stdin, timeout=120,
                           cwd=REPO, env=env)
 

@@ -66,8 +66,10 @@ def _on_thread(args: argparse.Namespace, settings) -> dict:
     with open_service(settings, with_memory=False) as svc:
         audio_id = svc.import_audio(args.audio) if args.audio else None
         note = None
-        if audio_id is None and svc.thread_context(args.thread) is None:
-            note = f"new conversation '{args.thread}' without a recording: attach one with --audio"
+        ctx = svc.thread_context(args.thread)
+        if audio_id is None and not (ctx or {}).get("current_id"):
+            note = (f"{'new ' if ctx is None else ''}conversation '{args.thread}' has no recording yet: "
+                    "attach one with --audio")
         result = svc.turn(args.request, thread_id=args.thread, audio_id=audio_id, plan_only=True)
     out = _contract(result.plan)
     if note:
