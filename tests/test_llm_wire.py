@@ -256,7 +256,10 @@ def test_server_failures_fall_back(wire, failure, monkeypatch):
     if failure == "timeout":
         monkeypatch.setenv("MIXPILOT_LLM_TIMEOUT_S", "0.5")
         if llm is not None:
-            llm = llm.model_copy(update={"request_timeout": 0.5})
+            from langchain_openai import ChatOpenAI
+
+            llm = ChatOpenAI(base_url=server.url, api_key="test", model=MODELS[proto], streaming=True,
+                             max_retries=0, timeout=0.5)
         server.reply(Reply(body=recorded(proto, ("eq", {"params": {}})).body, delay_s=10))
         why = {"openai": "Timeout", "ollama": "ReadTimeout"}[proto]
     else:
