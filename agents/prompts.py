@@ -76,12 +76,13 @@ def diagnosis_block(diagnosis: Mapping[str, Any] | None) -> list[str]:
 
 
 def history_block(history: Sequence[Mapping[str, Any]] | None) -> list[str]:
-    """The thread's last turns, oldest first: request, kind, tools run, answer."""
+    """The thread's last turns, oldest first: request, kind, tools run (``tools``: names, or ``steps``:
+    step dicts), answer."""
     if not history:
         return []
     lines = []
     for i, turn in enumerate(list(history)[-HISTORY_TURNS:], 1):
-        tools = turn.get("tools") or []
+        tools = turn.get("tools") or [s.get("tool") for s in turn.get("steps") or [] if isinstance(s, Mapping)]
         if isinstance(tools, str):
             tools = [tools]
         item = {"request": turn.get("request"), "kind": turn.get("kind"), "tools run": list(tools)}

@@ -11,10 +11,10 @@ import pytest
 pytest.importorskip("langchain_openai", reason="needs the llm extra: pip install 'mixpilot[llm]'")
 pytest.importorskip("langchain_ollama", reason="needs the llm extra: pip install 'mixpilot[llm]'")
 
-from agents.llm_planner import all_schemas, build_chat_model, plan_with_llm  # noqa: E402
-from agents.plan import Forbidden, Plan, Step  # noqa: E402
-from tests.llmservers import LLMServer, Reply, ollama_tool_calls, openai_tool_calls  # noqa: E402
-from tools.registry import TOOLS  # noqa: E402
+from agents.llm_planner import all_schemas, build_chat_model, plan_with_llm
+from agents.plan import Forbidden, Plan, Step
+from tests.llmservers import LLMServer, Reply, ollama_tool_calls, openai_tool_calls
+from tools.registry import TOOLS
 
 CONTRACT_KEYS = {"kind", "steps", "answer", "findings", "suggested_steps", "checks", "source", "notes"}
 MODELS = {"openai": "gpt-test", "ollama": "llama3.1:8b"}
@@ -314,3 +314,34 @@ def test_unreachable_endpoint_falls_back(monkeypatch):
     monkeypatch.setenv("MIXPILOT_LLM_MAX_RETRIES", "0")
     out = plan("make it brighter")
     fell_back(out, SEM_PROCESS, "Connection")
+
+
+# ------------------------------------------------------------------ grounding and the prompt, without a wire
+
+
+@pytest.mark.parametrize("text, loose", [
+    ("It measures −9.2 LUFS with a true peak of +1.0 dBTP.", []),  # typographic minus
+    ("About 4.8 dB over Spotify's −14 LUFS; the top stops near 19.5 kHz.", []),  # distance to a target; kHz
+    ("The noise floor sits at -48 dBFS, 19 dB under the speech, and 0% of samples clip.", []),
+    ("It is -9 LUFS, roughly.", []),  # rounded to the precision quoted
+    ("The true peak is -3.5 dBTP and the low end peaks at 63 Hz.", ["-3.5 dBTP", "63 Hz"]),
+])
+def test_quoted_numbers_must_be_measured(text, loose):
+    from agents.llm_planner import known_numbers, ungrounded_numbers
+    from agents.prompts import SYSTEM_PROMPT, user_message
+
+    sent = [SYSTEM_PROMPT, user_message("is it ready for Spotify?", None, None, diagnosis=DIAGNOSIS)]
+    assert ungrounded_numbers(text, known_numbers(sent, DIAGNOSIS)) == loose
+
+
+def test_prompt_carries_diagnosis_history_and_draft():
+    from agents.prompts import HISTORY_TURNS, user_message
+
+    history = [{"request": f"turn {i}", "kind": "process", "steps": [{"tool": "eq"}]} for i in range(10)]
+    text = user_message("and now?", {"integrated_lufs": -20.0, "snr_db": 40.0}, SEM_ANSWER.to_json(),
+                        diagnosis=DIAGNOSIS, history=history)
+    assert "Request: and now?" in text and NOISE["evidence"] in text and PEAK["evidence"] in text
+    assert '"integrated_lufs": -9.2' in text and "-20.0" not in text  # the diagnosis' facts win
+    assert "hum_hz" not in text  # unmeasured facts are left out
+    assert "turn 3" not in text and f"turn {10 - HISTORY_TURNS}" in text and '"tools run": ["eq"]' in text
+    assert '"kind": "answer"' in text and '"suggested_steps"' in text and "Spotify turns it down 4.8 dB" in text
