@@ -175,6 +175,10 @@ def test_answer_markdown_quotes_the_answer_then_the_check_and_unquoted_findings(
     assert md.startswith("It plays at −9.2 LUFS") and "❌ **Not ready for Spotify**" in md
     assert md.count("+1.0 dBTP") == 1  # quoted by the check: not repeated as a finding
     assert "**over compressed** (0.4): PLR 7.1 dB" in md
+    quoted = view.answer_markdown("Not yet: loudness −9.0 LUFS is 5.0 dB above Spotify's −14 LUFS.",
+                                  checks={"platform": "spotify", "ready": False,
+                                          "reasons": ["loudness −9.0 LUFS is 5.0 dB above Spotify's −14 LUFS"]})
+    assert quoted.count("5.0 dB above") == 1 and "❌ **Not ready for Spotify**" in quoted  # reasons said once
     ok = view.check_markdown({"platform": "apple_music", "ready": True, "reasons": []})
     assert ok == "✅ **Ready for Apple Music**"
     assert view.answer_markdown(None, fallback="Nothing to do: it is clean.") == "Nothing to do: it is clean."

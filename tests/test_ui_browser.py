@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -219,3 +220,49 @@ def test_bad_upload_shows_a_readable_error(page, tmp_path):
     page.locator("#mp-msg textarea").fill("master this")
     page.locator("#mp-send").click()
     page.wait_for_function("document.querySelector('#mp-chat').innerText.includes('Upload a song first')")
+
+
+def test_ask_if_ready_for_spotify_then_press_the_suggestion_and_get_the_master(page):
+    _upload(page, CLIP)
+    page.wait_for_function("document.querySelector('#mp-chat').innerText.includes('Got ')", timeout=60_000)
+    before_link = page.locator("#mp-before a[data-testid=download-link]")
+    before_link.wait_for(timeout=30_000)
+    page.locator("#mp-msg textarea").fill("is it ready for Spotify?")
+    page.locator("#mp-send").click()
+
+    # the answer, with its numbers, and a suggestion button; a question runs nothing
+    button = page.locator("#mp-suggest")
+    button.wait_for(state="visible", timeout=120_000)
+    answer = _chat_text(page).split("is it ready for Spotify?")[-1]
+    assert "Spotify" in answer and "LUFS" in answer, answer
+    assert re.search(r"[-−+]?\d+(\.\d+)? ?(LUFS|dBTP|dB)", answer), answer
+    assert "ready for Spotify" in answer  # the platform check, pass or fail
+    label = button.inner_text()
+    assert label.startswith("Do it") and "master" in label, label
+    assert page.locator("#mp-progress .mp-step").count() == 0  # no step ran
+    original = before_link.get_attribute("href")
+
+    # press it: the suggested master runs on the same conversation
+    button.click()
+    page.wait_for_function("document.querySelector('#mp-chat').innerText.includes('Plan')", timeout=60_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#mp-progress .mp-step')].some(e => e.dataset.tool === 'master')",
+        timeout=60_000)
+    after_link = page.locator("#mp-after a[data-testid=download-link]")
+    page.wait_for_function(
+        "(orig) => { const a = document.querySelector('#mp-after a[data-testid=download-link]');"
+        " return a && a.getAttribute('href') && !a.getAttribute('href').endsWith(orig.split('/').pop()); }",
+        arg=original, timeout=120_000)
+    with urllib.request.urlopen(after_link.get_attribute("href"), timeout=10) as r:  # the master itself
+        head = r.read(12)
+    assert head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+    plan = page.locator("#mp-chat").inner_text()
+    assert "master" in plan.split("do it")[-1], plan[-600:]
+    row = page.locator("#mp-metrics-table tr[data-key=integrated_lufs]")
+    page.wait_for_function(
+        "() => { const c = document.querySelector('#mp-metrics-table tr[data-key=integrated_lufs] td.mp-target');"
+        " return c && c.dataset.value !== ''; }", timeout=30_000)
+    after = float(row.locator("td.mp-after").get_attribute("data-value"))
+    assert after == pytest.approx(-14.0, abs=0.5)
+    assert not button.is_visible()  # nothing more to suggest
+    assert "Traceback" not in _chat_text(page)

@@ -253,14 +253,14 @@ def platform_name(platform: Any) -> str:
     return PLATFORM_NAMES.get(text) or (text.replace("_", " ").title() if text.islower() else text)
 
 
-def check_markdown(checks: dict[str, Any] | None) -> str:
-    """A platform check as one pass/fail line and its reasons."""
-    if not checks or not checks.get("platform"):
+def check_markdown(checks: dict[str, Any] | None, *, skip_in: str = "") -> str:
+    """A platform check as one pass/fail line and its reasons (those not already quoted in `skip_in`)."""
+    if not checks or "ready" not in checks:
         return ""
-    name = platform_name(checks["platform"])
+    name = platform_name(checks.get("platform") or "streaming")
     ready = bool(checks.get("ready"))
     head = f"✅ **Ready for {name}**" if ready else f"❌ **Not ready for {name}**"
-    reasons = [str(r) for r in checks.get("reasons") or [] if str(r).strip()]
+    reasons = [str(r) for r in checks.get("reasons") or [] if str(r).strip() and str(r) not in skip_in]
     return "\n".join([head, *(f"- {r}" for r in reasons)])
 
 
@@ -286,7 +286,7 @@ def answer_markdown(answer: str | None, *, checks: dict[str, Any] | None = None,
     check as pass/fail with reasons, then the findings it did not already quote."""
     text = (answer or "").strip() or (fallback or "").strip()
     parts = [text] if text else []
-    check = check_markdown(checks)
+    check = check_markdown(checks, skip_in=text)
     if check:
         parts.append(check)
     found = findings_markdown(findings, skip_in="\n".join(parts))
