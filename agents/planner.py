@@ -16,7 +16,7 @@ from typing import Any
 
 from agents.contract import params_model
 from agents.answers import answer_question
-from agents.plan import Plan, Step, validate_plan
+from agents.plan import Forbidden, Plan, Step, validate_plan
 from agents.semantic.questions import PURE_YES, Confirmation, Question, read_turn
 from agents.semantic.followup import FollowUp, apply_followup, parse_followup
 from agents.semantic.planner import plan_semantic
@@ -84,12 +84,17 @@ def make_plan(
         if PURE_YES.match(turn.text):
             return finish(Plan(kind="none", answer="There is nothing waiting for a yes: ask me about the recording "
                                "(\"is it ready for Spotify?\") or say what you'd like done."), diagnosis)
+    use_llm = llm is not None or llm_configured(settings)
     if isinstance(turn, Question):
         answered = answer_question(turn, diagnosis, history=history)
         if answered.suggested_steps:
             checked = validate_plan(Plan(steps=answered.suggested_steps), **kw)
             answered = answered.model_copy(update={"suggested_steps": checked.steps})
-        return finish(answered, diagnosis)
+        answered = finish(answered, diagnosis)
+        if not use_llm:
+            return answered
+        return _with_llm(request, answered, Forbidden(), analysis=analysis, diagnosis=diagnosis, history=history,
+                         registry=registry, settings=settings, llm=llm, allow_unavailable=allow_unavailable)
 
     if previous is not None and not isinstance(previous, Plan):
         previous = Plan.model_validate(previous)
@@ -105,14 +110,37 @@ def make_plan(
     semantic, forbidden = plan_semantic(request, analysis=analysis, intents=_intents(use_embedder),
                                         diagnosis=diagnosis)
     plan = semantic
-    if llm is not None or llm_configured(settings):
+    if use_llm:
         from agents.llm_planner import plan_with_llm
 
-        plan, forbidden = plan_with_llm(request, semantic=semantic, forbidden=forbidden, analysis=analysis,
+        plan, forbidden = plan_with_llm(request, semantic=finish(semantic, diagnosis), forbidden=forbidden,
+                                        analysis=analysis, diagnosis=diagnosis, history=_llm_history(history),
                                         registry=registry, settings=settings, llm=llm,
                                         allow_unavailable=allow_unavailable)
-    if recommendation:
+    if recommendation and plan.kind == "process":
         plan = apply_recommendation(plan, recommendation, request_was_generic=not plan.steps)
+    return finish(validate_plan(plan, registry, forbidden=forbidden, allow_unavailable=allow_unavailable),
+                  diagnosis)
+
+
+def _llm_history(history: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The thread's turns as the LLM planner reads them: ``{request, kind, tools, answer}``, last ten."""
+    out = []
+    for t in list(history)[-10:]:
+        tools = [o.get("tool") for o in t.get("outcomes") or [] if o.get("status") in ("applied", "trimmed")]
+        out.append({"request": t.get("request", ""), "kind": t.get("kind", ""), "tools": tools,
+                    "answer": t.get("answer") or None})
+    return out
+
+
+def _with_llm(request: str, semantic: Plan, forbidden: Forbidden, *, analysis: Mapping[str, Any] | None,
+              diagnosis: Mapping[str, Any] | None, history: Sequence[Mapping[str, Any]], registry: Any,
+              settings: Any, llm: Any, allow_unavailable: bool) -> Plan:
+    from agents.llm_planner import plan_with_llm
+
+    plan, forbidden = plan_with_llm(request, semantic=semantic, forbidden=forbidden, analysis=analysis,
+                                    diagnosis=diagnosis, history=_llm_history(history), registry=registry,
+                                    settings=settings, llm=llm, allow_unavailable=allow_unavailable)
     return finish(validate_plan(plan, registry, forbidden=forbidden, allow_unavailable=allow_unavailable),
                   diagnosis)
 
