@@ -11,11 +11,20 @@ import pytest
 
 pytest.importorskip("sqlalchemy")
 
-from app.jobs import (  # noqa: E402
-    ArqRunner, JobStore, LocalBus, ProcessRunner, RedisBus, Runner, ThreadRunner, lower_cpu_priority, make_bus,
-    make_runner, runner_kind,
+from app.jobs import (
+    ArqRunner,
+    JobStore,
+    LocalBus,
+    ProcessRunner,
+    RedisBus,
+    Runner,
+    ThreadRunner,
+    lower_cpu_priority,
+    make_bus,
+    make_runner,
+    runner_kind,
 )
-from tests.apiclient import make_settings  # noqa: E402
+from tests.apiclient import make_settings
 
 REDIS = "redis://127.0.0.1:6379/0"  # never connected to here
 
@@ -36,26 +45,40 @@ def _close(runner) -> None:
         runner.pool.shutdown(wait=True)
 
 
-@pytest.mark.parametrize(("overrides", "in_process", "injected", "kind", "cls"), [
-    ({}, False, False, "process", ProcessRunner),
-    ({"job_runner": "thread"}, False, False, "thread", ThreadRunner),
-    ({}, False, True, "thread", ThreadRunner),  # an injected service object runs in threads only
-    ({"redis_url": REDIS}, False, False, "arq", ArqRunner),
-    ({"redis_url": REDIS}, False, True, "arq", ArqRunner),
-    ({"redis_url": REDIS}, True, False, "process", ProcessRunner),
-    ({"redis_url": REDIS, "job_runner": "thread"}, True, False, "thread", ThreadRunner),
-])
+@pytest.mark.parametrize(
+    ("overrides", "in_process", "injected", "kind", "cls"),
+    [
+        ({}, False, False, "process", ProcessRunner),
+        ({"job_runner": "thread"}, False, False, "thread", ThreadRunner),
+        ({}, False, True, "thread", ThreadRunner),  # an injected service object runs in threads only
+        ({"redis_url": REDIS}, False, False, "arq", ArqRunner),
+        ({"redis_url": REDIS}, False, True, "arq", ArqRunner),
+        ({"redis_url": REDIS}, True, False, "process", ProcessRunner),
+        ({"redis_url": REDIS, "job_runner": "thread"}, True, False, "thread", ThreadRunner),
+    ],
+)
 def test_make_runner_follows_settings(tmp_path, loop, overrides, in_process, injected, kind, cls):
     settings = make_settings(tmp_path, **overrides)
     assert runner_kind(settings, in_process=in_process, injected_service=injected) == kind
-    runner = make_runner(settings, store=JobStore(None), bus=LocalBus(loop), service=object(), loop=loop,
-                         in_process=in_process, injected_service=injected)
+    runner = make_runner(
+        settings,
+        store=JobStore(None),
+        bus=LocalBus(loop),
+        service=object(),
+        loop=loop,
+        in_process=in_process,
+        injected_service=injected,
+    )
     try:
         assert type(runner) is cls and isinstance(runner, Runner)
         if kind == "arq":
             assert runner.queue_name == settings.job_queue and runner.pool is None  # nothing connected yet
         elif kind == "process":
-            assert runner.n == settings.job_threads and runner.nice == settings.job_nice and runner.procs == [None] * runner.n
+            assert (
+                runner.n == settings.job_threads
+                and runner.nice == settings.job_nice
+                and runner.procs == [None] * runner.n
+            )
         else:
             assert runner.pool._max_workers == settings.job_threads
     finally:
@@ -73,7 +96,9 @@ def test_make_bus_goes_with_the_runner(tmp_path, loop):
 
 def test_the_thread_runner_needs_a_service(tmp_path, loop):
     with pytest.raises(ValueError, match="service="):
-        make_runner(make_settings(tmp_path, job_runner="thread"), store=JobStore(None), bus=LocalBus(loop), loop=loop)
+        make_runner(
+            make_settings(tmp_path, job_runner="thread"), store=JobStore(None), bus=LocalBus(loop), loop=loop
+        )
 
 
 @pytest.mark.parametrize("cls", [ThreadRunner, ProcessRunner, ArqRunner])

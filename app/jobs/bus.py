@@ -14,7 +14,10 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 log = logging.getLogger("mixpilot.jobs.bus")
 
@@ -69,7 +72,7 @@ class LocalBus:
         events.append(event)
         if len(events) > self.keep:  # keep the first (plan) and the latest
             drop = len(events) - self.keep
-            del events[1:1 + drop]
+            del events[1 : 1 + drop]
             self._offset[job_id] = self._offset.get(job_id, 0) + drop
         self._touched[job_id] = time.monotonic()
         self._waiters.setdefault(job_id, asyncio.Event()).set()
@@ -87,7 +90,7 @@ class LocalBus:
         while True:
             events = self._events.get(job_id, [])
             offset = self._offset.get(job_id, 0)
-            batch = events[max(seen - offset, 0):]
+            batch = events[max(seen - offset, 0) :]
             if batch:
                 seen = offset + len(events)
                 yield list(batch)
@@ -122,7 +125,7 @@ class RedisBus:
             pipe.xadd(key, {"e": json.dumps(jsonable(event))}, maxlen=self.keep, approximate=True)
             pipe.expire(key, self.ttl_s)
             pipe.execute()
-        except Exception as exc:  # noqa: BLE001 - progress is best effort; the job row is the truth
+        except Exception as exc:  # progress is best effort; the job row is the truth
             log.warning("could not publish job progress (%s)", exc)
 
     async def subscribe(self, job_id: str, *, wait_s: float = 1.0) -> AsyncIterator[list[dict[str, Any]]]:
@@ -135,7 +138,7 @@ class RedisBus:
         while True:
             try:
                 got = await self._async.xread({key: last}, block=int(wait_s * 1000), count=200)
-            except Exception as exc:  # noqa: BLE001 - Redis hiccup: caller falls back to the job row
+            except Exception as exc:  # Redis hiccup: caller falls back to the job row
                 log.warning("could not read job progress (%s)", exc)
                 await asyncio.sleep(wait_s)
                 yield []
@@ -166,7 +169,7 @@ class QueueBus:
     def publish(self, job_id: str, event: dict[str, Any]) -> None:
         try:
             self.events.put(("event", job_id, jsonable(event)))
-        except Exception as exc:  # noqa: BLE001 - progress is best effort; the job row is the truth
+        except Exception as exc:  # progress is best effort; the job row is the truth
             log.warning("could not publish job progress (%s)", exc)
 
     async def subscribe(self, job_id: str, *, wait_s: float = 1.0) -> AsyncIterator[list[dict[str, Any]]]:
@@ -177,10 +180,11 @@ class QueueBus:
         pass
 
 
-def make_bus(settings: Any, *, loop: asyncio.AbstractEventLoop, in_process: bool = False) -> EventBus:
+def make_bus(settings: Settings, *, loop: asyncio.AbstractEventLoop, in_process: bool = False) -> EventBus:
     """The API's bus: Redis when jobs go to arq workers (`app.jobs.runner.runner_kind`), else in-process."""
     from app.jobs.runner import runner_kind
+    from app.jobs.worker import redis_url_of
 
     if runner_kind(settings, in_process=in_process) == "arq":
-        return RedisBus(settings.redis_url)
+        return RedisBus(redis_url_of(settings))
     return LocalBus(loop)

@@ -67,14 +67,30 @@ def describe(event: dict[str, Any]) -> str | None:
 def result_of(res: Any) -> dict[str, Any]:
     """The job result the API returns, from a `TurnResult`."""
     return {
-        "file_id": res.output_id, "kind": res.kind, "thread_id": res.thread_id, "turn_id": res.turn_id,
-        "explanation": res.explanation, "plan": res.plan, "steps": res.steps,
+        "file_id": res.output_id,
+        "kind": res.kind,
+        "thread_id": res.thread_id,
+        "turn_id": res.turn_id,
+        "explanation": res.explanation,
+        "plan": res.plan,
+        "steps": res.steps,
         "metrics": {"before": res.metrics_before, "after": res.metrics_after},
-        "applied": [{"tool": s.get("tool"), "target": s.get("target"), "params": s.get("params"),
-                     "status": s.get("status")} for s in res.steps if s.get("status") in ("applied", "trimmed")],
+        "applied": [
+            {
+                "tool": s.get("tool"),
+                "target": s.get("target"),
+                "params": s.get("params"),
+                "status": s.get("status"),
+            }
+            for s in res.steps
+            if s.get("status") in ("applied", "trimmed")
+        ],
         "warnings": [w for s in res.steps for w in (s.get("warnings") or [])]
-        + [f"{s.get('tool')}: {s.get('status')} ({s.get('reason') or s.get('why') or ''})".rstrip(" ()")
-           for s in res.steps if s.get("status") in ("skipped", "rolled_back", "failed")],
+        + [
+            f"{s.get('tool')}: {s.get('status')} ({s.get('reason') or s.get('why') or ''})".rstrip(" ()")
+            for s in res.steps
+            if s.get("status") in ("skipped", "rolled_back", "failed")
+        ],
         "notes": res.notes,
     }
 
@@ -82,8 +98,16 @@ def result_of(res: Any) -> dict[str, Any]:
 class JobExecutor:
     """Runs one job end to end (see the module docstring). Thread-safe; one per process."""
 
-    def __init__(self, *, service: Any, store: JobStore, loop: asyncio.AbstractEventLoop, bus: EventBus,
-                 heartbeat_s: float = 5.0, write_every_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        service: Any,
+        store: JobStore,
+        loop: asyncio.AbstractEventLoop,
+        bus: EventBus,
+        heartbeat_s: float = 5.0,
+        write_every_s: float = 0.5,
+    ) -> None:
         self.service, self.store, self.loop, self.bus = service, store, loop, bus
         self.heartbeat_s, self.write_every_s = heartbeat_s, write_every_s
         self.cancel_requested: set[str] = set()
@@ -113,7 +137,7 @@ class JobExecutor:
                     self._db(self.store.touch([job_id], ("running",)), timeout=10)
                     if self._db(self.store.status(job_id), timeout=10) == "cancelled":
                         cancelled.set()
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     log.warning("heartbeat for job %s failed (%s)", job_id, exc)
 
         hb = threading.Thread(target=heartbeat, name=f"job-heartbeat-{job_id[:8]}", daemon=True)
@@ -130,20 +154,39 @@ class JobExecutor:
                 state["plan"] = jsonable(event.get("plan"))
                 values["plan"] = state["plan"]
             now = time.monotonic()
-            if values or event.get("event") in ("step_finished", "stage") or now - state["written"] > self.write_every_s:
-                values.update(progress=state["progress"], message=describe(event) or None, heartbeat_at=db.utcnow())
+            if (
+                values
+                or event.get("event") in ("step_finished", "stage")
+                or now - state["written"] > self.write_every_s
+            ):
+                values.update(
+                    progress=state["progress"], message=describe(event) or None, heartbeat_at=db.utcnow()
+                )
                 values = {k: v for k, v in values.items() if v is not None or k == "plan"}
                 state["written"] = now
                 self._db(self.store.write(job_id, **values))
 
         try:
-            res = self.service.turn(job.request, thread_id=job.thread_id, audio_id=job.audio_id,
-                                    inputs=dict(job.inputs or {}), on_event=on_event, user_id=job.owner_id)
+            res = self.service.turn(
+                job.request,
+                thread_id=job.thread_id,
+                audio_id=job.audio_id,
+                inputs=dict(job.inputs or {}),
+                on_event=on_event,
+                user_id=job.owner_id,
+            )
         except JobCancelled:
             status = "cancelled"
-            self._db(self.store.write(job_id, only_if=("running", "cancelled"), status="cancelled",
-                                      error="cancelled by request", message="cancelled"))
-        except Exception as exc:  # noqa: BLE001 - a failed turn is data for the client
+            self._db(
+                self.store.write(
+                    job_id,
+                    only_if=("running", "cancelled"),
+                    status="cancelled",
+                    error="cancelled by request",
+                    message="cancelled",
+                )
+            )
+        except Exception as exc:  # a failed turn is data for the client
             log.info("job %s failed: %s", job_id, exc, exc_info=not isinstance(exc, (ValueError, KeyError)))
             status = "failed"
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
@@ -160,9 +203,21 @@ class JobExecutor:
 
     def _finish(self, job: db.Job, res: Any) -> str:
         if res.output_id:
-            self._db(self.store.record_output(owner_id=job.owner_id, audio_id=res.output_id,
-                                              audio=self.service.audio(res.output_id)))
+            self._db(
+                self.store.record_output(
+                    owner_id=job.owner_id, audio_id=res.output_id, audio=self.service.audio(res.output_id)
+                )
+            )
         result = jsonable(result_of(res))
-        ok = self._db(self.store.write(job.id, status="succeeded", progress=1.0, message="done",
-                                       plan=result.get("plan") or None, result=result, turn_id=res.turn_id))
+        ok = self._db(
+            self.store.write(
+                job.id,
+                status="succeeded",
+                progress=1.0,
+                message="done",
+                plan=result.get("plan") or None,
+                result=result,
+                turn_id=res.turn_id,
+            )
+        )
         return "succeeded" if ok else "cancelled"

@@ -46,7 +46,7 @@ def lower_cpu_priority(nice: int, *, policy: Policy = "batch", whole_process: bo
                 os.nice(nice)
                 return "nice"
         return "none"
-    applied, done = "none", set()
+    applied, done = "none", set[int]()
     for _ in range(5):  # again until no new thread shows up: one may start while we go through the list
         todo = {int(t.name) for t in tasks.iterdir()} - done
         if not todo:

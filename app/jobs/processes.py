@@ -32,11 +32,14 @@ import multiprocessing
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.jobs.bus import EventBus, QueueBus
 from app.jobs.priority import lower_cpu_priority
 from app.jobs.store import JobStore
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 log = logging.getLogger("mixpilot.jobs.processes")
 
@@ -44,7 +47,9 @@ log = logging.getLogger("mixpilot.jobs.processes")
 # ------------------------------------------------------------------------------ child side
 
 
-def child_main(settings: Any, index: int, nice: int, jobs: Any, control: Any, events: Any, stop: Any) -> None:
+def child_main(
+    settings: Settings, index: int, nice: int, jobs: Any, control: Any, events: Any, stop: Any
+) -> None:
     """Entry point of child `index` (spawned): build once, lower priority, run jobs until a None."""
     import signal
 
@@ -63,7 +68,9 @@ def child_main(settings: Any, index: int, nice: int, jobs: Any, control: Any, ev
     asyncio.run(_child(settings, index, nice, jobs, control, events, stop))
 
 
-async def _child(settings: Any, index: int, nice: int, jobs: Any, control: Any, events: Any, stop: Any) -> None:
+async def _child(
+    settings: Settings, index: int, nice: int, jobs: Any, control: Any, events: Any, stop: Any
+) -> None:
     import concurrent.futures
 
     from app.jobs.executor import JobExecutor
@@ -72,8 +79,13 @@ async def _child(settings: Any, index: int, nice: int, jobs: Any, control: Any, 
     loop = asyncio.get_running_loop()
     engine, sessions = await open_database(settings)
     service = await loop.run_in_executor(None, open_service, settings)
-    executor = JobExecutor(service=service, store=JobStore(sessions), loop=loop, bus=QueueBus(events),
-                           heartbeat_s=settings.job_heartbeat_s)
+    executor = JobExecutor(
+        service=service,
+        store=JobStore(sessions),
+        loop=loop,
+        bus=QueueBus(events),
+        heartbeat_s=settings.job_heartbeat_s,
+    )
     # after start-up (imports, service): a starved start would delay every job
     lower_cpu_priority(nice, policy=settings.job_cpu_policy)
 
@@ -99,7 +111,7 @@ async def _child(settings: Any, index: int, nice: int, jobs: Any, control: Any, 
             status: str | None = None
             try:
                 status = await loop.run_in_executor(runner, executor.run, job_id)
-            except Exception:  # noqa: BLE001 - logged; a job left running is failed by the sweeper
+            except Exception:  # logged; a job left running is failed by the sweeper
                 log.exception("job %s crashed its runner", job_id)
             events.put(("finished", index, job_id, status))
     finally:
@@ -119,10 +131,24 @@ class ProcessRunner:
     #: queued jobs are watched by the API's sweeper (it keeps their heartbeat)
     tracks_queued = True
 
-    def __init__(self, settings: Any, *, store: JobStore, bus: EventBus, processes: int = 2, nice: int = 10,
-                 grace_s: float = 30.0, respawn_every_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: JobStore,
+        bus: EventBus,
+        processes: int = 2,
+        nice: int = 10,
+        grace_s: float = 30.0,
+        respawn_every_s: float = 2.0,
+    ) -> None:
         self.settings, self.store, self.bus = settings, store, bus
-        self.n, self.nice, self.grace_s, self.respawn_every_s = max(1, processes), nice, grace_s, respawn_every_s
+        self.n, self.nice, self.grace_s, self.respawn_every_s = (
+            max(1, processes),
+            nice,
+            grace_s,
+            respawn_every_s,
+        )
         self.ctx = multiprocessing.get_context("spawn")
         self.jobs = self.ctx.Queue()
         self.events = self.ctx.Queue()
@@ -149,8 +175,12 @@ class ProcessRunner:
         self._supervisor = asyncio.create_task(self._supervise())
 
     def _spawn(self, i: int) -> None:
-        p = self.ctx.Process(target=child_main, name=f"mixpilot-job-{i}", daemon=False,
-                             args=(self.settings, i, self.nice, self.jobs, self.controls[i], self.events, self.stop))
+        p = self.ctx.Process(
+            target=child_main,
+            name=f"mixpilot-job-{i}",
+            daemon=False,
+            args=(self.settings, i, self.nice, self.jobs, self.controls[i], self.events, self.stop),
+        )
         p.start()
         self.procs[i] = p
         self._spawned_at[i] = time.monotonic()
@@ -171,7 +201,7 @@ class ProcessRunner:
                     self._loop.call_soon_threadsafe(self._on_message, msg)
             except RuntimeError:  # loop closed
                 return
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log.warning("job event dropped (%s)", exc)
 
     def _on_message(self, msg: tuple[Any, ...]) -> None:
@@ -194,8 +224,13 @@ class ProcessRunner:
                 await asyncio.sleep(0.2)  # let the drain thread deliver what the child said last
                 job_id = self.running.pop(i, None)
                 self.ready.discard(i)
-                log.warning("job process %d (pid %s) exited with %s%s", i, p.pid, p.exitcode,
-                            f" while running job {job_id}" if job_id else "")
+                log.warning(
+                    "job process %d (pid %s) exited with %s%s",
+                    i,
+                    p.pid,
+                    p.exitcode,
+                    f" while running job {job_id}" if job_id else "",
+                )
                 if job_id:
                     await self._fail_crashed(job_id)
                 if time.monotonic() - self._spawned_at[i] >= self.respawn_every_s:
@@ -206,7 +241,7 @@ class ProcessRunner:
             # the child took the job ("started") but may have died before marking its row running:
             # fail it from either state, or it would sit queued with nobody to run it
             final = await self.store.fail_crashed(job_id)
-        except Exception as exc:  # noqa: BLE001 - the sweeper fails it later (stale heartbeat)
+        except Exception as exc:  # the sweeper fails it later (stale heartbeat)
             log.warning("could not mark job %s failed (%s)", job_id, exc)
             return
         self.bus.publish(job_id, {"event": "end", "status": final or "failed"})

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from app.jobs.bus import EventBus
     from app.jobs.store import JobStore
+    from app.settings import Settings
 
 log = logging.getLogger("mixpilot.jobs")
 
@@ -50,7 +51,9 @@ class Runner(Protocol):
         """Stop; jobs not started stay queued in the database (retryable)."""
 
 
-def runner_kind(settings: Any, *, in_process: bool = False, injected_service: bool = False) -> RunnerKind:
+def runner_kind(
+    settings: Settings, *, in_process: bool = False, injected_service: bool = False
+) -> RunnerKind:
     """arq with ``MIXPILOT_REDIS_URL`` (unless `in_process`); else processes, or threads when
     ``MIXPILOT_JOB_RUNNER=thread`` or the service is an injected object (child processes build their own)."""
     if settings.redis_url and not in_process:
@@ -60,9 +63,16 @@ def runner_kind(settings: Any, *, in_process: bool = False, injected_service: bo
     return "thread"
 
 
-def make_runner(settings: Any, *, store: JobStore, bus: EventBus, service: Any = None,
-                loop: asyncio.AbstractEventLoop | None = None, in_process: bool = False,
-                injected_service: bool = False) -> Runner:
+def make_runner(
+    settings: Settings,
+    *,
+    store: JobStore,
+    bus: EventBus,
+    service: Any = None,
+    loop: asyncio.AbstractEventLoop | None = None,
+    in_process: bool = False,
+    injected_service: bool = False,
+) -> Runner:
     """The runner `runner_kind` names, not started (await `Runner.start`).
 
     `service` runs the jobs of a `ThreadRunner` (a `ProcessRunner`'s children and arq workers build
@@ -70,20 +80,27 @@ def make_runner(settings: Any, *, store: JobStore, bus: EventBus, service: Any =
     """
     kind = runner_kind(settings, in_process=in_process, injected_service=injected_service)
     if kind == "arq":
-        from app.jobs.worker import ArqRunner
+        from app.jobs.worker import ArqRunner, redis_url_of
 
-        return ArqRunner(settings.redis_url, queue_name=settings.job_queue)
+        return ArqRunner(redis_url_of(settings), queue_name=settings.job_queue)
     if kind == "process":
         from app.jobs.processes import ProcessRunner
 
-        return ProcessRunner(settings, store=store, bus=bus, processes=settings.job_threads, nice=settings.job_nice)
+        return ProcessRunner(
+            settings, store=store, bus=bus, processes=settings.job_threads, nice=settings.job_nice
+        )
     from app.jobs.executor import JobExecutor
     from app.jobs.threads import ThreadRunner
 
     if service is None:
         raise ValueError("the thread runner runs jobs on a service: pass service= (app.runtime.open_service)")
-    executor = JobExecutor(service=service, store=store, loop=loop or asyncio.get_running_loop(), bus=bus,
-                           heartbeat_s=settings.job_heartbeat_s)
+    executor = JobExecutor(
+        service=service,
+        store=store,
+        loop=loop or asyncio.get_running_loop(),
+        bus=bus,
+        heartbeat_s=settings.job_heartbeat_s,
+    )
     return ThreadRunner(executor, threads=settings.job_threads, nice=settings.job_nice)
 
 
@@ -95,5 +112,5 @@ async def periodic(fn: Callable[[], Awaitable[Any]], every_s: float) -> None:
             await fn()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("periodic task failed (%s)", exc)

@@ -36,9 +36,19 @@ class JobStore:
     async def claim(self, job_id: str) -> db.Job | None:
         """Mark a queued job running (one attempt more) and return it; None when it was not queued."""
         async with self.sessions() as s, s.begin():
-            res = await s.execute(update(db.Job).where(db.Job.id == job_id, db.Job.status == "queued").values(
-                status="running", attempts=db.Job.attempts + 1, heartbeat_at=db.utcnow(), updated_at=db.utcnow(),
-                error=None, progress=0.0, message="starting"))
+            res = await s.execute(
+                update(db.Job)
+                .where(db.Job.id == job_id, db.Job.status == "queued")
+                .values(
+                    status="running",
+                    attempts=db.Job.attempts + 1,
+                    heartbeat_at=db.utcnow(),
+                    updated_at=db.utcnow(),
+                    error=None,
+                    progress=0.0,
+                    message="starting",
+                )
+            )
             if (res.rowcount or 0) == 0:
                 return None
             return (await s.execute(select(db.Job).where(db.Job.id == job_id))).scalar_one()
@@ -47,8 +57,9 @@ class JobStore:
         """Set `values` on the job if its status is one of `only_if`; returns whether it was."""
         values.setdefault("updated_at", db.utcnow())
         async with self.sessions() as s, s.begin():
-            res = await s.execute(update(db.Job).where(db.Job.id == job_id, db.Job.status.in_(only_if))
-                                  .values(**values))
+            res = await s.execute(
+                update(db.Job).where(db.Job.id == job_id, db.Job.status.in_(only_if)).values(**values)
+            )
             return (res.rowcount or 0) > 0
 
     async def status(self, job_id: str) -> str | None:
@@ -60,28 +71,46 @@ class JobStore:
         if not job_ids:
             return
         async with self.sessions() as s, s.begin():
-            await s.execute(update(db.Job).where(db.Job.id.in_(job_ids), db.Job.status.in_(statuses))
-                            .values(heartbeat_at=db.utcnow()))
+            await s.execute(
+                update(db.Job)
+                .where(db.Job.id.in_(job_ids), db.Job.status.in_(statuses))
+                .values(heartbeat_at=db.utcnow())
+            )
 
     async def fail_crashed(self, job_id: str) -> str | None:
         """Fail a job whose process died (queued or running) with the retry message; returns its status."""
-        await self.write(job_id, only_if=("queued", "running"), status="failed", error=CRASHED, message="worker lost")
+        await self.write(
+            job_id, only_if=("queued", "running"), status="failed", error=CRASHED, message="worker lost"
+        )
         return await self.status(job_id)
 
     async def record_output(self, *, owner_id: str, audio_id: str, audio: Any) -> None:
         async with self.sessions() as s, s.begin():
-            await db.add_audio_file(s, owner_id=owner_id, audio_id=audio_id, duration_s=audio.duration_s,
-                                    sample_rate=audio.sample_rate, channels=audio.channels, format="wav",
-                                    original_filename=None, size_bytes=None)
+            await db.add_audio_file(
+                s,
+                owner_id=owner_id,
+                audio_id=audio_id,
+                duration_s=audio.duration_s,
+                sample_rate=audio.sample_rate,
+                channels=audio.channels,
+                format="wav",
+                original_filename=None,
+                size_bytes=None,
+            )
 
     async def sweep_stale(self, *, stale_s: float) -> int:
         """Fail every running (or locally queued) job whose heartbeat is older than `stale_s`; returns how many."""
         cutoff = db.utcnow() - timedelta(seconds=stale_s)
         async with self.sessions() as s, s.begin():
-            res = await s.execute(update(db.Job).where(
-                db.Job.status.in_(("running", "queued")), db.Job.heartbeat_at.is_not(None),
-                db.Job.heartbeat_at < cutoff,
-            ).values(status="failed", error=CRASHED, message="worker lost", updated_at=db.utcnow()))
+            res = await s.execute(
+                update(db.Job)
+                .where(
+                    db.Job.status.in_(("running", "queued")),
+                    db.Job.heartbeat_at.is_not(None),
+                    db.Job.heartbeat_at < cutoff,
+                )
+                .values(status="failed", error=CRASHED, message="worker lost", updated_at=db.utcnow())
+            )
             n = res.rowcount or 0
         if n:
             log.warning("marked %d stale job(s) failed (their worker stopped)", n)

@@ -26,8 +26,10 @@ class ThreadRunner:
     def __init__(self, executor: JobExecutor, *, threads: int = 2, nice: int = 10) -> None:
         self.executor = executor
         self.pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="mixpilot-job",
-            initializer=functools.partial(lower_cpu_priority, nice, policy="batch", whole_process=False))
+            max_workers=threads,
+            thread_name_prefix="mixpilot-job",
+            initializer=functools.partial(lower_cpu_priority, nice, policy="batch", whole_process=False),
+        )
         self._queued: set[str] = set()
         self._lock = threading.Lock()
         self._futures: set[concurrent.futures.Future[None]] = set()
@@ -47,7 +49,7 @@ class ThreadRunner:
             self._queued.discard(job_id)
         try:
             self.executor.run(job_id)
-        except Exception:  # noqa: BLE001 - logged; the sweeper fails a job left running
+        except Exception:  # logged; the sweeper fails a job left running
             log.exception("job %s crashed the runner", job_id)
 
     def queued(self) -> list[str]:
@@ -67,4 +69,5 @@ class ThreadRunner:
         for jid in self.queued():
             self.executor.cancel(jid)
         await asyncio.get_running_loop().run_in_executor(
-            None, lambda: self.pool.shutdown(wait=True, cancel_futures=True))
+            None, lambda: self.pool.shutdown(wait=True, cancel_futures=True)
+        )

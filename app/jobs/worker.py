@@ -25,6 +25,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("mixpilot.worker")
 
 
+def redis_url_of(settings: Settings) -> str:
+    """``MIXPILOT_REDIS_URL``, which arq needs."""
+    if not settings.redis_url:
+        raise ValueError(
+            "mixpilot worker needs Redis: set MIXPILOT_REDIS_URL (e.g. redis://127.0.0.1:6379/0)"
+        )
+    return settings.redis_url
+
+
 def redis_settings(url: str) -> RedisSettings:
     from arq.connections import RedisSettings
 
@@ -83,15 +92,26 @@ async def startup(ctx: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     engine, sessions = await open_database(settings)
     service = ctx.get("service") or await loop.run_in_executor(None, open_service, settings)
-    bus = RedisBus(settings.redis_url)
+    bus = RedisBus(redis_url_of(settings))
     store = JobStore(sessions)
     # the worker's event loop (heartbeats, Redis) keeps normal priority; its job threads get SCHED_BATCH + nice
     threads = concurrent.futures.ThreadPoolExecutor(
-        settings.job_threads, thread_name_prefix="mixpilot-job",
-        initializer=functools.partial(lower_cpu_priority, settings.job_nice, policy="batch", whole_process=False))
-    ctx.update(engine=engine, sessions=sessions, service=service, bus=bus, threads=threads,
-               executor=JobExecutor(service=service, store=store, loop=loop, bus=bus,
-                                    heartbeat_s=settings.job_heartbeat_s))
+        settings.job_threads,
+        thread_name_prefix="mixpilot-job",
+        initializer=functools.partial(
+            lower_cpu_priority, settings.job_nice, policy="batch", whole_process=False
+        ),
+    )
+    ctx.update(
+        engine=engine,
+        sessions=sessions,
+        service=service,
+        bus=bus,
+        threads=threads,
+        executor=JobExecutor(
+            service=service, store=store, loop=loop, bus=bus, heartbeat_s=settings.job_heartbeat_s
+        ),
+    )
     await store.sweep_stale(stale_s=settings.job_stale_s)
 
 
@@ -111,18 +131,33 @@ async def run_job(ctx: dict[str, Any], job_id: str) -> str | None:
     return await loop.run_in_executor(ctx["threads"], ctx["executor"].run, job_id)
 
 
-def make_worker(settings: Settings, *, burst: bool = False, service: Any = None, handle_signals: bool = True,
-                **overrides: Any) -> Worker:
+def make_worker(
+    settings: Settings,
+    *,
+    burst: bool = False,
+    service: Any = None,
+    handle_signals: bool = True,
+    **overrides: Any,
+) -> Worker:
     """An arq `Worker` for `settings` (Redis required); `service` reuses an existing one (tests)."""
     from arq.worker import Worker, func
 
-    if not settings.redis_url:
-        raise ValueError("mixpilot worker needs Redis: set MIXPILOT_REDIS_URL (e.g. redis://127.0.0.1:6379/0)")
+    url = redis_url_of(settings)
     ctx: dict[str, Any] = {"settings": settings}
     if service is not None:
         ctx.update(service=service, own_service=False)
     return Worker(
         functions=[func(run_job, name="run_job", timeout=settings.job_timeout_s, max_tries=1)],
-        queue_name=settings.job_queue, redis_settings=redis_settings(settings.redis_url),
-        on_startup=startup, on_shutdown=shutdown, ctx=ctx, burst=burst, max_jobs=settings.job_threads,
-        keep_result=3600, handle_signals=handle_signals, retry_jobs=False, poll_delay=0.2, **overrides)
+        queue_name=settings.job_queue,
+        redis_settings=redis_settings(url),
+        on_startup=startup,
+        on_shutdown=shutdown,
+        ctx=ctx,
+        burst=burst,
+        max_jobs=settings.job_threads,
+        keep_result=3600,
+        handle_signals=handle_signals,
+        retry_jobs=False,
+        poll_delay=0.2,
+        **overrides,
+    )
