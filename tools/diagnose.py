@@ -11,12 +11,47 @@ from (keys carry their units):
     speech_probability, content ("speech" | "music"), duration_s, sample_rate, channels
 
 Levels of silence read -120; a fact that cannot be measured is None.
+
+How the detectors tell a problem from the programme:
+
+* noise: per third-octave band, minimum statistics of ~64 ms frames (10th percentile, corrected
+  for the bias of the percentile of band-summed noise power). A band's floor counts as noise when
+  it is *stationary*: its quietest fifth of the frames spreads no more than Gaussian noise with
+  the band's number of FFT bins would (3rd to 20th percentile). Speech has pauses, so there every
+  band's floor counts; dense music has none, and its quietest frames move like music, not like
+  noise, so only the bands where a steady floor shows count. ``noise_floor_dbfs`` is the power sum
+  of the counted floors (RMS-style dBFS, like ``rms_dbfs``; None when no band shows a floor),
+  ``snr_db`` the programme's active level over it. Infrasonic drift (power below 20 Hz, e.g.
+  brown noise) is checked beside it.
+* hum: a 2 kHz copy in 2 s frames (0.5 Hz bins): a narrow line within 0.6 Hz of k x 50 or
+  k x 60 Hz that stands >= 6 dB over its neighbours (3-15 Hz away) in >= 70 % of the frames, at
+  the fundamental or at two harmonics. ``hum_hz`` is the mains frequency, ``hum_db`` the level of
+  the lines relative to the programme RMS (dB, negative = under it).
+* clipping: runs of >= 3 consecutive samples held within 0.01 % of the sample peak, plus the
+  spike they make in the amplitude histogram next to the peak (clipped-then-attenuated audio
+  still counts; no minimum peak level other than -40 dBFS).
+* bandlimited: `tools.analysis` finds the spectral cliff; a cutoff under 0.7 x Nyquist (and under
+  15 kHz) is band limiting, a file sampled at 16 kHz is not.
+* reverb (speech only): decays of the 500-4000 Hz envelope (10 ms frames) after word offsets:
+  the part from 10 to 25 dB under each offset's start (past the direct sound) is fitted, and the
+  median decay rate gives a reverberation time estimate; ``reverb_rt60_s`` in the measurements.
+* tonal findings compare band levels (relative to the 250-4000 Hz band) with a content target
+  (speech or music; a genre shifts the music target) and only speak up past wide margins.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from tools.analysis import LEVEL_FLOOR_DB, Analysis, analyze
+from tools.audio import Audio
+from tools.dsp import stft_size
+from tools.loudness import integrated_lufs
 
 Problem = Literal["noise", "hum", "clipping", "bandlimited", "reverb", "sibilance", "muddy", "boomy", "harsh",
                   "dull", "thin", "over_compressed", "mono_compatibility", "true_peak", "loudness"]
@@ -25,6 +60,42 @@ PROBLEMS: tuple[str, ...] = ("noise", "hum", "clipping", "bandlimited", "reverb"
                              "loudness")
 #: problems a repair tool fixes (the planner plans these only when found, or when ordered)
 REPAIR_PROBLEMS: tuple[str, ...] = ("noise", "hum", "clipping", "bandlimited", "reverb")
+
+F64 = npt.NDArray[np.float64]
+F32 = npt.NDArray[np.float32]
+
+FACT_KEYS: tuple[str, ...] = (
+    "integrated_lufs", "true_peak_dbtp", "sample_peak_dbfs", "rms_dbfs", "lra_lu", "plr_db", "crest_db",
+    "noise_floor_dbfs", "snr_db", "hum_hz", "hum_db", "clipping_ratio", "bandwidth_hz", "spectral_centroid_hz",
+    "spectral_tilt_db_per_octave", "stereo_correlation", "stereo_width", "mono_loss_db", "speech_probability",
+    "content", "duration_s", "sample_rate", "channels",
+)
+
+# ----------------------------------------------------------------------------- thresholds (one place)
+
+NOISE_SNR_DB = 30.0  # a stationary floor closer than this under the programme is a noise finding
+NOISE_MIN_BAND_FRACTION = 0.15  # music: share of the bands that must show a steady floor
+RUMBLE_RATIO_DB = -14.0  # infrasonic (1-20 Hz) power over the programme: rumble / drift
+HUM_PROMINENCE_DB = 8.0
+HUM_PERSISTENCE = 0.7
+HUM_TOLERANCE_HZ = 0.25
+HUM_MIN_DB = -50.0  # lines further under the programme than this are inaudible
+CLIP_RATIO = 2e-4  # fraction of samples in flat runs at the peak
+CLIP_SPIKE = 0.02  # samples at the peak over samples in the 5 % below it
+BANDLIMIT_FRACTION = 0.8  # cutoff under this share of Nyquist
+BANDLIMIT_LEAK_DB = -35.0  # and no frame's content reaches past it by more than this
+BANDLIMIT_MAX_HZ = 15000.0
+REVERB_RT60_S = 0.3  # speech decays slower than this (after the direct sound) read as room
+TRUE_PEAK_DBTP = -1.0
+QUIET_LUFS = -30.0
+LOUD_LUFS = -7.0
+PLR_MIN_DB = 7.0
+MONO_LOSS_DB = 4.5
+SPEECH_THRESHOLD = 0.5
+
+_MAX_SECONDS = 60.0  # longer audio is measured on evenly spread 5 s excerpts totalling this
+_SILENT_POWER = 1e-13  # frames below this mean power (-130 dB) are digital silence
+_MIN_BAND_BINS = 8  # fewer bins fluctuate too much to tell a steady floor from music
 
 
 @dataclass(frozen=True)
@@ -63,3 +134,603 @@ class Diagnosis:
                                  evidence=str(f.get("evidence", "")), measurements=dict(f.get("measurements") or {}))
                          for f in data.get("findings") or [])
         return cls(findings=findings, facts=dict(data.get("facts") or {}))
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+
+def _db(power: float) -> float:
+    return 10.0 * math.log10(power) if power > 1e-12 else LEVEL_FLOOR_DB
+
+
+def _clamp01(x: float) -> float:
+    return float(min(max(x, 0.0), 1.0))
+
+
+def _r(x: float | None, nd: int = 2) -> float | None:
+    """Round for JSON; None for None / NaN / inf."""
+    if x is None or not math.isfinite(x):
+        return None
+    return round(float(x), nd)
+
+
+def _khz(hz: float) -> str:
+    return f"{hz / 1000.0:.1f} kHz" if hz >= 1000.0 else f"{hz:.0f} Hz"
+
+
+def _excerpt(x: F32, sr: int) -> F32:
+    """At most `_MAX_SECONDS` of `x`: evenly spread 5 s pieces of longer audio."""
+    n = x.shape[1]
+    limit = int(_MAX_SECONDS * sr)
+    if n <= limit:
+        return x
+    piece = 5 * sr
+    count = limit // piece
+    starts = np.linspace(0, n - piece, count).astype(int)
+    return np.concatenate([x[:, s: s + piece] for s in starts], axis=1)
+
+
+# ----------------------------------------------------------------------------- spectrogram and bands
+
+
+@dataclass(frozen=True)
+class _Spectrum:
+    power: F64  # (frames, bins), channel-averaged, sum over bins = mean power per sample
+    freqs: F64
+    hop_s: float
+    band_lo: F64  # Hz, per band
+    band_hi: F64
+    band_bins: npt.NDArray[np.int64]  # FFT bins per band
+    band_power: F64  # (frames, bands) over non-silent frames
+    frame_power: F64  # (frames,) total power of non-silent frames
+
+
+def _spectrum(x: F32, sr: int) -> _Spectrum:
+    import scipy.fft
+
+    n_fft = stft_size(sr, 0.064)
+    hop = n_fft // 2
+    ch, n = x.shape
+    if n < n_fft:
+        x = np.concatenate([x, np.zeros((ch, n_fft - n), np.float32)], axis=1)
+    win = np.hanning(n_fft + 1)[:-1].astype(np.float32)
+    power: F64 | None = None
+    for c in range(ch):
+        frames = np.lib.stride_tricks.sliding_window_view(x[c], n_fft)[::hop] * win
+        spec = scipy.fft.rfft(frames, axis=1, workers=2)
+        p = (spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2)
+        power = p if power is None else power + p
+    assert power is not None  # ch >= 1 (Audio guarantees it)
+    scale = np.full(power.shape[1], 2.0)
+    scale[0] = scale[-1] = 1.0
+    power = power * (scale / (ch * n_fft * float(np.sum(win.astype(np.float64) ** 2))))
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    frame_power = power.sum(axis=1)
+    live = frame_power > _SILENT_POWER
+    power = power[live] if live.any() else power[:1]
+    frame_power = power.sum(axis=1)
+
+    # third-octave bands from 20 Hz, widened to >= _MIN_BAND_BINS FFT bins each, up to 0.97 x Nyquist
+    top = 0.97 * sr / 2.0
+    edges = [20.0]
+    while edges[-1] * 2 ** (1 / 3) < top:
+        edges.append(edges[-1] * 2 ** (1 / 3))
+    bins = np.searchsorted(freqs, np.array(edges + [top]))
+    starts: list[int] = []
+    stop = int(bins[-1])
+    i = int(bins[0])
+    for b in bins[1:]:
+        if int(b) - i >= _MIN_BAND_BINS:
+            starts.append(i)
+            i = int(b)
+    if not starts:
+        starts = [int(bins[0])]
+    ends = starts[1:] + [stop]
+    st = np.array(starts)
+    en = np.array(ends)
+    band_power = np.add.reduceat(power[:, : stop], st, axis=1)
+    return _Spectrum(power=power, freqs=freqs, hop_s=hop / sr, band_lo=freqs[st], band_hi=freqs[np.minimum(en, freqs.size - 1)],
+                     band_bins=(en - st).astype(np.int64), band_power=band_power, frame_power=frame_power)
+
+
+# ----------------------------------------------------------------------------- noise
+
+_MIN_RUN_BANDS = 3
+_LINE_RATIO = 4.0  # a bin 6 dB over its neighbours' median is a line
+_HANN_DOF = 0.6  # effective independent bins per FFT bin of a Hann window (calibrated on white noise)
+
+
+def _gamma_ppf(q: float, k: F64) -> F64:
+    from scipy.special import gammaincinv
+
+    return np.asarray(gammaincinv(k, q), dtype=np.float64) / k
+
+
+@dataclass(frozen=True)
+class _Noise:
+    floor_dbfs: float | None
+    snr_db: float | None
+    snr_a_db: float | None  # A-weighted: what the ear hears of it
+    stationary_fraction: float
+    counted_bands: int
+
+
+def _a_weight_db(f: F64) -> F64:
+    f2 = np.maximum(f, 1.0) ** 2
+    ra = (12194.0**2 * f2**2) / ((f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2))
+    return np.asarray(20.0 * np.log10(ra) + 2.0, dtype=np.float64)
+
+
+def _noise(sp: _Spectrum, speech: bool) -> _Noise:
+    from scipy.ndimage import median_filter
+
+    lev = 10.0 * np.log10(sp.band_power + 1e-30)
+    frames, n_bands = lev.shape
+    k = np.maximum(sp.band_bins.astype(np.float64) * _HANN_DOF, 1.0)
+    if frames >= 10:
+        q3, q10, q20 = np.percentile(lev, [3.0, 10.0, 20.0], axis=0)
+        expected = 10.0 * np.log10(_gamma_ppf(0.2, k) / _gamma_ppf(0.03, k))
+        stationary = (q20 - q3) <= expected + 1.5
+        bias = 1.0 / _gamma_ppf(0.1, k)
+    else:
+        q10 = lev.min(axis=0)
+        q20 = q10
+        stationary = np.zeros(n_bands, bool)
+        bias = np.ones(n_bands)
+    # a steady floor made of lines (a held note, hum) is not noise: the quiet frames' spectrum must be smooth
+    edges = np.concatenate([[0], np.cumsum(sp.band_bins)]) + int(np.searchsorted(sp.freqs, sp.band_lo[0]))
+    for b in np.flatnonzero(stationary):
+        quiet = lev[:, b] <= q20[b]
+        avg = sp.power[quiet, edges[b]: edges[b + 1]].mean(axis=0)
+        smooth = median_filter(avg, size=7, mode="nearest")
+        if float(np.max(avg / np.maximum(smooth, 1e-30))) > _LINE_RATIO:
+            stationary[b] = False
+    floor_p = 10.0 ** (q10 / 10.0) * bias
+    # noise is broadband: a steady floor counts in runs of >= 3 neighbouring bands, never in one band alone
+    broad = np.zeros(n_bands, bool)
+    run_start = 0
+    for b in range(n_bands + 1):
+        if b == n_bands or not stationary[b]:
+            if b - run_start >= _MIN_RUN_BANDS:
+                broad[run_start:b] = True
+            run_start = b + 1
+    stationary = broad
+    counted = np.ones(n_bands, bool) if speech else stationary.copy()
+    frac = float(stationary.mean()) if n_bands else 0.0
+    if not speech and frac < NOISE_MIN_BAND_FRACTION:
+        counted[:] = False
+    if not counted.any():
+        return _Noise(None, None, None, frac, 0)
+    noise_p = float(floor_p[counted].sum())
+    active = sp.frame_power > 4.0 * noise_p
+    act = sp.band_power[active] if active.any() else sp.band_power
+    sig_b = np.maximum(act.mean(axis=0) - np.where(counted, floor_p, 0.0), 0.0)
+    sig = float(sig_b.sum())
+    snr = 10.0 * math.log10(max(sig, 1e-30) / noise_p) if noise_p > 0 else 120.0
+    wa = 10.0 ** (_a_weight_db(np.sqrt(sp.band_lo * sp.band_hi)) / 10.0)
+    noise_a = float((floor_p * wa)[counted].sum())
+    snr_a = 10.0 * math.log10(max(float((sig_b * wa).sum()), 1e-30) / noise_a) if noise_a > 0 else 120.0
+    return _Noise(_db(noise_p), float(min(max(snr, 0.0), 120.0)), float(min(max(snr_a, 0.0), 120.0)), frac,
+                  int(counted.sum()))
+
+
+# ----------------------------------------------------------------------------- hum
+
+
+@dataclass(frozen=True)
+class _Hum:
+    mains_hz: float | None
+    level_db: float | None  # relative to the programme RMS
+    harmonics: int
+    persistence: float
+    rumble_db: float  # power from 1 to 20 Hz over the programme power (dB)
+
+
+def _hum(mono: F32, sr: int, rms_power: float) -> _Hum:
+    from scipy.signal import resample_poly
+
+    q = max(1, sr // 2000)
+    y = resample_poly(mono.astype(np.float64), 1, q) if q > 1 else mono.astype(np.float64)
+    fs = sr / q
+    n_fft = int(2 * fs)
+    if y.size < n_fft:
+        y = np.concatenate([y, np.zeros(n_fft - y.size)])
+    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[:: n_fft // 2]
+    frames = frames - frames.mean(axis=1, keepdims=True)  # a DC offset is no rumble
+    win = np.hanning(n_fft)
+    p = np.abs(np.fft.rfft(frames * win, axis=1)) ** 2
+    p *= 2.0 / (n_fft * float(np.sum(win**2)))
+    f = np.fft.rfftfreq(n_fft, 1.0 / fs)
+    df = f[1]
+    avg = p.mean(axis=0)
+    # median over frames: a handling bump is no rumble, a steady infrasonic wander is
+    sub = float(np.median(p[:, (f >= 1.0) & (f <= 20.0)].sum(axis=1)))
+    rumble = _db(sub / rms_power) if rms_power > 0 else LEVEL_FLOOR_DB
+    best = _Hum(None, None, 0, 0.0, rumble)
+    best_score = 0.0
+    for mains in (50.0, 60.0):
+        found = 0
+        persist: list[float] = []
+        line_power = 0.0
+        fundamental_ok = False
+        for h in range(1, 9):
+            fh = h * mains
+            if fh > min(0.45 * fs, 1000.0):
+                break
+            centre = int(round(fh / df))
+            # mean over the line's main lobe (a fixed 3 bins: no max-of-many bias on noise) vs the neighbours
+            line = p[:, centre - 1: centre + 2].mean(axis=1)
+            lo = int(round(3.0 / df))
+            hi = int(round(15.0 / df))
+            neigh_idx = np.concatenate([np.arange(centre - hi, centre - lo), np.arange(centre + lo + 1, centre + hi + 1)])
+            neigh_idx = neigh_idx[(neigh_idx > 0) & (neigh_idx < f.size)]
+            neigh = np.median(p[:, neigh_idx], axis=1)
+            live = neigh > 1e-16
+            prom = 10.0 * np.log10(line[live] / neigh[live] + 1e-30) if live.any() else np.zeros(1)
+            share = float(np.sum(prom >= HUM_PROMINENCE_DB)) / len(neigh)
+            # mains sits on its nominal frequency: the averaged line's peak (parabolic) within 0.25 Hz of it
+            seg = np.log(avg[centre - 2: centre + 3] + 1e-30)
+            i = int(np.argmax(seg))
+            delta = 0.0
+            if 0 < i < 4 and seg[i - 1] - 2 * seg[i] + seg[i + 1] < 0:
+                delta = 0.5 * (seg[i - 1] - seg[i + 1]) / (seg[i - 1] - 2 * seg[i] + seg[i + 1])
+            on_mains = abs((centre - 2 + i + delta) * df - fh) <= HUM_TOLERANCE_HZ
+            if share >= HUM_PERSISTENCE and on_mains:
+                found += 1
+                persist.append(share)
+                # a Hann line's power is the sum over its lobe (5 bins), less the neighbours' share
+                lobe = p[:, centre - 2: centre + 3].sum(axis=1)
+                line_power += float(np.median(np.maximum(lobe - 5.0 * neigh, 0.0)))
+                if h == 1:
+                    fundamental_ok = True
+        ok = fundamental_ok or found >= 2
+        score = found + (1 if fundamental_ok else 0)
+        if ok and score > best_score:
+            best_score = score
+            lvl = _db(line_power) - _db(rms_power) if rms_power > 0 else None
+            best = _Hum(mains, lvl, found, float(np.mean(persist)) if persist else 0.0, rumble)
+    return best
+
+
+# ----------------------------------------------------------------------------- clipping
+
+
+@dataclass(frozen=True)
+class _Clip:
+    ratio: float
+    runs: int
+    spike: float
+    level_dbfs: float
+
+
+def _clipping(x: F32) -> _Clip:
+    peak = float(np.abs(x).max()) if x.size else 0.0
+    if peak < 0.01:  # under -40 dBFS: nothing to call clipping
+        return _Clip(0.0, 0, 0.0, _db(peak * peak))
+    thr = np.float32(peak * (1.0 - 1e-4))
+    near = np.float32(peak * 0.95)
+    held = 0
+    runs = 0
+    at_peak = 0
+    below = 0
+    for ch in x:
+        a = np.abs(ch)
+        at_peak += int(np.count_nonzero(a >= thr))
+        below += int(np.count_nonzero((a >= near) & (a < thr)))
+        for mask in (ch >= thr, ch <= -thr):
+            if not mask.any():
+                continue
+            d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+            lens = np.flatnonzero(d == -1) - np.flatnonzero(d == 1)
+            long = lens[lens >= 3]
+            held += int(long.sum())
+            runs += int(long.size)
+    spike = at_peak / max(below, 1)
+    return _Clip(held / float(x.size), runs, float(spike), _db(peak * peak))
+
+
+# ----------------------------------------------------------------------------- band limit
+
+
+@dataclass(frozen=True)
+class _Cutoff:
+    cutoff_hz: float  # where the top end falls 10 dB under the octave below the edge
+    leak_db: float  # 95th percentile over frames of the power just above the edge vs the octave under it
+
+
+def _cutoff(sp: _Spectrum, edge_hz: float, nyq: float) -> _Cutoff:
+    """A filter's cliff holds in every frame; an instrument's last harmonic does not (attacks, breaths leak past)."""
+    f = sp.freqs
+    above = (f >= edge_hz * 1.1) & (f <= min(edge_hz * 1.6, nyq))
+    below = (f >= edge_hz / 2.0) & (f <= edge_hz)
+    if above.sum() < 2 or below.sum() < 2:
+        return _Cutoff(edge_hz, 0.0)
+    ratio = 10.0 * np.log10((sp.power[:, above].mean(axis=1) + 1e-30) / (sp.power[:, below].mean(axis=1) + 1e-30))
+    leak = float(np.percentile(ratio, 95))
+    # the -10 dB point: 1/24-octave levels of the average spectrum, walked down from the edge
+    spec = sp.power.mean(axis=0)
+    centres = edge_hz * 2.0 ** (-np.arange(0, 48) / 24.0)
+    lev = np.array([float(spec[(f >= c * 2 ** (-1 / 48)) & (f < c * 2 ** (1 / 48))].mean())
+                    if np.any((f >= c * 2 ** (-1 / 48)) & (f < c * 2 ** (1 / 48))) else 0.0 for c in centres])
+    lev_db = 10.0 * np.log10(lev + 1e-30)
+    ref = float(np.median(lev_db[(centres >= edge_hz / 2.5) & (centres <= edge_hz / 1.5)]))
+    ok = np.flatnonzero(lev_db >= ref - 10.0)
+    cutoff = float(centres[ok[0]]) if ok.size else edge_hz
+    return _Cutoff(cutoff, leak)
+
+
+# ----------------------------------------------------------------------------- reverb
+
+
+@dataclass(frozen=True)
+class _Reverb:
+    rt60_s: float | None
+    decays: int
+
+
+def _reverb(mono: F32, sr: int) -> _Reverb:
+    from scipy.signal import butter, sosfilt
+
+    hi = min(4000.0, 0.45 * sr)
+    sos = butter(4, [500.0, hi], btype="bandpass", fs=sr, output="sos")
+    y = sosfilt(sos, mono.astype(np.float64))
+    frame = max(1, int(round(0.01 * sr)))
+    m = y.size // frame
+    if m < 50:
+        return _Reverb(None, 0)
+    e = 10.0 * np.log10(np.mean(y[: m * frame].reshape(m, frame) ** 2, axis=1) + 1e-14)
+    # 3-frame moving average smooths the 10 ms jitter without hiding 100 ms decays
+    e = np.convolve(e, np.ones(3) / 3.0, mode="same")
+    floor = float(np.percentile(e, 5))
+    top = float(np.percentile(e, 98))
+    if top - floor < 30.0:
+        return _Reverb(None, 0)
+    rates: list[float] = []
+    i = 1
+    n = e.size
+    while i < n - 5:
+        # a local maximum well above the floor starts a decay
+        if e[i] >= e[i - 1] and e[i] > e[i + 1] and e[i] >= floor + 30.0 and e[i] >= top - 30.0:
+            start = e[i]
+            j = i + 1
+            low = e[i]
+            # follow the decay while it keeps falling (1 dB of jitter allowed)
+            while j < n and e[j] <= low + 1.0 and e[j] > floor + 3.0:
+                low = min(low, float(e[j]))
+                j += 1
+            seg = e[i:j]
+            t = np.arange(seg.size) * 0.01
+            late = (seg <= start - 10.0) & (seg >= start - 25.0)
+            if late.sum() >= 3 and seg.min() <= start - 25.0:
+                slope = float(np.polyfit(t[late], seg[late], 1)[0])
+                if slope < 0:
+                    rates.append(-slope)
+            i = max(j, i + 1)
+        else:
+            i += 1
+    if len(rates) < 2:
+        return _Reverb(None, len(rates))
+    rate = float(np.median(rates))
+    return _Reverb(60.0 / rate if rate > 0 else None, len(rates))
+
+
+# ----------------------------------------------------------------------------- tonal balance
+
+# band (lo, hi Hz) -> level relative to the 250-4000 Hz reference band (power, dB): typical
+# values of clean recordings (median of the clean recordings in ../shared/fixtures) per content
+_TONAL_BANDS: dict[str, tuple[float, float]] = {
+    "boom": (60.0, 160.0), "mud": (160.0, 450.0), "harsh": (2000.0, 5000.0), "sibilance": (5000.0, 10000.0),
+    "air": (8000.0, 16000.0),
+}
+_TARGETS: dict[str, dict[str, float]] = {
+    "music": {"boom": -4.0, "mud": -2.0, "harsh": -12.0, "sibilance": -18.0, "air": -26.0},
+    "speech": {"boom": -14.0, "mud": -6.0, "harsh": -12.0, "sibilance": -20.0, "air": -30.0},
+}
+#: dB added to the music target per genre word (heavier low end in bass-led styles, etc.)
+_GENRE_SHIFT: dict[str, dict[str, float]] = {
+    "hip hop": {"boom": 4.0}, "hiphop": {"boom": 4.0}, "edm": {"boom": 4.0, "air": 2.0},
+    "electronic": {"boom": 3.0, "air": 2.0}, "rock": {"harsh": 2.0}, "metal": {"harsh": 3.0, "mud": 1.0},
+    "pop": {"air": 2.0}, "classical": {"boom": -2.0, "air": -2.0}, "jazz": {"air": -2.0}, "lofi": {"air": -6.0},
+    "lo-fi": {"air": -6.0}, "acoustic": {"boom": -2.0},
+}
+_TONAL_MARGIN_DB = 9.0
+
+
+def _tonal(sp: _Spectrum, content: str, genre: str | None, bandwidth_hz: float) -> tuple[dict[str, float], list[Finding]]:
+    spec = sp.power.mean(axis=0)
+    f = sp.freqs
+
+    def level(lo: float, hi: float) -> float:
+        sel = (f >= lo) & (f < hi)
+        return _db(float(spec[sel].sum())) if sel.any() else LEVEL_FLOOR_DB
+
+    ref = level(250.0, 4000.0)
+    rel = {name: level(lo, hi) - ref for name, (lo, hi) in _TONAL_BANDS.items()}
+    target = dict(_TARGETS[content])
+    if genre and content == "music":
+        for word, shift in _GENRE_SHIFT.items():
+            if word in genre.lower():
+                for k, v in shift.items():
+                    target[k] += v
+    dev = {k: rel[k] - target[k] for k in rel}
+    nyq = sp.freqs[-1]
+    out: list[Finding] = []
+    m = _TONAL_MARGIN_DB
+
+    def add(problem: str, band: str, excess: float, words: str) -> None:
+        lo, hi = _TONAL_BANDS[band]
+        out.append(Finding(problem, _clamp01(0.3 + (excess - m) / 12.0),
+                           f"{words}: {_khz(lo)}-{_khz(hi)} sits {rel[band]:+.1f} dB against the 250 Hz-4 kHz band "
+                           f"({dev[band]:+.1f} dB from a typical {content} balance)",
+                           {"band_hz": [lo, hi], "relative_db": _r(rel[band]), "deviation_db": _r(dev[band])}))
+
+    if dev["boom"] > m:
+        add("boomy", "boom", dev["boom"], "too much low bass")
+    elif dev["mud"] > m:
+        add("muddy", "mud", dev["mud"], "crowded low mids")
+    if dev["boom"] < -m - 3.0 and dev["mud"] < -m / 2:
+        add("thin", "boom", -dev["boom"] - 3.0, "little body")
+    if dev["harsh"] > m:
+        add("harsh", "harsh", dev["harsh"], "strong upper mids")
+    if content == "speech" and nyq > 10000.0 and dev["sibilance"] > m:
+        add("sibilance", "sibilance", dev["sibilance"], "loud esses")
+    top_ok = bandwidth_hz >= 14000.0 and nyq >= 16000.0
+    if top_ok and dev["air"] < -m - 3.0 and dev["sibilance"] < -m / 2:
+        add("dull", "air", -dev["air"] - 3.0, "little top end")
+    return {k: float(v) for k, v in rel.items()}, out
+
+
+# ----------------------------------------------------------------------------- diagnose
+
+
+def _mono_loss_db(audio: Audio, stereo_lufs: float | None) -> float | None:
+    if audio.channels < 2 or stereo_lufs is None or stereo_lufs <= LEVEL_FLOOR_DB:
+        return 0.0 if audio.channels < 2 else None
+    mid = audio.samples[:2].mean(axis=0, keepdims=True)
+    mono = integrated_lufs(Audio(np.repeat(mid, 2, axis=0), audio.sample_rate))
+    if not math.isfinite(mono):
+        return float(stereo_lufs - (-70.0))
+    return float(stereo_lufs - mono)
+
+
+def diagnose(audio: Audio, analysis: Analysis | None = None, *, genre: str | None = None) -> Diagnosis:
+    """Findings and facts for `audio` (never changes it); reuses `analysis` when given."""
+    x = audio.samples
+    if x.size == 0:
+        raise ValueError("cannot diagnose audio with no samples")
+    if not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).sum())
+        raise ValueError(f"audio contains {bad} NaN or infinite samples; the file is corrupt")
+    a = analysis if analysis is not None else analyze(audio)
+    sr = audio.sample_rate
+    nyq = sr / 2.0
+    speech = a.speech_probability >= SPEECH_THRESHOLD
+    content = "speech" if speech else "music"
+    integrated = a.integrated_lufs
+    loud_ok = integrated is not None and integrated > LEVEL_FLOOR_DB
+    facts: dict[str, Any] = {
+        "integrated_lufs": _r(integrated) if loud_ok else (None if integrated is None else LEVEL_FLOOR_DB),
+        "true_peak_dbtp": _r(a.true_peak_dbtp),
+        "sample_peak_dbfs": _r(a.sample_peak_dbfs),
+        "rms_dbfs": _r(a.rms_dbfs),
+        "lra_lu": _r(a.lra_lu),
+        "plr_db": _r(a.true_peak_dbtp - integrated) if loud_ok and integrated is not None else None,
+        "crest_db": _r(a.crest_db),
+        "noise_floor_dbfs": None, "snr_db": None, "hum_hz": None, "hum_db": None,
+        "clipping_ratio": 0.0,
+        "bandwidth_hz": _r(a.bandwidth_hz, 0),
+        "spectral_centroid_hz": _r(a.spectral_centroid_hz, 0),
+        "spectral_tilt_db_per_octave": _r(a.spectral_tilt_db_per_octave),
+        "stereo_correlation": _r(a.stereo_correlation, 3),
+        "stereo_width": _r(a.stereo_width, 3),
+        "mono_loss_db": None,
+        "speech_probability": _r(a.speech_probability, 3),
+        "content": content,
+        "duration_s": _r(a.duration_s, 3),
+        "sample_rate": sr,
+        "channels": audio.channels,
+    }
+    if a.silent:
+        facts["noise_floor_dbfs"] = LEVEL_FLOOR_DB
+        facts["mono_loss_db"] = 0.0
+        finding = Finding("loudness", 1.0, "digital silence: every sample is zero (peak -120 dBFS)",
+                          {"sample_peak_dbfs": LEVEL_FLOOR_DB})
+        return Diagnosis((finding,), facts)
+
+    findings: list[Finding] = []
+    ex = _excerpt(x, sr)
+    mono = ex.mean(axis=0) if ex.shape[0] > 1 else ex[0]
+    sp = _spectrum(ex, sr)
+    rms_power = 10.0 ** (a.rms_dbfs / 10.0)
+    what = "speech" if speech else "programme"
+
+    # --- noise (decided on the A-weighted ratio: rumble and room tone weigh less than hiss)
+    nz = _noise(sp, speech)
+    hm = _hum(mono, sr, rms_power)
+    facts["noise_floor_dbfs"] = _r(nz.floor_dbfs)
+    facts["snr_db"] = _r(nz.snr_db)
+    if nz.snr_a_db is not None and nz.floor_dbfs is not None and nz.snr_db is not None and nz.snr_a_db < NOISE_SNR_DB:
+        sev = _clamp01(0.2 + 0.8 * (NOISE_SNR_DB - nz.snr_a_db) / (NOISE_SNR_DB - 5.0))
+        findings.append(Finding("noise", sev, f"noise floor {nz.floor_dbfs:.0f} dBFS, {nz.snr_db:.0f} dB under the {what} "
+                                f"({nz.snr_a_db:.0f} dB A-weighted)",
+                                {"noise_floor_dbfs": _r(nz.floor_dbfs), "snr_db": _r(nz.snr_db),
+                                 "snr_a_db": _r(nz.snr_a_db), "stationary_band_fraction": _r(nz.stationary_fraction)}))
+    elif hm.rumble_db > RUMBLE_RATIO_DB:
+        sev = _clamp01(0.2 + (hm.rumble_db - RUMBLE_RATIO_DB) / 20.0)
+        findings.append(Finding("noise", sev, f"low-frequency rumble from 1 to 20 Hz, {-hm.rumble_db:.0f} dB under the {what}",
+                                {"infrasonic_db": _r(hm.rumble_db)}))
+
+    # --- hum
+    if hm.mains_hz is not None and hm.level_db is not None and hm.level_db > HUM_MIN_DB:
+        facts["hum_hz"] = hm.mains_hz
+        facts["hum_db"] = _r(hm.level_db)
+        lvl = hm.level_db if hm.level_db is not None else -60.0
+        sev = _clamp01(0.3 + (lvl + 40.0) / 35.0)
+        findings.append(Finding("hum", sev, f"{hm.mains_hz:.0f} Hz mains hum with {hm.harmonics} line(s) at multiples of "
+                                f"{hm.mains_hz:.0f} Hz in {hm.persistence * 100:.0f}% of the time, {-lvl:.0f} dB under the {what}",
+                                {"hum_hz": hm.mains_hz, "hum_db": _r(hm.level_db), "lines": hm.harmonics}))
+
+    # --- clipping
+    cl = _clipping(x)
+    facts["clipping_ratio"] = _r(cl.ratio, 6)
+    if cl.ratio >= CLIP_RATIO and cl.spike >= CLIP_SPIKE:
+        sev = _clamp01(0.3 + math.log10(cl.ratio / CLIP_RATIO) / 2.5)
+        findings.append(Finding("clipping", sev, f"{cl.ratio * 100:.2g}% of samples held at the peak "
+                                f"({cl.level_dbfs / 2:.1f} dBFS) in {cl.runs} runs",
+                                {"clipping_ratio": _r(cl.ratio, 6), "runs": cl.runs,
+                                 "clip_level_dbfs": _r(cl.level_dbfs / 2)}))
+
+    # --- bandlimited: a cliff well under Nyquist that no frame crosses
+    bw = a.bandwidth_hz
+    if 0.0 < bw < min(BANDLIMIT_FRACTION * nyq, BANDLIMIT_MAX_HZ):
+        co = _cutoff(sp, bw, nyq)
+        if co.leak_db < BANDLIMIT_LEAK_DB:
+            facts["bandwidth_hz"] = _r(co.cutoff_hz, 0)
+            sev = _clamp01(0.3 + 0.7 * (1.0 - co.cutoff_hz / (BANDLIMIT_FRACTION * nyq)) * 1.5)
+            findings.append(Finding("bandlimited", sev, f"top end stops at {_khz(co.cutoff_hz)} (Nyquist {_khz(nyq)}); "
+                                    f"above it the level stays {-co.leak_db:.0f} dB down in 95% of the frames",
+                                    {"bandwidth_hz": _r(co.cutoff_hz, 0), "nyquist_hz": nyq,
+                                     "leak_db": _r(co.leak_db)}))
+
+    # --- reverb (speech)
+    if speech:
+        rv = _reverb(mono, sr)
+        if rv.rt60_s is not None and rv.rt60_s > REVERB_RT60_S:
+            sev = _clamp01(0.3 + (rv.rt60_s - REVERB_RT60_S) / 1.0)
+            findings.append(Finding("reverb", sev, f"word endings decay slowly: reverberation time about "
+                                    f"{rv.rt60_s:.2f} s over {rv.decays} decays",
+                                    {"reverb_rt60_s": _r(rv.rt60_s), "decays": rv.decays}))
+
+    # --- tonal balance
+    limited = any(f.problem == "bandlimited" for f in findings)
+    _, tonal = _tonal(sp, content, genre, bw if not limited else 0.0)
+    findings.extend(tonal)
+
+    # --- dynamics, stereo, peaks, loudness
+    plr = facts["plr_db"]
+    if not speech and plr is not None and plr < PLR_MIN_DB and a.lra_lu < 5.0:
+        findings.append(Finding("over_compressed", _clamp01(0.3 + (PLR_MIN_DB - plr) / 6.0),
+                                f"peak-to-loudness ratio {plr:.1f} dB and loudness range {a.lra_lu:.1f} LU",
+                                {"plr_db": plr, "lra_lu": _r(a.lra_lu)}))
+    mono_loss = _mono_loss_db(audio, integrated if loud_ok else None)
+    facts["mono_loss_db"] = _r(mono_loss)
+    if audio.channels >= 2 and mono_loss is not None and (mono_loss > MONO_LOSS_DB or a.stereo_correlation < -0.2):
+        findings.append(Finding("mono_compatibility", _clamp01(0.3 + (mono_loss - MONO_LOSS_DB) / 6.0),
+                                f"mono fold-down {mono_loss:.1f} dB quieter, channel correlation "
+                                f"{a.stereo_correlation:.2f}",
+                                {"mono_loss_db": _r(mono_loss), "stereo_correlation": _r(a.stereo_correlation, 3)}))
+    if a.true_peak_dbtp > TRUE_PEAK_DBTP:
+        over = a.true_peak_dbtp > 0.0
+        findings.append(Finding("true_peak", 0.7 if over else 0.3,
+                                f"true peak {a.true_peak_dbtp:+.1f} dBTP ({'over full scale' if over else 'above -1 dBTP'})",
+                                {"true_peak_dbtp": _r(a.true_peak_dbtp)}))
+    if loud_ok and integrated is not None and (integrated < QUIET_LUFS or integrated > LOUD_LUFS):
+        quiet = integrated < QUIET_LUFS
+        sev = _clamp01(0.3 + ((QUIET_LUFS - integrated) if quiet else (integrated - LOUD_LUFS)) / 20.0)
+        findings.append(Finding("loudness", sev, f"integrated loudness {integrated:.1f} LUFS "
+                                f"({'very quiet' if quiet else 'very loud'})", {"integrated_lufs": _r(integrated)}))
+    elif not loud_ok and integrated is not None:
+        findings.append(Finding("loudness", 1.0, "integrated loudness under -70 LUFS (below the gate: near silence)",
+                                {"integrated_lufs": LEVEL_FLOOR_DB}))
+    findings.sort(key=lambda f: (PROBLEMS.index(f.problem) if f.problem in REPAIR_PROBLEMS else 99, -f.severity))
+    return Diagnosis(tuple(findings), facts)
