@@ -21,16 +21,14 @@ def run(args: argparse.Namespace) -> int:
     from app.errors import CliError
     from app.runtime import open_service
     from app.settings import Settings
-    from tools.analysis import analyze
 
     with open_service(Settings()) as svc:
         if svc.memory is None:
             raise CliError("memory is not available (see the warning above)")
         aid = svc.import_audio(args.file)
         audio = svc.audio(aid)
-        analysis = analyze(audio).to_dict()
-        rec = svc.memory.recommend(analysis=analysis, request=args.request, user_id=None, audio_id=aid, audio=audio,
-                                   genre=args.genre)
+        rec = svc.memory.recommend(analysis=svc.analysis(aid), request=args.request, user_id=None, audio_id=aid,
+                                   audio=audio, genre=args.genre)
     if args.json:
         print(json.dumps(rec or {"params": {}, "genre": args.genre, "evidence": "nothing to recommend yet",
                                  "confidence": 0.0}, allow_nan=False))
