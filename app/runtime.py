@@ -7,17 +7,13 @@ from app.settings import Settings
 
 
 def build_llm(settings: Settings):
-    """A LangChain chat model when MIXPILOT_LLM_MODEL is set, else None (offline semantic planner)."""
+    """A LangChain chat model when MIXPILOT_LLM_MODEL is set, else None (offline semantic planner).
+    Built by `agents.llm_planner.build_chat_model`, the one place that knows the LLM settings."""
     if not settings.llm_model:
         return None
-    from langchain.chat_models import init_chat_model  # optional: pip install langchain
+    from agents.llm_planner import build_chat_model
 
-    kwargs = {}
-    if settings.llm_base_url:
-        kwargs["base_url"] = settings.llm_base_url
-    if settings.llm_api_key:
-        kwargs["api_key"] = settings.llm_api_key
-    return init_chat_model(settings.llm_model, model_provider=settings.llm_provider, **kwargs)
+    return build_chat_model(settings)
 
 
 def open_service(settings: Settings | None = None, *, with_memory: bool = True) -> Mixpilot:

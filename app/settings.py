@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     llm_provider: str | None = None
     llm_base_url: str | None = None
     llm_api_key: str | None = None
+    llm_timeout_s: float = 60.0  # per request to the LLM endpoint
+    llm_max_retries: int = 1
 
     # ---- HTTP API (app/api)
     environment: Literal["development", "production"] = Field(

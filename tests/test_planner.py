@@ -340,7 +340,9 @@ def test_llm_failures_fall_back_to_semantic(answer, why):
 def test_llm_no_tool_calls_for_out_of_scope():
     plan = make_plan("tell me a joke", llm=_fake(_ai(content="I can only help with audio.")),
                      allow_unavailable=True)
-    assert plan.steps == [] and plan.source == "llm" and plan.notes == ["I can only help with audio."]
+    # plain text without a tool call is not a turn: the offline plan answers, and the note says why
+    assert plan.steps == [] and plan.source == "semantic" and plan.kind == "none"
+    assert any("without a tool call" in n for n in plan.notes)
 
 
 def test_llm_configured_but_unreachable_falls_back():
