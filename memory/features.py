@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from tools.analysis import is_speech
 from tools.audio import Audio
 
 FEATURE_VERSION = 1
@@ -224,7 +225,7 @@ def embed(audio: Audio, analysis: dict[str, Any] | None = None) -> np.ndarray:
 
 def content_type(analysis: dict[str, Any] | None) -> str:
     """``speech`` or ``music`` (for the vector store's metadata filter)."""
-    return "speech" if float((analysis or {}).get("speech_probability") or 0.0) >= 0.6 else "music"
+    return "speech" if is_speech(analysis or {}) else "music"
 
 
 #: squared-distance scale of `similarity` (about the squared distance between unrelated recordings / 2)
