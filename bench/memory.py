@@ -239,13 +239,13 @@ def fill(m: MemoryAgent, vectors: list[np.ndarray], total: int, seed: int = 2) -
                                    "feature_version": F.FEATURE_VERSION}))
 
         async def _bulk(cfgs=cfgs, vecs=vecs) -> None:
-            async with m._sessions() as s, s.begin():
+            async with m.repo.sessions() as s, s.begin():
                 for o in {c["owner_id"] for c in cfgs}:
                     await db.ensure_user(s, user_id=o)
                 await s.execute(insert(db.MixingConfiguration), cfgs)
                 await s.execute(insert(db.AudioFeatureVector), vecs)
 
-        m._loop.run(_bulk())
+        m.repo.run(_bulk())
         from memory.vectors import VectorItem
 
         m.vectors.add([VectorItem(id=i, vector=v, metadata=md) for i, v, md in items])

@@ -15,7 +15,7 @@ sits at or beyond what this rating model identifies from 20 *overall* ratings.
 
 Aspect ratings change that: fitted per aspect (tone, width, loudness: one or two settings each),
 the same rule reaches −70…−85 % by 20 ratings (bench/memory.py's "overall + aspect" mode, which
-runs the MemoryAgent's own estimator, `agents.memory_agent._cone_peak`).
+runs the MemoryAgent's own estimator, `agents.memory_estimator.cone_peak`).
 """
 
 from __future__ import annotations

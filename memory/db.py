@@ -461,6 +461,14 @@ async def get_configuration(session: AsyncSession, *, owner_id: str, config_id: 
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def recent_configurations(session: AsyncSession, *, owner_id: str, limit: int = 50) -> Sequence[Any]:
+    """This owner's latest configurations (rows of id, audio_id, result_id), newest first."""
+    stmt = (select(MixingConfiguration.id, MixingConfiguration.audio_id, MixingConfiguration.result_id)
+            .where(MixingConfiguration.owner_id == owner_id)
+            .order_by(MixingConfiguration.created_at.desc()).limit(limit))
+    return (await session.execute(stmt)).all()
+
+
 async def find_configuration(session: AsyncSession, *, owner_id: str, ref: str) -> MixingConfiguration | None:
     """The configuration `ref` names for this owner: its id, a job id, a result or input audio id (latest)."""
     row = await get_configuration(session, owner_id=owner_id, config_id=ref)

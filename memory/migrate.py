@@ -4,38 +4,25 @@
 database and the code stand; `check_schema_current` is what a surface calls at start-up: it
 raises `SchemaOutOfDate` (whose message says to run ``mixpilot migrate``) on a database that
 is behind (or ahead of) this code. Every function takes the database URL; the sync ones are
-safe to call from inside a running event loop (they then use a worker thread).
+safe to call from inside a running event loop (`memory.bridge` then runs them on a worker thread).
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from memory.bridge import call_off_loop, run_sync
 from memory.db import make_engine, normalize_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
-T = TypeVar("T")
 
 
 class SchemaOutOfDate(ValueError):
     """The database schema is not the one this code expects (a ValueError: surfaces print it as one line)."""
-
-
-def _off_loop(fn: Callable[[], T]) -> T:
-    """Run `fn` here, or in a worker thread when this thread already runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return fn()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as ex:
-        return ex.submit(fn).result()
 
 
 def alembic_config(url: str):
@@ -58,13 +45,13 @@ def head_revision() -> str | None:
 def upgrade(url: str, revision: str = "head") -> None:
     from alembic import command
 
-    _off_loop(lambda: command.upgrade(alembic_config(url), revision))
+    call_off_loop(lambda: command.upgrade(alembic_config(url), revision))
 
 
 def downgrade(url: str, revision: str = "base") -> None:
     from alembic import command
 
-    _off_loop(lambda: command.downgrade(alembic_config(url), revision))
+    call_off_loop(lambda: command.downgrade(alembic_config(url), revision))
 
 
 async def current_revision_async(engine: AsyncEngine) -> str | None:
@@ -85,7 +72,7 @@ def current_revision(url: str) -> str | None:
         finally:
             await engine.dispose()
 
-    return _off_loop(lambda: asyncio.run(_go()))
+    return run_sync(_go())
 
 
 def _verdict(current: str | None, head: str | None) -> None:

@@ -58,7 +58,7 @@ def test_every_genre_word_the_planner_knows_has_a_preset():
 
 
 def test_the_places_that_name_genres_agree():
-    from agents import memory_agent
+    from agents import memory_estimator
     from agents.semantic import chains
     from app.commands.recommend import GENRES as CLI_GENRES
     from tools.genre_preset import GenrePresetParams
@@ -66,7 +66,8 @@ def test_the_places_that_name_genres_agree():
     assert typing.get_args(GenrePresetParams.model_fields["genre"].annotation) == G.GENRES
     assert CLI_GENRES == G.GENRES
     assert chains.genre_loudness("pop") == G.genre_loudness("pop") == G.load_preset("pop").loudness_lufs
-    assert memory_agent.GENRE_PRESETS == {g: G.load_preset(g).recommend for g in G.GENRES}
+    for g in G.GENRES:
+        assert memory_estimator.genre_prior(g) == G.load_preset(g).recommend, g
     from agents import contract
 
     genre_type = getattr(contract, "Genre", None)

@@ -14,6 +14,7 @@ import pytest
 from scipy.signal import lfilter
 
 from agents.memory_agent import MemoryAgent, genre_from_request, open_memory
+from agents.memory_estimator import Neighbour, recommend_from
 from memory import db, migrate
 from memory import features as F
 from memory.cache import MemoryCache, RedisCache, cache_key, make_cache
@@ -332,14 +333,13 @@ def test_noisy_mid_range_ratings_move_the_recommendation_towards_the_better_rate
     """Ratings are relative: a run of 1–4s (no clean 5s) around neutral still points towards the
     settings rated above the listener's mean, for each of two opposite listeners (the old
     rating-weighted mean stayed near what was tried first)."""
-    agent = object.__new__(MemoryAgent)  # _aggregate needs no database
     got = {}
     for name, taste in {"wide": (1.5, 3.0), "narrow": (0.5, -3.0)}.items():
         moved = []
         for seed in range(5):
             hits = _noisy_listener_hits(seed, taste)
             assert {h["score"] for h in hits} <= {1.0, 2.0, 3.0, 4.0} and len({h["score"] for h in hits}) >= 3
-            rec = agent._aggregate(hits, owner="me", genre=None, ctype="music")
+            rec = recommend_from([Neighbour(**h) for h in hits], genre=None, ctype="music")
             moved.append((rec["params"]["stereo_width"]["width"], rec["params"]["eq"]["bright_db"]))
         got[name] = np.median(np.array(moved), axis=0)
     # tried: width 1.0 ± 0.3, bright 0 ± 2 dB; each listener's recommendation moves well towards the taste
@@ -351,7 +351,6 @@ def test_noisy_mid_range_ratings_move_the_recommendation_towards_the_better_rate
 def test_aspect_ratings_pin_the_settings_they_speak_about():
     """Overall ratings that do not depend on width say nothing about it; a width aspect rating that
     does (the listener likes 1.6) moves the width there. Without the aspect the width stays put."""
-    agent = object.__new__(MemoryAgent)  # _aggregate needs no database
     widths = {True: [], False: []}
     for seed in range(4):
         rng = np.random.default_rng(seed)
@@ -363,7 +362,7 @@ def test_aspect_ratings_pin_the_settings_they_speak_about():
                          "params": {"stereo_width": {"width": round(width, 3)}}, "aspects": {"width": aspect}})
         for with_aspects in (True, False):
             use = hits if with_aspects else [{**h, "aspects": {}} for h in hits]
-            rec = agent._aggregate([dict(h) for h in use], owner="me", genre=None, ctype="music")
+            rec = recommend_from([Neighbour(**h) for h in use], genre=None, ctype="music")
             widths[with_aspects].append(rec["params"]["stereo_width"]["width"])
     assert np.median(widths[True]) > 1.45, widths
     assert abs(np.median(widths[False]) - 1.0) < 0.25, widths

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
+
+from memory.bridge import run_sync
 
 # where the API keeps its password helpers (first found wins)
 _SECURITY_MODULES = ("app.api.security", "app.api.core.security", "app.core.security", "app.api.auth")
@@ -57,24 +58,6 @@ def _dummy_hash() -> str:
         return PasswordHash.recommended().hash(_DUMMY_PASSWORD)
     except Exception:
         return ""
-
-
-def run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run a coroutine to completion from sync code, even inside a running event loop's thread."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(coro)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-            box["error"] = exc
-
-    t = threading.Thread(target=target, name="mixpilot-ui-db")
-    t.start()
-    t.join()
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
 
 
 class SignIn:
