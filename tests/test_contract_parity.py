@@ -9,6 +9,7 @@ outside its bounds, or a clamp that is not the tool's bound.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import io
 import json
@@ -28,7 +29,7 @@ from agents.planner import _is_open, make_plan
 from agents.semantic import vocabulary as V
 from agents.semantic.chains import repairs, speech_chain
 from agents.semantic.draft import AMOUNT_KEY, EQ_DB, Draft, scaled
-from agents.semantic.followup import _scale_params, apply_followup, parse_followup
+from agents.semantic.followup import SCALES, _scale_params, apply_followup, parse_followup
 from agents.semantic.intents import INTENTS
 from tools.registry import CANONICAL, TOOLS, ToolParams, default_registry
 
@@ -67,6 +68,23 @@ def test_every_canonical_tool_has_a_real_spec_in_its_module():
         assert issubclass(spec.params, ToolParams) and spec.params.model_fields, f"{name}: placeholder spec"
         assert CANONICAL[name] == (f"tools.{name}", spec.stage, spec.description)
     assert list(CANONICAL) == list(REG) == list(TOOLS)
+
+
+def test_every_tool_module_is_registered():
+    """A module under tools/ that defines SPEC is a tool: its name is in TOOLS (the one line that lists it)."""
+    found = []
+    for path in sorted((REPO / "tools").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {
+            t.id
+            for node in tree.body
+            if isinstance(node, (ast.Assign, ast.AnnAssign))
+            for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(t, ast.Name)
+        }
+        if names & {"SPEC", "SPECS"}:
+            found.append(path.stem)
+    assert sorted(found) == sorted(TOOLS), "add the tool's name to tools.registry.TOOLS (in chain order)"
 
 
 def test_contract_is_each_specs_params_model():
@@ -124,6 +142,16 @@ def test_amount_keys_name_bounded_fields_and_the_executor_reads_them():
 def test_every_tool_explains_itself():
     for tool in TOOLS:
         assert REG[tool].verb and VERBS[tool] == REG[tool].verb, tool
+
+
+def test_follow_up_scales_name_fields_with_neutral_values_inside_bounds():
+    for tool in TOOLS:
+        model = REG[tool].params
+        for key, neutral in SCALES.get(tool, ()):
+            assert key in model.model_fields, f"{tool}: scaled param {key!r} is not a field"
+            lo, hi = bounds(tool, key)
+            assert (lo is None or lo <= neutral) and (hi is None or neutral <= hi), f"{tool}.{key}"
+    assert [k for k, _ in SCALES["eq"]] == list(EQ_DB)
 
 
 def test_eq_gains_the_planner_moves_are_eq_fields():

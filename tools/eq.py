@@ -130,4 +130,5 @@ SPEC = ToolSpec(
     stage=Stage.TONE,
     applies_to=("mix", "vocals", "speech", "music", "drums", "bass", "other"),
     verb="adjusted the tone (EQ)",
+    scales=tuple((k, 0.0) for k in EqParams.model_fields if k.endswith("_db")),  # the tonal gains
 )

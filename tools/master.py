@@ -183,4 +183,5 @@ SPEC = ToolSpec(
     stage=Stage.MASTER,
     applies_to=("mix", "music", "speech"),
     verb="mastered to the loudness target with a true-peak limiter",
+    scales=(("glue", 0.0),),
 )

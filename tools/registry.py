@@ -106,6 +106,9 @@ class ToolSpec:
     amount_key: str | None = None
     #: what the tool did, in plain words for the explanation ("reduced background noise")
     verb: str = ""
+    #: further params a "more"/"less" follow-up scales, each around its neutral value ((param, neutral), …);
+    #: the amount key is always scaled (around 0)
+    scales: tuple[tuple[str, float], ...] = ()
 
     def availability(self) -> tuple[bool, str]:
         if self.check_available is None:

@@ -67,4 +67,5 @@ SPEC = ToolSpec(
     applies_to=("music", "mix"),
     needs_inputs=("voice",),
     verb="ducked the music under the voice",
+    scales=(("depth_db", 0.0),),
 )

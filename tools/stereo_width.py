@@ -43,4 +43,5 @@ SPEC = ToolSpec(
     stage=Stage.SPACE,
     applies_to=("mix", "music", "other"),
     verb="changed the stereo width",
+    scales=(("width", 1.0),),
 )

@@ -11,12 +11,13 @@ from agents.contract import PerTool, clamp, default
 from agents.plan import WHOLE_MIX, Forbidden, Plan, Step
 from agents.semantic import vocabulary as V
 from agents.semantic.parse import Clause, Parsed
+from tools.registry import get_tool
 
 #: tool → (the param its overall "how much" lives in, the tool's default): each tool's ``SPEC.amount_key``
 AMOUNT_KEY: Mapping[str, tuple[str, float]] = PerTool(
     lambda spec: (spec.amount_key, float(default(spec.name, spec.amount_key))) if spec.amount_key else None)
-#: the eq tool's tonal gains (fields of its Params; tests/test_contract_parity.py checks)
-EQ_DB = ("bright_db", "warm_db", "mud_db", "boom_db", "box_db", "presence_db", "air_db")
+#: the eq tool's tonal gains, the params its ``SPEC.scales`` names ("bright_db", "warm_db", …, "air_db")
+EQ_DB: tuple[str, ...] = tuple(key for key, _ in get_tool("eq").scales)
 VOICE_TOOLS = ("pitch_correct", "vocoder_enhance", "de_ess")
 
 

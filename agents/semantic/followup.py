@@ -9,11 +9,12 @@ handles undo/reset itself (they need no plan) and calls the planner with ``previ
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agents.contract import clamp, default
+from agents.contract import PerTool, clamp, default
 from agents.plan import Plan, Step
 from agents.semantic import vocabulary as V
 from agents.semantic.parse import normalize, parse
@@ -50,6 +51,9 @@ BY_DB = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(?:db|lu|lufs)\b")
 LEVEL_SCALE_UP = {"touch": 1.1, "bit": 1.2, "gentle": 1.15, "lot": 1.6, "max": 1.9}
 LEVEL_SCALE_DOWN = {"touch": 0.9, "bit": 0.8, "gentle": 0.85, "lot": 0.45, "max": 0.3}
 LOUD_STEP = {"touch": 0.5, "bit": 1.0, "gentle": 1.0, "lot": 3.0, "max": 4.0}
+#: tool → (param, neutral value) pairs a "more"/"less" follow-up scales: its amount key, then ``SPEC.scales``
+SCALES: Mapping[str, tuple[tuple[str, float], ...]] = PerTool(
+    lambda spec: (((spec.amount_key, 0.0),) if spec.amount_key else ()) + spec.scales or None)
 
 
 class FollowUp(BaseModel):
@@ -172,22 +176,16 @@ def _gentle(tool: str, params: dict[str, Any], level: str | None) -> dict[str, A
 
 
 def _scale_params(tool: str, params: dict[str, Any], factor: float) -> dict[str, Any]:
-    from agents.semantic.planner import AMOUNT_KEY, EQ_DB
-
+    """What "more" / "less" moves (the tool's ``SPEC.amount_key`` and ``SPEC.scales``), scaled around each
+    param's neutral value and kept inside the tool's bounds. A param the step leaves out is scaled from the
+    tool's default when that default is not neutral (an absent amount is the tool's usual amount)."""
     p = dict(params)
-    if tool in AMOUNT_KEY:  # every clamp and default below is the tool's own (its Params model)
-        key, base = AMOUNT_KEY[tool]
-        p[key] = round(clamp(tool, key, float(p.get(key, base)) * factor), 3)
-    for k in EQ_DB:
-        if k in p:
-            p[k] = round(clamp("eq", k, float(p[k]) * factor), 2)
-    if tool == "stereo_width" and "width" in p:
-        p["width"] = round(clamp(tool, "width", 1.0 + (float(p["width"]) - 1.0) * factor), 3)
-    if tool == "sidechain":
-        depth = float(p.get("depth_db", default(tool, "depth_db")))
-        p["depth_db"] = round(clamp(tool, "depth_db", depth * factor), 2)
-    if tool == "master" and "glue" in p:
-        p["glue"] = round(clamp(tool, "glue", float(p["glue"]) * factor), 3)
+    for key, neutral in SCALES.get(tool, ()):
+        base = default(tool, key)
+        if key not in p and base == neutral:
+            continue
+        value = neutral + (float(p.get(key, base)) - neutral) * factor
+        p[key] = round(clamp(tool, key, value), 2 if key.endswith("_db") else 3)
     return p
 
 
