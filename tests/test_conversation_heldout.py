@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from test_listening import _check, _plan
 
 DATA = Path(__file__).resolve().parent / "data" / "conversation_heldout.yaml"
