@@ -20,15 +20,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agents.contract import field_bounds, params_model
+from agents.contract import PerTool, field_bounds, params_model
 from tools.registry import CANONICAL, Stage
 
 TARGETS = ("mix", "vocals", "speech", "drums", "bass", "other", "music")
 STEMS = ("vocals", "drums", "bass", "other")
-#: tools that only make sense on one voice; never aimed at a whole music mix by the validator
-VOICE_ONLY = ("pitch_correct", "vocoder_enhance")
-#: tools that always act on the whole programme
-WHOLE_MIX = ("master", "genre_preset", "reference_match", "mix", "sidechain", "stereo_width", "separate")
+#: tools that act on one voice (``SPEC.voice``): "don't touch the vocals" rules them out
+VOICE_TOOLS: Mapping[str, bool] = PerTool(lambda spec: spec.voice or None)
+#: voice tools that only make sense on one voice (no "mix" in ``SPEC.applies_to``); never aimed at a whole
+#: music mix by the validator
+VOICE_ONLY: Mapping[str, bool] = PerTool(lambda spec: (spec.voice and "mix" not in spec.applies_to) or None)
+#: tools that always act on the whole programme (``SPEC.whole_mix``)
+WHOLE_MIX: Mapping[str, bool] = PerTool(lambda spec: spec.whole_mix or None)
 
 
 class Step(BaseModel):
@@ -118,7 +121,7 @@ class Forbidden:
             return f"left out {step.tool}: you asked for no {step.tool.replace('_', ' ')}"
         if step.target in self.targets:
             return f"left out {step.tool} on the {step.target}: you asked not to touch the {step.target}"
-        if "vocals" in self.targets and step.tool in VOICE_ONLY + ("de_ess",):
+        if "vocals" in self.targets and step.tool in VOICE_TOOLS:
             return f"left out {step.tool}: you asked not to touch the vocals"
         return None
 

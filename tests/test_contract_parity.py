@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from agents.contract import CONTRACT, bounds, field_bounds, params_model
 from agents.executor import _amount
 from agents.explain import VERBS
-from agents.plan import FALLBACKS, validate_plan
+from agents.plan import FALLBACKS, VOICE_ONLY, VOICE_TOOLS, WHOLE_MIX, validate_plan
 from agents.planner import _is_open, make_plan
 from agents.semantic import vocabulary as V
 from agents.semantic.chains import repairs, speech_chain
@@ -152,6 +152,17 @@ def test_follow_up_scales_name_fields_with_neutral_values_inside_bounds():
             lo, hi = bounds(tool, key)
             assert (lo is None or lo <= neutral) and (hi is None or neutral <= hi), f"{tool}.{key}"
     assert [k for k, _ in SCALES["eq"]] == list(EQ_DB)
+
+
+def test_target_rules_come_from_the_specs():
+    for tool in TOOLS:
+        spec = REG[tool]
+        assert (tool in WHOLE_MIX) == spec.whole_mix and (tool in VOICE_TOOLS) == spec.voice
+        if spec.whole_mix:
+            assert "mix" in spec.applies_to, f"{tool}: acts on the whole mix but does not apply to it"
+        if spec.voice:
+            assert {"vocals", "speech"} & set(spec.applies_to), f"{tool}: a voice tool that applies to no voice"
+    assert set(VOICE_ONLY) <= set(VOICE_TOOLS)
 
 
 def test_eq_gains_the_planner_moves_are_eq_fields():

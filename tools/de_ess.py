@@ -78,4 +78,5 @@ SPEC = ToolSpec(
     applies_to=("vocals", "speech", "mix"),
     amount_key="amount",
     verb="softened harsh 's' sounds (de-esser)",
+    voice=True,
 )

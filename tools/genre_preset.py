@@ -113,4 +113,5 @@ SPEC = ToolSpec(
     applies_to=("mix", "music", "speech"),
     amount_key="intensity",
     verb="shaped the tonal balance and dynamics toward the genre",
+    whole_mix=True,
 )

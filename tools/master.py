@@ -184,4 +184,5 @@ SPEC = ToolSpec(
     applies_to=("mix", "music", "speech"),
     verb="mastered to the loudness target with a true-peak limiter",
     scales=(("glue", 0.0),),
+    whole_mix=True,
 )

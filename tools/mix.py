@@ -81,4 +81,5 @@ SPEC = ToolSpec(
     applies_to=("music", "mix"),
     needs_inputs=("voice",),
     verb="balanced the vocal against the music",
+    whole_mix=True,
 )

@@ -317,4 +317,5 @@ SPEC = ToolSpec(
     check_available=check_available,
     amount_key="strength",
     verb="tuned the voice",
+    voice=True,
 )

@@ -93,4 +93,5 @@ SPEC = ToolSpec(
     needs_inputs=("reference",),
     amount_key="intensity",
     verb="matched the reference track's tone and loudness",
+    whole_mix=True,
 )

@@ -109,6 +109,11 @@ class ToolSpec:
     #: further params a "more"/"less" follow-up scales, each around its neutral value ((param, neutral), …);
     #: the amount key is always scaled (around 0)
     scales: tuple[tuple[str, float], ...] = ()
+    #: always acts on the whole programme: the validator aims it at the mix whatever target was asked
+    whole_mix: bool = False
+    #: acts on one voice: planned on the speech when speech is named, ruled out by "don't touch the vocals";
+    #: a voice tool whose ``applies_to`` has no "mix" only makes sense on a voice
+    voice: bool = False
 
     def availability(self) -> tuple[bool, str]:
         if self.check_available is None:

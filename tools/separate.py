@@ -304,4 +304,5 @@ SPEC = ToolSpec(
     stage=Stage.SEPARATE,
     applies_to=("mix",),
     verb="split the track into stems",
+    whole_mix=True,
 )

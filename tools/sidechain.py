@@ -68,4 +68,5 @@ SPEC = ToolSpec(
     needs_inputs=("voice",),
     verb="ducked the music under the voice",
     scales=(("depth_db", 0.0),),
+    whole_mix=True,
 )

@@ -44,4 +44,5 @@ SPEC = ToolSpec(
     applies_to=("mix", "music", "other"),
     verb="changed the stereo width",
     scales=(("width", 1.0),),
+    whole_mix=True,
 )

@@ -135,4 +135,5 @@ SPEC = ToolSpec(
     check_available=check_available,
     amount_key="amount",
     verb="re-synthesised the voice through a neural vocoder",
+    voice=True,
 )

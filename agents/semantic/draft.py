@@ -18,7 +18,6 @@ AMOUNT_KEY: Mapping[str, tuple[str, float]] = PerTool(
     lambda spec: (spec.amount_key, float(default(spec.name, spec.amount_key))) if spec.amount_key else None)
 #: the eq tool's tonal gains, the params its ``SPEC.scales`` names ("bright_db", "warm_db", …, "air_db")
 EQ_DB: tuple[str, ...] = tuple(key for key, _ in get_tool("eq").scales)
-VOICE_TOOLS = ("pitch_correct", "vocoder_enhance", "de_ess")
 
 
 @dataclass

@@ -10,10 +10,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from agents.plan import Forbidden, Plan
+from agents.plan import VOICE_TOOLS, Forbidden, Plan
 from agents.semantic import vocabulary as V
 from agents.semantic.chains import analysis_value, genre_loudness, is_speech, repairs, speech_chain
-from agents.semantic.draft import AMOUNT_KEY, EQ_DB, VOICE_TOOLS, Draft, scaled, target_for
+from agents.semantic.draft import AMOUNT_KEY, EQ_DB, Draft, scaled, target_for
 from agents.semantic.numbers import apply_numbers
 from agents.semantic.parse import Clause, Match, Parsed, _compiled, bare_lufs, parse
 
