@@ -172,15 +172,15 @@ def test_answer_markdown_quotes_the_answer_then_the_check_and_unquoted_findings(
         checks={"platform": "spotify", "ready": False, "reasons": ["true peak +1.0 dBTP is over the −1 dBTP ceiling"]},
         findings=[{"problem": "true_peak", "severity": 0.8, "evidence": "true peak +1.0 dBTP is over the −1 dBTP ceiling"},
                   {"problem": "over_compressed", "severity": 0.4, "evidence": "PLR 7.1 dB"}])
-    assert md.startswith("It plays at −9.2 LUFS") and "❌ **Not ready for Spotify**" in md
+    assert md.startswith("It plays at −9.2 LUFS") and "**Spotify check: fail** (not ready yet)" in md
     assert md.count("+1.0 dBTP") == 1  # quoted by the check: not repeated as a finding
     assert "**over compressed** (0.4): PLR 7.1 dB" in md
     quoted = view.answer_markdown("Not yet: loudness −9.0 LUFS is 5.0 dB above Spotify's −14 LUFS.",
                                   checks={"platform": "spotify", "ready": False,
                                           "reasons": ["loudness −9.0 LUFS is 5.0 dB above Spotify's −14 LUFS"]})
-    assert quoted.count("5.0 dB above") == 1 and "❌ **Not ready for Spotify**" in quoted  # reasons said once
+    assert quoted.count("5.0 dB above") == 1 and "**Spotify check: fail**" in quoted  # reasons said once
     ok = view.check_markdown({"platform": "apple_music", "ready": True, "reasons": []})
-    assert ok == "✅ **Ready for Apple Music**"
+    assert ok == "**Apple Music check: pass** (ready)"
     assert view.answer_markdown(None, fallback="Nothing to do: it is clean.") == "Nothing to do: it is clean."
 
 
@@ -245,7 +245,7 @@ def test_an_answer_shows_its_numbers_and_a_button_that_confirms_on_the_same_thre
     outs = list(ui.on_send("is it ready for Spotify?", history, st))
     history, st = outs[-1][0], outs[-1][1]
     answer = history[-1]["content"]
-    assert "−13.1 LUFS" in answer and "Not ready for Spotify" in answer
+    assert "−13.1 LUFS" in answer and "Spotify check: fail" in answer
     assert not any("I don't see anything to change" in str(m["content"]) for m in history)  # no empty plan line
     assert _button(outs[:1]).get("visible") is False  # hidden while the turn runs
     button = _button(outs)

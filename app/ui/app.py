@@ -402,11 +402,12 @@ def build_app(svc: Any, *, work_dir: str | Path, user_id: str = "local", signin:
             with gr.Column(scale=3):
                 chat = gr.Chatbot(label="Conversation", elem_id="mp-chat", height=440, buttons=["copy"],
                                   feedback_options=None, placeholder="Upload a recording to start.")
+                # what the last answer suggests; pressing it sends the confirming turn (label: view.suggestion_label)
+                suggest = gr.Button("Do it", variant="primary", elem_id="mp-suggest", visible=False)
                 with gr.Row():
                     msg = gr.Textbox(show_label=False, placeholder="What should I do with it?", elem_id="mp-msg",
                                      scale=6, lines=1, max_lines=3)
                     send = gr.Button("Send", variant="primary", elem_id="mp-send", scale=1, min_width=80)
-                suggest = gr.Button("Do it", variant="primary", elem_id="mp-suggest", visible=False)
                 gr.Examples(EXAMPLES, inputs=[msg], label="Try")
                 progress = gr.HTML("", elem_id="mp-progress")
                 with gr.Tabs():

@@ -254,12 +254,14 @@ def platform_name(platform: Any) -> str:
 
 
 def check_markdown(checks: dict[str, Any] | None, *, skip_in: str = "") -> str:
-    """A platform check as one pass/fail line and its reasons (those not already quoted in `skip_in`)."""
+    """A platform check as one pass/fail line and its reasons (those not already quoted in `skip_in`).
+
+    Words, not emoji: a browser without an emoji font would show empty boxes."""
     if not checks or "ready" not in checks:
         return ""
     name = platform_name(checks.get("platform") or "streaming")
     ready = bool(checks.get("ready"))
-    head = f"✅ **Ready for {name}**" if ready else f"❌ **Not ready for {name}**"
+    head = f"**{name} check: pass** (ready)" if ready else f"**{name} check: fail** (not ready yet)"
     reasons = [str(r) for r in checks.get("reasons") or [] if str(r).strip() and str(r) not in skip_in]
     return "\n".join([head, *(f"- {r}" for r in reasons)])
 
