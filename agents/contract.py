@@ -9,7 +9,7 @@ on this machine, and the validator checks an unavailable tool's params against t
 - ``params_model``, ``bounds``, ``default``, ``clamp``: one tool's model, one field's bounds and default,
   a value clamped to them (loading only that tool's module, which keeps the planner's start-up short).
 - ``PerTool``: a read-only mapping tool → something derived from its spec, computed per tool on first use
-  (``draft.AMOUNT_KEY``, ``explain.VERBS``).
+  (``draft.AMOUNT_KEY``, ``explain.VERBS``, ``REPAIRS_FOR``).
 """
 
 from __future__ import annotations
@@ -111,6 +111,10 @@ class PerTool(Mapping[str, V], Generic[V]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+#: repair tool → the diagnosis problems it repairs (``SPEC.repairs``): what justifies planning it (do no harm)
+REPAIRS_FOR: Mapping[str, tuple[str, ...]] = PerTool(lambda spec: spec.repairs or None)
 
 
 def _build_contract() -> dict[str, type[BaseModel]]:

@@ -43,7 +43,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from agents.contract import CONTRACT
+from agents.contract import CONTRACT, REPAIRS_FOR
 from agents.plan import TARGETS, Forbidden, Plan, Step, validate_plan
 from agents.prompts import SYSTEM_PROMPT, user_message
 from tools.registry import CANONICAL
@@ -57,14 +57,6 @@ RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_t
 #: the two turn tools besides the canonical processing tools
 ANSWER_TOOL = "answer"
 CLARIFY_TOOL = "clarify"
-#: repair tool → the diagnosed problems that justify it (do no harm)
-REPAIR_FOR: dict[str, tuple[str, ...]] = {
-    "denoise": ("noise", "hum"),
-    "declip": ("clipping",),
-    "dereverb": ("reverb",),
-    "bandwidth_extension": ("bandlimited",),
-    "restore": ("noise", "hum", "clipping", "bandlimited", "reverb"),
-}
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_RETRIES = 1
 
@@ -460,7 +452,7 @@ def _unfounded_repairs(steps: list[Step], semantic: Plan, diagnosis: Mapping[str
     ordered = {s.tool for s in semantic.steps} | {s.tool for s in semantic.suggested_steps}
     kept, notes = [], []
     for s in steps:
-        needs = REPAIR_FOR.get(s.tool)
+        needs = REPAIRS_FOR.get(s.tool)
         if needs and s.tool not in ordered and not found.intersection(needs):
             what = " or ".join(needs) if len(needs) <= 2 else "problem it repairs"
             notes.append(f"left out {s.tool}: the diagnosis found no {what}")

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from agents.contract import CONTRACT, bounds, field_bounds, params_model
+from agents.contract import CONTRACT, REPAIRS_FOR, bounds, field_bounds, params_model
 from agents.executor import _amount
 from agents.explain import VERBS
 from agents.plan import FALLBACKS, VOICE_ONLY, VOICE_TOOLS, WHOLE_MIX, validate_plan
@@ -161,7 +161,9 @@ def test_target_rules_come_from_the_specs():
         if spec.whole_mix:
             assert "mix" in spec.applies_to, f"{tool}: acts on the whole mix but does not apply to it"
         if spec.voice:
-            assert {"vocals", "speech"} & set(spec.applies_to), f"{tool}: a voice tool that applies to no voice"
+            assert {"vocals", "speech"} & set(spec.applies_to), (
+                f"{tool}: a voice tool that applies to no voice"
+            )
     assert set(VOICE_ONLY) <= set(VOICE_TOOLS)
 
 
@@ -223,6 +225,27 @@ def test_chain_steps_pass_the_tools_params(analysis):
         d = Draft()
         speech_chain(d, analysis, with_master=with_master)
         bad += [m for s in d.steps for m in _check(s.tool, s.params, f"speech_chain({analysis})")]
+    assert not bad, "\n".join(bad)
+
+
+def test_repair_tools_name_diagnosed_problems():
+    from tools.diagnose import PROBLEMS, REPAIR_PROBLEMS
+
+    for tool, problems in REPAIRS_FOR.items():
+        assert set(problems) <= set(PROBLEMS), f"{tool}: unknown problems {set(problems) - set(PROBLEMS)}"
+    assert set(REPAIR_PROBLEMS) <= {p for problems in REPAIRS_FOR.values() for p in problems}
+
+
+@pytest.mark.parametrize("severity", [0.0, 0.3, 0.6, 1.0])
+def test_diagnosis_fixes_pass_the_tools_params(severity):
+    from agents.answers import fixes
+    from tools.diagnose import PROBLEMS
+
+    findings = [{"problem": p, "severity": severity, "evidence": ""} for p in PROBLEMS]
+    bad = []
+    for speech in (True, False):
+        for st in fixes(findings, speech=speech):
+            bad += _check(st.tool, st.params, f"fix for a diagnosis (severity {severity}, speech {speech})")
     assert not bad, "\n".join(bad)
 
 

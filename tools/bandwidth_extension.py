@@ -125,4 +125,5 @@ SPEC = ToolSpec(
     applies_to=("mix", "speech", "vocals", "music"),
     amount_key="amount",
     verb="restored missing high frequencies",
+    repairs=("bandlimited",),
 )

@@ -170,4 +170,5 @@ SPEC = ToolSpec(
     applies_to=("mix", "speech", "vocals", "music", "drums", "bass", "other"),
     amount_key="strength",
     verb="repaired clipped peaks",
+    repairs=("clipping",),
 )

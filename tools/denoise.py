@@ -200,4 +200,5 @@ SPEC = ToolSpec(
     applies_to=("mix", "speech", "vocals", "music"),
     amount_key="strength",
     verb="reduced background noise",
+    repairs=("noise", "hum"),
 )

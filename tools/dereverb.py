@@ -82,4 +82,5 @@ SPEC = ToolSpec(
     check_available=_available,
     amount_key="strength",
     verb="reduced room reverberation",
+    repairs=("reverb",),
 )

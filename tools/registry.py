@@ -114,6 +114,8 @@ class ToolSpec:
     #: acts on one voice: planned on the speech when speech is named, ruled out by "don't touch the vocals";
     #: a voice tool whose ``applies_to`` has no "mix" only makes sense on a voice
     voice: bool = False
+    #: the diagnosis problems (tools.diagnose.PROBLEMS) the tool repairs: planned from a diagnosis only for them
+    repairs: tuple[str, ...] = ()
 
     def availability(self) -> tuple[bool, str]:
         if self.check_available is None:

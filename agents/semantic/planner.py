@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from agents.contract import REPAIRS_FOR
 from agents.plan import VOICE_TOOLS, Forbidden, Plan
 from agents.semantic import vocabulary as V
 from agents.semantic.chains import analysis_value, genre_loudness, is_speech, repairs, speech_chain
@@ -317,11 +318,6 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
     if parsed.only and d.steps:
         d.note("only what you asked for; nothing added")
     return d.to_plan(), d.forbidden
-
-
-#: repair tool → the diagnosis problems it repairs
-REPAIRS_FOR = {"denoise": ("noise", "hum"), "declip": ("clipping",), "dereverb": ("reverb",),
-               "bandwidth_extension": ("bandlimited",), "restore": ("noise", "hum", "clipping", "bandlimited", "reverb")}
 
 
 def nothing_to_repair(diagnosis: Mapping[str, Any]) -> str:
