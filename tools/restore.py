@@ -467,4 +467,6 @@ SPEC = ToolSpec(
     stage=Stage.REPAIR,
     applies_to=("mix", "vocals", "speech", "music"),
     repairs=("noise", "hum", "clipping", "bandlimited", "reverb"),
+    amount_key="strength",
+    verb="restored the degraded recording",
 )
