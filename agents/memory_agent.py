@@ -51,14 +51,18 @@ def genre_from_request(request: str) -> str | None:
     return genre_in(request)
 
 
-def applied_params(outcomes: list[dict[str, Any]], plan: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+def applied_params(
+    outcomes: list[dict[str, Any]], plan: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     """{tool: params} of the steps that were actually applied (else the plan's steps)."""
     out: dict[str, dict[str, Any]] = {}
     steps = [o for o in outcomes or [] if o.get("status") in ("applied", "trimmed")]
     if not outcomes:
         steps = list((plan or {}).get("steps") or [])
     for s in steps:
-        params = {k: v for k, v in dict(s.get("params") or {}).items() if isinstance(v, (int, float, str, bool))}
+        params = {
+            k: v for k, v in dict(s.get("params") or {}).items() if isinstance(v, (int, float, str, bool))
+        }
         out.setdefault(s["tool"], {}).update(params)
     return out
 
@@ -75,22 +79,37 @@ def _neighbour(match: RatedMatch) -> Neighbour:
     dirs: dict[tuple[str, str], int] = {}
     for c in match.comments:  # a later comment on the same turn wins
         dirs.update(comment_directions(c, match.params))
-    return Neighbour(similarity=match.similarity, own=match.own, score=match.score, params=match.params,
-                     genre=match.genre, aspects=match.aspects, dirs=dirs, same_type=match.same_type)
+    return Neighbour(
+        similarity=match.similarity,
+        own=match.own,
+        score=match.score,
+        params=match.params,
+        genre=match.genre,
+        aspects=match.aspects,
+        dirs=dirs,
+        same_type=match.same_type,
+    )
 
 
 class MemoryAgent:
     """See the module docstring. Build with `open_memory`; close at shutdown."""
 
-    def __init__(self, *, database_url: str, vectors: Any = None, cache: Any = None, store: Any = None,
-                 repair: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        vectors: Any = None,
+        cache: Any = None,
+        store: Any = None,
+        repair: bool = True,
+    ) -> None:
         self.repo = MemoryRepository(database_url=database_url, vectors=vectors)
         self.cache, self.store = cache, store
         self._gen = 0
         if repair:
             try:
                 self.repair()
-            except Exception as exc:  # noqa: BLE001 - Chroma down at start: try again next start
+            except Exception as exc:  # Chroma down at start: try again next start
                 log.warning("memory repair failed (%s); will retry on next start", exc)
 
     @property
@@ -116,7 +135,9 @@ class MemoryAgent:
 
     # ------------------------------------------------------------------ embeddings and cache
 
-    def _vector(self, *, audio_id: str | None, audio: Any = None, analysis: dict[str, Any] | None) -> np.ndarray | None:
+    def _vector(
+        self, *, audio_id: str | None, audio: Any = None, analysis: dict[str, Any] | None
+    ) -> np.ndarray | None:
         key = cache_key("emb", F.FEATURE_VERSION, audio_id) if audio_id else None
         if key:
             cached = get_json(self.cache, key)
@@ -142,15 +163,26 @@ class MemoryAgent:
         self._gen = self._generation() + 1
         try:
             set_json(self.cache, "memgen", self._gen, None)
-        except Exception:  # noqa: BLE001 - caches never fail a request
+        except Exception:  # caches never fail a request
             pass
 
     # ------------------------------------------------------------------ record and feedback
 
-    def record_turn(self, *, user_id: str | None, thread_id: str | None, audio_id: str | None, audio: Any,
-                    analysis: dict[str, Any] | None, plan: dict[str, Any] | None, outcomes: list[dict[str, Any]],
-                    result_id: str | None, request: str | None = None, job_id: str | None = None,
-                    inputs: dict[str, str] | None = None) -> str:
+    def record_turn(
+        self,
+        *,
+        user_id: str | None,
+        thread_id: str | None,
+        audio_id: str | None,
+        audio: Any,
+        analysis: dict[str, Any] | None,
+        plan: dict[str, Any] | None,
+        outcomes: list[dict[str, Any]],
+        result_id: str | None,
+        request: str | None = None,
+        job_id: str | None = None,
+        inputs: dict[str, str] | None = None,
+    ) -> str:
         """Store the configuration applied in one turn and the input's vector; returns the turn id.
 
         A turn that matched a reference (``inputs["reference"]``, an audio id in the store) also
@@ -162,14 +194,36 @@ class MemoryAgent:
         ctype = F.content_type(analysis)
         if genre is None and ctype == "speech":
             genre = "speech"
-        kind = ("reference_match" if "reference_match" in params else "genre_preset" if "genre_preset" in params
-                else "learned" if (plan or {}).get("source") == "memory" else "manual")
+        kind = (
+            "reference_match"
+            if "reference_match" in params
+            else "genre_preset"
+            if "genre_preset" in params
+            else "learned"
+            if (plan or {}).get("source") == "memory"
+            else "manual"
+        )
         vec = self._vector(audio_id=audio_id, audio=audio, analysis=analysis)
-        reference = self._reference(owner, (inputs or {}).get("reference")) if "reference_match" in params else None
-        config_id = self.repo.record_turn(TurnRecord(
-            owner=owner, params=params, genre=genre, kind=kind, content_type=ctype, thread_id=thread_id,
-            audio_id=audio_id, result_id=result_id, request=request, plan=plan, job_id=job_id, vector=vec,
-            reference=reference))
+        reference = (
+            self._reference(owner, (inputs or {}).get("reference")) if "reference_match" in params else None
+        )
+        config_id = self.repo.record_turn(
+            TurnRecord(
+                owner=owner,
+                params=params,
+                genre=genre,
+                kind=kind,
+                content_type=ctype,
+                thread_id=thread_id,
+                audio_id=audio_id,
+                result_id=result_id,
+                request=request,
+                plan=plan,
+                job_id=job_id,
+                vector=vec,
+                reference=reference,
+            )
+        )
         self._bump_generation()
         return config_id
 
@@ -187,24 +241,48 @@ class MemoryAgent:
 
         an = analyze(ref).to_dict()
         raw = F.raw_features(ref, an)
-        spectrum = [raw.get(name) for name in F.FEATURE_NAMES[:F.N_BANDS]]
-        an = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in an.items()}  # JSON-safe
-        return {"audio_id": ref_id, "name": None, "analysis": an,
-                "spectrum": [None if v is None or not math.isfinite(v) else round(float(v), 2) for v in spectrum]}
+        spectrum = [raw.get(name) for name in F.FEATURE_NAMES[: F.N_BANDS]]
+        an = {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in an.items()
+        }  # JSON-safe
+        return {
+            "audio_id": ref_id,
+            "name": None,
+            "analysis": an,
+            "spectrum": [None if v is None or not math.isfinite(v) else round(float(v), 2) for v in spectrum],
+        }
 
-    def feedback(self, *, user_id: str | None, turn_id: str, rating: int, aspects: dict[str, int] | None = None,
-                 comment: str | None = None, liked: bool | None = None, job_id: str | None = None) -> list[str]:
+    def feedback(
+        self,
+        *,
+        user_id: str | None,
+        turn_id: str,
+        rating: int,
+        aspects: dict[str, int] | None = None,
+        comment: str | None = None,
+        liked: bool | None = None,
+        job_id: str | None = None,
+    ) -> list[str]:
         """Store a rating for a turn (its id, a job id, or the result/input audio id).
 
         Returns what the comment was understood to ask of the settings played ("lower
         brightness"), for the reply; [] without a comment, or one that asks nothing of them.
         """
         owner = user_id or db.LOCAL_USER_ID
-        params = self.repo.add_feedback(owner=owner, turn_id=turn_id, rating=rating, aspects=aspects,
-                                        comment=comment, liked=liked, job_id=job_id)
+        params = self.repo.add_feedback(
+            owner=owner,
+            turn_id=turn_id,
+            rating=rating,
+            aspects=aspects,
+            comment=comment,
+            liked=liked,
+            job_id=job_id,
+        )
         self._bump_generation()
-        return [f"{'higher' if d > 0 else 'lower'} {LABELS.get(k, (f'{k[0]} {k[1]}',))[0]}"
-                for k, d in sorted(comment_directions(comment, params).items())]
+        return [
+            f"{'higher' if d > 0 else 'lower'} {LABELS.get(k, (f'{k[0]} {k[1]}',))[0]}"
+            for k, d in sorted(comment_directions(comment, params).items())
+        ]
 
     def find_turn(self, *, user_id: str | None, ref: str) -> dict[str, Any] | None:
         """The turn (configuration) `ref` names for this user, as a dict, or None."""
@@ -219,8 +297,16 @@ class MemoryAgent:
 
     # ------------------------------------------------------------------ recommend
 
-    def recommend(self, *, analysis: dict[str, Any], request: str, user_id: str | None, audio_id: str | None,
-                  audio: Any = None, genre: str | None = None) -> dict[str, Any] | None:
+    def recommend(
+        self,
+        *,
+        analysis: dict[str, Any],
+        request: str,
+        user_id: str | None,
+        audio_id: str | None,
+        audio: Any = None,
+        genre: str | None = None,
+    ) -> dict[str, Any] | None:
         """A configuration for the parameters the request leaves open (`agents.memory_estimator`), or None."""
         owner = user_id or db.LOCAL_USER_ID
         genre = genre or genre_from_request(request)
@@ -231,16 +317,26 @@ class MemoryAgent:
             if isinstance(cached, dict):
                 return cached or None
         vec = self._vector(audio_id=audio_id, audio=audio, analysis=analysis)
-        matches = (self.repo.rated_matches(vec, owner=owner, content_type=ctype, k_global=K_GLOBAL, k_own=K_OWN)
-                   if vec is not None else [])
+        matches = (
+            self.repo.rated_matches(vec, owner=owner, content_type=ctype, k_global=K_GLOBAL, k_own=K_OWN)
+            if vec is not None
+            else []
+        )
         rec = recommend_from([_neighbour(m) for m in matches], genre=genre, ctype=ctype)
         if rkey:
             set_json(self.cache, rkey, rec or {}, REC_TTL_S)
         return rec
 
 
-def open_memory(*, data_dir: str | Path, database_url: str | None = None, chroma_url: str | None = None,
-                cache: Any = None, store: Any = None, migrate_empty: bool = True) -> MemoryAgent:
+def open_memory(
+    *,
+    data_dir: str | Path,
+    database_url: str | None = None,
+    chroma_url: str | None = None,
+    cache: Any = None,
+    store: Any = None,
+    migrate_empty: bool = True,
+) -> MemoryAgent:
     """Build the agent from settings values.
 
     Database: `database_url`, else SQLite in the data dir. An *empty* database is migrated
@@ -258,8 +354,11 @@ def open_memory(*, data_dir: str | Path, database_url: str | None = None, chroma
     migrate.check_schema_current(url)
     vectors = None
     try:
-        vectors = VectorStore(feature_version=F.FEATURE_VERSION, url=chroma_url,
-                              path=None if chroma_url else data_dir / "chroma")
-    except Exception as exc:  # noqa: BLE001 - Chroma server down: run without similarity search, repair later
+        vectors = VectorStore(
+            feature_version=F.FEATURE_VERSION,
+            url=chroma_url,
+            path=None if chroma_url else data_dir / "chroma",
+        )
+    except Exception as exc:  # Chroma server down: run without similarity search, repair later
         log.warning("vector store unavailable (%s); recommendations fall back to genre presets", exc)
     return MemoryAgent(database_url=url, vectors=vectors, cache=cache, store=store)

@@ -19,7 +19,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -37,18 +37,38 @@ CD_SWEEPS, CD_STEP = 4, 0.1
 DIR_WEIGHT, DIR_MARGIN = 4.0, 0.5
 OWN_SIM_FLOOR = 0.5
 #: tools whose settings are learned (cleaning tools follow the request, not taste)
-LEARNED_TOOLS = ("eq", "compress", "stereo_width", "reverb", "delay", "sidechain", "saturation", "de_ess",
-                 "dynamic_eq", "genre_preset", "master", "mix")
+LEARNED_TOOLS = (
+    "eq",
+    "compress",
+    "stereo_width",
+    "reverb",
+    "delay",
+    "sidechain",
+    "saturation",
+    "de_ess",
+    "dynamic_eq",
+    "genre_preset",
+    "master",
+    "mix",
+)
 #: which settings each aspect rating speaks about (tools whose numeric params it covers); the
 #: aspects without a clear mapping (vocal clarity, balance) count only through the overall rating
-ASPECT_TOOLS: dict[str, tuple[str, ...]] = {"tone": ("eq",), "width": ("stereo_width",),
-                                            "loudness": ("master", "compress")}
+ASPECT_TOOLS: dict[str, tuple[str, ...]] = {
+    "tone": ("eq",),
+    "width": ("stereo_width",),
+    "loudness": ("master", "compress"),
+}
 MIN_ASPECT_RATINGS = 3
 #: how the evidence line names a setting: (tool, param) → (words, format)
-LABELS = {("stereo_width", "width"): ("width", "{:.2g}"), ("master", "target_lufs"): ("loudness", "{:.0f} LUFS"),
-          ("eq", "bright_db"): ("brightness", "{:+.1f} dB"), ("eq", "warm_db"): ("warmth", "{:+.1f} dB"),
-          ("eq", "air_db"): ("air", "{:+.1f} dB"), ("compress", "amount"): ("compression", "{:.2g}"),
-          ("reverb", "amount"): ("reverb", "{:.2g}")}
+LABELS = {
+    ("stereo_width", "width"): ("width", "{:.2g}"),
+    ("master", "target_lufs"): ("loudness", "{:.0f} LUFS"),
+    ("eq", "bright_db"): ("brightness", "{:+.1f} dB"),
+    ("eq", "warm_db"): ("warmth", "{:+.1f} dB"),
+    ("eq", "air_db"): ("air", "{:+.1f} dB"),
+    ("compress", "amount"): ("compression", "{:.2g}"),
+    ("reverb", "amount"): ("reverb", "{:.2g}"),
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,13 +106,14 @@ def rating_weight(score: float) -> float:
     return float(math.exp(1.5 * (float(score) - 5.0)))
 
 
-def _numeric(v: Any) -> bool:
+def _numeric(v: Any) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 @functools.lru_cache(maxsize=512)
 def param_range(tool: str, name: str) -> tuple[Any, float | None, float | None]:
-    """(default, lower bound, upper bound) of a tool's parameter (`agents.contract`); (None, None, None) if unknown."""
+    """(default, lower bound, upper bound) of a tool's parameter (`agents.contract`);
+    (None, None, None) for an unknown one."""
     try:
         default = contract.default(tool, name)
     except KeyError:
@@ -101,8 +122,9 @@ def param_range(tool: str, name: str) -> tuple[Any, float | None, float | None]:
     return default, lo, hi
 
 
-def cone_peak(z: np.ndarray, r: np.ndarray, w: np.ndarray, centre: np.ndarray,
-              dirs: np.ndarray | None = None) -> np.ndarray:
+def cone_peak(
+    z: np.ndarray, r: np.ndarray, w: np.ndarray, centre: np.ndarray, dirs: np.ndarray | None = None
+) -> np.ndarray:
     """Peak t of ``r ≈ c − b·‖z − t‖`` (b ≥ 0): ratings fall linearly with the distance from the ideal point.
 
     Fitted by coordinate descent on a 0.1-step grid per setting (the tried range ± 0.5, in the
@@ -124,7 +146,9 @@ def cone_peak(z: np.ndarray, r: np.ndarray, w: np.ndarray, centre: np.ndarray,
         for j in range(k):
             axis = np.arange(z[:, j].min() - 0.5, z[:, j].max() + 0.5 + 1e-9, CD_STEP)
             rest = ((z - t) ** 2).sum(1) - (z[:, j] - t[j]) ** 2  # the other settings' share, per rating
-            d = np.sqrt(rest[None, :] + (z[None, :, j] - axis[:, None]) ** 2 + 0.05 ** 2)  # candidates × ratings
+            d = np.sqrt(
+                rest[None, :] + (z[None, :, j] - axis[:, None]) ** 2 + 0.05**2
+            )  # candidates × ratings
             dc = d - (d @ w)[:, None]
             b = np.maximum(-((dc * rc) @ w) / ((dc * dc) @ w + 1e-12), 0.0)
             e = -(b[:, None] * dc) - rc  # prediction − rating, c solved in closed form: c − b·d − r
@@ -134,7 +158,9 @@ def cone_peak(z: np.ndarray, r: np.ndarray, w: np.ndarray, centre: np.ndarray,
             cost = (e * e) @ w * n + PEAK_PRIOR * (others + (axis - centre[j]) ** 2)
             if dirs is not None and dirs[:, j].any():
                 said = dirs[:, j] != 0
-                wrong = np.maximum(dirs[said, j][None, :] * (z[said, j][None, :] - axis[:, None]) + DIR_MARGIN, 0.0)
+                wrong = np.maximum(
+                    dirs[said, j][None, :] * (z[said, j][None, :] - axis[:, None]) + DIR_MARGIN, 0.0
+                )
                 cost = cost + DIR_WEIGHT * n * (wrong @ w[said])
             best = float(axis[int(np.argmin(cost))])
             moved |= abs(best - t[j]) > 1e-9
@@ -144,8 +170,11 @@ def cone_peak(z: np.ndarray, r: np.ndarray, w: np.ndarray, centre: np.ndarray,
     return t
 
 
-def ideal_point(hits: list[Neighbour], keys: list[tuple[str, str]] | None = None,
-                score: Callable[[Neighbour], float] | None = None) -> dict[tuple[str, str], tuple[float, float]]:
+def ideal_point(
+    hits: list[Neighbour],
+    keys: list[tuple[str, str]] | None = None,
+    score: Callable[[Neighbour], float] | None = None,
+) -> dict[tuple[str, str], tuple[float, float]]:
     """{(tool, param): (value, evidence)}: where one pool of ratings says the listener's taste is.
 
     An ideal-point ("unfolding") model: the rating falls with the distance of the applied
@@ -167,24 +196,39 @@ def ideal_point(hits: list[Neighbour], keys: list[tuple[str, str]] | None = None
         return {}
     sim = np.array([h.similarity for h in hits], dtype=np.float64)
     r = np.array([score(h) for h in hits], dtype=np.float64)
-    x = np.array([[float(h.params.get(t, {}).get(n, np.nan)) if _numeric(h.params.get(t, {}).get(n))
-                   else np.nan for t, n in keys] for h in hits], dtype=np.float64)
+    x = np.array(
+        [
+            [
+                float(h.params.get(t, {}).get(n, np.nan)) if _numeric(h.params.get(t, {}).get(n)) else np.nan
+                for t, n in keys
+            ]
+            for h in hits
+        ],
+        dtype=np.float64,
+    )
     present = ~np.isnan(x)
     den = sim.sum()
     if den <= 0:
         return {}
     w_m = sim * np.exp(1.5 * (r - r.max()))  # the best-rated settings: the answer without a fit
-    m = np.array([np.average(x[present[:, j], j], weights=w_m[present[:, j]])
-                  if present[:, j].any() and w_m[present[:, j]].sum() > 0 else 0.0 for j in range(len(keys))])
+    m = np.array(
+        [
+            np.average(x[present[:, j], j], weights=w_m[present[:, j]])
+            if present[:, j].any() and w_m[present[:, j]].sum() > 0
+            else 0.0
+            for j in range(len(keys))
+        ]
+    )
     x = np.where(present, x, m)  # a setting a turn did not use says nothing about it
     centre, scale, lo, hi = (np.empty(len(keys)) for _ in range(4))
     for j, (t, n) in enumerate(keys):
         default, c_lo, c_hi = param_range(t, n)
         centre[j] = float(default) if _numeric(default) else m[j]
         spread = float(np.sqrt(np.average((x[:, j] - m[j]) ** 2, weights=sim)))
-        ok = c_lo is not None and c_hi is not None and c_hi > c_lo
-        scale[j] = (c_hi - c_lo) / 4.0 if ok else max(spread, 1e-3)
-        lo[j], hi[j] = (c_lo, c_hi) if ok else (-np.inf, np.inf)
+        if c_lo is not None and c_hi is not None and c_hi > c_lo:
+            scale[j], lo[j], hi[j] = (c_hi - c_lo) / 4.0, c_lo, c_hi
+        else:
+            scale[j], lo[j], hi[j] = max(spread, 1e-3), -np.inf, np.inf
     r_mu = float(sim @ r / den)
     var_r = float(sim @ (r - r_mu) ** 2 / den)
     value = m
@@ -192,7 +236,9 @@ def ideal_point(hits: list[Neighbour], keys: list[tuple[str, str]] | None = None
     said = bool(dirs.any())
     if len(hits) >= 3 and (var_r > 1e-9 or said):
         z = (x - centre) / scale
-        value = np.clip(centre + cone_peak(z, r, sim, (m - centre) / scale, dirs if said else None) * scale, lo, hi)
+        value = np.clip(
+            centre + cone_peak(z, r, sim, (m - centre) / scale, dirs if said else None) * scale, lo, hi
+        )
     trust = max((r_mu - 1.0) / (RATING_TOP - 1.0), var_r / (var_r + 0.25))
     evid = [float(sim[present[:, j]].sum()) * trust for j in range(len(keys))]
     return {k: (float(v), e) for k, v, e in zip(keys, value, evid, strict=True)}
@@ -211,7 +257,11 @@ def fits(hits: list[Neighbour]) -> dict[tuple[str, str], tuple[float, float]]:
         rated = [h for h in hits if _numeric(h.aspects.get(aspect))]
         mine = [k for k in keys if k[0] in tools]
         if len(rated) >= MIN_ASPECT_RATINGS and mine:
-            by_aspect.update(ideal_point(rated, mine, score=lambda h, a=aspect: float(h.aspects[a])))
+
+            def aspect_score(h: Neighbour, a: str = aspect) -> float:
+                return float(h.aspects[a])
+
+            by_aspect.update(ideal_point(rated, mine, score=aspect_score))
     if all(k in by_aspect for k in keys):  # the aspects cover every setting: no joint fit needed
         return by_aspect
     return {**ideal_point(hits, keys), **by_aspect}
@@ -219,12 +269,25 @@ def fits(hits: list[Neighbour]) -> dict[tuple[str, str], tuple[float, float]]:
 
 def learned_keys(hits: list[Neighbour]) -> list[tuple[str, str]]:
     """The (tool, param) of every numeric learned setting some hit used, sorted."""
-    return sorted({(t, n) for h in hits for t, ps in h.params.items() if t in LEARNED_TOOLS
-                   for n, v in ps.items() if _numeric(v)})
+    return sorted(
+        {
+            (t, n)
+            for h in hits
+            for t, ps in h.params.items()
+            if t in LEARNED_TOOLS
+            for n, v in ps.items()
+            if _numeric(v)
+        }
+    )
 
 
-def estimate(hits: list[Neighbour], tool: str, name: str, prior: Any,
-             pools: tuple[dict[tuple[str, str], tuple[float, float]], ...]) -> Any:
+def estimate(
+    hits: list[Neighbour],
+    tool: str,
+    name: str,
+    prior: Any,
+    pools: tuple[dict[tuple[str, str], tuple[float, float]], ...],
+) -> Any:
     """One parameter: own ratings first, shrunk towards everyone's, shrunk towards the preset.
 
     Each pool's value is from `fits` (what the ratings point to, relative to that pool's mean
@@ -238,7 +301,7 @@ def estimate(hits: list[Neighbour], tool: str, name: str, prior: Any,
             v = h.params.get(tool, {}).get(name)
             if isinstance(v, (str, bool)):
                 votes[v] = votes.get(v, 0.0) + h.weight * (1.0 if h.own else 0.25)
-        return max(votes, key=votes.get) if votes else prior
+        return max(votes, key=lambda v: votes[v]) if votes else prior
     default, lo, hi = param_range(tool, name)
     k_prior = PRIOR_WEIGHT
     if prior is None and _numeric(default):
@@ -255,9 +318,13 @@ def estimate(hits: list[Neighbour], tool: str, name: str, prior: Any,
     else:
         k_base = OWN_K if oth_mu is not None else k_prior  # a bare default pulls only as much as it weighs
         value = (own_n * own_mu + k_base * base) / (own_n + k_base)
+    if value is None:  # not reached: one of the pools has a value
+        return prior
     value = min(hi, value) if hi is not None else value
     value = max(lo, value) if lo is not None else value
-    ints = all(isinstance(h.params.get(tool, {}).get(name, 0), int) for h in hits) and not isinstance(prior, float)
+    ints = all(isinstance(h.params.get(tool, {}).get(name, 0), int) for h in hits) and not isinstance(
+        prior, float
+    )
     return int(round(value)) if ints else round(float(value), 3)
 
 
@@ -274,22 +341,30 @@ def recommend_from(hits: list[Neighbour], *, genre: str | None, ctype: str) -> d
             if h.genre:
                 votes[h.genre] = votes.get(h.genre, 0.0) + h.weight
         if votes and max(votes.values()) >= 0.5 * total:
-            genre = max(votes, key=votes.get)
+            genre = max(votes, key=lambda g: votes[g])
     if genre is None and ctype == "speech":
         genre = "speech"
     preset = genre_prior(genre)
     if not hits:
         if not preset:
             return None
-        return {"params": {t: dict(p) for t, p in preset.items()}, "genre": genre, "source": "genre_preset",
-                "evidence": f"no similar rated recordings yet: {genre} preset", "confidence": 0.1}
+        return {
+            "params": {t: dict(p) for t, p in preset.items()},
+            "genre": genre,
+            "source": "genre_preset",
+            "evidence": f"no similar rated recordings yet: {genre} preset",
+            "confidence": 0.1,
+        }
 
     # per pool: where the ratings say the taste is; per param: own, shrunk to others', shrunk to the preset
     # A person's taste (bright, wide, loud) carries across their tracks far more than anyone
     # else's does: their own ratings count at least OWN_SIM_FLOOR whatever the track (half
     # that for the other content type, speech vs music).
-    own_hits = [replace(h, similarity=max(h.similarity, OWN_SIM_FLOOR * (1.0 if h.same_type else 0.5)))
-                for h in hits if h.own]
+    own_hits = [
+        replace(h, similarity=max(h.similarity, OWN_SIM_FLOOR * (1.0 if h.same_type else 0.5)))
+        for h in hits
+        if h.own
+    ]
     pools = (fits(own_hits), fits([h for h in hits if not h.own]))
     params: dict[str, dict[str, Any]] = {}
     tools = {t for h in hits for t in h.params if t in LEARNED_TOOLS} | set(preset)
@@ -311,9 +386,13 @@ def recommend_from(hits: list[Neighbour], *, genre: str | None, ctype: str) -> d
 
     n_ev = sum(h.similarity for h in hits)
     confidence = min(0.95, (n_ev / (n_ev + 2.0)) * min(1.0, 0.5 + max(h.score for h in hits) / 10.0))
-    return {"params": params, "genre": genre, "source": "memory",
-            "evidence": evidence(hits, params, own_w > 0),
-            "confidence": round(confidence, 3)}
+    return {
+        "params": params,
+        "genre": genre,
+        "source": "memory",
+        "evidence": evidence(hits, params, own_w > 0),
+        "confidence": round(confidence, 3),
+    }
 
 
 def evidence(hits: list[Neighbour], params: dict[str, dict[str, Any]], own: bool) -> str:
@@ -325,9 +404,15 @@ def evidence(hits: list[Neighbour], params: dict[str, dict[str, Any]], own: bool
     hi = int(math.ceil(max(h.score for h in good))) if good else 0
     rated = f"{lo}–{hi}" if lo != hi else f"{lo}"
     # the most salient learned setting: farthest from neutral relative to its range
-    neutral = {("stereo_width", "width"): (1.0, 0.5), ("master", "target_lufs"): (-14.0, 4.0),
-               ("eq", "bright_db"): (0.0, 3.0), ("eq", "warm_db"): (0.0, 3.0), ("eq", "air_db"): (0.0, 3.0),
-               ("compress", "amount"): (0.5, 0.3), ("reverb", "amount"): (0.25, 0.25)}
+    neutral = {
+        ("stereo_width", "width"): (1.0, 0.5),
+        ("master", "target_lufs"): (-14.0, 4.0),
+        ("eq", "bright_db"): (0.0, 3.0),
+        ("eq", "warm_db"): (0.0, 3.0),
+        ("eq", "air_db"): (0.0, 3.0),
+        ("compress", "amount"): (0.5, 0.3),
+        ("reverb", "amount"): (0.25, 0.25),
+    }
     best, best_dev = None, -1.0
     for (tool, name), (mid, span) in neutral.items():
         v = params.get(tool, {}).get(name)

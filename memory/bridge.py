@@ -43,7 +43,9 @@ class LoopThread:
             raise RuntimeError(f"{self.thread.name}: the event loop is closed")
         if threading.current_thread() is self.thread:
             coro.close()
-            raise RuntimeError(f"{self.thread.name}: run() from the loop's own thread would wait for itself; await it")
+            raise RuntimeError(
+                f"{self.thread.name}: run() from the loop's own thread would wait for itself; await it"
+            )
         fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
         try:
             return fut.result(timeout)
@@ -63,11 +65,13 @@ class LoopThread:
         if self.loop.is_running():
             try:  # cleaned up on the loop's own thread: close() may be called inside another running loop
                 asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(5)
-            except Exception:  # noqa: BLE001 - closing: a task that will not stop leaves with the daemon thread
+            except Exception:  # closing: a task that will not stop leaves with the daemon thread
                 pass
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(5)
-        if not self.loop.is_running():  # else a coroutine blocks the loop: the daemon thread ends with the process
+        if (
+            not self.loop.is_running()
+        ):  # else a coroutine blocks the loop: the daemon thread ends with the process
             self.loop.close()
 
     async def _shutdown(self) -> None:

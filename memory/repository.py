@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from memory import db
 from memory import features as F
@@ -69,13 +70,13 @@ class MemoryRepository:
         self.database_url = db.normalize_url(database_url)
         self.vectors = vectors
         self._loop = LoopThread(name="mixpilot-memory")
-        self._engine = None
 
-        async def _init() -> None:
-            self._engine = db.make_engine(self.database_url)
+        async def _init() -> AsyncEngine:  # the engine and its pool belong to the loop they are made on
+            return db.make_engine(self.database_url)
 
-        self._loop.run(_init())
-        self.sessions = db.make_sessionmaker(self._engine)
+        engine = self._loop.run(_init())
+        self._engine: AsyncEngine | None = engine
+        self.sessions = db.make_sessionmaker(engine)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = 60.0) -> T:
         """Run a coroutine on the repository's loop (where its engine lives) and wait for it."""
@@ -85,7 +86,7 @@ class MemoryRepository:
         if self._engine is not None:
             try:
                 self._loop.run(self._engine.dispose(), timeout=10)
-            except Exception:  # noqa: BLE001 - closing anyway
+            except Exception:  # closing anyway
                 pass
             self._engine = None
         self._loop.close()
@@ -105,15 +106,30 @@ class MemoryRepository:
                             await db.ensure_conversation(s, owner_id=owner, thread_id=turn.thread_id)
                     except PermissionError:
                         pass
-                cfg = await db.add_configuration(s, owner_id=owner, params=turn.params, thread_id=turn.thread_id,
-                                                 audio_id=turn.audio_id, result_id=turn.result_id, genre=turn.genre,
-                                                 type=turn.kind, request=turn.request, plan=turn.plan)
+                cfg = await db.add_configuration(
+                    s,
+                    owner_id=owner,
+                    params=turn.params,
+                    thread_id=turn.thread_id,
+                    audio_id=turn.audio_id,
+                    result_id=turn.result_id,
+                    genre=turn.genre,
+                    type=turn.kind,
+                    request=turn.request,
+                    plan=turn.plan,
+                )
                 vid = None
                 if turn.vector is not None:
-                    row = await db.add_feature_vector(s, owner_id=owner, vector=turn.vector.tolist(),
-                                                      feature_version=F.FEATURE_VERSION, audio_id=turn.audio_id,
-                                                      configuration_id=cfg.id, content_type=turn.content_type,
-                                                      feature_type=F.FEATURE_TYPE)
+                    row = await db.add_feature_vector(
+                        s,
+                        owner_id=owner,
+                        vector=turn.vector.tolist(),
+                        feature_version=F.FEATURE_VERSION,
+                        audio_id=turn.audio_id,
+                        configuration_id=cfg.id,
+                        content_type=turn.content_type,
+                        feature_type=F.FEATURE_TYPE,
+                    )
                     vid = row.id
                 if turn.job_id:
                     await db.update_job(s, owner_id=owner, job_id=turn.job_id, turn_id=cfg.id)
@@ -123,9 +139,21 @@ class MemoryRepository:
 
         config_id, vector_id = self.run(_store())
         if vector_id is not None:
-            self.index([(vector_id, turn.vector, {"owner_id": owner, "configuration_id": config_id,
-                                                  "audio_id": turn.audio_id, "content_type": turn.content_type,
-                                                  "feature_version": F.FEATURE_VERSION})])
+            self.index(
+                [
+                    (
+                        vector_id,
+                        turn.vector,
+                        {
+                            "owner_id": owner,
+                            "configuration_id": config_id,
+                            "audio_id": turn.audio_id,
+                            "content_type": turn.content_type,
+                            "feature_version": F.FEATURE_VERSION,
+                        },
+                    )
+                ]
+            )
         return config_id
 
     def index(self, items: list[tuple[str, Any, dict[str, Any]]]) -> bool:
@@ -136,8 +164,10 @@ class MemoryRepository:
 
         try:
             self.vectors.add([VectorItem(id=i, vector=v, metadata=m) for i, v, m in items])
-        except Exception as exc:  # noqa: BLE001 - vector store down: SQL has it, repair re-inserts
-            log.warning("vector store unavailable (%s); %d vector(s) will be indexed on repair", exc, len(items))
+        except Exception as exc:  # vector store down: SQL has it, repair re-inserts
+            log.warning(
+                "vector store unavailable (%s); %d vector(s) will be indexed on repair", exc, len(items)
+            )
             return False
 
         async def _mark() -> None:
@@ -155,22 +185,42 @@ class MemoryRepository:
         async def _todo() -> list[tuple[str, list[float], dict[str, Any]]]:
             async with self.sessions() as s:
                 rows = await db.unindexed_vectors_any_owner(s, limit=100_000)
-                return [(r.id, r.vector, {"owner_id": r.owner_id, "configuration_id": r.configuration_id,
-                                          "audio_id": r.audio_id, "content_type": r.content_type,
-                                          "feature_version": r.feature_version})
-                        for r in rows if r.feature_version == F.FEATURE_VERSION]
+                return [
+                    (
+                        r.id,
+                        r.vector,
+                        {
+                            "owner_id": r.owner_id,
+                            "configuration_id": r.configuration_id,
+                            "audio_id": r.audio_id,
+                            "content_type": r.content_type,
+                            "feature_version": r.feature_version,
+                        },
+                    )
+                    for r in rows
+                    if r.feature_version == F.FEATURE_VERSION
+                ]
 
         todo = self.run(_todo())
         done = 0
         for start in range(0, len(todo), 1000):
-            if self.index(todo[start:start + 1000]):
-                done += len(todo[start:start + 1000])
+            if self.index(todo[start : start + 1000]):
+                done += len(todo[start : start + 1000])
         if done:
             log.info("memory repair: indexed %d vector(s)", done)
         return done
 
-    def add_feedback(self, *, owner: str, turn_id: str, rating: int, aspects: dict[str, int] | None,
-                     comment: str | None, liked: bool | None, job_id: str | None) -> dict[str, dict[str, Any]]:
+    def add_feedback(
+        self,
+        *,
+        owner: str,
+        turn_id: str,
+        rating: int,
+        aspects: dict[str, int] | None,
+        comment: str | None,
+        liked: bool | None,
+        job_id: str | None,
+    ) -> dict[str, dict[str, Any]]:
         """Store a rating for a turn (its id, a job id, or the result/input audio id); returns the turn's
         params. KeyError when there is no such turn."""
 
@@ -179,8 +229,16 @@ class MemoryRepository:
                 cfg = await db.find_configuration(s, owner_id=owner, ref=turn_id)
                 if cfg is None:
                     raise KeyError(f"no turn '{turn_id}' to rate (rate a turn id, job id or result audio id)")
-                await db.add_feedback(s, owner_id=owner, config_id=cfg.id, rating=rating, aspects=aspects,
-                                      comment=comment, liked=liked, job_id=job_id)
+                await db.add_feedback(
+                    s,
+                    owner_id=owner,
+                    config_id=cfg.id,
+                    rating=rating,
+                    aspects=aspects,
+                    comment=comment,
+                    liked=liked,
+                    job_id=job_id,
+                )
                 return dict(cfg.params or {})
 
         return self.run(_store())
@@ -193,16 +251,31 @@ class MemoryRepository:
                 cfg = await db.find_configuration(s, owner_id=owner, ref=ref)
                 if cfg is None:
                     return None
-                return {"id": cfg.id, "audio_id": cfg.audio_id, "result_id": cfg.result_id, "genre": cfg.genre,
-                        "params": cfg.params, "score": cfg.score, "rating_count": cfg.rating_count}
+                return {
+                    "id": cfg.id,
+                    "audio_id": cfg.audio_id,
+                    "result_id": cfg.result_id,
+                    "genre": cfg.genre,
+                    "params": cfg.params,
+                    "score": cfg.score,
+                    "rating_count": cfg.rating_count,
+                }
 
         return self.run(_find())
 
     def references(self, *, owner: str) -> list[dict[str, Any]]:
         async def _list() -> list[dict[str, Any]]:
             async with self.sessions() as s:
-                return [{"id": r.id, "audio_id": r.audio_id, "genre": r.genre, "analysis": r.analysis,
-                         "spectrum": r.spectrum} for r in await db.list_reference_tracks(s, owner_id=owner)]
+                return [
+                    {
+                        "id": r.id,
+                        "audio_id": r.audio_id,
+                        "genre": r.genre,
+                        "analysis": r.analysis,
+                        "spectrum": r.spectrum,
+                    }
+                    for r in await db.list_reference_tracks(s, owner_id=owner)
+                ]
 
         return self.run(_list())
 
@@ -212,13 +285,16 @@ class MemoryRepository:
     def recent_turns(self, *, owner: str, limit: int = 50) -> list[dict[str, Any]]:
         async def _list() -> list[dict[str, Any]]:
             async with self.sessions() as s:
-                return [{"id": c.id, "audio_id": c.audio_id, "result_id": c.result_id}
-                        for c in await db.recent_configurations(s, owner_id=owner, limit=limit)]
+                return [
+                    {"id": c.id, "audio_id": c.audio_id, "result_id": c.result_id}
+                    for c in await db.recent_configurations(s, owner_id=owner, limit=limit)
+                ]
 
         return self.run(_list())
 
-    def rated_matches(self, vec: np.ndarray, *, owner: str, content_type: str, k_global: int,
-                      k_own: int) -> list[RatedMatch]:
+    def rated_matches(
+        self, vec: np.ndarray, *, owner: str, content_type: str, k_global: int, k_own: int
+    ) -> list[RatedMatch]:
         """Rated turns whose inputs are nearest to `vec`: `k_global` of this content type from everyone,
         plus `k_own` of the owner's own of any type (taste carries across). [] without a vector store."""
         if self.vectors is None:
@@ -227,7 +303,7 @@ class MemoryRepository:
             hits = self.vectors.query(vec, k=k_global, content_type=content_type)
             seen = {h.id for h in hits}
             hits += [h for h in self.vectors.query(vec, k=k_own, owner_id=owner) if h.id not in seen]
-        except Exception as exc:  # noqa: BLE001 - no vector store: the caller recommends from the genre preset
+        except Exception as exc:  # no vector store: the caller recommends from the genre preset
             log.warning("vector search unavailable (%s)", exc)
             return []
         cfg_ids = [h.metadata.get("configuration_id") for h in hits if h.metadata.get("configuration_id")]
@@ -245,9 +321,16 @@ class MemoryRepository:
             cfg = configs.get(cid)
             if cfg is None or not cfg["rating_count"] or cfg["score"] is None:
                 continue
-            out.append(RatedMatch(similarity=F.similarity_from_sq_distance(h.distance), own=cfg["owner_id"] == owner,
-                                  score=float(cfg["score"]), params=cfg["params"], genre=cfg["genre"],
-                                  aspects=cfg.get("aspects") or {}, comments=tuple(comments.get(cid, ())),
-                                  same_type=h.metadata.get("content_type", content_type) == content_type))
+            out.append(
+                RatedMatch(
+                    similarity=F.similarity_from_sq_distance(h.distance),
+                    own=cfg["owner_id"] == owner,
+                    score=float(cfg["score"]),
+                    params=cfg["params"],
+                    genre=cfg["genre"],
+                    aspects=cfg.get("aspects") or {},
+                    comments=tuple(comments.get(cid, ())),
+                    same_type=h.metadata.get("content_type", content_type) == content_type,
+                )
+            )
         return out
-

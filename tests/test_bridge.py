@@ -58,6 +58,7 @@ def test_timeout_cancels_the_coroutine():
 
 def test_run_from_the_loops_own_thread_is_refused_not_deadlocked():
     with LoopThread() as lt:
+
         async def reenter() -> int:
             return lt.run(_add(1, 1))
 

@@ -11,18 +11,49 @@ from tools import genres as G
 
 # shared/VOCABULARY.md, "Genres (nearest preset)": alias → genre
 VOCABULARY_ALIASES = {
-    "trap": "hip_hop", "drill": "hip_hop", "boom bap": "hip_hop", "rap": "hip_hop",
-    "house": "edm", "techno": "edm", "dubstep": "edm", "edm": "edm", "dance": "edm",
-    "soul": "rnb", "neo-soul": "rnb", "indie": "rock", "alternative": "rock", "punk": "rock",
-    "death": "metal", "thrash": "metal", "singer-songwriter": "acoustic", "folk": "acoustic",
-    "unplugged": "acoustic", "lofi": "lofi", "chillhop": "lofi", "orchestral": "classical",
-    "chamber music": "classical", "podcast": "speech", "voice-over": "speech", "audiobook": "speech",
+    "trap": "hip_hop",
+    "drill": "hip_hop",
+    "boom bap": "hip_hop",
+    "rap": "hip_hop",
+    "house": "edm",
+    "techno": "edm",
+    "dubstep": "edm",
+    "edm": "edm",
+    "dance": "edm",
+    "soul": "rnb",
+    "neo-soul": "rnb",
+    "indie": "rock",
+    "alternative": "rock",
+    "punk": "rock",
+    "death": "metal",
+    "thrash": "metal",
+    "singer-songwriter": "acoustic",
+    "folk": "acoustic",
+    "unplugged": "acoustic",
+    "lofi": "lofi",
+    "chillhop": "lofi",
+    "orchestral": "classical",
+    "chamber music": "classical",
+    "podcast": "speech",
+    "voice-over": "speech",
+    "audiobook": "speech",
 }
 # words that are genres for the planner too (not the spoken-word formats, which it reads as platforms)
 PLANNER_GENRE_WORDS = {w: g for w, g in VOCABULARY_ALIASES.items() if g != "speech"} | {
-    "hip hop": "hip_hop", "r&b": "rnb", "r'n'b": "rnb", "electronic": "edm", "lo-fi": "lofi", "jazz": "jazz",
-    "country": "country", "pop": "pop", "rock": "rock", "metal": "metal", "classical": "classical",
-    "acoustic": "acoustic", "death metal": "metal"}
+    "hip hop": "hip_hop",
+    "r&b": "rnb",
+    "r'n'b": "rnb",
+    "electronic": "edm",
+    "lo-fi": "lofi",
+    "jazz": "jazz",
+    "country": "country",
+    "pop": "pop",
+    "rock": "rock",
+    "metal": "metal",
+    "classical": "classical",
+    "acoustic": "acoustic",
+    "death metal": "metal",
+}
 
 
 def planner_genres(text: str) -> list[str]:
@@ -40,8 +71,11 @@ def test_every_genre_loads_a_typed_preset(genre):
 
 
 def test_every_preset_file_is_a_known_genre():
-    files = {f.name.removesuffix(".toml") for f in resources.files("tools").joinpath("presets").iterdir()
-             if f.name.endswith(".toml")}
+    files = {
+        f.name.removesuffix(".toml")
+        for f in resources.files("tools").joinpath("presets").iterdir()
+        if f.name.endswith(".toml")
+    }
     assert files == set(G.GENRES)
     with pytest.raises(ValueError, match="known genres"):
         G.load_preset("polka")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any
+from typing import Any, TypeGuard
 
 from agents import contract
 
 
-def _numeric(v: Any) -> bool:
+def _numeric(v: Any) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
@@ -28,7 +28,9 @@ def comment_directions(comment: str | None, params: dict[str, dict[str, Any]]) -
     """
     if not comment or not comment.strip():
         return {}
-    played = {t: {n: v for n, v in ps.items() if _numeric(v)} for t, ps in params.items() if isinstance(ps, dict)}
+    played = {
+        t: {n: v for n, v in ps.items() if _numeric(v)} for t, ps in params.items() if isinstance(ps, dict)
+    }
     played = {t: ps for t, ps in played.items() if ps}
     if not played:
         return {}
@@ -51,7 +53,7 @@ def _directions(comment: str, frozen: str) -> tuple[tuple[str, str, int], ...]:
             after = {st.tool: st.params for st in apply_followup(before, fu).steps}
         else:  # not worded as a change ("wider", "needs warmth"): what the words ask for as a request
             after = asked(comment)
-    except Exception:  # noqa: BLE001 - a comment we cannot read says nothing
+    except Exception:  # a comment we cannot read says nothing
         return ()
     out = []
     for tool, ps in params.items():

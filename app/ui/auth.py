@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Callable
-from typing import Any
 
 from memory.bridge import run_sync
 
