@@ -88,8 +88,13 @@ class FileList(BaseModel):
 class ChatIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"message": "master this for Spotify", "file_ids": ["3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f"]},
+        {"message": "is it ready for Spotify?", "file_ids": ["3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f"]},
+        {"message": "do it", "file_ids": [], "thread_id": "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"},
         {"message": "a bit louder", "file_ids": [], "thread_id": "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"}]})
-    message: str = Field(min_length=1, max_length=4000, description="what you want, in words")
+    message: str = Field(min_length=1, max_length=4000, description=(
+        "what you want, or a question about the audio, in words; a question is answered without changing "
+        "anything (result kind `answer`) and may suggest steps, which a confirming message on the same "
+        "thread (\"do it\", \"yes\", \"go ahead\") runs"))
     file_ids: list[str] = Field(default_factory=list, max_length=2, description=(
         "first: the recording to work on (a song, or a beat); second, optional: a vocal to mix onto it. "
         "Leave empty to continue on the thread's current version."))
