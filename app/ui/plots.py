@@ -7,8 +7,6 @@ without pyplot (so it is safe from the UI's worker threads). Nothing here touche
 from __future__ import annotations
 
 import math
-import tomllib
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,8 +27,6 @@ BANDS: list[tuple[str, float, float]] = [
     ("presence", 4000.0, 6000.0),
     ("air", 6000.0, 20000.0),
 ]
-
-PRESETS_DIR = Path(__file__).resolve().parents[2] / "tools" / "presets"
 
 
 def _figure(width: float = 9.0, height: float = 3.0, ncols: int = 1, nrows: int = 1, **kw: Any):
@@ -177,24 +173,22 @@ def band_levels_db(audio: Audio) -> list[float]:
     return out
 
 
-def genre_target(genre: str | None, presets_dir: Path = PRESETS_DIR) -> list[float] | None:
-    """A genre's tonal balance on `BANDS` (dB relative to total) from tools/presets/<genre>.toml.
+def genre_target(genre: str | None) -> list[float] | None:
+    """A genre's tonal balance on `BANDS` (dB relative to total) from its preset (`tools.genres.load_preset`).
 
     The presets describe the long-term spectrum as a power-density tilt (`tilt_db_per_octave`,
     pink noise = -3) plus `low_end_db` on 40-120 Hz relative to that line; this integrates that
-    spectrum over each band. None when there is no preset (or no tilt in it).
+    spectrum over each band. None when there is no such genre.
     """
     if not genre:
         return None
-    path = presets_dir / f"{genre.lower().replace(' ', '_').replace('-', '_')}.toml"
+    from tools.genres import load_preset
+
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError):
+        preset = load_preset(genre.lower().replace(" ", "_").replace("-", "_"))
+    except ValueError:
         return None
-    tilt = data.get("tilt_db_per_octave")
-    if not isinstance(tilt, (int, float)):
-        return None
-    return tilt_band_levels(float(tilt), float(data.get("low_end_db") or 0.0))
+    return tilt_band_levels(preset.tilt_db_per_octave, preset.low_end_db)
 
 
 def tilt_band_levels(tilt_db_per_octave: float, low_end_db: float = 0.0) -> list[float]:
