@@ -87,7 +87,9 @@ def analyze_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
 
     from agents.semantic.questions import read_turn
 
-    request = state.get("request") or ""
+    from agents.semantic.spelling import correct
+
+    request = correct(state.get("request") or "").text  # as the planner will read it
     # a question or a "yes" is never a follow-up edit ("is it ready for Spotify?" is not "same, for Spotify")
     followup = parse_followup(request) if timeline and read_turn(request) is None else None
     kind = getattr(followup, "kind", None) if followup else None

@@ -50,7 +50,33 @@ def llm_configured(settings: Any = None) -> bool:
     return bool(model)
 
 
-def make_plan(
+def make_plan(request: str, **kw: Any) -> Plan:
+    """Plan ``request`` as typed: misspellings and shorthand are read first (`agents.semantic.spelling`;
+    the notes say what was read), then `_make_plan` (its docstring has the arguments). A word too far
+    from anything to be sure of is asked about (a ``clarify`` turn whose suggestion is the rest of the
+    plan) rather than dropped."""
+    from agents.semantic.spelling import correct, nearest
+
+    reading = correct(request or "")
+    plan = _make_plan(reading.text, **kw)
+    notes = [n for n in reading.notes if n not in plan.notes]
+    if reading.unsure and plan.kind in ("process", "none", "clarify"):
+        guesses = []
+        for w in reading.unsure:
+            cand, _ = nearest(w)
+            guesses.append(f"'{w}'" + (f" (did you mean '{cand}'?)" if cand else ""))
+        ask = f"I'm not sure what you mean by {', '.join(guesses)}. Could you say it again in other words?"
+        if plan.steps:
+            ask += " Say \"yes\" to run the rest: " + ", ".join(st.tool.replace("_", " ") for st in plan.steps) + "."
+        return plan.model_copy(update={"kind": "clarify", "answer": ask, "steps": [],
+                                       "suggested_steps": list(plan.steps) or list(plan.suggested_steps),
+                                       "notes": notes + list(plan.notes) + [ask]})
+    if notes:
+        plan = plan.model_copy(update={"notes": notes + list(plan.notes)})
+    return plan
+
+
+def _make_plan(
     request: str,
     *,
     analysis: Mapping[str, Any] | None = None,

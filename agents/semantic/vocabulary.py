@@ -65,7 +65,7 @@ TERMS: list[Term] = [
     T("roomy", (r"echo(ey|y|ish)", r"roomy", r"reverberant", r"room sound", r"room tone", r"bathroom", r"tiled room",
                 r"empty room", r"sounds? like (it'?s |it was )?(recorded )?in a (bathroom|gym|hall|church|cave|tunnel|"
                 r"warehouse|stairwell|kitchen|big room|empty room)", r"dry (it|this|that|the \w+|\w+)? ?up",
-                r"(drier|dryer)", r"too much room", r"distant", r"(it|this|room|voice|vocals?|recording) echoes", r"echoing", r"far away", r"cavernous", r"boomy room",
+                r"(drier|dryer)", r"too much room", r"take (the )?(room|echo|reverb)( sound)? out", r"(less|remove|reduce|kill) (the )?room( sound| echo| tone)?", r"distant", r"(it|this|room|voice|vocals?|recording) echoes", r"echoing", r"far away", r"cavernous", r"boomy room",
                 r"(sound|feel|be) closer", r"closer to the mic", r"less distant", r"close[- ]mic(ed|'d)?"),
       "problem", [("dereverb", {})], "reduce the room reverberation"),
     T("restore", (r"restor(e|ation|ing)", r"old recording", r"damaged", r"degraded", r"low[- ]quality recording",
@@ -326,7 +326,8 @@ SPEECH_WORDS = (r"podcast\w*|speech|spoken|voice[- ]?over|vo\b|narrat\w*|audiobo
                 r"audio drama|lesson|tutorial|course")
 
 # generic asks filled from the analysis
-REPAIR_WORDS = (r"(?<!keep it )(?<!keep this )(?<!keep things )clean(ed|ing)?( it| this| that| them| the \w+)?( up)?|clean-?up|tidy|salvage|rescue|cleaner")
+REPAIR_WORDS = (r"(?<!keep it )(?<!keep this )(?<!keep things )clean(ed|ing)?( it| this| that| them| the \w+)?( up)?|clean-?up|tidy|salvage|rescue|cleaner|"
+                r"(?:make|get) (?:it|this|the \w+) (?:usable|listenable|intelligible)")
 #: "fix it" is a generic ask only when nothing more specific was said
 WEAK_REPAIR_WORDS = r"fix(ed)?( it| this| that| up)?|repair|sort (it|this) out"
 IMPROVE_WORDS = (r"enhance|improve|better|polish(ed)?|professional|pro(?:fessional)?[- ]?(sounding|quality)?|"
