@@ -32,6 +32,15 @@ SHORTHAND = {"u": "you", "ur": "your", "n": "and", "pls": "please", "plz": "plea
 _UNITS = r"(lufs|lu|dbtp|dbfs|db|hz|khz|ms|s|%)"
 
 
+try:  # the `agent` extra; without it, shorthand is still read but spelling is taken as typed
+    import exrex  # type: ignore[import-untyped]  # noqa: F401
+    import rapidfuzz  # noqa: F401
+
+    _CAN_CORRECT = True
+except ImportError:
+    _CAN_CORRECT = False
+
+
 @dataclass
 class Reading:
     text: str
@@ -209,7 +218,7 @@ def correct(text: str) -> Reading:
         repl = None
         if word in SHORTHAND:
             repl = SHORTHAND[word]
-        elif len(word) >= 4 and not _common(word) and word not in lexicon():
+        elif len(word) >= 4 and _CAN_CORRECT and not _common(word) and word not in lexicon():
             cand, sure = nearest(word)
             if cand is not None and sure:
                 repl = cand
