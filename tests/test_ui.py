@@ -260,3 +260,22 @@ def test_an_answer_shows_its_numbers_and_a_button_that_confirms_on_the_same_thre
     assert st["current_id"] != aid and _button(outs).get("visible") is False
     after = [o[5] for o in outs if isinstance(o[5], str)]
     assert after and after[-1].endswith(f"{st['current_id']}.wav")
+
+
+def test_stems_button_offers_the_services_stems_as_wavs(ui_svc, tmp_path):
+    pytest.importorskip("gradio")
+    import soundfile as sf
+
+    from app.ui.app import UI
+    from tools.audio import save
+
+    ui = UI(ui_svc, work_dir=tmp_path / "ui", user_id="local")
+    if not ui.stems_available():
+        pytest.skip("separate unavailable here")
+    song = tmp_path / "song.wav"
+    save(Audio(sine(220.0, 2.0, 22050, 0.3, 2) + noise(2.0, 22050, 0.01, 2), 22050), song)
+    history, st, *_ = ui.on_upload(str(song), None, [], None)
+    history, files = ui.on_stems(history, st)
+    assert sorted(p.rsplit("/", 1)[-1] for p in files) == ["bass.wav", "drums.wav", "other.wav", "vocals.wav"]
+    info = sf.info(files[0])
+    assert info.samplerate == 22050 and info.channels == 2 and info.subtype == "PCM_24"
