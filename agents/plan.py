@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agents.contract import PerTool, field_bounds, params_model
+from agents.contract import PerTool, default, field_bounds, params_model
 from tools.registry import CANONICAL, Stage
 
 TARGETS = ("mix", "vocals", "speech", "drums", "bass", "other", "music")
@@ -132,19 +132,20 @@ class Forbidden:
 # ------------------------------------------------------------------ fallbacks for unavailable tools
 
 def _bwe_to_eq(p: Mapping[str, Any]) -> dict[str, Any]:
-    a = float(p.get("amount", 0.5) or 0.5)
+    a = float(p.get("amount") or default("bandwidth_extension", "amount"))
     return {"air_db": round(2.0 + 4.0 * a, 1), "bright_db": round(1.0 + 2.0 * a, 1)}
 
 
 def _dyn_to_eq(p: Mapping[str, Any]) -> dict[str, Any]:
-    a = float(p.get("amount", 0.5) or 0.5)
+    a = float(p.get("amount") or default("dynamic_eq", "amount"))
     cut = -round(1.5 + 3.0 * a, 1)
-    key = {"mud": "mud_db", "boom": "boom_db"}.get(str(p.get("target", "harsh")), "presence_db")
+    target = str(p.get("target", default("dynamic_eq", "target")))
+    key = {"mud": "mud_db", "boom": "boom_db"}.get(target, "presence_db")
     return {key: cut}
 
 
 def _restore_to_denoise(p: Mapping[str, Any]) -> dict[str, Any]:
-    return {"strength": float(p.get("strength", 0.6) or 0.6)}
+    return {"strength": float(p.get("strength") or default("denoise", "strength"))}
 
 
 def _vocoder_to_eq(p: Mapping[str, Any]) -> dict[str, Any]:
