@@ -15,8 +15,9 @@ from memory.storage import AudioStore
 MEASURE_TTL_S = 7 * 24 * 3600
 
 
-def cached_json(cache: Any, key: str, compute: Callable[[], dict[str, Any]],
-                ttl_s: float | None = MEASURE_TTL_S) -> dict[str, Any]:
+def cached_json(
+    cache: Any, key: str, compute: Callable[[], dict[str, Any]], ttl_s: float | None = MEASURE_TTL_S
+) -> dict[str, Any]:
     """`compute()` once per key: later calls (any process sharing the cache) read the stored JSON."""
     from memory.cache import get_json, set_json
 

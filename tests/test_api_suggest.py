@@ -9,10 +9,10 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("jwt")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from app.api.main import create_app  # noqa: E402
-from tests.apiclient import make_settings, register, upload, wait_job  # noqa: E402
+from app.api.main import create_app
+from tests.apiclient import make_settings, register, upload, wait_job
 
 CONTRACT = ("kind", "answer", "findings", "suggested_steps", "checks")
 
@@ -35,7 +35,9 @@ def test_the_job_result_schema_documents_the_turn_contract(api):
 def test_ask_for_spotify_then_confirm_the_suggested_master(api):
     h = register(api)
     f = upload(api, h)
-    r = api.post("/api/v1/chat", json={"message": "is it ready for Spotify?", "file_ids": [f["id"]]}, headers=h)
+    r = api.post(
+        "/api/v1/chat", json={"message": "is it ready for Spotify?", "file_ids": [f["id"]]}, headers=h
+    )
     assert r.status_code == 202, r.text
     thread = r.json()["thread_id"]
     job = wait_job(api, h, r.json()["job_id"])

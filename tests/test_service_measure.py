@@ -17,7 +17,7 @@ class CountingCache(MemoryCache):
         super().__init__()
         self.sets: list[str] = []
 
-    def set(self, key, value, ttl_s=None):  # noqa: ANN001 - the cache protocol
+    def set(self, key, value, ttl_s=None):
         self.sets.append(key)
         super().set(key, value, ttl_s)
 

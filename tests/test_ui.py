@@ -16,12 +16,21 @@ from tools.loudness import integrated_lufs
 def test_progress_board_one_bar_per_step_from_the_event_stream():
     board = view.ProgressBoard()
     plan = {"steps": [{"tool": "denoise", "target": "mix"}, {"tool": "master", "target": "mix"}]}
-    events = [{"event": "stage", "stage": "plan"}, {"event": "plan", "plan": plan},
-              {"event": "step_started", "index": 0, "total": 2, "tool": "denoise"},
-              {"event": "step_progress", "index": 0, "total": 2, "tool": "denoise", "fraction": 0.5},
-              {"event": "step_finished", "index": 0, "total": 2, "tool": "denoise", "status": "rolled_back",
-               "why": "made it worse"},
-              {"event": "step_started", "index": 1, "total": 2, "tool": "master"}]
+    events = [
+        {"event": "stage", "stage": "plan"},
+        {"event": "plan", "plan": plan},
+        {"event": "step_started", "index": 0, "total": 2, "tool": "denoise"},
+        {"event": "step_progress", "index": 0, "total": 2, "tool": "denoise", "fraction": 0.5},
+        {
+            "event": "step_finished",
+            "index": 0,
+            "total": 2,
+            "tool": "denoise",
+            "status": "rolled_back",
+            "why": "made it worse",
+        },
+        {"event": "step_started", "index": 1, "total": 2, "tool": "master"},
+    ]
     for e in events:
         board.update(e)
     assert [(b.tool, b.status) for b in board.steps] == [("denoise", "rolled_back"), ("master", "running")]
@@ -34,9 +43,12 @@ def test_progress_board_one_bar_per_step_from_the_event_stream():
 
 
 def test_metrics_table_marks_loudness_on_target():
-    html = view.metrics_html({"integrated_lufs": -20.3, "true_peak_dbtp": -4.0},
-                             {"integrated_lufs": -14.2, "true_peak_dbtp": -1.1}, target_lufs=-14.0,
-                             true_peak_ceiling=-1.0)
+    html = view.metrics_html(
+        {"integrated_lufs": -20.3, "true_peak_dbtp": -4.0},
+        {"integrated_lufs": -14.2, "true_peak_dbtp": -1.1},
+        target_lufs=-14.0,
+        true_peak_ceiling=-1.0,
+    )
     assert 'data-key="integrated_lufs"' in html and "mp-ok" in html
     assert 'data-value="-14.2"' in html and 'data-value="-14.0"' in html
     off = view.metrics_html({"integrated_lufs": -20.0}, {"integrated_lufs": -16.0}, target_lufs=-14.0)
@@ -44,20 +56,28 @@ def test_metrics_table_marks_loudness_on_target():
 
 
 def test_errors_are_one_readable_line_without_server_paths():
-    msg = view.error_message(AudioError("/tmp/gradio/abc/song.wav: not a readable audio file"),
-                             ("/tmp/gradio/abc/song.wav",))
+    msg = view.error_message(
+        AudioError("/tmp/gradio/abc/song.wav: not a readable audio file"), ("/tmp/gradio/abc/song.wav",)
+    )
     assert msg.startswith("I couldn't use that file") and "song.wav" in msg and "/tmp/gradio" not in msg
     try:
-        raise RuntimeError("boom\n  File \"x.py\", line 3")
+        raise RuntimeError('boom\n  File "x.py", line 3')
     except RuntimeError as exc:
         msg = view.error_message(exc)
     assert "\n" not in msg and "File" not in msg and "RuntimeError" in msg
 
 
 def test_plan_markdown_lists_steps_and_notes():
-    md = view.plan_markdown({"steps": [{"tool": "genre_preset", "params": {"genre": "pop"}, "reason": "pop tone"},
-                                       {"tool": "master", "params": {"target_lufs": -14.0}, "target": "mix"}],
-                             "source": "semantic", "notes": ["dereverb unavailable: used EQ"]})
+    md = view.plan_markdown(
+        {
+            "steps": [
+                {"tool": "genre_preset", "params": {"genre": "pop"}, "reason": "pop tone"},
+                {"tool": "master", "params": {"target_lufs": -14.0}, "target": "mix"},
+            ],
+            "source": "semantic",
+            "notes": ["dereverb unavailable: used EQ"],
+        }
+    )
     assert "1. **genre preset** (genre=pop) — pop tone" in md and "target_lufs=-14" in md and "dereverb" in md
     assert view.target_lufs_of({"steps": [{"tool": "master", "params": {"target_lufs": -16}}]}) == -16.0
     assert view.genre_of({"steps": [{"tool": "genre_preset", "params": {"genre": "rock"}}]}) == "rock"
@@ -89,14 +109,20 @@ def test_pictures_render(tmp_path):
     sr = 22050
     before = Audio(sine(440.0, 4.0, sr, 0.1, 2) + noise(4.0, sr, 0.01, 2), sr)
     after = before.with_samples(before.samples * 3.0)
-    for fig in (plots.waveform_figure(before, after), plots.spectrogram_figure(before, after),
-                plots.loudness_figure(before, after, -14.0), plots.tonal_balance_figure(before, after, genre="pop")):
+    for fig in (
+        plots.waveform_figure(before, after),
+        plots.spectrogram_figure(before, after),
+        plots.loudness_figure(before, after, -14.0),
+        plots.tonal_balance_figure(before, after, genre="pop"),
+    ):
         out = tmp_path / "f.png"
         fig.savefig(out)
         assert out.stat().st_size > 5_000
     t, lo, hi = plots.envelope(after)
     mono = after.samples.mean(axis=0)
-    assert hi.max() == pytest.approx(float(mono.max()), rel=1e-6) and lo.min() == pytest.approx(float(mono.min()), rel=1e-6)
+    assert hi.max() == pytest.approx(float(mono.max()), rel=1e-6) and lo.min() == pytest.approx(
+        float(mono.min()), rel=1e-6
+    )
     assert math.isfinite(t[-1]) and t[-1] <= after.duration_s
 
 
@@ -143,7 +169,9 @@ def test_sign_in_checks_the_api_users_table(tmp_path):
 
         engine = db.make_engine(url)
         async with db.make_sessionmaker(engine)() as s:
-            user = await db.create_user(s, email="Ana@Example.com", password_hash=hash_password("correct horse"))
+            user = await db.create_user(
+                s, email="Ana@Example.com", password_hash=hash_password("correct horse")
+            )
             await s.commit()
             uid = user.id
         await engine.dispose()
@@ -169,15 +197,31 @@ def test_sign_in_checks_the_api_users_table(tmp_path):
 def test_answer_markdown_quotes_the_answer_then_the_check_and_unquoted_findings():
     md = view.answer_markdown(
         "It plays at −9.2 LUFS: Spotify will turn it down 4.8 dB.",
-        checks={"platform": "spotify", "ready": False, "reasons": ["true peak +1.0 dBTP is over the −1 dBTP ceiling"]},
-        findings=[{"problem": "true_peak", "severity": 0.8, "evidence": "true peak +1.0 dBTP is over the −1 dBTP ceiling"},
-                  {"problem": "over_compressed", "severity": 0.4, "evidence": "PLR 7.1 dB"}])
+        checks={
+            "platform": "spotify",
+            "ready": False,
+            "reasons": ["true peak +1.0 dBTP is over the −1 dBTP ceiling"],
+        },
+        findings=[
+            {
+                "problem": "true_peak",
+                "severity": 0.8,
+                "evidence": "true peak +1.0 dBTP is over the −1 dBTP ceiling",
+            },
+            {"problem": "over_compressed", "severity": 0.4, "evidence": "PLR 7.1 dB"},
+        ],
+    )
     assert md.startswith("It plays at −9.2 LUFS") and "**Spotify check: fail** (not ready yet)" in md
     assert md.count("+1.0 dBTP") == 1  # quoted by the check: not repeated as a finding
     assert "**over compressed** (0.4): PLR 7.1 dB" in md
-    quoted = view.answer_markdown("Not yet: loudness −9.0 LUFS is 5.0 dB above Spotify's −14 LUFS.",
-                                  checks={"platform": "spotify", "ready": False,
-                                          "reasons": ["loudness −9.0 LUFS is 5.0 dB above Spotify's −14 LUFS"]})
+    quoted = view.answer_markdown(
+        "Not yet: loudness −9.0 LUFS is 5.0 dB above Spotify's −14 LUFS.",
+        checks={
+            "platform": "spotify",
+            "ready": False,
+            "reasons": ["loudness −9.0 LUFS is 5.0 dB above Spotify's −14 LUFS"],
+        },
+    )
     assert quoted.count("5.0 dB above") == 1 and "**Spotify check: fail**" in quoted  # reasons said once
     ok = view.check_markdown({"platform": "apple_music", "ready": True, "reasons": []})
     assert ok == "**Apple Music check: pass** (ready)"
@@ -185,9 +229,16 @@ def test_answer_markdown_quotes_the_answer_then_the_check_and_unquoted_findings(
 
 
 def test_suggestion_label_names_the_steps_and_the_platform():
-    assert view.suggestion_label([{"tool": "master", "params": {"target_lufs": -14.0}}],
-                                 {"platform": "spotify"}) == "Do it: master for Spotify"
-    steps = [{"tool": "declip"}, {"tool": "de_ess", "target": "vocals"}, {"tool": "master"}, {"tool": "master"}]
+    assert (
+        view.suggestion_label([{"tool": "master", "params": {"target_lufs": -14.0}}], {"platform": "spotify"})
+        == "Do it: master for Spotify"
+    )
+    steps = [
+        {"tool": "declip"},
+        {"tool": "de_ess", "target": "vocals"},
+        {"tool": "master"},
+        {"tool": "master"},
+    ]
     assert view.suggestion_label(steps) == "Do it: declip, de ess (vocals) and master"
     assert view.suggestion_label([]) == ""
 
@@ -219,34 +270,55 @@ def test_an_answer_shows_its_numbers_and_a_button_that_confirms_on_the_same_thre
     assert suggest.get("visible") is False
     aid = st["current_id"]
     seen: list[tuple[str, str, str | None]] = []
-    master = {"tool": "master", "params": {"target_lufs": -14.0, "true_peak_dbtp": -1.0}, "target": "mix",
-              "reason": "Spotify plays at −14 LUFS"}
+    master = {
+        "tool": "master",
+        "params": {"target_lufs": -14.0, "true_peak_dbtp": -1.0},
+        "target": "mix",
+        "reason": "Spotify plays at −14 LUFS",
+    }
 
     def turn(text, *, thread_id=None, audio_id=None, inputs=None, on_event=None, user_id=None, **_):
         seen.append((text, thread_id, audio_id))
         if text != CONFIRM:
             on_event({"event": "stage", "stage": "plan"})
             on_event({"event": "plan", "plan": {"steps": [], "source": "semantic"}})
-            return TurnResult(thread_id=thread_id, kind="answer", output_id=aid, plan={"steps": []}, steps=[],
-                              metrics_before={}, metrics_after={}, explanation="",
-                              answer="It plays at −13.1 LUFS integrated, true peak −0.4 dBTP: Spotify will leave "
-                                     "its level alone, but the peak is over the −1 dBTP ceiling.",
-                              findings=[{"problem": "true_peak", "severity": 0.5, "evidence": "true peak −0.4 dBTP"}],
-                              suggested_steps=[master],
-                              checks={"platform": "spotify", "ready": False, "reasons": ["true peak −0.4 dBTP > −1"]})
+            return TurnResult(
+                thread_id=thread_id,
+                kind="answer",
+                output_id=aid,
+                plan={"steps": []},
+                steps=[],
+                metrics_before={},
+                metrics_after={},
+                explanation="",
+                answer="It plays at −13.1 LUFS integrated, true peak −0.4 dBTP: Spotify will leave "
+                "its level alone, but the peak is over the −1 dBTP ceiling.",
+                findings=[{"problem": "true_peak", "severity": 0.5, "evidence": "true peak −0.4 dBTP"}],
+                suggested_steps=[master],
+                checks={"platform": "spotify", "ready": False, "reasons": ["true peak −0.4 dBTP > −1"]},
+            )
         out = ui_svc.import_audio(Audio(sine(440.0, 2.0, 22050, 0.5, 2), 22050))
         plan = {"steps": [master], "source": "semantic"}
         on_event({"event": "plan", "plan": plan})
-        return TurnResult(thread_id=thread_id, kind="process", output_id=out, plan=plan,
-                          steps=[dict(master, status="applied")], metrics_before=ui_svc.analysis(aid),
-                          metrics_after=ui_svc.analysis(out), explanation="Mastered to −14.0 LUFS for Spotify.")
+        return TurnResult(
+            thread_id=thread_id,
+            kind="process",
+            output_id=out,
+            plan=plan,
+            steps=[dict(master, status="applied")],
+            metrics_before=ui_svc.analysis(aid),
+            metrics_after=ui_svc.analysis(out),
+            explanation="Mastered to −14.0 LUFS for Spotify.",
+        )
 
     ui_svc.turn = turn
     outs = list(ui.on_send("is it ready for Spotify?", history, st))
     history, st = outs[-1][0], outs[-1][1]
     answer = history[-1]["content"]
     assert "−13.1 LUFS" in answer and "Spotify check: fail" in answer
-    assert not any("I don't see anything to change" in str(m["content"]) for m in history)  # no empty plan line
+    assert not any(
+        "I don't see anything to change" in str(m["content"]) for m in history
+    )  # no empty plan line
     assert _button(outs[:1]).get("visible") is False  # hidden while the turn runs
     button = _button(outs)
     assert button.get("visible") is True and button.get("value") == "Do it: master for Spotify"

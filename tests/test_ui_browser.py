@@ -25,16 +25,28 @@ REPO = Path(__file__).resolve().parents[1]
 # the pop preset's -9 LUFS under a -1 dBTP ceiling (master stops at 20 dB of limiting and says so)
 CLIP = REPO / "app" / "data" / "example_song.flac"
 NOTES_SHOT = Path("/work/notes/ui_screenshot.png")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 START_TIMEOUT_S = 90.0
 
 pytestmark = pytest.mark.timeout(240)
 
 
 def _chromium() -> str | None:
-    for cand in (os.environ.get("MIXPILOT_CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium",
-                 shutil.which("chromium-browser")):
+    for cand in (
+        os.environ.get("MIXPILOT_CHROMIUM"),
+        shutil.which("chromium"),
+        "/usr/bin/chromium",
+        shutil.which("chromium-browser"),
+    ):
         if cand and Path(cand).is_file() and os.access(cand, os.X_OK):
             return cand
     return None
@@ -71,13 +83,23 @@ def ui_server(need_browser, tmp_path_factory):
     """`mixpilot ui` on a free port with a fresh data dir; yields (url, data_dir)."""
     data_dir = tmp_path_factory.mktemp("ui-data")
     port = _free_port()
-    env = dict(os.environ, MIXPILOT_DATA_DIR=str(data_dir), GRADIO_ANALYTICS_ENABLED="False",
-               PYTHONUNBUFFERED="1", MPLCONFIGDIR=str(data_dir / "mpl"))
+    env = dict(
+        os.environ,
+        MIXPILOT_DATA_DIR=str(data_dir),
+        GRADIO_ANALYTICS_ENABLED="False",
+        PYTHONUNBUFFERED="1",
+        MPLCONFIGDIR=str(data_dir / "mpl"),
+    )
     env.pop("MIXPILOT_DATABASE_URL", None)
     log_path = data_dir / "server.log"
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "app.cli", "ui", "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "ui", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + START_TIMEOUT_S
     try:
@@ -91,7 +113,9 @@ def ui_server(need_browser, tmp_path_factory):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"the UI did not start within {START_TIMEOUT_S:.0f} s:\n{log_path.read_text()[-3000:]}")
+                pytest.fail(
+                    f"the UI did not start within {START_TIMEOUT_S:.0f} s:\n{log_path.read_text()[-3000:]}"
+                )
             time.sleep(0.3)
         yield url, data_dir
     finally:
@@ -109,8 +133,12 @@ def page(need_browser, ui_server, tmp_path):
 
     with sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=need_browser, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 1100})
+            str(tmp_path / "chromium-profile"),
+            executable_path=need_browser,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 1100},
+        )
         try:
             pg = ctx.new_page()
             pg.set_default_timeout(30_000)
@@ -198,7 +226,9 @@ def test_upload_master_rate_and_find_the_rating(page, ui_server, tmp_path):
     page.wait_for_function("document.querySelector('#mp-chat').innerText.includes('Undone')", timeout=60_000)
     page.wait_for_function(
         f"() => {{ const c = document.querySelector('#mp-metrics-table tr[data-key=integrated_lufs] td.mp-after');"
-        f" return c && Math.abs(parseFloat(c.dataset.value) - ({before})) < 0.05; }}", timeout=30_000)
+        f" return c && Math.abs(parseFloat(c.dataset.value) - ({before})) < 0.05; }}",
+        timeout=30_000,
+    )
 
     rows = _stored_ratings(data_dir)
     mine = [r for r in rows if r.comment == "browser test: punchy enough"]
@@ -211,8 +241,9 @@ def test_bad_upload_shows_a_readable_error(page, tmp_path):
     fake = tmp_path / "not_audio.wav"
     fake.write_text("this is a text file pretending to be a WAV file\n" * 20)
     _upload(page, fake)
-    page.wait_for_function("document.querySelector('#mp-chat').innerText.includes(\"couldn't use that file\")",
-                           timeout=30_000)
+    page.wait_for_function(
+        "document.querySelector('#mp-chat').innerText.includes(\"couldn't use that file\")", timeout=30_000
+    )
     text = _chat_text(page)
     assert "not_audio.wav" in text or "not" in text.lower()
     assert "Traceback" not in text and 'File "' not in text
@@ -247,12 +278,15 @@ def test_ask_if_ready_for_spotify_then_press_the_suggestion_and_get_the_master(p
     page.wait_for_function("document.querySelector('#mp-chat').innerText.includes('Plan')", timeout=60_000)
     page.wait_for_function(
         "() => [...document.querySelectorAll('#mp-progress .mp-step')].some(e => e.dataset.tool === 'master')",
-        timeout=60_000)
+        timeout=60_000,
+    )
     after_link = page.locator("#mp-after a[data-testid=download-link]")
     page.wait_for_function(
         "(orig) => { const a = document.querySelector('#mp-after a[data-testid=download-link]');"
         " return a && a.getAttribute('href') && !a.getAttribute('href').endsWith(orig.split('/').pop()); }",
-        arg=original, timeout=120_000)
+        arg=original,
+        timeout=120_000,
+    )
     with urllib.request.urlopen(after_link.get_attribute("href"), timeout=10) as r:  # the master itself
         head = r.read(12)
     assert head[:4] == b"RIFF" and head[8:12] == b"WAVE"
@@ -261,7 +295,9 @@ def test_ask_if_ready_for_spotify_then_press_the_suggestion_and_get_the_master(p
     row = page.locator("#mp-metrics-table tr[data-key=integrated_lufs]")
     page.wait_for_function(
         "() => { const c = document.querySelector('#mp-metrics-table tr[data-key=integrated_lufs] td.mp-target');"
-        " return c && c.dataset.value !== ''; }", timeout=30_000)
+        " return c && c.dataset.value !== ''; }",
+        timeout=30_000,
+    )
     after = float(row.locator("td.mp-after").get_attribute("data-value"))
     assert after == pytest.approx(-14.0, abs=0.5)
     assert not button.is_visible()  # nothing more to suggest

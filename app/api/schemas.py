@@ -12,7 +12,11 @@ UTCDateTime = Annotated[datetime, AfterValidator(lambda d: d.replace(tzinfo=UTC)
 ID_PATTERN = r"^[0-9a-f]{32}$"
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$"
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-FileId = Field(pattern=ID_PATTERN, description="a file id (32 hex characters)", examples=["3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f"])
+FileId = Field(
+    pattern=ID_PATTERN,
+    description="a file id (32 hex characters)",
+    examples=["3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f"],
+)
 
 
 class Message(BaseModel):
@@ -21,6 +25,7 @@ class Message(BaseModel):
 
 class ValidationMessage(BaseModel):
     """Every 422: a one-line `detail`, plus the field errors when the request did not match its schema."""
+
     detail: str = Field(examples=["body.rating: Input should be less than or equal to 5"])
     errors: list[dict[str, Any]] | None = None
 
@@ -29,24 +34,47 @@ class ValidationMessage(BaseModel):
 
 
 class RegisterIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"email": "ana@example.com", "password": "correct horse battery staple"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"email": "ana@example.com", "password": "correct horse battery staple"}]
+        },
+    )
     email: str = Field(pattern=EMAIL_PATTERN, max_length=320)
     password: str = Field(min_length=8, max_length=128, description="8–128 characters")
 
 
 class UserOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True, json_schema_extra={
-        "examples": [{"id": "9b2f0c3d4e5f60718293a4b5c6d7e8f9", "email": "ana@example.com",
-                      "created_at": "2025-01-01T12:00:00Z"}]})
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "9b2f0c3d4e5f60718293a4b5c6d7e8f9",
+                    "email": "ana@example.com",
+                    "created_at": "2025-01-01T12:00:00Z",
+                }
+            ]
+        },
+    )
     id: str
     email: str
     created_at: UTCDateTime
 
 
 class TokenOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"access_token": "eyJhbGciOi…", "refresh_token": "eyJhbGciOi…", "token_type": "bearer", "expires_in": 1800}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOi…",
+                    "refresh_token": "eyJhbGciOi…",
+                    "token_type": "bearer",
+                    "expires_in": 1800,
+                }
+            ]
+        }
+    )
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"
@@ -62,10 +90,23 @@ class RefreshIn(BaseModel):
 
 
 class FileOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f", "filename": "song.flac", "format": "flac", "duration_s": 8.0,
-        "sample_rate": 44100, "channels": 2, "size_bytes": 812345, "created_at": "2025-01-01T12:00:00Z",
-        "deduplicated": False}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f",
+                    "filename": "song.flac",
+                    "format": "flac",
+                    "duration_s": 8.0,
+                    "sample_rate": 44100,
+                    "channels": 2,
+                    "size_bytes": 812345,
+                    "created_at": "2025-01-01T12:00:00Z",
+                    "deduplicated": False,
+                }
+            ]
+        }
+    )
     id: str
     filename: str | None = None
     format: str | None = None
@@ -86,18 +127,34 @@ class FileList(BaseModel):
 
 
 class ChatIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"message": "master this for Spotify", "file_ids": ["3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f"]},
-        {"message": "is it ready for Spotify?", "file_ids": ["3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f"]},
-        {"message": "do it", "file_ids": [], "thread_id": "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"},
-        {"message": "a bit louder", "file_ids": [], "thread_id": "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"}]})
-    message: str = Field(min_length=1, max_length=4000, description=(
-        "what you want, or a question about the audio, in words; a question is answered without changing "
-        "anything (result kind `answer`) and may suggest steps, which a confirming message on the same "
-        "thread (\"do it\", \"yes\", \"go ahead\") runs"))
-    file_ids: list[str] = Field(default_factory=list, max_length=2, description=(
-        "first: the recording to work on (a song, or a beat); second, optional: a vocal to mix onto it. "
-        "Leave empty to continue on the thread's current version."))
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"message": "master this for Spotify", "file_ids": ["3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f"]},
+                {"message": "is it ready for Spotify?", "file_ids": ["3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f"]},
+                {"message": "do it", "file_ids": [], "thread_id": "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"},
+                {"message": "a bit louder", "file_ids": [], "thread_id": "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f"},
+            ]
+        },
+    )
+    message: str = Field(
+        min_length=1,
+        max_length=4000,
+        description=(
+            "what you want, or a question about the audio, in words; a question is answered without changing "
+            "anything (result kind `answer`) and may suggest steps, which a confirming message on the same "
+            'thread ("do it", "yes", "go ahead") runs'
+        ),
+    )
+    file_ids: list[str] = Field(
+        default_factory=list,
+        max_length=2,
+        description=(
+            "first: the recording to work on (a song, or a beat); second, optional: a vocal to mix onto it. "
+            "Leave empty to continue on the thread's current version."
+        ),
+    )
     thread_id: str | None = Field(None, pattern=ID_PATTERN, description="continue this conversation")
 
     @model_validator(mode="after")
@@ -111,9 +168,17 @@ class ChatIn(BaseModel):
 
 
 class ChatAccepted(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"job_id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", "thread_id": "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f",
-         "status": "queued"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",
+                    "thread_id": "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f",
+                    "status": "queued",
+                }
+            ]
+        }
+    )
     job_id: str
     thread_id: str
     status: JobStatus = "queued"
@@ -121,36 +186,74 @@ class ChatAccepted(BaseModel):
 
 class Finding(BaseModel):
     """One diagnosis finding (ARCHITECTURE.md: the fixed problem vocabulary)."""
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
-        {"problem": "true_peak", "severity": 0.6, "evidence": "true peak +1.0 dBTP, over the −1 dBTP ceiling"}]})
-    problem: str = Field(description="noise, hum, clipping, bandlimited, reverb, sibilance, muddy, boomy, harsh, "
-                                     "dull, thin, over_compressed, mono_compatibility, true_peak or loudness")
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "problem": "true_peak",
+                    "severity": 0.6,
+                    "evidence": "true peak +1.0 dBTP, over the −1 dBTP ceiling",
+                }
+            ]
+        },
+    )
+    problem: str = Field(
+        description="noise, hum, clipping, bandlimited, reverb, sibilance, muddy, boomy, harsh, "
+        "dull, thin, over_compressed, mono_compatibility, true_peak or loudness"
+    )
     severity: float = Field(description="0–1")
     evidence: str = Field("", description="plain words quoting the measured number and unit")
 
 
 class PlatformCheck(BaseModel):
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
-        {"platform": "spotify", "ready": False, "reasons": ["true peak +1.0 dBTP is over the −1 dBTP ceiling"]}]})
-    platform: str | None = Field(None, description="spotify, apple_music, youtube, podcast, audiobook (ACX), "
-                                                   "broadcast, …; None: the general streaming target")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "platform": "spotify",
+                    "ready": False,
+                    "reasons": ["true peak +1.0 dBTP is over the −1 dBTP ceiling"],
+                }
+            ]
+        },
+    )
+    platform: str | None = Field(
+        None,
+        description="spotify, apple_music, youtube, podcast, audiobook (ACX), "
+        "broadcast, …; None: the general streaming target",
+    )
     ready: bool
-    reasons: list[str] = Field(default_factory=list, description="why not (or what was checked), with numbers")
+    reasons: list[str] = Field(
+        default_factory=list, description="why not (or what was checked), with numbers"
+    )
 
 
 class JobResult(BaseModel):
     model_config = ConfigDict(extra="allow")
     file_id: str | None = Field(None, description="the new version (download it)")
-    kind: str | None = Field(None, description=(
-        "process (steps ran), adjust, undo, reset, answer (a question about the audio: nothing ran), "
-        "clarify (mixpilot asks back) or none (nothing to do; `answer` says why)"))
+    kind: str | None = Field(
+        None,
+        description=(
+            "process (steps ran), adjust, undo, reset, answer (a question about the audio: nothing ran), "
+            "clarify (mixpilot asks back) or none (nothing to do; `answer` says why)"
+        ),
+    )
     turn_id: str | None = Field(None, description="what feedback rates")
     explanation: str = ""
-    answer: str | None = Field(None, description="the reply of an answer, clarify or none turn, with measured numbers")
+    answer: str | None = Field(
+        None, description="the reply of an answer, clarify or none turn, with measured numbers"
+    )
     findings: list[Finding] = Field(default_factory=list, description="what the diagnosis found")
-    suggested_steps: list[dict[str, Any]] = Field(default_factory=list, description=(
-        "the plan a confirming next turn on the thread (\"yes\", \"do it\", \"go ahead\") runs"))
-    checks: PlatformCheck | None = Field(None, description="a platform check, when the message asked about one")
+    suggested_steps: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description=('the plan a confirming next turn on the thread ("yes", "do it", "go ahead") runs'),
+    )
+    checks: PlatformCheck | None = Field(
+        None, description="a platform check, when the message asked about one"
+    )
     metrics: dict[str, Any] = Field(default_factory=dict, description="{before, after} analysis")
     applied: list[dict[str, Any]] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
@@ -160,14 +263,31 @@ class JobResult(BaseModel):
 
 
 class JobOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", "status": "succeeded", "progress": 1.0, "message": "done",
-        "thread_id": "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f", "request": "master this for Spotify",
-        "plan": {"steps": [{"tool": "master", "params": {"target_lufs": -14.0}}]},
-        "result": {"file_id": "7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d", "explanation": "Mastered to −14 LUFS …",
-                   "metrics": {"after": {"integrated_lufs": -14.0}}},
-        "error": None, "attempts": 1, "retryable": False,
-        "created_at": "2025-01-01T12:00:00Z", "updated_at": "2025-01-01T12:00:09Z"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",
+                    "status": "succeeded",
+                    "progress": 1.0,
+                    "message": "done",
+                    "thread_id": "0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f",
+                    "request": "master this for Spotify",
+                    "plan": {"steps": [{"tool": "master", "params": {"target_lufs": -14.0}}]},
+                    "result": {
+                        "file_id": "7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+                        "explanation": "Mastered to −14 LUFS …",
+                        "metrics": {"after": {"integrated_lufs": -14.0}},
+                    },
+                    "error": None,
+                    "attempts": 1,
+                    "retryable": False,
+                    "created_at": "2025-01-01T12:00:00Z",
+                    "updated_at": "2025-01-01T12:00:09Z",
+                }
+            ]
+        }
+    )
     id: str
     status: JobStatus
     progress: float = Field(ge=0, le=1)
@@ -192,7 +312,9 @@ class ThreadOut(BaseModel):
     title: str | None = None
     created_at: UTCDateTime
     updated_at: UTCDateTime
-    turns: list[dict[str, Any]] = Field(description="request, kind, plan, outcomes, result file id, explanation")
+    turns: list[dict[str, Any]] = Field(
+        description="request, kind, plan, outcomes, result file id, explanation"
+    )
 
 
 class ThreadList(BaseModel):
@@ -203,15 +325,29 @@ class ThreadList(BaseModel):
 
 
 class FeedbackIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"job_id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", "rating": 5, "aspects": {"loudness": 4},
-         "comment": "great", "liked": True}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",
+                    "rating": 5,
+                    "aspects": {"loudness": 4},
+                    "comment": "great",
+                    "liked": True,
+                }
+            ]
+        },
+    )
     job_id: str | None = Field(None, pattern=ID_PATTERN)
     file_id: str | None = Field(None, pattern=ID_PATTERN, description="a result file id")
     turn_id: str | None = Field(None, pattern=ID_PATTERN)
     rating: int = Field(ge=1, le=5)
-    aspects: dict[str, int] = Field(default_factory=dict, max_length=16, description=(
-        "1–5 per aspect: vocal_clarity, balance, width, tone, loudness (others are kept too)"))
+    aspects: dict[str, int] = Field(
+        default_factory=dict,
+        max_length=16,
+        description=("1–5 per aspect: vocal_clarity, balance, width, tone, loudness (others are kept too)"),
+    )
     comment: str | None = Field(None, max_length=2000)
     liked: bool | None = None
 
@@ -231,19 +367,42 @@ class FeedbackIn(BaseModel):
 
 
 class FeedbackOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"ok": True, "turn_id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", "understood": ["lower brightness"]}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ok": True,
+                    "turn_id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",
+                    "understood": ["lower brightness"],
+                }
+            ]
+        }
+    )
     ok: bool = True
     turn_id: str | None = None
-    understood: list[str] = Field(default_factory=list, description=(
-        "what the comment was read as asking of the settings played (e.g. 'lower brightness'); it steers "
-        "the settings recommended for similar audio"))
+    understood: list[str] = Field(
+        default_factory=list,
+        description=(
+            "what the comment was read as asking of the settings played (e.g. 'lower brightness'); it steers "
+            "the settings recommended for similar audio"
+        ),
+    )
 
 
 class RecommendationOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "params": {"master": {"target_lufs": -14.0}, "eq": {"bright_db": 1.5}}, "genre": "pop",
-        "source": "memory", "evidence": "3 similar recordings you rated 4–5 used width 1.2", "confidence": 0.6}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "params": {"master": {"target_lufs": -14.0}, "eq": {"bright_db": 1.5}},
+                    "genre": "pop",
+                    "source": "memory",
+                    "evidence": "3 similar recordings you rated 4–5 used width 1.2",
+                    "confidence": 0.6,
+                }
+            ]
+        }
+    )
     params: dict[str, dict[str, Any]] = Field(default_factory=dict)
     genre: str | None = None
     source: str | None = None
@@ -266,15 +425,27 @@ class VoiceOptions(BaseModel):
     declip: bool = False
     de_ess: bool = False
     clarity: bool = True
-    target_lufs: float | None = Field(-16.0, ge=-30, le=-6, description="loudness target, None to skip levelling")
+    target_lufs: float | None = Field(
+        -16.0, ge=-30, le=-6, description="loudness target, None to skip levelling"
+    )
 
 
 class VoiceIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"file_id": "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f", "options": {"denoise": True, "dereverb": True}}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "file_id": "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f",
+                    "options": {"denoise": True, "dereverb": True},
+                }
+            ]
+        },
+    )
     file_id: str = FileId
-    reference_file_id: str | None = Field(None, pattern=ID_PATTERN,
-                                          description="a clean version of the same speech: adds PESQ/STOI")
+    reference_file_id: str | None = Field(
+        None, pattern=ID_PATTERN, description="a clean version of the same speech: adds PESQ/STOI"
+    )
     options: VoiceOptions = Field(default_factory=VoiceOptions)
 
 
@@ -287,9 +458,18 @@ class MixingOptions(BaseModel):
 
 
 class MixingIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"beat_file_id": "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f", "vocal_file_id": "7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
-         "options": {"genre": "hip hop"}}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "beat_file_id": "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f",
+                    "vocal_file_id": "7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+                    "options": {"genre": "hip hop"},
+                }
+            ]
+        },
+    )
     beat_file_id: str = FileId
     vocal_file_id: str = FileId
     options: MixingOptions = Field(default_factory=MixingOptions)
@@ -304,8 +484,17 @@ class CompleteOptions(BaseModel):
 
 
 class CompleteIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"file_id": "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f", "options": {"genre": "pop", "platform": "spotify"}}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "file_id": "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f",
+                    "options": {"genre": "pop", "platform": "spotify"},
+                }
+            ]
+        },
+    )
     file_id: str = FileId
     vocal_file_id: str | None = Field(None, pattern=ID_PATTERN)
     reference_file_id: str | None = Field(None, pattern=ID_PATTERN)
@@ -313,18 +502,33 @@ class CompleteIn(BaseModel):
 
 
 class EnhancementOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "job_id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", "status": "succeeded",
-        "file_id": "7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d", "request": "clean up this voice recording …",
-        "applied": [{"tool": "denoise", "params": {"strength": 0.7}, "status": "applied"}],
-        "metrics": {"dnsmos_ovrl": 3.4, "integrated_lufs": -16.0}, "warnings": [], "explanation": "…"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": "5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b",
+                    "status": "succeeded",
+                    "file_id": "7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+                    "request": "clean up this voice recording …",
+                    "applied": [{"tool": "denoise", "params": {"strength": 0.7}, "status": "applied"}],
+                    "metrics": {"dnsmos_ovrl": 3.4, "integrated_lufs": -16.0},
+                    "warnings": [],
+                    "explanation": "…",
+                }
+            ]
+        }
+    )
     job_id: str
     status: JobStatus
     file_id: str | None = None
     request: str
     applied: list[dict[str, Any]] = Field(default_factory=list)
-    metrics: dict[str, Any] = Field(default_factory=dict, description=(
-        "loudness and peaks after; DNSMOS (sig/bak/ovrl/p808) for speech; PESQ/STOI/SI-SDR with a reference"))
+    metrics: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "loudness and peaks after; DNSMOS (sig/bak/ovrl/p808) for speech; PESQ/STOI/SI-SDR with a reference"
+        ),
+    )
     warnings: list[str] = Field(default_factory=list)
     explanation: str = ""
     error: str | None = None

@@ -34,10 +34,22 @@ EXPORTS: dict[str, tuple[str, int | None, str]] = {  # label → (format, bit de
     "FLAC 16-bit": ("flac", 16, "flac"),
     "MP3 320 kbps": ("mp3", None, "mp3"),
 }
-ASPECTS = [("vocal_clarity", "Vocal clarity"), ("balance", "Balance"), ("width", "Width"), ("tone", "Tone"),
-           ("loudness", "Loudness")]
-EXAMPLES = ["is it ready for Spotify?", "clean and master this in a pop style", "a bit brighter", "louder for Spotify",
-            "what's wrong with it?", "undo", "go back to the original"]
+ASPECTS = [
+    ("vocal_clarity", "Vocal clarity"),
+    ("balance", "Balance"),
+    ("width", "Width"),
+    ("tone", "Tone"),
+    ("loudness", "Loudness"),
+]
+EXAMPLES = [
+    "is it ready for Spotify?",
+    "clean and master this in a pop style",
+    "a bit brighter",
+    "louder for Spotify",
+    "what's wrong with it?",
+    "undo",
+    "go back to the original",
+]
 UPDATE_EVERY_S = 0.25
 CONFIRM = "do it"  # what the suggestion button sends: a confirming turn runs the thread's suggested steps
 
@@ -110,9 +122,12 @@ class UI:
             return (None, None, None, None)
         before = self.svc.audio(before_id)
         after = self.svc.audio(after_id) if after_id and after_id != before_id else None
-        figs = (plots.waveform_figure(before, after), plots.spectrogram_figure(before, after),
-                plots.loudness_figure(before, after, st.get("target_lufs")),
-                plots.tonal_balance_figure(before, after, genre=st.get("genre")))
+        figs = (
+            plots.waveform_figure(before, after),
+            plots.spectrogram_figure(before, after),
+            plots.loudness_figure(before, after, st.get("target_lufs")),
+            plots.tonal_balance_figure(before, after, genre=st.get("genre")),
+        )
         return figs
 
     def _speech_scores(self, version_id: str | None) -> dict[str, Any]:
@@ -130,8 +145,9 @@ class UI:
 
     # ------------------------------------------------------------------ upload
 
-    def on_upload(self, song: str | None, vocal: str | None, history: list, st: dict | None,
-                  request: gr.Request = None):
+    def on_upload(
+        self, song: str | None, vocal: str | None, history: list, st: dict | None, request: gr.Request = None
+    ):
         st = self.session(st, request)
         history = list(history or [])
         main, voice = (song, vocal) if song else (vocal, None)
@@ -147,13 +163,26 @@ class UI:
                 log.exception("upload failed")
             history.append({"role": "assistant", "content": view.error_message(exc, (main, voice))})
             return history, st, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        st.update(pending_audio=aid, pending_inputs=inputs, original_id=aid, current_id=aid, turn_id=None, suggested=[])
+        st.update(
+            pending_audio=aid,
+            pending_inputs=inputs,
+            original_id=aid,
+            current_id=aid,
+            turn_id=None,
+            suggested=[],
+        )
         audio = self.svc.audio(aid)
         names = Path(main).name + (f" with the vocal {Path(voice).name}" if voice else "")
         layout = {1: "mono", 2: "stereo"}.get(audio.channels, f"{audio.channels} channels")
-        history.append({"role": "assistant", "content": (
-            f"Got **{names}** ({audio.duration_s:.1f} s, {audio.sample_rate / 1000:g} kHz {layout}). "
-            "What should I do with it? For example: _clean and master this in a pop style_.")})
+        history.append(
+            {
+                "role": "assistant",
+                "content": (
+                    f"Got **{names}** ({audio.duration_s:.1f} s, {audio.sample_rate / 1000:g} kHz {layout}). "
+                    "What should I do with it? For example: _clean and master this in a pop style_."
+                ),
+            }
+        )
         wave, spec, _, _ = self.pictures(aid, None, st)
         return history, st, self.preview(aid), None, wave, spec, None, hide
 
@@ -165,11 +194,16 @@ class UI:
 
         def work() -> None:
             try:
-                res = self.svc.turn(text, thread_id=st["thread_id"], audio_id=st.get("pending_audio"),
-                                    inputs=dict(st.get("pending_inputs") or {}), on_event=q.put,
-                                    user_id=st.get("user_id"))
+                res = self.svc.turn(
+                    text,
+                    thread_id=st["thread_id"],
+                    audio_id=st.get("pending_audio"),
+                    inputs=dict(st.get("pending_inputs") or {}),
+                    on_event=q.put,
+                    user_id=st.get("user_id"),
+                )
                 q.put({"event": "_result", "result": res})
-            except BaseException as exc:  # noqa: BLE001 - handed to the UI thread as data
+            except BaseException as exc:
                 q.put({"event": "_error", "error": exc})
 
         threading.Thread(target=work, name="mixpilot-turn", daemon=True).start()
@@ -186,7 +220,9 @@ class UI:
         text = (text or "").strip()
         skip = gr.skip()
 
-        def out(progress=skip, before=skip, after=skip, metrics=skip, plots=(skip,) * 4, msg=skip, suggest=skip):
+        def out(
+            progress=skip, before=skip, after=skip, metrics=skip, plots=(skip,) * 4, msg=skip, suggest=skip
+        ):
             return (history, st, msg, progress, before, after, metrics, *plots, suggest)
 
         if not text:
@@ -194,8 +230,12 @@ class UI:
             return
         history.append({"role": "user", "content": text})
         if not st.get("pending_audio") and not st.get("current_id"):
-            history.append({"role": "assistant", "content": (
-                "Upload a song first (or a vocal and a beat), then tell me what you want.")})
+            history.append(
+                {
+                    "role": "assistant",
+                    "content": ("Upload a song first (or a vocal and a beat), then tell me what you want."),
+                }
+            )
             yield out(msg="")
             return
         board = view.ProgressBoard()
@@ -217,7 +257,10 @@ class UI:
                 history[working] = {"role": "assistant", "content": view.plan_markdown(e.get("plan") or {})}
                 planned = True
             elif kind == "stage" and not planned:
-                history[working] = {"role": "assistant", "content": view.STAGE_WORDS.get(board.stage, board.stage)}
+                history[working] = {
+                    "role": "assistant",
+                    "content": view.STAGE_WORDS.get(board.stage, board.stage),
+                }
             now = time.monotonic()
             if kind != "step_progress" or now - last >= UPDATE_EVERY_S:
                 last = now
@@ -249,7 +292,9 @@ class UI:
         label = view.suggestion_label(st.get("suggested"), st.get("suggested_checks"))
         return gr.update(visible=True, value=label) if label else gr.update(visible=False)
 
-    def _show_result(self, result: Any, st: dict, history: list, working: int | None, board: view.ProgressBoard, out):
+    def _show_result(
+        self, result: Any, st: dict, history: list, working: int | None, board: view.ProgressBoard, out
+    ):
         board.done = True
         st["pending_audio"], st["pending_inputs"] = None, {}
         if result.output_id:
@@ -265,8 +310,12 @@ class UI:
         st["suggested"] = list(getattr(result, "suggested_steps", None) or [])
         st["suggested_checks"] = checks
         if result.kind in view.ANSWER_KINDS:  # nothing ran: the answer, the platform check, the findings
-            text = view.answer_markdown(getattr(result, "answer", None), checks=checks,
-                                        findings=getattr(result, "findings", None), fallback=result.explanation)
+            text = view.answer_markdown(
+                getattr(result, "answer", None),
+                checks=checks,
+                findings=getattr(result, "findings", None),
+                fallback=result.explanation,
+            )
         else:
             text = result.explanation or "Done."
             extra = [ln for ln in view.outcome_lines(result.steps) if ln[2:] not in text]
@@ -276,7 +325,7 @@ class UI:
             if check:
                 text += "\n\n" + check
             if result.output_id and result.kind in ("process", "adjust") and "rate" not in text.lower():
-                text += "\n\nRate the result on the right, or ask for more (\"a bit brighter\", \"undo\")."
+                text += '\n\nRate the result on the right, or ask for more ("a bit brighter", "undo").'
         history.append({"role": "assistant", "content": text})
         yield out(progress=board.html(), suggest=self._suggestion(st))
 
@@ -294,9 +343,15 @@ class UI:
         for s in (result.plan or {}).get("steps") or []:
             if s.get("tool") == "master":
                 ceiling = (s.get("params") or {}).get("true_peak_dbtp")
-        metrics = view.metrics_html(before_m, after_m, target_lufs=st.get("target_lufs"), true_peak_ceiling=ceiling)
-        yield out(before=self.preview(timeline_start), after=self.preview(current), metrics=metrics,
-                  plots=self.pictures(timeline_start, current, st))
+        metrics = view.metrics_html(
+            before_m, after_m, target_lufs=st.get("target_lufs"), true_peak_ceiling=ceiling
+        )
+        yield out(
+            before=self.preview(timeline_start),
+            after=self.preview(current),
+            metrics=metrics,
+            plots=self.pictures(timeline_start, current, st),
+        )
 
     # ------------------------------------------------------------------ rating, export, new conversation
 
@@ -313,19 +368,31 @@ class UI:
         rating = int(overall)
         aspects = {key: int(v) for (key, _), v in zip(ASPECTS, aspect_values) if v not in (None, "")}
         try:
-            understood = self.svc.feedback(turn_id=st["turn_id"], rating=rating, aspects=aspects,
-                                           comment=(comment or "").strip() or None, liked=rating >= 4,
-                                           user_id=st.get("user_id"))
+            understood = self.svc.feedback(
+                turn_id=st["turn_id"],
+                rating=rating,
+                aspects=aspects,
+                comment=(comment or "").strip() or None,
+                liked=rating >= 4,
+                user_id=st.get("user_id"),
+            )
         except Exception as exc:
             if not isinstance(exc, (ValueError, KeyError, OSError)):
                 log.exception("feedback failed")
             history.append({"role": "assistant", "content": view.error_message(exc)})
             return history, "The rating was not saved."
         heard = f" From your comment I'll aim for {' and '.join(understood)}." if understood else ""
-        history.append({"role": "assistant", "content": (
-            f"Thanks — saved your rating ({rating}/5). I'll use it for similar audio next time.{heard}")})
-        return history, f"Saved: {rating}/5" + (f" ({', '.join(f'{k} {v}' for k, v in aspects.items())})"
-                                                if aspects else "")
+        history.append(
+            {
+                "role": "assistant",
+                "content": (
+                    f"Thanks — saved your rating ({rating}/5). I'll use it for similar audio next time.{heard}"
+                ),
+            }
+        )
+        return history, f"Saved: {rating}/5" + (
+            f" ({', '.join(f'{k} {v}' for k, v in aspects.items())})" if aspects else ""
+        )
 
     def on_export(self, label: str, history: list, st: dict | None):
         st = self.session(st)
@@ -370,8 +437,10 @@ class UI:
             stems = self.svc.stems(vid)
             d = self.work_dir / "stems" / vid
             d.mkdir(parents=True, exist_ok=True)
-            files = [str(self.svc.export(sid, d / f"{name}.wav", format="wav", bit_depth=24))
-                     for name, sid in sorted(stems.items())]
+            files = [
+                str(self.svc.export(sid, d / f"{name}.wav", format="wav", bit_depth=24))
+                for name, sid in sorted(stems.items())
+            ]
         except Exception as exc:
             if not isinstance(exc, (ValueError, KeyError, OSError)):
                 log.exception("stems failed")
@@ -381,32 +450,60 @@ class UI:
 
     def on_new(self, st: dict | None, request: gr.Request = None):
         st = new_session(self.svc, self.session(st, request)["user_id"])
-        return ([], st, "", view.metrics_html({}, {}), None, None, None, None, None, None, None, None,
-                gr.update(visible=False))
+        return (
+            [],
+            st,
+            "",
+            view.metrics_html({}, {}),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            gr.update(visible=False),
+        )
 
 
 # ------------------------------------------------------------------------------ layout
 
 
-def build_app(svc: Any, *, work_dir: str | Path, user_id: str = "local", signin: Any = None,
-              title: str = "mixpilot") -> gr.Blocks:
+def build_app(
+    svc: Any, *, work_dir: str | Path, user_id: str = "local", signin: Any = None, title: str = "mixpilot"
+) -> gr.Blocks:
     """The Blocks app; `signin` (an `app.ui.auth.SignIn`) maps the signed-in email to a user id."""
     ui = UI(svc, work_dir=Path(work_dir), user_id=user_id, signin=signin)
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
         st = gr.State(None)
-        gr.Markdown("## mixpilot — say what you want, hear the result\n"
-                    "Upload a song (or a vocal and a beat), then ask about it — *is it ready for Spotify?*, "
-                    "*does it clip?* — or say what you want: *clean and master this in a pop style*, "
-                    "*the vocals are harsh*, *a bit brighter*, *undo*. A suggestion comes with a button that does it.")
+        gr.Markdown(
+            "## mixpilot — say what you want, hear the result\n"
+            "Upload a song (or a vocal and a beat), then ask about it — *is it ready for Spotify?*, "
+            "*does it clip?* — or say what you want: *clean and master this in a pop style*, "
+            "*the vocals are harsh*, *a bit brighter*, *undo*. A suggestion comes with a button that does it."
+        )
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
-                chat = gr.Chatbot(label="Conversation", elem_id="mp-chat", height=440, buttons=["copy"],
-                                  feedback_options=None, placeholder="Upload a recording to start.")
+                chat = gr.Chatbot(
+                    label="Conversation",
+                    elem_id="mp-chat",
+                    height=440,
+                    buttons=["copy"],
+                    feedback_options=None,
+                    placeholder="Upload a recording to start.",
+                )
                 # what the last answer suggests; pressing it sends the confirming turn (label: view.suggestion_label)
                 suggest = gr.Button("Do it", variant="primary", elem_id="mp-suggest", visible=False)
                 with gr.Row():
-                    msg = gr.Textbox(show_label=False, placeholder="What should I do with it?", elem_id="mp-msg",
-                                     scale=6, lines=1, max_lines=3)
+                    msg = gr.Textbox(
+                        show_label=False,
+                        placeholder="What should I do with it?",
+                        elem_id="mp-msg",
+                        scale=6,
+                        lines=1,
+                        max_lines=3,
+                    )
                     send = gr.Button("Send", variant="primary", elem_id="mp-send", scale=1, min_width=80)
                 gr.Examples(EXAMPLES, inputs=[msg], label="Try")
                 progress = gr.HTML("", elem_id="mp-progress")
@@ -421,36 +518,65 @@ def build_app(svc: Any, *, work_dir: str | Path, user_id: str = "local", signin:
                         tone = gr.Plot(show_label=False, format="png", elem_id="mp-tone")
             with gr.Column(scale=2):
                 with gr.Row():
-                    song = gr.File(label="Song (or beat)", file_types=AUDIO_TYPES, type="filepath",
-                                   elem_id="mp-song", height=110)
-                    vocal = gr.File(label="Vocal (optional)", file_types=AUDIO_TYPES, type="filepath",
-                                    elem_id="mp-vocal", height=110)
+                    song = gr.File(
+                        label="Song (or beat)",
+                        file_types=AUDIO_TYPES,
+                        type="filepath",
+                        elem_id="mp-song",
+                        height=110,
+                    )
+                    vocal = gr.File(
+                        label="Vocal (optional)",
+                        file_types=AUDIO_TYPES,
+                        type="filepath",
+                        elem_id="mp-vocal",
+                        height=110,
+                    )
                 with gr.Row():
                     before = gr.Audio(label="Before", type="filepath", interactive=False, elem_id="mp-before")
                     after = gr.Audio(label="After", type="filepath", interactive=False, elem_id="mp-after")
                 metrics = gr.HTML(view.metrics_html({}, {}), elem_id="mp-metrics")
                 with gr.Accordion("Rate this result", open=True, elem_id="mp-rate"):
                     overall = gr.Radio([1, 2, 3, 4, 5], label="Overall", elem_id="mp-overall")
-                    with gr.Accordion("Aspects (optional: each teaches mixpilot one part of your taste)", open=True,
-                                      elem_id="mp-aspects"):
-                        aspect_inputs = [gr.Radio([1, 2, 3, 4, 5], label=label, elem_id=f"mp-aspect-{key}")
-                                         for key, label in ASPECTS]
+                    with gr.Accordion(
+                        "Aspects (optional: each teaches mixpilot one part of your taste)",
+                        open=True,
+                        elem_id="mp-aspects",
+                    ):
+                        aspect_inputs = [
+                            gr.Radio([1, 2, 3, 4, 5], label=label, elem_id=f"mp-aspect-{key}")
+                            for key, label in ASPECTS
+                        ]
                     with gr.Row():
-                        comment = gr.Textbox(show_label=False, lines=1, elem_id="mp-comment", scale=3,
-                                             placeholder="What was off? e.g. too bright, a bit quiet (optional; "
-                                                         "remembered)")
+                        comment = gr.Textbox(
+                            show_label=False,
+                            lines=1,
+                            elem_id="mp-comment",
+                            scale=3,
+                            placeholder="What was off? e.g. too bright, a bit quiet (optional; remembered)",
+                        )
                         rate = gr.Button("Send rating", elem_id="mp-rate-send", scale=1, min_width=110)
                     rated = gr.Markdown("", elem_id="mp-rated")
                 with gr.Accordion("Export", open=True):
                     with gr.Row():
-                        fmt = gr.Dropdown(list(EXPORTS), value="WAV 24-bit", show_label=False, elem_id="mp-format",
-                                          scale=2)
+                        fmt = gr.Dropdown(
+                            list(EXPORTS), value="WAV 24-bit", show_label=False, elem_id="mp-format", scale=2
+                        )
                         export = gr.Button("Export", elem_id="mp-export", scale=1, min_width=90)
                     download = gr.File(label="Download", elem_id="mp-download", interactive=False, height=80)
-                    stems_btn = gr.Button("Split the current version into stems", elem_id="mp-stems",
-                                          visible=ui.stems_available())
-                    stems_files = gr.File(label="Stems", file_count="multiple", interactive=False,
-                                          elem_id="mp-stems-files", visible=ui.stems_available(), height=120)
+                    stems_btn = gr.Button(
+                        "Split the current version into stems",
+                        elem_id="mp-stems",
+                        visible=ui.stems_available(),
+                    )
+                    stems_files = gr.File(
+                        label="Stems",
+                        file_count="multiple",
+                        interactive=False,
+                        elem_id="mp-stems-files",
+                        visible=ui.stems_available(),
+                        height=120,
+                    )
                 new = gr.Button("New conversation", variant="secondary", elem_id="mp-new")
 
         upload_out = [chat, st, before, after, wave, spec, loud, suggest]
@@ -463,8 +589,11 @@ def build_app(svc: Any, *, work_dir: str | Path, user_id: str = "local", signin:
         rate.click(ui.on_rate, [overall, *aspect_inputs, comment, chat, st], [chat, rated])
         export.click(ui.on_export, [fmt, chat, st], [chat, download])
         stems_btn.click(ui.on_stems, [chat, st], [chat, stems_files])
-        new.click(ui.on_new, [st], [chat, st, msg, metrics, before, after, wave, spec, loud, tone, song, vocal,
-                                    suggest])
+        new.click(
+            ui.on_new,
+            [st],
+            [chat, st, msg, metrics, before, after, wave, spec, loud, tone, song, vocal, suggest],
+        )
     demo.queue(default_concurrency_limit=2)
     return demo
 
@@ -479,8 +608,15 @@ def local_user_id() -> str:
         return "local"
 
 
-def launch(*, host: str = "127.0.0.1", port: int | None = None, settings: Any = None, open_browser: bool = False,
-           share: bool = False, login: bool = False) -> None:
+def launch(
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    settings: Any = None,
+    open_browser: bool = False,
+    share: bool = False,
+    login: bool = False,
+) -> None:
     """Open the service from settings, build the UI and serve it until interrupted.
 
     `login=True` asks for an email and password (the API's users); otherwise local single-user mode.
@@ -500,9 +636,18 @@ def launch(*, host: str = "127.0.0.1", port: int | None = None, settings: Any = 
             signin = SignIn(settings.database_url or default_database_url(settings.data_dir))
         demo = build_app(svc, work_dir=work_dir, user_id=local_user_id(), signin=signin)
         try:
-            demo.launch(server_name=host, server_port=port, inbrowser=open_browser, share=share, show_error=False,
-                        allowed_paths=[str(work_dir)], css=CSS, footer_links=[], quiet=False,
-                        auth=signin.check if signin else None,
-                        auth_message="Sign in with your mixpilot account (the same as the API)." if signin else None)
+            demo.launch(
+                server_name=host,
+                server_port=port,
+                inbrowser=open_browser,
+                share=share,
+                show_error=False,
+                allowed_paths=[str(work_dir)],
+                css=CSS,
+                footer_links=[],
+                quiet=False,
+                auth=signin.check if signin else None,
+                auth_message="Sign in with your mixpilot account (the same as the API)." if signin else None,
+            )
         finally:
             shutil.rmtree(work_dir / "preview", ignore_errors=True)

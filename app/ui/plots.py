@@ -72,7 +72,9 @@ def waveform_figure(before: Audio, after: Audio | None = None):
 # ------------------------------------------------------------------------------ spectrogram
 
 
-def spectrogram_db(audio: Audio, n_fft: int = 2048, max_frames: int = 900) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def spectrogram_db(
+    audio: Audio, n_fft: int = 2048, max_frames: int = 900
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Magnitude spectrogram of the mono mix in dBFS: (times_s, freqs_hz, S_db[freq, time])."""
     from scipy.signal import stft
 
@@ -94,8 +96,9 @@ def spectrogram_figure(before: Audio, after: Audio | None = None):
     mesh = None
     for ax, (label, audio), (t, f, s) in zip(axes[0], rows, specs):
         keep = f >= 20.0
-        mesh = ax.pcolormesh(t, f[keep], s[keep], shading="auto", cmap="magma", vmin=top - 90.0, vmax=top,
-                             rasterized=True)
+        mesh = ax.pcolormesh(
+            t, f[keep], s[keep], shading="auto", cmap="magma", vmin=top - 90.0, vmax=top, rasterized=True
+        )
         ax.set_yscale("log")
         ax.set_ylim(20.0, audio.sample_rate / 2)
         ax.set_title(label)
@@ -141,8 +144,13 @@ def loudness_figure(before: Audio, after: Audio | None = None, target_lufs: floa
         if np.isfinite(shown).any():
             lows.append(float(np.nanmin(shown)))
     if target_lufs is not None and math.isfinite(target_lufs):
-        ax.axhline(target_lufs, color=TARGET_COLOR, linestyle="--", linewidth=1.4,
-                   label=f"target {target_lufs:g} LUFS")
+        ax.axhline(
+            target_lufs,
+            color=TARGET_COLOR,
+            linestyle="--",
+            linewidth=1.4,
+            label=f"target {target_lufs:g} LUFS",
+        )
     floor = max(-60.0, min(lows + [target_lufs if target_lufs is not None else 0.0]) - 6.0) if lows else -60.0
     ax.set_ylim(floor, 0.0)
     ax.set_xlabel("time (s)")
@@ -198,8 +206,10 @@ def tilt_band_levels(tilt_db_per_octave: float, low_end_db: float = 0.0) -> list
     psd = 10.0 ** (psd_db / 10.0)
     df = np.gradient(f)
     total = float((psd * df).sum())
-    return [float(10.0 * math.log10(max((psd * df)[(f >= lo) & (f < hi)].sum(), 1e-30) / total))
-            for _, lo, hi in BANDS]
+    return [
+        float(10.0 * math.log10(max((psd * df)[(f >= lo) & (f < hi)].sum(), 1e-30) / total))
+        for _, lo, hi in BANDS
+    ]
 
 
 def band_levels_flat() -> list[float]:
@@ -209,8 +219,9 @@ def band_levels_flat() -> list[float]:
     return [float(10.0 * math.log10(s)) for s in share]
 
 
-def tonal_balance_figure(before: Audio, after: Audio | None = None, genre: str | None = None,
-                         target: list[float] | None = None):
+def tonal_balance_figure(
+    before: Audio, after: Audio | None = None, genre: str | None = None, target: list[float] | None = None
+):
     labels = [b[0] for b in BANDS]
     series = [("before", band_levels_db(before), BEFORE_COLOR)]
     if after is not None:
@@ -220,16 +231,28 @@ def tonal_balance_figure(before: Audio, after: Audio | None = None, genre: str |
     ax = axes[0, 0]
     x = np.arange(len(labels))
     width = 0.8 / len(series)
-    floor = min(min(v) for _, v, _ in series) if target is None else min(min(min(v) for _, v, _ in series),
-                                                                          min(target))
+    floor = (
+        min(min(v) for _, v, _ in series)
+        if target is None
+        else min(min(min(v) for _, v, _ in series), min(target))
+    )
     floor = 5.0 * math.floor((floor - 3.0) / 5.0)  # bars rise from below the quietest band
     for i, (label, levels, color) in enumerate(series):
-        ax.bar(x + (i - (len(series) - 1) / 2) * width, np.asarray(levels) - floor, width, bottom=floor, color=color,
-               label=label)
+        ax.bar(
+            x + (i - (len(series) - 1) / 2) * width,
+            np.asarray(levels) - floor,
+            width,
+            bottom=floor,
+            color=color,
+            label=label,
+        )
     if target is not None:
         ax.plot(x, target, color=TARGET_COLOR, marker="o", linestyle="--", label=f"{genre or 'genre'} target")
-    ax.set_xticks(x, [f"{n}\n{int(lo)}–{int(hi) if hi < 1000 else f'{hi / 1000:g}k'}" for n, lo, hi in BANDS],
-                  fontsize="small")
+    ax.set_xticks(
+        x,
+        [f"{n}\n{int(lo)}–{int(hi) if hi < 1000 else f'{hi / 1000:g}k'}" for n, lo, hi in BANDS],
+        fontsize="small",
+    )
     ax.set_ylabel("dB re total")
     ax.set_ylim(floor, 0.0)
     ax.grid(True, axis="y", alpha=0.3)

@@ -110,8 +110,10 @@ class ProgressBoard:
         if kind == "stage":
             self.stage = str(e.get("stage", ""))
         elif kind == "plan":
-            self.steps = [StepBar(s.get("tool", "?"), s.get("target") or "mix")
-                          for s in (e.get("plan") or {}).get("steps") or []]
+            self.steps = [
+                StepBar(s.get("tool", "?"), s.get("target") or "mix")
+                for s in (e.get("plan") or {}).get("steps") or []
+            ]
         elif kind in ("step_started", "step_progress", "step_finished"):
             i, n = int(e.get("index", 0)), int(e.get("total", 0) or 0)
             while len(self.steps) < max(n, i + 1):
@@ -137,8 +139,14 @@ class ProgressBoard:
         for i, b in enumerate(self.steps):
             pct = int(round(100 * b.fraction))
             label = f"{i + 1}. {tool_words(b.tool)}" + ("" if b.target in ("mix", "") else f" ({b.target})")
-            status = {"waiting": "waiting", "running": f"{pct}%", "applied": "done", "trimmed": "done (trimmed)",
-                      "rolled_back": "rolled back", "skipped": "skipped"}.get(b.status, b.status)
+            status = {
+                "waiting": "waiting",
+                "running": f"{pct}%",
+                "applied": "done",
+                "trimmed": "done (trimmed)",
+                "rolled_back": "rolled back",
+                "skipped": "skipped",
+            }.get(b.status, b.status)
             title = f' title="{html.escape(b.message)}"' if b.message else ""
             rows.append(
                 f'<div class="mp-step mp-{b.status}" data-tool="{html.escape(b.tool)}" data-status="{b.status}"{title}>'
@@ -163,8 +171,13 @@ def genre_of(plan: dict[str, Any] | None) -> str | None:
     return None
 
 
-def metrics_html(before: dict[str, Any], after: dict[str, Any], *, target_lufs: float | None = None,
-                 true_peak_ceiling: float | None = None) -> str:
+def metrics_html(
+    before: dict[str, Any],
+    after: dict[str, Any],
+    *,
+    target_lufs: float | None = None,
+    true_peak_ceiling: float | None = None,
+) -> str:
     """Before/after/target table; rows carry `data-key` and cells `data-value` for tests and scripts."""
     if not before and not after:
         return '<div class="mp-metrics-empty">Metrics appear here after a turn.</div>'
@@ -233,7 +246,9 @@ def error_message(exc: BaseException, paths: tuple[str | None, ...] = ()) -> str
         return f"Sorry, I couldn't do that: {first}"
     if isinstance(exc, (OSError, PermissionError)):
         return f"Sorry, a file problem stopped me: {first}"
-    return f"Sorry, something went wrong ({type(exc).__name__}: {first}). Nothing was changed; please try again."
+    return (
+        f"Sorry, something went wrong ({type(exc).__name__}: {first}). Nothing was changed; please try again."
+    )
 
 
 # ------------------------------------------------------------------------------ answers and suggestions
@@ -268,22 +283,33 @@ def check_markdown(checks: dict[str, Any] | None, *, skip_in: str = "") -> str:
 
 def findings_markdown(findings: list[dict[str, Any]] | None, *, skip_in: str = "") -> str:
     """The diagnosis as a short list, most severe first; evidence already quoted in `skip_in` is left out."""
-    rows = sorted((f for f in findings or [] if f.get("problem")), key=lambda f: -float(f.get("severity") or 0.0))
+    rows = sorted(
+        (f for f in findings or [] if f.get("problem")), key=lambda f: -float(f.get("severity") or 0.0)
+    )
     lines = []
     for f in rows[:MAX_FINDINGS]:
         evidence = str(f.get("evidence") or "").strip()
         if evidence and evidence in skip_in:
             continue
         sev = f.get("severity")
-        sev_txt = f" ({float(sev):.1f})" if isinstance(sev, (int, float)) and not isinstance(sev, bool) else ""
-        lines.append(f"- **{tool_words(str(f['problem']))}**{sev_txt}" + (f": {evidence}" if evidence else ""))
+        sev_txt = (
+            f" ({float(sev):.1f})" if isinstance(sev, (int, float)) and not isinstance(sev, bool) else ""
+        )
+        lines.append(
+            f"- **{tool_words(str(f['problem']))}**{sev_txt}" + (f": {evidence}" if evidence else "")
+        )
     if len(rows) > MAX_FINDINGS:
         lines.append(f"- _and {len(rows) - MAX_FINDINGS} more_")
     return ("**What I measured:**\n" + "\n".join(lines)) if lines else ""
 
 
-def answer_markdown(answer: str | None, *, checks: dict[str, Any] | None = None,
-                    findings: list[dict[str, Any]] | None = None, fallback: str = "") -> str:
+def answer_markdown(
+    answer: str | None,
+    *,
+    checks: dict[str, Any] | None = None,
+    findings: list[dict[str, Any]] | None = None,
+    fallback: str = "",
+) -> str:
     """The answer of an answer/clarify/none turn (its numbers as the planner wrote them), the platform
     check as pass/fail with reasons, then the findings it did not already quote."""
     text = (answer or "").strip() or (fallback or "").strip()
@@ -297,8 +323,9 @@ def answer_markdown(answer: str | None, *, checks: dict[str, Any] | None = None,
     return "\n\n".join(parts) or "I have nothing to add to that."
 
 
-def suggestion_label(steps: list[dict[str, Any]] | None, checks: dict[str, Any] | None = None,
-                     *, max_tools: int = 3) -> str:
+def suggestion_label(
+    steps: list[dict[str, Any]] | None, checks: dict[str, Any] | None = None, *, max_tools: int = 3
+) -> str:
     """The button text for a suggested plan: 'Do it: master for Spotify', 'Do it: denoise, eq and master'."""
     names: list[str] = []
     for s in steps or []:

@@ -9,14 +9,26 @@ from app.api.schemas import ChatAccepted, ChatIn, Message
 router = APIRouter(prefix="/chat", tags=["chat"])
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=ChatAccepted, responses={
-    404: {"model": Message, "description": "a file or the thread does not exist (or is not yours)"},
-    409: {"model": Message, "description": "the thread already has a job queued or running"}})
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ChatAccepted,
+    responses={
+        404: {"model": Message, "description": "a file or the thread does not exist (or is not yours)"},
+        409: {"model": Message, "description": "the thread already has a job queued or running"},
+    },
+)
 async def chat(body: ChatIn, user: CurrentUser, state: StateDep, session: SessionDep) -> ChatAccepted:
     """Start a turn: returns at once with the job id; follow `GET /api/v1/jobs/{job_id}/events`.
 
     The job's result says what the turn was (`kind`): `process` ran steps; `answer`, `clarify` and `none`
     ran nothing and carry `answer` (with measured numbers), `findings`, `checks` and `suggested_steps`;
     send "do it" on the same thread to run the suggestion."""
-    return await conversations.start_turn(state, session, owner_id=user.id, message=body.message,
-                                          file_ids=body.file_ids, thread_id=body.thread_id)
+    return await conversations.start_turn(
+        state,
+        session,
+        owner_id=user.id,
+        message=body.message,
+        file_ids=body.file_ids,
+        thread_id=body.thread_id,
+    )

@@ -7,8 +7,10 @@ from app.api.deps import CurrentUser, SessionDep, StateDep
 from app.api.schemas import CompleteIn, EnhancementOut, Message, MixingIn, VoiceIn
 
 router = APIRouter(prefix="/enhancement", tags=["enhancement"])
-RESPONSES = {202: {"model": EnhancementOut, "description": "still running after the wait: poll the job"},
-             404: {"model": Message, "description": "a file does not exist (or is not yours)"}}
+RESPONSES = {
+    202: {"model": EnhancementOut, "description": "still running after the wait: poll the job"},
+    404: {"model": Message, "description": "a file does not exist (or is not yours)"},
+}
 
 
 async def _run(kind: str, body, user, state, session, response: Response) -> EnhancementOut:
@@ -19,21 +21,24 @@ async def _run(kind: str, body, user, state, session, response: Response) -> Enh
 
 
 @router.post("/voice", response_model=EnhancementOut, responses=RESPONSES)
-async def voice(body: VoiceIn, user: CurrentUser, state: StateDep, session: SessionDep,
-                response: Response) -> EnhancementOut:
+async def voice(
+    body: VoiceIn, user: CurrentUser, state: StateDep, session: SessionDep, response: Response
+) -> EnhancementOut:
     """Clean up speech or a vocal (noise, room, clipping, sibilance, clarity, level); DNSMOS, PESQ/STOI with a reference."""
     return await _run("voice", body, user, state, session, response)
 
 
 @router.post("/mixing", response_model=EnhancementOut, responses=RESPONSES)
-async def mixing(body: MixingIn, user: CurrentUser, state: StateDep, session: SessionDep,
-                 response: Response) -> EnhancementOut:
+async def mixing(
+    body: MixingIn, user: CurrentUser, state: StateDep, session: SessionDep, response: Response
+) -> EnhancementOut:
     """Mix a vocal onto a beat (and master it)."""
     return await _run("mixing", body, user, state, session, response)
 
 
 @router.post("/complete", response_model=EnhancementOut, responses=RESPONSES)
-async def complete(body: CompleteIn, user: CurrentUser, state: StateDep, session: SessionDep,
-                   response: Response) -> EnhancementOut:
+async def complete(
+    body: CompleteIn, user: CurrentUser, state: StateDep, session: SessionDep, response: Response
+) -> EnhancementOut:
     """The full pipeline: clean, (mix,) and master for a platform."""
     return await _run("complete", body, user, state, session, response)
