@@ -91,7 +91,7 @@ class Analysis:
     speech_probability: float
     silent: bool
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Flat JSON-safe dict (floats rounded for display stability, None for unmeasurable)."""
         out = {}
         for k, v in asdict(self).items():
@@ -161,7 +161,7 @@ def stereo_image(samples: np.ndarray) -> tuple[float, float]:
     return float(min(max(width, 0.0), 1.0)), float(min(max(corr, -1.0), 1.0))
 
 
-def _spectrogram(samples: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, int]:
+def _spectrogram(samples: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Power spectrogram (frames, bins) averaged over channels, Hann, no overlap.
 
     Frames are ~46 ms (2048 at 44.1/48 kHz); when there are more than `_MAX_FRAMES` frames

@@ -163,13 +163,13 @@ def ffmpeg_executable() -> str | None:
     try:
         import imageio_ffmpeg
 
-        return imageio_ffmpeg.get_ffmpeg_exe()
+        return str(imageio_ffmpeg.get_ffmpeg_exe())
     except Exception:
         return None
 
 
 def load(
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
     require_signal: bool = False,
@@ -321,7 +321,7 @@ def tpdf_dither(samples: np.ndarray, bits: int, rng: np.random.Generator | None 
 
 def save(
     audio: Audio,
-    path: str | os.PathLike,
+    path: str | os.PathLike[str],
     *,
     format: str | None = None,
     bit_depth: int | None = None,
@@ -339,14 +339,11 @@ def save(
         fmt = "aiff"
     if fmt not in WRITE_FORMATS:
         raise AudioError(f"cannot write '{fmt or p.name}': choose one of {', '.join(WRITE_FORMATS)}")
-    if fmt == "mp3":
-        if mp3_bitrate_kbps not in MP3_BITRATES_KBPS:
-            raise AudioError(f"MP3 bitrate {mp3_bitrate_kbps} kbps: choose one of {MP3_BITRATES_KBPS}")
-    else:
-        depths = WRITE_FORMATS[fmt]
-        bit_depth = bit_depth or 24
-        if bit_depth not in depths:
-            raise AudioError(f"{fmt.upper()} bit depth {bit_depth}: choose one of {depths}")
+    if fmt == "mp3" and mp3_bitrate_kbps not in MP3_BITRATES_KBPS:
+        raise AudioError(f"MP3 bitrate {mp3_bitrate_kbps} kbps: choose one of {MP3_BITRATES_KBPS}")
+    depth = bit_depth or 24
+    if fmt != "mp3" and depth not in WRITE_FORMATS[fmt]:
+        raise AudioError(f"{fmt.upper()} bit depth {depth}: choose one of {WRITE_FORMATS[fmt]}")
     validate(audio, max_duration_s=None, name="output audio")
     if not p.parent.exists():
         raise AudioError(f"{p.parent}: output folder does not exist")
@@ -357,7 +354,7 @@ def save(
         if fmt == "mp3":
             _write_mp3(audio, tmp, mp3_bitrate_kbps)
         else:
-            _write_pcm(audio, tmp, fmt, int(bit_depth), dither)
+            _write_pcm(audio, tmp, fmt, depth, dither)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a saved file gets the usual mode
         os.replace(tmp, p)
     except AudioError:

@@ -16,6 +16,8 @@ everything below the cut-off is the original, untouched.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import Field
 
@@ -89,13 +91,14 @@ def extend_channel(x: np.ndarray, sr: int, cutoff: float, amount: float) -> np.n
     znew = np.zeros_like(z)
     znew[:, hi] = amount * shaped * fade[None, :]
     add = dsp.tight_istft(znew, n_fft, hop, total)[pad: pad + n]
-    return x + add
+    return np.asarray(x + add)
 
 
 def run(audio: Audio, params: BandwidthExtensionParams, ctx: ToolContext) -> ToolResult:
     x = audio.samples.astype(np.float64)
     sr = audio.sample_rate
-    report: dict = {"amount": params.amount}
+    report: dict[str, Any] = {"amount": params.amount}
+    cutoff: float | None
     if params.cutoff_hz is not None:
         cutoff, source = float(params.cutoff_hz), "given"
     else:

@@ -40,7 +40,7 @@ class CompressParams(ToolParams):
 
 def crest_db(x: np.ndarray) -> float:
     rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
-    return 20 * np.log10(max(float(np.abs(x).max()), 1e-12) / max(rms, 1e-12))
+    return float(20 * np.log10(max(float(np.abs(x).max()), 1e-12) / max(rms, 1e-12)))
 
 
 def run(audio: Audio, params: CompressParams, ctx: ToolContext) -> ToolResult:

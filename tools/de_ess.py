@@ -11,6 +11,8 @@ other frames and other frequencies pass untouched. The gain is smoothed over fra
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import Field
 
@@ -32,7 +34,7 @@ def run(audio: Audio, params: DeEssParams, ctx: ToolContext) -> ToolResult:
     lo = min(params.low_hz, hi / 1.5)
     if lo < params.low_hz:
         warnings.append(f"de_ess: band moved to {lo:.0f}–{hi:.0f} Hz to fit under 0.45·{sr} Hz")
-    report: dict = {"band_hz": [round(lo), round(hi)]}
+    report: dict[str, Any] = {"band_hz": [round(lo), round(hi)]}
     if params.amount <= 0:
         report["note"] = "amount is 0; audio unchanged"
         return ToolResult(audio=audio, report=report, warnings=warnings)

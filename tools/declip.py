@@ -19,6 +19,8 @@ gain.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import Field
 
@@ -61,7 +63,7 @@ def detect_clipping(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float
 
 
 def _win() -> np.ndarray:
-    return dsp.sqrt_hann(N_FFT) / np.sqrt(N_FFT / HOP / 2)  # tight frame: analysis·synthesis sums to 1 at hop N/4
+    return np.asarray(dsp.sqrt_hann(N_FFT) / np.sqrt(N_FFT / HOP / 2))  # tight frame: analysis·synthesis sums to 1 at hop N/4
 
 
 def _reconstruct(seg: np.ndarray, pos: np.ndarray, neg: np.ndarray, hi: float, lo: float,
@@ -88,7 +90,7 @@ def _reconstruct(seg: np.ndarray, pos: np.ndarray, neg: np.ndarray, hi: float, l
     return y[pad: pad + n0]
 
 
-def declip_channel(x: np.ndarray, iterations: int = 60) -> tuple[np.ndarray, dict]:
+def declip_channel(x: np.ndarray, iterations: int = 60) -> tuple[np.ndarray, dict[str, Any]]:
     x = x.astype(np.float64)
     pos, neg, hi, lo = detect_clipping(x)
     mask = pos | neg
@@ -136,7 +138,7 @@ def run(audio: Audio, params: DeclipParams, ctx: ToolContext) -> ToolResult:
         chans.append(info)
         ctx.report_progress((c + 1) / audio.channels, "declipping")
     total = sum(ch["clipped_samples"] for ch in chans)
-    report: dict = {
+    report: dict[str, Any] = {
         "strength": params.strength,
         "clipped_samples": total,
         "clipped_percent": round(100.0 * total / max(x.size, 1), 3),

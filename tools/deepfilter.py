@@ -24,8 +24,9 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +79,7 @@ class _Runtime:
             raise DeepFilterUnavailable("df_create returned NULL (model could not be loaded)")
         if post_filter_beta > 0:
             self.lib.df_set_post_filter_beta(st, float(post_filter_beta))
-        return st
+        return int(st)
 
 
 @lru_cache(maxsize=1)
@@ -140,7 +141,7 @@ def enhance(
     atten_lim_db: float = 100.0,
     post_filter_beta: float = 0.0,
     progress: Callable[[float, str], None] | None = None,
-) -> tuple[np.ndarray, dict]:
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Run DFN3 on (channels, frames) float32 at any rate; returns (enhanced, info).
 
     ``atten_lim_db`` caps how far noise is pulled down (100 = no cap). Each channel gets

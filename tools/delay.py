@@ -12,7 +12,7 @@ The output keeps the input's length.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -41,7 +41,7 @@ def run(audio: Audio, params: DelayParams, ctx: ToolContext) -> ToolResult:
         n_echo = min(MAX_ECHOES, 1 + int(math.ceil(math.log(1e-3) / math.log(fb))))
     elif n_echo > 1:
         n_echo = 1
-    report = {"style": params.style, "time_ms": time_ms, "feedback": fb, "echoes": n_echo, "amount": params.amount}
+    report: dict[str, Any] = {"style": params.style, "time_ms": time_ms, "feedback": fb, "echoes": n_echo, "amount": params.amount}
     if params.amount <= 0:
         report["note"] = "amount is 0; audio unchanged"
         return ToolResult(audio=audio, report=report)

@@ -13,7 +13,7 @@ spectral gating it is the proportion of the gated noise removed.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -126,7 +126,7 @@ def run(audio: Audio, params: DenoiseParams, ctx: ToolContext) -> ToolResult:
     x = audio.samples
     sr = audio.sample_rate
     warnings: list[str] = []
-    report: dict = {"strength": params.strength, "requested_method": params.method}
+    report: dict[str, Any] = {"strength": params.strength, "requested_method": params.method}
 
     if params.method == "auto":
         p_speech, source = _speech_probability(audio, ctx)

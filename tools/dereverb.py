@@ -16,6 +16,7 @@ later tails; 0.5 → 20 taps ≈ 320 ms).
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -37,7 +38,7 @@ def _available() -> tuple[bool, str]:
     return True, ""
 
 
-def dereverb_array(x: np.ndarray, sr: int, strength: float = 0.5, iterations: int = 3) -> tuple[np.ndarray, dict]:
+def dereverb_array(x: np.ndarray, sr: int, strength: float = 0.5, iterations: int = 3) -> tuple[np.ndarray, dict[str, Any]]:
     """(channels, frames) float → dereverberated, info."""
     from nara_wpe.wpe import wpe
 

@@ -95,15 +95,16 @@ def biquad(kind: str, freq_hz: float, sample_rate: int, gain_db: float = 0.0, q:
     else:
         raise ValueError(f"unknown biquad kind '{kind}'")
     sos = np.array([b + den], dtype=np.float64)
-    return sos / sos[0, 3]
+    return np.asarray(sos / sos[0, 3])
 
 
 def sos_response_db(sos: np.ndarray, freqs_hz: np.ndarray, sample_rate: int) -> np.ndarray:
     """Magnitude response (dB) of an SOS cascade at `freqs_hz`."""
     from scipy.signal import sosfreqz
 
+    h: np.ndarray
     _, h = sosfreqz(sos, worN=np.asarray(freqs_hz, dtype=np.float64), fs=sample_rate)
-    return 20.0 * np.log10(np.maximum(np.abs(h), 1e-12))
+    return np.asarray(20.0 * np.log10(np.maximum(np.abs(h), 1e-12)))
 
 
 def apply_sos(x: np.ndarray, sos: np.ndarray, zero_phase: bool = False) -> np.ndarray:
@@ -112,6 +113,7 @@ def apply_sos(x: np.ndarray, sos: np.ndarray, zero_phase: bool = False) -> np.nd
 
     if sos.size == 0:
         return np.asarray(x, dtype=np.float32).copy()
+    y: np.ndarray
     if zero_phase:
         padlen = min(x.shape[-1] - 1, 3 * 2 * sos.shape[0] * 50)
         y = sosfiltfilt(sos, x.astype(np.float64), axis=-1, padlen=max(padlen, 0))
@@ -145,7 +147,7 @@ def apply_fir(x: np.ndarray, h: np.ndarray) -> np.ndarray:
     from scipy.signal import oaconvolve
 
     d = h.size // 2
-    y = oaconvolve(x.astype(np.float64), h[None, :], mode="full", axes=-1)
+    y: np.ndarray = oaconvolve(x.astype(np.float64), h[None, :], mode="full", axes=-1)
     return y[:, d : d + x.shape[-1]].astype(np.float32)
 
 
@@ -219,8 +221,8 @@ def tight_istft(z: np.ndarray, n_fft: int, hop: int, n: int, window: np.ndarray 
     """
     w = sqrt_hann(n_fft) / (n_fft / hop / 2) if window is None else window
     frames = np.fft.irfft(z, n=n_fft, axis=-1) * w
-    lead = z.shape[:-2]
-    out = np.zeros(lead + (n,))
+    lead: tuple[int, ...] = z.shape[:-2]
+    out: np.ndarray = np.zeros(lead + (n,))
     r = n_fft // hop
     for k in range(r):
         strip = frames[..., k::r, :].reshape(lead + (-1,))
@@ -233,14 +235,15 @@ def stft_scipy(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """`scipy.signal.stft` with a Hann window, even-extended ends, padded: (..., N) → (..., F, T)."""
     from scipy.signal import stft as _stft
 
-    return _stft(x, nperseg=n_fft, noverlap=n_fft - hop, window="hann", boundary="even", padded=True)[2]
+    z: np.ndarray = _stft(x, nperseg=n_fft, noverlap=n_fft - hop, window="hann", boundary="even", padded=True)[2]
+    return z
 
 
 def istft_scipy(z: np.ndarray, n_fft: int, hop: int, n: int) -> np.ndarray:
     """Inverse of `stft_scipy`, cut or zero-padded to `n` samples, float32."""
     from scipy.signal import istft as _istft
 
-    y = _istft(z, nperseg=n_fft, noverlap=n_fft - hop, window="hann", boundary=True)[1]
+    y: np.ndarray = _istft(z, nperseg=n_fft, noverlap=n_fft - hop, window="hann", boundary=True)[1]
     y = y[..., :n]
     if y.shape[-1] < n:
         y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, n - y.shape[-1])])
@@ -257,13 +260,13 @@ def frame_rms_db(x: np.ndarray, frame: int) -> np.ndarray:
     p = np.zeros((c, m * frame), dtype=np.float64)
     p[:, :n] = x
     power = (p * p).reshape(c, m, frame).mean(axis=(0, 2))
-    return 10.0 * np.log10(np.maximum(power, 1e-14))
+    return np.asarray(10.0 * np.log10(np.maximum(power, 1e-14)))
 
 
 def frames_to_samples(values: np.ndarray, frame: int, n: int) -> np.ndarray:
     """Linear interpolation of per-frame values (frame centres) onto `n` samples."""
     centres = (np.arange(values.size) + 0.5) * frame
-    return np.interp(np.arange(n), centres, values)
+    return np.asarray(np.interp(np.arange(n), centres, values))
 
 
 def smooth_gain_db(gr_db: np.ndarray, step_s: float, attack_ms: float, release_ms: float) -> np.ndarray:
@@ -346,7 +349,7 @@ def band_mask(freqs: np.ndarray, lo: float, hi: float, edge_octaves: float = 0.2
     """0..1 weights: 1 inside [lo, hi], raised-cosine roll-off over `edge_octaves` outside."""
     lf = np.log2(np.maximum(freqs, 1e-3))
     a, b = math.log2(max(lo, 1e-3)), math.log2(max(hi, 1e-3))
-    m = np.ones_like(lf)
+    m: np.ndarray = np.ones_like(lf)
     below = lf < a
     above = lf > b
     m[below] = 0.5 + 0.5 * np.cos(np.pi * np.clip((a - lf[below]) / edge_octaves, 0, 1))
@@ -367,7 +370,7 @@ def stereo_correlation(x: np.ndarray) -> float:
 
 #: 2x interpolator for the limiter's detector: windowed-sinc half-band taps for the midpoint
 #: between x[n] and x[n+1] (pairs x[n-k], x[n+1+k], k = 0..3)
-_MID_TAPS = None
+_MID_TAPS: np.ndarray | None = None
 
 
 def _mid_taps() -> np.ndarray:
@@ -423,8 +426,8 @@ def limiter_gain(peak: np.ndarray, ceiling_lin: float, step_s: float, lookahead_
     size = 2 * w + 1
 
     def attack(g: np.ndarray) -> np.ndarray:
-        m = minimum_filter1d(g, size=size, mode="nearest")
-        return np.minimum(uniform_filter1d(m, size=size, mode="nearest"), g)
+        m: np.ndarray = minimum_filter1d(g, size=size, mode="nearest")
+        return np.asarray(np.minimum(uniform_filter1d(m, size=size, mode="nearest"), g))
 
     g = attack(req)
     att = -20.0 * np.log10(g)  # ≥ 0 dB
@@ -449,7 +452,7 @@ def block_gain_to_samples(gain: np.ndarray, block: int, n: int) -> np.ndarray:
 
 def true_peak_limit(x: np.ndarray, sample_rate: int, ceiling_dbtp: float, lookahead_ms: float = 2.0,
                     release_ms: float = 80.0, peak: np.ndarray | None = None, pre_gain_lin: float = 1.0,
-                    block: int = 16) -> tuple[np.ndarray, dict]:
+                    block: int = 16) -> tuple[np.ndarray, dict[str, float]]:
     """Look-ahead peak limiter with oversampled (2x) detection, linked across channels.
 
     Offline and non-causal (the look-ahead needs no delay line). ``peak`` (from `block_peak` of

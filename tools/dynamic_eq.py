@@ -14,7 +14,7 @@ band's own level over non-silent frames, so only the loudest moments of that ban
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -66,7 +66,7 @@ def run(audio: Audio, params: DynamicEqParams, ctx: ToolContext) -> ToolResult:
         freq, q = TARGETS[params.target]
         q = params.q or q
     freq = dsp.clamp_freq(freq, sr, warnings, "dynamic_eq band")
-    report: dict = {"target": params.target, "freq_hz": round(freq, 1), "q": q}
+    report: dict[str, Any] = {"target": params.target, "freq_hz": round(freq, 1), "q": q}
     if params.amount <= 0 or params.max_cut_db <= 0:
         report["note"] = "amount or max_cut_db is 0; audio unchanged"
         return ToolResult(audio=audio, report=report, warnings=warnings)

@@ -21,7 +21,7 @@ curve is scaled down, with a warning) so nothing can ask for a +30 dB boost.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -85,7 +85,7 @@ def tonal_bands(p: EqParams) -> list[tuple[str, str, float, float, float]]:
 
 
 def design(bands: list[tuple[str, str, float, float, float]], amount: float, sample_rate: int,
-           warnings: list[str]) -> tuple[np.ndarray, list[dict]]:
+           warnings: list[str]) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """SOS cascade for `bands` at `sample_rate`, with frequency clamping and the boost cap."""
     sections, touched = [], []
     for label, kind, freq, gain, q in bands:
@@ -110,7 +110,7 @@ def design(bands: list[tuple[str, str, float, float, float]], amount: float, sam
 def run(audio: Audio, params: EqParams, ctx: ToolContext) -> ToolResult:
     warnings: list[str] = []
     sos, touched = design(tonal_bands(params), params.amount, audio.sample_rate, warnings)
-    report: dict = {"phase": "minimum", "bands": touched}
+    report: dict[str, Any] = {"phase": "minimum", "bands": touched}
     if sos.shape[0] == 0:
         report["note"] = "no band has any gain; audio unchanged"
         return ToolResult(audio=audio, report=report, warnings=warnings)

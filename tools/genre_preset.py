@@ -18,6 +18,8 @@ matched to the input's integrated loudness (level-neutral; loudness is `master`'
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import Field
 
@@ -70,7 +72,7 @@ def run(audio: Audio, params: GenrePresetParams, ctx: ToolContext) -> ToolResult
     d_tilt = k * float(np.clip(preset.tilt_db_per_octave - tilt0, -MAX_TILT_MOVE, MAX_TILT_MOVE))
     d_low = k * float(np.clip(preset.low_end_db - low0, -MAX_LOW_MOVE, MAX_LOW_MOVE))
     warnings: list[str] = []
-    report: dict = {"genre": params.genre, "intensity": k,
+    report: dict[str, Any] = {"genre": params.genre, "intensity": k,
                     "target": {key: getattr(preset, key) for key in ("tilt_db_per_octave", "low_end_db", "compression",
                                                                       "width")},
                     "tilt_before_db_per_octave": round(tilt0, 2), "low_end_before_db": round(low0, 2),

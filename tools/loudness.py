@@ -103,7 +103,8 @@ def _k_filter(audio: Audio) -> np.ndarray:
 
         with ThreadPoolExecutor(max_workers=min(audio.channels, 2)) as pool:
             return np.stack(list(pool.map(lambda c: sosfilt(sos, c), x)))
-    return sosfilt(sos, x, axis=1)
+    y: np.ndarray = sosfilt(sos, x, axis=1)
+    return y
 
 
 def k_weighted_power(audio: Audio) -> np.ndarray:
@@ -134,7 +135,7 @@ class KBlocks:
             return np.empty(0)
         cs = np.concatenate([[0.0], np.cumsum(self.chunk_power)])
         starts = np.arange(0, n - w + 1, step_chunks)
-        return (cs[starts + w] - cs[starts]) / float(w * self.chunk)
+        return np.asarray((cs[starts + w] - cs[starts]) / float(w * self.chunk))
 
 
 def k_weighted_blocks(audio: Audio) -> KBlocks:
@@ -176,7 +177,7 @@ def _lra(short_term_power: np.ndarray) -> float:
     """EBU Tech 3342 loudness range from short-term (3 s) block powers at 10 Hz."""
     if short_term_power.size == 0:
         return 0.0
-    loud = _lufs(short_term_power)
+    loud = np.asarray(_lufs(short_term_power))
     ok = loud > ABS_GATE_LUFS
     if ok.sum() < 2:
         return 0.0
@@ -296,7 +297,7 @@ def true_peak_linear(audio: Audio, exhaustive: bool = False) -> float:
 
     def segments(sel: np.ndarray) -> np.ndarray:
         starts = ch_idx[sel] * row_len + (b_idx[sel] + 1) * blk - (taps - 1)
-        return flat[starts[:, None] + np.arange(blk + taps - 1)[None, :]]
+        return np.asarray(flat[starts[:, None] + np.arange(blk + taps - 1)[None, :]])
 
     if exhaustive:
         return max(sample_peak, _interp_peak(segments(np.arange(vals.size)), matrix))

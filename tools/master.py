@@ -28,7 +28,7 @@ is 16- or 24-bit. Platform presets give the target (and −3 dBTP for ACX audiob
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -82,9 +82,9 @@ def _tp(x: np.ndarray, sr: int) -> float:
 
 
 def master_array(x: np.ndarray, sr: int, target: float, ceiling: float, glue: float = 0.0,
-                 release_ms: float = 80.0) -> tuple[np.ndarray, dict, list[str]]:
+                 release_ms: float = 80.0) -> tuple[np.ndarray, dict[str, Any], list[str]]:
     warnings: list[str] = []
-    info: dict = {"target_lufs": target, "ceiling_dbtp": ceiling}
+    info: dict[str, Any] = {"target_lufs": target, "ceiling_dbtp": ceiling}
     if glue > 0:
         x, ginfo = dsp.compress(x, sr, 0.5 * glue, ratio=1.5 + glue, attack_ms=30.0, release_ms=200.0, knee_db=6.0)
         info["glue"] = {"ratio": ginfo["ratio"], "mean_gain_reduction_db": ginfo["gain_reduction_db"]["mean"]}
@@ -107,7 +107,8 @@ def master_array(x: np.ndarray, sr: int, target: float, ceiling: float, glue: fl
     history: list[tuple[float, float]] = []
     passes = 0
     corrective = 0
-    y, linfo, loud = x, {}, l_in
+    linfo: dict[str, float] = {}
+    y, loud = x, l_in
     release = release_ms
     for _ in range(4):  # corrective rounds on true peak
         for _ in range(12):  # loudness iterations

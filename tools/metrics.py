@@ -102,7 +102,8 @@ def _need_sr(sr: int | None, what: str) -> int:
 def _to_rate(x: np.ndarray, sr: int, target: int) -> np.ndarray:
     if sr == target:
         return x
-    return resample(x[None, :].astype(np.float32), sr, target)[0].astype(np.float64)
+    y: np.ndarray = resample(x[None, :].astype(np.float32), sr, target)[0]
+    return y.astype(np.float64)
 
 
 # ----------------------------------------------------------------------------- PESQ / STOI
@@ -289,7 +290,7 @@ class _Dnsmos:
         db = 10.0 * np.log10(np.maximum(mel, 1e-10))
         db -= 10.0 * np.log10(max(float(mel.max()), 1e-10))
         db = np.maximum(db, db.max() - 80.0)
-        return ((db + 40.0) / 40.0).astype(np.float32)
+        return np.asarray((db + 40.0) / 40.0, dtype=np.float32)
 
     def __call__(self, audio: np.ndarray) -> dict[str, float]:
         audio = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
@@ -332,7 +333,7 @@ def _speechmos_models_dir() -> Path:
 def _mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     """Slaney-style mel filterbank with Slaney area normalisation (librosa.filters.mel defaults)."""
 
-    def hz_to_mel(f: np.ndarray) -> np.ndarray:
+    def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
         f = np.asarray(f, dtype=np.float64)
         f_sp = 200.0 / 3
         mels = f / f_sp
@@ -358,7 +359,7 @@ def _mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     upper = ramps[2:] / fdiff[1:, None]
     weights = np.maximum(0.0, np.minimum(lower, upper))
     enorm = 2.0 / (mel_f[2: n_mels + 2] - mel_f[:n_mels])
-    return weights * enorm[:, None]
+    return np.asarray(weights * enorm[:, None])
 
 
 _DNSMOS_LOCK = threading.Lock()

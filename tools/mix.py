@@ -12,6 +12,7 @@ down, if needed, so its sample peak sits at ``−headroom_db`` dBFS (never turne
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -41,7 +42,7 @@ def run(audio: Audio, params: MixParams, ctx: ToolContext) -> ToolResult:
     m[:, : music.frames] = music.samples
     v = np.zeros((music.channels, n), np.float32)
     v[:, : voice.frames] = voice.samples
-    report: dict = {"length_s": round(n / music.sample_rate, 3),
+    report: dict[str, Any] = {"length_s": round(n / music.sample_rate, 3),
                     "padded": "music" if music.frames < n else ("voice" if voice.frames < n else "none")}
     l_m = integrated_lufs(Audio(m, music.sample_rate))
     l_v = integrated_lufs(Audio(v, music.sample_rate))

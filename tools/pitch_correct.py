@@ -29,7 +29,7 @@ import importlib.machinery
 import importlib.util
 import os
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -74,10 +74,10 @@ class PitchCorrectParams(ToolParams):
 # ---------------------------------------------------------------------------- WORLD
 
 
-_PYWORLD = None
+_PYWORLD: Any = None
 
 
-def pyworld_module():
+def pyworld_module() -> Any:
     """pyworld's compiled module. pyworld ≤ 0.3.5's ``__init__`` imports ``pkg_resources`` (gone
     from setuptools ≥ 81) only to read its version; load the extension directly then."""
     global _PYWORLD
@@ -92,10 +92,15 @@ def pyworld_module():
         if exc.name != "pkg_resources":
             raise
     spec = importlib.util.find_spec("pyworld")
+    if spec is None:
+        raise ModuleNotFoundError("No module named 'pyworld'", name="pyworld")
     folder = list(spec.submodule_search_locations or [])[0]
     so = next(f for f in os.listdir(folder) if f.startswith("pyworld.") and f.endswith((".so", ".pyd")))
     loader = importlib.machinery.ExtensionFileLoader("pyworld.pyworld", os.path.join(folder, so))
-    mod = importlib.util.module_from_spec(importlib.util.spec_from_file_location("pyworld.pyworld", loader.path, loader=loader))
+    ext_spec = importlib.util.spec_from_file_location("pyworld.pyworld", loader.path, loader=loader)
+    if ext_spec is None:
+        raise ModuleNotFoundError(f"cannot load pyworld's extension {loader.path}", name="pyworld")
+    mod = importlib.util.module_from_spec(ext_spec)
     loader.exec_module(mod)
     _PYWORLD = mod
     return mod
@@ -111,7 +116,8 @@ def check_available() -> tuple[bool, str]:
 # ---------------------------------------------------------------------------- analysis
 
 
-def track_pitch(x16: np.ndarray, capacity: str, device: str, voicing_threshold: float, hop_s: float = HOP_S_CPU):
+def track_pitch(x16: np.ndarray, capacity: str, device: str, voicing_threshold: float,
+                hop_s: float = HOP_S_CPU) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """f0 (Hz), periodicity, voiced mask and the analysed frames, every ``hop_s`` of 16 kHz mono."""
     from scipy.ndimage import median_filter
 
@@ -192,7 +198,7 @@ def _moving_average(x: np.ndarray, n: int) -> np.ndarray:
         return x.copy()
     c = np.concatenate([[0.0], np.cumsum(x)])
     start = np.clip(np.arange(x.size) - n // 2, 0, x.size - n)
-    return (c[start + n] - c[start]) / n
+    return np.asarray((c[start + n] - c[start]) / n)
 
 
 def correction_semitones(midi: np.ndarray, voiced: np.ndarray, pcs: np.ndarray, strength: float,
@@ -234,7 +240,7 @@ def run(audio: Audio, params: PitchCorrectParams, ctx: ToolContext) -> ToolResul
     ctx.report_progress(0.05, f"tracking pitch (torchcrepe {capacity})")
     f0, per, voiced, frames = track_pitch(x16.astype(np.float32), capacity, ctx.device, params.voicing_threshold, hop_s)
     warnings: list[str] = []
-    report: dict = {"pitch_model": f"torchcrepe-{capacity}", "key": params.key, "scale": params.scale,
+    report: dict[str, Any] = {"pitch_model": f"torchcrepe-{capacity}", "key": params.key, "scale": params.scale,
                     "strength": params.strength, "retune_ms": params.retune_ms, "resynthesis": "WORLD (pyworld)"}
     voiced_fraction = float(voiced.mean()) if voiced.size else 0.0
     mono_score, periodicity, harmonicity = _monophony(frames, per, f0, voiced)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -51,7 +52,7 @@ def run(audio: Audio, params: ReferenceMatchParams, ctx: ToolContext) -> ToolRes
     ref = ctx.inputs["reference"].resample(audio.sample_rate)
     sr, k = audio.sample_rate, params.intensity
     warnings: list[str] = []
-    report: dict = {"intensity": k}
+    report: dict[str, Any] = {"intensity": k}
     if k <= 0:
         report["note"] = "intensity is 0; audio unchanged"
         return ToolResult(audio=audio, report=report)

@@ -14,7 +14,7 @@ says how long the tail would have been).
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -63,7 +63,7 @@ def run(audio: Audio, params: ReverbParams, ctx: ToolContext) -> ToolResult:
         room = room_for_decay(params.decay_s)
     damp = params.damping if params.damping is not None else damp
     pre = params.pre_delay_ms if params.pre_delay_ms is not None else pre
-    report = {"style": params.style, "room_size": round(room, 3), "damping": damp, "pre_delay_ms": pre,
+    report: dict[str, Any] = {"style": params.style, "room_size": round(room, 3), "damping": damp, "pre_delay_ms": pre,
               "approx_decay_s": round(decay_for_room(room), 2), "amount": params.amount}
     if params.amount <= 0:
         report["note"] = "amount is 0; audio unchanged"

@@ -13,6 +13,8 @@ measured −48 dB in the same test, which is why tanh was chosen.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from pydantic import Field
 
@@ -30,13 +32,13 @@ class SaturationParams(ToolParams):
 
 def shape(u: np.ndarray, even: float) -> np.ndarray:
     c = np.tanh(u)
-    return c + even * c * c
+    return np.asarray(c + even * c * c)
 
 
 def run(audio: Audio, params: SaturationParams, ctx: ToolContext) -> ToolResult:
     x = audio.samples
     sr = audio.sample_rate
-    report: dict = {"oversampling": OVERSAMPLE}
+    report: dict[str, Any] = {"oversampling": OVERSAMPLE}
     peak = float(np.abs(x).max())
     if params.amount <= 0 or params.mix <= 0 or peak == 0.0:
         report["note"] = "nothing to do (amount or mix 0, or silence); audio unchanged"

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -37,10 +37,11 @@ from tools import dsp
 from tools.audio import Audio, resample
 from tools.registry import Stage, ToolContext, ToolError, ToolParams, ToolResult, ToolSpec
 
-STEMS = ("vocals", "drums", "bass", "other")
+Stem = Literal["vocals", "drums", "bass", "other"]
+STEMS: tuple[Stem, ...] = ("vocals", "drums", "bass", "other")
 CACHE_VERSION = "separate-v1"
 CACHE_TTL_S = 24 * 3600.0
-_DEMUCS_MODELS: dict[str, object] = {}
+_DEMUCS_MODELS: dict[str, Any] = {}
 
 # fallback settings
 N_FFT_S = 0.046  # ≈ 2048 samples at 44.1 kHz
@@ -53,7 +54,7 @@ BASS_TOP_HZ = 260.0
 
 
 class SeparateParams(ToolParams):
-    stems: list[Literal["vocals", "drums", "bass", "other"]] = Field(
+    stems: list[Stem] = Field(
         default_factory=lambda: list(STEMS), description="which stems to return (all four are always computed)"
     )
     model: Literal["auto", "demucs", "dsp"] = Field(
@@ -80,7 +81,8 @@ def audio_hash(audio: Audio) -> str:
 
 def _pack(stems: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
-    np.savez(buf, **{k: stems[k].astype(np.float32) for k in ("vocals", "drums", "bass")})
+    arrays: dict[str, Any] = {k: stems[k].astype(np.float32) for k in ("vocals", "drums", "bass")}
+    np.savez(buf, **arrays)
     return buf.getvalue()
 
 
@@ -114,7 +116,7 @@ def demucs_status() -> tuple[bool, str]:
     return True, w.name
 
 
-def _demucs_model():
+def _demucs_model() -> tuple[Any, str]:
     from models.weights import demucs_model_name, load_demucs
 
     name = demucs_model_name()
@@ -124,7 +126,8 @@ def _demucs_model():
     return _DEMUCS_MODELS[name], name
 
 
-def separate_demucs(mix: np.ndarray, sr: int, model, device: str = "cpu", progress=None) -> dict[str, np.ndarray]:
+def separate_demucs(mix: np.ndarray, sr: int, model: Any, device: str = "cpu",
+                    progress: Any = None) -> dict[str, np.ndarray]:
     """Demucs stems (before the residual step), each shaped like ``mix``."""
     import torch
     from demucs.apply import apply_model
@@ -137,9 +140,9 @@ def separate_demucs(mix: np.ndarray, sr: int, model, device: str = "cpu", progre
     ref = wav.mean(0)
     mean, std = ref.mean(), ref.std().clamp(min=1e-8)
     with torch.inference_mode():
-        out = apply_model(model, ((wav - mean) / std)[None], shifts=0, split=True, overlap=0.25,
+        raw = apply_model(model, ((wav - mean) / std)[None], shifts=0, split=True, overlap=0.25,
                           device=device, progress=False, num_workers=0)[0]
-    out = (out * std + mean).cpu().numpy()
+    out: np.ndarray = (raw * std + mean).cpu().numpy()
     stems: dict[str, np.ndarray] = {}
     for i, name in enumerate(model.sources):
         s = out[i]
@@ -161,8 +164,8 @@ def _repet_sim_background(S: np.ndarray, min_distance: int, k: int) -> np.ndarra
     """REPET-SIM: each frame's repeating background = median of its ``k`` most similar frames
     at least ``min_distance`` frames away (cosine similarity of magnitude spectra)."""
     T = S.shape[1]
-    if T <= 2 * min_distance + 1:
-        return np.median(S, axis=1, keepdims=True).repeat(T, axis=1)
+    if 2 * min_distance + 1 >= T:  # too short for neighbours that far apart
+        return np.asarray(np.median(S, axis=1, keepdims=True)).repeat(T, axis=1)
     V = S / (np.linalg.norm(S, axis=0, keepdims=True) + 1e-12)
     sim = V.T @ V
     idx = np.arange(T)
@@ -173,7 +176,7 @@ def _repet_sim_background(S: np.ndarray, min_distance: int, k: int) -> np.ndarra
     step = 256
     for a in range(0, T, step):
         out[:, a : a + step] = np.median(S[:, nn[a : a + step]], axis=2)
-    return np.minimum(out, S)
+    return np.asarray(np.minimum(out, S))
 
 
 def _softmask(x: np.ndarray, other: np.ndarray, power: float = 2.0) -> np.ndarray:
@@ -292,8 +295,8 @@ def run(audio: Audio, params: SeparateParams, ctx: ToolContext) -> ToolResult:
         "seconds": round(elapsed, 3),
     }
     ctx.report_progress(1.0, "done")
-    extra = {k: audio.with_samples(stems[k]) for k in params.stems}
-    return ToolResult(audio, report, warnings, extra)
+    stem_audio: dict[str, Audio] = {k: audio.with_samples(stems[k]) for k in params.stems}
+    return ToolResult(audio, report, warnings, stem_audio)
 
 
 SPEC = ToolSpec(

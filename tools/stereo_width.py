@@ -12,7 +12,6 @@ of more than 3 dB produces a warning, never silence.
 
 from __future__ import annotations
 
-import numpy as np
 from pydantic import Field
 
 from tools import dsp

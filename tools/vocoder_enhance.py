@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -26,7 +28,7 @@ from tools.dsp import peak_warning
 from tools.registry import Stage, ToolContext, ToolError, ToolParams, ToolResult, ToolSpec
 
 CROSSOVER_HZ = 11_500.0
-_MODEL_CACHE: dict[str, object] = {}
+_MODEL_CACHE: dict[str, Any] = {}
 
 
 class VocoderEnhanceParams(ToolParams):
@@ -45,7 +47,7 @@ def check_available() -> tuple[bool, str]:
     return True, ""
 
 
-def _model():
+def _model() -> tuple[Any, Path]:
     """The Vocos model for the current weight folder, loaded once per folder."""
     from models.vocos import load_vocos
     from models.weights import find_vocos
@@ -62,12 +64,12 @@ def _linear_phase_lowpass(x: np.ndarray, sr: int, cutoff_hz: float, taps: int = 
     from scipy.signal import firwin, oaconvolve
 
     h = firwin(taps, cutoff_hz, fs=sr).astype(np.float32)
-    y = oaconvolve(x, h[None, :], mode="full", axes=-1)
+    y: np.ndarray = oaconvolve(x, h[None, :], mode="full", axes=-1)
     d = (taps - 1) // 2
     return y[:, d : d + x.shape[-1]].astype(np.float32)
 
 
-def vocode(samples: np.ndarray, sr: int, model, device: str = "cpu") -> np.ndarray:
+def vocode(samples: np.ndarray, sr: int, model: Any, device: str = "cpu") -> np.ndarray:
     """(channels, frames) at ``sr`` → Vocos re-synthesis at ``sr``, same shape."""
     import torch
 
