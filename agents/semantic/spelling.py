@@ -16,6 +16,7 @@ alignment distance, at most 1 edit for words of up to 5 letters, 2 above).
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ _UNITS = r"(lufs|lu|dbtp|dbfs|db|hz|khz|ms|s|%)"
 
 
 try:  # the `agent` extra; without it, shorthand is still read but spelling is taken as typed
-    import exrex  # type: ignore[import-untyped]  # noqa: F401
+    import exrex  # noqa: F401
     import rapidfuzz  # noqa: F401
 
     _CAN_CORRECT = True
@@ -49,6 +50,8 @@ class Reading:
 
 
 def _sources() -> Iterator[str]:
+    from agents.semantic import followup as F
+    from agents.semantic import parse as P
     from agents.semantic import questions as Q
     from agents.semantic import vocabulary as V
 
@@ -66,7 +69,7 @@ def _sources() -> Iterator[str]:
         elif hasattr(v, "patterns"):
             yield from walk(v.patterns)
 
-    for mod in (V, Q):
+    for mod in (V, Q, P, F):
         for name, value in vars(mod).items():
             if name.isupper():
                 yield from walk(value)
@@ -116,25 +119,39 @@ _WILDCARDS = re.compile(r"(?:\\[wWsSdD]|\.|\[\^[^\]]*\]|\[[^\]]*[a-z0-9]-[a-z0-9
 @lru_cache(maxsize=1)
 def lexicon() -> frozenset[str]:
     """Every word the vocabulary accepts (see the module docstring)."""
-    import exrex  # type: ignore[import-untyped]
+    return _lexicon()[0]
+
+
+@lru_cache(maxsize=1)
+def _lexicon() -> tuple[frozenset[str], frozenset[str]]:
+    """(all words, stems: words cut short by a wildcard in their pattern, e.g. "sibilan" of "sibilan\\w*")."""
+    import exrex
 
     words: set[str] = set()
+    stems: set[str] = set()
     for src in _sources():
         if not re.search(r"[a-z]{3}", src):
             continue
         for alt in _alternatives(src):
             # wildcards and character classes would enumerate junk ("reverbq"): the literal words stay
+            cut = _WILDCARDS.search(alt) is not None
             alt = _WILDCARDS.sub("", alt)
             try:
                 generated = list(itertools.islice(exrex.generate(alt, limit=8), 200))
             except Exception:  # lookarounds exrex cannot enumerate: keep the literal runs
                 generated = re.findall(r"[a-z]{3,}", alt)
             for g in generated:
-                words.update(w for w in re.findall(r"[a-z][a-z'\-]*[a-z]", g.lower()) if len(w) >= 3 and
-                              not re.search(r"(.)\1\1|\d", w))
+                found = [w for w in re.findall(r"[a-z][a-z'\-]*[a-z]", g.lower()) if len(w) >= 3 and
+                         not re.search(r"(.)\1\1|\d", w)]
+                words.update(found)
+                if cut:
+                    stems.update(found)
+    full: set[str] = set()
     for ex in _examples():
-        words.update(w for w in re.findall(r"[a-z][a-z'\-]*[a-z]", ex.lower()) if len(w) >= 3)
-    return frozenset(words)
+        full.update(w for w in re.findall(r"[a-z][a-z'\-]*[a-z]", ex.lower()) if len(w) >= 3)
+    words |= full
+    stems = {w for w in stems - full if not _common(w)}
+    return frozenset(words), frozenset(stems)
 
 
 @lru_cache(maxsize=1)
@@ -182,14 +199,21 @@ def nearest(word: str) -> tuple[str | None, bool]:
     top = [c for d, c in best if d == best[0][0]]
     if len(top) == 1:
         return top[0], True
-    # ties: a dropped letter is the commonest typo ("bost" → "boost", "softr" → "softer"), then the same
-    # first letter; still tied is unsure
-    for rule in (lambda c: _subsequence(word, c), lambda c: _subsequence(c, word), lambda c: c[0] == word[0]):
+    # ties: swapped letters, then a dropped letter ("bost" → "boost", "softr" → "softer"), then an extra
+    # one, then the same first letter; still tied is unsure
+    stems = _lexicon()[1]
+    rules = (lambda c: c not in stems,  # a whole word before a pattern's stem
+             lambda c: sorted(c) == sorted(word),  # two letters swapped
+             lambda c: _subsequence(word, c), lambda c: _subsequence(c, word), lambda c: c[0] == word[0])
+    for rule in rules:
         narrowed = [c for c in top if rule(c)]
         if len(narrowed) == 1:
             return narrowed[0], True
         if narrowed:
             top = narrowed
+    # spelling variants of one word ("normalise" / "normalize", "compressing" / "compression") read the same
+    if len({c.replace("z", "s") for c in top}) == 1 or len(os.path.commonprefix(top)) >= 6:
+        return sorted(top)[0], True
     return sorted(top)[0], False
 
 
@@ -209,7 +233,7 @@ def correct(text: str) -> Reading:
     t = re.sub(rf"(?i)(\d)({_UNITS})\b", r"\1 \2", t)
     t = re.sub(r"(?i)\b(\d+(?:\.\d+)?) ?k\b(?! ?hz)", r"\1 kHz", t)
     t = re.sub(r"(?i)\b4 (?=(?:spotify|apple|youtube|tidal|amazon|podcasts?|radio|tiktok|the|my|a)\b)", "for ", t)
-    t = re.sub(r"(?i)\bw/(?=\s|\w)", "with ", t)
+    t = re.sub(r"(?i)\bw/ ?(?=\w)", "with ", t)
     reading = Reading(t)
     out: list[str] = []
     pos = 0
