@@ -47,10 +47,43 @@ def _emit(event: dict[str, Any]) -> None:
 
 
 def _last_process_turn(state: State) -> Turn | None:
+    """The last turn that changed the audio and is still in effect: a turn whose result was undone
+    is never the base of a follow-up (an undone step is not re-applied unless asked for again)."""
+    timeline = set(state.get("timeline") or [])
     for t in reversed(state.get("turns") or []):
-        if t.get("kind") in ("process", "adjust"):
+        if t.get("kind") in ("process", "adjust") and t.get("result_id") in timeline \
+                and t.get("result_id") != t.get("source_id"):
             return t
     return None
+
+
+def _master_of(state: State, version_id: str | None) -> dict[str, Any] | None:
+    """The master step (params) that produced ``version_id``, if that version is a master."""
+    for t in reversed(state.get("turns") or []):
+        if t.get("kind") in ("process", "adjust") and t.get("result_id") == version_id:
+            ran = {o.get("tool") for o in t.get("outcomes") or [] if o.get("status") in ("applied", "trimmed")}
+            if "master" not in ran:
+                return None
+            return next((dict(st.get("params") or {}) for st in (t.get("plan") or {}).get("steps") or []
+                         if st.get("tool") == "master"), None)
+    return None
+
+
+def _keep_mastered(plan: Any, state: State) -> Any:
+    """A change to a mastered version re-runs its master afterwards with the same target, so that
+    "a bit brighter" on a -9 LUFS master is still a -9 LUFS master."""
+    from agents.plan import Step
+
+    if plan.kind != "process" or not plan.steps or "master" in plan.tools:
+        return plan
+    params = _master_of(state, state.get("source_id"))
+    if params is None or "target_lufs" not in params:
+        return plan
+    step = Step(tool="master", params=params, target="mix",
+                reason=f"the master stays last: back to {params['target_lufs']:g} LUFS after the change")
+    out = plan.model_copy(update={"steps": [*plan.steps, step]})
+    out.add_note(f"re-mastered to {params['target_lufs']:g} LUFS after the change, as before")
+    return out
 
 
 def _analysis_of(deps: Deps, version_id: str) -> dict[str, Any]:
@@ -152,6 +185,8 @@ def plan_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
         history=list(state.get("turns") or []),
         suggestion=state.get("suggestion") or None,
     )
+    if state.get("kind") == "process":
+        plan = _keep_mastered(plan, state)
     _emit({"event": "plan", "plan": plan.to_json()})
     return {"plan": plan.to_json()}
 
@@ -215,6 +250,16 @@ def respond_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
             timeline.append(result_id)
         else:  # nothing changed: the current version stays current
             result_id = timeline[-1] if timeline else None
+    if kind in ("process", "adjust") and metrics_after:
+        master = next((st for st in plan.get("steps") or [] if st.get("tool") == "master"), None)
+        measured = metrics_after.get("integrated_lufs")
+        target = (master or {}).get("params", {}).get("target_lufs")
+        if isinstance(measured, (int, float)) and isinstance(target, (int, float)) and abs(measured - target) > 0.5:
+            notes.append(f"missed the {target:g} LUFS target by {abs(measured - target):.1f} LU "
+                         f"(measured {measured:.1f} LUFS)")
+        tp = metrics_after.get("true_peak_dbtp")
+        if isinstance(tp, (int, float)) and tp > 0.0:
+            notes.append(f"warning: true peak {tp:+.1f} dBTP is over full scale and will clip on playback")
     if kind in ("answer", "clarify", "none"):
         text = str(plan.get("answer") or " ".join(notes) or "Nothing to do.")
     elif kind == "undo" and not undone:

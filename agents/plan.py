@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from agents.contract import PerTool, default, field_bounds, params_model
 from tools.registry import CANONICAL, Stage
@@ -75,6 +75,9 @@ class Plan(BaseModel):
     checks: dict[str, Any] | None = None
     source: Literal["semantic", "llm", "memory"] = "semantic"
     notes: list[str] = Field(default_factory=list)
+    #: ("tool", "param") pairs the person said (a platform, a number, a direction word): memory never
+    #: replaces them. None = not tracked (an LLM's or a remembered plan): then "open" means "at the default"
+    _said: set[tuple[str, str]] | None = PrivateAttr(default=None)
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the contract object of ARCHITECTURE.md."""

@@ -11,6 +11,7 @@ validated `Plan`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -143,7 +144,9 @@ def _make_plan(
                                         analysis=analysis, diagnosis=diagnosis, history=_llm_history(history),
                                         registry=registry, settings=settings, llm=llm,
                                         allow_unavailable=allow_unavailable)
-    if recommendation and plan.kind == "process":
+    if recommendation and plan.kind == "process" and WITHOUT_MEMORY.search(request):
+        plan.add_note("without memory, as asked: only what you said")
+    elif recommendation and plan.kind == "process":
         plan = apply_recommendation(plan, recommendation, request_was_generic=not plan.steps)
     return finish(validate_plan(plan, registry, forbidden=forbidden, allow_unavailable=allow_unavailable),
                   diagnosis)
@@ -171,6 +174,8 @@ def _with_llm(request: str, semantic: Plan, forbidden: Forbidden, *, analysis: M
                   diagnosis)
 
 
+WITHOUT_MEMORY = re.compile(r"\b(?:without|no|ignore|skip|forget)(?: my| the| your)? (?:memory|ratings|"
+                            r"preferences|history|learned settings)\b", re.IGNORECASE)
 _ASK_BACK = ("i am not sure", "did you mean", "could you say", "please say it in other words")
 
 
@@ -214,7 +219,10 @@ def _is_open(tool: str, key: str, value: Any) -> bool:
 
 
 def apply_recommendation(plan: Plan, rec: Mapping[str, Any], *, request_was_generic: bool = False) -> Plan:
-    """Fill params the request left open (absent or at the tool's default) from memory."""
+    """Fill params the request left unsaid from memory. What the person said (a platform, a number, a
+    direction word; `Plan._said`) is never replaced; for plans that do not track it (an LLM's), a param
+    counts as open when absent or at the tool's default."""
+    said = plan._said
     steps = _rec_steps(rec)
     if not steps:
         return plan
@@ -234,12 +242,15 @@ def apply_recommendation(plan: Plan, rec: Mapping[str, Any], *, request_was_gene
             continue
         params = dict(s.params)
         for k, v in r.params.items():
-            if k not in params or _is_open(s.tool, k, params[k]):
+            open_ = (s.tool, k) not in said if said is not None else (k not in params or _is_open(s.tool, k, params[k]))
+            if open_:
                 if params.get(k) != v:
                     params[k] = v
                     filled.append(f"{s.tool}.{k}")
         new_steps.append(s.model_copy(update={"params": params}))
     if not filled:
         return plan
-    notes = [*plan.notes, f"from memory: {', '.join(filled)} set from similar recordings{why or ' you rated'}"]
-    return Plan(steps=new_steps, source=plan.source, notes=notes)
+    notes = [*plan.notes, f"from memory (your ratings): {', '.join(filled)} set from similar recordings{why or ' you rated'}"]
+    out = Plan(steps=new_steps, source=plan.source, notes=notes)
+    out._said = said
+    return out

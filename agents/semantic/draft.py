@@ -30,6 +30,11 @@ class Draft:
     explicit_tools: set[str] = field(default_factory=set)
     platform: tuple | None = None  # the first platform named (its target wins)
     platform_text: str = ""
+    said: set[tuple[str, str]] = field(default_factory=set)  # (tool, param) the words set (see Plan._said)
+
+    def mark_said(self) -> None:
+        """Everything in the steps so far came from the person's words (not from a chain's defaults)."""
+        self.said |= {(s.tool, k) for s in self.steps for k in s.params}
 
     def note(self, n: str) -> None:
         if n and n not in self.notes:
@@ -66,7 +71,9 @@ class Draft:
         return step
 
     def to_plan(self) -> Plan:
-        return Plan(steps=self.steps, source="semantic", notes=self.notes)
+        plan = Plan(steps=self.steps, source="semantic", notes=self.notes)
+        plan._said = set(self.said)
+        return plan
 
 
 # ------------------------------------------------------------------ scaling by intensity

@@ -197,6 +197,7 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
             _apply_match(d, m, clause, parsed)
     for clause in parsed.clauses:  # numbers said outright win over what words implied
         apply_numbers(d, clause, parsed, analysis)
+    d.mark_said()  # what the words set; chains and defaults below are unsaid (memory may fill them)
 
     text = parsed.text
     v = bare_lufs(text)
