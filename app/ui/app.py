@@ -146,7 +146,12 @@ class UI:
     # ------------------------------------------------------------------ upload
 
     def on_upload(
-        self, song: str | None, vocal: str | None, history: list, st: dict | None, request: gr.Request = None
+        self,
+        song: str | None,
+        vocal: str | None,
+        history: list,
+        st: dict | None,
+        request: gr.Request | None = None,
     ):
         st = self.session(st, request)
         history = list(history or [])
@@ -213,7 +218,7 @@ class UI:
             if e.get("event") in ("_result", "_error"):
                 return
 
-    def on_send(self, text: str, history: list, st: dict | None, request: gr.Request = None):
+    def on_send(self, text: str, history: list, st: dict | None, request: gr.Request | None = None):
         """Generator: (chat, state, textbox, progress, before, after, metrics, 4 plots, suggestion) per yield."""
         st = self.session(st, request)
         history = list(history or [])
@@ -282,7 +287,7 @@ class UI:
             history.append({"role": "assistant", "content": view.error_message(exc)})
             yield out(suggest=self._suggestion(st))
 
-    def on_suggest(self, history: list, st: dict | None, request: gr.Request = None):
+    def on_suggest(self, history: list, st: dict | None, request: gr.Request | None = None):
         """The suggestion button: a confirming turn ("do it") on the same thread runs the suggested steps."""
         yield from self.on_send(CONFIRM, history, st, request)
 
@@ -448,7 +453,7 @@ class UI:
             return history, None
         return history, files
 
-    def on_new(self, st: dict | None, request: gr.Request = None):
+    def on_new(self, st: dict | None, request: gr.Request | None = None):
         st = new_session(self.svc, self.session(st, request)["user_id"])
         return (
             [],
@@ -646,7 +651,7 @@ def launch(
                 css=CSS,
                 footer_links=[],
                 quiet=False,
-                auth=signin.check if signin else None,
+                auth=signin.check if signin else None,  # type: ignore[arg-type]  # Gradio awaits a coroutine function too
                 auth_message="Sign in with your mixpilot account (the same as the API)." if signin else None,
             )
         finally:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response, status
 
 from app.api import enhancement as svc
@@ -7,7 +9,7 @@ from app.api.deps import CurrentUser, SessionDep, StateDep
 from app.api.schemas import CompleteIn, EnhancementOut, Message, MixingIn, VoiceIn
 
 router = APIRouter(prefix="/enhancement", tags=["enhancement"])
-RESPONSES = {
+RESPONSES: dict[int | str, dict[str, Any]] = {
     202: {"model": EnhancementOut, "description": "still running after the wait: poll the job"},
     404: {"model": Message, "description": "a file does not exist (or is not yours)"},
 }
