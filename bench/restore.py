@@ -96,7 +96,9 @@ def measure(x: np.ndarray, y: np.ndarray, family: str, restore) -> dict:
     op = restore(a, {"mode": "opgan"}).audio.samples[0]
     # what restore ships: the same chain, refined only when its rule says so
     shipped = restore(a).audio.samples[0] if ran else r
-    row = {"found": [f["problem"] for f in routed.report["found"]], "ran": [s["tool"] for s in routed.report["steps"]]}
+    row = {"found": [f["problem"] for f in routed.report["found"]], "ran": [s["tool"] for s in routed.report["steps"]],
+           "measurements": {f["problem"]: f["measurements"] for f in routed.report["found"]},
+           "speech_probability": routed.report.get("speech_probability")}
     if family == "clean":
         row.update({v: si_sdr(o, x) for v, o in (("router", r), ("opgan", op), ("router+opgan", ref),
                                                   ("restore", shipped))})

@@ -18,11 +18,10 @@ from models.opgan import (  # noqa: E402
     generator_from_payload,
 )
 from models.selfonn import SelfONN1d  # noqa: E402
+from tests.conftest import noise, sine  # noqa: E402
 from tools.audio import Audio  # noqa: E402
 from tools.metrics import si_sdr  # noqa: E402
 from tools.restore import DEFAULT_WEIGHTS, RestoreParams, apply_chunked, restore_mono  # noqa: E402
-
-from tests.conftest import noise, sine  # noqa: E402
 
 TINY = GeneratorConfig(channels=(4, 8, 8), q=3, stride=4)
 
@@ -138,7 +137,7 @@ def test_a_few_training_steps_reduce_the_loss_without_nan():
     d = OpGANDiscriminator(DiscriminatorConfig(channels=(4, 8), strides=(4, 4), kernel=7))
     opt = torch.optim.Adam(g.parameters(), lr=3e-3)
     losses = []
-    for step in range(40):
+    for _ in range(40):
         y_hat = g(x)
         loss = 10 * (y_hat - y).abs().mean() + mr_stft_loss(y_hat, y) + 0.05 * ((d(y_hat) - 1) ** 2).mean()
         assert torch.isfinite(loss)
@@ -226,7 +225,7 @@ def test_shipped_checkpoint_is_small_and_loads():
     assert load_generator()[0] is g  # cached
 
 
-def test_tool_on_stereo_44k_keeps_length_rate_and_high_band():
+def test_opgan_mode_on_stereo_44k_keeps_length_rate_and_high_band():
     from tools.registry import get_tool
 
     sr = 44100
@@ -234,7 +233,7 @@ def test_tool_on_stereo_44k_keeps_length_rate_and_high_band():
     x[:, :] += sine(12000, 1.3, sr, 0.05)[0]
     audio = Audio(x, sr)
     tool = get_tool("restore")
-    res = tool(audio)
+    res = tool(audio, {"mode": "opgan"})
     assert res.audio.sample_rate == sr and res.audio.samples.shape == x.shape
     assert np.all(np.isfinite(res.audio.samples))
     assert res.report["model_rate_hz"] == 16000 and res.report["rtf"] > 0
@@ -246,10 +245,10 @@ def test_tool_on_stereo_44k_keeps_length_rate_and_high_band():
         return 20 * np.log10(spec[k - 3: k + 4].max() + 1e-12)
 
     assert abs(tone_db(res.audio.samples, 12000) - tone_db(x, 12000)) < 1.0  # high band passed through
-    dropped = tool(audio, {"keep_high_band": False})
+    dropped = tool(audio, {"mode": "opgan", "keep_high_band": False})
     assert tone_db(dropped.audio.samples, 12000) < tone_db(x, 12000) - 40
     assert any("8000 Hz" in w for w in dropped.warnings)
-    dry = tool(audio, {"strength": 0.0})
+    dry = tool(audio, {"mode": "opgan", "strength": 0.0})
     assert np.max(np.abs(dry.audio.samples - x)) < 1e-6
 
 
@@ -262,7 +261,7 @@ def test_tool_params_are_bounded():
         get_tool("restore").parse_params({"chunk": 1.0})
 
 
-def test_shipped_model_reduces_coloured_noise_on_unseen_speech(shared_fixtures):
+def test_shipped_generator_reduces_coloured_noise_on_unseen_speech(shared_fixtures):
     """LibriSpeech is evaluation-only (never trained on); brown noise at 10 dB SNR."""
     from models.degrade import apply_family
     from tools.audio import load
@@ -272,5 +271,145 @@ def test_shipped_model_reduces_coloured_noise_on_unseen_speech(shared_fixtures):
     x = a.samples[0][16000: 16000 * 4]
     x = x / np.max(np.abs(x)) * 0.5
     y = apply_family(x, 16000, "brown_noise", np.random.default_rng(0), severity=0.5)
-    r = get_tool("restore")(Audio(y, 16000)).audio.samples[0]
+    r = get_tool("restore")(Audio(y, 16000), {"mode": "opgan"}).audio.samples[0]
     assert si_sdr(r, x) > si_sdr(y, x) + 1.5  # measured +2.65 dB with the shipped step-900 weights
+
+
+# ----------------------------------------------------------------------------- the router (restore by diagnosis)
+
+
+def _local(local_fixtures, name: str, seconds: float | None = None) -> Audio:
+    from tools.audio import load
+
+    a = load(local_fixtures / name)
+    if seconds is not None:
+        a = a.with_samples(a.samples[:, : int(seconds * a.sample_rate)])
+    return a
+
+
+def _restore(audio: Audio, params: dict | None = None):
+    from tools.registry import get_tool
+
+    return get_tool("restore")(audio, params or {})
+
+
+@pytest.mark.parametrize("name", ["speech_female_16k.flac", "karissa_hobbs_lets_go_fishin_8s.flac",
+                                  "slow_motion_dream_3s.flac", "singing-female-3s5.flac"])
+def test_clean_recording_comes_back_as_it_went_in(local_fixtures, name):
+    a = _local(local_fixtures, name)
+    res = _restore(a)
+    assert res.audio.samples.shape == a.samples.shape and res.audio.sample_rate == a.sample_rate
+    assert si_sdr(res.audio.samples, a.samples) >= 30.0, res.report["summary"]
+    assert not res.report["refined"]
+
+
+def test_clipped_speech_is_declipped_and_improves_by_several_db(local_fixtures):
+    from models.degrade import clip
+
+    a = _local(local_fixtures, "speech_female_16k.flac")
+    x = a.samples[0] / np.max(np.abs(a.samples)) * 0.5
+    y = clip(x, 0.35)  # clipped at 35 % of the peak
+    res = _restore(Audio(y, a.sample_rate))
+    rep = res.report
+    assert "clipping" in [f["problem"] for f in rep["found"]]
+    assert rep["steps"][0]["tool"] == "declip"  # first: undo the last nonlinearity before anything linear
+    assert "clipping (severity" in rep["summary"] and "declip" in rep["summary"]
+    gain = si_sdr(res.audio.samples, x) - si_sdr(y, x)
+    assert gain > 4.0, (gain, rep["summary"])  # measured +9.4 dB
+
+
+def test_noisy_speech_is_denoised_and_improves(local_fixtures):
+    from models.degrade import add_noise, coloured_noise
+
+    a = _local(local_fixtures, "speech_female_16k.flac")
+    x = a.samples[0] / np.max(np.abs(a.samples)) * 0.5
+    y = add_noise(x, coloured_noise(x.size, "white", np.random.default_rng(1)), 10.0)
+    res = _restore(Audio(y, a.sample_rate))
+    rep = res.report
+    assert "noise" in [f["problem"] for f in rep["found"]], rep["summary"]
+    assert "denoise" in [s["tool"] for s in rep["steps"]]
+    gain = si_sdr(res.audio.samples, x) - si_sdr(y, x)
+    assert gain > 1.5, (gain, rep["summary"])
+
+
+def test_hum_is_notched_out_at_the_measured_mains_frequency(local_fixtures):
+    from models.degrade import add_noise, hum
+
+    a = _local(local_fixtures, "karissa_hobbs_lets_go_fishin_8s.flac")
+    x = a.samples[0] / np.max(np.abs(a.samples)) * 0.5
+    y = add_noise(x, hum(x.size, a.sample_rate, 60.0, np.random.default_rng(2)), 15.0)  # hum 15 dB under the music
+    res = _restore(Audio(y, a.sample_rate), {"problems": ["hum"], "refine": "never"})
+    step = res.report["steps"][0]
+    assert step["tool"] == "hum_notch" and step["params"]["mains_hz"] == 60.0
+    gain = si_sdr(res.audio.samples, x) - si_sdr(y, x)
+    assert gain > 8.0, gain
+
+
+def test_named_problems_run_in_canonical_order_with_severity_scaled_strength(local_fixtures):
+    from models.degrade import add_noise, clip, coloured_noise
+
+    a = _local(local_fixtures, "speech_female_16k.flac")
+    x = a.samples[0] / np.max(np.abs(a.samples)) * 0.5
+    y = add_noise(clip(x, 0.4), coloured_noise(x.size, "pink", np.random.default_rng(3)), 15.0)
+    res = _restore(Audio(y, a.sample_rate), {"problems": ["noise", "clipping"], "refine": "never"})
+    tools = [s["tool"] for s in res.report["steps"]]
+    assert tools == ["declip", "denoise"]
+    assert res.report["diagnosis"] == "requested"
+    from tools.restore import ROUTES
+
+    denoise = next(r for r in ROUTES if r.problem == "noise")
+    weak, strong = denoise.params(0.2, 1.0, {}), denoise.params(0.9, 1.0, {})
+    assert weak["strength"] < strong["strength"]
+    assert denoise.params(0.9, 0.5, {})["strength"] < strong["strength"]  # the tool's own strength scales it too
+
+
+def test_bandlimited_is_reported_not_repaired(local_fixtures):
+    from models.degrade import band_limit
+
+    a = _local(local_fixtures, "speech_female_16k.flac")
+    y = band_limit(a.samples[0], a.sample_rate, 300.0, 3400.0)
+    res = _restore(Audio(y, a.sample_rate), {"problems": ["bandlimited"]})
+    assert res.report["steps"] == [] and not res.report["refined"]
+    assert [n["problem"] for n in res.report["not_repaired"]] == ["bandlimited"]
+    assert "bandwidth_extension" in res.report["summary"]
+    assert np.array_equal(res.audio.samples[0], y)
+
+
+def test_strength_zero_and_input_untouched(local_fixtures):
+    from models.degrade import clip
+
+    a = _local(local_fixtures, "speech_female_16k.flac")
+    y = Audio(clip(a.samples[0], 0.3), a.sample_rate)
+    before = y.samples.copy()
+    assert np.array_equal(_restore(y, {"strength": 0.0}).audio.samples, before)
+    _restore(y)
+    assert np.array_equal(y.samples, before)
+
+
+def test_refinement_rule():
+    from tools.restore import REFINE_AFTER, _should_refine
+
+    assert not _should_refine("auto", set(), False)[0]
+    assert not _should_refine("always", {"noise"}, False)[0]  # nothing repaired: nothing to refine
+    assert not _should_refine("never", set(REFINE_AFTER), True)[0]
+    assert not _should_refine("auto", {"bandlimited"} | set(REFINE_AFTER), True)[0]
+    assert not _should_refine("auto", {"clipping"}, True)[0]
+    for p in REFINE_AFTER:
+        assert _should_refine("auto", {p}, True)[0]
+
+
+def test_restore_imports_no_other_tool():
+    import ast
+    from pathlib import Path
+
+    import tools.restore as mod
+
+    allowed = {"tools.audio", "tools.registry", "tools.diagnose", "tools.analysis", "tools.dsp", "tools.metrics"}
+    tree = ast.parse(Path(mod.__file__).read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names |= {node.module} if node.module != "tools" else {f"tools.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+    assert {n for n in names if n.startswith("tools.")} <= allowed

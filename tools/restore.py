@@ -112,11 +112,14 @@ NOT_REPAIRED: dict[str, str] = {
                    "(-0.2 to -3.4 dB on the bench); run bandwidth_extension explicitly for brightness",
 }
 #: the Op-GAN refinement runs only when every problem found is one of these (it helped on the tuning split)
-REFINE_AFTER: frozenset[str] = frozenset({"noise", "hum"})
+REFINE_AFTER: frozenset[str] = frozenset({"noise"})
 #: severity given to each problem named in ``problems`` (no diagnosis to measure it)
 ORDERED_SEVERITY = 0.7
-#: reverb is repaired on speech only (WPE on music smeared it: −5 to −20 dB on the bench)
-REVERB_CONTENT = "speech"
+#: reverb is repaired on clear speech only (WPE on music misread as speech smeared it: −6 to −18 dB on the bench)
+REVERB_MIN_SPEECH_PROBABILITY = 0.65
+#: a subtractive repair (denoise, hum notch) may remove at most the measured noise or hum power plus this
+#: margin; beyond it, it is eating the recording, and its output is blended back until it fits
+REMOVAL_MARGIN_DB = 3.0
 
 
 def weights_path() -> Path:
@@ -252,19 +255,22 @@ def run(audio: Audio, params: RestoreParams, ctx: ToolContext) -> ToolResult:
     todo = [f for f in found if f.problem in _ROUTE]
     for i, f in enumerate(todo):
         route = _ROUTE[f.problem]
-        if f.problem == "reverb" and facts.get("content") not in (None, REVERB_CONTENT):
-            not_repaired.append({"problem": "reverb", "why": "dereverberation is for speech; on music WPE smears "
-                                                             "the recording itself"})
+        p_speech = facts.get("speech_probability")
+        if f.problem == "reverb" and p_speech is not None and p_speech < REVERB_MIN_SPEECH_PROBABILITY:
+            not_repaired.append({"problem": "reverb", "why": f"dereverberation is for speech (speech probability "
+                                                             f"{p_speech:.2f}); on music WPE smears the recording"})
             continue
         ctx.report_progress(i / max(len(todo), 1), f"{route.what} for {f.problem}")
         m = {**f.measurements, "content": facts.get("content")}
         ts = time.perf_counter()
+        prev = cur
         try:
             cur, step = _run_route(route, cur, f, params.strength, m, facts, ctx)
         except (ToolUnavailable, ToolError) as exc:
             not_repaired.append({"problem": f.problem, "why": str(exc)})
             warnings.append(f"{f.problem} not repaired: {exc}")
             continue
+        cur = _within_budget(prev, cur, _removal_budget_db(f.problem, f.measurements), step)
         step.update(problem=f.problem, severity=round(float(f.severity), 2), seconds=round(time.perf_counter() - ts, 3))
         steps.append(step)
     for f in found:
@@ -287,7 +293,9 @@ def run(audio: Audio, params: RestoreParams, ctx: ToolContext) -> ToolResult:
     out = cur.samples if steps else audio.samples.copy()
     report = {
         "mode": "routed", "diagnosis": source,
-        "found": [{"problem": f.problem, "severity": round(float(f.severity), 2), "evidence": f.evidence} for f in found],
+        "found": [{"problem": f.problem, "severity": round(float(f.severity), 2), "evidence": f.evidence,
+                   "measurements": dict(f.measurements)} for f in found],
+        "content": facts.get("content"), "speech_probability": facts.get("speech_probability"),
         "steps": steps, "not_repaired": not_repaired, "refined": refined, "refine_reason": refine_reason,
         "summary": _summary(found, steps, not_repaired),
         "seconds": round(time.perf_counter() - t0, 3),
@@ -343,6 +351,28 @@ def _run_route(route: Route, audio: Audio, finding: Any, strength: float, m: dic
     p = route.params(float(finding.severity), strength, m)
     res = default_registry()[route.tool](audio, p, ToolContext(device=ctx.device, seed=ctx.seed, cache=ctx.cache))
     return res.audio, {"tool": route.tool, "params": p}
+
+
+def _removal_budget_db(problem: str, m: dict[str, Any]) -> float | None:
+    """Most a subtractive repair may remove, in dB relative to its input's power (None = no limit known)."""
+    if problem == "noise" and m.get("snr_db") is not None:
+        return -10.0 * float(np.log10(1.0 + 10.0 ** (float(m["snr_db"]) / 10.0))) + REMOVAL_MARGIN_DB
+    if problem == "hum" and m.get("hum_db") is not None:
+        return float(m["hum_db"]) + REMOVAL_MARGIN_DB
+    return None
+
+
+def _within_budget(before: Audio, after: Audio, budget_db: float | None, step: dict[str, Any]) -> Audio:
+    """``after`` blended back towards ``before`` until what it removed fits ``budget_db``; notes it in ``step``."""
+    x = before.samples.astype(np.float64)
+    d = after.samples.astype(np.float64) - x
+    removed_db = 10.0 * float(np.log10((np.sum(d * d) + 1e-20) / (np.sum(x * x) + 1e-20)))
+    step["removed_db"] = round(removed_db, 2)
+    if budget_db is None or removed_db <= budget_db:
+        return after
+    k = 10.0 ** ((budget_db - removed_db) / 20.0)
+    step.update(budget_db=round(budget_db, 2), kept=round(k, 3))
+    return after.with_samples((x + k * d).astype(np.float32))
 
 
 def _should_refine(mode: str, found: set[str], repaired: bool) -> tuple[bool, str]:
