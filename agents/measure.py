@@ -29,8 +29,12 @@ def cached_json(
     return result
 
 
-def diagnosis_of(store: AudioStore, cache: Any, version_id: str) -> dict[str, Any]:
-    """`tools.diagnose.diagnose` of a stored version as its dict (``{findings, facts}``), cached."""
+def diagnosis_of(
+    store: AudioStore, cache: Any, version_id: str, *, genre: str | None = None
+) -> dict[str, Any]:
+    """`tools.diagnose.diagnose` of a stored version as its dict (``{findings, facts}``), cached
+    (per genre when one is given: it sets the tonal target of music)."""
     from tools.diagnose import diagnose
 
-    return cached_json(cache, f"diagnosis:v1:{version_id}", lambda: diagnose(store.get(version_id)).to_dict())
+    key = f"diagnosis:v1:{version_id}" + (f":{genre}" if genre else "")
+    return cached_json(cache, key, lambda: diagnose(store.get(version_id), genre=genre).to_dict())

@@ -261,11 +261,12 @@ class Mixpilot:
 
         return _analysis_of(self._deps(), version_id)
 
-    def diagnose(self, version_id: str) -> dict[str, Any]:
-        """`tools.diagnose.diagnose` of a stored version: ``{findings, facts}``, cached by content id."""
+    def diagnose(self, version_id: str, *, genre: str | None = None) -> dict[str, Any]:
+        """`tools.diagnose.diagnose` of a stored version: ``{findings, facts}``, cached by content id
+        (and genre, which sets the tonal target of music)."""
         from agents.measure import diagnosis_of
 
-        return diagnosis_of(self.store, self.cache, version_id)
+        return diagnosis_of(self.store, self.cache, version_id, genre=genre)
 
     def is_speech(self, version_id: str) -> bool:
         """Whether a stored version reads as speech (`tools.analysis.SPEECH_THRESHOLD` on its analysis)."""

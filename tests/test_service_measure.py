@@ -47,7 +47,7 @@ def test_diagnosis_is_cached_by_content_id(svc, tone, monkeypatch):
 
     calls = []
 
-    def fake(audio):
+    def fake(audio, analysis=None, *, genre=None):
         calls.append(audio.sample_rate)
         return D.Diagnosis(findings=(D.Finding("loudness", 0.5, "integrated −30.0 LUFS"),), facts={"x": 1})
 
@@ -57,6 +57,14 @@ def test_diagnosis_is_cached_by_content_id(svc, tone, monkeypatch):
     assert got["findings"][0]["problem"] == "loudness" and got["facts"] == {"x": 1}
     assert svc.diagnose(vid) == got and calls == [22050]
     assert f"diagnosis:v1:{vid}" in svc.cache.sets
+    svc.diagnose(vid, genre="pop")
+    assert f"diagnosis:v1:{vid}:pop" in svc.cache.sets and len(calls) == 2
+
+
+def test_diagnosis_of_a_clean_tone_runs_the_real_detectors(svc, tone):
+    got = svc.diagnose(svc.import_audio(tone))
+    assert set(got) == {"findings", "facts"}
+    assert got["facts"]["integrated_lufs"] == pytest.approx(analyze(tone).integrated_lufs, abs=0.1)
 
 
 def test_speech_threshold_is_one_number():
