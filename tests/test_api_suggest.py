@@ -59,3 +59,17 @@ def test_ask_for_spotify_then_confirm_the_suggested_master(api):
     assert res["kind"] == "process" and any(s["tool"] == "master" for s in res["plan"]["steps"]), res
     assert res["file_id"] and res["file_id"] != f["id"]
     assert res["metrics"]["after"]["integrated_lufs"] == pytest.approx(-14.0, abs=1.0)
+
+
+def test_a_file_with_its_diagnosis(api):
+    h = register(api)
+    f = upload(api, h)
+    meta = api.get(f"/api/v1/files/{f['id']}", headers=h).json()
+    assert meta["diagnosis"] is None and meta["analysis"]["integrated_lufs"] is not None
+    meta = api.get(
+        f"/api/v1/files/{f['id']}", params={"diagnosis": True, "analysis": False}, headers=h
+    ).json()
+    assert meta["analysis"] is None
+    d = meta["diagnosis"]
+    assert d["facts"]["integrated_lufs"] is not None and isinstance(d["findings"], list)
+    assert all({"problem", "severity", "evidence"} <= set(x) for x in d["findings"])

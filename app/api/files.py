@@ -2,7 +2,9 @@
 
 An upload is streamed to a temporary file under ``data_dir/uploads/.tmp`` (the request body is
 capped by `BodyLimit`), decoded and validated with `tools.audio.load` (duration limit, signal
-required), and only then stored (`Mixpilot.import_audio`, content-addressed) and recorded for
+required; the decoded size is bounded from the header before decoding: ``max_decoded_mb`` per
+upload and what is left of the user's ``user_audio_mb``; at most ``decode_slots`` decodes at
+once), and only then stored (`Mixpilot.import_audio`, content-addressed) and recorded for
 its owner. Every rejection is a 4xx with a one-line message and leaves nothing on disk.
 """
 
@@ -18,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
 from app.api.deps import not_found
-from app.api.schemas import FileOut
+from app.api.schemas import Diagnosis, FileOut
 from app.api.state import AppState
 from memory import db
 
@@ -94,8 +96,22 @@ def upload_tmp_dir(state: AppState) -> Path:
     return d
 
 
+def decode_budget(state: AppState, used_samples: int) -> tuple[int, bool]:
+    """(samples this upload may decode to, whether the user's quota is what limits it); 413 when none is left."""
+    per_upload = state.settings.max_decoded_samples
+    left = state.settings.user_audio_bytes // 4 - used_samples
+    if left <= 0:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=quota_message(state, used_samples))
+    return min(per_upload, left), left < per_upload
+
+
+def quota_message(state: AppState, used_samples: int) -> str:
+    return (f"your stored audio decodes to {used_samples * 4 / 1e6:.0f} MB of the "
+            f"{state.settings.user_audio_bytes / 1e6:.0f} MB you may keep: this upload would exceed it")
+
+
 async def accept_upload(state: AppState, session: AsyncSession, *, owner_id: str, upload: UploadFile) -> FileOut:
-    from tools.audio import AudioError, load
+    from tools.audio import AudioError, AudioTooLarge, load
 
     name = _safe_name(upload.filename)
     suffix = Path(name).suffix.lower()
@@ -111,9 +127,15 @@ async def accept_upload(state: AppState, session: AsyncSession, *, owner_id: str
                 out.write(chunk)
         if size == 0:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{name}: file is empty (0 bytes)")
+        used = await db.stored_samples(session, owner_id=owner_id)
+        budget, by_quota = decode_budget(state, used)
         try:
-            audio = await run_in_threadpool(load, tmp, max_duration_s=state.settings.max_duration_s,
-                                            require_signal=True)
+            async with state.decode_slots:
+                audio = await run_in_threadpool(load, tmp, max_duration_s=state.settings.max_duration_s,
+                                                require_signal=True, max_samples=budget)
+        except AudioTooLarge as exc:
+            detail = quota_message(state, used) if by_quota else _message(exc, tmp, name)
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=detail) from None
         except (AudioError, ValueError, OSError) as exc:
             msg = _message(exc, tmp, name)
             code = (status.HTTP_415_UNSUPPORTED_MEDIA_TYPE if "not a readable audio" in msg or "format" in msg
@@ -130,10 +152,12 @@ async def accept_upload(state: AppState, session: AsyncSession, *, owner_id: str
     return file_out(row, deduplicated=existing is not None)
 
 
-def file_out(row: db.AudioFile, *, deduplicated: bool = False, analysis: dict[str, Any] | None = None) -> FileOut:
+def file_out(row: db.AudioFile, *, deduplicated: bool = False, analysis: dict[str, Any] | None = None,
+             diagnosis: dict[str, Any] | None = None) -> FileOut:
     return FileOut(id=row.id, filename=row.original_filename, format=row.format, duration_s=row.duration_s,
                    sample_rate=row.sample_rate, channels=row.channels, size_bytes=row.size_bytes,
-                   created_at=row.created_at, deduplicated=deduplicated, analysis=analysis)
+                   created_at=row.created_at, deduplicated=deduplicated, analysis=analysis,
+                   diagnosis=Diagnosis.model_validate(diagnosis) if diagnosis is not None else None)
 
 
 async def read_file(state: AppState, *, owner_id: str, file_id: str) -> db.AudioFile:
@@ -156,6 +180,13 @@ def analysis_of(state: AppState, file_id: str) -> dict[str, Any]:
     from app.jobs import jsonable
 
     return jsonable(state.service.analysis(file_id))
+
+
+def diagnosis_of(state: AppState, file_id: str) -> dict[str, Any]:
+    """Diagnosis of a stored version: the service's (cached by content id)."""
+    from app.jobs import jsonable
+
+    return jsonable(state.service.diagnose(file_id))
 
 
 async def export_file(state: AppState, row: db.AudioFile, *, format: str, bit_depth: int | None) -> tuple[Path, str]:

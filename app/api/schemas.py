@@ -89,6 +89,42 @@ class RefreshIn(BaseModel):
 # ------------------------------------------------------------------ files
 
 
+class Finding(BaseModel):
+    """One diagnosis finding (ARCHITECTURE.md: the fixed problem vocabulary)."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "problem": "true_peak",
+                    "severity": 0.6,
+                    "evidence": "true peak +1.0 dBTP, over the −1 dBTP ceiling",
+                }
+            ]
+        },
+    )
+    problem: str = Field(
+        description="noise, hum, clipping, bandlimited, reverb, sibilance, muddy, boomy, harsh, "
+        "dull, thin, over_compressed, mono_compatibility, true_peak or loudness"
+    )
+    severity: float = Field(description="0–1")
+    evidence: str = Field("", description="plain words quoting the measured number and unit")
+
+
+class Diagnosis(BaseModel):
+    """`mixpilot diagnose --json`: the findings and the measurements behind them (keys carry units)."""
+
+    model_config = ConfigDict(extra="allow")
+    findings: list[Finding] = Field(default_factory=list)
+    facts: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "integrated_lufs, true_peak_dbtp, lra_lu, plr_db, noise_floor_dbfs, bandwidth_hz, stereo_correlation, ..."
+        ),
+    )
+
+
 class FileOut(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -117,6 +153,9 @@ class FileOut(BaseModel):
     created_at: UTCDateTime
     deduplicated: bool = Field(False, description="true when you had uploaded the same audio before")
     analysis: dict[str, Any] | None = Field(None, description="loudness, peaks, spectrum, content (GET only)")
+    diagnosis: Diagnosis | None = Field(
+        None, description="what is wrong (or not), with the measurements (GET with diagnosis=true)"
+    )
 
 
 class FileList(BaseModel):
@@ -182,29 +221,6 @@ class ChatAccepted(BaseModel):
     job_id: str
     thread_id: str
     status: JobStatus = "queued"
-
-
-class Finding(BaseModel):
-    """One diagnosis finding (ARCHITECTURE.md: the fixed problem vocabulary)."""
-
-    model_config = ConfigDict(
-        extra="allow",
-        json_schema_extra={
-            "examples": [
-                {
-                    "problem": "true_peak",
-                    "severity": 0.6,
-                    "evidence": "true peak +1.0 dBTP, over the −1 dBTP ceiling",
-                }
-            ]
-        },
-    )
-    problem: str = Field(
-        description="noise, hum, clipping, bandlimited, reverb, sibilance, muddy, boomy, harsh, "
-        "dull, thin, over_compressed, mono_compatibility, true_peak or loudness"
-    )
-    severity: float = Field(description="0–1")
-    evidence: str = Field("", description="plain words quoting the measured number and unit")
 
 
 class PlatformCheck(BaseModel):

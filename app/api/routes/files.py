@@ -35,11 +35,14 @@ async def list_files(user: CurrentUser, session: SessionDep, limit: Annotated[in
 
 
 @router.get("/{file_id}", response_model=FileOut, responses=NOT_FOUND)
-async def get_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, analysis: bool = True) -> FileOut:
-    """Metadata and (unless `analysis=false`) the analysis: loudness, peaks, spectrum, stereo, speech."""
+async def get_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, analysis: bool = True,
+                   diagnosis: bool = False) -> FileOut:
+    """Metadata, (unless `analysis=false`) the analysis: loudness, peaks, spectrum, stereo, speech, and
+    (with `diagnosis=true`) the diagnosis: findings (noise, hum, clipping, …) with the measured evidence."""
     row = await svc.read_file(state, owner_id=user.id, file_id=file_id)
     result = await run_in_threadpool(svc.analysis_of, state, file_id) if analysis else None
-    return svc.file_out(row, analysis=result)
+    found = await run_in_threadpool(svc.diagnosis_of, state, file_id) if diagnosis else None
+    return svc.file_out(row, analysis=result, diagnosis=found)
 
 
 @router.get("/{file_id}/download", response_class=FileResponse, responses={
