@@ -22,6 +22,7 @@ from agents.executor import Executor
 from agents.explain import explain
 from agents.state import InputState, OutputState, State, Turn
 from memory.storage import AudioStore
+from tools.analysis import SPEECH_THRESHOLD
 from tools.registry import Registry, default_registry
 
 ANALYSIS_TTL_S = 7 * 24 * 3600
@@ -112,14 +113,14 @@ def analyze_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
     timeline = list(state.get("timeline") or [])
     original = state.get("original_id")
     update: dict[str, Any] = {"notes": [], "outcomes": [], "result_id": None, "recommendation": None}
-    if state.get("audio_id"):
-        if not deps.store.exists(state["audio_id"]):
-            raise KeyError(f"no audio version '{state['audio_id']}'")
-        timeline, original = [state["audio_id"]], state["audio_id"]
+    new_audio = state.get("audio_id")
+    if new_audio:
+        if not deps.store.exists(new_audio):
+            raise KeyError(f"no audio version '{new_audio}'")
+        timeline, original = [new_audio], new_audio
     update.update(timeline=timeline, original_id=original, audio_id=None)
 
     from agents.semantic.questions import read_turn
-
     from agents.semantic.spelling import correct
 
     request = correct(state.get("request") or "").text  # as the planner will read it
@@ -132,8 +133,8 @@ def analyze_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
         update.update(kind="undo", source_id=timeline[-1])
     elif kind == "reset":
         update.update(kind="reset", source_id=original)
-    elif kind in ("adjust", "repeat_with_changes") and _last_process_turn(state) is not None:
-        update.update(kind="adjust", source_id=_last_process_turn(state)["source_id"])
+    elif kind in ("adjust", "repeat_with_changes") and (last := _last_process_turn(state)) is not None:
+        update.update(kind="adjust", source_id=last.get("source_id"))
     else:
         update.update(kind="process", source_id=timeline[-1])
     if update["source_id"] and update["kind"] in ("process", "adjust", "plan_only"):
@@ -205,9 +206,12 @@ def execute_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     _emit({"event": "stage", "stage": "execute"})
     plan = Plan.model_validate(state["plan"])
-    audio = deps.store.get(state["source_id"])
+    source_id = state.get("source_id")
+    if not source_id:
+        raise KeyError("no audio to process: attach a recording first")
+    audio = deps.store.get(source_id)
     inputs = {name: deps.store.get(vid) for name, vid in (state.get("inputs") or {}).items()}
-    is_speech = float((state.get("analysis") or {}).get("speech_probability") or 0.0) >= 0.6
+    is_speech = float((state.get("analysis") or {}).get("speech_probability") or 0.0) >= SPEECH_THRESHOLD
     result = Executor(deps.registry).run(audio, list(plan.steps), inputs=inputs, is_speech=is_speech, emit=_emit,
                                          cache=deps.cache, analysis=state.get("analysis"))
     result_id = deps.store.put(result.audio)
@@ -217,7 +221,8 @@ def execute_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
 def evaluate_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
     deps = runtime.context
     _emit({"event": "stage", "stage": "evaluate"})
-    return {"metrics_after": _analysis_of(deps, state["result_id"])}
+    result_id = state.get("result_id")
+    return {"metrics_after": _analysis_of(deps, result_id) if result_id else {}}
 
 
 def respond_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:

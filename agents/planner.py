@@ -15,12 +15,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from agents.contract import params_model
 from agents.answers import answer_question
+from agents.contract import params_model
 from agents.plan import Forbidden, Plan, Step, validate_plan
-from agents.semantic.questions import PURE_YES, Confirmation, Question, read_turn
 from agents.semantic.followup import FollowUp, apply_followup, parse_followup
 from agents.semantic.planner import plan_semantic
+from agents.semantic.questions import PURE_YES, Confirmation, Question, read_turn
 
 __all__ = ["FollowUp", "Plan", "Step", "make_plan", "parse_followup", "semantic_plan", "llm_configured"]
 
@@ -242,11 +242,13 @@ def apply_recommendation(plan: Plan, rec: Mapping[str, Any], *, request_was_gene
             continue
         params = dict(s.params)
         for k, v in r.params.items():
-            open_ = (s.tool, k) not in said if said is not None else (k not in params or _is_open(s.tool, k, params[k]))
-            if open_:
-                if params.get(k) != v:
-                    params[k] = v
-                    filled.append(f"{s.tool}.{k}")
+            if said is not None:
+                open_ = (s.tool, k) not in said
+            else:
+                open_ = k not in params or _is_open(s.tool, k, params[k])
+            if open_ and params.get(k) != v:
+                params[k] = v
+                filled.append(f"{s.tool}.{k}")
         new_steps.append(s.model_copy(update={"params": params}))
     if not filled:
         return plan

@@ -177,7 +177,7 @@ def _repair_cases() -> list[Case]:
     cases: list[Case] = []
     generic = ["clean this up", "clean it up please", "fix it up, clean the audio", "tidy this recording up",
                "clean up the recording"]
-    for j, q in enumerate(generic):
+    for q in generic:
         for v in CLEAN:
             cases.append({"audio": v, "req": q, "kind": "none", "no_repair": True, "number": "dBFS"})
         cases.append({"audio": "speech_noisy", "req": q, "kind": "process", "steps_has": ["denoise"]})

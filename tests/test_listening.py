@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from listening_cases import REPAIR_TOOLS, all_cases, build_variants, turns
 
 CASES = all_cases()

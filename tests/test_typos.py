@@ -11,7 +11,6 @@ import re
 import zlib
 
 import pytest
-
 from planner_eval import check_plan, load_cases
 
 NEIGHBOURS = {"a": "sqwz", "b": "vghn", "c": "xdfv", "d": "serfcx", "e": "wsdr", "f": "drtgvc", "g": "ftyhbv",

@@ -9,6 +9,7 @@ from typing import Any
 
 from agents.semantic import vocabulary as V
 from agents.semantic.draft import Draft
+from tools.analysis import SPEECH_THRESHOLD
 from tools.genres import genre_loudness
 
 __all__ = ["analysis_value", "genre_loudness", "is_speech", "repairs", "speech_chain"]
@@ -89,4 +90,4 @@ def speech_chain(d: Draft, analysis: Mapping[str, Any] | None, *, with_master: b
 
 def is_speech(parsed_speech: bool, analysis: Mapping[str, Any] | None) -> bool:
     p = analysis_value(analysis, "speech_probability", "speech_prob")
-    return parsed_speech or (p is not None and p >= 0.6)
+    return parsed_speech or (p is not None and p >= SPEECH_THRESHOLD)
