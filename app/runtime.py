@@ -16,10 +16,19 @@ def build_llm(settings: Settings):
     return build_chat_model(settings)
 
 
+def use_weights(settings: Settings) -> None:
+    """Install the settings' model-weight sources (models dir, mirror, named folders, upstream caches)
+    as the ones the tools resolve weights through; every surface calls it before a tool runs."""
+    from models.weights import use_sources
+
+    use_sources(settings.weight_sources())
+
+
 def open_service(settings: Settings | None = None, *, with_memory: bool = True) -> Mixpilot:
     """The service; `with_memory=False` skips the SQL/Chroma memory (read-only uses like planning)."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    use_weights(settings)
     llm = None
     try:
         llm = build_llm(settings)

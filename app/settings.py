@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from models.weights import WeightSources
 
 #: JWT secrets that are never accepted in production (placeholders from docs and templates)
 WEAK_SECRETS = frozenset({"changethis", "change-me", "changeme", "secret", "dev", "development", "mixpilot",
@@ -33,6 +36,22 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     chroma_url: str | None = None
     max_duration_s: float = Field(30 * 60.0, gt=0)
+
+    # ---- neural model weights (models/weights.py resolves them; `mixpilot models` fetches them)
+    models_dir_: Path | None = Field(
+        None, validation_alias=AliasChoices("MIXPILOT_MODELS_DIR", "models_dir"),
+        description="where `mixpilot models pull` installs weights; default <data dir>/models")
+    model_mirror: str | None = Field(
+        None, description="base URL of a mirror of the published weights: Demucs under <mirror>/demucs/..., "
+        "Vocos with <mirror> as the Hugging Face endpoint; default the publishers (HF_ENDPOINT is honoured)")
+    demucs_dir: Path | None = Field(None, description="a folder of Demucs checkpoints placed by hand")
+    demucs_model: str = Field("htdemucs", description="the Demucs model `separate` uses (htdemucs, htdemucs_ft)")
+    vocos_dir: Path | None = Field(None, description="a folder with Vocos config.yaml and pytorch_model.bin")
+    # not MIXPILOT_-prefixed: where torch and huggingface_hub themselves keep downloaded weights
+    torch_home: Path | None = Field(None, validation_alias="TORCH_HOME")
+    xdg_cache_home: Path | None = Field(None, validation_alias="XDG_CACHE_HOME")
+    hf_hub_cache: Path | None = Field(None, validation_alias=AliasChoices("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"))
+    hf_home: Path | None = Field(None, validation_alias="HF_HOME")
 
     llm_model: str | None = None
     llm_provider: str | None = None
@@ -97,8 +116,29 @@ class Settings(BaseSettings):
         return int(self.max_upload_mb * 1024 * 1024)
 
     @property
+    def models_dir(self) -> Path:
+        return self.models_dir_ if self.models_dir_ is not None else self.data_dir / "models"
+
+    @property
     def audio_dir(self) -> Path:
         return self.data_dir / "audio"
+
+    def weight_sources(self) -> WeightSources:
+        """Where model weights are looked for and installed (a surface hands it to
+        `models.weights.use_sources` at start-up; nothing else reads these settings)."""
+        from models.weights import WeightSources
+
+        cache = self.xdg_cache_home or Path.home() / ".cache"
+        hf_hub = self.hf_hub_cache or ((self.hf_home / "hub") if self.hf_home else cache / "huggingface" / "hub")
+        return WeightSources(
+            models_dir=self.models_dir.expanduser(),
+            mirror=self.model_mirror,
+            demucs_dir=self.demucs_dir.expanduser() if self.demucs_dir else None,
+            demucs_model=self.demucs_model,
+            vocos_dir=self.vocos_dir.expanduser() if self.vocos_dir else None,
+            torch_hub_dir=(self.torch_home or cache / "torch") / "hub" / "checkpoints",
+            hf_hub_cache=hf_hub,
+        )
 
     @property
     def checkpoint_path(self) -> Path:

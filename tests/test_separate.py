@@ -12,10 +12,9 @@ from tools.registry import ToolContext, ToolError
 
 
 @pytest.fixture()
-def no_demucs(monkeypatch, tmp_path):
-    monkeypatch.setenv("MIXPILOT_DEMUCS_DIR", str(tmp_path / "none"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    monkeypatch.delenv("MIXPILOT_DEMUCS_MODEL", raising=False)
+def no_demucs(weight_env, tmp_path):
+    weight_env(MIXPILOT_DEMUCS_DIR=str(tmp_path / "none"), TORCH_HOME=str(tmp_path / "torch-home"),
+               MIXPILOT_DEMUCS_MODEL=None)
 
 
 def toy_mix(sr: int = 22050, seconds: float = 3.0, channels: int = 2) -> dict[str, np.ndarray]:
@@ -133,7 +132,7 @@ def test_results_are_cached_by_audio_and_model(no_demucs):
 
 
 @pytest.fixture()
-def tiny_demucs(monkeypatch, tmp_path):
+def tiny_demucs(weight_env, tmp_path):
     """A tiny randomly initialised HTDemucs saved the way demucs publishes checkpoints."""
     if importlib.util.find_spec("demucs") is None:
         pytest.skip("demucs not installed (pip install 'mixpilot[separation]')")
@@ -148,9 +147,8 @@ def tiny_demucs(monkeypatch, tmp_path):
     save_with_checksum({"klass": HTDemucs, "args": (), "kwargs": kwargs, "state": model.state_dict()},
                        tmp_path / "deadbeef.th")
     (tmp_path / "tiny_test.yaml").write_text("models: ['deadbeef']\n")
-    monkeypatch.setenv("MIXPILOT_DEMUCS_DIR", str(tmp_path))
-    monkeypatch.setenv("MIXPILOT_DEMUCS_MODEL", "tiny_test")
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    weight_env(MIXPILOT_DEMUCS_DIR=str(tmp_path), MIXPILOT_DEMUCS_MODEL="tiny_test",
+               TORCH_HOME=str(tmp_path / "torch-home"))
     import tools.separate
 
     tools.separate._DEMUCS_MODELS.clear()

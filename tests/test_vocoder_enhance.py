@@ -2,7 +2,8 @@
 
 No mock: a real Vocos is built from the published config of charactr/vocos-mel-24khz, its
 randomly initialised state dict is saved as pytorch_model.bin in a temp folder, and the
-tool loads it through MIXPILOT_VOCOS_DIR exactly as it would load the published weights.
+tool loads it through MIXPILOT_VOCOS_DIR (read by `app.settings.Settings`, installed as the weight
+sources) exactly as it would load the published weights.
 """
 
 from __future__ import annotations
@@ -60,9 +61,8 @@ def vocos_dir(tmp_path_factory):
 
 
 @pytest.fixture()
-def no_vocos(monkeypatch, tmp_path):
-    monkeypatch.delenv("MIXPILOT_VOCOS_DIR", raising=False)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
+def no_vocos(weight_env, tmp_path):
+    weight_env(MIXPILOT_VOCOS_DIR=None, HF_HUB_CACHE=str(tmp_path / "empty-hf-cache"))
 
 
 def test_unavailable_without_weights_says_why(no_vocos):
@@ -77,22 +77,21 @@ def test_unavailable_without_weights_says_why(no_vocos):
         spec(Audio(sine(440, 0.2, 24000), 24000))
 
 
-def test_incomplete_folder_is_reported(monkeypatch, tmp_path):
+def test_incomplete_folder_is_reported(weight_env, tmp_path):
     (tmp_path / "config.yaml").write_text(PUBLISHED_CONFIG)
-    monkeypatch.setenv("MIXPILOT_VOCOS_DIR", str(tmp_path))
+    weight_env(MIXPILOT_VOCOS_DIR=str(tmp_path))
     from tools.vocoder_enhance import check_available
 
     ok, why = check_available()
     assert not ok and "pytorch_model.bin" in why
 
 
-def test_found_in_hf_cache(monkeypatch, tmp_path, vocos_dir):
+def test_found_in_hf_cache(weight_env, tmp_path, vocos_dir):
     snap = tmp_path / "models--charactr--vocos-mel-24khz" / "snapshots" / "abc123"
     snap.mkdir(parents=True)
     for f in ("config.yaml", "pytorch_model.bin"):
         (snap / f).symlink_to(vocos_dir / f)
-    monkeypatch.delenv("MIXPILOT_VOCOS_DIR", raising=False)
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    weight_env(MIXPILOT_VOCOS_DIR=None, HF_HUB_CACHE=str(tmp_path))
     from models.weights import find_vocos
 
     assert find_vocos() == snap
@@ -125,8 +124,8 @@ def test_mel_matches_published_shape_and_filterbank(vocos_dir):
 
 
 @pytest.mark.parametrize("sr,channels", [(24000, 1), (44100, 2), (16000, 1)])
-def test_tool_runs_with_random_weights(monkeypatch, vocos_dir, sr, channels):
-    monkeypatch.setenv("MIXPILOT_VOCOS_DIR", str(vocos_dir))
+def test_tool_runs_with_random_weights(weight_env, vocos_dir, sr, channels):
+    weight_env(MIXPILOT_VOCOS_DIR=str(vocos_dir))
     from tools.registry import Registry
 
     spec = Registry()["vocoder_enhance"]

@@ -26,10 +26,17 @@ def _bounds(spec: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from app.runtime import use_weights
+    from app.settings import Settings
     from tools.registry import default_registry
 
+    use_weights(Settings())  # the tools' availability reflects the installed model weights
     reg = default_registry()
     described = [reg[name].describe() for name in reg]
+    models = _models_by_tool()
+    for d in described:
+        if d["name"] in models:
+            d["models"] = models[d["name"]]
     if args.json:
         print(json.dumps(described, indent=None))
         return 0
@@ -44,6 +51,24 @@ def run(args: argparse.Namespace) -> int:
     for d in described:
         params = "\n".join(f"{k} ({_bounds(v)})" if _bounds(v) else k for k, v in d["params"].items())
         avail = "yes" if d["available"] else f"no: {d['reason']}"
+        missing = [m for m in d.get("models", []) if m["default"] and not m["installed"]]
+        if d["available"] and missing:
+            m = missing[0]
+            avail = f"yes, fallback only: {m['name']} not installed (`{m['pull']}`, {m['size_mb']:.0f} MB)"
         table.add_row(d["name"], d["description"], params, avail)
     Console(soft_wrap=False).print(table)
     return 0
+
+
+def _models_by_tool() -> dict[str, list[dict[str, object]]]:
+    """tool → the neural models it uses: name, installed, path, what a pull costs (`mixpilot models list`)."""
+    from models.weights import current_sources
+
+    out: dict[str, list[dict[str, object]]] = {}
+    for state in current_sources().list_models():
+        if state.card is None:
+            continue
+        out.setdefault(state.card.tool, []).append({
+            "name": state.name, "installed": state.installed, "path": str(state.path) if state.path else None,
+            "default": state.card.default, "size_mb": state.card.size_mb, "pull": f"mixpilot models pull {state.name}"})
+    return out

@@ -1,0 +1,314 @@
+"""`mixpilot models`: pull from a local mirror (Demucs over HTTP, Vocos through huggingface_hub), resume,
+checksum refusal, offline, verify, and the tools becoming available and running on real audio.
+
+The mirror (tests/modelmirror.py) serves tiny randomly initialised checkpoints of the published formats
+(a demucs ``.th`` package of an HTDemucs; a Vocos ``config.yaml`` + ``pytorch_model.bin``) from a temp
+folder over Python's http.server; the catalogue is pointed at their checksums exactly as the real one
+is at the published ones.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("demucs")
+pytest.importorskip("huggingface_hub")
+
+from modelmirror import DEMUCS_SIG, VOCOS_COMMIT, MirrorServer, build_mirror, closed_port_url  # noqa: E402
+
+from models.weights import ModelLoadingError, WeightSources  # noqa: E402
+from tools.audio import Audio  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def mirror(tmp_path_factory):
+    m = build_mirror(tmp_path_factory.mktemp("mirror") / "root")
+    server = MirrorServer(m.root).start()
+    yield m, server
+    server.stop()
+
+
+@pytest.fixture()
+def repo(mirror, tmp_path, monkeypatch):
+    """Sources as a surface installs them: a fresh models dir, the mirror, no upstream caches."""
+    m, server = mirror
+    server.requests.clear()
+    r = WeightSources(models_dir=tmp_path / "models", mirror=server.url, cards=m.cards())
+    monkeypatch.setattr("models.weights._SOURCES", r)
+    import tools.separate
+    import tools.vocoder_enhance
+
+    tools.separate._DEMUCS_MODELS.clear()
+    tools.vocoder_enhance._MODEL_CACHE.clear()
+    yield r
+    tools.separate._DEMUCS_MODELS.clear()
+    tools.vocoder_enhance._MODEL_CACHE.clear()
+
+
+def _voice(seconds: float = 1.5) -> Audio:
+    """A real recording when ../shared/fixtures is here, else a sung-like glide."""
+    from tests.conftest import shared_fixtures_dir
+    from tools.audio import load
+
+    f = shared_fixtures_dir() / "speech" / "cmu_arctic_us_aew_a0001.wav"
+    if f.is_file():
+        a = load(f)
+        return a.with_samples(a.samples[:, : int(seconds * a.sample_rate)])
+    sr = 24000
+    t = np.arange(int(seconds * sr)) / sr
+    ph = 2 * np.pi * np.cumsum(220 * 2 ** (0.2 * np.sin(2 * np.pi * t))) / sr
+    return Audio((sum(0.1 / h * np.sin(h * ph) for h in range(1, 10)))[None].astype(np.float32), sr)
+
+
+def _music(seconds: float = 1.5) -> Audio:
+    from tests.conftest import shared_fixtures_dir
+    from tools.audio import load
+
+    f = shared_fixtures_dir() / "music" / "Kevin_MacLeod_-_Vibe_Ace.flac"
+    if f.is_file():
+        a = load(f)
+        start = int(10 * a.sample_rate)
+        return a.with_samples(a.samples[:, start : start + int(seconds * a.sample_rate)])
+    sr = 44100
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.3 * np.sin(2 * np.pi * 55 * t) + 0.1 * np.sin(2 * np.pi * 440 * t)
+    return Audio(np.stack([x, x]).astype(np.float32), sr)
+
+
+# ---------------------------------------------------------------------------- pull → the tools change
+
+
+def test_pull_makes_the_tools_available_and_they_run(repo, mirror):
+    from tools.registry import Registry
+
+    reg = Registry()
+    # before: the fallback separates and says how to get Demucs; the vocoder is unavailable and says how
+    before = reg["separate"](_music())
+    assert before.report["engine"] == "dsp"
+    assert "mixpilot models pull htdemucs" in " ".join(before.warnings)
+    ok, why = reg["vocoder_enhance"].availability()
+    assert not ok and "`mixpilot models pull vocos`" in why
+    assert not repo.has_model("htdemucs") and not repo.has_model("vocos")
+
+    from models.hub import pull
+
+    for name in ("htdemucs", "vocos"):
+        state = pull(repo, name, progress=False)
+        assert state.installed and state.path is not None and repo.models_dir in state.path.parents
+    assert repo.has_model("htdemucs") and repo.has_model("vocos")
+    assert not (repo.models_dir / ".partial" / "htdemucs").exists()  # staging cleaned up
+
+    music = _music()
+    res = reg["separate"](music)
+    assert res.report["engine"] == "demucs" and res.report["model"] == "htdemucs" and not res.warnings
+    total = sum(res.extra[k].samples.astype(np.float64) for k in ("vocals", "drums", "bass", "other"))
+    err_db = 20 * np.log10(np.max(np.abs(total - music.samples)) / np.max(np.abs(music.samples)) + 1e-12)
+    assert err_db < -60  # the stems sum back to the input
+
+    assert reg["vocoder_enhance"].availability() == (True, "")
+    voice = _voice()
+    out = reg["vocoder_enhance"](voice, {"amount": 1.0})
+    assert out.audio.samples.shape == voice.samples.shape and np.isfinite(out.audio.samples).all()
+    assert str(repo.models_dir) in out.report["weights"]
+    # Vocos came through huggingface_hub at the pinned revision
+    paths = [p for _, p, _ in mirror[1].requests]
+    assert any(f"/charactr/vocos-mel-24khz/resolve/{VOCOS_COMMIT}/pytorch_model.bin" in p for p in paths)
+    assert any(f"/demucs/hybrid_transformer/{DEMUCS_SIG}-" in p for p in paths)
+
+
+def test_pull_again_is_a_no_op_and_verify_passes(repo, mirror):
+    from models.hub import pull
+
+    pull(repo, "htdemucs", progress=False)
+    n = len(mirror[1].requests)
+    pull(repo, "htdemucs", progress=False)
+    assert len(mirror[1].requests) == n  # nothing fetched
+    assert repo.verify("htdemucs").detail == "verified"
+    assert (repo.models_dir / "demucs" / "htdemucs.yaml").is_file()
+
+
+# ---------------------------------------------------------------------------- failures
+
+
+def test_resume_after_an_interrupted_transfer(repo, mirror):
+    from models.hub import pull
+
+    m, server = mirror
+    url_path = f"/demucs/hybrid_transformer/{m.demucs_file.name}"
+    size = m.demucs_file.stat().st_size
+    server.cut(url_path, size // 3)
+    with pytest.raises(ModelLoadingError, match="interrupted.*run the same command again to resume") as e:
+        pull(repo, "htdemucs", progress=False)
+    assert "\n" not in str(e.value)
+    assert not repo.has_model("htdemucs") and not list((repo.models_dir / "demucs").glob("*.th"))
+    part = repo.models_dir / ".partial" / "htdemucs" / (m.demucs_file.name + ".part")
+    assert 0 < part.stat().st_size < size
+
+    server.requests.clear()
+    pull(repo, "htdemucs", progress=False)
+    gets = [(p, r) for meth, p, r in server.requests if meth == "GET" and p == url_path]
+    assert gets == [(url_path, f"bytes={size // 3}-")]  # only the rest was fetched
+    assert repo.verify("htdemucs").installed
+
+
+def test_checksum_mismatch_is_refused_and_nothing_installed(mirror, tmp_path, monkeypatch):
+    from models.hub import pull
+
+    m, server = mirror
+    # the remote list names a checksum the served file does not have
+    bad_remote = tmp_path / "remote"
+    bad_remote.mkdir()
+    wrong = m.demucs_file.name.replace(m.demucs_file.stem.rsplit("-", 1)[1], "00000000")
+    (m.root / "demucs" / "hybrid_transformer" / wrong).write_bytes(m.demucs_file.read_bytes())
+    (bad_remote / "files.txt").write_text(f"root: hybrid_transformer/\n{wrong}\n")
+    (bad_remote / "htdemucs.yaml").write_text(f"models: ['{DEMUCS_SIG}']\n")
+    from models.weights import default_cards
+
+    cards = default_cards(demucs_remote=bad_remote, vocos_revision=VOCOS_COMMIT, vocos_sha256={"pytorch_model.bin": "ab" * 32})
+    repo = WeightSources(models_dir=tmp_path / "models", mirror=server.url, cards=cards)
+    for name in ("htdemucs", "vocos"):
+        with pytest.raises(ModelLoadingError, match="checksum mismatch, refused.*nothing was installed") as e:
+            pull(repo, name, progress=False)
+        assert "\n" not in str(e.value)
+        assert not repo.has_model(name)
+    assert not (repo.models_dir / "demucs").exists() and not (repo.models_dir / "vocos-mel-24khz").exists()
+
+
+def test_offline_is_one_clear_line(tmp_path):
+    from models.hub import pull
+
+    repo = WeightSources(models_dir=tmp_path / "models", mirror=closed_port_url())
+    for name in ("htdemucs", "vocos"):
+        with pytest.raises(ModelLoadingError, match="cannot reach 127.0.0.1.*MIXPILOT_MODEL_MIRROR") as e:
+            pull(repo, name, progress=False)
+        assert "\n" not in str(e.value)
+    assert not repo.has_model("htdemucs") and not repo.has_model("vocos")
+
+
+def test_verify_catches_a_corrupted_install(repo):
+    from models.hub import pull
+
+    pull(repo, "htdemucs", progress=False)
+    f = next((repo.models_dir / "demucs").glob(f"{DEMUCS_SIG}-*.th"))
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadingError, match="corrupt.*mixpilot models pull htdemucs"):
+        repo.verify("htdemucs")
+    pull(repo, "htdemucs", progress=False)  # a pull replaces what no longer matches
+    assert repo.verify("htdemucs").detail == "verified"
+
+
+def test_progress_bar_is_shown(repo, capsys):
+    from models.hub import pull
+
+    pull(repo, "htdemucs", progress=True)
+    err = capsys.readouterr().err
+    assert DEMUCS_SIG in err and "100%" in err
+
+
+def test_hf_endpoint_is_honoured_without_a_mirror(mirror, tmp_path):
+    """No MIXPILOT_MODEL_MIRROR: Vocos comes from HF_ENDPOINT (read by huggingface_hub at import, so in a
+    fresh process). The real catalogue pins the published sha256, so the mirror's tiny file is refused."""
+    import os
+    import subprocess
+    import sys
+
+    m, server = mirror
+    server.requests.clear()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MIXPILOT_", "HF_"))}
+    env.update(HF_ENDPOINT=server.url, MIXPILOT_DATA_DIR=str(tmp_path / "data"), HF_HUB_CACHE=str(tmp_path / "hf"))
+    p = subprocess.run([sys.executable, "-m", "app.cli", "models", "pull", "vocos", "--quiet"], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.count("\n") <= 2, p.stderr  # the "from" line, then the error
+    assert "checksum mismatch, refused" in p.stderr and "nothing was installed" in p.stderr
+    assert any(meth == "GET" and path.endswith("/pytorch_model.bin") for meth, path, _ in server.requests)
+    assert not (tmp_path / "data" / "models" / "vocos-mel-24khz").exists()
+
+
+# ---------------------------------------------------------------------------- the CLI and settings
+
+
+def _cli(argv, capsys):
+    from app.cli import main
+
+    rc = main(argv)
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+@pytest.fixture()
+def cli_env(mirror, tmp_path, monkeypatch):
+    """The CLI's settings from the environment, as a user sets them; the catalogue at the mirror's files."""
+    m, server = mirror
+    monkeypatch.setenv("MIXPILOT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MIXPILOT_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("MIXPILOT_MODEL_MIRROR", server.url)
+    for var in ("MIXPILOT_DEMUCS_DIR", "MIXPILOT_VOCOS_DIR", "MIXPILOT_DEMUCS_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    cards = m.cards()
+    monkeypatch.setattr("models.weights.default_cards", lambda **kw: cards)
+    monkeypatch.chdir(tmp_path)  # no .env from the checkout
+    monkeypatch.setenv("COLUMNS", "400")  # the tools table on one line per row
+    import models.weights
+
+    monkeypatch.setattr(models.weights, "_SOURCES", models.weights._SOURCES)  # restored after the test
+    return tmp_path
+
+
+def test_cli_list_pull_all_verify(cli_env, mirror, capsys):
+    rc, out, _ = _cli(["models", "list", "--json"], capsys)
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rc == 0 and set(rows) == {"htdemucs", "vocos"}  # the mirror's list has no htdemucs_ft
+    assert rows["htdemucs"]["installed"] is False and rows["htdemucs"]["pull"] == "mixpilot models pull htdemucs"
+    assert rows["vocos"]["source"].startswith(mirror[1].url) and VOCOS_COMMIT in rows["vocos"]["source"]
+    assert rows["htdemucs"]["licence"] and rows["htdemucs"]["size_mb"] > 0 and "separate" in rows["htdemucs"]["enables"]
+
+    rc, tools_out, _ = _cli(["tools"], capsys)
+    assert rc == 0 and "fallback only: htdemucs not installed (`mixpilot models pull htdemucs`" in tools_out
+    rc, tools_json, _ = _cli(["tools", "--json"], capsys)
+    tools = {d["name"]: d for d in json.loads(tools_json)}
+    assert tools["separate"]["available"] and tools["separate"]["models"][0]["installed"] is False
+    assert not tools["vocoder_enhance"]["available"] and "mixpilot models pull vocos" in tools["vocoder_enhance"]["reason"]
+
+    rc, out, err = _cli(["models", "pull", "all", "--quiet"], capsys)
+    assert rc == 0, err
+    assert "htdemucs: installed in" in out and "vocos: installed in" in out
+    rc, out, _ = _cli(["models", "list", "--json"], capsys)
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["htdemucs"]["installed"] and str(cli_env / "models") in rows["htdemucs"]["path"]
+    assert rows["vocos"]["installed"]
+    rc, out, _ = _cli(["models", "verify"], capsys)
+    assert rc == 0 and "htdemucs: ok" in out and "vocos: ok" in out
+    rc, tools_json, _ = _cli(["tools", "--json"], capsys)
+    tools = {d["name"]: d for d in json.loads(tools_json)}
+    assert tools["vocoder_enhance"]["available"] is True and tools["separate"]["models"][0]["installed"] is True
+
+
+def test_cli_offline_and_unknown_model_are_one_line(cli_env, capsys, monkeypatch):
+    monkeypatch.setenv("MIXPILOT_MODEL_MIRROR", closed_port_url())
+    rc, _, err = _cli(["models", "pull", "vocos"], capsys)
+    lines = err.strip().splitlines()  # what is being fetched, then the one-line error
+    assert rc == 2 and len(lines) == 2 and lines[1].startswith("mixpilot: error: cannot reach 127.0.0.1")
+    rc, _, err = _cli(["models", "pull", "nosuchmodel"], capsys)
+    assert rc == 2 and err.startswith("mixpilot: error: unknown model 'nosuchmodel'") and err.count("\n") == 1
+
+
+def test_settings_build_the_sources(tmp_path, monkeypatch):
+    from app.settings import Settings
+
+    monkeypatch.setenv("MIXPILOT_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.delenv("MIXPILOT_MODELS_DIR", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://unused")  # read by huggingface_hub, not by the settings
+    s = Settings(_env_file=None)
+    assert s.models_dir == tmp_path / "d" / "models" and s.weight_sources().models_dir == s.models_dir
+    monkeypatch.setenv("MIXPILOT_MODELS_DIR", str(tmp_path / "m"))
+    monkeypatch.setenv("MIXPILOT_MODEL_MIRROR", "http://mirror.example/weights")
+    src = Settings(_env_file=None).weight_sources()
+    assert src.models_dir == tmp_path / "m" and src.mirror == "http://mirror.example/weights"
