@@ -312,3 +312,34 @@ def test_settings_build_the_sources(tmp_path, monkeypatch):
     monkeypatch.setenv("MIXPILOT_MODEL_MIRROR", "http://mirror.example/weights")
     src = Settings(_env_file=None).weight_sources()
     assert src.models_dir == tmp_path / "m" and src.mirror == "http://mirror.example/weights"
+
+
+def test_api_lists_models_read_only_and_ready_names_the_missing(mirror, tmp_path, monkeypatch):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("jwt")
+    from fastapi.testclient import TestClient
+
+    import models.weights
+    from app.api.main import create_app
+    from models.hub import pull
+    from tests.apiclient import make_settings, register
+
+    m, server = mirror
+    cards = m.cards()
+    monkeypatch.setattr(models.weights, "default_cards", lambda **kw: cards)
+    monkeypatch.setattr(models.weights, "_SOURCES", models.weights._SOURCES)  # restored after the test
+    settings = make_settings(tmp_path / "data", models_dir=tmp_path / "models", model_mirror=server.url,
+                             job_runner="thread")
+    pull(settings.weight_sources(), "htdemucs", progress=False)
+    with TestClient(create_app(settings)) as api:
+        assert api.get("/api/v1/models").status_code == 401
+        h = register(api)
+        r = api.get("/api/v1/models", headers=h)
+        assert r.status_code == 200, r.text
+        rows = {row["name"]: row for row in r.json()}
+        assert rows["htdemucs"]["installed"] is True and rows["htdemucs"]["tool"] == "separate"
+        assert rows["vocos"]["installed"] is False and rows["vocos"]["install"] == "mixpilot models pull vocos"
+        assert "path" not in rows["htdemucs"]  # the server's folders are not the user's business
+        assert api.post("/api/v1/models", headers=h).status_code == 405  # pulling is the operator's CLI action
+        detail = api.get("/ready").json()["checks"]["models"]["detail"]
+        assert "not installed: vocos" in detail and "vocoder_enhance" in detail

@@ -39,7 +39,7 @@ Every resource belongs to one user: another user's id answers 404.
 
 
 def build_router() -> APIRouter:
-    from app.api.routes import auth, chat, enhancement, feedback, files, jobs, recommendations, threads
+    from app.api.routes import auth, chat, enhancement, feedback, files, jobs, models, recommendations, threads
 
     from app.api.schemas import Message, ValidationMessage
 
@@ -48,7 +48,7 @@ def build_router() -> APIRouter:
               401: {"model": Message, "description": "missing, expired, forged or wrong-type token"},
               413: {"model": Message, "description": "request body over the limit"}}
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, files, chat, jobs, threads, feedback, recommendations, enhancement):
+    for module in (auth, files, chat, jobs, threads, feedback, recommendations, enhancement, models):
         api.include_router(module.router, responses=common)
     return api
 

@@ -561,3 +561,21 @@ class HealthOut(BaseModel):
 class ReadyOut(BaseModel):
     status: Literal["ready", "not ready"]
     checks: dict[str, dict[str, Any]]
+
+
+# ------------------------------------------------------------------ models
+
+
+class ModelOut(BaseModel):
+    """A neural model (`mixpilot models list`): installed on this server or not."""
+
+    name: str
+    tool: str = Field(description="the canonical tool it serves")
+    installed: bool
+    enables: str
+    gain: str = Field(description="what it brings over the tool's fallback")
+    size_mb: float
+    licence: str
+    source: str
+    default: bool = Field(description="pulled by `mixpilot models pull all`")
+    install: str = Field(description="the operator command that installs it on the server")
