@@ -17,11 +17,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _modules(package: str) -> dict[str, Path]:
-    return {".".join(p.relative_to(ROOT).with_suffix("").parts): p for p in sorted((ROOT / package).rglob("*.py"))}
+    return {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts): p for p in sorted((ROOT / package).rglob("*.py"))
+    }
 
 
 def _imports(path: Path) -> set[str]:
-    return _imported(path.read_text(encoding="utf-8"), ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1]))
+    return _imported(
+        path.read_text(encoding="utf-8"), ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    )
 
 
 def _imported(source: str, package: str) -> set[str]:
@@ -46,7 +50,13 @@ def _imported(source: str, package: str) -> set[str]:
 def _is_tool(path: Path) -> bool:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
         if any(isinstance(t, ast.Name) and t.id in ("SPEC", "SPECS") for t in targets):
             return True
     return False
@@ -69,21 +79,28 @@ def test_tool_modules_are_found() -> None:
 def test_no_tool_imports_another_tool(module: str) -> None:
     others = set(TOOL_MODULES) - {module}
     bad = sorted(name for name in _imports(TOOLS[module]) if name in others)
-    assert not bad, (f"{module} imports the tool module(s) {bad}; move the shared piece into tools/dsp.py "
-                     "(or tools/loudness.py, tools/metrics.py) and import it from there")
+    assert not bad, (
+        f"{module} imports the tool module(s) {bad}; move the shared piece into tools/dsp.py "
+        "(or tools/loudness.py, tools/metrics.py) and import it from there"
+    )
 
 
-@pytest.mark.parametrize(("package", "forbidden"), [("tools", {"agents", "app", "memory"}),
-                                                    ("memory", {"agents", "app"})])
+@pytest.mark.parametrize(
+    ("package", "forbidden"), [("tools", {"agents", "app", "memory"}), ("memory", {"agents", "app"})]
+)
 def test_layers_import_downwards_only(package: str, forbidden: set[str]) -> None:
-    bad = {name: sorted(i for i in _imports(path) if _top(i) in forbidden)
-           for name, path in _modules(package).items()}
+    bad = {
+        name: sorted(i for i in _imports(path) if _top(i) in forbidden)
+        for name, path in _modules(package).items()
+    }
     bad = {k: v for k, v in bad.items() if v}
     assert not bad, f"{package}/ must not import {sorted(forbidden)} (ARCHITECTURE.md, layers): {bad}"
 
 
 def test_the_checker_sees_imports() -> None:
     """The parser catches absolute, relative, and function-level imports."""
-    names = _imported("from . import a\nfrom .b import c\ndef f():\n    import agents.graph\n    from tools.eq import run\n",
-                      "tests")
+    names = _imported(
+        "from . import a\nfrom .b import c\ndef f():\n    import agents.graph\n    from tools.eq import run\n",
+        "tests",
+    )
     assert {"tests.a", "tests.b", "tests.b.c", "agents.graph", "tools.eq", "tools.eq.run"} <= names

@@ -313,7 +313,7 @@ def speech_features(power: np.ndarray, freqs: np.ndarray, hop_s: float, env_powe
             den = m[:, (mf >= 0.5) & (mf <= 25.0)].sum()
             feats["mod4hz"] = float(num / den) if den > 0 else 0.0
     # 2. low-energy frames: below half the mean of the surrounding ~1 s
-    w = max(1, int(round(1.0 / hop_s)))
+    w = max(1, min(int(round(1.0 / hop_s)), e.size))  # no wider than the clip: 'same' would outgrow it
     local = np.convolve(e, np.ones(w) / w, mode="same")
     feats["low_energy"] = float(np.mean(e < 0.5 * local))
     # 3. spectral flux variability (normalised spectra, active frames)

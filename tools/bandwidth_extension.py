@@ -44,6 +44,8 @@ def detect_cutoff_hz(x: np.ndarray, sr: int) -> float | None:
     frames = np.lib.stride_tricks.sliding_window_view(m, n_fft)[::hop]
     p = np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=-1)) ** 2
     e = p.sum(axis=1)
+    if not e.any():  # digital silence: no band to measure
+        return None
     p = p[e > np.percentile(e, 50)] if p.shape[0] > 4 else p  # louder half of the frames
     spec = 10 * np.log10(np.mean(p, axis=0) + 1e-20)
     f = np.fft.rfftfreq(n_fft, 1 / sr)
