@@ -15,7 +15,7 @@ from typing import Any
 
 from agents.graph import Deps, build_graph
 from memory.storage import AudioStore
-from tools.audio import Audio, load, save
+from tools.audio import Audio, load
 from tools.registry import Registry, default_registry
 
 
@@ -154,8 +154,9 @@ class Mixpilot:
 
     def export(self, version_id: str, path: str | Path, *, format: str | None = None, bit_depth: int | None = None,
                mp3_bitrate_kbps: int = 320) -> Path:
-        return save(self.store.get(version_id), path, format=format, bit_depth=bit_depth,
-                    mp3_bitrate_kbps=mp3_bitrate_kbps)
+        """Write a stored version; its dither is seeded by the version id (same download, same bytes)."""
+        return self.store.export(version_id, path, format=format, bit_depth=bit_depth,
+                                 mp3_bitrate_kbps=mp3_bitrate_kbps)
 
     # ----------------------------------------------------------------- conversation
 

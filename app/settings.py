@@ -72,7 +72,19 @@ class Settings(BaseSettings):
     access_token_minutes: float = Field(30.0, gt=0, le=24 * 60)
     refresh_token_days: float = Field(14.0, gt=0, le=90)
     max_upload_mb: float = Field(200.0, gt=0, description="largest accepted upload (whole request body)")
+    max_decoded_mb: float = Field(
+        256.0, gt=0, description="largest decoded upload (frames × channels × 4 bytes of float32, read from the "
+        "header before decoding): 256 MB is 23 min of 48 kHz stereo")
+    user_audio_mb: float = Field(
+        4096.0, gt=0, description="decoded size of all of one user's stored files together (uploads and results)")
+    decode_slots: int = Field(2, ge=1, le=64, description="uploads decoded at once by one API process")
     login_max_failures: int = Field(5, ge=1, description="failed logins per email+client before throttling")
+    login_max_address_failures: int = Field(
+        100, ge=1, description="failed logins per client address (any emails) before that address is throttled "
+        "for accounts that have not signed in from it before: high, so an office NAT is not locked out")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="addresses or CIDR ranges of reverse proxies whose X-Forwarded-For / "
+        "Forwarded headers name the client (JSON list, e.g. [\"10.0.0.0/8\"]); other peers' headers are ignored")
     login_window_s: float = Field(300.0, gt=0)
     auth_cache_s: float = Field(5.0, ge=0, le=60, description="how long a token's account lookup is reused "
                                 "(0: every request reads the user row); a deactivated account stops within it")
@@ -89,6 +101,11 @@ class Settings(BaseSettings):
     job_stale_s: float = Field(60.0, gt=0, description="a running job without heartbeat this long is failed")
     job_timeout_s: float = Field(3600.0, gt=0)
     job_queue: str = Field("mixpilot:queue", description="arq queue name (Redis mode)")
+    job_max_attempts: int = Field(3, ge=1, le=20, description="runs of a job interrupted by a crash or restart "
+                                  "before it fails with the reason")
+    job_retry_backoff_s: float = Field(2.0, ge=0, description="wait before re-running an interrupted job "
+                                       "(doubled per attempt)")
+    max_queued_jobs: int = Field(10, ge=1, description="jobs one user may have queued or running at once (429 over)")
     enhancement_wait_s: float = Field(300.0, gt=0, description="how long /enhancement/* waits before 202")
 
     @model_validator(mode="after")
@@ -111,18 +128,6 @@ class Settings(BaseSettings):
             object.__setattr__(self, "_dev_secret", secrets.token_urlsafe(48))
         return self._dev_secret  # type: ignore[attr-defined]
 
-    @property
-    def max_upload_bytes(self) -> int:
-        return int(self.max_upload_mb * 1024 * 1024)
-
-    @property
-    def models_dir(self) -> Path:
-        return self.models_dir_ if self.models_dir_ is not None else self.data_dir / "models"
-
-    @property
-    def audio_dir(self) -> Path:
-        return self.data_dir / "audio"
-
     def weight_sources(self) -> WeightSources:
         """Where model weights are looked for and installed (a surface hands it to
         `models.weights.use_sources` at start-up; nothing else reads these settings)."""
@@ -139,6 +144,27 @@ class Settings(BaseSettings):
             torch_hub_dir=(self.torch_home or cache / "torch") / "hub" / "checkpoints",
             hf_hub_cache=hf_hub,
         )
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_decoded_samples(self) -> int:
+        """`max_decoded_mb` as float32 samples (frames × channels)."""
+        return int(self.max_decoded_mb * 1024 * 1024) // 4
+
+    @property
+    def user_audio_bytes(self) -> int:
+        return int(self.user_audio_mb * 1024 * 1024)
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.data_dir / "audio"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.models_dir_ if self.models_dir_ is not None else self.data_dir / "models"
 
     @property
     def checkpoint_path(self) -> Path:

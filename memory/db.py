@@ -397,6 +397,12 @@ async def list_audio_files(session: AsyncSession, *, owner_id: str, limit: int =
     return (await session.execute(stmt)).scalars().all()
 
 
+async def stored_samples(session: AsyncSession, *, owner_id: str) -> int:
+    """Decoded samples (frames × channels) of all of the user's stored files: their audio budget in use."""
+    stmt = select(func.coalesce(func.sum(AudioFile.duration_s * AudioFile.sample_rate * AudioFile.channels), 0.0))
+    return int(float((await session.execute(stmt.where(AudioFile.owner_id == owner_id))).scalar_one()))
+
+
 # ---------------------------------------------------------------------------------- jobs
 
 
@@ -408,6 +414,12 @@ async def create_job(session: AsyncSession, *, owner_id: str, request: str, audi
     session.add(job)
     await session.flush()
     return job
+
+
+async def count_active_jobs(session: AsyncSession, *, owner_id: str) -> int:
+    """The user's jobs queued or running."""
+    stmt = select(func.count()).select_from(Job).where(Job.owner_id == owner_id, Job.status.in_(("queued", "running")))
+    return int((await session.execute(stmt)).scalar_one())
 
 
 async def get_job(session: AsyncSession, *, owner_id: str, job_id: str) -> Job | None:

@@ -3,7 +3,11 @@
 Versions are content-addressed (sha256 of sample rate, shape and samples), so storing
 the same audio twice costs nothing and an id always means the same sound. Files are
 32-bit float WAV (lossless for our float32 pipeline), written atomically. A small LRU of
-decoded `Audio` keeps a conversation's recent versions in memory.
+decoded `Audio` keeps a conversation's recent versions in memory, bounded in bytes (a version
+larger than the whole budget is never kept), so memory does not grow with what users upload.
+
+`export` writes a version at 16/24 bits with TPDF dither seeded by the version's id: the same
+download is the same bytes every time (caches and checksums hold).
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.audio import Audio, AudioError, load, save
+from tools.audio import Audio, AudioError, load, save, tpdf_dither
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
+#: decoded audio kept in memory per store (float32 samples)
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 
 
 def audio_id(audio: Audio) -> str:
@@ -29,11 +35,13 @@ def audio_id(audio: Audio) -> str:
 
 
 class AudioStore:
-    def __init__(self, root: str | Path, *, cache_items: int = 16) -> None:
+    def __init__(self, root: str | Path, *, cache_items: int = 16, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._cache: OrderedDict[str, Audio] = OrderedDict()
         self._cache_items = cache_items
+        self.cache_bytes = cache_bytes
+        self._cached_bytes = 0
         self._lock = threading.Lock()
 
     def path(self, version_id: str) -> Path:
@@ -71,9 +79,33 @@ class AudioStore:
         except KeyError:
             return False
 
+    def export(self, version_id: str, path: str | Path, *, format: str | None = None, bit_depth: int | None = None,
+               mp3_bitrate_kbps: int = 320) -> Path:
+        """`tools.audio.save` of a version, with its 16/24-bit dither seeded by the version id (deterministic)."""
+        audio = self.get(version_id)
+        fmt = (format or Path(path).suffix.lstrip(".")).lower()
+        depth = bit_depth or 24
+        if fmt in ("wav", "flac") and depth in (16, 24):
+            rng = np.random.default_rng(int(version_id, 16))
+            # quantised here; save's own rounding of exact integers then changes nothing
+            audio = audio.with_samples(tpdf_dither(audio.samples, depth, rng))
+            return save(audio, path, format=format, bit_depth=depth, dither=False)
+        return save(audio, path, format=format, bit_depth=bit_depth, mp3_bitrate_kbps=mp3_bitrate_kbps)
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._cached_bytes
+
     def _remember(self, vid: str, audio: Audio) -> None:
+        size = int(audio.samples.nbytes)
         with self._lock:
+            old = self._cache.pop(vid, None)
+            if old is not None:
+                self._cached_bytes -= int(old.samples.nbytes)
+            if size > self.cache_bytes:
+                return
             self._cache[vid] = audio
-            self._cache.move_to_end(vid)
-            while len(self._cache) > self._cache_items:
-                self._cache.popitem(last=False)
+            self._cached_bytes += size
+            while self._cache and (len(self._cache) > self._cache_items or self._cached_bytes > self.cache_bytes):
+                _, dropped = self._cache.popitem(last=False)
+                self._cached_bytes -= int(dropped.samples.nbytes)

@@ -35,6 +35,10 @@ class AudioError(ValueError):
     """Bad audio input or output: the message says what is wrong and how to fix it."""
 
 
+class AudioTooLarge(AudioError):
+    """The input decodes to more samples than the budget allows (`load`'s ``max_samples``)."""
+
+
 @dataclass(frozen=True, eq=False)
 class Audio:
     """Float32 samples shaped (channels, frames) with their sample rate."""
@@ -173,10 +177,15 @@ def load(
     *,
     max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
     require_signal: bool = False,
+    max_samples: int | None = None,
 ) -> Audio:
     """Read an audio file (WAV, FLAC, OGG/Vorbis, MP3, AIFF; M4A/AAC with ffmpeg) as `Audio`.
 
-    Raises `AudioError` for a missing, empty, unreadable, truncated or otherwise unusable file.
+    `max_samples` bounds the decoded size (frames × channels; 4 bytes each as float32): it is
+    checked from the header before decoding, and the decoder never reads past it (a header that
+    understates the length cannot make it decode more).
+
+    Raises `AudioError` for a missing, empty, unreadable, truncated, too large or otherwise unusable file.
     """
     p = Path(path)
     if not p.exists():
@@ -188,20 +197,39 @@ def load(
         raise AudioError(f"{p}: file is empty (0 bytes)")
 
     if p.suffix.lower() in _FFMPEG_ONLY:
-        audio = _load_ffmpeg(p, max_duration_s)
+        audio = _load_ffmpeg(p, max_duration_s, max_samples)
     else:
-        audio = _load_soundfile(p, size, max_duration_s)
+        audio = _load_soundfile(p, size, max_duration_s, max_samples)
     return validate(audio, require_signal=require_signal, max_duration_s=max_duration_s, name=str(p))
 
 
-def _load_soundfile(p: Path, size: int, max_duration_s: float | None) -> Audio:
+def decoded_bytes(frames: int, channels: int) -> int:
+    """Bytes of float32 samples that `frames` × `channels` decode to."""
+    return int(frames) * int(channels) * 4
+
+
+def check_decoded_size(p: Path | str, frames: int, channels: int, sample_rate: int, max_samples: int | None) -> None:
+    """Raise `AudioError` when `frames` × `channels` is over `max_samples` (before anything is decoded)."""
+    if max_samples is None or frames * channels <= max_samples:
+        return
+    minutes = frames / max(sample_rate, 1) / 60
+    limit_min = max_samples / max(channels, 1) / max(sample_rate, 1) / 60
+    raise AudioTooLarge(
+        f"{p}: decodes to {decoded_bytes(frames, channels) / 1e6:.0f} MB of samples ({minutes:.1f} min at "
+        f"{sample_rate} Hz × {channels} channels); the limit is {decoded_bytes(max_samples, 1) / 1e6:.0f} MB "
+        f"({limit_min:.1f} min at this rate and channel count): send a shorter file, or fewer channels or a "
+        "lower sample rate"
+    )
+
+
+def _load_soundfile(p: Path, size: int, max_duration_s: float | None, max_samples: int | None = None) -> Audio:
     import soundfile as sf
 
     try:
         info = sf.info(str(p))
     except Exception as exc:  # libsndfile's own words are cryptic; say it plainly
         if ffmpeg_executable() and _looks_like_container(p):
-            return _load_ffmpeg(p, max_duration_s)
+            return _load_ffmpeg(p, max_duration_s, max_samples)
         raise AudioError(f"{p}: not a readable audio file ({_first_line(exc)})") from None
     _check_rate(int(info.samplerate)) if info.samplerate else None
     if info.channels > MAX_CHANNELS:
@@ -211,12 +239,19 @@ def _load_soundfile(p: Path, size: int, max_duration_s: float | None) -> Audio:
             f"{p}: is {info.frames / info.samplerate / 60:.1f} min long; the limit is {max_duration_s / 60:.1f} min "
             "(set MIXPILOT_MAX_DURATION_S to change it)"
         )
+    if info.frames > 0:
+        check_decoded_size(p, info.frames, info.channels, info.samplerate, max_samples)
     if info.format in ("WAV", "WAVEX", "RF64"):
         _check_wav_complete(p, size)
+    # never decode past the budget, whatever the header said (one frame more tells that it was over)
+    limit = max_samples // max(info.channels, 1) + 1 if max_samples is not None else -1
     try:
-        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
+        data, sr = sf.read(str(p), dtype="float32", always_2d=True, frames=limit)
     except Exception as exc:
         raise AudioError(f"{p}: the file is damaged or truncated ({_first_line(exc)})") from None
+    if max_samples is not None and data.shape[0] >= limit:
+        del data
+        check_decoded_size(p, max(limit, info.frames), info.channels, info.samplerate, max_samples)
     if info.format in ("FLAC", "AIFF", "OGG") and info.frames > 0 and data.shape[0] < info.frames:
         raise AudioError(
             f"{p}: the file is truncated (header promises {info.frames} frames, only {data.shape[0]} could be read)"
@@ -257,7 +292,7 @@ def _looks_like_container(p: Path) -> bool:
     return head[4:8] == b"ftyp" or head[:4] == b"\x1aE\xdf\xa3" or head[:2] in (b"\xff\xf1", b"\xff\xf9")
 
 
-def _load_ffmpeg(p: Path, max_duration_s: float | None) -> Audio:
+def _load_ffmpeg(p: Path, max_duration_s: float | None, max_samples: int | None = None) -> Audio:
     exe = ffmpeg_executable()
     if exe is None:
         raise AudioError(
@@ -272,9 +307,15 @@ def _load_ffmpeg(p: Path, max_duration_s: float | None) -> Audio:
     _check_rate(sr)
     if ch > MAX_CHANNELS:
         raise AudioError(f"{p}: has {ch} channels; mixpilot handles 1–{MAX_CHANNELS}")
+    duration = _parse_ffmpeg_duration(probe.stderr)
+    if duration is not None:
+        check_decoded_size(p, int(duration * sr), ch, sr, max_samples)
     cmd = [exe, "-hide_banner", "-nostdin", "-v", "error", "-i", str(p), "-map", "0:a:0"]
-    if max_duration_s is not None:
-        cmd += ["-t", str(max_duration_s + 1.0)]
+    caps = [max_duration_s + 1.0] if max_duration_s is not None else []
+    if max_samples is not None:  # the decoder stops one frame past the budget, whatever the header said
+        caps.append((max_samples // max(ch, 1) + 1) / sr)
+    if caps:
+        cmd += ["-t", f"{min(caps):.6f}"]
     cmd += ["-f", "f32le", "-acodec", "pcm_f32le", "-"]
     out = subprocess.run(cmd, capture_output=True)
     if out.returncode != 0:
@@ -282,6 +323,8 @@ def _load_ffmpeg(p: Path, max_duration_s: float | None) -> Audio:
     data = np.frombuffer(out.stdout, dtype="<f4")
     if data.size == 0:
         raise AudioError(f"{p}: contains no audio frames")
+    if max_samples is not None and data.size > max_samples:
+        check_decoded_size(p, data.size // max(ch, 1), ch, sr, max_samples)
     data = data[: data.size - data.size % ch].reshape(-1, ch).T
     return Audio(np.ascontiguousarray(data), sr)
 
@@ -299,6 +342,16 @@ def _parse_ffmpeg_stream(text: str) -> tuple[int | None, int]:
         n = re.match(r"(\d+) channels", layout)
         ch = int(n.group(1)) if n else 2
     return int(m.group(1)), ch
+
+
+def _parse_ffmpeg_duration(text: str) -> float | None:
+    """The container's duration from ffmpeg's banner (``Duration: 00:29:00.00``), None when absent."""
+    import re
+
+    m = re.search(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)", text)
+    if not m:
+        return None
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
 
 
 def _first_line(exc: object) -> str:

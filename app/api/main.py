@@ -40,7 +40,6 @@ Every resource belongs to one user: another user's id answers 404.
 
 def build_router() -> APIRouter:
     from app.api.routes import auth, chat, enhancement, feedback, files, jobs, models, recommendations, threads
-
     from app.api.schemas import Message, ValidationMessage
 
     common = {400: {"model": Message, "description": "malformed request body"},
@@ -98,7 +97,7 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
         reads = Reads(database_url(settings), sessions)
         state = AppState(settings=settings, service=svc, engine=engine, sessions=sessions, tokens=tokens,
                          throttle=login_throttle(settings), runner=runner, bus=bus,
-                         reads=reads)
+                         reads=reads, decode_slots=asyncio.Semaphore(settings.decode_slots))
         app.state.mp = state
 
         async def housekeeping() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,8 @@ class AppState:
     runner: Runner  # app.jobs.make_runner
     bus: EventBus  # app.jobs.make_bus
     reads: Any = None  # app.api.reads.Reads: token user, job and file lookups (inline on SQLite)
+    #: uploads decoded at once (``decode_slots``): decoded audio is what an upload costs in memory
+    decode_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     started_at: float = field(default_factory=time.time)
     #: user id -> (expires at (monotonic), (email, is_active, created_at)): `deps.get_current_user`
     users: dict[str, tuple[float, tuple[Any, ...]]] = field(default_factory=dict)
