@@ -20,11 +20,11 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import shared_fixtures_dir  # noqa: E402
-from tools import deepfilter  # noqa: E402
-from tools import metrics as M  # noqa: E402
-from tools.audio import Audio  # noqa: E402
-from tools.registry import get_tool  # noqa: E402
+from tests.conftest import shared_fixtures_dir
+from tools import deepfilter
+from tools import metrics as M
+from tools.audio import Audio
+from tools.registry import get_tool
 
 
 def methods():

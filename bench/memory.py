@@ -39,12 +39,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agents.memory_agent import MemoryAgent, open_memory  # noqa: E402
-from memory import db  # noqa: E402
-from memory import features as F  # noqa: E402
-from memory.cache import MemoryCache  # noqa: E402
-from memory.storage import AudioStore  # noqa: E402
-from tools.audio import Audio, load  # noqa: E402
+from agents.memory_agent import MemoryAgent, open_memory
+from memory import db
+from memory import features as F
+from memory.cache import MemoryCache
+from memory.storage import AudioStore
+from tools.audio import Audio, load
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 # (tool, param, neutral, scale for the distance, exploration sd)
@@ -67,7 +67,7 @@ def excerpts(seconds: float = 10.0, limit: int = 24) -> list[tuple[str, Audio]]:
         for p in files:
             try:
                 a = load(p, max_duration_s=None)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 continue
             n = int(seconds * a.sample_rate)
             starts = [0] if a.frames <= 2 * n else [a.frames // 4, a.frames // 2]
@@ -338,7 +338,7 @@ def main() -> int:
         n = m.vectors.count()
         lat = []
         user = "listener-latency"
-        for rep in range(3):
+        for _rep in range(3):
             for aid, _a in test + train:
                 t = time.perf_counter()
                 m.recommend(analysis=analyses[aid], request="master this", user_id=user, audio_id=aid)

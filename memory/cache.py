@@ -134,7 +134,7 @@ class RedisCache:
             return None
         try:
             value = self._client.get(self.prefix + key)
-        except Exception as exc:  # noqa: BLE001 - redis.RedisError, OSError, timeouts: all mean "no cache"
+        except Exception as exc:  # redis.RedisError, OSError, timeouts: all mean "no cache"
             self._failed(exc)
             return None
         self._warned = False
@@ -148,7 +148,7 @@ class RedisCache:
                 self._client.set(self.prefix + key, bytes(value), px=max(1, int(float(ttl_s) * 1000)))
             else:
                 self._client.set(self.prefix + key, bytes(value))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._failed(exc)
 
     def delete(self, key: str) -> None:
@@ -156,13 +156,13 @@ class RedisCache:
             return
         try:
             self._client.delete(self.prefix + key)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._failed(exc)
 
     def close(self) -> None:
         try:
             self._client.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
 

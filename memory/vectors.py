@@ -143,7 +143,7 @@ class VectorStore:
             if old is not None:
                 try:
                     old.close()
-                except Exception:  # noqa: BLE001 - a client that cannot close is dropped anyway
+                except Exception:  # a client that cannot close is dropped anyway
                     pass
         self.reopened += 1
 

@@ -375,7 +375,7 @@ def train(cfg: TrainConfig, out: Path, device: str = "cpu", minutes: float | Non
                     "train_clips": len(clips), "real_seconds": round(real_s, 1), "synth_seconds": cfg.synth_music_s,
                     "noises": len(noise_bank), "val_items": len(val_items),
                     "params_g": count_parameters(gen), "params_d": count_parameters(disc)}))
-    logf = open(out / "log.jsonl", "a")
+    logf = open(out / "log.jsonl", "a")  # noqa: SIM115 - open for the whole run (appended to each step), closed at its end
 
     def save() -> None:
         tmp = out / "last.tmp"

@@ -65,7 +65,7 @@ def pg_url():
     try:
         import asyncpg  # noqa: F401
         asyncio.run(_admin(PG_URL, "SELECT 1"))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         unavailable(f"Postgres at {PG_URL}", exc)
     from sqlalchemy.engine import make_url
 
@@ -91,6 +91,6 @@ def redis_url():
         client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
         client.ping()
         client.close()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         unavailable(f"Redis at {REDIS_URL}", exc)
     return REDIS_URL

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import io
 import os
 import uuid
@@ -15,11 +14,11 @@ import soundfile as sf
 pytest.importorskip("fastapi")
 pytest.importorskip("jwt")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from app.api.main import create_app  # noqa: E402
-from app.api.security import TokenConfig, create_token  # noqa: E402
-from tests.apiclient import (  # noqa: E402
+from app.api.main import create_app
+from app.api.security import TokenConfig, create_token
+from tests.apiclient import (
     PASSWORD,
     SONG,
     follow_events,

@@ -15,9 +15,9 @@ from sqlalchemy import update
 
 pytest.importorskip("fastapi")
 
-from app.api.reads import PG_APPLICATION_NAME, Reads, inline_url, pg_connect_args  # noqa: E402
-from memory import db, migrate  # noqa: E402
-from tests.services import pg_url  # noqa: E402,F401  (fixture)
+from app.api.reads import PG_APPLICATION_NAME, Reads, inline_url, pg_connect_args
+from memory import db, migrate
+from tests.services import pg_url  # noqa: F401 - (fixture)
 
 
 def cols(row) -> dict:

@@ -14,11 +14,11 @@ import pytest
 pytest.importorskip("arq")
 pytest.importorskip("fastapi")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from app.api.main import create_app  # noqa: E402
-from tests.apiclient import follow_events, make_settings, register, upload  # noqa: E402
-from tests.services import pg_url, redis_url  # noqa: E402,F401  (fixtures)
+from app.api.main import create_app
+from tests.apiclient import follow_events, make_settings, register, upload
+from tests.services import pg_url, redis_url  # noqa: F401 - (fixtures)
 
 
 def _run_worker(settings, service, stop: threading.Event, errors: list) -> None:
@@ -41,7 +41,7 @@ def _run_worker(settings, service, stop: threading.Event, errors: list) -> None:
             await worker.close()
 
         loop.run_until_complete(main())
-    except Exception as exc:  # noqa: BLE001 - reported by the test
+    except Exception as exc:  # reported by the test
         errors.append(exc)
     finally:
         loop.close()

@@ -18,7 +18,9 @@ def test_cuts_harshness_only_when_loud(sr):
     quiet = ((t > 2.5) & (t < 3.5)).astype(float) * 0.03
     x = (x + harsh * (env + quiet)).astype(np.float32)
     y = deq(Audio(x, sr), {"target": "harsh", "threshold_db": -30, "max_cut_db": 8, "amount": 1.0}).audio.samples[0]
-    s = lambda a, b: slice(int(a * sr), int(b * sr))
+    def s(a: float, b: float) -> slice:
+        return slice(int(a * sr), int(b * sr))
+
     loud_change = band_db(y[s(1.2, 1.9)], sr, 3300, 3700) - band_db(x[s(1.2, 1.9)], sr, 3300, 3700)
     quiet_change = band_db(y[s(2.7, 3.4)], sr, 3300, 3700) - band_db(x[s(2.7, 3.4)], sr, 3300, 3700)
     assert loud_change < -5.0

@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from app.api.security import CLIENT_WIDE_FACTOR, LoginThrottle, RedisLoginThrottle  # noqa: E402
-from tests.services import dead_port, redis_url  # noqa: E402,F401  (fixture)
+from app.api.security import CLIENT_WIDE_FACTOR, LoginThrottle, RedisLoginThrottle
+from tests.services import dead_port, redis_url  # noqa: F401 - (fixture)
 
 
 def test_in_process_limits_per_email_and_per_client():
@@ -19,7 +19,7 @@ def test_in_process_limits_per_email_and_per_client():
         t.failed("a@x|1.2.3.4")
     assert 1 <= t.retry_after("a@x|1.2.3.4") <= 60
     assert t.retry_after("a@x|5.6.7.8") == 0  # another client is not throttled for that email
-    for i in range(3 * CLIENT_WIDE_FACTOR - 1):
+    for _ in range(3 * CLIENT_WIDE_FACTOR - 1):
         t.failed("*|1.2.3.4")
     assert t.retry_after("*|1.2.3.4") == 0  # the client-wide key allows more
     t.failed("*|1.2.3.4")

@@ -37,13 +37,13 @@ def test_migrations_up_and_down(url):
         migrate.check_schema_current(url)
     migrate.upgrade(url)
     assert migrate.current_revision(url) == migrate.head_revision()
-    assert TABLES <= _tables(url)
+    assert _tables(url) >= TABLES
     migrate.check_schema_current(url)  # no raise
     migrate.downgrade(url, "base")
     assert migrate.current_revision(url) is None
     assert not (TABLES & _tables(url))
     migrate.upgrade(url)  # and up again: downgrade left nothing behind
-    assert TABLES <= _tables(url)
+    assert _tables(url) >= TABLES
 
 
 def test_models_match_migrations(url):

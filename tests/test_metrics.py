@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.conftest import noise, sine
 from tools import metrics as M
 from tools.audio import Audio
-
-from tests.conftest import noise, sine
 
 
 def _speechlike(sr: int = 16000, seconds: float = 3.0, seed: int = 1) -> np.ndarray:

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from planner_eval import check_plan, load_cases  # noqa: E402
+from planner_eval import check_plan, load_cases
 
-from agents.plan import Forbidden, Plan, Step, validate_plan  # noqa: E402
-from agents.planner import apply_recommendation, make_plan, parse_followup  # noqa: E402
-from tools.registry import CANONICAL, Registry, ToolResult, ToolSpec  # noqa: E402
+from agents.plan import Forbidden, Plan, Step, validate_plan
+from agents.planner import apply_recommendation, make_plan, parse_followup
+from tools.registry import CANONICAL, Registry, ToolResult, ToolSpec
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = load_cases()
@@ -421,6 +421,7 @@ def test_cli_plan_batch(tmp_path):
 
 def test_cli_plan_with_audio_fills_gaps(tmp_path):
     from conftest import noise, sine
+
     from tools.audio import Audio, save
 
     x = sine(220.0, seconds=3.0, sr=44100, amp=0.3) + noise(3.0, sr=44100, amp=0.05)

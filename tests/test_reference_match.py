@@ -1,4 +1,3 @@
-import numpy as np
 
 from tests.mixhelpers import pink
 from tools import dsp

@@ -3,7 +3,7 @@ import pytest
 
 from tests.mixhelpers import band_db, pink, rms_db
 from tools.audio import Audio
-from tools.registry import ToolContext, get_tool
+from tools.registry import ToolContext, ToolError, get_tool
 
 sc = get_tool("sidechain")
 
@@ -24,7 +24,9 @@ def test_broadband_ducks_by_depth_only_while_voice_active(sr, channels, depth):
     ctx = ToolContext(inputs={"voice": Audio(voice_bursts(sr), sr)})
     y = sc(Audio(music, sr), {"depth_db": depth, "mode": "broadband", "attack_ms": 20, "release_ms": 200}, ctx)
     y = y.audio.samples
-    s = lambda a, b: (slice(None), slice(int(a * sr), int(b * sr)))
+    def s(a: float, b: float) -> tuple[slice, slice]:
+        return (slice(None), slice(int(a * sr), int(b * sr)))
+
     active = rms_db(y[s(1.3, 2.4)]) - rms_db(music[s(1.3, 2.4)])
     idle = rms_db(y[s(5.3, 6.0)]) - rms_db(music[s(5.3, 6.0)])
     before = rms_db(y[s(0.0, 0.9)]) - rms_db(music[s(0.0, 0.9)])
@@ -47,5 +49,5 @@ def test_band_mode_cuts_voice_band_not_bass(sr):
 
 
 def test_needs_voice():
-    with pytest.raises(Exception):
+    with pytest.raises(ToolError, match="voice"):
         sc(Audio(pink(1.0, 48000), 48000), {})

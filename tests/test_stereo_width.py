@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from tests.mixhelpers import pink
-from tools.audio import Audio, load
 from tools import dsp
+from tools.audio import Audio, load
 from tools.registry import get_tool
 
 sw = get_tool("stereo_width")

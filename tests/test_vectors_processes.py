@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("chromadb")
 
-from memory.vectors import VectorItem, VectorStore  # noqa: E402
+from memory.vectors import VectorItem, VectorStore
 
 
 def _add_in_another_process(path: str, owner: str, n: int, seed: int) -> None:
