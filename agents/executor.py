@@ -30,7 +30,7 @@ import numpy as np
 from tools.audio import Audio
 from tools.loudness import sample_peak_dbfs
 from tools.metrics import rms_dbfs, si_sdr_channels
-from tools.registry import Registry, Stage, ToolContext, ToolError, default_registry
+from tools.registry import Registry, Stage, ToolContext, ToolError, ToolResult, default_registry
 
 STEMS = ("vocals", "drums", "bass", "other")
 GENTLE = 0.5
@@ -59,6 +59,11 @@ class StepOutcome:
         """Plain JSON types only (tool reports may carry numpy scalars): the state is checkpointed."""
         return jsonable({k: getattr(self, k) for k in ("tool", "params", "target", "reason", "status", "why",
                                                        "report", "warnings", "measures")})
+
+
+def _engine_of(separation: ToolResult) -> dict[str, Any]:
+    """What split the mix (engine, model, fallback) from `separate`'s report."""
+    return {k: separation.report[k] for k in ("engine", "model", "fallback") if k in separation.report}
 
 
 def jsonable(value: Any) -> Any:
@@ -145,11 +150,12 @@ class Executor:
                 ctx = ToolContext(inputs=dict(inputs or {}), progress=progress, cache=cache,
                                   analysis=_content_facts(analysis))
                 on_stem = target in STEMS and tool != "separate"
-                if on_stem and not stems:
-                    stems = self._separate(current, cache, emit)
-                if tool == "separate":
-                    stems = self._separate(current, cache, emit)
-                    outcome.report = {"stems": sorted(stems)}
+                separation: ToolResult | None = None
+                if (on_stem and not stems) or tool == "separate":
+                    stems, separation = self._separate(current, cache, emit)
+                if tool == "separate" and separation is not None:
+                    outcome.report = {"stems": sorted(stems), **_engine_of(separation)}
+                    outcome.warnings = list(separation.warnings)
                     outcomes.append(outcome)
                     emit({"event": "step_finished", "index": i, "total": n, "tool": tool, "status": "applied"})
                     continue
@@ -164,6 +170,9 @@ class Executor:
                 new = result.audio
                 outcome.report = result.report
                 outcome.warnings = list(result.warnings)
+                if separation is not None:  # this step split the mix first: say with what
+                    outcome.report = {**result.report, "separation": _engine_of(separation)}
+                    outcome.warnings = list(separation.warnings) + outcome.warnings
                 verdict, why, measures = self._gate(
                     source, new, spec.stage, params, is_speech=is_speech and not on_stem,
                     master_follows=has_master_later[i] or on_stem, tool=tool, on_stem=on_stem,
@@ -192,7 +201,7 @@ class Executor:
             current = _sum_stems(stems, current)
         return ExecutionResult(current, outcomes, stems)
 
-    def _separate(self, audio: Audio, cache: Any, emit: Emit) -> dict[str, Audio]:
+    def _separate(self, audio: Audio, cache: Any, emit: Emit) -> tuple[dict[str, Audio], ToolResult]:
         spec = self.registry["separate"]
         ok, why = spec.availability()
         if not ok:
@@ -201,7 +210,7 @@ class Executor:
         stems = {k: v for k, v in result.extra.items() if k in STEMS}
         if not stems:
             raise ToolError("separate returned no stems")
-        return stems
+        return stems, result
 
     def _gate(self, before: Audio, after: Audio, stage: Stage, params: dict, *, is_speech: bool,
               master_follows: bool, tool: str, on_stem: bool = False) -> tuple[str, str, dict[str, float | None]]:

@@ -68,6 +68,10 @@ def explain(kind: str, outcomes: list[dict[str, Any]], before: dict[str, Any] | 
                 _num(before.get("lra_lu"), "LU"), _num(after.get("lra_lu"), "LU"),
             )
         )
+    for o in applied:  # a tool (or the split before it) that ran its fallback says so, and how to get the real thing
+        report = o.get("report") or {}
+        if report.get("fallback") or (report.get("separation") or {}).get("fallback"):
+            lines.extend(f"Note: {w}" for w in o.get("warnings") or [])
     for n in notes or []:
         lines.append(f"Note: {n}")
     if applied:

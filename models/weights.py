@@ -93,8 +93,8 @@ class ModelCard:
 DEMUCS_CARDS: dict[str, dict[str, Any]] = {
     "htdemucs": dict(
         enables="separate: 4 stems (vocals, drums, bass, other) with Hybrid Transformer Demucs",
-        gain="HT-Demucs reaches 9.0 dB average SDR on MUSDB-HQ; the DSP fallback gains only a few dB of vocal "
-             "SI-SDR over the unseparated mix (+1.2 and +5.5 dB on two MUSDB excerpts)",
+        gain="HT-Demucs reaches 9.0 dB average SDR on MUSDB-HQ, where the DSP fallback gains only +1.2 to +5.5 dB "
+             "of vocal SI-SDR over the unseparated mix (two MUSDB excerpts)",
         size_mb=80.2, default=True),
     "htdemucs_ft": dict(
         enables="separate: the fine-tuned bag of 4 HT-Demucs models (one per stem; ~4x slower, a little cleaner); "
@@ -330,9 +330,8 @@ class ModelRepo:
         where = ", ".join(str(d) for d in dirs) or "no folder configured"
         if name in cards:
             c = cards[name]
-            return (f"needs the HT-Demucs weights: run `mixpilot models pull {name}` ({c.size_mb:.0f} MB); "
-                    f"{c.gain}. (Looked for {', '.join(s + '-*.th' for s in missing)} in {where}; a folder of "
-                    f"checkpoints can also be named with {SETTING_DEMUCS_DIR}.)")
+            return (f"needs the HT-Demucs weights, not installed: run `mixpilot models pull {name}` "
+                    f"({c.size_mb:.0f} MB, or name a folder with {SETTING_DEMUCS_DIR}); {c.gain}")
         return (f"Demucs weights for '{name}' not found (missing {', '.join(s + '-*.th' for s in missing)} in "
                 f"{where}); put the checkpoint files in a folder and set {SETTING_DEMUCS_DIR}")
 

@@ -18,10 +18,10 @@ pytest.importorskip("torch")
 pytest.importorskip("demucs")
 pytest.importorskip("huggingface_hub")
 
-from modelmirror import DEMUCS_SIG, VOCOS_COMMIT, MirrorServer, build_mirror, closed_port_url  # noqa: E402
+from modelmirror import DEMUCS_SIG, VOCOS_COMMIT, MirrorServer, build_mirror, closed_port_url
 
-from models.weights import ModelLoadingError, WeightSources  # noqa: E402
-from tools.audio import Audio  # noqa: E402
+from models.weights import ModelLoadingError, WeightSources
+from tools.audio import Audio
 
 
 @pytest.fixture(scope="module")
@@ -343,3 +343,24 @@ def test_api_lists_models_read_only_and_ready_names_the_missing(mirror, tmp_path
         assert api.post("/api/v1/models", headers=h).status_code == 405  # pulling is the operator's CLI action
         detail = api.get("/ready").json()["checks"]["models"]["detail"]
         assert "not installed: vocos" in detail and "vocoder_enhance" in detail
+
+
+def test_chat_says_how_to_get_demucs_then_uses_it(repo, tmp_path, monkeypatch):
+    """"extract the vocals" without Demucs: the fallback runs and the answer names the command and the gain;
+    after the pull the same request runs Demucs and says nothing of a fallback."""
+    pytest.importorskip("langgraph")
+    monkeypatch.setenv("MIXPILOT_NO_EMBEDDER", "1")
+    from agents.service import Mixpilot
+    from models.hub import pull
+
+    with Mixpilot(data_dir=tmp_path / "svc") as svc:
+        aid = svc.import_audio(_music(2.0))
+        before = svc.turn("extract the vocals", thread_id="a", audio_id=aid)
+        step = next(s for s in before.steps if s["tool"] == "separate")
+        assert step["status"] == "applied" and step["report"]["fallback"] is True
+        assert "`mixpilot models pull htdemucs`" in before.explanation and "9.0 dB" in before.explanation
+        pull(repo, "htdemucs", progress=False)
+        after = svc.turn("extract the vocals", thread_id="b", audio_id=aid)
+        step = next(s for s in after.steps if s["tool"] == "separate")
+        assert step["report"]["engine"] == "demucs" and step["report"]["fallback"] is False
+        assert "models pull" not in after.explanation
