@@ -133,7 +133,7 @@ class RedisCache:
         if not self.available:
             return None
         try:
-            value = self._client.get(self.prefix + key)
+            value: bytes | None = self._client.get(self.prefix + key)  # type: ignore[assignment]  # sync client
         except Exception as exc:  # redis.RedisError, OSError, timeouts: all mean "no cache"
             self._failed(exc)
             return None

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -40,6 +40,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -59,6 +60,11 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE matched (its result is a `CursorResult`; `AsyncSession.execute` is typed as `Result`)."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def default_database_url(data_dir: str | Path) -> str:
@@ -313,7 +319,7 @@ async def use_refresh_token(session: AsyncSession, *, owner_id: str, jti: str) -
         update(RefreshToken).where(RefreshToken.jti == jti, RefreshToken.owner_id == owner_id,
                                    RefreshToken.used_at.is_(None), RefreshToken.revoked_at.is_(None),
                                    RefreshToken.expires_at > now).values(used_at=now))
-    if spent.rowcount == 1:
+    if _rowcount(spent) == 1:
         return "ok"
     row = await session.get(RefreshToken, jti)
     if row is None or row.owner_id != owner_id:
@@ -329,7 +335,7 @@ async def revoke_refresh_tokens(session: AsyncSession, *, owner_id: str, jti: st
     stmt = update(RefreshToken).where(RefreshToken.owner_id == owner_id, RefreshToken.revoked_at.is_(None))
     if jti is not None:
         stmt = stmt.where(RefreshToken.jti == jti)
-    return (await session.execute(stmt.values(revoked_at=utcnow()))).rowcount
+    return _rowcount(await session.execute(stmt.values(revoked_at=utcnow())))
 
 
 async def get_user_by_email(session: AsyncSession, *, email: str) -> User | None:
@@ -443,7 +449,7 @@ async def update_job(session: AsyncSession, *, owner_id: str, job_id: str, **val
     values.setdefault("updated_at", utcnow())
     stmt = update(Job).where(Job.id == job_id, Job.owner_id == owner_id).values(**values)
     res = await session.execute(stmt)
-    return (res.rowcount or 0) > 0
+    return (_rowcount(res) or 0) > 0
 
 
 # ---------------------------------------------------------------------------------- configurations and feedback

@@ -31,7 +31,7 @@ import numpy as np
 try:
     import fcntl
 except ImportError:  # not POSIX: one process per data dir there
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 COLLECTION = "mixpilot_audio_features"
 
@@ -131,6 +131,8 @@ class VectorStore:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _generation(self) -> int:
+        if self.path is None:
+            return 0
         try:
             return int((Path(self.path) / ".mixpilot-generation").read_text() or 0)
         except (OSError, ValueError):

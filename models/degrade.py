@@ -77,6 +77,7 @@ def codec(x: np.ndarray, sr: int, kind: str, rng: np.random.Generator) -> np.nda
     """MP3 (LAME VBR quality 6–9, low) or GSM 06.10 full rate through pedalboard."""
     import pedalboard
 
+    fx: pedalboard.Plugin
     if kind == "mp3":
         fx = pedalboard.MP3Compressor(vbr_quality=float(rng.uniform(6.0, 9.0)))
     elif kind == "gsm":

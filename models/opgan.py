@@ -106,7 +106,8 @@ class OpGANGenerator(nn.Module):
         )
         self.head = nn.Conv1d(ch[0], 1, 1)
         nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
+        if self.head.bias is not None:
+            nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[1] != 1:

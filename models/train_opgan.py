@@ -41,6 +41,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,7 @@ def _is_eval(rel: str) -> bool:
     return any(fnmatch(rel, g) for g in EVAL_GLOBS)
 
 
-def load_clips(fixtures: Path, globs: tuple[str, ...], sr: int, exclude: set[str] = frozenset()) -> dict[str, np.ndarray]:
+def load_clips(fixtures: Path, globs: tuple[str, ...], sr: int, exclude: AbstractSet[str] = frozenset()) -> dict[str, np.ndarray]:
     from tools.audio import load, resample
 
     clips: dict[str, np.ndarray] = {}
@@ -297,7 +298,7 @@ def validate(gen: Any, items: list[dict[str, Any]], sr: int, device: str) -> dic
         v = [r[key] for r in (sub or rows) if key in r and math.isfinite(r[key])]
         return float(np.mean(v)) if v else float("nan")
 
-    out = {k: mean(k) for k in ("si_sdr_in", "si_sdr_out", "lsd_in", "lsd_out", "pesq_in", "pesq_out")}
+    out: dict[str, Any] = {k: mean(k) for k in ("si_sdr_in", "si_sdr_out", "lsd_in", "lsd_out", "pesq_in", "pesq_out")}
     out["si_sdr_gain"] = out["si_sdr_out"] - out["si_sdr_in"]
     out["per_family_gain"] = {
         f: mean("si_sdr_out", [r for r in rows if r["family"] == f]) - mean("si_sdr_in", [r for r in rows if r["family"] == f])

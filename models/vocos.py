@@ -44,6 +44,8 @@ def melscale_fbanks(n_freqs: int, f_min: float, f_max: float, n_mels: int, sampl
 
 
 class _Spectrogram(nn.Module):
+    window: torch.Tensor
+
     def __init__(self, n_fft: int, hop_length: int, center: bool):
         super().__init__()
         self.n_fft, self.hop_length, self.center = n_fft, hop_length, center
@@ -56,6 +58,8 @@ class _Spectrogram(nn.Module):
 
 
 class _MelScale(nn.Module):
+    fb: torch.Tensor
+
     def __init__(self, n_mels: int, sample_rate: int, n_stft: int):
         super().__init__()
         self.register_buffer("fb", melscale_fbanks(n_stft, 0.0, sample_rate / 2.0, n_mels, sample_rate))
@@ -127,7 +131,8 @@ class VocosBackbone(nn.Module):
     def _init_weights(m: nn.Module) -> None:
         if isinstance(m, (nn.Conv1d, nn.Linear)):
             nn.init.trunc_normal_(m.weight, std=0.02)
-            nn.init.constant_(m.bias, 0)
+            if m.bias is not None:
+                nn.init.constant_(m.bias, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.norm(self.embed(x).transpose(1, 2)).transpose(1, 2)
@@ -138,6 +143,8 @@ class VocosBackbone(nn.Module):
 
 class ISTFT(nn.Module):
     """Inverse STFT with "same" padding (overlap-add with window-envelope normalisation)."""
+
+    window: torch.Tensor
 
     def __init__(self, n_fft: int, hop_length: int, win_length: int, padding: str = "same"):
         super().__init__()
@@ -153,7 +160,7 @@ class ISTFT(nn.Module):
         _, _, frames = spec.shape
         ifft = torch.fft.irfft(spec, self.n_fft, dim=1, norm="backward") * self.window[None, :, None]
         size = (frames - 1) * self.hop_length + self.win_length
-        fold = dict(output_size=(1, size), kernel_size=(1, self.win_length), stride=(1, self.hop_length))
+        fold: dict[str, Any] = dict(output_size=(1, size), kernel_size=(1, self.win_length), stride=(1, self.hop_length))
         y = nn.functional.fold(ifft, **fold)[:, 0, 0, pad:-pad]
         env = self.window.square().expand(1, frames, -1).transpose(1, 2)
         env = nn.functional.fold(env, **fold).squeeze()[pad:-pad]
