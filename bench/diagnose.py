@@ -74,7 +74,7 @@ def middle(a: Audio, seconds: float = 8.0) -> np.ndarray:
     n = int(seconds * a.sample_rate)
     if x.size > n:
         s = (x.size - n) // 2
-        x = x[s: s + n]
+        x = x[s : s + n]
     return x
 
 
@@ -84,8 +84,9 @@ def phone(x: np.ndarray, sr: int) -> np.ndarray:
     return resample(y[None, :], 8000, sr)[0][: x.size]
 
 
-def degradations(x: np.ndarray, sr: int, speech: bool, seed: int, bank: NoiseBank | None,
-                 quick: bool) -> list[tuple[str, str, np.ndarray]]:
+def degradations(
+    x: np.ndarray, sr: int, speech: bool, seed: int, bank: NoiseBank | None, quick: bool
+) -> list[tuple[str, str, np.ndarray]]:
     """(label, family, signal) for one clean excerpt."""
     rng = np.random.default_rng(seed)
     out: list[tuple[str, str, np.ndarray]] = []
@@ -101,19 +102,21 @@ def degradations(x: np.ndarray, sr: int, speech: bool, seed: int, bank: NoiseBan
             out.append(("noise", f"noise_{kind}_{snr:.0f}dB", add_noise(x, nz, snr)))
     # raw 1/f^2 (mostly infrasonic drift): reported apart, not in the noise recall
     out.append(("rumble", "brown_raw_10dB", add_noise(x, coloured_noise(x.size, "brown", rng), 10.0)))
-    for level in ((0.3,) if quick else (0.7, 0.5, 0.3, 0.15)):
+    for level in (0.3,) if quick else (0.7, 0.5, 0.3, 0.15):
         out.append(("clipping", f"clip_{level:.2f}", clip(x, level)))
-    for cut in ((4000.0,) if quick else (4000.0, 6000.0, 8000.0)):
+    for cut in (4000.0,) if quick else (4000.0, 6000.0, 8000.0):
         if cut < 0.7 * sr / 2:
             out.append(("bandlimited", f"lowpass_{cut / 1000:.0f}k", band_limit(x, sr, None, cut)))
-    if 3400.0 < 0.7 * sr / 2:
+    if 0.7 * sr / 2 > 3400.0:
         out.append(("bandlimited", "phone_8k", phone(x, sr)))
     for mains in (50.0, 60.0):
-        for snr in ((20.0,) if quick else (30.0, 20.0, 10.0)):
-            out.append(("hum", f"hum_{mains:.0f}_{snr:.0f}dB", add_noise(x, hum(x.size, sr, mains, rng), snr)))
+        for snr in (20.0,) if quick else (30.0, 20.0, 10.0):
+            out.append(
+                ("hum", f"hum_{mains:.0f}_{snr:.0f}dB", add_noise(x, hum(x.size, sr, mains, rng), snr))
+            )
     if speech:
-        for rt in ((0.8,) if quick else (0.4, 0.8, 1.5)):
-            for wet in ((-6.0,) if quick else (-6.0, 0.0)):
+        for rt in (0.8,) if quick else (0.4, 0.8, 1.5):
+            for wet in (-6.0,) if quick else (-6.0, 0.0):
                 out.append(("reverb", f"reverb_{rt:.1f}s_{wet:.0f}dB", reverb(x, sr, rt, wet, rng)))
     return out
 
@@ -161,7 +164,9 @@ def main() -> None:
         print(f"skipped: real recordings not found at {FIXTURES}")
         return
     t0 = time.perf_counter()
-    rows: list[tuple[str, str, str | None, str, list[str], str]] = []  # half, group, label, family, problems, name
+    rows: list[
+        tuple[str, str, str | None, str, list[str], str]
+    ] = []  # half, group, label, family, problems, name
     times: list[float] = []
     for half, group, label, family, name, audio in items(args.quick):
         t = time.perf_counter()
@@ -187,8 +192,11 @@ def main() -> None:
             v = per.get(label, [])
             if v:
                 r = float(np.mean(v))
-                goal = "no goal (infrasonic)" if label == "rumble" else \
-                    f"goal >= {GOAL_RECALL}: {'MET' if r >= GOAL_RECALL else 'NOT MET'}"
+                goal = (
+                    "no goal (infrasonic)"
+                    if label == "rumble"
+                    else f"goal >= {GOAL_RECALL}: {'MET' if r >= GOAL_RECALL else 'NOT MET'}"
+                )
                 print(f"  recall {label:12s} {r:5.2f}  ({sum(v)}/{len(v)})  {goal}")
         print("  by degradation: " + ", ".join(f"{k} {np.mean(v):.2f}" for k, v in sorted(fam.items())))
         real = [label in probs for _, group, label, _, probs, _ in sel if group == "real"]
@@ -197,8 +205,10 @@ def main() -> None:
         cl = [r for r in sel if r[1] == "clean"]
         fa = [r for r in cl if any(p in REPAIR_PROBLEMS for p in r[4])]
         rate = len(fa) / max(len(cl), 1)
-        print(f"  false alarms on clean: {rate:.2f} ({len(fa)}/{len(cl)})  goal <= {GOAL_FALSE_ALARM}: "
-              f"{'MET' if rate <= GOAL_FALSE_ALARM else 'NOT MET'}")
+        print(
+            f"  false alarms on clean: {rate:.2f} ({len(fa)}/{len(cl)})  goal <= {GOAL_FALSE_ALARM}: "
+            f"{'MET' if rate <= GOAL_FALSE_ALARM else 'NOT MET'}"
+        )
         for r in fa:
             print(f"    {r[5]}: {[p for p in r[4] if p in REPAIR_PROBLEMS]}")
         tonal: dict[str, int] = defaultdict(int)
@@ -206,10 +216,14 @@ def main() -> None:
             for p in r[4]:
                 if p not in REPAIR_PROBLEMS:
                     tonal[p] += 1
-        print("  other findings on clean files: " + (", ".join(f"{k} {v}/{len(cl)}" for k, v in sorted(tonal.items()))
-                                                     or "none"))
-    print(f"\n{len(rows)} diagnoses, median {np.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms; "
-          f"total {time.perf_counter() - t0:.0f} s")
+        print(
+            "  other findings on clean files: "
+            + (", ".join(f"{k} {v}/{len(cl)}" for k, v in sorted(tonal.items())) or "none")
+        )
+    print(
+        f"\n{len(rows)} diagnoses, median {np.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms; "
+        f"total {time.perf_counter() - t0:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -15,8 +15,12 @@ from tests.conftest import LOCAL_FIXTURES, sine
 from tools.audio import Audio, load, save
 from tools.diagnose import FACT_KEYS, PROBLEMS, REPAIR_PROBLEMS, Diagnosis, diagnose
 
-CLEAN_CLIPS = ["speech_female_16k.flac", "slow_motion_dream_3s.flac", "karissa_hobbs_lets_go_fishin_8s.flac",
-               "singing-female-3s5.flac"]
+CLEAN_CLIPS = [
+    "speech_female_16k.flac",
+    "slow_motion_dream_3s.flac",
+    "karissa_hobbs_lets_go_fishin_8s.flac",
+    "singing-female-3s5.flac",
+]
 
 
 def clip(name: str) -> Audio:
@@ -36,7 +40,9 @@ def with_noise(a: Audio, snr_db: float, seed: int = 0) -> Audio:
 
 def with_hum(a: Audio, mains_hz: float, snr_db: float) -> Audio:
     t = np.arange(a.frames) / a.sample_rate
-    h = sum(amp * np.sin(2 * np.pi * k * mains_hz * t) for k, amp in enumerate((1.0, 0.5, 0.35, 0.2), start=1))
+    h = sum(
+        amp * np.sin(2 * np.pi * k * mains_hz * t) for k, amp in enumerate((1.0, 0.5, 0.35, 0.2), start=1)
+    )
     g = rms(a.samples) / (rms(h) * 10 ** (snr_db / 20))
     return a.with_samples((a.samples + g * h).astype(np.float32))
 
@@ -75,7 +81,7 @@ def test_noise_at_10_db_snr_is_found_and_quoted_in_db():
 def test_noise_floor_of_stationary_noise_reads_its_level():
     rng = np.random.default_rng(1)
     x = np.zeros((1, 48000 * 6), np.float32)
-    x[0, 48000 * 2: 48000 * 4] = sine(440.0, 2.0, 48000, 0.5)[0]  # a tone with pauses around it
+    x[0, 48000 * 2 : 48000 * 4] = sine(440.0, 2.0, 48000, 0.5)[0]  # a tone with pauses around it
     x += (0.001 * rng.standard_normal(x.shape)).astype(np.float32)  # -60 dBFS white noise
     d = diagnose(Audio(x, 48000))
     assert d.facts["noise_floor_dbfs"] == pytest.approx(-60.0, abs=1.5)
@@ -135,7 +141,9 @@ def test_integrated_loudness_agrees_with_pyloudnorm():
         ref = pyloudnorm.Meter(a.sample_rate).integrated_loudness(a.samples.T.astype(np.float64))
         d = diagnose(a)
         assert d.facts["integrated_lufs"] == pytest.approx(ref, abs=0.5)
-        assert d.facts["plr_db"] == pytest.approx(d.facts["true_peak_dbtp"] - d.facts["integrated_lufs"], abs=0.02)
+        assert d.facts["plr_db"] == pytest.approx(
+            d.facts["true_peak_dbtp"] - d.facts["integrated_lufs"], abs=0.02
+        )
 
 
 def test_true_peak_and_quiet_loudness_findings():

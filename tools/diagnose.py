@@ -14,29 +14,35 @@ Levels of silence read -120; a fact that cannot be measured is None.
 
 How the detectors tell a problem from the programme:
 
-* noise: per third-octave band, minimum statistics of ~64 ms frames (10th percentile, corrected
-  for the bias of the percentile of band-summed noise power). A band's floor counts as noise when
-  it is *stationary*: its quietest fifth of the frames spreads no more than Gaussian noise with
-  the band's number of FFT bins would (3rd to 20th percentile). Speech has pauses, so there every
-  band's floor counts; dense music has none, and its quietest frames move like music, not like
-  noise, so only the bands where a steady floor shows count. ``noise_floor_dbfs`` is the power sum
-  of the counted floors (RMS-style dBFS, like ``rms_dbfs``; None when no band shows a floor),
-  ``snr_db`` the programme's active level over it. Infrasonic drift (power below 20 Hz, e.g.
-  brown noise) is checked beside it.
-* hum: a 2 kHz copy in 2 s frames (0.5 Hz bins): a narrow line within 0.6 Hz of k x 50 or
-  k x 60 Hz that stands >= 6 dB over its neighbours (3-15 Hz away) in >= 70 % of the frames, at
-  the fundamental or at two harmonics. ``hum_hz`` is the mains frequency, ``hum_db`` the level of
-  the lines relative to the programme RMS (dB, negative = under it).
-* clipping: runs of >= 3 consecutive samples held within 0.01 % of the sample peak, plus the
-  spike they make in the amplitude histogram next to the peak (clipped-then-attenuated audio
-  still counts; no minimum peak level other than -40 dBFS).
-* bandlimited: `tools.analysis` finds the spectral cliff; a cutoff under 0.7 x Nyquist (and under
-  15 kHz) is band limiting, a file sampled at 16 kHz is not.
-* reverb (speech only): decays of the 500-4000 Hz envelope (10 ms frames) after word offsets:
-  the part from 10 to 25 dB under each offset's start (past the direct sound) is fitted, and the
-  median decay rate gives a reverberation time estimate; ``reverb_rt60_s`` in the measurements.
-* tonal findings compare band levels (relative to the 250-4000 Hz band) with a content target
-  (speech or music; a genre shifts the music target) and only speak up past wide margins.
+* noise: per third-octave band (>= 8 FFT bins), minimum statistics of ~64 ms frames (10th
+  percentile, corrected for the bias of that percentile on band-summed Gaussian noise). A band's
+  floor is *steady* when its quietest fifth of the frames spreads no more than Gaussian noise with
+  the band's number of bins would (3rd to 20th percentile, 2.5 dB of drift allowed), its average
+  spectrum there has no lines, and at least 3 neighbouring bands agree (noise is broadband). When
+  the content is surely speech (speech probability >= 0.6) its pauses are the floor, so every band
+  counts; otherwise (music has no pauses) only steady bands count, so dense music does not read as
+  noisy. ``noise_floor_dbfs`` is the power sum of the counted floors (RMS-style dBFS, like
+  ``rms_dbfs``; None when nothing shows a floor), ``snr_db`` the active programme over it. The
+  finding is decided on the A-weighted ratio (room rumble weighs less than hiss). A steady
+  infrasonic wander (median power from 1 to 12 Hz within 14 dB of the programme) is noise too.
+* hum: a 2 kHz copy in 2 s frames (0.5 Hz bins): a line whose averaged peak sits within 0.25 Hz
+  of k x 50 or k x 60 Hz and stands >= 8 dB over its neighbours (3-15 Hz away) in >= 70 % of the
+  frames, at the fundamental or at two harmonics, no further than 50 dB under the programme.
+  ``hum_hz`` is the mains frequency, ``hum_db`` the level of the lines relative to the programme
+  RMS (dB, negative = under it).
+* clipping: runs of >= 2 consecutive samples held within 0.01 % of the sample peak (>= 4 runs and
+  0.01 % of the samples), plus the spike they make in the amplitude histogram next to the peak;
+  clipped-then-attenuated audio counts (peaks down to -40 dBFS).
+* bandlimited: `tools.analysis` finds the spectral cliff; under 0.8 x Nyquist (and 15 kHz) it is
+  band limiting when no frame's content reaches past it (95 % of the frames stay 35 dB under the
+  octave below): a filter holds in every frame, an instrument's top harmonic does not. A file
+  sampled at 16 kHz is not band limited for its rate. ``bandwidth_hz`` then reads the -10 dB point.
+* reverb (speech, or anything not clearly music: reverb smears the speech cues): the 500-4000 Hz
+  envelope in 10 ms frames; after each strong peak, the drop within 100 ms (a drop to the floor
+  counts as fast). The 90th percentile of those drops (the fastest decays the room allows) gives
+  a reverberation time; clean read speech reads 0.15-0.28 s, rooms of RT60 0.4 s and more above.
+* tonal findings compare band levels (relative to the 250-4000 Hz band) with limits outside what
+  clean recordings show, per content (a genre shifts the music limits).
 """
 
 from __future__ import annotations
@@ -53,11 +59,40 @@ from tools.audio import Audio
 from tools.dsp import stft_size
 from tools.loudness import integrated_lufs
 
-Problem = Literal["noise", "hum", "clipping", "bandlimited", "reverb", "sibilance", "muddy", "boomy", "harsh",
-                  "dull", "thin", "over_compressed", "mono_compatibility", "true_peak", "loudness"]
-PROBLEMS: tuple[str, ...] = ("noise", "hum", "clipping", "bandlimited", "reverb", "sibilance", "muddy", "boomy",
-                             "harsh", "dull", "thin", "over_compressed", "mono_compatibility", "true_peak",
-                             "loudness")
+Problem = Literal[
+    "noise",
+    "hum",
+    "clipping",
+    "bandlimited",
+    "reverb",
+    "sibilance",
+    "muddy",
+    "boomy",
+    "harsh",
+    "dull",
+    "thin",
+    "over_compressed",
+    "mono_compatibility",
+    "true_peak",
+    "loudness",
+]
+PROBLEMS: tuple[str, ...] = (
+    "noise",
+    "hum",
+    "clipping",
+    "bandlimited",
+    "reverb",
+    "sibilance",
+    "muddy",
+    "boomy",
+    "harsh",
+    "dull",
+    "thin",
+    "over_compressed",
+    "mono_compatibility",
+    "true_peak",
+    "loudness",
+)
 #: problems a repair tool fixes (the planner plans these only when found, or when ordered)
 REPAIR_PROBLEMS: tuple[str, ...] = ("noise", "hum", "clipping", "bandlimited", "reverb")
 
@@ -65,17 +100,36 @@ F64 = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
 
 FACT_KEYS: tuple[str, ...] = (
-    "integrated_lufs", "true_peak_dbtp", "sample_peak_dbfs", "rms_dbfs", "lra_lu", "plr_db", "crest_db",
-    "noise_floor_dbfs", "snr_db", "hum_hz", "hum_db", "clipping_ratio", "bandwidth_hz", "spectral_centroid_hz",
-    "spectral_tilt_db_per_octave", "stereo_correlation", "stereo_width", "mono_loss_db", "speech_probability",
-    "content", "duration_s", "sample_rate", "channels",
+    "integrated_lufs",
+    "true_peak_dbtp",
+    "sample_peak_dbfs",
+    "rms_dbfs",
+    "lra_lu",
+    "plr_db",
+    "crest_db",
+    "noise_floor_dbfs",
+    "snr_db",
+    "hum_hz",
+    "hum_db",
+    "clipping_ratio",
+    "bandwidth_hz",
+    "spectral_centroid_hz",
+    "spectral_tilt_db_per_octave",
+    "stereo_correlation",
+    "stereo_width",
+    "mono_loss_db",
+    "speech_probability",
+    "content",
+    "duration_s",
+    "sample_rate",
+    "channels",
 )
 
 # ----------------------------------------------------------------------------- thresholds (one place)
 
 NOISE_SNR_DB = {"speech": 28.0, "music": 30.0}  # A-weighted floor closer than this under the programme: noise
 NOISE_MIN_BAND_FRACTION = 0.15  # music: share of the bands that must show a steady floor
-RUMBLE_RATIO_DB = -14.0  # infrasonic (1-20 Hz) power over the programme: rumble / drift
+RUMBLE_RATIO_DB = -14.0  # infrasonic (1-12 Hz) power over the programme: rumble / drift
 HUM_PROMINENCE_DB = 8.0
 HUM_PERSISTENCE = 0.7
 HUM_TOLERANCE_HZ = 0.25
@@ -83,11 +137,14 @@ HUM_MIN_DB = -50.0  # lines further under the programme than this are inaudible
 CLIP_RATIO = 1e-4  # fraction of samples in flat runs at the peak
 CLIP_MIN_RUNS = 4
 CLIP_SPIKE = 0.3  # samples at the peak over samples in the 5 % below it
-_CLIP_MIN_RUN = 2  # samples held at the peak in a row (16 kHz speech clipped lightly shows pairs, not triples)
+_CLIP_MIN_RUN = (
+    2  # samples held at the peak in a row (16 kHz speech clipped lightly shows pairs, not triples)
+)
 BANDLIMIT_FRACTION = 0.8  # cutoff under this share of Nyquist
 BANDLIMIT_LEAK_DB = -35.0  # and no frame's content reaches past it by more than this
 BANDLIMIT_MAX_HZ = 15000.0
 REVERB_MIN_SPEECH = 0.25
+REVERB_LATE_DB = 38.0  # and within 300 ms the fastest decays stay this far from falling through
 REVERB_RT60_S = 0.30  # the fastest syllable decays (90th percentile) read slower than this: room
 TRUE_PEAK_DBTP = -1.0
 QUIET_LUFS = -30.0
@@ -110,8 +167,12 @@ class Finding:
     measurements: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"problem": self.problem, "severity": round(float(self.severity), 2), "evidence": self.evidence,
-                "measurements": dict(self.measurements)}
+        return {
+            "problem": self.problem,
+            "severity": round(float(self.severity), 2),
+            "evidence": self.evidence,
+            "measurements": dict(self.measurements),
+        }
 
 
 @dataclass(frozen=True)
@@ -134,9 +195,15 @@ class Diagnosis:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Diagnosis:
-        findings = tuple(Finding(problem=str(f["problem"]), severity=float(f["severity"]),
-                                 evidence=str(f.get("evidence", "")), measurements=dict(f.get("measurements") or {}))
-                         for f in data.get("findings") or [])
+        findings = tuple(
+            Finding(
+                problem=str(f["problem"]),
+                severity=float(f["severity"]),
+                evidence=str(f.get("evidence", "")),
+                measurements=dict(f.get("measurements") or {}),
+            )
+            for f in data.get("findings") or []
+        )
         return cls(findings=findings, facts=dict(data.get("facts") or {}))
 
 
@@ -171,7 +238,7 @@ def _excerpt(x: F32, sr: int) -> F32:
     piece = 5 * sr
     count = limit // piece
     starts = np.linspace(0, n - piece, count).astype(int)
-    return np.concatenate([x[:, s: s + piece] for s in starts], axis=1)
+    return np.concatenate([x[:, s : s + piece] for s in starts], axis=1)
 
 
 # ----------------------------------------------------------------------------- spectrogram and bands
@@ -202,7 +269,7 @@ def _spectrum(x: F32, sr: int) -> _Spectrum:
     for c in range(ch):
         frames = np.lib.stride_tricks.sliding_window_view(x[c], n_fft)[::hop] * win
         spec = scipy.fft.rfft(frames, axis=1, workers=2)
-        p = (spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2)
+        p = spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2
         power = p if power is None else power + p
     assert power is not None  # ch >= 1 (Audio guarantees it)
     scale = np.full(power.shape[1], 2.0)
@@ -232,9 +299,17 @@ def _spectrum(x: F32, sr: int) -> _Spectrum:
     ends = starts[1:] + [stop]
     st = np.array(starts)
     en = np.array(ends)
-    band_power = np.add.reduceat(power[:, : stop], st, axis=1)
-    return _Spectrum(power=power, freqs=freqs, hop_s=hop / sr, band_lo=freqs[st], band_hi=freqs[np.minimum(en, freqs.size - 1)],
-                     band_bins=(en - st).astype(np.int64), band_power=band_power, frame_power=frame_power)
+    band_power = np.add.reduceat(power[:, :stop], st, axis=1)
+    return _Spectrum(
+        power=power,
+        freqs=freqs,
+        hop_s=hop / sr,
+        band_lo=freqs[st],
+        band_hi=freqs[np.minimum(en, freqs.size - 1)],
+        band_bins=(en - st).astype(np.int64),
+        band_power=band_power,
+        frame_power=frame_power,
+    )
 
 
 # ----------------------------------------------------------------------------- noise
@@ -262,7 +337,9 @@ class _Noise:
 
 def _a_weight_db(f: F64) -> F64:
     f2 = np.maximum(f, 1.0) ** 2
-    ra = (12194.0**2 * f2**2) / ((f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2))
+    ra = (12194.0**2 * f2**2) / (
+        (f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2)
+    )
     return np.asarray(20.0 * np.log10(ra) + 2.0, dtype=np.float64)
 
 
@@ -287,7 +364,7 @@ def _noise(sp: _Spectrum, speech: bool) -> _Noise:
     for band in np.flatnonzero(stationary):
         b = int(band)
         quiet = lev[:, b] <= q20[b]
-        avg = sp.power[quiet, edges[b]: edges[b + 1]].mean(axis=0)
+        avg = sp.power[quiet, edges[b] : edges[b + 1]].mean(axis=0)
         smooth = median_filter(avg, size=7, mode="nearest")
         if float(np.max(avg / np.maximum(smooth, 1e-30))) > _LINE_RATIO:
             stationary[b] = False
@@ -316,8 +393,13 @@ def _noise(sp: _Spectrum, speech: bool) -> _Noise:
     wa = 10.0 ** (_a_weight_db(np.sqrt(sp.band_lo * sp.band_hi)) / 10.0)
     noise_a = float((floor_p * wa)[counted].sum())
     snr_a = 10.0 * math.log10(max(float((sig_b * wa).sum()), 1e-30) / noise_a) if noise_a > 0 else 120.0
-    return _Noise(_db(noise_p), float(min(max(snr, 0.0), 120.0)), float(min(max(snr_a, 0.0), 120.0)), frac,
-                  int(counted.sum()))
+    return _Noise(
+        _db(noise_p),
+        float(min(max(snr, 0.0), 120.0)),
+        float(min(max(snr_a, 0.0), 120.0)),
+        frac,
+        int(counted.sum()),
+    )
 
 
 # ----------------------------------------------------------------------------- hum
@@ -329,14 +411,15 @@ class _Hum:
     level_db: float | None  # relative to the programme RMS
     harmonics: int
     persistence: float
-    rumble_db: float  # power from 1 to 20 Hz over the programme power (dB)
+    rumble_db: float  # power from 1 to 12 Hz over the programme power (dB)
 
 
 def _hum(mono: F32, sr: int, rms_power: float) -> _Hum:
     from scipy.signal import resample_poly
 
     q = max(1, sr // 2000)
-    y = resample_poly(mono.astype(np.float64), 1, q) if q > 1 else mono.astype(np.float64)
+    x = mono.astype(np.float64) - float(np.mean(mono))  # a DC offset is no rumble (nor a filter transient)
+    y = resample_poly(x, 1, q) if q > 1 else x
     fs = sr / q
     n_fft = int(2 * fs)
     if y.size < n_fft:
@@ -350,7 +433,7 @@ def _hum(mono: F32, sr: int, rms_power: float) -> _Hum:
     df = f[1]
     avg = p.mean(axis=0)
     # median over frames: a handling bump is no rumble, a steady infrasonic wander is
-    sub = float(np.median(p[:, (f >= 1.0) & (f <= 20.0)].sum(axis=1)))
+    sub = float(np.median(p[:, (f >= 1.0) & (f <= 12.0)].sum(axis=1)))
     rumble = _db(sub / rms_power) if rms_power > 0 else LEVEL_FLOOR_DB
     best = _Hum(None, None, 0, 0.0, rumble)
     best_score = 0.0
@@ -365,17 +448,19 @@ def _hum(mono: F32, sr: int, rms_power: float) -> _Hum:
                 break
             centre = int(round(fh / df))
             # mean over the line's main lobe (a fixed 3 bins: no max-of-many bias on noise) vs the neighbours
-            line = p[:, centre - 1: centre + 2].mean(axis=1)
+            line = p[:, centre - 1 : centre + 2].mean(axis=1)
             lo = int(round(3.0 / df))
             hi = int(round(15.0 / df))
-            neigh_idx = np.concatenate([np.arange(centre - hi, centre - lo), np.arange(centre + lo + 1, centre + hi + 1)])
+            neigh_idx = np.concatenate(
+                [np.arange(centre - hi, centre - lo), np.arange(centre + lo + 1, centre + hi + 1)]
+            )
             neigh_idx = neigh_idx[(neigh_idx > 0) & (neigh_idx < f.size)]
             neigh = np.median(p[:, neigh_idx], axis=1)
             live = neigh > 1e-16
             prom = 10.0 * np.log10(line[live] / neigh[live] + 1e-30) if live.any() else np.zeros(1)
             share = float(np.sum(prom >= HUM_PROMINENCE_DB)) / len(neigh)
             # mains sits on its nominal frequency: the averaged line's peak (parabolic) within 0.25 Hz of it
-            seg = np.log(avg[centre - 2: centre + 3] + 1e-30)
+            seg = np.log(avg[centre - 2 : centre + 3] + 1e-30)
             i = int(np.argmax(seg))
             delta = 0.0
             if 0 < i < 4 and seg[i - 1] - 2 * seg[i] + seg[i + 1] < 0:
@@ -385,7 +470,7 @@ def _hum(mono: F32, sr: int, rms_power: float) -> _Hum:
                 found += 1
                 persist.append(share)
                 # a Hann line's power is the sum over its lobe (5 bins), less the neighbours' share
-                lobe = p[:, centre - 2: centre + 3].sum(axis=1)
+                lobe = p[:, centre - 2 : centre + 3].sum(axis=1)
                 line_power += float(np.median(np.maximum(lobe - 5.0 * neigh, 0.0)))
                 if h == 1:
                     fundamental_ok = True
@@ -445,19 +530,27 @@ class _Cutoff:
 
 
 def _cutoff(sp: _Spectrum, edge_hz: float, nyq: float) -> _Cutoff:
-    """A filter's cliff holds in every frame; an instrument's last harmonic does not (attacks, breaths leak past)."""
+    """A filter's cliff holds in every frame; an instrument's top harmonic does not (attacks leak past)."""
     f = sp.freqs
     above = (f >= edge_hz * 1.1) & (f <= min(edge_hz * 1.6, nyq))
     below = (f >= edge_hz / 2.0) & (f <= edge_hz)
     if above.sum() < 2 or below.sum() < 2:
         return _Cutoff(edge_hz, 0.0)
-    ratio = 10.0 * np.log10((sp.power[:, above].mean(axis=1) + 1e-30) / (sp.power[:, below].mean(axis=1) + 1e-30))
+    ratio = 10.0 * np.log10(
+        (sp.power[:, above].mean(axis=1) + 1e-30) / (sp.power[:, below].mean(axis=1) + 1e-30)
+    )
     leak = float(np.percentile(ratio, 95))
     # the -10 dB point: 1/24-octave levels of the average spectrum, walked down from the edge
     spec = sp.power.mean(axis=0)
     centres = edge_hz * 2.0 ** (-np.arange(0, 48) / 24.0)
-    lev = np.array([float(spec[(f >= c * 2 ** (-1 / 48)) & (f < c * 2 ** (1 / 48))].mean())
-                    if np.any((f >= c * 2 ** (-1 / 48)) & (f < c * 2 ** (1 / 48))) else 0.0 for c in centres])
+    lev = np.array(
+        [
+            float(spec[(f >= c * 2 ** (-1 / 48)) & (f < c * 2 ** (1 / 48))].mean())
+            if np.any((f >= c * 2 ** (-1 / 48)) & (f < c * 2 ** (1 / 48)))
+            else 0.0
+            for c in centres
+        ]
+    )
     lev_db = 10.0 * np.log10(lev + 1e-30)
     ref = float(np.median(lev_db[(centres >= edge_hz / 2.5) & (centres <= edge_hz / 1.5)]))
     ok = np.flatnonzero(lev_db >= ref - 10.0)
@@ -472,6 +565,7 @@ def _cutoff(sp: _Spectrum, edge_hz: float, nyq: float) -> _Cutoff:
 class _Reverb:
     rt60_s: float | None
     decays: int
+    late_drop_db: float | None  # 90th percentile of the drop within 300 ms: a room keeps it from the floor
 
 
 def _reverb(mono: F32, sr: int) -> _Reverb:
@@ -484,27 +578,36 @@ def _reverb(mono: F32, sr: int) -> _Reverb:
     frame = max(1, round(0.01 * sr))
     m = y.size // frame
     if m < 50:
-        return _Reverb(None, 0)
+        return _Reverb(None, 0, None)
     e = 10.0 * np.log10(np.mean(y[: m * frame].reshape(m, frame) ** 2, axis=1) + 1e-14)
     floor = float(np.percentile(e, 3))
     top = float(np.percentile(e, 98))
     if top - floor < 20.0:  # too noisy (or too steady) to see decays
-        return _Reverb(None, 0)
+        return _Reverb(None, 0, None)
     w = _REVERB_WINDOW_FRAMES
+    wl = _REVERB_LATE_FRAMES
     drops: list[float] = []
+    late: list[float] = []
+
+    def drop(i: int, n: int) -> float:
+        low = float(e[i + 1 : i + 1 + n].min())
+        # a decay that reaches the floor inside the window is as fast as we can see: count it as fast
+        return _REVERB_FAST_DB if low <= floor + 3.0 else min(float(e[i]) - low, _REVERB_FAST_DB)
+
     for i in range(1, m - w):
         if e[i] >= top - 15.0 and e[i] >= e[i - 1] and e[i] >= e[i + 1]:
-            low = float(e[i + 1: i + 1 + w].min())
-            # a decay that reaches the floor inside the window is as fast as we can see: count it as fast
-            drops.append(_REVERB_FAST_DB if low <= floor + 3.0 else min(float(e[i]) - low, _REVERB_FAST_DB))
-    if len(drops) < 3:
-        return _Reverb(None, len(drops))
+            drops.append(drop(i, w))
+            if i < m - wl:
+                late.append(drop(i, wl))
+    if len(drops) < 3 or not late:
+        return _Reverb(None, len(drops), None)
     fastest = float(np.percentile(drops, 90))
-    return _Reverb(60.0 * w * 0.01 / max(fastest, 1e-3), len(drops))
+    return _Reverb(60.0 * w * 0.01 / max(fastest, 1e-3), len(drops), float(np.percentile(late, 90)))
 
 
 _REVERB_WINDOW_FRAMES = 10  # 100 ms after each peak
 _REVERB_FAST_DB = 40.0
+_REVERB_LATE_FRAMES = 30  # 300 ms: held notes and closed syllables reach the floor, a room's tail does not
 
 
 # ----------------------------------------------------------------------------- tonal balance
@@ -514,7 +617,10 @@ _REVERB_FAST_DB = 40.0
 # clean recordings of ../shared/fixtures show (median, in brackets, for reference) and a tonal
 # finding means a balance far from anything typical, not a matter of taste.
 _TONAL_BANDS: dict[str, tuple[float, float]] = {
-    "boom": (60.0, 160.0), "mud": (160.0, 450.0), "harsh": (2000.0, 5000.0), "sibilance": (5000.0, 10000.0),
+    "boom": (60.0, 160.0),
+    "mud": (160.0, 450.0),
+    "harsh": (2000.0, 5000.0),
+    "sibilance": (5000.0, 10000.0),
     "air": (8000.0, 16000.0),
 }
 _TYPICAL: dict[str, dict[str, float]] = {
@@ -523,24 +629,53 @@ _TYPICAL: dict[str, dict[str, float]] = {
 }
 #: (problem, band, "above" | "below", limit dB) per content; "thin" and "dull" also need the next band down
 _LIMITS: dict[str, tuple[tuple[str, str, str, float], ...]] = {
-    "speech": (("boomy", "boom", "above", 5.0), ("muddy", "mud", "above", 6.0), ("harsh", "harsh", "above", -5.0),
-               ("sibilance", "sibilance", "above", -6.0), ("thin", "boom", "below", -38.0),
-               ("dull", "air", "below", -45.0)),
-    "music": (("boomy", "boom", "above", 12.0), ("muddy", "mud", "above", 6.0), ("harsh", "harsh", "above", 3.0),
-              ("thin", "boom", "below", -60.0), ("dull", "air", "below", -60.0)),
+    "speech": (
+        ("boomy", "boom", "above", 5.0),
+        ("muddy", "mud", "above", 6.0),
+        ("harsh", "harsh", "above", -5.0),
+        ("sibilance", "sibilance", "above", -6.0),
+        ("thin", "boom", "below", -38.0),
+        ("dull", "air", "below", -45.0),
+    ),
+    "music": (
+        ("boomy", "boom", "above", 12.0),
+        ("muddy", "mud", "above", 6.0),
+        ("harsh", "harsh", "above", 3.0),
+        ("thin", "boom", "below", -60.0),
+        ("dull", "air", "below", -60.0),
+    ),
 }
-_PAIR = {"thin": ("mud", -12.0, -20.0), "dull": ("sibilance", -30.0, -50.0)}  # band, speech limit, music limit
+_PAIR = {
+    "thin": ("mud", -12.0, -20.0),
+    "dull": ("sibilance", -30.0, -50.0),
+}  # band, speech limit, music limit
 #: dB added to the music limits per genre word (bass-led styles carry more low end, etc.)
 _GENRE_SHIFT: dict[str, dict[str, float]] = {
-    "hip hop": {"boom": 4.0}, "hiphop": {"boom": 4.0}, "edm": {"boom": 4.0}, "electronic": {"boom": 3.0},
-    "rock": {"harsh": 2.0}, "metal": {"harsh": 3.0, "mud": 1.0}, "classical": {"boom": -2.0, "air": -4.0},
-    "jazz": {"air": -2.0}, "lofi": {"air": -10.0}, "lo-fi": {"air": -10.0}, "acoustic": {"boom": -2.0},
+    "hip hop": {"boom": 4.0},
+    "hiphop": {"boom": 4.0},
+    "edm": {"boom": 4.0},
+    "electronic": {"boom": 3.0},
+    "rock": {"harsh": 2.0},
+    "metal": {"harsh": 3.0, "mud": 1.0},
+    "classical": {"boom": -2.0, "air": -4.0},
+    "jazz": {"air": -2.0},
+    "lofi": {"air": -10.0},
+    "lo-fi": {"air": -10.0},
+    "acoustic": {"boom": -2.0},
 }
-_WORDS = {"boomy": "heavy low bass", "muddy": "crowded low mids", "harsh": "strong upper mids",
-          "sibilance": "loud esses", "thin": "little low end", "dull": "little top end"}
+_WORDS = {
+    "boomy": "heavy low bass",
+    "muddy": "crowded low mids",
+    "harsh": "strong upper mids",
+    "sibilance": "loud esses",
+    "thin": "little low end",
+    "dull": "little top end",
+}
 
 
-def _tonal(sp: _Spectrum, content: str, genre: str | None, bandwidth_hz: float) -> tuple[dict[str, float], list[Finding]]:
+def _tonal(
+    sp: _Spectrum, content: str, genre: str | None, bandwidth_hz: float
+) -> tuple[dict[str, float], list[Finding]]:
     spec = sp.power.mean(axis=0)
     f = sp.freqs
 
@@ -561,7 +696,7 @@ def _tonal(sp: _Spectrum, content: str, genre: str | None, bandwidth_hz: float) 
     for problem, band, side, limit in _LIMITS[content]:
         lo, hi = _TONAL_BANDS[band]
         if hi > nyq or (problem == "dull" and bandwidth_hz < 14000.0):
-            continue  # a band the file cannot hold (or a cutoff, reported as bandlimited) says nothing of tone
+            continue  # a band the file cannot hold (or past a cutoff: bandlimited) says nothing of tone
         lim = limit + shift.get(band, 0.0)
         excess = rel[band] - lim if side == "above" else lim - rel[band]
         if excess <= 0.0:
@@ -571,10 +706,15 @@ def _tonal(sp: _Spectrum, content: str, genre: str | None, bandwidth_hz: float) 
             if rel[other] > (sp_lim if content == "speech" else mu_lim):
                 continue
         typical = _TYPICAL[content][band]
-        out.append(Finding(problem, _clamp01(0.3 + excess / 12.0),
-                           f"{_WORDS[problem]}: {_khz(lo)}-{_khz(hi)} sits {rel[band]:+.1f} dB against the "
-                           f"250 Hz-4 kHz band (typical {content}: {typical:+.0f} dB)",
-                           {"band_hz": [lo, hi], "relative_db": _r(rel[band]), "limit_db": _r(lim)}))
+        out.append(
+            Finding(
+                problem,
+                _clamp01(0.3 + excess / 12.0),
+                f"{_WORDS[problem]}: {_khz(lo)}-{_khz(hi)} sits {rel[band]:+.1f} dB against the "
+                f"250 Hz-4 kHz band (typical {content}: {typical:+.0f} dB)",
+                {"band_hz": [lo, hi], "relative_db": _r(rel[band]), "limit_db": _r(lim)},
+            )
+        )
     return {k: float(v) for k, v in rel.items()}, out
 
 
@@ -616,7 +756,10 @@ def diagnose(audio: Audio, analysis: Analysis | None = None, *, genre: str | Non
         "lra_lu": _r(a.lra_lu),
         "plr_db": _r(a.true_peak_dbtp - integrated) if loud_ok and integrated is not None else None,
         "crest_db": _r(a.crest_db),
-        "noise_floor_dbfs": None, "snr_db": None, "hum_hz": None, "hum_db": None,
+        "noise_floor_dbfs": None,
+        "snr_db": None,
+        "hum_hz": None,
+        "hum_db": None,
         "clipping_ratio": 0.0,
         "bandwidth_hz": _r(a.bandwidth_hz, 0),
         "spectral_centroid_hz": _r(a.spectral_centroid_hz, 0),
@@ -633,8 +776,12 @@ def diagnose(audio: Audio, analysis: Analysis | None = None, *, genre: str | Non
     if a.silent:
         facts["noise_floor_dbfs"] = LEVEL_FLOOR_DB
         facts["mono_loss_db"] = 0.0
-        finding = Finding("loudness", 1.0, "digital silence: every sample is zero (peak -120 dBFS)",
-                          {"sample_peak_dbfs": LEVEL_FLOOR_DB})
+        finding = Finding(
+            "loudness",
+            1.0,
+            "digital silence: every sample is zero (peak -120 dBFS)",
+            {"sample_peak_dbfs": LEVEL_FLOOR_DB},
+        )
         return Diagnosis((finding,), facts)
 
     findings: list[Finding] = []
@@ -649,17 +796,38 @@ def diagnose(audio: Audio, analysis: Analysis | None = None, *, genre: str | Non
     hm = _hum(mono, sr, rms_power)
     facts["noise_floor_dbfs"] = _r(nz.floor_dbfs)
     facts["snr_db"] = _r(nz.snr_db)
-    if nz.snr_a_db is not None and nz.floor_dbfs is not None and nz.snr_db is not None and nz.snr_a_db < NOISE_SNR_DB[content]:
+    if (
+        nz.snr_a_db is not None
+        and nz.floor_dbfs is not None
+        and nz.snr_db is not None
+        and nz.snr_a_db < NOISE_SNR_DB[content]
+    ):
         limit = NOISE_SNR_DB[content]
         sev = _clamp01(0.2 + 0.8 * (limit - nz.snr_a_db) / (limit - 5.0))
-        findings.append(Finding("noise", sev, f"noise floor {nz.floor_dbfs:.0f} dBFS, {nz.snr_db:.0f} dB under the {what} "
-                                f"({nz.snr_a_db:.0f} dB A-weighted)",
-                                {"noise_floor_dbfs": _r(nz.floor_dbfs), "snr_db": _r(nz.snr_db),
-                                 "snr_a_db": _r(nz.snr_a_db), "stationary_band_fraction": _r(nz.stationary_fraction)}))
+        findings.append(
+            Finding(
+                "noise",
+                sev,
+                f"noise floor {nz.floor_dbfs:.0f} dBFS, {nz.snr_db:.0f} dB under the {what} "
+                f"({nz.snr_a_db:.0f} dB A-weighted)",
+                {
+                    "noise_floor_dbfs": _r(nz.floor_dbfs),
+                    "snr_db": _r(nz.snr_db),
+                    "snr_a_db": _r(nz.snr_a_db),
+                    "stationary_band_fraction": _r(nz.stationary_fraction),
+                },
+            )
+        )
     elif hm.rumble_db > RUMBLE_RATIO_DB:
         sev = _clamp01(0.2 + (hm.rumble_db - RUMBLE_RATIO_DB) / 20.0)
-        findings.append(Finding("noise", sev, f"low-frequency rumble from 1 to 20 Hz, {-hm.rumble_db:.0f} dB under the {what}",
-                                {"infrasonic_db": _r(hm.rumble_db)}))
+        findings.append(
+            Finding(
+                "noise",
+                sev,
+                f"infrasonic rumble from 1 to 12 Hz, {-hm.rumble_db:.0f} dB under the {what}",
+                {"infrasonic_db": _r(hm.rumble_db)},
+            )
+        )
 
     # --- hum
     if hm.mains_hz is not None and hm.level_db is not None and hm.level_db > HUM_MIN_DB:
@@ -667,19 +835,35 @@ def diagnose(audio: Audio, analysis: Analysis | None = None, *, genre: str | Non
         facts["hum_db"] = _r(hm.level_db)
         lvl = hm.level_db if hm.level_db is not None else -60.0
         sev = _clamp01(0.3 + (lvl + 40.0) / 35.0)
-        findings.append(Finding("hum", sev, f"{hm.mains_hz:.0f} Hz mains hum with {hm.harmonics} line(s) at multiples of "
-                                f"{hm.mains_hz:.0f} Hz in {hm.persistence * 100:.0f}% of the time, {-lvl:.0f} dB under the {what}",
-                                {"hum_hz": hm.mains_hz, "hum_db": _r(hm.level_db), "lines": hm.harmonics}))
+        findings.append(
+            Finding(
+                "hum",
+                sev,
+                f"{hm.mains_hz:.0f} Hz mains hum with {hm.harmonics} line(s) at multiples of "
+                f"{hm.mains_hz:.0f} Hz in {hm.persistence * 100:.0f}% of the time, "
+                f"{-lvl:.0f} dB under the {what}",
+                {"hum_hz": hm.mains_hz, "hum_db": _r(hm.level_db), "lines": hm.harmonics},
+            )
+        )
 
     # --- clipping
     cl = _clipping(x)
     facts["clipping_ratio"] = _r(cl.ratio, 6)
     if cl.ratio >= CLIP_RATIO and cl.runs >= CLIP_MIN_RUNS and cl.spike >= CLIP_SPIKE:
         sev = _clamp01(0.3 + math.log10(cl.ratio / CLIP_RATIO) / 2.5)
-        findings.append(Finding("clipping", sev, f"{cl.ratio * 100:.2g}% of samples held at the peak "
-                                f"({cl.level_dbfs / 2:.1f} dBFS) in {cl.runs} runs",
-                                {"clipping_ratio": _r(cl.ratio, 6), "runs": cl.runs,
-                                 "clip_level_dbfs": _r(cl.level_dbfs / 2)}))
+        findings.append(
+            Finding(
+                "clipping",
+                sev,
+                f"{cl.ratio * 100:.2g}% of samples held at the peak "
+                f"({cl.level_dbfs / 2:.1f} dBFS) in {cl.runs} runs",
+                {
+                    "clipping_ratio": _r(cl.ratio, 6),
+                    "runs": cl.runs,
+                    "clip_level_dbfs": _r(cl.level_dbfs / 2),
+                },
+            )
+        )
 
     # --- bandlimited: a cliff well under Nyquist that no frame crosses
     bw = a.bandwidth_hz
@@ -688,19 +872,35 @@ def diagnose(audio: Audio, analysis: Analysis | None = None, *, genre: str | Non
         if co.leak_db < BANDLIMIT_LEAK_DB:
             facts["bandwidth_hz"] = _r(co.cutoff_hz, 0)
             sev = _clamp01(0.3 + 0.7 * (1.0 - co.cutoff_hz / (BANDLIMIT_FRACTION * nyq)) * 1.5)
-            findings.append(Finding("bandlimited", sev, f"top end stops at {_khz(co.cutoff_hz)} (Nyquist {_khz(nyq)}); "
-                                    f"above it the level stays {-co.leak_db:.0f} dB down in 95% of the frames",
-                                    {"bandwidth_hz": _r(co.cutoff_hz, 0), "nyquist_hz": nyq,
-                                     "leak_db": _r(co.leak_db)}))
+            findings.append(
+                Finding(
+                    "bandlimited",
+                    sev,
+                    f"top end stops at {_khz(co.cutoff_hz)} (Nyquist {_khz(nyq)}); "
+                    f"above it the level stays {-co.leak_db:.0f} dB down in 95% of the frames",
+                    {"bandwidth_hz": _r(co.cutoff_hz, 0), "nyquist_hz": nyq, "leak_db": _r(co.leak_db)},
+                )
+            )
 
     # --- reverb (speech)
     if a.speech_probability >= REVERB_MIN_SPEECH:  # reverb smears the cues that make speech read as speech
         rv = _reverb(mono, sr)
-        if rv.rt60_s is not None and rv.rt60_s > REVERB_RT60_S:
+        slow_tail = rv.late_drop_db is not None and rv.late_drop_db < REVERB_LATE_DB
+        if rv.rt60_s is not None and rv.rt60_s > REVERB_RT60_S and slow_tail:
             sev = _clamp01(0.3 + (rv.rt60_s - REVERB_RT60_S) / 1.0)
-            findings.append(Finding("reverb", sev, f"word endings decay slowly: reverberation time about "
-                                    f"{rv.rt60_s:.2f} s over {rv.decays} decays",
-                                    {"reverb_rt60_s": _r(rv.rt60_s), "decays": rv.decays}))
+            findings.append(
+                Finding(
+                    "reverb",
+                    sev,
+                    f"word endings decay slowly: reverberation time about {rv.rt60_s:.2f} s "
+                    f"(the fastest endings fall only {rv.late_drop_db:.0f} dB in 300 ms)",
+                    {
+                        "reverb_rt60_s": _r(rv.rt60_s),
+                        "late_drop_db": _r(rv.late_drop_db),
+                        "decays": rv.decays,
+                    },
+                )
+            )
 
     # --- tonal balance
     limited = any(f.problem == "bandlimited" for f in findings)
@@ -710,28 +910,60 @@ def diagnose(audio: Audio, analysis: Analysis | None = None, *, genre: str | Non
     # --- dynamics, stereo, peaks, loudness
     plr = facts["plr_db"]
     if not speech and plr is not None and plr < PLR_MIN_DB and a.lra_lu < 5.0:
-        findings.append(Finding("over_compressed", _clamp01(0.3 + (PLR_MIN_DB - plr) / 6.0),
-                                f"peak-to-loudness ratio {plr:.1f} dB and loudness range {a.lra_lu:.1f} LU",
-                                {"plr_db": plr, "lra_lu": _r(a.lra_lu)}))
+        findings.append(
+            Finding(
+                "over_compressed",
+                _clamp01(0.3 + (PLR_MIN_DB - plr) / 6.0),
+                f"peak-to-loudness ratio {plr:.1f} dB and loudness range {a.lra_lu:.1f} LU",
+                {"plr_db": plr, "lra_lu": _r(a.lra_lu)},
+            )
+        )
     mono_loss = _mono_loss_db(audio, integrated if loud_ok else None)
     facts["mono_loss_db"] = _r(mono_loss)
-    if audio.channels >= 2 and mono_loss is not None and (mono_loss > MONO_LOSS_DB or a.stereo_correlation < -0.2):
-        findings.append(Finding("mono_compatibility", _clamp01(0.3 + (mono_loss - MONO_LOSS_DB) / 6.0),
-                                f"mono fold-down {mono_loss:.1f} dB quieter, channel correlation "
-                                f"{a.stereo_correlation:.2f}",
-                                {"mono_loss_db": _r(mono_loss), "stereo_correlation": _r(a.stereo_correlation, 3)}))
+    if (
+        audio.channels >= 2
+        and mono_loss is not None
+        and (mono_loss > MONO_LOSS_DB or a.stereo_correlation < -0.2)
+    ):
+        findings.append(
+            Finding(
+                "mono_compatibility",
+                _clamp01(0.3 + (mono_loss - MONO_LOSS_DB) / 6.0),
+                f"mono fold-down {mono_loss:.1f} dB quieter, channel correlation {a.stereo_correlation:.2f}",
+                {"mono_loss_db": _r(mono_loss), "stereo_correlation": _r(a.stereo_correlation, 3)},
+            )
+        )
     if a.true_peak_dbtp > TRUE_PEAK_DBTP:
         over = a.true_peak_dbtp > 0.0
-        findings.append(Finding("true_peak", 0.7 if over else 0.3,
-                                f"true peak {a.true_peak_dbtp:+.1f} dBTP ({'over full scale' if over else 'above -1 dBTP'})",
-                                {"true_peak_dbtp": _r(a.true_peak_dbtp)}))
+        findings.append(
+            Finding(
+                "true_peak",
+                0.7 if over else 0.3,
+                f"true peak {a.true_peak_dbtp:+.1f} dBTP ({'over full scale' if over else 'above -1 dBTP'})",
+                {"true_peak_dbtp": _r(a.true_peak_dbtp)},
+            )
+        )
     if loud_ok and integrated is not None and (integrated < QUIET_LUFS or integrated > LOUD_LUFS):
         quiet = integrated < QUIET_LUFS
         sev = _clamp01(0.3 + ((QUIET_LUFS - integrated) if quiet else (integrated - LOUD_LUFS)) / 20.0)
-        findings.append(Finding("loudness", sev, f"integrated loudness {integrated:.1f} LUFS "
-                                f"({'very quiet' if quiet else 'very loud'})", {"integrated_lufs": _r(integrated)}))
+        findings.append(
+            Finding(
+                "loudness",
+                sev,
+                f"integrated loudness {integrated:.1f} LUFS ({'very quiet' if quiet else 'very loud'})",
+                {"integrated_lufs": _r(integrated)},
+            )
+        )
     elif not loud_ok and integrated is not None:
-        findings.append(Finding("loudness", 1.0, "integrated loudness under -70 LUFS (below the gate: near silence)",
-                                {"integrated_lufs": LEVEL_FLOOR_DB}))
-    findings.sort(key=lambda f: (PROBLEMS.index(f.problem) if f.problem in REPAIR_PROBLEMS else 99, -f.severity))
+        findings.append(
+            Finding(
+                "loudness",
+                1.0,
+                "integrated loudness under -70 LUFS (below the gate: near silence)",
+                {"integrated_lufs": LEVEL_FLOOR_DB},
+            )
+        )
+    findings.sort(
+        key=lambda f: (PROBLEMS.index(f.problem) if f.problem in REPAIR_PROBLEMS else 99, -f.severity)
+    )
     return Diagnosis(tuple(findings), facts)

@@ -1,4 +1,4 @@
-"""`mixpilot diagnose FILE [--json]`: what is wrong (or not) with a recording, with the measurements behind it."""
+"""`mixpilot diagnose FILE [--json]`: what is wrong (or not) with a recording, and the measurements."""
 
 from __future__ import annotations
 
@@ -6,16 +6,31 @@ import argparse
 import json
 
 #: facts shown in the human output (all of them are in --json)
-KEY_FACTS = (("integrated_lufs", "LUFS"), ("true_peak_dbtp", "dBTP"), ("lra_lu", "LU"), ("plr_db", "dB"),
-             ("rms_dbfs", "dBFS"), ("noise_floor_dbfs", "dBFS"), ("snr_db", "dB"), ("bandwidth_hz", "Hz"),
-             ("stereo_correlation", ""), ("mono_loss_db", "dB"), ("content", ""), ("duration_s", "s"))
+KEY_FACTS = (
+    ("integrated_lufs", "LUFS"),
+    ("true_peak_dbtp", "dBTP"),
+    ("lra_lu", "LU"),
+    ("plr_db", "dB"),
+    ("rms_dbfs", "dBFS"),
+    ("noise_floor_dbfs", "dBFS"),
+    ("snr_db", "dB"),
+    ("bandwidth_hz", "Hz"),
+    ("stereo_correlation", ""),
+    ("mono_loss_db", "dB"),
+    ("content", ""),
+    ("duration_s", "s"),
+)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("diagnose", help="find problems in a recording (noise, hum, clipping, tone, loudness, ...)")
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "diagnose", help="find problems in a recording (noise, hum, clipping, tone, loudness, ...)"
+    )
     p.add_argument("file", help="audio file (WAV, FLAC, OGG, MP3, AIFF; M4A with ffmpeg)")
     p.add_argument("--json", action="store_true", help='print {"findings": [...], "facts": {...}}')
-    p.add_argument("--genre", default=None, help="genre for the tonal target of music (e.g. pop, hip hop, classical)")
+    p.add_argument(
+        "--genre", default=None, help="genre for the tonal target of music (e.g. pop, hip hop, classical)"
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     p.set_defaults(func=run)
 
@@ -39,7 +54,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("no problems found")
     facts = result["facts"]
-    rows = [(key.rsplit("_", 1)[0].replace("_", " ") if unit else key.replace("_", " "),
-             f"{fmt_value(facts.get(key))} {unit}".strip()) for key, unit in KEY_FACTS]
+    rows = [
+        (
+            key.rsplit("_", 1)[0].replace("_", " ") if unit else key.replace("_", " "),
+            f"{fmt_value(facts.get(key))} {unit}".strip(),
+        )
+        for key, unit in KEY_FACTS
+    ]
     print_table(rows, title=args.file)
     return 0
