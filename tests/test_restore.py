@@ -293,9 +293,23 @@ def _restore(audio: Audio, params: dict | None = None):
     return get_tool("restore")(audio, params or {})
 
 
+def test_nothing_found_nothing_run(local_fixtures, monkeypatch):
+    """The router's side of "do no harm": a diagnosis without repair findings leaves every sample as it was."""
+    from tools.diagnose import Diagnosis, Finding
+
+    a = _local(local_fixtures, "karissa_hobbs_lets_go_fishin_8s.flac")
+    monkeypatch.setattr("tools.diagnose.diagnose", lambda audio, analysis=None, **kw: Diagnosis(
+        (Finding("dull", 0.5, "top octave 6 dB under the target"),), {"content": "music"}))
+    res = _restore(a)
+    assert np.array_equal(res.audio.samples, a.samples)
+    assert res.report["steps"] == [] and res.report["change_db"] is None
+    assert res.report["summary"].startswith("nothing to repair")
+
+
 @pytest.mark.parametrize("name", ["speech_female_16k.flac", "karissa_hobbs_lets_go_fishin_8s.flac",
                                   "slow_motion_dream_3s.flac", "singing-female-3s5.flac"])
 def test_clean_recording_comes_back_as_it_went_in(local_fixtures, name):
+    """End to end through the real diagnosis: output against input SI-SDR ≥ 30 dB."""
     a = _local(local_fixtures, name)
     res = _restore(a)
     assert res.audio.samples.shape == a.samples.shape and res.audio.sample_rate == a.sample_rate
@@ -396,6 +410,7 @@ def test_refinement_rule():
     assert not _should_refine("auto", {"clipping"}, True)[0]
     for p in REFINE_AFTER:
         assert _should_refine("auto", {p}, True)[0]
+    assert _should_refine("always", {"clipping"}, True)[0]
 
 
 def test_restore_imports_no_other_tool():
