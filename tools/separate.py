@@ -3,8 +3,8 @@
 Two engines:
 
 - **Demucs** (``demucs`` package, the ``separation`` extra) when its weights are on this
-  machine: ``MIXPILOT_DEMUCS_DIR`` or the torch hub checkpoint cache (``models/weights.py``;
-  model ``$MIXPILOT_DEMUCS_MODEL``, default ``htdemucs``). Nothing is downloaded.
+  machine, as ``models/weights.py`` resolves them (``mixpilot models pull htdemucs`` installs
+  them; model ``htdemucs`` unless the settings name another). Nothing is downloaded here.
 - **DSP fallback** otherwise, and says so in the report and warnings. It is far weaker
   than Demucs (a few dB of vocal SI-SDR over leaving the mix alone, see
   ``bench/neural.py``): on the mono magnitude STFT, REPET-SIM (each frame's background is

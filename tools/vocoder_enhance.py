@@ -7,10 +7,10 @@ speech: it smooths codec artefacts, phasiness and some noise. Above 11.5 kHz (be
 filter, so a 44.1/48 kHz file keeps its air. ``amount`` blends the re-synthesis (wet) with
 the original (dry); both are time-aligned (Vocos's "center" analysis has no delay).
 
-Weights are never bundled or downloaded: ``MIXPILOT_VOCOS_DIR`` (a folder with
-``config.yaml`` and ``pytorch_model.bin`` from ``charactr/vocos-mel-24khz``) or that repo in
-the Hugging Face cache. Without them the tool is listed unavailable with the reason and the
-planner uses its DSP chain instead.
+Weights are never bundled or downloaded here: ``models/weights.py`` resolves them
+(``mixpilot models pull vocos`` installs ``charactr/vocos-mel-24khz``). Without them the tool
+is listed unavailable with the reason (which names that command) and the planner uses its
+DSP chain instead.
 """
 
 from __future__ import annotations
