@@ -37,10 +37,12 @@ How the detectors tell a problem from the programme:
   band limiting when no frame's content reaches past it (95 % of the frames stay 35 dB under the
   octave below): a filter holds in every frame, an instrument's top harmonic does not. A file
   sampled at 16 kHz is not band limited for its rate. ``bandwidth_hz`` then reads the -10 dB point.
-* reverb (speech, or anything not clearly music: reverb smears the speech cues): the 500-4000 Hz
-  envelope in 10 ms frames; after each strong peak, the drop within 100 ms (a drop to the floor
-  counts as fast). The 90th percentile of those drops (the fastest decays the room allows) gives
-  a reverberation time; clean read speech reads 0.15-0.28 s, rooms of RT60 0.4 s and more above.
+* reverb (speech probability >= 0.25, or >= 0.1 at rates up to 16 kHz: reverb smears the speech
+  cues): the 500-4000 Hz envelope in 10 ms frames; after each strong peak, the drop within 100 ms
+  (a drop to the floor counts as fast). The 90th percentile of those drops (the fastest decays the
+  room allows) gives a reverberation time; clean read speech reads 0.15-0.28 s, rooms of RT60
+  0.4 s and more read above 0.3 s. Held notes read slow too, but they reach the floor within
+  300 ms while a room's tail does not (90th percentile of the 300 ms drops under 38 dB).
 * tonal findings compare band levels (relative to the 250-4000 Hz band) with limits outside what
   clean recordings show, per content (a genre shifts the music limits).
 """
@@ -144,6 +146,7 @@ BANDLIMIT_FRACTION = 0.8  # cutoff under this share of Nyquist
 BANDLIMIT_LEAK_DB = -35.0  # and no frame's content reaches past it by more than this
 BANDLIMIT_MAX_HZ = 15000.0
 REVERB_MIN_SPEECH = 0.25
+REVERB_MIN_SPEECH_LOW_RATE = 0.1
 REVERB_LATE_DB = 38.0  # and within 300 ms the fastest decays stay this far from falling through
 REVERB_RT60_S = 0.30  # the fastest syllable decays (90th percentile) read slower than this: room
 TRUE_PEAK_DBTP = -1.0
@@ -883,7 +886,10 @@ def diagnose(audio: Audio, analysis: Analysis | None = None, *, genre: str | Non
             )
 
     # --- reverb (speech)
-    if a.speech_probability >= REVERB_MIN_SPEECH:  # reverb smears the cues that make speech read as speech
+    # reverb smears the cues that make speech read as speech; at speech rates (<= 16 kHz: music is rarely
+    # delivered there) anything not plainly music gets the check
+    min_speech = REVERB_MIN_SPEECH_LOW_RATE if sr <= 16000 else REVERB_MIN_SPEECH
+    if a.speech_probability >= min_speech:
         rv = _reverb(mono, sr)
         slow_tail = rv.late_drop_db is not None and rv.late_drop_db < REVERB_LATE_DB
         if rv.rt60_s is not None and rv.rt60_s > REVERB_RT60_S and slow_tail:
