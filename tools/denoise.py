@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from tools import dsp
 from tools.audio import Audio
 from tools.dsp import peak_warning
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
@@ -104,7 +105,7 @@ def _own_gate(x: np.ndarray, sr: int, strength: float) -> np.ndarray:
         gain = uniform_filter(gain, size=(3, 5))
         gain = 1.0 - strength * (1.0 - gain)
         _, y = istft(z * gain, sr, nperseg=n_fft, noverlap=n_fft * 3 // 4)
-        out[c] = y[: x.shape[1]] if y.size >= x.shape[1] else np.pad(y, (0, x.shape[1] - y.size))
+        out[c] = dsp.fit_length(y, x.shape[1])
     return out
 
 

@@ -181,6 +181,13 @@ def istft(z: np.ndarray, n_fft: int, hop: int, total: int, n: int) -> np.ndarray
     return (out[:, pad : pad + n] / np.maximum(norm[pad : pad + n], 1e-9)).astype(np.float32)
 
 
+def fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    """`x` cut or zero-padded along its last axis to `n` samples."""
+    if x.shape[-1] >= n:
+        return x[..., :n]
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - x.shape[-1])])
+
+
 def stft_size(sample_rate: int, seconds: float = 0.046) -> int:
     return 1 << max(8, int(round(math.log2(seconds * sample_rate))))
 
@@ -244,10 +251,7 @@ def istft_scipy(z: np.ndarray, n_fft: int, hop: int, n: int) -> np.ndarray:
     from scipy.signal import istft as _istft
 
     y: np.ndarray = _istft(z, nperseg=n_fft, noverlap=n_fft - hop, window="hann", boundary=True)[1]
-    y = y[..., :n]
-    if y.shape[-1] < n:
-        y = np.pad(y, [(0, 0)] * (y.ndim - 1) + [(0, n - y.shape[-1])])
-    return y.astype(np.float32)
+    return fit_length(y, n).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- levels and spectra
@@ -319,6 +323,13 @@ def fractional_octave_levels(freqs: np.ndarray, power: np.ndarray, per_octave: i
             centres.append(math.sqrt(edges[i] * edges[i + 1]))
             levels.append(10.0 * math.log10(max(float(power[sel].mean()), 1e-30)))
     return np.array(centres), np.array(levels)
+
+
+def third_octave_levels(x: np.ndarray, sample_rate: int, lo: float = 40.0,
+                        hi: float = 16000.0) -> tuple[np.ndarray, np.ndarray]:
+    """(centres Hz, power density dB) of the long-term spectrum in third octaves, lo..min(hi, 0.45 fs)."""
+    f, p = average_spectrum(x, sample_rate)
+    return fractional_octave_levels(f, p, 3, lo, min(hi, MAX_FREQ_FRACTION * sample_rate))
 
 
 def spectral_tilt_db_per_octave(x: np.ndarray, sample_rate: int, lo: float = 50.0, hi: float = 16000.0) -> float:

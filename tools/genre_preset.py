@@ -41,8 +41,7 @@ class GenrePresetParams(ToolParams):
 
 def tone_profile(x: np.ndarray, sr: int) -> tuple[float, float]:
     """(tilt dB/oct, low-end dB relative to the tilt line) of the long-term spectrum."""
-    f, p = dsp.average_spectrum(x, sr)
-    c, lev = dsp.fractional_octave_levels(f, p, 3, 40.0, min(16000.0, 0.45 * sr))
+    c, lev = dsp.third_octave_levels(x, sr)
     ok = lev > lev.max() - 90.0
     fit = np.polyfit(np.log2(c[ok & (c >= 50.0)]), lev[ok & (c >= 50.0)], 1)
     # the low end is judged against the line through the bands above it (150 Hz up), extrapolated

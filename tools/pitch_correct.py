@@ -34,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from tools import dsp
 from tools.audio import Audio, resample
 from tools.intonation import (
     CREPE_SR,
@@ -304,7 +305,7 @@ def _resynthesise(audio: Audio, f0: np.ndarray, voiced: np.ndarray, shift: np.nd
         sp = pw.cheaptrick(x, f0_w, t_world, sr, fft_size=fft_size)
         ap = pw.d4c(x, f0_w, t_world, sr, fft_size=fft_size)
         y = pw.synthesize(new_f0, sp, ap, sr, WORLD_FRAME_MS)
-        y = y[:n] if y.size >= n else np.pad(y, (0, n - y.size))
+        y = dsp.fit_length(y, n)
         # WORLD's level drifts from the input's by a dB or two; follow the original's envelope
         env_x = np.sqrt(uniform_filter1d(x**2, env_n) + 1e-12)
         env_y = np.sqrt(uniform_filter1d(y**2, env_n) + 1e-12)

@@ -33,11 +33,6 @@ class ReferenceMatchParams(ToolParams):
     match_width: bool = Field(True, description="also match stereo width (stereo input and reference)")
 
 
-def _levels(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
-    f, p = dsp.average_spectrum(x, sr)
-    return dsp.fractional_octave_levels(f, p, 3, 40.0, min(16000.0, 0.45 * sr))
-
-
 def _side_mid_ratio(x: np.ndarray, sr: int) -> float:
     hp = dsp.apply_sos(x[:2], dsp.biquad("highpass", 120.0, sr, 0.0, 0.707))
     mid, side = 0.5 * (hp[0] + hp[1]), 0.5 * (hp[0] - hp[1])
@@ -56,8 +51,8 @@ def run(audio: Audio, params: ReferenceMatchParams, ctx: ToolContext) -> ToolRes
     if k <= 0:
         report["note"] = "intensity is 0; audio unchanged"
         return ToolResult(audio=audio, report=report)
-    c, l_in = _levels(audio.samples, sr)
-    c2, l_ref = _levels(ref.samples, sr)
+    c, l_in = dsp.third_octave_levels(audio.samples, sr)
+    c2, l_ref = dsp.third_octave_levels(ref.samples, sr)
     n = min(c.size, c2.size)
     c, diff = c[:n], l_ref[:n] - l_in[:n]
     mid = (c >= 100.0) & (c <= 10000.0)

@@ -49,9 +49,7 @@ def run(audio: Audio, params: SaturationParams, ctx: ToolContext) -> ToolResult:
     u = up * (k / peak)
     w = shape(u, even) * (peak / k)
     w = dsp.apply_sos(w, dsp.biquad("highpass", 10.0, sr * OVERSAMPLE, 0.0, 0.707))
-    y = resample(w.astype(np.float32), sr * OVERSAMPLE, sr, quality="HQ")[:, : audio.frames]
-    if y.shape[1] < audio.frames:
-        y = np.pad(y, ((0, 0), (0, audio.frames - y.shape[1])))
+    y = dsp.fit_length(resample(w.astype(np.float32), sr * OVERSAMPLE, sr, quality="HQ"), audio.frames)
     rms_in = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
     rms_out = float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
     y = y * (rms_in / max(rms_out, 1e-12))

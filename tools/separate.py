@@ -148,7 +148,7 @@ def separate_demucs(mix: np.ndarray, sr: int, model: Any, device: str = "cpu",
         s = out[i]
         s = resample(s.astype(np.float32), msr, sr) if sr != msr else s
         n = mix.shape[1]
-        s = s[:, :n] if s.shape[1] >= n else np.pad(s, ((0, 0), (0, n - s.shape[1])))
+        s = dsp.fit_length(s, n)
         if mix.shape[0] == 1 and s.shape[0] != 1:
             s = s.mean(axis=0, keepdims=True)
         elif s.shape[0] != mix.shape[0]:

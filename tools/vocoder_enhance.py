@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from tools import dsp
 from tools.audio import Audio, resample
 from tools.dsp import peak_warning
 from tools.registry import Stage, ToolContext, ToolError, ToolParams, ToolResult, ToolSpec
@@ -78,10 +79,10 @@ def vocode(samples: np.ndarray, sr: int, model: Any, device: str = "cpu") -> np.
     with torch.inference_mode():
         y = model.to(device)(torch.from_numpy(np.ascontiguousarray(x)).to(device)).cpu().numpy()
     n = x.shape[-1]
-    y = y[:, :n] if y.shape[-1] >= n else np.pad(y, ((0, 0), (0, n - y.shape[-1])))
+    y = dsp.fit_length(y, n)
     y = resample(y.astype(np.float32), vsr, sr) if sr != vsr else y
     m = samples.shape[-1]
-    return (y[:, :m] if y.shape[-1] >= m else np.pad(y, ((0, 0), (0, m - y.shape[-1])))).astype(np.float32)
+    return dsp.fit_length(y, m).astype(np.float32)
 
 
 def run(audio: Audio, params: VocoderEnhanceParams, ctx: ToolContext) -> ToolResult:
