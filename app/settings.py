@@ -62,7 +62,8 @@ class Settings(BaseSettings):
 
     # ---- HTTP API (app/api)
     environment: Literal["development", "production"] = Field(
-        "development", description="production refuses weak secrets and hides error details")
+        "development", description="production refuses weak secrets and hides the API docs (error bodies never "
+        "carry details: they name a request id, the log has the rest)")
     jwt_secret: SecretStr | None = Field(
         None, description=f"HMAC key for tokens; required in production (>= {MIN_SECRET_CHARS} chars); "
         "development without one gets a random per-process key")

@@ -80,7 +80,9 @@ def test_ffmpeg_formats_are_checked_from_the_container_duration(tmp_path):
     x, sr = sf.read(wav.with_suffix(".flac"))
     sf.write(wav, x, sr)
     m4a = tmp_path / "x.m4a"
-    subprocess.run([ffmpeg_executable(), "-v", "error", "-y", "-i", str(wav), "-c:a", "aac", str(m4a)], check=True)
+    subprocess.run(
+        [ffmpeg_executable(), "-v", "error", "-y", "-i", str(wav), "-c:a", "aac", str(m4a)], check=True
+    )
     with pytest.raises(AudioTooLarge, match="decodes to"):
         load(m4a, max_samples=48000 * 2)
     assert load(m4a, max_samples=48000 * 10).frames >= 48000 * 5

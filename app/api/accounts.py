@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from fastapi import HTTPException, status
+from fastapi import HTTPException, Request, status
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
@@ -13,11 +13,14 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import unauthorized
 from app.api.schemas import TokenOut
 from app.api.security import (
+    ADDRESS_PREFIX,
     TokenError,
     check_password_unknown_user,
+    client_address,
     create_token,
     decode_claims,
     hash_password,
+    password_problem,
     verify_password,
 )
 from app.api.state import AppState
@@ -26,7 +29,16 @@ from memory import db
 LOGIN_FAILED = "incorrect email or password"
 
 
+def request_client(state: AppState, request: Request) -> str:
+    """The client's address (proxy headers only from `Settings.trusted_proxies`)."""
+    peer = request.client.host if request.client else None
+    return client_address(peer, request.headers, state.settings.trusted_proxies)
+
+
 async def register(state: AppState, session: AsyncSession, *, email: str, password: str) -> db.User:
+    problem = password_problem(password, email=email)
+    if problem is not None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
     if await db.get_user_by_email(session, email=email) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, detail="an account with this email already exists")
     hashed = await run_in_threadpool(hash_password, password)
@@ -51,10 +63,18 @@ async def issue_tokens(state: AppState, session: AsyncSession, user_id: str) -> 
 
 
 async def login(state: AppState, session: AsyncSession, *, email: str, password: str, client: str) -> TokenOut:
-    """Tokens for a correct email + password; the same 401 for every failure; 429 when throttled."""
-    key = f"{email.strip().lower()}|{client}"
-    # per email + client, and per client across emails (one address trying many accounts)
-    wait = max(state.throttle.retry_after(key), state.throttle.retry_after(f"*|{client}"))
+    """Tokens for a correct email + password; the same 401 for every failure; 429 when throttled.
+
+    Throttled: an account from one address after `login_max_failures` failures; an address after
+    `login_max_address_failures` failures on any emails, but then only for accounts that have not
+    signed in from it before (a shared address under attack still lets its known users in)."""
+    account = email.strip().lower()
+    key, address, known = f"{account}|{client}", f"{ADDRESS_PREFIX}{client}", f"ok|{account}|{client}"
+    wait = state.throttle.retry_after(key)
+    if not wait:
+        wait = state.throttle.retry_after(address)
+        if wait and state.throttle.known(known):
+            wait = 0.0
     if wait > 0:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail="too many failed logins: try again later",
                             headers={"Retry-After": str(int(wait) + 1)})
@@ -65,9 +85,10 @@ async def login(state: AppState, session: AsyncSession, *, email: str, password:
         ok = await run_in_threadpool(verify_password, password, user.password_hash)
     if not ok:
         state.throttle.failed(key)
-        state.throttle.failed(f"*|{client}")
+        state.throttle.failed(address)
         raise unauthorized(LOGIN_FAILED)
     state.throttle.succeeded(key)
+    state.throttle.remember(known)
     return await issue_tokens(state, session, user.id)
 
 

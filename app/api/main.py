@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -39,7 +40,17 @@ Every resource belongs to one user: another user's id answers 404.
 
 
 def build_router() -> APIRouter:
-    from app.api.routes import auth, chat, enhancement, feedback, files, jobs, models, recommendations, threads
+    from app.api.routes import (
+        auth,
+        chat,
+        enhancement,
+        feedback,
+        files,
+        jobs,
+        models,
+        recommendations,
+        threads,
+    )
     from app.api.schemas import Message, ValidationMessage
 
     common = {400: {"model": Message, "description": "malformed request body"},
@@ -148,10 +159,14 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
         return JSONResponse({"detail": detail[:500], "errors": errors[:20]}, status_code=422)
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - last resort
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        detail = "internal error" if production else f"internal error: {type(exc).__name__}: {exc}"[:500]
-        return JSONResponse({"detail": detail}, status_code=500)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        """Last resort, in every environment: the body names a request id, never the error (it may quote SQL,
+        parameters or paths); the log has the traceback under that id."""
+        request_id = uuid.uuid4().hex
+        log.error("unhandled error %s on %s %s", request_id, request.method, request.url.path,
+                  exc_info=(type(exc), exc, exc.__traceback__))
+        return JSONResponse({"detail": f"internal error (request id {request_id}): the server log has the details",
+                             "request_id": request_id}, status_code=500, headers={"X-Request-ID": request_id})
 
     return app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,41 @@ FileId = Field(
 )
 
 
+#: control characters (C0 but tab, newline, return; DEL; C1) and lone surrogates: no text field takes them
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+#: the same plus tab, newline and return: for one-line fields (emails, passwords, names, tokens)
+_CONTROL_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _refuse(pattern: re.Pattern[str], value: str) -> str:
+    m = pattern.search(value)
+    if m is not None:
+        raise ValueError(f"control character U+{ord(m.group()):04X} at position {m.start()} is not allowed")
+    return value
+
+
+def check_text(value: str) -> str:
+    """`value` unless it holds a control character (tab, newline and return are text) or a lone surrogate."""
+    return _refuse(_CONTROL, value)
+
+
+def check_line(value: str) -> str:
+    """`value` unless it holds any control character (tab and newline included) or a lone surrogate."""
+    return _refuse(_CONTROL_LINE, value)
+
+
+#: free text in a request (messages, comments): every text field of every request model is `Text` or `Line`
+Text = Annotated[str, AfterValidator(check_text)]
+#: one line of text in a request (emails, passwords, ids, tokens, names)
+Line = Annotated[str, AfterValidator(check_line)]
+
+
+class RequestIn(BaseModel):
+    """Base of every request body: unknown fields refused, NaN/inf refused, text fields `Text` or `Line`."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
 class Message(BaseModel):
     detail: str = Field(examples=["file '3f1c…' not found"])
 
@@ -33,15 +69,15 @@ class ValidationMessage(BaseModel):
 # ------------------------------------------------------------------ auth
 
 
-class RegisterIn(BaseModel):
+class RegisterIn(RequestIn):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
             "examples": [{"email": "ana@example.com", "password": "correct horse battery staple"}]
         },
     )
-    email: str = Field(pattern=EMAIL_PATTERN, max_length=320)
-    password: str = Field(min_length=8, max_length=128, description="8–128 characters")
+    email: Line = Field(pattern=EMAIL_PATTERN, max_length=320)
+    password: Line = Field(min_length=8, max_length=128, description="8–128 characters")
 
 
 class UserOut(BaseModel):
@@ -81,9 +117,9 @@ class TokenOut(BaseModel):
     expires_in: int = Field(description="access token lifetime, seconds")
 
 
-class RefreshIn(BaseModel):
+class RefreshIn(RequestIn):
     model_config = ConfigDict(extra="forbid")
-    refresh_token: str = Field(min_length=1, max_length=4096)
+    refresh_token: Line = Field(min_length=1, max_length=4096)
 
 
 # ------------------------------------------------------------------ files
@@ -165,7 +201,7 @@ class FileList(BaseModel):
 # ------------------------------------------------------------------ chat and jobs
 
 
-class ChatIn(BaseModel):
+class ChatIn(RequestIn):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -177,7 +213,7 @@ class ChatIn(BaseModel):
             ]
         },
     )
-    message: str = Field(
+    message: Text = Field(
         min_length=1,
         max_length=4000,
         description=(
@@ -186,7 +222,7 @@ class ChatIn(BaseModel):
             'thread ("do it", "yes", "go ahead") runs'
         ),
     )
-    file_ids: list[str] = Field(
+    file_ids: list[Line] = Field(
         default_factory=list,
         max_length=2,
         description=(
@@ -194,7 +230,7 @@ class ChatIn(BaseModel):
             "Leave empty to continue on the thread's current version."
         ),
     )
-    thread_id: str | None = Field(None, pattern=ID_PATTERN, description="continue this conversation")
+    thread_id: Line | None = Field(None, pattern=ID_PATTERN, description="continue this conversation")
 
     @model_validator(mode="after")
     def _ids(self) -> ChatIn:
@@ -340,7 +376,7 @@ class ThreadList(BaseModel):
 # ------------------------------------------------------------------ feedback and recommendations
 
 
-class FeedbackIn(BaseModel):
+class FeedbackIn(RequestIn):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -355,16 +391,16 @@ class FeedbackIn(BaseModel):
             ]
         },
     )
-    job_id: str | None = Field(None, pattern=ID_PATTERN)
-    file_id: str | None = Field(None, pattern=ID_PATTERN, description="a result file id")
-    turn_id: str | None = Field(None, pattern=ID_PATTERN)
+    job_id: Line | None = Field(None, pattern=ID_PATTERN)
+    file_id: Line | None = Field(None, pattern=ID_PATTERN, description="a result file id")
+    turn_id: Line | None = Field(None, pattern=ID_PATTERN)
     rating: int = Field(ge=1, le=5)
-    aspects: dict[str, int] = Field(
+    aspects: dict[Line, int] = Field(
         default_factory=dict,
         max_length=16,
         description=("1–5 per aspect: vocal_clarity, balance, width, tone, loudness (others are kept too)"),
     )
-    comment: str | None = Field(None, max_length=2000)
+    comment: Text | None = Field(None, max_length=2000)
     liked: bool | None = None
 
     @model_validator(mode="after")
@@ -434,7 +470,7 @@ class RecommendationsOut(BaseModel):
 # ------------------------------------------------------------------ enhancement
 
 
-class VoiceOptions(BaseModel):
+class VoiceOptions(RequestIn):
     model_config = ConfigDict(extra="forbid")
     denoise: bool = True
     dereverb: bool = False
@@ -446,7 +482,7 @@ class VoiceOptions(BaseModel):
     )
 
 
-class VoiceIn(BaseModel):
+class VoiceIn(RequestIn):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -458,22 +494,22 @@ class VoiceIn(BaseModel):
             ]
         },
     )
-    file_id: str = FileId
-    reference_file_id: str | None = Field(
+    file_id: Line = FileId
+    reference_file_id: Line | None = Field(
         None, pattern=ID_PATTERN, description="a clean version of the same speech: adds PESQ/STOI"
     )
     options: VoiceOptions = Field(default_factory=VoiceOptions)
 
 
-class MixingOptions(BaseModel):
+class MixingOptions(RequestIn):
     model_config = ConfigDict(extra="forbid")
-    genre: str | None = Field(None, max_length=32, examples=["pop"])
+    genre: Line | None = Field(None, max_length=32, examples=["pop"])
     vocal_level: Literal["lower", "balanced", "louder"] = "balanced"
     reverb: bool = False
     target_lufs: float | None = Field(-14.0, ge=-30, le=-6)
 
 
-class MixingIn(BaseModel):
+class MixingIn(RequestIn):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -486,20 +522,20 @@ class MixingIn(BaseModel):
             ]
         },
     )
-    beat_file_id: str = FileId
-    vocal_file_id: str = FileId
+    beat_file_id: Line = FileId
+    vocal_file_id: Line = FileId
     options: MixingOptions = Field(default_factory=MixingOptions)
 
 
-class CompleteOptions(BaseModel):
+class CompleteOptions(RequestIn):
     model_config = ConfigDict(extra="forbid")
     clean: bool = True
-    genre: str | None = Field(None, max_length=32, examples=["pop"])
+    genre: Line | None = Field(None, max_length=32, examples=["pop"])
     platform: Literal["spotify", "apple music", "youtube", "podcast", "broadcast"] | None = "spotify"
-    request: str | None = Field(None, max_length=1000, description="anything else, in words")
+    request: Text | None = Field(None, max_length=1000, description="anything else, in words")
 
 
-class CompleteIn(BaseModel):
+class CompleteIn(RequestIn):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -511,9 +547,9 @@ class CompleteIn(BaseModel):
             ]
         },
     )
-    file_id: str = FileId
-    vocal_file_id: str | None = Field(None, pattern=ID_PATTERN)
-    reference_file_id: str | None = Field(None, pattern=ID_PATTERN)
+    file_id: Line = FileId
+    vocal_file_id: Line | None = Field(None, pattern=ID_PATTERN)
+    reference_file_id: Line | None = Field(None, pattern=ID_PATTERN)
     options: CompleteOptions = Field(default_factory=CompleteOptions)
 
 

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.api.security import LoginThrottle, TokenConfig
+from app.api.security import LoginThrottle, RedisLoginThrottle, TokenConfig
 from app.jobs import EventBus, Runner
 from app.settings import Settings
 
@@ -19,7 +19,7 @@ class AppState:
     engine: Any  # sqlalchemy AsyncEngine
     sessions: Any  # async_sessionmaker
     tokens: TokenConfig
-    throttle: LoginThrottle
+    throttle: LoginThrottle | RedisLoginThrottle
     runner: Runner  # app.jobs.make_runner
     bus: EventBus  # app.jobs.make_bus
     reads: Any = None  # app.api.reads.Reads: token user, job and file lookups (inline on SQLite)

@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form, Request, status
 
 from app.api import accounts
 from app.api.deps import CurrentUser, SessionDep, StateDep
-from app.api.schemas import Message, RefreshIn, RegisterIn, TokenOut, UserOut
+from app.api.schemas import Line, Message, RefreshIn, RegisterIn, TokenOut, UserOut
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 UNAUTH = {401: {"model": Message, "description": "missing, expired, forged or wrong-type token"}}
@@ -23,11 +22,13 @@ async def register(body: RegisterIn, state: StateDep, session: SessionDep) -> Us
 @router.post("/token", response_model=TokenOut, responses={
     401: {"model": Message, "description": "incorrect email or password"},
     429: {"model": Message, "description": "too many failed logins (see Retry-After)"}})
-async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, state: StateDep,
-                session: SessionDep) -> TokenOut:
-    """OAuth2 password flow: form fields `username` (the email) and `password` → access + refresh tokens."""
-    client = request.client.host if request.client else "?"
-    return await accounts.login(state, session, email=form.username, password=form.password, client=client)
+async def token(username: Annotated[Line, Form(max_length=320)], password: Annotated[Line, Form(max_length=1024)],
+                request: Request, state: StateDep, session: SessionDep,
+                grant_type: Annotated[Line | None, Form(pattern="^password$")] = None) -> TokenOut:
+    """OAuth2 password flow: form fields `username` (the email) and `password` → access + refresh tokens.
+    (Other OAuth2 fields, `scope`, `client_id`, `client_secret`, are accepted and ignored.)"""
+    client = accounts.request_client(state, request)
+    return await accounts.login(state, session, email=username, password=password, client=client)
 
 
 @router.post("/refresh", response_model=TokenOut, responses=UNAUTH)
