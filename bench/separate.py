@@ -37,7 +37,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=30.0, help="excerpt length per track")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument(
+        "--memory-probe",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="instead: peak memory and RTF of the tool's Demucs path on MINUTES of stereo 44.1 kHz noise, "
+        "with an HTDemucs at the package's class defaults and random weights (cost only)",
+    )
     args = ap.parse_args()
+    if args.memory_probe is not None:
+        return memory_probe(args.memory_probe, args.device)
 
     from app.settings import Settings
     from models.weights import current_sources, use_sources
@@ -56,15 +66,23 @@ def main() -> int:
             engines.append((state.name, "demucs"))
             print(f"  {state.name}: installed ({state.path})")
         else:
-            print(f"  {state.name}: NOT INSTALLED: `mixpilot models pull {state.name}` ({state.card.size_mb:.0f} MB)")
+            print(
+                f"  {state.name}: NOT INSTALLED: `mixpilot models pull {state.name}` ({state.card.size_mb:.0f} MB)"
+            )
     tracks = sorted((SHARED / "stems").glob("*/mixture.flac")) if (SHARED / "stems").is_dir() else []
     if not tracks:
         print(f"no MUSDB excerpts under {SHARED / 'stems'}")
         return 1
     spec = default_registry()["separate"]
     ctx = ToolContext(device=args.device)
-    print(f"\nSI-SDR (dB) per stem against the true stem; first {args.seconds:g} s of each track; device {args.device}")
-    print(f"  {'track':30s} {'engine':>12s} {'mix→voc':>8s} " + " ".join(f"{s:>7s}" for s in STEMS) + f" {'RTF':>6s}")
+    print(
+        f"\nSI-SDR (dB) per stem against the true stem; first {args.seconds:g} s of each track; device {args.device}"
+    )
+    print(
+        f"  {'track':30s} {'engine':>12s} {'mix→voc':>8s} "
+        + " ".join(f"{s:>7s}" for s in STEMS)
+        + f" {'RTF':>6s}"
+    )
     for mixf in tracks:
         mix = load(mixf)
         refs = {s: load(mixf.parent / f"{s}.flac") for s in STEMS}
@@ -78,10 +96,49 @@ def main() -> int:
             t0 = time.perf_counter()
             res = spec(mix, params, ctx)
             rtf = (time.perf_counter() - t0) / mix.duration_s
-            got = {s: si_sdr(res.extra[s].samples.mean(axis=0), refs[s].samples[:, :n].mean(axis=0)) for s in STEMS}
-            print(f"  {mixf.parent.name:30s} {name:>12s} {base:8.2f} " + " ".join(f"{got[s]:7.2f}" for s in STEMS)
-                  + f" {rtf:6.2f}")
+            got = {
+                s: si_sdr(res.extra[s].samples.mean(axis=0), refs[s].samples[:, :n].mean(axis=0))
+                for s in STEMS
+            }
+            print(
+                f"  {mixf.parent.name:30s} {name:>12s} {base:8.2f} "
+                + " ".join(f"{got[s]:7.2f}" for s in STEMS)
+                + f" {rtf:6.2f}"
+            )
     use_sources(src)
+    return 0
+
+
+def memory_probe(minutes: float, device: str) -> int:
+    """Peak RSS (this process) and RTF of `tools.separate.separate_demucs` on ``minutes`` of audio: the
+    chunked path (7.8 s segments, 25 % overlap) keeps the model's working memory flat; the stems
+    themselves (4 × the input) grow with the length."""
+    import resource
+
+    import torch
+    from demucs.apply import BagOfModels
+    from demucs.htdemucs import HTDemucs
+
+    from tools.separate import separate_demucs
+
+    torch.manual_seed(0)
+    model = BagOfModels([HTDemucs(sources=["drums", "bass", "other", "vocals"])])
+    model.eval()
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    sr = 44100
+    rng = np.random.default_rng(0)
+    x = (0.1 * rng.standard_normal((2, int(minutes * 60 * sr)))).astype(np.float32)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    stems = separate_demucs(x, sr, model, device)
+    wall = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out_mb = sum(v.nbytes for v in stems.values()) / 2**20
+    print(
+        f"HTDemucs class defaults ({params:.1f} M params, random weights), {minutes:g} min stereo 44.1 kHz on "
+        f"{device}: peak RSS {peak:.0f} MB (before the call {before:.0f} MB; the stems alone {out_mb:.0f} MB), "
+        f"RTF {wall / (minutes * 60):.2f}"
+    )
     return 0
 
 

@@ -69,8 +69,14 @@ def source_of(repo: ModelRepo, card: ModelCard) -> str:
     return f"{hf_endpoint(repo)}/{rf.hf_repo} @ {rf.revision}"
 
 
-def pull(repo: ModelRepo, name: str, *, progress: bool = True, timeout_s: float = 30.0,
-         log: Callable[[str], None] | None = None) -> ModelState:
+def pull(
+    repo: ModelRepo,
+    name: str,
+    *,
+    progress: bool = True,
+    timeout_s: float = 30.0,
+    log: Callable[[str], None] | None = None,
+) -> ModelState:
     """Fetch, check and install model ``name`` into ``repo.models_dir``; a no-op when it is installed and
     its checksums match. Returns the new state; raises `ModelLoadingError` with one line."""
     card = repo.card(name)
@@ -192,8 +198,9 @@ def _download(url: str, dest: Path, *, progress: bool, timeout_s: float, label: 
 def _interrupted(got: int, total: int | None, exc: BaseException | None) -> ModelLoadingError:
     of = f" of {total / 1e6:.1f} MB" if total else ""
     why = f" ({type(exc).__name__})" if exc is not None else ""
-    return ModelLoadingError(f"transfer interrupted after {got / 1e6:.1f} MB{of}{why}; run the same command "
-                             "again to resume")
+    return ModelLoadingError(
+        f"transfer interrupted after {got / 1e6:.1f} MB{of}{why}; run the same command again to resume"
+    )
 
 
 def _host(url: str) -> str:
@@ -217,8 +224,16 @@ def _bar(total: int | None, initial: int, label: str, progress: bool) -> Any:
         from tqdm import tqdm
     except ModuleNotFoundError:
         return _NoBar()
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
-                file=sys.stderr, leave=True)
+    return tqdm(
+        total=total,
+        initial=initial,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=label,
+        file=sys.stderr,
+        leave=True,
+    )
 
 
 # ---------------------------------------------------------------------------- Hugging Face (Vocos)
@@ -228,10 +243,16 @@ def _hf_download(repo: ModelRepo, rf: RemoteFile, staging: Path, *, progress: bo
     try:
         from huggingface_hub import hf_hub_download
     except ModuleNotFoundError:
-        raise ModelLoadingError("pulling Vocos needs the huggingface_hub package: pip install huggingface_hub") from None
+        raise ModelLoadingError(
+            "pulling Vocos needs the huggingface_hub package: pip install huggingface_hub"
+        ) from None
     _reachable(f"{hf_endpoint(repo)}/{rf.hf_repo}/resolve/{rf.revision}/{rf.name}", rf, timeout_s)
-    kwargs: dict[str, Any] = {"revision": rf.revision, "local_dir": str(staging), "etag_timeout": timeout_s,
-                              "endpoint": hf_endpoint(repo)}
+    kwargs: dict[str, Any] = {
+        "revision": rf.revision,
+        "local_dir": str(staging),
+        "etag_timeout": timeout_s,
+        "endpoint": hf_endpoint(repo),
+    }
     if not progress:
         kwargs["tqdm_class"] = _quiet_tqdm()
     import logging
@@ -258,15 +279,24 @@ def _reachable(url: str, rf: RemoteFile, timeout_s: float) -> None:
         return
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise ModelLoadingError(f"cannot reach {_host(url)} for {rf.hf_repo}/{rf.name} ({reason}); {OFFLINE_HINT}") from None
+        raise ModelLoadingError(
+            f"cannot reach {_host(url)} for {rf.hf_repo}/{rf.name} ({reason}); {OFFLINE_HINT}"
+        ) from None
 
 
 def _hf_error_line(repo: ModelRepo, rf: RemoteFile, exc: Exception) -> str:
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
     where = hf_endpoint(repo)
-    offline = name in ("LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectError", "ConnectTimeout",
-                       "ConnectionError", "ReadTimeout", "TimeoutException")
+    offline = name in (
+        "LocalEntryNotFoundError",
+        "OfflineModeIsEnabled",
+        "ConnectError",
+        "ConnectTimeout",
+        "ConnectionError",
+        "ReadTimeout",
+        "TimeoutException",
+    )
     if offline or "connect" in text.lower():
         return f"cannot reach {_host(where) or where} for {rf.hf_repo}/{rf.name}; {OFFLINE_HINT}"
     return f"{rf.hf_repo}/{rf.name} @ {rf.revision} from {where}: {name}: {text[:200]}"
@@ -275,7 +305,7 @@ def _hf_error_line(repo: ModelRepo, rf: RemoteFile, exc: Exception) -> str:
 def _quiet_tqdm() -> Any:
     from tqdm.auto import tqdm
 
-    class Quiet(tqdm):  # type: ignore[misc, valid-type]
+    class Quiet(tqdm):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["disable"] = True
             super().__init__(*args, **kwargs)

@@ -94,13 +94,17 @@ DEMUCS_CARDS: dict[str, dict[str, Any]] = {
     "htdemucs": dict(
         enables="separate: 4 stems (vocals, drums, bass, other) with Hybrid Transformer Demucs",
         gain="HT-Demucs reaches 9.0 dB average SDR on MUSDB-HQ, where the DSP fallback gains only +1.2 to +5.5 dB "
-             "of vocal SI-SDR over the unseparated mix (two MUSDB excerpts)",
-        size_mb=80.2, default=True),
+        "of vocal SI-SDR over the unseparated mix (two MUSDB excerpts)",
+        size_mb=80.2,
+        default=True,
+    ),
     "htdemucs_ft": dict(
         enables="separate: the fine-tuned bag of 4 HT-Demucs models (one per stem; ~4x slower, a little cleaner); "
-                "use it with MIXPILOT_DEMUCS_MODEL=htdemucs_ft",
+        "use it with MIXPILOT_DEMUCS_MODEL=htdemucs_ft",
         gain="about +0.3 dB SDR over htdemucs on MUSDB-HQ (9.2 dB), at 4x the time",
-        size_mb=4 * 80.2, default=False),
+        size_mb=4 * 80.2,
+        default=False,
+    ),
 }
 
 
@@ -141,8 +145,12 @@ def _demucs_bag(name: str, remote_dir: Path | None) -> dict[str, Any]:
     return (yaml.safe_load(text) or {}) if text else {}
 
 
-def default_cards(*, demucs_remote: Path | None = None, vocos_revision: str = VOCOS_REVISION,
-                  vocos_sha256: Mapping[str, str] | None = None) -> dict[str, ModelCard]:
+def default_cards(
+    *,
+    demucs_remote: Path | None = None,
+    vocos_revision: str = VOCOS_REVISION,
+    vocos_sha256: Mapping[str, str] | None = None,
+) -> dict[str, ModelCard]:
     """The catalogue: Demucs models from the demucs package's remote list (URLs and checksums), Vocos
     pinned here. ``demucs_remote`` / ``vocos_*`` replace those sources (tests, an organisation's list)."""
     cards: dict[str, ModelCard] = {}
@@ -152,19 +160,37 @@ def default_cards(*, demucs_remote: Path | None = None, vocos_revision: str = VO
         sigs = [str(s) for s in bag.get("models", [])]
         if not sigs or any(s not in remote for s in sigs):
             continue  # the demucs package (separation extra) is not installed: nothing to offer
-        files = tuple(RemoteFile(name=Path(remote[s]).name, sha256=Path(remote[s]).stem.rsplit("-", 1)[1],
-                                 url_path=remote[s]) for s in sigs)
-        cards[name] = ModelCard(name=name, kind="demucs", tool="separate", licence="MIT (demucs code and published weights)",
-                                source=DEMUCS_ROOT_URL + str(Path(remote[sigs[0]]).parent) + "/ (demucs remote list)",
-                                files=files, bag=bag, **info)
+        files = tuple(
+            RemoteFile(
+                name=Path(remote[s]).name, sha256=Path(remote[s]).stem.rsplit("-", 1)[1], url_path=remote[s]
+            )
+            for s in sigs
+        )
+        cards[name] = ModelCard(
+            name=name,
+            kind="demucs",
+            tool="separate",
+            licence="MIT (demucs code and published weights)",
+            source=DEMUCS_ROOT_URL + str(Path(remote[sigs[0]]).parent) + "/ (demucs remote list)",
+            files=files,
+            bag=bag,
+            **info,
+        )
     sha = dict(VOCOS_SHA256 if vocos_sha256 is None else vocos_sha256)
     cards["vocos"] = ModelCard(
-        name="vocos", kind="vocos", tool="vocoder_enhance",
+        name="vocos",
+        kind="vocos",
+        tool="vocoder_enhance",
         enables="vocoder_enhance: re-synthesise a voice through the Vocos mel vocoder (24 kHz)",
         gain="smooths codec artefacts and phasiness that EQ and denoising leave; without it the planner uses DSP",
-        size_mb=54.0, licence="MIT", source=f"huggingface.co/{VOCOS_REPO_ID} @ {vocos_revision}",
-        files=tuple(RemoteFile(name=f, sha256=sha.get(f), hf_repo=VOCOS_REPO_ID, revision=vocos_revision)
-                    for f in VOCOS_FILES))
+        size_mb=54.0,
+        licence="MIT",
+        source=f"huggingface.co/{VOCOS_REPO_ID} @ {vocos_revision}",
+        files=tuple(
+            RemoteFile(name=f, sha256=sha.get(f), hf_repo=VOCOS_REPO_ID, revision=vocos_revision)
+            for f in VOCOS_FILES
+        ),
+    )
     return cards
 
 
@@ -209,7 +235,7 @@ def check_sha256(path: Path, want: str | None) -> str | None:
     got = sha256_file(path)
     if got.startswith(want.lower()):
         return None
-    return f"{path.name}: sha256 {got[:len(want)]}, expected {want}"
+    return f"{path.name}: sha256 {got[: len(want)]}, expected {want}"
 
 
 # ---------------------------------------------------------------------------- the repo
@@ -237,9 +263,18 @@ class ModelState:
 
     def to_dict(self) -> dict[str, Any]:
         c = self.card
-        return {"name": self.name, "installed": self.installed, "path": str(self.path) if self.path else None,
-                "detail": self.detail, "tool": c.tool if c else "", "enables": c.enables if c else "", "size_mb": c.size_mb if c else None,
-                "licence": c.licence if c else "", "source": c.source if c else "", "default": c.default if c else False}
+        return {
+            "name": self.name,
+            "installed": self.installed,
+            "path": str(self.path) if self.path else None,
+            "detail": self.detail,
+            "tool": c.tool if c else "",
+            "enables": c.enables if c else "",
+            "size_mb": c.size_mb if c else None,
+            "licence": c.licence if c else "",
+            "source": c.source if c else "",
+            "default": c.default if c else False,
+        }
 
 
 @dataclass(frozen=True)
@@ -330,10 +365,14 @@ class ModelRepo:
         where = ", ".join(str(d) for d in dirs) or "no folder configured"
         if name in cards:
             c = cards[name]
-            return (f"needs the HT-Demucs weights, not installed: run `mixpilot models pull {name}` "
-                    f"({c.size_mb:.0f} MB, or name a folder with {SETTING_DEMUCS_DIR}); {c.gain}")
-        return (f"Demucs weights for '{name}' not found (missing {', '.join(s + '-*.th' for s in missing)} in "
-                f"{where}); put the checkpoint files in a folder and set {SETTING_DEMUCS_DIR}")
+            return (
+                f"needs the HT-Demucs weights, not installed: run `mixpilot models pull {name}` "
+                f"({c.size_mb:.0f} MB, or name a folder with {SETTING_DEMUCS_DIR}); {c.gain}"
+            )
+        return (
+            f"Demucs weights for '{name}' not found (missing {', '.join(s + '-*.th' for s in missing)} in "
+            f"{where}); put the checkpoint files in a folder and set {SETTING_DEMUCS_DIR}"
+        )
 
     def resolve_demucs(self, name: str | None = None) -> DemucsWeights:
         """`find_demucs`, then check each file's sha256 against the prefix in its name (``<sig>-<sha8>.th``)."""
@@ -345,7 +384,8 @@ class ModelRepo:
                 if got != want:
                     raise ModelLoadingError(
                         f"Demucs checkpoint {f} is corrupt (sha256 starts {got}, its name says {want}); "
-                        f"delete it and run `mixpilot models pull {w.name}` again")
+                        f"delete it and run `mixpilot models pull {w.name}` again"
+                    )
         return w
 
     def load_demucs(self, name: str | None = None) -> Any:
@@ -355,13 +395,19 @@ class ModelRepo:
             from demucs.apply import BagOfModels
             from demucs.states import load_model
         except ModuleNotFoundError as exc:
-            raise ModelLoadingError(f"Demucs needs the '{exc.name}' package: pip install 'mixpilot[separation]'") from None
+            raise ModelLoadingError(
+                f"Demucs needs the '{exc.name}' package: pip install 'mixpilot[separation]'"
+            ) from None
         models = []
         for f in w.files:
             try:
-                models.append(load_model(str(f)))  # a pickled package: only load files you trust (checked above)
+                models.append(
+                    load_model(str(f))
+                )  # a pickled package: only load files you trust (checked above)
             except Exception as exc:
-                raise ModelLoadingError(f"Demucs checkpoint {f} could not be loaded ({type(exc).__name__}: {exc})") from None
+                raise ModelLoadingError(
+                    f"Demucs checkpoint {f} could not be loaded ({type(exc).__name__}: {exc})"
+                ) from None
         bag = BagOfModels(models, w.bag.get("weights"), w.bag.get("segment"))
         bag.eval()
         return bag
@@ -375,7 +421,8 @@ class ModelRepo:
             if missing:
                 raise ModelLoadingError(
                     f"{SETTING_VOCOS_DIR}={d} lacks {', '.join(missing)}; it must hold config.yaml and "
-                    f"pytorch_model.bin as published in {VOCOS_REPO_ID}")
+                    f"pytorch_model.bin as published in {VOCOS_REPO_ID}"
+                )
             return d
         if self.models_dir is not None:
             d = self.models_dir / VOCOS_SUBDIR
@@ -387,7 +434,8 @@ class ModelRepo:
             size = f" ({c.size_mb:.0f} MB)" if c else ""
             raise ModelLoadingError(
                 f"needs the Vocos weights ({VOCOS_REPO_ID}): run `mixpilot models pull vocos`{size}, or set "
-                f"{SETTING_VOCOS_DIR} to a folder with config.yaml and pytorch_model.bin")
+                f"{SETTING_VOCOS_DIR} to a folder with config.yaml and pytorch_model.bin"
+            )
         return snap
 
     def load_vocos(self) -> Any:
@@ -436,7 +484,9 @@ class ModelRepo:
             for rf in card.files:
                 f = by_name.get(rf.name)
                 if f is not None and (why := check_sha256(f, rf.sha256)):
-                    raise ModelLoadingError(f"{card.name}: {why}; run `mixpilot models pull {card.name}` again")
+                    raise ModelLoadingError(
+                        f"{card.name}: {why}; run `mixpilot models pull {card.name}` again"
+                    )
             return ModelState(card.name, True, w.files[0], "verified", card)
         folder = self.find_vocos()
         for rf in card.files:

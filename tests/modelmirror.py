@@ -66,8 +66,11 @@ class Mirror:
         from models.weights import default_cards
 
         sha = {"pytorch_model.bin": sha256(self.vocos_files["pytorch_model.bin"])}
-        return default_cards(demucs_remote=self.remote, vocos_revision=VOCOS_COMMIT,
-                             vocos_sha256=sha if vocos_sha256 is None else vocos_sha256)
+        return default_cards(
+            demucs_remote=self.remote,
+            vocos_revision=VOCOS_COMMIT,
+            vocos_sha256=sha if vocos_sha256 is None else vocos_sha256,
+        )
 
 
 def build_mirror(root: Path) -> Mirror:
@@ -80,24 +83,42 @@ def build_mirror(root: Path) -> Mirror:
     from models.vocos import Vocos
 
     torch.manual_seed(0)
-    kwargs = dict(sources=["drums", "bass", "other", "vocals"], audio_channels=2, channels=4, depth=4,
-                  t_layers=1, t_heads=2, t_hidden_scale=1.0, dconv_comp=2, segment=1.0, samplerate=44100)
+    kwargs = dict(
+        sources=["drums", "bass", "other", "vocals"],
+        audio_channels=2,
+        channels=4,
+        depth=4,
+        t_layers=1,
+        t_heads=2,
+        t_hidden_scale=1.0,
+        dconv_comp=2,
+        segment=1.0,
+        samplerate=44100,
+    )
     ht = root / "demucs" / "hybrid_transformer"
     ht.mkdir(parents=True)
-    save_with_checksum({"klass": HTDemucs, "args": (), "kwargs": kwargs, "state": HTDemucs(**kwargs).state_dict()},
-                       ht / f"{DEMUCS_SIG}.th")
+    save_with_checksum(
+        {"klass": HTDemucs, "args": (), "kwargs": kwargs, "state": HTDemucs(**kwargs).state_dict()},
+        ht / f"{DEMUCS_SIG}.th",
+    )
     demucs_file = next(ht.glob(f"{DEMUCS_SIG}-*.th"))
     remote = root.parent / (root.name + "-remote")
     remote.mkdir()
-    (remote / "files.txt").write_text(f"# Hybrid Transformer models\nroot: hybrid_transformer/\n{demucs_file.name}\n")
+    (remote / "files.txt").write_text(
+        f"# Hybrid Transformer models\nroot: hybrid_transformer/\n{demucs_file.name}\n"
+    )
     (remote / "htdemucs.yaml").write_text(f"models: ['{DEMUCS_SIG}']\n")
 
     hf = root / "charactr" / "vocos-mel-24khz" / "resolve" / VOCOS_COMMIT
     hf.mkdir(parents=True)
     (hf / "config.yaml").write_text(TINY_VOCOS_CONFIG)
     torch.save(Vocos.from_config(yaml.safe_load(TINY_VOCOS_CONFIG)).state_dict(), hf / "pytorch_model.bin")
-    return Mirror(root=root, remote=remote, demucs_file=demucs_file,
-                  vocos_files={f: hf / f for f in ("config.yaml", "pytorch_model.bin")})
+    return Mirror(
+        root=root,
+        remote=remote,
+        demucs_file=demucs_file,
+        vocos_files={f: hf / f for f in ("config.yaml", "pytorch_model.bin")},
+    )
 
 
 @dataclass

@@ -168,7 +168,9 @@ def test_checksum_mismatch_is_refused_and_nothing_installed(mirror, tmp_path, mo
     (bad_remote / "htdemucs.yaml").write_text(f"models: ['{DEMUCS_SIG}']\n")
     from models.weights import default_cards
 
-    cards = default_cards(demucs_remote=bad_remote, vocos_revision=VOCOS_COMMIT, vocos_sha256={"pytorch_model.bin": "ab" * 32})
+    cards = default_cards(
+        demucs_remote=bad_remote, vocos_revision=VOCOS_COMMIT, vocos_sha256={"pytorch_model.bin": "ab" * 32}
+    )
     repo = WeightSources(models_dir=tmp_path / "models", mirror=server.url, cards=cards)
     for name in ("htdemucs", "vocos"):
         with pytest.raises(ModelLoadingError, match="checksum mismatch, refused.*nothing was installed") as e:
@@ -221,9 +223,17 @@ def test_hf_endpoint_is_honoured_without_a_mirror(mirror, tmp_path):
     m, server = mirror
     server.requests.clear()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MIXPILOT_", "HF_"))}
-    env.update(HF_ENDPOINT=server.url, MIXPILOT_DATA_DIR=str(tmp_path / "data"), HF_HUB_CACHE=str(tmp_path / "hf"))
-    p = subprocess.run([sys.executable, "-m", "app.cli", "models", "pull", "vocos", "--quiet"], env=env, cwd=tmp_path,
-                       capture_output=True, text=True, timeout=120)
+    env.update(
+        HF_ENDPOINT=server.url, MIXPILOT_DATA_DIR=str(tmp_path / "data"), HF_HUB_CACHE=str(tmp_path / "hf")
+    )
+    p = subprocess.run(
+        [sys.executable, "-m", "app.cli", "models", "pull", "vocos", "--quiet"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 2 and p.stderr.count("\n") <= 2, p.stderr  # the "from" line, then the error
     assert "checksum mismatch, refused" in p.stderr and "nothing was installed" in p.stderr
     assert any(meth == "GET" and path.endswith("/pytorch_model.bin") for meth, path, _ in server.requests)
@@ -266,16 +276,25 @@ def test_cli_list_pull_all_verify(cli_env, mirror, capsys):
     rc, out, _ = _cli(["models", "list", "--json"], capsys)
     rows = {r["name"]: r for r in json.loads(out)}
     assert rc == 0 and set(rows) == {"htdemucs", "vocos"}  # the mirror's list has no htdemucs_ft
-    assert rows["htdemucs"]["installed"] is False and rows["htdemucs"]["pull"] == "mixpilot models pull htdemucs"
+    assert (
+        rows["htdemucs"]["installed"] is False and rows["htdemucs"]["pull"] == "mixpilot models pull htdemucs"
+    )
     assert rows["vocos"]["source"].startswith(mirror[1].url) and VOCOS_COMMIT in rows["vocos"]["source"]
-    assert rows["htdemucs"]["licence"] and rows["htdemucs"]["size_mb"] > 0 and "separate" in rows["htdemucs"]["enables"]
+    assert (
+        rows["htdemucs"]["licence"]
+        and rows["htdemucs"]["size_mb"] > 0
+        and "separate" in rows["htdemucs"]["enables"]
+    )
 
     rc, tools_out, _ = _cli(["tools"], capsys)
     assert rc == 0 and "fallback only: htdemucs not installed (`mixpilot models pull htdemucs`" in tools_out
     rc, tools_json, _ = _cli(["tools", "--json"], capsys)
     tools = {d["name"]: d for d in json.loads(tools_json)}
     assert tools["separate"]["available"] and tools["separate"]["models"][0]["installed"] is False
-    assert not tools["vocoder_enhance"]["available"] and "mixpilot models pull vocos" in tools["vocoder_enhance"]["reason"]
+    assert (
+        not tools["vocoder_enhance"]["available"]
+        and "mixpilot models pull vocos" in tools["vocoder_enhance"]["reason"]
+    )
 
     rc, out, err = _cli(["models", "pull", "all", "--quiet"], capsys)
     assert rc == 0, err
@@ -288,7 +307,9 @@ def test_cli_list_pull_all_verify(cli_env, mirror, capsys):
     assert rc == 0 and "htdemucs: ok" in out and "vocos: ok" in out
     rc, tools_json, _ = _cli(["tools", "--json"], capsys)
     tools = {d["name"]: d for d in json.loads(tools_json)}
-    assert tools["vocoder_enhance"]["available"] is True and tools["separate"]["models"][0]["installed"] is True
+    assert (
+        tools["vocoder_enhance"]["available"] is True and tools["separate"]["models"][0]["installed"] is True
+    )
 
 
 def test_cli_offline_and_unknown_model_are_one_line(cli_env, capsys, monkeypatch):
@@ -328,8 +349,9 @@ def test_api_lists_models_read_only_and_ready_names_the_missing(mirror, tmp_path
     cards = m.cards()
     monkeypatch.setattr(models.weights, "default_cards", lambda **kw: cards)
     monkeypatch.setattr(models.weights, "_SOURCES", models.weights._SOURCES)  # restored after the test
-    settings = make_settings(tmp_path / "data", models_dir=tmp_path / "models", model_mirror=server.url,
-                             job_runner="thread")
+    settings = make_settings(
+        tmp_path / "data", models_dir=tmp_path / "models", model_mirror=server.url, job_runner="thread"
+    )
     pull(settings.weight_sources(), "htdemucs", progress=False)
     with TestClient(create_app(settings)) as api:
         assert api.get("/api/v1/models").status_code == 401
@@ -338,15 +360,19 @@ def test_api_lists_models_read_only_and_ready_names_the_missing(mirror, tmp_path
         assert r.status_code == 200, r.text
         rows = {row["name"]: row for row in r.json()}
         assert rows["htdemucs"]["installed"] is True and rows["htdemucs"]["tool"] == "separate"
-        assert rows["vocos"]["installed"] is False and rows["vocos"]["install"] == "mixpilot models pull vocos"
+        assert (
+            rows["vocos"]["installed"] is False and rows["vocos"]["install"] == "mixpilot models pull vocos"
+        )
         assert "path" not in rows["htdemucs"]  # the server's folders are not the user's business
-        assert api.post("/api/v1/models", headers=h).status_code == 405  # pulling is the operator's CLI action
+        assert (
+            api.post("/api/v1/models", headers=h).status_code == 405
+        )  # pulling is the operator's CLI action
         detail = api.get("/ready").json()["checks"]["models"]["detail"]
         assert "not installed: vocos" in detail and "vocoder_enhance" in detail
 
 
 def test_chat_says_how_to_get_demucs_then_uses_it(repo, tmp_path, monkeypatch):
-    """"extract the vocals" without Demucs: the fallback runs and the answer names the command and the gain;
+    """ "extract the vocals" without Demucs: the fallback runs and the answer names the command and the gain;
     after the pull the same request runs Demucs and says nothing of a fallback."""
     pytest.importorskip("langgraph")
     monkeypatch.setenv("MIXPILOT_NO_EMBEDDER", "1")

@@ -19,11 +19,15 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("models", help="list, download (pull) and verify the neural model weights (Demucs, Vocos)")
+    p = sub.add_parser(
+        "models", help="list, download (pull) and verify the neural model weights (Demucs, Vocos)"
+    )
     msub = p.add_subparsers(dest="models_command", metavar="ACTION")
     ls = msub.add_parser("list", help="each model: what it enables, size, licence, source, installed or not")
     ls.add_argument("--json", action="store_true", help="print a JSON list")
-    pull = msub.add_parser("pull", help="download, check and install a model (NAME, or 'all' for the defaults)")
+    pull = msub.add_parser(
+        "pull", help="download, check and install a model (NAME, or 'all' for the defaults)"
+    )
     pull.add_argument("name", help="model name (see `mixpilot models list`) or 'all'")
     pull.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     ver = msub.add_parser("verify", help="re-check the checksums of the installed models")

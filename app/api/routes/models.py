@@ -20,9 +20,21 @@ async def list_models(user: CurrentUser, settings: SettingsDep) -> list[ModelOut
     operator command that installs it. Without a model its tool runs a fallback or is unavailable."""
 
     def states() -> list[ModelOut]:
-        return [ModelOut(name=s.name, tool=s.card.tool, installed=s.installed, enables=s.card.enables,
-                         gain=s.card.gain, size_mb=s.card.size_mb, licence=s.card.licence, source=s.card.source,
-                         default=s.card.default, install=f"mixpilot models pull {s.name}")
-                for s in settings.weight_sources().list_models() if s.card is not None]
+        return [
+            ModelOut(
+                name=s.name,
+                tool=s.card.tool,
+                installed=s.installed,
+                enables=s.card.enables,
+                gain=s.card.gain,
+                size_mb=s.card.size_mb,
+                licence=s.card.licence,
+                source=s.card.source,
+                default=s.card.default,
+                install=f"mixpilot models pull {s.name}",
+            )
+            for s in settings.weight_sources().list_models()
+            if s.card is not None
+        ]
 
     return await run_in_threadpool(states)
