@@ -469,3 +469,20 @@ def test_a_rating_reaches_the_next_job_through_memory(api):
         assert job["status"] == "succeeded", job
         notes = " ".join(job["result"]["notes"] + list((job["plan"] or {}).get("notes") or []))
         assert "similar recording you rated 5" in notes, notes
+
+
+def test_a_question_is_answered_and_a_yes_runs_the_suggestion(api, alice):
+    """The /chat job result speaks the turn contract: an answer with its numbers and a platform check,
+    nothing written; a confirming message on the same thread runs what was suggested."""
+    h = alice["headers"]
+    f = upload(api, h)
+    r = api.post("/api/v1/chat", json={"message": "is it ready for Spotify?", "file_ids": [f["id"]]}, headers=h)
+    assert r.status_code == 202, r.text
+    asked = wait_job(api, h, r.json()["job_id"])["result"]
+    assert asked["kind"] == "answer" and asked["applied"] == [] and asked["file_id"] == f["id"]
+    assert asked["checks"]["platform"] == "spotify" and asked["checks"]["ready"] is False
+    assert "LUFS" in asked["answer"] and asked["suggested_steps"][0]["tool"] == "master"
+    r = api.post("/api/v1/chat", json={"message": "yes", "thread_id": r.json()["thread_id"]}, headers=h)
+    done = wait_job(api, h, r.json()["job_id"])["result"]
+    assert done["kind"] == "process" and [a["tool"] for a in done["applied"]] == ["master"]
+    assert done["file_id"] != f["id"] and abs(done["metrics"]["after"]["integrated_lufs"] + 14.0) < 0.5

@@ -2,7 +2,11 @@
 
 It claims a queued job (`JobStore.claim`: a job never runs twice), runs `Mixpilot.turn` with an
 ``on_event`` that publishes progress to the bus and writes it to the row, keeps a heartbeat
-(which also notices a cancel made in the database), and writes the result. The graph is sync,
+(and polls the row every `cancel_poll_s`, so a cancel made in the database is seen at once), and
+writes the result. Every write names the run (`attempt`): a run that was given up on never
+touches the next run's row. Cancel and `handback` (shutdown: the job goes back to the queue) are
+cooperative: the next progress event raises (tools report progress from their block loops); a
+runner that must stop a job sooner ends its process (`app.jobs.processes`). The graph is sync,
 so `run` is sync and runs in a worker thread; its database steps are coroutines submitted to
 the event loop that owns the async engine (``asyncio.run_coroutine_threadsafe``: the job
 system's sync→async bridge).
@@ -31,6 +35,10 @@ EXEC_SPAN = (0.15, 0.9)
 
 class JobCancelled(Exception):
     """Raised from a job's progress callback once its cancel was requested."""
+
+
+class JobHandedBack(JobCancelled):
+    """Raised from a job's progress callback when its worker shuts down: the job goes back to the queue."""
 
 
 def progress_of(event: dict[str, Any], current: float) -> float:
@@ -92,6 +100,12 @@ def result_of(res: Any) -> dict[str, Any]:
             if s.get("status") in ("skipped", "rolled_back", "failed")
         ],
         "notes": res.notes,
+        # the turn contract: answer / clarify / none turns say what was measured; a confirming next
+        # turn on the same thread ("yes", "do it") runs suggested_steps
+        "answer": res.answer,
+        "findings": res.findings,
+        "suggested_steps": res.suggested_steps,
+        "checks": res.checks,
     }
 
 
@@ -107,10 +121,15 @@ class JobExecutor:
         bus: EventBus,
         heartbeat_s: float = 5.0,
         write_every_s: float = 0.5,
+        cancel_poll_s: float = 0.5,
     ) -> None:
         self.service, self.store, self.loop, self.bus = service, store, loop, bus
         self.heartbeat_s, self.write_every_s = heartbeat_s, write_every_s
+        self.cancel_poll_s = min(cancel_poll_s, heartbeat_s)
         self.cancel_requested: set[str] = set()
+        self.handback_requested: set[str] = set()
+        #: job id -> attempt, of the jobs running here now
+        self.running: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def _db(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
@@ -120,21 +139,34 @@ class JobExecutor:
         with self._lock:
             self.cancel_requested.add(job_id)
 
+    def handback(self, job_id: str | None = None) -> dict[str, int]:
+        """Ask running jobs (one, or all) to stop and go back to the queue; returns {job id: attempt} asked."""
+        with self._lock:
+            asked = {j: a for j, a in self.running.items() if job_id is None or j == job_id}
+            self.handback_requested.update(asked)
+            return asked
+
     def run(self, job_id: str) -> str | None:
         """Run the job if it is still queued; returns its final status (None when it was not claimed)."""
         job = self._db(self.store.claim(job_id))
         if job is None:
             return None
+        attempt = int(job.attempts or 0)
         with self._lock:  # a cancel made before this claim already stopped the job in the database
             self.cancel_requested.discard(job_id)
+            self.handback_requested.discard(job_id)
+            self.running[job_id] = attempt
         self.bus.publish(job_id, {"event": "status", "status": "running", "attempt": job.attempts})
         stop = threading.Event()
         cancelled = threading.Event()
 
         def heartbeat() -> None:
-            while not stop.wait(self.heartbeat_s):
+            last = time.monotonic()
+            while not stop.wait(self.cancel_poll_s):
                 try:
-                    self._db(self.store.touch([job_id], ("running",)), timeout=10)
+                    if time.monotonic() - last >= self.heartbeat_s:
+                        last = time.monotonic()
+                        self._db(self.store.touch([job_id], ("running",)), timeout=10)
                     if self._db(self.store.status(job_id), timeout=10) == "cancelled":
                         cancelled.set()
                 except Exception as exc:
@@ -145,6 +177,8 @@ class JobExecutor:
         state: dict[str, Any] = {"progress": 0.0, "written": 0.0, "plan": None}
 
         def on_event(event: dict[str, Any]) -> None:
+            if job_id in self.handback_requested:
+                raise JobHandedBack()
             if cancelled.is_set() or job_id in self.cancel_requested:
                 raise JobCancelled()
             state["progress"] = progress_of(event, state["progress"])
@@ -164,7 +198,7 @@ class JobExecutor:
                 )
                 values = {k: v for k, v in values.items() if v is not None or k == "plan"}
                 state["written"] = now
-                self._db(self.store.write(job_id, **values))
+                self._db(self.store.write(job_id, attempt=attempt, **values))
 
         try:
             res = self.service.turn(
@@ -175,12 +209,16 @@ class JobExecutor:
                 on_event=on_event,
                 user_id=job.owner_id,
             )
+        except JobHandedBack:
+            status = "queued"
+            self._db(self.store.handback(job_id, attempt=attempt, message="handed back (worker shutting down)"))
         except JobCancelled:
             status = "cancelled"
             self._db(
                 self.store.write(
                     job_id,
                     only_if=("running", "cancelled"),
+                    attempt=attempt,
                     status="cancelled",
                     error="cancelled by request",
                     message="cancelled",
@@ -190,18 +228,22 @@ class JobExecutor:
             log.info("job %s failed: %s", job_id, exc, exc_info=not isinstance(exc, (ValueError, KeyError)))
             status = "failed"
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-            self._db(self.store.write(job_id, status="failed", error=str(msg)[:2000], message="failed"))
+            self._db(
+                self.store.write(job_id, attempt=attempt, status="failed", error=str(msg)[:2000], message="failed")
+            )
         else:
-            status = self._finish(job, res)
+            status = self._finish(job, res, attempt)
         finally:
             stop.set()
             with self._lock:
                 self.cancel_requested.discard(job_id)
+                self.handback_requested.discard(job_id)
+                self.running.pop(job_id, None)
         final = self._db(self.store.status(job_id))
         self.bus.publish(job_id, {"event": "end", "status": final or status})
         return final or status
 
-    def _finish(self, job: db.Job, res: Any) -> str:
+    def _finish(self, job: db.Job, res: Any, attempt: int) -> str:
         if res.output_id:
             self._db(
                 self.store.record_output(
@@ -212,6 +254,7 @@ class JobExecutor:
         ok = self._db(
             self.store.write(
                 job.id,
+                attempt=attempt,
                 status="succeeded",
                 progress=1.0,
                 message="done",
