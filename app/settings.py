@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     demucs_dir: Path | None = Field(None, description="a folder of Demucs checkpoints placed by hand")
     demucs_model: str = Field("htdemucs", description="the Demucs model `separate` uses (htdemucs, htdemucs_ft)")
     vocos_dir: Path | None = Field(None, description="a folder with Vocos config.yaml and pytorch_model.bin")
+    opgan_weights: Path | None = Field(None, description="another Op-GAN generator file for `restore` "
+                                       "(default: the shipped models/checkpoints/opgan_small.pt)")
     # not MIXPILOT_-prefixed: where torch and huggingface_hub themselves keep downloaded weights
     torch_home: Path | None = Field(None, validation_alias="TORCH_HOME")
     xdg_cache_home: Path | None = Field(None, validation_alias="XDG_CACHE_HOME")
@@ -145,6 +147,7 @@ class Settings(BaseSettings):
             torch_hub_dir=(self.torch_home or cache / "torch") / "hub" / "checkpoints",
             hf_hub_cache=hf_hub,
         )
+            opgan_weights=self.opgan_weights.expanduser() if self.opgan_weights else None,
 
     @property
     def max_upload_bytes(self) -> int:

@@ -121,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--json", type=Path, default=None, help="write all rows here")
     args = ap.parse_args(argv)
+    from app.settings import Settings
+    from models.weights import use_sources
+
+    use_sources(Settings().weight_sources())  # MIXPILOT_OPGAN_WEIGHTS and the model folders, as the CLI reads them
     if not FIXTURES.is_dir():
         print(f"evaluation clips not found at {FIXTURES}; nothing to measure")
         return 0

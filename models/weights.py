@@ -294,6 +294,8 @@ class ModelRepo:
     #: the upstream caches (torch hub checkpoints, Hugging Face hub); None = not searched
     torch_hub_dir: Path | None = None
     hf_hub_cache: Path | None = None
+    #: another Op-GAN generator file for `restore` (written by models/train_opgan.py); None = the shipped one
+    opgan_weights: Path | None = None
     cards: Mapping[str, ModelCard] | None = None
 
     # ---- catalogue

@@ -428,3 +428,14 @@ def test_restore_imports_no_other_tool():
         elif isinstance(node, ast.Import):
             names |= {a.name for a in node.names}
     assert {n for n in names if n.startswith("tools.")} <= allowed
+
+
+def test_generator_file_comes_from_the_settings(weight_env, tmp_path):
+    """MIXPILOT_OPGAN_WEIGHTS is read by Settings (never by the tool) and reaches restore through the
+    installed weight sources."""
+    from tools.restore import DEFAULT_WEIGHTS, weights_path
+
+    weight_env(MIXPILOT_OPGAN_WEIGHTS=None)
+    assert weights_path() == DEFAULT_WEIGHTS
+    weight_env(MIXPILOT_OPGAN_WEIGHTS=str(tmp_path / "generator_fp16.pt"))
+    assert weights_path() == tmp_path / "generator_fp16.pt"

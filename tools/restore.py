@@ -38,7 +38,6 @@ The checkpoint is loaded once per (path, device) and cached.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -134,8 +133,11 @@ REMOVAL_MARGIN_DB = 3.0
 
 
 def weights_path() -> Path:
-    env = os.environ.get(WEIGHTS_ENV)
-    return Path(env).expanduser() if env else DEFAULT_WEIGHTS
+    """The generator file: ``opgan_weights`` of the installed weight sources (``MIXPILOT_OPGAN_WEIGHTS``,
+    read by `app.settings.Settings`), else the shipped one."""
+    from models.weights import current_sources
+
+    return current_sources().opgan_weights or DEFAULT_WEIGHTS
 
 
 _LOCK = threading.Lock()
@@ -360,6 +362,8 @@ def _run_route(route: Route, audio: Audio, finding: Any, strength: float, m: dic
         return audio.with_samples(y), {"tool": "highpass", "params": {"cutoff_hz": 20.0}}
     from tools.registry import default_registry
 
+    if route.tool is None:  # the in-place repairs above are the routes without a tool
+        raise ToolError(f"restore: no repair tool for '{route.problem}'")
     p = route.params(float(finding.severity), strength, m)
     res = default_registry()[route.tool](audio, p, ToolContext(device=ctx.device, seed=ctx.seed, cache=ctx.cache))
     return res.audio, {"tool": route.tool, "params": p}
