@@ -353,7 +353,7 @@ class UI:
         )
         yield out(
             before=self.preview(timeline_start),
-            after=self.preview(current),
+            after=self.preview(current) if current != timeline_start else None,  # the original: no "after"
             metrics=metrics,
             plots=self.pictures(timeline_start, current, st),
         )
