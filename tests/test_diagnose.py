@@ -51,6 +51,8 @@ def with_hum(a: Audio, mains_hz: float, snr_db: float) -> Audio:
 def test_clean_clips_get_no_repair_finding(name):
     d = diagnose(clip(name))
     assert not d.repairs, [f.to_dict() for f in d.repairs]
+    tonal = {"sibilance", "muddy", "boomy", "harsh", "dull", "thin"}
+    assert not [f.problem for f in d.findings if f.problem in tonal]  # tonal findings are conservative
     assert set(d.facts) == set(FACT_KEYS)
     assert all(f.problem in PROBLEMS for f in d.findings)
 
@@ -180,6 +182,19 @@ def test_round_trip_and_json_safe():
     again = Diagnosis.from_dict(data)
     assert [f.problem for f in again.findings] == [f.problem for f in d.findings]
     assert all(p in PROBLEMS for p in REPAIR_PROBLEMS)
+
+
+def test_boomy_music_is_found_and_a_bass_genre_moves_the_limit():
+    a = clip("karissa_hobbs_lets_go_fishin_8s.flac")
+    sos = signal.butter(2, [60.0, 160.0], btype="bandpass", fs=a.sample_rate, output="sos")
+    low = signal.sosfiltfilt(sos, a.samples, axis=1)
+    boosted = a.with_samples((a.samples + 20.0 * low).astype(np.float32) * np.float32(0.3))
+    d = diagnose(boosted)
+    f = d.get("boomy")
+    assert f is not None and "dB" in f.evidence
+    limit = f.measurements["limit_db"]
+    g = diagnose(boosted, genre="hip hop").get("boomy")
+    assert g is None or g.measurements["limit_db"] > limit
 
 
 def test_reuses_a_given_analysis():

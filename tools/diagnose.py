@@ -539,9 +539,9 @@ def _cutoff(sp: _Spectrum, edge_hz: float, nyq: float) -> _Cutoff:
     below = (f >= edge_hz / 2.0) & (f <= edge_hz)
     if above.sum() < 2 or below.sum() < 2:
         return _Cutoff(edge_hz, 0.0)
-    ratio = 10.0 * np.log10(
-        (sp.power[:, above].mean(axis=1) + 1e-30) / (sp.power[:, below].mean(axis=1) + 1e-30)
-    )
+    pa = sp.power[:, above].mean(axis=1)
+    pb = sp.power[:, below].mean(axis=1)
+    ratio = 10.0 * np.log10((pa + 1e-30) / (pb + 1e-30))
     leak = float(np.percentile(ratio, 95))
     # the -10 dB point: 1/24-octave levels of the average spectrum, walked down from the edge
     spec = sp.power.mean(axis=0)
