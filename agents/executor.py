@@ -138,8 +138,8 @@ class Executor:
             emit({"event": "step_started", "index": i, "total": n, "tool": tool, "target": target})
             outcome = StepOutcome(tool, params, target, reason, "applied")
 
-            def progress(fraction: float, message: str = "", _i=i) -> None:
-                emit({"event": "step_progress", "index": _i, "total": n, "tool": tool,
+            def progress(fraction: float, message: str = "", _i: int = i, _tool: str = tool) -> None:
+                emit({"event": "step_progress", "index": _i, "total": n, "tool": _tool,
                       "fraction": fraction, "message": message})
 
             try:
@@ -182,7 +182,7 @@ class Executor:
                     outcome.status, outcome.why = "rolled_back", why
                 else:
                     if verdict == "trimmed":
-                        gain = 10 ** (measures["trim_db"] / 20)
+                        gain = 10 ** ((measures["trim_db"] or 0.0) / 20)  # set by the gate with "trimmed"
                         new = new.with_samples(new.samples * gain)
                         outcome.status, outcome.why = "trimmed", why
                     if on_stem:
@@ -263,7 +263,7 @@ def _content_facts(analysis: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _sum_stems(stems: dict[str, Audio], like: Audio) -> Audio:
-    total = None
+    total: np.ndarray | None = None
     for stem in stems.values():
         s = stem.samples
         if total is None:
@@ -271,4 +271,4 @@ def _sum_stems(stems: dict[str, Audio], like: Audio) -> Audio:
         else:
             n = min(total.shape[1], s.shape[1])
             total = total[:, :n] + s[:, :n]
-    return like.with_samples(total)
+    return like if total is None else like.with_samples(total)
