@@ -23,7 +23,8 @@ How the detectors tell a problem from the programme:
   counts; otherwise (music has no pauses) only steady bands count, so dense music does not read as
   noisy. ``noise_floor_dbfs`` is the power sum of the counted floors (RMS-style dBFS, like
   ``rms_dbfs``; None when nothing shows a floor), ``snr_db`` the active programme over it. The
-  finding is decided on the A-weighted ratio (room rumble weighs less than hiss). A steady
+  finding is decided on the A-weighted ratio (room rumble weighs less than hiss), or on the
+  unweighted one when the floor comes within 22 dB. A steady
   infrasonic wander (median power from 1 to 12 Hz within 14 dB of the programme) is noise too.
 * hum: a 2 kHz copy in 2 s frames (0.5 Hz bins): a line whose averaged peak sits within 0.25 Hz
   of k x 50 or k x 60 Hz and stands >= 8 dB over its neighbours (3-15 Hz away) in >= 70 % of the
@@ -130,6 +131,7 @@ FACT_KEYS: tuple[str, ...] = (
 # ----------------------------------------------------------------------------- thresholds (one place)
 
 NOISE_SNR_DB = {"speech": 28.0, "music": 30.0}  # A-weighted floor closer than this under the programme: noise
+NOISE_FLAT_SNR_DB = 22.0  # unweighted: a floor this close is a problem even when it is mostly rumble
 NOISE_MIN_BAND_FRACTION = 0.15  # music: share of the bands that must show a steady floor
 RUMBLE_RATIO_DB = -14.0  # infrasonic (1-12 Hz) power over the programme: rumble / drift
 HUM_PROMINENCE_DB = 8.0
@@ -803,10 +805,12 @@ def diagnose(audio: Audio, analysis: Analysis | None = None, *, genre: str | Non
         nz.snr_a_db is not None
         and nz.floor_dbfs is not None
         and nz.snr_db is not None
-        and nz.snr_a_db < NOISE_SNR_DB[content]
+        and (nz.snr_a_db < NOISE_SNR_DB[content] or nz.snr_db < NOISE_FLAT_SNR_DB)
     ):
         limit = NOISE_SNR_DB[content]
-        sev = _clamp01(0.2 + 0.8 * (limit - nz.snr_a_db) / (limit - 5.0))
+        # how far past either limit, on the A-weighted scale
+        past = max(limit - nz.snr_a_db, NOISE_FLAT_SNR_DB - nz.snr_db)
+        sev = _clamp01(0.2 + 0.8 * past / (limit - 5.0))
         findings.append(
             Finding(
                 "noise",
