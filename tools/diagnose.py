@@ -141,9 +141,7 @@ HUM_MIN_DB = -50.0  # lines further under the programme than this are inaudible
 CLIP_RATIO = 1e-4  # fraction of samples in flat runs at the peak
 CLIP_MIN_RUNS = 4
 CLIP_SPIKE = 0.3  # samples at the peak over samples in the 5 % below it
-_CLIP_MIN_RUN = (
-    2  # samples held at the peak in a row (16 kHz speech clipped lightly shows pairs, not triples)
-)
+_CLIP_MIN_RUN = 2  # samples in a row at the peak (lightly clipped 16 kHz speech shows pairs)
 BANDLIMIT_FRACTION = 0.8  # cutoff under this share of Nyquist
 BANDLIMIT_LEAK_DB = -35.0  # and no frame's content reaches past it by more than this
 BANDLIMIT_MAX_HZ = 15000.0
