@@ -367,6 +367,7 @@ def test_api_lists_models_read_only_and_ready_names_the_missing(mirror, tmp_path
         assert (
             api.post("/api/v1/models", headers=h).status_code == 405
         )  # pulling is the operator's CLI action
+        assert api.get("/health").json()["models"] == {"htdemucs": True, "vocos": False}
         detail = api.get("/ready").json()["checks"]["models"]["detail"]
         assert "not installed: vocos" in detail and "vocoder_enhance" in detail
 

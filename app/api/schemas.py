@@ -592,6 +592,8 @@ class EnhancementOut(BaseModel):
 class HealthOut(BaseModel):
     status: Literal["ok"] = "ok"
     version: str
+    models: dict[str, bool] = Field(
+        default_factory=dict, description="neural model → installed on this server (`mixpilot models list`)")
 
 
 class ReadyOut(BaseModel):

@@ -4,6 +4,7 @@ import functools
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from app.api import health as svc
 from app.api.deps import StateDep
@@ -20,9 +21,11 @@ def _version() -> str:  # read once: the package metadata lookup costs more than
 
 
 @router.get("/health", response_model=HealthOut)
-async def health() -> HealthOut:
-    """Liveness: the process answers."""
-    return HealthOut(version=_version())
+async def health(state: StateDep) -> HealthOut:
+    """Liveness: the process answers; which neural models are installed (a few file look-ups)."""
+    models = await run_in_threadpool(
+        lambda: {s.name: s.installed for s in state.settings.weight_sources().list_models()})
+    return HealthOut(version=_version(), models=models)
 
 
 @router.get("/ready", response_model=ReadyOut, responses={503: {"model": ReadyOut, "description": "not ready"}})
