@@ -391,3 +391,17 @@ def test_chat_says_how_to_get_demucs_then_uses_it(repo, tmp_path, monkeypatch):
         step = next(s for s in after.steps if s["tool"] == "separate")
         assert step["report"]["engine"] == "demucs" and step["report"]["fallback"] is False
         assert "models pull" not in after.explanation
+
+
+def test_weights_are_resolved_in_one_place():
+    """Only app/settings.py reads the weight settings; models/weights.py resolves from what it is handed,
+    and the tools ask it (no environment reads, no paths of their own)."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    for f in ("models/weights.py", "models/hub.py", "tools/separate.py", "tools/vocoder_enhance.py"):
+        src = (repo / f).read_text()
+        assert "os.environ" not in src and "getenv" not in src, f
+    for f in ("tools/separate.py", "tools/vocoder_enhance.py"):
+        src = (repo / f).read_text()
+        assert "models.weights" in src and ".th" not in src and "pytorch_model.bin" not in src.split('"""', 2)[2], f
