@@ -18,7 +18,7 @@ reverb (outside the goal) and clean.
 Columns: mean SI-SDR change (dB) against the degraded input for
 - ``router``: restore with ``refine="never"`` (diagnosis → specialised tools only),
 - ``opgan``: the Op-GAN generator alone (``mode="opgan"``, the old blind restore),
-- ``router+opgan``: the router's output refined by the Op-GAN,
+- ``router+opgan``: the router's output refined by the Op-GAN after any repair (``refine="always"``),
 - ``restore``: what restore ships (refinement only for the problems in REFINE_AFTER),
 - ``told``: the router told the family's problem (``problems=[...]``), i.e. with a perfect
   detector (clean/hum/reverb: the same as router when the detector is right).
@@ -92,7 +92,7 @@ def measure(x: np.ndarray, y: np.ndarray, family: str, restore) -> dict:
     routed = restore(a, {"refine": "never"})
     r = routed.audio.samples[0]
     ran = bool(routed.report["steps"])
-    ref = restore(routed.audio, {"mode": "opgan"}).audio.samples[0] if ran else r
+    ref = restore(a, {"refine": "always"}).audio.samples[0] if ran else r
     op = restore(a, {"mode": "opgan"}).audio.samples[0]
     # what restore ships: the same chain, refined only when its rule says so
     shipped = restore(a).audio.samples[0] if ran else r

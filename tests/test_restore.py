@@ -401,16 +401,16 @@ def test_strength_zero_and_input_untouched(local_fixtures):
 
 
 def test_refinement_rule():
-    from tools.restore import REFINE_AFTER, _should_refine
+    from tools.restore import _should_refine
 
-    assert not _should_refine("auto", set(), False)[0]
-    assert not _should_refine("always", {"noise"}, False)[0]  # nothing repaired: nothing to refine
-    assert not _should_refine("never", set(REFINE_AFTER), True)[0]
-    assert not _should_refine("auto", {"bandlimited"} | set(REFINE_AFTER), True)[0]
-    assert not _should_refine("auto", {"clipping"}, True)[0]
-    for p in REFINE_AFTER:
-        assert _should_refine("auto", {p}, True)[0]
-    assert _should_refine("always", {"clipping"}, True)[0]
+    assert not _should_refine("auto", set(), set())[0]
+    assert not _should_refine("always", {"noise"}, set())[0]  # nothing repaired: nothing to refine
+    assert not _should_refine("never", {"noise"}, {"denoise"})[0]
+    assert _should_refine("auto", {"noise"}, {"denoise"})[0]
+    assert not _should_refine("auto", {"noise"}, {"highpass"})[0]  # rumble: the high-pass alone is better
+    assert not _should_refine("auto", {"noise", "bandlimited"}, {"denoise"})[0]  # the generator hurts band limits
+    assert not _should_refine("auto", {"clipping"}, {"declip"})[0]
+    assert _should_refine("always", {"clipping"}, {"declip"})[0]
 
 
 def test_restore_imports_no_other_tool():
