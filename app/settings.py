@@ -101,7 +101,8 @@ class Settings(BaseSettings):
         "process", description="in-process jobs (no Redis): niced child processes (default) or threads of the "
         "API process (the GIL then slows requests while jobs run)")
     job_heartbeat_s: float = Field(5.0, gt=0)
-    job_stale_s: float = Field(60.0, gt=0, description="a running job without heartbeat this long is failed")
+    job_stale_s: float = Field(30.0, gt=0, description="a running job without heartbeat this long was interrupted "
+                               "(its process died): it is queued again (job_max_attempts) or failed")
     job_timeout_s: float = Field(3600.0, gt=0)
     job_queue: str = Field("mixpilot:queue", description="arq queue name (Redis mode)")
     job_max_attempts: int = Field(3, ge=1, le=20, description="runs of a job interrupted by a crash or restart "

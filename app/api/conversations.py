@@ -21,7 +21,8 @@ from memory import db
 
 async def start_turn(state: AppState, session: AsyncSession, *, owner_id: str, message: str,
                      file_ids: list[str], thread_id: str | None, inputs_extra: dict[str, str] | None = None) -> ChatAccepted:
-    """Check ownership of every id, create the job (queued) and hand it to the runner."""
+    """Check ownership of every id and the user's job limit, create the job (queued) and hand it to the runner."""
+    await check_job_limit(state, session, owner_id=owner_id)
     for fid in [*file_ids, *(inputs_extra or {}).values()]:
         await owned_file(session, owner_id=owner_id, file_id=fid)
     if thread_id:
@@ -50,6 +51,16 @@ async def start_turn(state: AppState, session: AsyncSession, *, owner_id: str, m
     await session.commit()
     await state.runner.submit(job.id)
     return ChatAccepted(job_id=job.id, thread_id=thread_id, status="queued")
+
+
+async def check_job_limit(state: AppState, session: AsyncSession, *, owner_id: str) -> None:
+    """429 when the user already has `max_queued_jobs` jobs queued or running."""
+    limit = state.settings.max_queued_jobs
+    active = await db.count_active_jobs(session, owner_id=owner_id)
+    if active >= limit:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, headers={"Retry-After": "5"},
+                            detail=f"you have {active} jobs queued or running, the limit is {limit}: wait for "
+                            "one to finish (GET /api/v1/jobs) or cancel one")
 
 
 def job_out(job: db.Job) -> JobOut:
@@ -94,6 +105,7 @@ async def retry(state: AppState, session: AsyncSession, *, owner_id: str, job_id
     if job.status not in ("failed", "cancelled"):
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job '{job_id}' is {job.status}: only failed or "
                             "cancelled jobs can be retried")
+    await check_job_limit(state, session, owner_id=owner_id)
     values: dict[str, Any] = dict(status="queued", error=None, progress=0.0, message="queued again", result=None,
                                   updated_at=db.utcnow())
     values["heartbeat_at"] = db.utcnow() if state.runner.tracks_queued else None

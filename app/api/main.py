@@ -104,7 +104,11 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
         runner = make_runner(settings, store=store, bus=bus, service=svc, loop=loop, in_process=in_process,
                              injected_service=not own_service)
         await runner.start()
-        await store.sweep_stale(stale_s=settings.job_stale_s)
+        from app.jobs.recovery import recover, startup_stale_s
+
+        # jobs a previous run left: queued ones handed out at once; running ones (their process is gone) once
+        # they missed two heartbeats
+        await recover(store, runner, settings, startup=True, stale_s=startup_stale_s(settings), bus=bus)
         reads = Reads(database_url(settings), sessions)
         state = AppState(settings=settings, service=svc, engine=engine, sessions=sessions, tokens=tokens,
                          throttle=login_throttle(settings), runner=runner, bus=bus,
@@ -113,10 +117,15 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
 
         async def housekeeping() -> None:
             await runner.heartbeat_queued()
-            await store.sweep_stale(stale_s=settings.job_stale_s)
+            await recover(store, runner, settings, bus=bus)
+
+        async def after_startup() -> None:
+            await asyncio.sleep(startup_stale_s(settings))
+            await recover(store, runner, settings, stale_s=startup_stale_s(settings), bus=bus)
 
         every = sweep_every_s or min(settings.job_heartbeat_s, settings.job_stale_s / 3)
         task = asyncio.create_task(periodic(housekeeping, every))
+        second = asyncio.create_task(after_startup())
         if freeze_gc:
             import gc
 
@@ -127,9 +136,10 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
         finally:
             if freeze_gc:
                 gc.unfreeze()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for t in (task, second):
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
             await runner.aclose()
             await bus.aclose()
             await reads.aclose()

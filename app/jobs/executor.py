@@ -211,7 +211,9 @@ class JobExecutor:
             )
         except JobHandedBack:
             status = "queued"
-            self._db(self.store.handback(job_id, attempt=attempt, message="handed back (worker shutting down)"))
+            self._db(
+                self.store.handback(job_id, attempt=attempt, message="handed back (worker shutting down)")
+            )
         except JobCancelled:
             status = "cancelled"
             self._db(
@@ -229,7 +231,9 @@ class JobExecutor:
             status = "failed"
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             self._db(
-                self.store.write(job_id, attempt=attempt, status="failed", error=str(msg)[:2000], message="failed")
+                self.store.write(
+                    job_id, attempt=attempt, status="failed", error=str(msg)[:2000], message="failed"
+                )
             )
         else:
             status = self._finish(job, res, attempt)

@@ -17,10 +17,15 @@ request preempts a job at once and the jobs still get their share of a busy mach
   result). `settings.job_threads` children run at once.
 - Cancel: the database row says ``cancelled`` first (the route), then the child running it is
   told directly; the job stops at its next progress event (its heartbeat also polls the row).
-- A child that dies mid-job is replaced; its job becomes ``failed`` with the retry message at
-  once (and, should that write be missed, by `JobStore.sweep_stale` when its heartbeat goes stale).
-- Children exit when the API stops (sentinels, then terminate after a grace period) and on
-  their own when the API process disappears (parent-death watch).
+  A child still on that job after `cancel_grace_s` is killed and replaced: a cancel stops the
+  work within about a second, whatever the tool is doing.
+- A child that dies mid-job is replaced; its job is queued again after a backoff (up to
+  ``job_max_attempts`` runs, then ``failed`` with the reason: `JobStore.interrupted`).
+- Stopping (`aclose`, within about 3 s): running jobs are handed back (the row goes back to
+  ``queued``) cooperatively, children still busy after `handback_s` are killed and their jobs
+  handed back by the parent; queued jobs stay queued. The next start-up hands them all out
+  again (`app.jobs.recovery`). Children also exit on their own when the API process
+  disappears (parent-death watch); the next start-up then retries their jobs.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from app.jobs.bus import EventBus, QueueBus
@@ -42,13 +48,23 @@ if TYPE_CHECKING:
     from app.settings import Settings
 
 log = logging.getLogger("mixpilot.jobs.processes")
+#: the control message that hands a child's running job back to the queue (shutdown)
+HANDBACK = "\x00handback"
 
 
 # ------------------------------------------------------------------------------ child side
 
 
 def child_main(
-    settings: Settings, index: int, nice: int, jobs: Any, control: Any, events: Any, stop: Any
+    settings: Settings,
+    index: int,
+    nice: int,
+    jobs: Any,
+    control: Any,
+    events: Any,
+    stop: Any,
+    service_factory: Callable[[Settings], Any] | None = None,
+    current: Any = None,
 ) -> None:
     """Entry point of child `index` (spawned): build once, lower priority, run jobs until a None."""
     import signal
@@ -65,11 +81,19 @@ def child_main(
 
     threading.Thread(target=watch_parent, name="parent-watch", daemon=True).start()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(_child(settings, index, nice, jobs, control, events, stop))
+    asyncio.run(_child(settings, index, nice, jobs, control, events, stop, service_factory, current))
 
 
 async def _child(
-    settings: Settings, index: int, nice: int, jobs: Any, control: Any, events: Any, stop: Any
+    settings: Settings,
+    index: int,
+    nice: int,
+    jobs: Any,
+    control: Any,
+    events: Any,
+    stop: Any,
+    service_factory: Callable[[Settings], Any] | None = None,
+    current: Any = None,
 ) -> None:
     import concurrent.futures
 
@@ -78,7 +102,7 @@ async def _child(
 
     loop = asyncio.get_running_loop()
     engine, sessions = await open_database(settings)
-    service = await loop.run_in_executor(None, open_service, settings)
+    service = await loop.run_in_executor(None, service_factory or open_service, settings)
     executor = JobExecutor(
         service=service,
         store=JobStore(sessions),
@@ -91,10 +115,13 @@ async def _child(
 
     def listen() -> None:
         while True:
-            job_id = control.get()
-            if job_id is None:
+            msg = control.get()
+            if msg is None:
                 return
-            executor.cancel(job_id)
+            if msg == HANDBACK:
+                executor.handback()
+            else:
+                executor.cancel(msg)
 
     threading.Thread(target=listen, name="job-control", daemon=True).start()
     runner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mixpilot-job")
@@ -105,6 +132,9 @@ async def _child(
             job_id = await loop.run_in_executor(waiter, jobs.get)
             if job_id is None or stop.is_set():  # stopping: a job taken now stays queued (retryable)
                 break
+            # shared memory: the parent knows the job even if we die before the queue flushes
+            if current is not None:
+                current.value = job_id.encode()
             events.put(("started", index, job_id))
             # threads a library started since (connection pools, ONNX, BLAS) get the low priority too
             lower_cpu_priority(nice, policy=settings.job_cpu_policy)
@@ -113,6 +143,8 @@ async def _child(
                 status = await loop.run_in_executor(runner, executor.run, job_id)
             except Exception:  # logged; a job left running is failed by the sweeper
                 log.exception("job %s crashed its runner", job_id)
+            if current is not None:
+                current.value = b""
             events.put(("finished", index, job_id, status))
     finally:
         runner.shutdown(wait=True)
@@ -139,20 +171,30 @@ class ProcessRunner:
         bus: EventBus,
         processes: int = 2,
         nice: int = 10,
-        grace_s: float = 30.0,
+        handback_s: float = 2.5,
+        cancel_grace_s: float = 1.0,
         respawn_every_s: float = 2.0,
+        service_factory: Callable[[Settings], Any] | None = None,
     ) -> None:
+        """`service_factory(settings)` builds each child's service (default `app.runtime.open_service`;
+        a module-level function: children are spawned)."""
         self.settings, self.store, self.bus = settings, store, bus
-        self.n, self.nice, self.grace_s, self.respawn_every_s = (
+        self.n, self.nice, self.handback_s, self.respawn_every_s = (
             max(1, processes),
             nice,
-            grace_s,
+            handback_s,
             respawn_every_s,
         )
+        self.cancel_grace_s = cancel_grace_s
+        self.service_factory = service_factory
+        #: child index -> the cancelled job it was killed for (its death is no crash)
+        self._killed_for_cancel: dict[int, str] = {}
         self.ctx = multiprocessing.get_context("spawn")
         self.jobs = self.ctx.Queue()
         self.events = self.ctx.Queue()
         self.controls = [self.ctx.Queue() for _ in range(self.n)]
+        #: the job each child is on, in shared memory (written before the job starts; survives a crash)
+        self.current = [self.ctx.Array("c", 65, lock=False) for _ in range(self.n)]
         self.stop = self.ctx.Event()
         self.procs: list[Any] = [None] * self.n
         self.ready: set[int] = set()
@@ -179,7 +221,17 @@ class ProcessRunner:
             target=child_main,
             name=f"mixpilot-job-{i}",
             daemon=False,
-            args=(self.settings, i, self.nice, self.jobs, self.controls[i], self.events, self.stop),
+            args=(
+                self.settings,
+                i,
+                self.nice,
+                self.jobs,
+                self.controls[i],
+                self.events,
+                self.stop,
+                self.service_factory,
+                self.current[i],
+            ),
         )
         p.start()
         self.procs[i] = p
@@ -222,8 +274,14 @@ class ProcessRunner:
                 if self._closing or p is None or p.is_alive():
                     continue
                 await asyncio.sleep(0.2)  # let the drain thread deliver what the child said last
-                job_id = self.running.pop(i, None)
+                job_id = self.running.pop(i, None) or self.current[i].value.decode() or None
+                self.current[i].value = b""
                 self.ready.discard(i)
+                cancelled = self._killed_for_cancel.pop(i, None)
+                if cancelled is not None:
+                    log.info("job process %d stopped for the cancel of job %s; replacing it", i, cancelled)
+                    self._spawn(i)
+                    continue
                 log.warning(
                     "job process %d (pid %s) exited with %s%s",
                     i,
@@ -232,14 +290,34 @@ class ProcessRunner:
                     f" while running job {job_id}" if job_id else "",
                 )
                 if job_id:
-                    await self._fail_crashed(job_id)
+                    await self._interrupted(job_id)
                 if time.monotonic() - self._spawned_at[i] >= self.respawn_every_s:
                     self._spawn(i)
 
+    async def _interrupted(self, job_id: str) -> None:
+        """The child running `job_id` died: queue the job again after a backoff, or fail it at the limit."""
+        try:
+            outcome = await self.store.interrupted(
+                job_id,
+                max_attempts=self.settings.job_max_attempts,
+                backoff_base_s=self.settings.job_retry_backoff_s,
+            )
+            if outcome is None and await self.store.status(job_id) == "queued":
+                # the child took the job ("started") but died before claiming it: it is still queued
+                outcome = ("queued", 0.0)
+        except Exception as exc:  # the recovery sweep retries it later (stale heartbeat)
+            log.warning("could not queue interrupted job %s again (%s)", job_id, exc)
+            return
+        if outcome is None:
+            return
+        status, delay = outcome
+        if status == "queued":
+            await self.submit(job_id, delay_s=delay)
+        else:
+            self.bus.publish(job_id, {"event": "end", "status": status})
+
     async def _fail_crashed(self, job_id: str) -> None:
         try:
-            # the child took the job ("started") but may have died before marking its row running:
-            # fail it from either state, or it would sit queued with nobody to run it
             final = await self.store.fail_crashed(job_id)
         except Exception as exc:  # the sweeper fails it later (stale heartbeat)
             log.warning("could not mark job %s failed (%s)", job_id, exc)
@@ -247,10 +325,17 @@ class ProcessRunner:
         self.bus.publish(job_id, {"event": "end", "status": final or "failed"})
 
     # the Runner protocol
-    async def submit(self, job_id: str, attempt: int = 0) -> None:
+    async def submit(self, job_id: str, attempt: int = 0, delay_s: float = 0.0) -> None:
         with self._lock:
             self._queued.add(job_id)
-        self.jobs.put(job_id)
+        if delay_s > 0:
+            asyncio.get_running_loop().call_later(delay_s, self._put, job_id)
+        else:
+            self.jobs.put(job_id)
+
+    def _put(self, job_id: str) -> None:
+        if not self._closing:
+            self.jobs.put(job_id)
 
     def queued(self) -> list[str]:
         with self._lock:
@@ -260,10 +345,27 @@ class ProcessRunner:
         await self.store.touch(self.queued(), ("queued",))
 
     def cancel(self, job_id: str) -> None:
+        """Tell the child running `job_id` (it stops at its next progress event); kill it after
+        `cancel_grace_s` if it is still on that job."""
         for i, jid in list(self.running.items()):
             if jid == job_id:
                 with contextlib.suppress(Exception):
                     self.controls[i].put(job_id)
+                if self._loop is not None:
+                    self._loop.call_later(self.cancel_grace_s, self._enforce_cancel, i, job_id)
+
+    def _enforce_cancel(self, i: int, job_id: str) -> None:
+        p = self.procs[i]
+        if self._closing or self.running.get(i) != job_id or p is None or not p.is_alive():
+            return
+        log.warning(
+            "job %s did not stop within %.1f s of its cancel: killing job process %d",
+            job_id,
+            self.cancel_grace_s,
+            i,
+        )
+        self._killed_for_cancel[i] = job_id
+        p.kill()
 
     def alive(self) -> int:
         return sum(1 for p in self.procs if p is not None and p.is_alive())
@@ -275,34 +377,43 @@ class ProcessRunner:
         return f"local processes ({alive}/{self.n} alive)"
 
     async def aclose(self) -> None:
+        """Stop within about `handback_s` + 1 s: running jobs go back to the queue (cooperatively, else
+        their child is killed and the parent hands the job back); queued jobs stay queued."""
         self._closing = True
         if self._supervisor is not None:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
-        self.stop.set()  # jobs not started stay queued in the database (the sweeper makes them retryable)
+        self.stop.set()  # a job taken from the queue now stays queued in the database
+        for c in self.controls:
+            with contextlib.suppress(Exception):
+                c.put(HANDBACK)
         for _ in range(self.n):
             self.jobs.put(None)
         for c in self.controls:
             c.put(None)
         loop = asyncio.get_running_loop()
-        deadline = time.monotonic() + self.grace_s
+        deadline = time.monotonic() + self.handback_s
         for p in self.procs:
             if p is not None:
                 await loop.run_in_executor(None, p.join, max(0.0, deadline - time.monotonic()))
-        await asyncio.sleep(0.1)
-        left = dict(self.running)
-        for p in self.procs:
+        await asyncio.sleep(0.1)  # the drain thread delivers the last "finished" messages
+        left = {}
+        for i, p in enumerate(self.procs):
             if p is not None and p.is_alive():
-                p.terminate()
-                await loop.run_in_executor(None, p.join, 5.0)
-                if p.is_alive():
-                    p.kill()
-        for job_id in left.values():  # killed mid-job: failed and retryable now, not after a restart
-            await self._fail_crashed(job_id)
+                p.kill()
+                await loop.run_in_executor(None, p.join, 2.0)
+                job = self.running.get(i) or self.current[i].value.decode()
+                if job:
+                    left[i] = job
+        for job_id in left.values():  # killed mid-job: back to the queue for the next start-up
+            try:
+                await self.store.handback(job_id, message="handed back (the API stopped)")
+            except Exception as exc:  # the recovery sweep finds it (stale heartbeat)
+                log.warning("could not hand job %s back (%s)", job_id, exc)
         self.events.put(None)
         if self._drain is not None:
-            await loop.run_in_executor(None, self._drain.join, 5.0)
+            await loop.run_in_executor(None, self._drain.join, 2.0)
         for q in (self.jobs, self.events, *self.controls):
             q.close()
             q.cancel_join_thread()

@@ -35,8 +35,9 @@ class Runner(Protocol):
     async def start(self) -> None:
         """Start what the runner needs (child processes, a Redis pool); once, before `submit`."""
 
-    async def submit(self, job_id: str, attempt: int = 0) -> None:
-        """Hand a queued job (its row is committed) to be run; `attempt` makes a retry a new delivery."""
+    async def submit(self, job_id: str, attempt: int = 0, delay_s: float = 0.0) -> None:
+        """Hand a queued job (its row is committed) to be run, after `delay_s`; `attempt` makes a retry a
+        new delivery."""
 
     def cancel(self, job_id: str) -> None:
         """Stop the job if it runs here (its row already says ``cancelled``)."""
@@ -48,7 +49,8 @@ class Runner(Protocol):
         """Readiness: what runs the jobs, in words; raises when nothing can."""
 
     async def aclose(self) -> None:
-        """Stop; jobs not started stay queued in the database (retryable)."""
+        """Stop within a few seconds: jobs not started stay queued, running ones are handed back to the queue
+        (`app.jobs.recovery` hands them out again at the next start-up)."""
 
 
 def runner_kind(

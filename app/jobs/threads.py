@@ -33,13 +33,22 @@ class ThreadRunner:
         self._queued: set[str] = set()
         self._lock = threading.Lock()
         self._futures: set[concurrent.futures.Future[None]] = set()
+        self._closing = False
 
     async def start(self) -> None:
         pass
 
-    async def submit(self, job_id: str, attempt: int = 0) -> None:
+    async def submit(self, job_id: str, attempt: int = 0, delay_s: float = 0.0) -> None:
         with self._lock:
             self._queued.add(job_id)
+        if delay_s > 0:
+            asyncio.get_running_loop().call_later(delay_s, self._submit_now, job_id)
+        else:
+            self._submit_now(job_id)
+
+    def _submit_now(self, job_id: str) -> None:
+        if self._closing:
+            return
         fut = self.pool.submit(self._run, job_id)
         self._futures.add(fut)
         fut.add_done_callback(self._futures.discard)
@@ -65,9 +74,23 @@ class ThreadRunner:
     async def check(self) -> str:
         return "in-process"
 
+    #: how long `aclose` waits for running jobs to hand themselves back
+    handback_s = 2.5
+
     async def aclose(self) -> None:
-        for jid in self.queued():
-            self.executor.cancel(jid)
-        await asyncio.get_running_loop().run_in_executor(
-            None, lambda: self.pool.shutdown(wait=True, cancel_futures=True)
-        )
+        """Queued jobs stay queued; running ones are handed back (cooperatively: a thread cannot be killed,
+        so one that does not stop within `handback_s` is left to finish, its row already queued again)."""
+        handback_s = self.handback_s
+        self._closing = True
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        asked = self.executor.handback()
+        running = [f for f in self._futures if not f.done()]
+        if running:
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: concurrent.futures.wait(running, timeout=handback_s)
+            )
+        for job_id, attempt in asked.items():
+            if job_id in self.executor.running:
+                await self.executor.store.handback(
+                    job_id, attempt=attempt, message="handed back (the API stopped)"
+                )

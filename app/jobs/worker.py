@@ -2,18 +2,27 @@
 
 Any number of workers on any machines that share the database, Redis and the data dir. Each
 worker builds its own service, engine and event bus at start-up (`startup`), runs each job with
-the same `JobExecutor` as the in-process runners (in a low-priority thread: the graph is sync),
-and at start-up fails jobs whose worker died (`JobStore.sweep_stale`). arq's own retries are
-off: a failed job is retried explicitly (``POST /api/v1/jobs/{id}/retry``), and a job
-re-delivered after a crash is skipped because only ``queued`` jobs are claimed.
+the same `JobExecutor` as the in-process runners (in a low-priority thread: the graph is sync).
+
+- Liveness: each worker keeps a key ``mixpilot:worker:{queue}:{id}`` alive (expiring after three
+  heartbeats); `ArqRunner.check` (``/ready``) is not ready while no worker holds one.
+- Recovery (`app.jobs.recovery.recover`, at start-up and every heartbeat): jobs interrupted by a
+  worker's death are queued again after a backoff, up to ``job_max_attempts`` runs. arq's own
+  retries are off; a job re-delivered after a crash is skipped because only ``queued`` jobs are
+  claimed.
+- Shutdown (SIGTERM): running jobs are handed back to the queue (cooperatively within
+  ``HANDBACK_S``, else their rows are handed back and the jobs re-enqueued), so another worker
+  runs them at once; `mixpilot worker` then exits without waiting for stuck job threads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import logging
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from app.settings import Settings
@@ -23,6 +32,13 @@ if TYPE_CHECKING:
     from arq.worker import Worker
 
 log = logging.getLogger("mixpilot.worker")
+#: how long a stopping worker waits for its running jobs to hand themselves back
+HANDBACK_S = 2.5
+WORKER_KEY = "mixpilot:worker:"
+
+
+def worker_key_prefix(queue_name: str | None) -> str:
+    return f"{WORKER_KEY}{queue_name or 'arq:queue'}:"
 
 
 def redis_url_of(settings: Settings) -> str:
@@ -55,11 +71,16 @@ class ArqRunner:
 
         self.pool = await create_pool(redis_settings(self.redis_url))
 
-    async def submit(self, job_id: str, attempt: int = 0) -> None:
+    async def submit(self, job_id: str, attempt: int = 0, delay_s: float = 0.0) -> None:
         if self.pool is None:
             await self.start()
-        kwargs = {"_queue_name": self.queue_name} if self.queue_name else {}
-        await self.pool.enqueue_job("run_job", job_id, _job_id=f"{job_id}:{attempt}", **kwargs)
+        kwargs: dict[str, Any] = {"_queue_name": self.queue_name} if self.queue_name else {}
+        if delay_s > 0:
+            kwargs["_defer_by"] = delay_s
+        # a fresh delivery id each time: arq drops a job id it still remembers (results are kept an hour),
+        # and a second delivery of one job is harmless (only a queued job is claimed)
+        delivery = f"{job_id}:{attempt}:{uuid.uuid4().hex[:8]}"
+        await self.pool.enqueue_job("run_job", job_id, _job_id=delivery, **kwargs)
 
     async def heartbeat_queued(self) -> None:
         pass
@@ -67,11 +88,25 @@ class ArqRunner:
     def cancel(self, job_id: str) -> None:
         pass  # the worker's heartbeat sees status 'cancelled' in the database
 
+    async def workers(self) -> int:
+        """How many `mixpilot worker` processes serve this queue now (their liveness keys)."""
+        if self.pool is None:
+            await self.start()
+        n = 0
+        async for _key in self.pool.scan_iter(match=worker_key_prefix(self.queue_name) + "*", count=100):
+            n += 1
+        return n
+
     async def check(self) -> str:
         if self.pool is None:
             await self.start()
         await self.pool.ping()
-        return "arq (Redis)"
+        n = await self.workers()
+        if n == 0:
+            raise RuntimeError(
+                f"no `mixpilot worker` is serving queue {self.queue_name or 'arq:queue'}: jobs would wait forever"
+            )
+        return f"arq (Redis, {n} worker{'s' if n != 1 else ''})"
 
     async def aclose(self) -> None:
         if self.pool is not None:
@@ -102,28 +137,84 @@ async def startup(ctx: dict[str, Any]) -> None:
             lower_cpu_priority, settings.job_nice, policy="batch", whole_process=False
         ),
     )
+    runner = ArqRunner(redis_url_of(settings), queue_name=settings.job_queue)
+    await runner.start()
     ctx.update(
         engine=engine,
         sessions=sessions,
         service=service,
         bus=bus,
         threads=threads,
+        store=store,
+        runner=runner,
         executor=JobExecutor(
             service=service, store=store, loop=loop, bus=bus, heartbeat_s=settings.job_heartbeat_s
         ),
     )
-    await store.sweep_stale(stale_s=settings.job_stale_s)
+    ctx["housekeeping"] = asyncio.create_task(_housekeeping(ctx))
+
+
+async def _housekeeping(ctx: dict[str, Any]) -> None:
+    """Keep this worker's liveness key; recover interrupted jobs (at once, then every heartbeat)."""
+    from app.jobs.recovery import recover, startup_stale_s
+
+    settings: Settings = ctx["settings"]
+    key = worker_key_prefix(settings.job_queue) + uuid.uuid4().hex
+    ttl = max(int(3 * settings.job_heartbeat_s) + 1, 3)
+    first = True
+    while True:
+        try:
+            await ctx["runner"].pool.set(key, b"1", ex=ttl)
+            stale = startup_stale_s(settings) if first else None
+            await recover(ctx["store"], ctx["runner"], settings, startup=first, stale_s=stale, bus=ctx["bus"])
+            first = False
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("worker housekeeping failed (%s)", exc)
+        try:
+            await asyncio.sleep(settings.job_heartbeat_s)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await ctx["runner"].pool.delete(key)
+            raise
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if "housekeeping" in ctx:
+        ctx["housekeeping"].cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await ctx["housekeeping"]
+    if "executor" in ctx:
+        await handback(ctx)
     if "threads" in ctx:
-        ctx["threads"].shutdown(wait=True)
+        ctx["threads"].shutdown(wait=False, cancel_futures=True)
+    if "runner" in ctx:
+        await ctx["runner"].aclose()
     if "bus" in ctx:
         await ctx["bus"].aclose()
     if "engine" in ctx:
         await ctx["engine"].dispose()
     if ctx.get("own_service", True) and "service" in ctx:
         ctx["service"].close()
+
+
+async def handback(ctx: dict[str, Any]) -> None:
+    """Hand this worker's running jobs back to the queue: cooperatively within `HANDBACK_S`; a job still
+    running then has its row handed back and is enqueued again (another worker runs it at once)."""
+    executor = ctx["executor"]
+    asked = executor.handback()
+    deadline = asyncio.get_running_loop().time() + HANDBACK_S
+    while executor.running and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+    for job_id, attempt in asked.items():
+        if job_id in executor.running and await ctx["store"].handback(
+            job_id, attempt=attempt, message="handed back (its worker stopped)"
+        ):
+            await ctx["runner"].submit(job_id, attempt)
+    for job_id, attempt in asked.items():
+        if job_id not in executor.running and await ctx["store"].status(job_id) == "queued":
+            await ctx["runner"].submit(job_id, attempt)  # handed itself back: enqueue it for another worker
 
 
 async def run_job(ctx: dict[str, Any], job_id: str) -> str | None:
