@@ -272,8 +272,8 @@ class LoginThrottle:
             q = self._prune(key, now)
             if len(q) < self.limit(key):
                 return 0.0
-            q = list(q)[-self.limit(key):]
-            return max(1.0, self.window_s - (now - q[0]))
+            oldest_counted = list(q)[-self.limit(key)]
+            return max(1.0, self.window_s - (now - oldest_counted))
 
     def failed(self, key: str) -> None:
         now = time.monotonic()
@@ -323,7 +323,8 @@ class RedisLoginThrottle:
     def retry_after(self, key: str) -> float:
         try:
             k = self._key(key)
-            count, ttl = self._r.pipeline().get(k).pttl(k).execute()
+            pipe: Any = self._r.pipeline()
+            count, ttl = pipe.get(k).pttl(k).execute()
         except Exception:
             return self.fallback.retry_after(key)
         if count is None or int(count) < _limit(self.max_failures, self.max_address_failures, key):
@@ -334,7 +335,8 @@ class RedisLoginThrottle:
         self.fallback.failed(key)
         try:
             k = self._key(key)
-            count, ttl = self._r.pipeline().incr(k).ttl(k).execute()
+            pipe: Any = self._r.pipeline()
+            count, ttl = pipe.incr(k).ttl(k).execute()
             if int(count) == 1 or ttl is None or int(ttl) < 0:  # the window starts at the first failure
                 self._r.expire(k, int(self.window_s) + 1)
         except Exception:
