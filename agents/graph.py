@@ -90,16 +90,9 @@ def _keep_mastered(plan: Any, state: State) -> Any:
 def _analysis_of(deps: Deps, version_id: str) -> dict[str, Any]:
     """Analysis of a stored version. Ids are content hashes, so it is cached for good: a turn's
     result, analysed in `evaluate`, is the next turn's source."""
-    from memory.cache import get_json, set_json
-    from tools.analysis import analyze
+    from agents.measure import analysis_of
 
-    key = f"analysis:v1:{version_id}"
-    cached = get_json(deps.cache, key)
-    if cached is not None:
-        return cached
-    result = analyze(deps.store.get(version_id)).to_dict()
-    set_json(deps.cache, key, result, ANALYSIS_TTL_S)
-    return result
+    return analysis_of(deps.store, deps.cache, version_id)
 
 
 # ------------------------------------------------------------------------------ nodes
@@ -138,10 +131,10 @@ def analyze_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
     else:
         update.update(kind="process", source_id=timeline[-1])
     if update["source_id"] and update["kind"] in ("process", "adjust", "plan_only"):
-        from agents.measure import diagnosis_of
+        from agents.measure import measurements_of
 
-        update["analysis"] = _analysis_of(deps, update["source_id"])
-        update["diagnosis"] = diagnosis_of(deps.store, deps.cache, update["source_id"])
+        # one analysis of the source serves both (the diagnosis is handed it, not re-measuring)
+        update["analysis"], update["diagnosis"] = measurements_of(deps.store, deps.cache, update["source_id"])
     else:
         update["analysis"], update["diagnosis"] = {}, None
     return update

@@ -29,12 +29,69 @@ def cached_json(
     return result
 
 
+def _analysis_key(version_id: str) -> str:
+    return f"analysis:v1:{version_id}"
+
+
+def _diagnosis_key(version_id: str, genre: str | None) -> str:
+    return f"diagnosis:v1:{version_id}" + (f":{genre}" if genre else "")
+
+
+def analysis_of(store: AudioStore, cache: Any, version_id: str) -> dict[str, Any]:
+    """`tools.analysis.analyze` of a stored version as its dict, cached (``analysis:v1:{id}``)."""
+    from tools.analysis import analyze
+
+    return cached_json(cache, _analysis_key(version_id), lambda: analyze(store.get(version_id)).to_dict())
+
+
 def diagnosis_of(
     store: AudioStore, cache: Any, version_id: str, *, genre: str | None = None
 ) -> dict[str, Any]:
     """`tools.diagnose.diagnose` of a stored version as its dict (``{findings, facts}``), cached
     (per genre when one is given: it sets the tonal target of music)."""
-    from tools.diagnose import diagnose
+    return measurements_of(store, cache, version_id, genre=genre)[1]
 
-    key = f"diagnosis:v1:{version_id}" + (f":{genre}" if genre else "")
-    return cached_json(cache, key, lambda: diagnose(store.get(version_id), genre=genre).to_dict())
+
+def measurements_of(
+    store: AudioStore, cache: Any, version_id: str, *, genre: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(analysis, diagnosis) of a stored version, each cached as `analysis_of` / `diagnosis_of`
+    cache it, from one analysis: the diagnosis is given the analysis (fresh, or rebuilt from its
+    cached dict) instead of measuring the audio a second time."""
+    from memory.cache import get_json, set_json
+    from tools.analysis import analyze
+
+    a_key, d_key = _analysis_key(version_id), _diagnosis_key(version_id, genre)
+    cached, diagnosis = get_json(cache, a_key), get_json(cache, d_key)
+    if isinstance(cached, dict) and isinstance(diagnosis, dict):
+        return cached, diagnosis
+    audio = store.get(version_id)
+    measured = _analysis_from_dict(cached) if isinstance(cached, dict) else None
+    if measured is None or not isinstance(cached, dict):
+        measured = analyze(audio)
+        analysis: dict[str, Any] = measured.to_dict()
+        set_json(cache, a_key, analysis, MEASURE_TTL_S)
+    else:
+        analysis = cached
+    if not isinstance(diagnosis, dict):
+        from tools.diagnose import diagnose
+
+        diagnosis = diagnose(audio, measured, genre=genre).to_dict()
+        set_json(cache, d_key, diagnosis, MEASURE_TTL_S)
+    return analysis, diagnosis
+
+
+def _analysis_from_dict(data: dict[str, Any]) -> Any:
+    """An `Analysis` from its cached dict, or None when a figure is missing (None for a float)."""
+    from dataclasses import fields
+
+    from tools.analysis import Analysis
+
+    optional = {"integrated_lufs", "max_momentary_lufs", "max_short_term_lufs"}
+    values: dict[str, Any] = {}
+    for f in fields(Analysis):
+        v = data.get(f.name)
+        if v is None and f.name not in optional:
+            return None
+        values[f.name] = v
+    return Analysis(**values)

@@ -60,7 +60,7 @@ import numpy.typing as npt
 from tools.analysis import LEVEL_FLOOR_DB, Analysis, analyze
 from tools.audio import Audio
 from tools.dsp import stft_size
-from tools.loudness import integrated_lufs
+from tools.loudness import KBlocks, integrated_lufs, k_weighted_blocks
 
 Problem = Literal[
     "noise",
@@ -728,7 +728,9 @@ def _mono_loss_db(audio: Audio, stereo_lufs: float | None) -> float | None:
     if audio.channels < 2 or stereo_lufs is None or stereo_lufs <= LEVEL_FLOOR_DB:
         return 0.0 if audio.channels < 2 else None
     mid = audio.samples[:2].mean(axis=0, keepdims=True)
-    mono = integrated_lufs(Audio(np.repeat(mid, 2, axis=0), audio.sample_rate))
+    # the fold on both speakers is two equal channels: twice the K-weighted power of one (filtered once)
+    one = k_weighted_blocks(Audio(mid, audio.sample_rate))
+    mono = integrated_lufs(audio, KBlocks(2.0 * one.chunk_power, one.chunk, one.hop, one.sample_rate))
     if not math.isfinite(mono):
         return float(stereo_lufs - (-70.0))
     return float(stereo_lufs - mono)

@@ -406,16 +406,16 @@ def block_peak(x: np.ndarray, block: int = 16) -> np.ndarray:
     c, n = x.shape
     nb = -(-n // block)
     h = _mid_taps()
-    pad = np.zeros((c, nb * block + 8), np.float32)
-    pad[:, 4 : 4 + n] = x
-    peak = np.zeros(nb, np.float32)
+    kernel = np.concatenate([h[::-1], h])  # taps on x[n-3] … x[n+4]: symmetric, so a convolution
+    xp = np.zeros(nb * block + 8, np.float32)
+    most = np.zeros(nb * block, np.float32)  # per sample: max over channels of |x| and |midpoint|
     for ch in range(c):
-        xp = pad[ch]
-        mid = np.zeros(nb * block, np.float32)
-        for k in range(4):  # midpoint between x[n] and x[n+1] at index n
-            mid += h[k] * (xp[4 - k : 4 - k + nb * block] + xp[5 + k : 5 + k + nb * block])
-        a = np.maximum(np.abs(xp[4 : 4 + nb * block]), np.abs(mid))
-        np.maximum(peak, a.reshape(nb, block).max(axis=1), out=peak)
+        xp[4 : 4 + n] = x[ch]
+        mid = np.convolve(xp[1:], kernel, mode="valid")  # midpoint between x[n] and x[n+1] at index n
+        np.abs(mid, out=mid)
+        np.maximum(most, mid, out=most)
+        np.maximum(most, np.abs(xp[4 : 4 + nb * block]), out=most)
+    peak: np.ndarray = np.maximum.reduceat(most, np.arange(0, nb * block, block))
     return peak
 
 
@@ -457,8 +457,19 @@ def block_gain_to_samples(gain: np.ndarray, block: int, n: int) -> np.ndarray:
     g = gain.copy()
     g[1:] = np.minimum(g[1:], gain[:-1])
     g[:-1] = np.minimum(g[:-1], gain[1:])
-    centres = (np.arange(g.size) + 0.5) * block - 0.5
-    return np.interp(np.arange(n, dtype=np.float32), centres.astype(np.float32), g.astype(np.float32)).astype(np.float32)
+    g = g.astype(np.float32)
+    # linear between block centres c_i = i·block + (block − 1)/2, flat beyond the first and last:
+    # the samples from c_i up to c_{i+1} are block//2 + i·block + j, j < block, at fraction f_j
+    s0 = block // 2
+    out = np.empty(max(n, s0 + block * max(g.size - 1, 0)), np.float32)
+    out[:s0] = g[0]
+    if g.size > 1:
+        f = ((np.arange(block) + s0 - (block - 1) / 2.0) / block).astype(np.float32)
+        ramp = out[s0 : s0 + block * (g.size - 1)].reshape(g.size - 1, block)
+        np.multiply(np.diff(g)[:, None], f[None, :], out=ramp)
+        ramp += g[:-1, None]
+    out[s0 + block * max(g.size - 1, 0) :] = g[-1]
+    return out[:n]
 
 
 def true_peak_limit(x: np.ndarray, sample_rate: int, ceiling_dbtp: float, lookahead_ms: float = 2.0,

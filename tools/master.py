@@ -69,16 +69,57 @@ def resolve_targets(p: MasterParams) -> tuple[float, float]:
     return target, ceiling
 
 
+def _frozen(x: np.ndarray) -> np.ndarray:
+    """`x` read-only, so that `Audio` wraps it without a copy (master owns every array it freezes)."""
+    x.flags.writeable = False
+    return x
+
+
 def _lufs(x: np.ndarray, sr: int) -> float:
     from tools.loudness import integrated_lufs
 
-    return integrated_lufs(Audio(x, sr))
+    return integrated_lufs(Audio(_frozen(x), sr))
 
 
 def _tp(x: np.ndarray, sr: int) -> float:
     from tools.loudness import true_peak_dbtp
 
-    return true_peak_dbtp(Audio(x, sr))
+    return true_peak_dbtp(Audio(_frozen(x), sr))
+
+
+class _LoudnessModel:
+    """Loudness of the limiter's output estimated without running it: the input's K-weighted power per
+    ~1 ms chunk times the mean squared limiter gain over the chunk (the gain is smooth over >= 2 ms, so
+    ``K(g·x) ≈ g·K(x)``). Off by a few hundredths of an LU where the limiter works; `master_array`
+    learns that offset from each exact measurement, and only exact measurements decide."""
+
+    def __init__(self, x: np.ndarray, sr: int) -> None:
+        from tools.loudness import integrated_lufs, k_weighted_blocks
+
+        self.audio = Audio(x, sr)  # a copy only when `x` is writeable (the caller's, never frozen here)
+        self.blocks = k_weighted_blocks(self.audio)
+        self.input_lufs = integrated_lufs(self.audio, self.blocks)
+        self.peak = dsp.block_peak(x, _LIMITER_BLOCK)
+        self.edges = np.arange(self.peak.size + 1, dtype=np.float64) * _LIMITER_BLOCK
+        chunk = self.blocks.chunk
+        self.chunk_edges = np.arange(self.blocks.chunk_power.size + 1, dtype=np.float64) * chunk
+
+    def __call__(self, gain_db: float, ceiling_dbtp: float, release_ms: float) -> tuple[float, float]:
+        """(estimated output loudness LUFS, mean gain reduction dB) at this pre-gain and limiter setting."""
+        from tools.loudness import KBlocks, integrated_lufs
+
+        g_lin = 10.0 ** (gain_db / 20.0)
+        g = dsp.limiter_gain(self.peak * g_lin, 10.0 ** (ceiling_dbtp / 20.0), _LIMITER_BLOCK / self.audio.sample_rate,
+                             release_ms=release_ms)
+        mean_gr = float(np.mean(-20.0 * np.log10(np.maximum(g, 1e-9))))
+        g2 = np.minimum(g, np.minimum(np.r_[g[:1], g[:-1]], np.r_[g[1:], g[-1:]])) ** 2  # as the samples get it
+        cum = np.interp(self.chunk_edges, self.edges, np.concatenate([[0.0], np.cumsum(g2 * _LIMITER_BLOCK)]))
+        b = self.blocks
+        power = b.chunk_power * (g_lin * g_lin) * (np.diff(cum) / b.chunk)
+        return integrated_lufs(self.audio, KBlocks(power, b.chunk, b.hop, b.sample_rate)), mean_gr
+
+
+_LIMITER_BLOCK = 16  # `dsp.true_peak_limit`'s detector block
 
 
 def master_array(x: np.ndarray, sr: int, target: float, ceiling: float, glue: float = 0.0,
@@ -88,7 +129,9 @@ def master_array(x: np.ndarray, sr: int, target: float, ceiling: float, glue: fl
     if glue > 0:
         x, ginfo = dsp.compress(x, sr, 0.5 * glue, ratio=1.5 + glue, attack_ms=30.0, release_ms=200.0, knee_db=6.0)
         info["glue"] = {"ratio": ginfo["ratio"], "mean_gain_reduction_db": ginfo["gain_reduction_db"]["mean"]}
-    l_in = _lufs(x, sr)
+    model = _LoudnessModel(x, sr)
+    x = model.audio.samples
+    l_in = model.input_lufs
     info["input_lufs"] = round(l_in, 2) if math.isfinite(l_in) else None
     if not math.isfinite(l_in):
         warnings.append("master: the input is silent or shorter than 0.4 s; loudness cannot be measured, audio unchanged")
@@ -101,30 +144,42 @@ def master_array(x: np.ndarray, sr: int, target: float, ceiling: float, glue: fl
                         f"gain limited to +{MAX_GAIN_DB:.0f} dB (more would mostly raise noise). Record louder, "
                         "or denoise first and master again.")
         info["gain_limited"] = True
-    peak = dsp.block_peak(x)
+    peak = model.peak
     lim_ceiling = ceiling - LIMITER_MARGIN_DB
     gain = min(need, MAX_GAIN_DB)
-    history: list[tuple[float, float]] = []
+    history: list[tuple[float, float]] = []  # (gain, modelled loudness)
     passes = 0
     corrective = 0
     linfo: dict[str, float] = {}
     y, loud = x, l_in
     release = release_ms
+    bias = 0.0  # measured minus modelled loudness, learnt at every exact pass
+    exact_at: tuple[float, float, float] | None = None  # (gain, ceiling, release) of `y`
+
+    def limit() -> None:
+        nonlocal y, linfo, loud, passes, exact_at
+        passes += 1
+        y, linfo = dsp.true_peak_limit(x, sr, lim_ceiling, peak=peak, pre_gain_lin=10.0 ** (gain / 20.0),
+                                       release_ms=release, block=_LIMITER_BLOCK)
+        loud = _lufs(y, sr)
+        exact_at = (gain, lim_ceiling, release)
+
     for _ in range(4):  # corrective rounds on true peak
-        for _ in range(12):  # loudness iterations
-            passes += 1
-            y, linfo = dsp.true_peak_limit(x, sr, lim_ceiling, peak=peak, pre_gain_lin=10.0 ** (gain / 20.0),
-                                           release_ms=release)
-            loud = _lufs(y, sr)
-            history.append((gain, loud))
-            err = aim - loud
+        for _ in range(12):  # loudness iterations, on the model; an exact pass confirms each candidate
+            modelled, mean_gr = model(gain, lim_ceiling, release)
+            err = aim - (modelled + bias)
             if abs(err) <= LU_TOLERANCE or info.get("gain_limited"):
-                break
+                limit()
+                err = aim - loud
+                if abs(err) <= LU_TOLERANCE or info.get("gain_limited"):
+                    break
+                bias = loud - modelled
+            history.append((gain, modelled))
             if len(history) >= 2 and abs(history[-1][0] - history[-2][0]) > 1e-6:
                 (g0, l0), (g1, l1) = history[-2], history[-1]
                 slope = min(max((l1 - l0) / (g1 - g0), 0.2), 1.0)
             else:
-                slope = 1.0 if linfo["mean_gr_db"] < 0.5 else 0.7
+                slope = 1.0 if mean_gr < 0.5 else 0.7
             gain += err / slope
             if gain - min(need, MAX_GAIN_DB) > MAX_LIMITING_DB:
                 if release > 12.0:
@@ -138,10 +193,10 @@ def master_array(x: np.ndarray, sr: int, target: float, ceiling: float, glue: fl
                 if not any("of limiting; stopped" in w for w in warnings):
                     warnings.append(f"master: reaching the target needs more than {MAX_LIMITING_DB:.0f} dB of "
                                     "limiting; stopped there")
-                y, linfo = dsp.true_peak_limit(x, sr, lim_ceiling, peak=peak, pre_gain_lin=10.0 ** (gain / 20.0),
-                                               release_ms=release)
-                loud = _lufs(y, sr)
+                limit()
                 break
+        if exact_at != (gain, lim_ceiling, release):  # the search ran out: measure where it stopped
+            limit()
         tp = _tp(y, sr)
         if tp <= ceiling - TP_MARGIN_DB:
             break
