@@ -252,15 +252,11 @@ class Mixpilot:
 
     # ----------------------------------------------------------------- measurements (every surface renders these)
 
-    def _deps(self, user_id: str | None = None) -> Deps:
-        return Deps(store=self.store, registry=self.registry, memory=self.memory, cache=self.cache,
-                    user_id=user_id, llm=self.llm)
-
     def analysis(self, version_id: str) -> dict[str, Any]:
-        """`tools.analysis.analyze` of a stored version as a dict, cached by content id (the graph's own cache)."""
-        from agents.graph import _analysis_of
+        """`tools.analysis.analyze` of a stored version as a dict, cached by content id (the graph's own entry)."""
+        from agents.measure import analysis_of
 
-        return _analysis_of(self._deps(), version_id)
+        return analysis_of(self.store, self.cache, version_id)
 
     def diagnose(self, version_id: str, *, genre: str | None = None) -> dict[str, Any]:
         """`tools.diagnose.diagnose` of a stored version: ``{findings, facts}``, cached by content id
