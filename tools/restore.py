@@ -64,7 +64,8 @@ class RestoreParams(ToolParams):
         "routed", description="routed: repair each problem the diagnosis finds with its tool; opgan: the blind "
                               "Op-GAN generator alone")
     problems: list[RepairProblem] | None = Field(
-        None, description="repair these problems (severity 0.7 each) instead of diagnosing; None = diagnose")
+        None, description="repair these problems (at their measured severity, 0.7 if the diagnosis did not find them) "
+                    "instead of the ones it finds; None = what the diagnosis finds")
     refine: Literal["auto", "always", "never"] = Field(
         "auto", description="Op-GAN refinement after the repairs: auto = only where it measurably helps")
     chunk_s: float = Field(4.0, ge=0.5, le=30.0, description="Op-GAN: length of each chunk the model sees, in seconds")
