@@ -66,20 +66,29 @@ def build_song(path: Path, minutes: float) -> None:
             i += 1
 
 
+def peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 class Clock:
-    """Wall and CPU time at named marks."""
+    """Wall and CPU time at named marks, and the process's peak RSS when each stage ended."""
 
     def __init__(self) -> None:
         self.marks: list[tuple[str, float, float]] = []
+        self.rss: dict[str, float] = {}
 
     def mark(self, name: str) -> None:
+        if self.marks:
+            self.rss[self.marks[-1][0]] = peak_rss_mib()
         self.marks.append((name, time.perf_counter(), time.process_time()))
 
-    def stages(self) -> dict[str, tuple[float, float]]:
-        out: dict[str, tuple[float, float]] = {}
+    def stages(self) -> dict[str, tuple[float, float, float]]:
+        out: dict[str, tuple[float, float, float]] = {}
         for (name, w0, c0), (_, w1, c1) in zip(self.marks, self.marks[1:]):
-            w, c = out.get(name, (0.0, 0.0))
-            out[name] = (w + w1 - w0, c + c1 - c0)
+            w, c, _r = out.get(name, (0.0, 0.0, 0.0))
+            out[name] = (w + w1 - w0, c + c1 - c0, self.rss.get(name, 0.0))
         return out
 
 
@@ -124,8 +133,10 @@ def child(song: Path, request: str, out: Path) -> None:
     from app.settings import Settings
 
     with open_service(Settings()) as svc:
+        clock.rss["start-up"] = peak_rss_mib()
         t = one_turn(svc, song, request, out)
     clock.marks.extend(t.marks)
+    clock.rss.update(t.rss)
     print(json.dumps(clock.stages()))
 
 
@@ -143,28 +154,42 @@ def run_child_process(argv: list[str], env: dict[str, str]) -> tuple[float, floa
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, stdout
 
 
-def median_stages(clocks: list[dict[str, tuple[float, float]]]) -> list[tuple[str, float, float]]:
+def median_stages(clocks: list[dict[str, tuple[float, float, float]]]) -> list[tuple[str, float, float, float]]:
     names: list[str] = []
     for c in clocks:
         names += [n for n in c if n not in names]
-    return [(n, statistics.median(c.get(n, (0.0, 0.0))[0] for c in clocks),
-             statistics.median(c.get(n, (0.0, 0.0))[1] for c in clocks)) for n in names]
+    return [(n, *(statistics.median(c.get(n, (0.0, 0.0, 0.0))[i] for c in clocks) for i in range(3)))
+            for n in names]
 
 
-def print_stages(title: str, rows: list[tuple[str, float, float]], totals: list[tuple[float, float]]) -> None:
+def print_stages(title: str, rows: list[tuple[str, float, float, float]], totals: list[tuple[float, float]]) -> None:
     print(f"\n{title}")
-    print(f"  {'stage':28}{'wall s':>9}{'CPU s':>9}")
-    for name, w, c in rows:
-        print(f"  {name:28}{w:9.3f}{c:9.3f}")
+    print(f"  {'stage':28}{'wall s':>9}{'CPU s':>9}{'peak RSS MiB at its end':>25}")
+    for name, w, c, rss in rows:
+        print(f"  {name:28}{w:9.3f}{c:9.3f}{rss:25.0f}")
     tw = [t[0] for t in totals]
     tc = [t[1] for t in totals]
     print(f"  {'total (median)':28}{statistics.median(tw):9.3f}{statistics.median(tc):9.3f}"
           f"   runs wall: {' '.join(f'{x:.2f}' for x in tw)}")
 
 
+def warm_service(args: argparse.Namespace, song: Path, tmpd: Path) -> None:
+    from app.runtime import open_service
+    from app.settings import Settings
+
+    os.environ["MIXPILOT_DATA_DIR"] = str(tmpd / "service-data")
+    with open_service(Settings()) as svc:
+        one_turn(svc, song, args.request, tmpd / "warm-up.wav", gain_db=-0.5)  # imports, models, caches
+        clocks = [one_turn(svc, song, args.request, tmpd / "warm.wav", gain_db=-0.001 * (i + 1))
+                  for i in range(args.runs)]
+    stages = [c.stages() for c in clocks]
+    print_stages("warm service per stage (a new version of the song each run)", median_stages(stages),
+                 [(c.marks[-1][1] - c.marks[0][1], c.marks[-1][2] - c.marks[0][2]) for c in clocks])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=5, help="warm-service runs (median)")
+    ap.add_argument("--runs", type=int, default=5, help="warm-service runs (median); 0 skips the warm service")
     ap.add_argument("--cli-runs", type=int, default=5, help="CLI runs (median); 0 skips the CLI")
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--request", default="master it for spotify")
@@ -199,19 +224,10 @@ def main() -> None:
                       f"{statistics.median(x[1] for x in xs):9.2f}{statistics.median(x[2] for x in xs):14.0f}"
                       f"   runs wall: {' '.join(f'{x[0]:.2f}' for x in xs)}")
             print_stages("CLI per stage (cold in-process run: the CLI's calls, imports included)",
-                         median_stages(cold), [(sum(w for w, _ in c.values()), sum(x for _, x in c.values()))
+                         median_stages(cold), [(sum(v[0] for v in c.values()), sum(v[1] for v in c.values()))
                                                for c in cold])
-        from app.runtime import open_service
-        from app.settings import Settings
-
-        os.environ["MIXPILOT_DATA_DIR"] = str(tmpd / "service-data")
-        with open_service(Settings()) as svc:
-            one_turn(svc, song, args.request, tmpd / "warm-up.wav", gain_db=-0.5)  # imports, models, caches
-            clocks = [one_turn(svc, song, args.request, tmpd / "warm.wav", gain_db=-0.001 * (i + 1))
-                      for i in range(args.runs)]
-        stages = [c.stages() for c in clocks]
-        print_stages("warm service per stage (a new version of the song each run)", median_stages(stages),
-                     [(c.marks[-1][1] - c.marks[0][1], c.marks[-1][2] - c.marks[0][2]) for c in clocks])
+        if args.runs:
+            warm_service(args, song, tmpd)
     print(f"\nload average after: {loadavg()}")
 
 

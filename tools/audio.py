@@ -258,7 +258,10 @@ def _load_soundfile(p: Path, size: int, max_duration_s: float | None, max_sample
         )
     if data.shape[0] == 0:
         raise AudioError(f"{p}: contains no audio frames")
-    return Audio(np.ascontiguousarray(data.T), int(sr))
+    samples = np.ascontiguousarray(data.T)
+    del data
+    samples.flags.writeable = False  # ours alone: `Audio` then keeps it instead of copying it
+    return Audio(samples, int(sr))
 
 
 def _check_wav_complete(p: Path, size: int) -> None:
@@ -366,10 +369,17 @@ def tpdf_dither(samples: np.ndarray, bits: int, rng: np.random.Generator | None 
     """Quantise to `bits` with triangular (TPDF, ±1 LSB) dither; returns float in [-1, 1)."""
     rng = rng or np.random.default_rng()
     scale = float(2 ** (bits - 1))
-    noise = rng.random(samples.shape, dtype=np.float32) - rng.random(samples.shape, dtype=np.float32)
-    q = np.round(samples.astype(np.float64) * scale + noise)
+    noise = rng.random(samples.shape, dtype=np.float32)
+    noise -= rng.random(samples.shape, dtype=np.float32)
+    # in place (the same values as round(x·scale + noise), clipped, / scale): one float64 array, not four
+    q = samples.astype(np.float64)
+    q *= scale
+    q += noise
+    del noise
+    np.round(q, out=q)
     np.clip(q, -scale, scale - 1, out=q)
-    return q / scale
+    q /= scale
+    return q
 
 
 def save(
@@ -428,7 +438,10 @@ def _write_pcm(audio: Audio, tmp: str, fmt: str, bits: int, dither: bool) -> Non
         return
     q = tpdf_dither(x, bits) if dither else np.clip(np.round(x * 2 ** (bits - 1)), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1) / 2 ** (bits - 1)
     # hand libsndfile exact integers so it does no requantising of its own
-    ints = (q * 2 ** (bits - 1)).astype(np.int32) << (32 - bits)
+    q *= 2 ** (bits - 1)
+    ints = q.astype(np.int32)
+    del q
+    ints <<= 32 - bits
     sf.write(tmp, ints, audio.sample_rate, subtype=f"PCM_{bits}", format=fmt.upper())
 
 
