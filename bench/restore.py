@@ -171,9 +171,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {v:<13} mean {np.mean(vals):+.2f} dB, worst {min(vals):+.2f} dB  {'meets' if ok else 'misses'}")
     clean = [r for r in rows if r["family"] == "clean"]
     if clean:
-        vals = np.array([r["restore"] for r in clean])
-        print(f"\nclean ({len(clean)} clips): restore output vs input SI-SDR min {vals.min():.1f} dB, "
-              f"median {np.median(vals):.1f} dB; ≥ 30 dB on {np.sum(vals >= 30)}/{len(vals)} (goal: all)")
+        clean_db = np.array([r["restore"] for r in clean])
+        print(f"\nclean ({len(clean)} clips): restore output vs input SI-SDR min {clean_db.min():.1f} dB, "
+              f"median {np.median(clean_db):.1f} dB; ≥ 30 dB on {np.sum(clean_db >= 30)}/{len(clean_db)} (goal: all)")
         for r in clean:
             if r["restore"] < 30:
                 print(f"  {r['clip']}: {r['restore']:.1f} dB; found {r['found']}, ran {r['ran']}")

@@ -58,6 +58,7 @@ def test_selfonn_shapes_and_finite_gradients(q, stride):
     if stride == 4:
         assert y.shape[-1] == 64
     y.pow(2).mean().backward()
+    assert layer.bias is not None
     for g in (x.grad, layer.weight.grad, layer.bias.grad):
         assert g is not None and torch.isfinite(g).all()
     # init scaled down with order: the order-k kernel's spread is about 1/k of the linear one's
