@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tools.audio import Audio, AudioError, load, save, tpdf_dither
+from tools.audio import Audio, AudioError, load, save
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 #: decoded audio kept in memory per store (float32 samples)
@@ -30,7 +30,7 @@ DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 def audio_id(audio: Audio) -> str:
     h = hashlib.sha256()
     h.update(f"{audio.sample_rate}:{audio.channels}:{audio.frames}:".encode())
-    h.update(np.ascontiguousarray(audio.samples).tobytes())
+    h.update(np.ascontiguousarray(audio.samples).data)  # the buffer itself: no bytes copy of a long recording
     return h.hexdigest()[:32]
 
 
@@ -87,9 +87,7 @@ class AudioStore:
         depth = bit_depth or 24
         if fmt in ("wav", "flac") and depth in (16, 24):
             rng = np.random.default_rng(int(version_id, 16))
-            # quantised here; save's own rounding of exact integers then changes nothing
-            audio = audio.with_samples(tpdf_dither(audio.samples, depth, rng))
-            return save(audio, path, format=format, bit_depth=depth, dither=False)
+            return save(audio, path, format=format, bit_depth=depth, rng=rng)
         return save(audio, path, format=format, bit_depth=bit_depth, mp3_bitrate_kbps=mp3_bitrate_kbps)
 
     @property

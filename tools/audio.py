@@ -28,6 +28,7 @@ DEFAULT_MAX_DURATION_S = 30 * 60.0
 #: formats `save` can write, and the bit depths each accepts
 WRITE_FORMATS: dict[str, tuple[int, ...]] = {"wav": (16, 24, 32), "flac": (16, 24), "mp3": ()}
 MP3_BITRATES_KBPS = (96, 128, 160, 192, 224, 256, 320)
+_WRITE_BLOCK = 1 << 18  # frames per block when writing PCM
 _FFMPEG_ONLY = {".m4a", ".aac", ".mp4", ".m4b", ".alac", ".wma", ".opus", ".webm"}
 
 
@@ -390,11 +391,14 @@ def save(
     bit_depth: int | None = None,
     mp3_bitrate_kbps: int = 320,
     dither: bool = True,
+    rng: np.random.Generator | None = None,
 ) -> Path:
     """Write `audio` atomically (temp file in the same folder, then rename).
 
     Formats: WAV 16/24-bit PCM or 32-bit float, FLAC 16/24, MP3 (CBR, `mp3_bitrate_kbps`).
-    Reducing to 16 or 24 bits applies TPDF dither unless `dither=False`.
+    Reducing to 16 or 24 bits applies TPDF dither unless `dither=False` (its noise from `rng`: a seeded
+    generator makes the file reproducible). PCM is written in blocks, so long audio needs no
+    full-length temporaries.
     """
     p = Path(path)
     fmt = (format or p.suffix.lstrip(".")).lower()
@@ -417,7 +421,7 @@ def save(
         if fmt == "mp3":
             _write_mp3(audio, tmp, mp3_bitrate_kbps)
         else:
-            _write_pcm(audio, tmp, fmt, depth, dither)
+            _write_pcm(audio, tmp, fmt, depth, dither, rng)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; a saved file gets the usual mode
         os.replace(tmp, p)
     except AudioError:
@@ -429,20 +433,26 @@ def save(
     return p
 
 
-def _write_pcm(audio: Audio, tmp: str, fmt: str, bits: int, dither: bool) -> None:
+def _write_pcm(audio: Audio, tmp: str, fmt: str, bits: int, dither: bool,
+               rng: np.random.Generator | None = None) -> None:
     import soundfile as sf
 
     x = audio.samples.T
-    if bits == 32:
-        sf.write(tmp, x, audio.sample_rate, subtype="FLOAT", format="WAV")
-        return
-    q = tpdf_dither(x, bits) if dither else np.clip(np.round(x * 2 ** (bits - 1)), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1) / 2 ** (bits - 1)
-    # hand libsndfile exact integers so it does no requantising of its own
-    q *= 2 ** (bits - 1)
-    ints = q.astype(np.int32)
-    del q
-    ints <<= 32 - bits
-    sf.write(tmp, ints, audio.sample_rate, subtype=f"PCM_{bits}", format=fmt.upper())
+    subtype = "FLOAT" if bits == 32 else f"PCM_{bits}"
+    rng = rng or np.random.default_rng()
+    with sf.SoundFile(tmp, "w", audio.sample_rate, audio.channels, subtype=subtype, format=fmt.upper()) as f:
+        for s in range(0, max(audio.frames, 1), _WRITE_BLOCK):
+            block = x[s : s + _WRITE_BLOCK]
+            if bits == 32:
+                f.write(block)
+                continue
+            q = tpdf_dither(block, bits, rng) if dither else \
+                np.clip(np.round(block * 2 ** (bits - 1)), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1) / 2 ** (bits - 1)
+            # hand libsndfile exact integers so it does no requantising of its own
+            q *= 2 ** (bits - 1)
+            ints = q.astype(np.int32)
+            ints <<= 32 - bits
+            f.write(ints)
 
 
 def _write_mp3(audio: Audio, tmp: str, kbps: int) -> None:

@@ -37,6 +37,7 @@ _OFFSET = -0.691  # BS.1770 constant so a 997 Hz sine at 0 dBFS on one channel r
 _TP_TAPS_PER_PHASE = 16
 _TP_BLOCK = 64  # samples per block for true-peak pruning (>= taps per phase)
 _TP_BATCH = 4096  # interpolation windows per matrix product
+_K_BLOCK = 1 << 18  # frames per block of K-filtering in `k_weighted_blocks`
 
 
 @dataclass(frozen=True)
@@ -144,11 +145,33 @@ def k_weighted_blocks(audio: Audio) -> KBlocks:
     hop = max(1, int(round(0.1 * sr)))
     target = max(1, sr // 1000)
     chunk = max(d for d in range(1, target + 1) if hop % d == 0)
-    y = _k_filter(audio)
-    np.square(y, out=y)
     n = audio.frames // chunk
-    # float32 sums over ~1 ms chunks (45-48 samples) lose nothing measurable; float64 beyond
-    per_chunk = y[:, : n * chunk].reshape(audio.channels, n, chunk).sum(axis=2, dtype=np.float64)
+    per_chunk = np.empty((audio.channels, n), np.float64)
+    sos = k_weighting_sos(sr).astype(np.float32)
+    step = max(1, _K_BLOCK // chunk) * chunk
+
+    def channel(c: int) -> None:
+        """K-filter one channel block by block (the filter state carried over: the same samples as one
+        pass) and sum its power per chunk, so that long audio needs no full-length temporaries."""
+        from scipy.signal import sosfilt
+
+        x = audio.samples[c]
+        zi = np.zeros((sos.shape[0], 2), np.float32)
+        for s in range(0, n * chunk, step):
+            y, zi = sosfilt(sos, x[s : min(s + step, n * chunk)], zi=zi)
+            np.square(y, out=y)
+            # float32 sums over ~1 ms chunks (45-48 samples) lose nothing measurable; float64 beyond
+            per_chunk[c, s // chunk : s // chunk + y.size // chunk] = y.reshape(-1, chunk).sum(axis=1, dtype=np.float64)
+
+    if audio.channels > 1 and audio.frames >= 1 << 20:
+        # scipy's sosfilt runs without the GIL: long multichannel audio filters a channel per thread
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(audio.channels, 2)) as pool:
+            list(pool.map(channel, range(audio.channels)))
+    else:
+        for c in range(audio.channels):
+            channel(c)
     chunk_power = channel_weights(audio.channels) @ per_chunk
     return KBlocks(chunk_power, chunk, hop, sr)
 
