@@ -407,15 +407,21 @@ def block_peak(x: np.ndarray, block: int = 16) -> np.ndarray:
     nb = -(-n // block)
     h = _mid_taps()
     kernel = np.concatenate([h[::-1], h])  # taps on x[n-3] … x[n+4]: symmetric, so a convolution
-    xp = np.zeros(nb * block + 8, np.float32)
-    most = np.zeros(nb * block, np.float32)  # per sample: max over channels of |x| and |midpoint|
-    for ch in range(c):
-        xp[4 : 4 + n] = x[ch]
-        mid = np.convolve(xp[1:], kernel, mode="valid")  # midpoint between x[n] and x[n+1] at index n
-        np.abs(mid, out=mid)
-        np.maximum(most, mid, out=most)
-        np.maximum(most, np.abs(xp[4 : 4 + nb * block]), out=most)
-    peak: np.ndarray = np.maximum.reduceat(most, np.arange(0, nb * block, block))
+    peak = np.empty(nb, np.float32)
+    step = max(1, (1 << 18) // block) * block  # samples per slice: no full-length temporaries
+    for s in range(0, nb * block, step):
+        e = min(s + step, nb * block)
+        seg = np.zeros((c, e - s + 8), np.float32)  # x[s-4 … e+4), zeros outside the signal
+        lo, hi = max(s - 4, 0), min(e + 4, n)
+        if hi > lo:
+            seg[:, lo - s + 4 : hi - s + 4] = x[:, lo:hi]
+        most = np.zeros(e - s, np.float32)  # per sample: max over channels of |x| and |midpoint|
+        for ch in range(c):
+            mid = np.convolve(seg[ch, 1:], kernel, mode="valid")  # midpoint between x[n] and x[n+1] at n
+            np.abs(mid, out=mid)
+            np.maximum(most, mid, out=most)
+            np.maximum(most, np.abs(seg[ch, 4 : 4 + e - s]), out=most)
+        peak[s // block : e // block] = np.maximum.reduceat(most, np.arange(0, e - s, block))
     return peak
 
 
@@ -486,9 +492,11 @@ def true_peak_limit(x: np.ndarray, sample_rate: int, ceiling_dbtp: float, lookah
         peak = block_peak(x, block)
     g = limiter_gain(peak * pre_gain_lin, 10.0 ** (ceiling_dbtp / 20.0), block / sample_rate, lookahead_ms, release_ms)
     gs = block_gain_to_samples(g, block, x.shape[-1])
-    y = x * (gs * np.float32(pre_gain_lin))[None, :]
+    gs *= np.float32(pre_gain_lin)
+    y = np.empty(x.shape, np.float32)
+    np.multiply(x, gs[None, :], out=y)  # in place: the output and one gain row, no other full-length copy
     gr = -20.0 * np.log10(np.maximum(g, 1e-9))
-    return y.astype(np.float32, copy=False), {
+    return y, {
         "max_gr_db": float(gr.max()),
         "mean_gr_db": float(gr.mean()),
         "limited_fraction": float((gr > 0.1).mean()),

@@ -299,7 +299,7 @@ def true_peak_linear(audio: Audio, exhaustive: bool = False) -> float:
     x = audio.samples
     if audio.frames == 0:
         return 0.0
-    sample_peak = float(np.abs(x).max())
+    sample_peak = max(float(x.max()), -float(x.min()))  # = max |x|, without an |x| copy
     if sample_peak == 0.0:
         return 0.0
     factor = 4 if audio.sample_rate < 96_000 else 2
@@ -307,20 +307,28 @@ def true_peak_linear(audio: Audio, exhaustive: bool = False) -> float:
     taps = matrix.shape[0]
     blk = _TP_BLOCK
     n_blocks = -(-audio.frames // blk)
-    padded = np.zeros((audio.channels, (n_blocks + 2) * blk), dtype=np.float32)
-    padded[:, blk : blk + audio.frames] = x  # one silent block either side = zero context
-    bpk = np.abs(padded).reshape(audio.channels, n_blocks + 2, blk).max(axis=2)
+    # block sample peaks, one silent block either side (= zero context); in slices: no full-length copies
+    bpk = np.zeros((audio.channels, n_blocks + 2), dtype=np.float32)
+    full = audio.frames // blk
+    step = max(1, _K_BLOCK // blk) * blk
+    for c in range(audio.channels):
+        for s in range(0, full * blk, step):
+            e = min(s + step, full * blk)
+            bpk[c, 1 + s // blk : 1 + e // blk] = np.abs(x[c, s:e]).reshape(-1, blk).max(axis=1)
+        if full < n_blocks:  # the last, partial block
+            bpk[c, 1 + full] = np.abs(x[c, full * blk :]).max()
     # neighbourhood peak: a block's windows reach `taps` (<= blk) samples into the block before
     neigh = np.maximum(bpk[:, 1:-1], bpk[:, :-2])
     ch_idx, b_idx = np.nonzero(neigh > 0)
     vals = neigh[ch_idx, b_idx]
-    # the flat view lets one gather pull (block + context) rows from any channel at once
-    flat = padded.reshape(-1)
-    row_len = padded.shape[1]
+    offsets = np.arange(blk + taps - 1)
 
     def segments(sel: np.ndarray) -> np.ndarray:
-        starts = ch_idx[sel] * row_len + (b_idx[sel] + 1) * blk - (taps - 1)
-        return np.asarray(flat[starts[:, None] + np.arange(blk + taps - 1)[None, :]])
+        """(block + context) rows gathered from any channel at once, zeros outside the audio."""
+        idx = (b_idx[sel] * blk - (taps - 1))[:, None] + offsets[None, :]
+        inside = (idx >= 0) & (idx < audio.frames)
+        rows = x[ch_idx[sel][:, None], np.clip(idx, 0, audio.frames - 1)]
+        return np.where(inside, rows, np.float32(0.0))
 
     if exhaustive:
         return max(sample_peak, _interp_peak(segments(np.arange(vals.size)), matrix))
