@@ -111,11 +111,13 @@ class Mixpilot:
         llm: Any = None,
         max_duration_s: float | None = 30 * 60.0,
         threads_url: str | None = None,
+        store: AudioStore | None = None,
     ) -> None:
         """`threads_url`: a PostgreSQL URL keeps conversation threads there (`postgres_checkpointer`);
-        otherwise they live in ``threads.sqlite`` in the data dir."""
+        otherwise they live in ``threads.sqlite`` in the data dir. `store`: the audio store to share
+        (with the memory agent, say); by default one in ``audio/`` of the data dir."""
         self.data_dir = Path(data_dir)
-        self.store = AudioStore(self.data_dir / "audio")
+        self.store = store if store is not None else AudioStore(self.data_dir / "audio")
         self.registry = registry or default_registry()
         self._conn = None
         pg = libpq_url(threads_url) if checkpointer is None else None

@@ -36,12 +36,15 @@ def open_service(settings: Settings | None = None, *, with_memory: bool = True) 
         import sys
 
         print(f"mixpilot: LLM planner not available ({exc}); using the offline planner", file=sys.stderr)
-    cache, memory = build_memory(settings) if with_memory else (None, None)
+    from memory.storage import AudioStore
+
+    store = AudioStore(settings.audio_dir)  # one store (and its decoded-audio cache) for the service and memory
+    cache, memory = build_memory(settings, store=store) if with_memory else (None, None)
     return Mixpilot(data_dir=settings.data_dir, llm=llm, max_duration_s=settings.max_duration_s, memory=memory,
-                    cache=cache, threads_url=settings.database_url)
+                    cache=cache, threads_url=settings.database_url, store=store)
 
 
-def build_memory(settings: Settings):
+def build_memory(settings: Settings, *, store=None):
     """(cache, MemoryAgent) from settings: Redis or in-process cache; SQL + Chroma memory.
 
     The cache always exists. Memory needs the `memory` extra; a database that is behind stops
@@ -63,7 +66,8 @@ def build_memory(settings: Settings):
 
     try:
         memory = open_memory(data_dir=settings.data_dir, database_url=settings.database_url,
-                             chroma_url=settings.chroma_url, cache=cache, store=AudioStore(settings.audio_dir))
+                             chroma_url=settings.chroma_url, cache=cache,
+                             store=store if store is not None else AudioStore(settings.audio_dir))
     except SchemaOutOfDate:
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. database unreachable
