@@ -302,7 +302,7 @@ def test_per_user_limit_on_queued_jobs(api_settings):
 # ------------------------------------------------------------------ arq workers (PostgreSQL + Redis)
 
 
-def _worker_thread(settings, stop, errors):
+def _worker_thread(settings, stop, errors, processes=False, box=None):
     import threading
 
     from app.jobs import make_worker
@@ -311,7 +311,12 @@ def _worker_thread(settings, stop, errors):
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
-            worker = make_worker(settings, service=fake_service(), handle_signals=False)
+            if processes:  # jobs in the worker's child processes, as `mixpilot worker` runs them
+                worker = make_worker(settings, service_factory=fake_service, handle_signals=False)
+            else:
+                worker = make_worker(settings, service=fake_service(), handle_signals=False)
+            if box is not None:
+                box["worker"] = worker
 
             async def main() -> None:
                 task = asyncio.create_task(worker.main())
@@ -416,3 +421,63 @@ def test_ready_needs_a_worker_and_a_stopping_worker_hands_its_job_on(tmp_path, p
             stop2.set()
             w2.join(10)
         assert not errors, errors
+
+
+def test_a_cancel_on_a_worker_stops_its_job_process_within_2s(tmp_path, pg_url, redis_url):  # noqa: F811
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from app.api.main import create_app
+    from tests.apiclient import register, upload
+
+    settings = make_settings(
+        tmp_path / "data",
+        database_url=pg_url,
+        redis_url=redis_url,
+        job_threads=1,
+        job_heartbeat_s=0.5,
+        job_stale_s=5.0,
+        job_queue=f"mixpilot:test:{uuid.uuid4().hex[:8]}",
+    )
+    with TestClient(create_app(settings)) as api:
+        stop, errors, box = threading.Event(), [], {}
+        w = _worker_thread(settings, stop, errors, processes=True, box=box)
+        try:
+            h = register(api)
+            f = upload(api, h)
+            owner = api.get("/api/v1/auth/me", headers=h).json()["id"]
+            state = api.app.state.mp
+
+            async def make(request: str) -> str:
+                async with state.sessions() as s:
+                    job = await db.create_job(s, owner_id=owner, request=request, audio_id=f["id"])
+                    await s.commit()
+                await state.runner.submit(job.id)
+                return job.id
+
+            j = api.portal.call(make, "spin 60")
+            deadline = time.monotonic() + 120
+            while api.get(f"/api/v1/jobs/{j}", headers=h).json()["status"] != "running":
+                assert time.monotonic() < deadline and not errors, errors
+                time.sleep(0.05)
+            procs = box["worker"].ctx["procs"]
+            child = procs.procs[0]
+            t0 = time.monotonic()
+            r = api.post(f"/api/v1/jobs/{j}/cancel", headers=h)
+            assert r.status_code == 200 and r.json()["status"] == "cancelled"
+            while child.is_alive() and time.monotonic() - t0 < 5:
+                time.sleep(0.02)
+            took = time.monotonic() - t0
+            assert not child.is_alive() and took < 2.0, f"the job's process ran {took:.1f} s after the cancel"
+            # the replaced process runs the next job
+            k = api.portal.call(make, "sleep 0.1")
+            deadline = time.monotonic() + 120
+            while api.get(f"/api/v1/jobs/{k}", headers=h).json()["status"] != "succeeded":
+                assert time.monotonic() < deadline and not errors, errors
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            w.join(15)
+        assert not errors, errors
+        assert not w.is_alive()

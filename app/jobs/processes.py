@@ -189,6 +189,8 @@ class ProcessRunner:
         self.service_factory = service_factory
         #: child index -> the cancelled job it was killed for (its death is no crash)
         self._killed_for_cancel: dict[int, str] = {}
+        #: job id -> futures of `run` callers waiting for its end here
+        self._waiters: dict[str, list[asyncio.Future[str | None]]] = {}
         self.ctx = multiprocessing.get_context("spawn")
         self.jobs = self.ctx.Queue()
         self.events = self.ctx.Queue()
@@ -264,8 +266,23 @@ class ProcessRunner:
             self.running[i] = msg[2]
             with self._lock:
                 self._queued.discard(msg[2])
-        elif kind == "finished" and self.running.get(i) == msg[2]:
-            del self.running[i]
+        elif kind == "finished":
+            if self.running.get(i) == msg[2]:
+                del self.running[i]
+            self._wake(msg[2], msg[3])
+
+    def _wake(self, job_id: str, status: str | None) -> None:
+        for fut in self._waiters.pop(job_id, []):
+            if not fut.done():
+                fut.set_result(status)
+
+    async def run(self, job_id: str) -> str | None:
+        """Run `job_id` in a child and wait for its end here: its final status (None when it was not claimed,
+        its child died, or the runner stopped)."""
+        fut: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(job_id, []).append(fut)
+        await self.submit(job_id)
+        return await fut
 
     async def _supervise(self) -> None:
         while not self._closing:
@@ -277,6 +294,8 @@ class ProcessRunner:
                 job_id = self.running.pop(i, None) or self.current[i].value.decode() or None
                 self.current[i].value = b""
                 self.ready.discard(i)
+                if job_id:
+                    self._wake(job_id, None)
                 cancelled = self._killed_for_cancel.pop(i, None)
                 if cancelled is not None:
                     log.info("job process %d stopped for the cancel of job %s; replacing it", i, cancelled)
@@ -414,6 +433,8 @@ class ProcessRunner:
         self.events.put(None)
         if self._drain is not None:
             await loop.run_in_executor(None, self._drain.join, 2.0)
+        for job_id in list(self._waiters):
+            self._wake(job_id, None)
         for q in (self.jobs, self.events, *self.controls):
             q.close()
             q.cancel_join_thread()

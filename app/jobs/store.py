@@ -166,6 +166,16 @@ class JobStore:
         async with self.sessions() as s:
             return (await s.execute(select(db.Job.status).where(db.Job.id == job_id))).scalar_one_or_none()
 
+    async def cancelled(self, job_ids: list[str]) -> list[str]:
+        """Which of `job_ids` are cancelled."""
+        if not job_ids:
+            return []
+        async with self.sessions() as s:
+            rows = await s.execute(
+                select(db.Job.id).where(db.Job.id.in_(job_ids), db.Job.status == "cancelled")
+            )
+            return [r[0] for r in rows]
+
     async def touch(self, job_ids: list[str], statuses: tuple[str, ...]) -> None:
         """A heartbeat now for each of `job_ids` still in one of `statuses`."""
         if not job_ids:

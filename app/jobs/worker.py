@@ -2,7 +2,9 @@
 
 Any number of workers on any machines that share the database, Redis and the data dir. Each
 worker builds its own service, engine and event bus at start-up (`startup`), runs each job with
-the same `JobExecutor` as the in-process runners (in a low-priority thread: the graph is sync).
+the same `JobExecutor` as the in-process runners, in niced child processes (a `ProcessRunner`:
+a cancelled job still running after a second has its process killed and replaced; a crashed
+child's job is retried) — or, when a service object is injected (tests), in low-priority threads.
 
 - Liveness: each worker keeps a key ``mixpilot:worker:{queue}:{id}`` alive (expiring after three
   heartbeats); `ArqRunner.check` (``/ready``) is not ready while no worker holds one.
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("mixpilot.worker")
 #: how long a stopping worker waits for its running jobs to hand themselves back
 HANDBACK_S = 2.5
+#: how often a worker looks for cancels of the jobs its processes run
+CANCEL_POLL_S = 0.5
 WORKER_KEY = "mixpilot:worker:"
 
 
@@ -126,9 +130,28 @@ async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     loop = asyncio.get_running_loop()
     engine, sessions = await open_database(settings)
-    service = ctx.get("service") or await loop.run_in_executor(None, open_service, settings)
     bus = RedisBus(redis_url_of(settings))
     store = JobStore(sessions)
+    runner = ArqRunner(redis_url_of(settings), queue_name=settings.job_queue)
+    await runner.start()
+    ctx.update(engine=engine, sessions=sessions, bus=bus, store=store, runner=runner)
+    if ctx.get("service") is None:  # jobs in child processes: each builds its own service
+        from app.jobs.processes import ProcessRunner
+
+        procs = ProcessRunner(
+            settings,
+            store=store,
+            bus=bus,
+            processes=settings.job_threads,
+            nice=settings.job_nice,
+            service_factory=ctx.get("service_factory"),
+        )
+        await procs.start()
+        ctx["procs"] = procs
+        ctx["own_service"] = False
+        ctx["housekeeping"] = asyncio.create_task(_housekeeping(ctx))
+        return
+    service = ctx["service"] or await loop.run_in_executor(None, open_service, settings)
     # the worker's event loop (heartbeats, Redis) keeps normal priority; its job threads get SCHED_BATCH + nice
     threads = concurrent.futures.ThreadPoolExecutor(
         settings.job_threads,
@@ -137,16 +160,9 @@ async def startup(ctx: dict[str, Any]) -> None:
             lower_cpu_priority, settings.job_nice, policy="batch", whole_process=False
         ),
     )
-    runner = ArqRunner(redis_url_of(settings), queue_name=settings.job_queue)
-    await runner.start()
     ctx.update(
-        engine=engine,
-        sessions=sessions,
         service=service,
-        bus=bus,
         threads=threads,
-        store=store,
-        runner=runner,
         executor=JobExecutor(
             service=service, store=store, loop=loop, bus=bus, heartbeat_s=settings.job_heartbeat_s
         ),
@@ -155,25 +171,40 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def _housekeeping(ctx: dict[str, Any]) -> None:
-    """Keep this worker's liveness key; recover interrupted jobs (at once, then every heartbeat)."""
+    """Keep this worker's liveness key and recover interrupted jobs (at once, then every heartbeat); pass
+    cancels made in the database on to the job processes (every `CANCEL_POLL_S`)."""
     from app.jobs.recovery import recover, startup_stale_s
 
     settings: Settings = ctx["settings"]
     key = worker_key_prefix(settings.job_queue) + uuid.uuid4().hex
     ttl = max(int(3 * settings.job_heartbeat_s) + 1, 3)
-    first = True
+    first, last = True, 0.0
+    loop = asyncio.get_running_loop()
+    sent: set[str] = set()
     while True:
         try:
-            await ctx["runner"].pool.set(key, b"1", ex=ttl)
-            stale = startup_stale_s(settings) if first else None
-            await recover(ctx["store"], ctx["runner"], settings, startup=first, stale_s=stale, bus=ctx["bus"])
-            first = False
+            if first or loop.time() - last >= settings.job_heartbeat_s:
+                last = loop.time()
+                await ctx["runner"].pool.set(key, b"1", ex=ttl)
+                stale = startup_stale_s(settings) if first else None
+                await recover(
+                    ctx["store"], ctx["runner"], settings, startup=first, stale_s=stale, bus=ctx["bus"]
+                )
+                first = False
+            if "procs" in ctx:  # a cancel made in the database: the child is told, and killed if it goes on
+                procs = ctx["procs"]
+                running = list(procs.running.values())
+                sent &= set(running)
+                for job_id in await ctx["store"].cancelled(running):
+                    if job_id not in sent:
+                        sent.add(job_id)
+                        procs.cancel(job_id)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.warning("worker housekeeping failed (%s)", exc)
         try:
-            await asyncio.sleep(settings.job_heartbeat_s)
+            await asyncio.sleep(CANCEL_POLL_S)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await ctx["runner"].pool.delete(key)
@@ -187,6 +218,13 @@ async def shutdown(ctx: dict[str, Any]) -> None:
             await ctx["housekeeping"]
     if "executor" in ctx:
         await handback(ctx)
+    if "procs" in ctx:
+        procs = ctx["procs"]
+        mine = {*procs.running.values(), *procs.queued()}
+        await procs.aclose()  # running jobs handed back (cooperatively, else their child is killed)
+        for job_id in mine:  # queued again in the database: enqueue them for the other workers
+            if await ctx["store"].status(job_id) == "queued":
+                await ctx["runner"].submit(job_id)
     if "threads" in ctx:
         ctx["threads"].shutdown(wait=False, cancel_futures=True)
     if "runner" in ctx:
@@ -218,6 +256,8 @@ async def handback(ctx: dict[str, Any]) -> None:
 
 
 async def run_job(ctx: dict[str, Any], job_id: str) -> str | None:
+    if "procs" in ctx:
+        return await ctx["procs"].run(job_id)
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(ctx["threads"], ctx["executor"].run, job_id)
 
@@ -227,14 +267,17 @@ def make_worker(
     *,
     burst: bool = False,
     service: Any = None,
+    service_factory: Any = None,
     handle_signals: bool = True,
     **overrides: Any,
 ) -> Worker:
-    """An arq `Worker` for `settings` (Redis required); `service` reuses an existing one (tests)."""
+    """An arq `Worker` for `settings` (Redis required). Jobs run in `settings.job_threads` child processes,
+    each building its service with `service_factory(settings)` (default `app.runtime.open_service`); a
+    `service` object instead runs them in threads of this process on that service (tests)."""
     from arq.worker import Worker, func
 
     url = redis_url_of(settings)
-    ctx: dict[str, Any] = {"settings": settings}
+    ctx: dict[str, Any] = {"settings": settings, "service_factory": service_factory}
     if service is not None:
         ctx.update(service=service, own_service=False)
     return Worker(
