@@ -375,7 +375,8 @@ def test_mixpilot_tools_listing_is_the_registry():
     assert [t["name"] for t in listed] == list(TOOLS)
     for entry in listed:
         spec = REG[entry["name"]]
-        assert entry == spec.describe()
+        # the listing is the spec's own description, plus the neural models a tool uses (models/weights.py)
+        assert {k: v for k, v in entry.items() if k != "models"} == spec.describe()
         assert set(entry["params"]) == set(spec.params.model_fields)
         assert entry["stage"] == spec.stage.name.lower() and entry["description"] == spec.description
 

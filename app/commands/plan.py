@@ -68,8 +68,8 @@ def _on_thread(args: argparse.Namespace, settings) -> dict:
         note = None
         ctx = svc.thread_context(args.thread)
         if audio_id is None and not (ctx or {}).get("current_id"):
-            note = (f"{'new ' if ctx is None else ''}thread '{args.thread}' has no recording yet: "
-                    "attach one with --audio")
+            note = (f"no conversation '{args.thread}' yet: started a new thread; attach a recording with --audio"
+                    if ctx is None else f"thread '{args.thread}' has no recording yet: attach one with --audio")
         result = svc.turn(args.request, thread_id=args.thread, audio_id=audio_id, plan_only=True)
     out = _contract(result.plan)
     if note:
