@@ -35,7 +35,9 @@ def audio_id(audio: Audio) -> str:
 
 
 class AudioStore:
-    def __init__(self, root: str | Path, *, cache_items: int = 16, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+    def __init__(
+        self, root: str | Path, *, cache_items: int = 16, cache_bytes: int = DEFAULT_CACHE_BYTES
+    ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._cache: OrderedDict[str, Audio] = OrderedDict()
@@ -79,8 +81,15 @@ class AudioStore:
         except KeyError:
             return False
 
-    def export(self, version_id: str, path: str | Path, *, format: str | None = None, bit_depth: int | None = None,
-               mp3_bitrate_kbps: int = 320) -> Path:
+    def export(
+        self,
+        version_id: str,
+        path: str | Path,
+        *,
+        format: str | None = None,
+        bit_depth: int | None = None,
+        mp3_bitrate_kbps: int = 320,
+    ) -> Path:
         """`tools.audio.save` of a version, with its 16/24-bit dither seeded by the version id (deterministic)."""
         audio = self.get(version_id)
         fmt = (format or Path(path).suffix.lstrip(".")).lower()
@@ -104,6 +113,8 @@ class AudioStore:
                 return
             self._cache[vid] = audio
             self._cached_bytes += size
-            while self._cache and (len(self._cache) > self._cache_items or self._cached_bytes > self.cache_bytes):
+            while self._cache and (
+                len(self._cache) > self._cache_items or self._cached_bytes > self.cache_bytes
+            ):
                 _, dropped = self._cache.popitem(last=False)
                 self._cached_bytes -= int(dropped.samples.nbytes)

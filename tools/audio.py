@@ -209,7 +209,9 @@ def decoded_bytes(frames: int, channels: int) -> int:
     return int(frames) * int(channels) * 4
 
 
-def check_decoded_size(p: Path | str, frames: int, channels: int, sample_rate: int, max_samples: int | None) -> None:
+def check_decoded_size(
+    p: Path | str, frames: int, channels: int, sample_rate: int, max_samples: int | None
+) -> None:
     """Raise `AudioError` when `frames` × `channels` is over `max_samples` (before anything is decoded)."""
     if max_samples is None or frames * channels <= max_samples:
         return
@@ -223,7 +225,9 @@ def check_decoded_size(p: Path | str, frames: int, channels: int, sample_rate: i
     )
 
 
-def _load_soundfile(p: Path, size: int, max_duration_s: float | None, max_samples: int | None = None) -> Audio:
+def _load_soundfile(
+    p: Path, size: int, max_duration_s: float | None, max_samples: int | None = None
+) -> Audio:
     import soundfile as sf
 
     try:
