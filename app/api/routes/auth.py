@@ -15,7 +15,8 @@ UNAUTH = {401: {"model": Message, "description": "missing, expired, forged or wr
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut,
              responses={409: {"model": Message, "description": "email already registered"}})
 async def register(body: RegisterIn, state: StateDep, session: SessionDep) -> UserOut:
-    """Create an account (email + password, 8–128 characters)."""
+    """Create an account: email + password of 8–128 characters that is not a common or leaked password, nor
+    the email, nor one character repeated or a run (NIST SP 800-63B; 422 says which). No composition rules."""
     return UserOut.model_validate(await accounts.register(state, session, email=body.email, password=body.password))
 
 

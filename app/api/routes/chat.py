@@ -16,6 +16,7 @@ router = APIRouter(prefix="/chat", tags=["chat"])
     responses={
         404: {"model": Message, "description": "a file or the thread does not exist (or is not yours)"},
         409: {"model": Message, "description": "the thread already has a job queued or running"},
+        429: {"model": Message, "description": "you have the most jobs queued or running you may"},
     },
 )
 async def chat(body: ChatIn, user: CurrentUser, state: StateDep, session: SessionDep) -> ChatAccepted:

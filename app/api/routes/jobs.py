@@ -8,13 +8,14 @@ from sse_starlette.sse import EventSourceResponse
 
 from app.api import conversations
 from app.api.deps import CurrentUser, SessionDep, StateDep
-from memory.db import JOB_STATUSES
 from app.api.schemas import ID_PATTERN, JobList, JobOut, JobStatus, Message
+from memory.db import JOB_STATUSES
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 JobIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="job id")]
 NOT_FOUND = {404: {"model": Message, "description": "no such job (or not yours)"}}
 CONFLICT = {409: {"model": Message, "description": "not possible in the job's current state"}}
+TOO_MANY = {429: {"model": Message, "description": "you have the most jobs queued or running you may"}}
 
 
 @router.get("", response_model=JobList)
@@ -53,13 +54,15 @@ async def job_events(job_id: JobIdPath, user: CurrentUser, state: StateDep):
 
 @router.post("/{job_id}/cancel", response_model=JobOut, responses={**NOT_FOUND, **CONFLICT})
 async def cancel_job(job_id: JobIdPath, user: CurrentUser, state: StateDep, session: SessionDep) -> JobOut:
-    """Cancel a queued or running job (a running one stops at its next progress step)."""
+    """Cancel a queued or running job: a running one stops within about a second (its process is ended
+    if it does not stop by itself)."""
     return await conversations.cancel(state, session, owner_id=user.id, job_id=job_id)
 
 
-@router.post("/{job_id}/retry", response_model=JobOut, responses={**NOT_FOUND, **CONFLICT})
+@router.post("/{job_id}/retry", response_model=JobOut, responses={**NOT_FOUND, **CONFLICT, **TOO_MANY})
 async def retry_job(job_id: JobIdPath, user: CurrentUser, state: StateDep, session: SessionDep) -> JobOut:
-    """Queue a failed or cancelled job again (e.g. after its worker crashed)."""
+    """Queue a failed or cancelled job again. (A job whose worker crashed or restarted is retried by itself,
+    up to a limit; after that it is failed with the reason and can be retried here.)"""
     return await conversations.retry(state, session, owner_id=user.id, job_id=job_id)
 
 
