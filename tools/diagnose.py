@@ -508,13 +508,15 @@ def _clipping(x: F32) -> _Clip:
     at_peak = 0
     below = 0
     for ch in x:
-        a = np.abs(ch)
-        at_peak += int(np.count_nonzero(a >= thr))
-        below += int(np.count_nonzero((a >= near) & (a < thr)))
+        # |ch| >= t counted as ch >= t or ch <= -t: no |ch| copy of a long recording
+        at = int(np.count_nonzero(ch >= thr)) + int(np.count_nonzero(ch <= -thr))
+        at_peak += at
+        below += int(np.count_nonzero(ch >= near)) + int(np.count_nonzero(ch <= -near)) - at
         for mask in (ch >= thr, ch <= -thr):
             if not mask.any():
                 continue
-            d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+            edge = np.zeros(1, np.int8)  # int8 throughout (a [0] list would widen the whole row to int64)
+            d = np.diff(np.concatenate([edge, mask.astype(np.int8), edge]))
             lens = np.flatnonzero(d == -1) - np.flatnonzero(d == 1)
             long = lens[lens >= _CLIP_MIN_RUN]
             held += int(long.sum())
@@ -728,6 +730,7 @@ def _mono_loss_db(audio: Audio, stereo_lufs: float | None) -> float | None:
     if audio.channels < 2 or stereo_lufs is None or stereo_lufs <= LEVEL_FLOOR_DB:
         return 0.0 if audio.channels < 2 else None
     mid = audio.samples[:2].mean(axis=0, keepdims=True)
+    mid.flags.writeable = False  # ours: `Audio` keeps it without a copy
     # the fold on both speakers is two equal channels: twice the K-weighted power of one (filtered once)
     one = k_weighted_blocks(Audio(mid, audio.sample_rate))
     mono = integrated_lufs(audio, KBlocks(2.0 * one.chunk_power, one.chunk, one.hop, one.sample_rate))

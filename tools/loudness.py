@@ -38,6 +38,7 @@ _TP_TAPS_PER_PHASE = 16
 _TP_BLOCK = 64  # samples per block for true-peak pruning (>= taps per phase)
 _TP_BATCH = 4096  # interpolation windows per matrix product
 _K_BLOCK = 1 << 18  # frames per block of K-filtering in `k_weighted_blocks`
+_TP_GATHER = 1 << 14  # candidate blocks gathered at once by `true_peak_linear`
 
 
 @dataclass(frozen=True)
@@ -331,14 +332,16 @@ def true_peak_linear(audio: Audio, exhaustive: bool = False) -> float:
         return np.where(inside, rows, np.float32(0.0))
 
     if exhaustive:
-        return max(sample_peak, _interp_peak(segments(np.arange(vals.size)), matrix))
+        every = np.arange(vals.size)
+        return max([sample_peak] + [_interp_peak(segments(every[s : s + _TP_GATHER]), matrix)
+                                    for s in range(0, every.size, _TP_GATHER)])
     k = min(32, vals.size)
     first = np.argpartition(vals, vals.size - k)[vals.size - k :]
     best = max(sample_peak, _interp_peak(segments(first), matrix))
     rest = np.flatnonzero(vals * bound >= best)
     rest = rest[~np.isin(rest, first)]
-    if rest.size:
-        best = max(best, _interp_peak(segments(rest), matrix))
+    for s in range(0, rest.size, _TP_GATHER):  # in batches: noise-like audio keeps most blocks
+        best = max(best, _interp_peak(segments(rest[s : s + _TP_GATHER]), matrix))
     return best
 
 
