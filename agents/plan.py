@@ -271,7 +271,7 @@ def validate_plan(
 
     info_cache: dict[str, tuple[bool, str, type[BaseModel] | None, Stage]] = {}
 
-    def info(tool: str):
+    def info(tool: str) -> tuple[bool, str, type[BaseModel] | None, Stage]:
         if tool not in info_cache:
             info_cache[tool] = _spec_info(registry, tool)
         return info_cache[tool]

@@ -41,7 +41,7 @@ class Progress:
         self.quiet = quiet
         self.delay_s = delay_s
         self._t0 = time.monotonic()
-        self._bar = None
+        self._bar: Any = None  # a rich Progress while shown
         self._task = None
         self._lock = threading.Lock()
         self._timer: threading.Timer | None = None
@@ -56,7 +56,8 @@ class Progress:
 
     def _start(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichProgress
 
         with self._lock:
             if self._bar is not None or self.quiet:

@@ -99,9 +99,7 @@ def scaled(tool: str, params: Mapping[str, Any], level: str | None) -> dict[str,
         p["width"] = round(clamp("stereo_width", "width", 1.0 + (float(p["width"]) - 1.0) * factor), 3)
     if tool == "master" and "target_lufs" in p and level:
         t = float(p["target_lufs"])
-        if t > -14.0:  # louder than the streaming default: intensity moves it further or back
-            p["target_lufs"] = round(clamp("master", "target_lufs", -14.0 + (t + 14.0) * factor), 1)
-        elif t < -14.0 and t != -16.0 and t != -23.0 and t != -20.0:
+        if t > -14.0 or t < -14.0 and t != -16.0 and t != -23.0 and t != -20.0:  # louder than the streaming default: intensity moves it further or back
             p["target_lufs"] = round(clamp("master", "target_lufs", -14.0 + (t + 14.0) * factor), 1)
     return p
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class MiniLM:
         self.tok.enable_truncation(max_length=max_tokens)
         self.tok.enable_padding(pad_id=0, pad_token="[PAD]")
         self._lock = threading.Lock()
-        self._pool = None
+        self._pool: Any = None  # a threadpoolctl controller, False without it, None until first use
         # fused query/key/value projection: one matmul instead of three
         for i in range(self.layers):
             p = f"encoder.layer.{i}.attention.self."
@@ -106,7 +107,7 @@ class MiniLM:
         for i in range(self.layers):
             p = f"encoder.layer.{i}."
 
-            def lin(z: np.ndarray, name: str) -> np.ndarray:
+            def lin(z: np.ndarray, name: str, p: str = p) -> np.ndarray:
                 wt = w[p + name + ".weight"]
                 return (z.reshape(-1, z.shape[-1]) @ wt + w[p + name + ".bias"]).reshape(*z.shape[:-1], wt.shape[1])
 

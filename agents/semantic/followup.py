@@ -101,9 +101,8 @@ def parse_followup(request: str) -> FollowUp | None:
     if relative and not repeat and action_terms and all(m.obj.kind == "problem" for m in action_terms) \
             and not re.search(r"\b(?:more|less|too|louder|quieter|stronger|weaker|again)\b", text):
         return None
-    if parsed.repair or parsed.improve:
-        if not repeat:
-            return None
+    if (parsed.repair or parsed.improve) and not repeat:
+        return None
     fu = FollowUp(kind="repeat_with_changes" if repeat or bare_target else "adjust", text=text)
     level = next((c.level for c in parsed.clauses if c.level), None)
 
@@ -111,8 +110,8 @@ def parse_followup(request: str) -> FollowUp | None:
     loud = re.search(r"\b(?:louder|turn (?:it |this )?up|more volume|hotter|volume up|more level|more loud)\b", text)
     quiet = re.search(r"\b(?:quieter|softer|turn (?:it |this )?down|less loud|too loud|volume down|less volume)\b", text)
     if loud or quiet:
-        m = BY_DB.search(text)
-        step = abs(float(m.group(1))) if m else LOUD_STEP.get(level or "", 2.0)
+        by = BY_DB.search(text)
+        step = abs(float(by.group(1))) if by else LOUD_STEP.get(level or "", 2.0)
         fu.deltas.setdefault("master", {})["target_lufs"] = step if loud else -step
 
     # per-term changes

@@ -46,16 +46,16 @@ def apply_numbers(d: Draft, clause: Clause, parsed: Parsed, analysis: Mapping[st
         elif n.unit == "ratio":
             upd("compress", {"ratio": n.value}, f"{n.value:g}:1 compression")
         elif n.unit == "hz":
-            if clause_step("de_ess") is not None and re.search(r"de-?ess|sibil|ess", text):
-                clause_step("de_ess").params["low_hz"] = n.value
+            if (de_ess := clause_step("de_ess")) is not None and re.search(r"de-?ess|sibil|ess", text):
+                de_ess.params["low_hz"] = n.value
             elif clause_step("stereo_width") is not None or re.search(r"mono", before):
                 upd("stereo_width", {"bass_mono_hz": n.value}, "bass kept mono")
             elif HIGHCUT_CTX.search(before) or (HIGHCUT_CTX.search(text) and not LOWCUT_CTX.search(text)):
                 upd("eq", {"high_cut_hz": n.value}, f"low-pass at {n.value:g} Hz")
             elif LOWCUT_CTX.search(before) or (LOWCUT_CTX.search(text) and not dbs):
                 upd("eq", {"low_cut_hz": n.value}, f"high-pass at {n.value:g} Hz")
-            elif clause_step("dynamic_eq") is not None:
-                clause_step("dynamic_eq").params["freq_hz"] = n.value
+            elif (dyn := clause_step("dynamic_eq")) is not None:
+                dyn.params["freq_hz"] = n.value
             elif dbs or CUT_CTX.search(text) or BOOST_CTX.search(text):
                 gain = abs(dbs[0].value) if dbs else 3.0
                 if CUT_CTX.search(text) and not BOOST_CTX.search(text) or (dbs and dbs[0].value < 0):
@@ -69,21 +69,23 @@ def apply_numbers(d: Draft, clause: Clause, parsed: Parsed, analysis: Mapping[st
         elif n.unit == "db":
             if hz:
                 continue  # used by the band above
-            if re.search(r"thresh", before) and clause_step("compress") is not None:
-                clause_step("compress").params["threshold_db"] = -abs(n.value)
-            elif re.search(r"make-?up", before) and clause_step("compress") is not None:
-                clause_step("compress").params["makeup_db"] = n.value
+            comp = clause_step("compress")
+            if re.search(r"thresh", before) and comp is not None:
+                comp.params["threshold_db"] = -abs(n.value)
+            elif re.search(r"make-?up", before) and comp is not None:
+                comp.params["makeup_db"] = n.value
             elif clause_step("sidechain") is not None or re.search(r"duck", text):
                 upd("sidechain", {"depth_db": abs(n.value)}, f"duck {abs(n.value):g} dB")
-            elif clause_step("mix") is not None:
+            elif (mix := clause_step("mix")) is not None:
                 if re.search(r"headroom", before):
-                    clause_step("mix").params["headroom_db"] = abs(n.value)
+                    mix.params["headroom_db"] = abs(n.value)
                 else:
-                    clause_step("mix").params["vocal_offset_db"] = n.value
-            elif re.search(r"\b(louder|quieter|softer|up|down)\b", before) and clause_step("master") is not None:
-                now = analysis_value(analysis, "integrated_lufs", default=-14.0)
+                    mix.params["vocal_offset_db"] = n.value
+            elif re.search(r"\b(louder|quieter|softer|up|down)\b", before) and \
+                    (master := clause_step("master")) is not None:
+                now = analysis_value(analysis, "integrated_lufs", default=-14.0) or -14.0
                 sign = -1.0 if re.search(r"quieter|softer|down", before) else 1.0
-                clause_step("master").params["target_lufs"] = round(clamp("master", "target_lufs", now + sign * abs(n.value)), 1)
+                master.params["target_lufs"] = round(clamp("master", "target_lufs", now + sign * abs(n.value)), 1)
             elif re.search(r"true[- ]?peak|ceiling|peak", before):
                 d.add("master", {"true_peak_dbtp": -abs(n.value)}, "mix", "true-peak ceiling")
             else:
@@ -95,9 +97,10 @@ def apply_numbers(d: Draft, clause: Clause, parsed: Parsed, analysis: Mapping[st
                         eq.params[k] = round(clamp("eq", k, eq.params[k] * abs(n.value) / peak), 2)
         elif n.unit == "pct":
             frac = n.value / 100.0
-            st = next((s for s in ctools if s.tool in AMOUNT_KEY or s.tool == "stereo_width"), None)
-            if st is None:
+            pst = next((s for s in ctools if s.tool in AMOUNT_KEY or s.tool == "stereo_width"), None)
+            if pst is None:
                 continue
+            st = pst
             if st.tool == "compress" and re.search(r"\bmix\b|\bwet\b|parallel|blend", before):
                 st.params["mix"] = round(clamp("compress", "mix", frac), 3)
                 continue
@@ -118,11 +121,10 @@ def apply_numbers(d: Draft, clause: Clause, parsed: Parsed, analysis: Mapping[st
             elif re.search(r"release", before):
                 upd("compress", {"release_ms": n.value}, "release time")
             elif re.search(r"retune|tun", text):
-                st = clause_step("pitch_correct")
-                if st is not None:
-                    st.params["retune_ms"] = n.value
+                pc = clause_step("pitch_correct")
+                if pc is not None:
+                    pc.params["retune_ms"] = n.value
             elif clause_step("delay") is not None or re.search(r"delay|echo", text):
                 upd("delay", {"time_ms": n.value}, f"{n.value:g} ms echo")
-        elif n.unit == "s":
-            if clause_step("reverb") is not None or re.search(r"reverb|decay|tail", text):
-                upd("reverb", {"decay_s": n.value}, f"{n.value:g} s decay")
+        elif n.unit == "s" and (clause_step("reverb") is not None or re.search(r"reverb|decay|tail", text)):
+            upd("reverb", {"decay_s": n.value}, f"{n.value:g} s decay")

@@ -101,14 +101,7 @@ DESCRIBE = re.compile(r"\b(?:has|have|there'?s|there is|there are|it'?s got|got|
 ADD_VERB = re.compile(r"\b(?:add|give|put|apply|want|need|more|boost|increase|make)\b")
 PRONOUN_CARRY = re.compile(r"\b(?:them|they|those|their)\b")
 
-STOP = set("""a an the it this that these those is are was be been to of for in on at by with and or my our your
-its their me i we you please can could would will should do does make makes making get give let us some any
-just really very so also then now too thing things kind sort like want wanted need needs bit little more less
-lot much track song file recording audio sound sounds sounding mix stuff one here there it's i'm what how
-can't cant don't dont into up down out over all everything something anything hey hi hello thanks thank
-okay ok yes yeah sure maybe bit touch them they him her his she he using use via remove fix add apply put take
-turn help try feel look able possible go going got have has had did done doing wanna gonna tweak change adjust
-improve work working whole overall part parts little tiny""".split())
+STOP = set(["a", "an", "the", "it", "this", "that", "these", "those", "is", "are", "was", "be", "been", "to", "of", "for", "in", "on", "at", "by", "with", "and", "or", "my", "our", "your", "its", "their", "me", "i", "we", "you", "please", "can", "could", "would", "will", "should", "do", "does", "make", "makes", "making", "get", "give", "let", "us", "some", "any", "just", "really", "very", "so", "also", "then", "now", "too", "thing", "things", "kind", "sort", "like", "want", "wanted", "need", "needs", "bit", "little", "more", "less", "lot", "much", "track", "song", "file", "recording", "audio", "sound", "sounds", "sounding", "mix", "stuff", "one", "here", "there", "it's", "i'm", "what", "how", "can't", "cant", "don't", "dont", "into", "up", "down", "out", "over", "all", "everything", "something", "anything", "hey", "hi", "hello", "thanks", "thank", "okay", "ok", "yes", "yeah", "sure", "maybe", "bit", "touch", "them", "they", "him", "her", "his", "she", "he", "using", "use", "via", "remove", "fix", "add", "apply", "put", "take", "turn", "help", "try", "feel", "look", "able", "possible", "go", "going", "got", "have", "has", "had", "did", "done", "doing", "wanna", "gonna", "tweak", "change", "adjust", "improve", "work", "working", "whole", "overall", "part", "parts", "little", "tiny"])
 
 NUM = r"([+-]?\d+(?:\.\d+)?)"
 NUMBERS: list[tuple[str, re.Pattern[str]]] = [
@@ -267,9 +260,9 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
 
     # "leave the vocals alone", "don't touch the drums": forbidden targets
     leave_spans: list[tuple[int, int]] = []
-    for m in LEAVE.finditer(text):
-        what = m.group("what") or m.group("what2") or ""
-        start = m.start("what") if m.group("what") else m.start("what2")
+    for lv in LEAVE.finditer(text):
+        what = lv.group("what") or lv.group("what2") or ""
+        start = lv.start("what") if lv.group("what") else lv.start("what2")
         leave_spans.append((start, start + len(what)))
         for tgt, rx in comp["scopes"]:
             if rx.search(what):
@@ -281,31 +274,31 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
     for a, b, sep in split_clauses(text):
         ctext = text[a:b]
         cl = Clause(ctext, a, b)
-        exc = [(m.start(), m.end()) for m in NEG_EXCEPT.finditer(ctext)]
-        for m in NEG.finditer(ctext):
-            if any(s <= m.start() < e for s, e in exc):
+        exc = [(x.start(), x.end()) for x in NEG_EXCEPT.finditer(ctext)]
+        for nm in NEG.finditer(ctext):
+            if any(s <= nm.start() < e for s, e in exc):
                 continue
-            cl.negated_at = m.start()
-            cl.neg_cue = m.group(0)
+            cl.negated_at = nm.start()
+            cl.neg_cue = nm.group(0)
             if cl.neg_cue in ("except", "minus"):  # "everything except the vocals should be brighter"
-                words = list(re.finditer(r"\S+", ctext[m.end():]))[:2]
-                cl.negated_end = m.end() + (words[-1].end() if words else 0)
+                after = list(re.finditer(r"\S+", ctext[nm.end():]))[:2]
+                cl.negated_end = nm.end() + (after[-1].end() if after else 0)
             elif cl.neg_cue in ("instead of", "rather than"):  # "instead of reverb use delay"
-                stop = re.search(r"\b(?:use|add|try|go with|do|apply|with|give)\b", ctext[m.end():])
-                cl.negated_end = m.end() + stop.start() if stop else len(ctext)
+                stop = re.search(r"\b(?:use|add|try|go with|do|apply|with|give)\b", ctext[nm.end():])
+                cl.negated_end = nm.end() + stop.start() if stop else len(ctext)
             break
         # a bare noun after a negated clause ("no reverb and delay") inherits the negation
         if cl.negated_at is None and prev_negated and len(ctext.split()) <= 2 and not MORE.search(ctext) \
                 and not comp["only"].search(ctext):
             cl.negated_at = 0
         for tgt, rx in comp["scopes"]:
-            m = rx.search(ctext)
-            if m:
+            sm = rx.search(ctext)
+            if sm:
                 cl.scope = tgt
                 # "don't touch the vocals", "not on the vocals", "except the drums": the scope is ruled out;
                 # "remove the sibilance without dulling the vocal" keeps it
-                if cl.negated_at is not None and m.start() >= cl.negated_at:
-                    between = ctext[cl.negated_at:m.start()].split()[1:]
+                if cl.negated_at is not None and sm.start() >= cl.negated_at:
+                    between = ctext[cl.negated_at:sm.start()].split()[1:]
                     cl.scope_negated = all(w in SCOPE_NEG_FILLER for w in between)
                 break
         cl.prev_scope = prev_scope
@@ -350,7 +343,7 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
             covered = rx.sub(" ", covered)
         words = re.findall(r"[a-z][a-z'\-]+", covered)
         cl.content = [w for w in words if w not in STOP and len(w) > 2]
-        if cl.scope_negated:
+        if cl.scope_negated and cl.scope:
             forbidden_targets.add(cl.scope)
         clauses.append(cl)
         prev_scope = cl.scope if cl.scope and not cl.scope_negated else prev_scope

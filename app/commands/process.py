@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     out, fmt, depth = output_plan(args)
     with open_service(Settings()) as svc:
-        audio_id = svc.import_audio(args.file)
+        audio_id: str | None = svc.import_audio(args.file)
         if args.thread:  # the same recording on a known thread continues from its current version
             ctx = svc.thread_context(args.thread)
             if ctx is not None and audio_id in (ctx.get("current_id"), ctx.get("original_id")):
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             result = svc.turn(args.request, thread_id=args.thread, audio_id=audio_id, inputs=inputs,
                               on_event=progress_printer(progress))
             wrote = bool(result.output_id) and result.kind not in ("answer", "clarify", "none")
-            if wrote:
+            if wrote and result.output_id:
                 svc.export(result.output_id, out, format=fmt, bit_depth=depth, mp3_bitrate_kbps=args.mp3_bitrate)
     if args.json:
         d = result.to_dict()
