@@ -251,22 +251,54 @@ def _load_soundfile(
     # never decode past the budget, whatever the header said (one frame more tells that it was over)
     limit = max_samples // max(info.channels, 1) + 1 if max_samples is not None else -1
     try:
-        data, sr = sf.read(str(p), dtype="float32", always_2d=True, frames=limit)
+        samples, sr = _read_planar(p, limit, max(info.frames, 0))
     except Exception as exc:
         raise AudioError(f"{p}: the file is damaged or truncated ({_first_line(exc)})") from None
-    if max_samples is not None and data.shape[0] >= limit:
-        del data
+    frames = samples.shape[1]
+    if max_samples is not None and frames >= limit:
+        del samples
         check_decoded_size(p, max(limit, info.frames), info.channels, info.samplerate, max_samples)
-    if info.format in ("FLAC", "AIFF", "OGG") and info.frames > 0 and data.shape[0] < info.frames:
+    if info.format in ("FLAC", "AIFF", "OGG") and info.frames > 0 and frames < info.frames:
         raise AudioError(
-            f"{p}: the file is truncated (header promises {info.frames} frames, only {data.shape[0]} could be read)"
+            f"{p}: the file is truncated (header promises {info.frames} frames, only {frames} could be read)"
         )
-    if data.shape[0] == 0:
+    if frames == 0:
         raise AudioError(f"{p}: contains no audio frames")
-    samples = np.ascontiguousarray(data.T)
-    del data
+    samples = np.ascontiguousarray(samples)
     samples.flags.writeable = False  # ours alone: `Audio` then keeps it instead of copying it
     return Audio(samples, int(sr))
+
+
+_READ_BLOCK = 1 << 18  # frames per block when decoding
+
+
+def _read_planar(p: Path, limit: int, expected: int) -> tuple[np.ndarray, int]:
+    """Float32 samples shaped (channels, frames), at most `limit` frames (-1: all), and the rate.
+
+    Decoded block by block straight into the planar array (`expected` frames from the header size
+    it; it grows if the file holds more), so a long file needs no interleaved full-length copy.
+    """
+    import soundfile as sf
+
+    if expected <= 0:  # no length in the header (streamed FLAC): decode at once, up to the limit
+        data, sr = sf.read(str(p), dtype="float32", always_2d=True, frames=limit)
+        return np.ascontiguousarray(data.T), int(sr)
+    with sf.SoundFile(str(p)) as f:
+        cap = expected if limit < 0 else min(expected, limit)
+        out = np.empty((f.channels, max(cap, 1)), np.float32)
+        n = 0
+        while limit < 0 or n < limit:
+            block = f.read(_READ_BLOCK if limit < 0 else min(_READ_BLOCK, limit - n), dtype="float32",
+                           always_2d=True)
+            if block.shape[0] == 0:
+                break
+            if n + block.shape[0] > out.shape[1]:  # more than the header said
+                grown = np.empty((f.channels, max(2 * out.shape[1], n + block.shape[0])), np.float32)
+                grown[:, :n] = out[:, :n]
+                out = grown
+            out[:, n : n + block.shape[0]] = block.T
+            n += block.shape[0]
+        return (out if n == out.shape[1] else out[:, :n]), int(f.samplerate)
 
 
 def _check_wav_complete(p: Path, size: int) -> None:
