@@ -478,6 +478,35 @@ def block_gain_to_samples(gain: np.ndarray, block: int, n: int) -> np.ndarray:
     return out[:n]
 
 
+def _apply_block_gain(x: np.ndarray, gain: np.ndarray, block: int, scale: np.float32) -> np.ndarray:
+    """``x · block_gain_to_samples(gain, block, n) · scale`` (the same float32 values) in slices of
+    ~256k samples: the output is the only full-length array."""
+    n = x.shape[-1]
+    gm = gain.copy()
+    gm[1:] = np.minimum(gm[1:], gain[:-1])
+    gm[:-1] = np.minimum(gm[:-1], gain[1:])
+    gm = gm.astype(np.float32)
+    d = np.diff(gm)
+    s0 = block // 2
+    f = ((np.arange(block) + s0 - (block - 1) / 2.0) / block).astype(np.float32)
+    y = np.empty(x.shape, np.float32)
+    head = min(s0, n)
+    np.multiply(x[:, :head], gm[0] * scale, out=y[:, :head])
+    per = max(1, (1 << 18) // block)
+    for i0 in range(0, gm.size - 1, per):
+        i1 = min(i0 + per, gm.size - 1)
+        a, b = s0 + i0 * block, min(s0 + i1 * block, n)
+        if a >= n:
+            break
+        ramp = (d[i0:i1, None] * f[None, :] + gm[i0:i1, None]).reshape(-1)[: b - a]
+        ramp *= scale
+        np.multiply(x[:, a:b], ramp[None, :], out=y[:, a:b])
+    tail = s0 + block * max(gm.size - 1, 0)
+    if tail < n:
+        np.multiply(x[:, tail:], gm[-1] * scale, out=y[:, tail:])
+    return y
+
+
 def true_peak_limit(x: np.ndarray, sample_rate: int, ceiling_dbtp: float, lookahead_ms: float = 2.0,
                     release_ms: float = 80.0, peak: np.ndarray | None = None, pre_gain_lin: float = 1.0,
                     block: int = 16) -> tuple[np.ndarray, dict[str, float]]:
@@ -491,10 +520,7 @@ def true_peak_limit(x: np.ndarray, sample_rate: int, ceiling_dbtp: float, lookah
     if peak is None:
         peak = block_peak(x, block)
     g = limiter_gain(peak * pre_gain_lin, 10.0 ** (ceiling_dbtp / 20.0), block / sample_rate, lookahead_ms, release_ms)
-    gs = block_gain_to_samples(g, block, x.shape[-1])
-    gs *= np.float32(pre_gain_lin)
-    y = np.empty(x.shape, np.float32)
-    np.multiply(x, gs[None, :], out=y)  # in place: the output and one gain row, no other full-length copy
+    y = _apply_block_gain(x, g, block, np.float32(pre_gain_lin))
     gr = -20.0 * np.log10(np.maximum(g, 1e-9))
     return y, {
         "max_gr_db": float(gr.max()),
