@@ -18,6 +18,9 @@ from memory.storage import AudioStore
 from tools.audio import Audio, load
 from tools.registry import Registry, default_registry
 
+#: seconds of the loudest part that `Mixpilot.preview` renders
+PREVIEW_S = 15.0
+
 
 @dataclass
 class TurnResult:
@@ -227,6 +230,59 @@ class Mixpilot:
             raise RuntimeError("memory is not configured: feedback cannot be stored")
         return self.memory.feedback(user_id=user_id, turn_id=turn_id, rating=rating, aspects=aspects,
                                     comment=comment, liked=liked)
+
+    def preview(self, request: str, *, audio_id: str, seconds: float = PREVIEW_S,
+                user_id: str | None = None) -> dict[str, Any]:
+        """`request`'s plan rendered on the loudest `seconds` of a stored version: something to listen to
+        in a moment, before (or instead of) the full render.
+
+        The plan is made for the whole recording (a plan-only turn on a new thread: analysis and diagnosis
+        of the whole file), and a `master` step aims the excerpt at the gain the whole file needs: its
+        target moves by the excerpt's loudness over the whole file's. Returns ``preview_id`` and
+        ``source_excerpt_id`` (stored versions), ``start_s``, ``seconds``, ``plan``, ``steps`` (outcomes)
+        and ``match_gain_db``: the gain that plays the preview at the source excerpt's loudness, so that
+        louder never passes for better.
+        """
+        import math
+
+        from agents.executor import Executor
+        from agents.plan import Step
+        from tools.analysis import is_speech
+        from tools.loudness import integrated_lufs, k_weighted_blocks
+        from tools.master import MasterParams, resolve_targets
+
+        audio = self.audio(audio_id)
+        blocks = k_weighted_blocks(audio)
+        per_hop = blocks.hop // blocks.chunk
+        window = max(1, int(round(seconds * 10)))  # 100 ms hops
+        power = blocks.window_mean_power(window, per_hop)
+        start = int(power.argmax()) * blocks.hop if power.size else 0
+        length = min(audio.frames, int(round(seconds * audio.sample_rate)))
+        start = min(start, audio.frames - length)
+        excerpt = audio.with_samples(audio.samples[:, start : start + length])
+        planned = self.turn(request, audio_id=audio_id, plan_only=True, user_id=user_id)
+        analysis = self.analysis(audio_id)
+        whole, part = analysis.get("integrated_lufs"), integrated_lufs(excerpt)
+        offset = part - whole if isinstance(whole, (int, float)) and math.isfinite(part) else 0.0
+        steps = []
+        for raw in planned.plan.get("steps") or []:
+            step = Step.model_validate(raw)
+            if step.tool == "master":
+                target, ceiling = resolve_targets(MasterParams.model_validate(step.params))
+                params = {k: v for k, v in step.params.items() if k != "platform"}
+                params.update(target_lufs=min(max(target + offset, -30.0), -6.0), true_peak_dbtp=ceiling)
+                step = step.model_copy(update={"params": params})
+            steps.append(step)
+        result = Executor(self.registry).run(excerpt, steps, is_speech=is_speech(analysis), cache=self.cache,
+                                             analysis=analysis)
+        after = integrated_lufs(result.audio)
+        match = part - after if math.isfinite(part) and math.isfinite(after) else 0.0
+        return {
+            "preview_id": self.store.put(result.audio), "source_excerpt_id": self.store.put(excerpt),
+            "start_s": round(start / audio.sample_rate, 2), "seconds": round(length / audio.sample_rate, 2),
+            "plan": planned.plan, "steps": [o.to_dict() for o in result.outcomes],
+            "match_gain_db": round(match, 2),
+        }
 
     def history(self, thread_id: str) -> list[dict[str, Any]]:
         state = self.graph.get_state({"configurable": {"thread_id": thread_id}}).values

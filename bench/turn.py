@@ -182,9 +182,25 @@ def warm_service(args: argparse.Namespace, song: Path, tmpd: Path) -> None:
         one_turn(svc, song, args.request, tmpd / "warm-up.wav", gain_db=-0.5)  # imports, models, caches
         clocks = [one_turn(svc, song, args.request, tmpd / "warm.wav", gain_db=-0.001 * (i + 1))
                   for i in range(args.runs)]
+        previews = [one_preview(svc, song, args.request, gain_db=-0.001 * (i + 101)) for i in range(args.runs)]
     stages = [c.stages() for c in clocks]
     print_stages("warm service per stage (a new version of the song each run)", median_stages(stages),
                  [(c.marks[-1][1] - c.marks[0][1], c.marks[-1][2] - c.marks[0][2]) for c in clocks])
+    print_stages("warm service preview (Mixpilot.preview: the plan on the loudest 15 s; new version each run)",
+                 median_stages([c.stages() for c in previews]),
+                 [(c.marks[-1][1] - c.marks[0][1], c.marks[-1][2] - c.marks[0][2]) for c in previews])
+
+
+def one_preview(svc: Any, song: Path, request: str, gain_db: float) -> Clock:
+    from tools.audio import load
+
+    clock = Clock()
+    a = load(song, max_duration_s=svc.max_duration_s, require_signal=True)
+    audio_id = svc.import_audio(a.with_samples(a.samples * 10 ** (gain_db / 20)))
+    clock.mark("preview (plan on the whole, render 15 s)")
+    svc.preview(request, audio_id=audio_id)
+    clock.mark("end")
+    return clock
 
 
 def main() -> None:
