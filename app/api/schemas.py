@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 #: a timestamp that always carries its zone (SQLite hands back naive UTC datetimes)
 UTCDateTime = Annotated[datetime, AfterValidator(lambda d: d.replace(tzinfo=UTC) if d.tzinfo is None else d)]
+#: a route's documented responses (`APIRouter.get(..., responses=...)`)
+Responses = dict[int | str, dict[str, Any]]
 ID_PATTERN = r"^[0-9a-f]{32}$"
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$"
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+class JobStatus(StrEnum):
+    """The one job-status enum of the schema (a job, a chat turn, an enhancement, the job list filter)."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+
 FileId = Field(
     pattern=ID_PATTERN,
     description="a file id (32 hex characters)",
@@ -256,7 +270,7 @@ class ChatAccepted(BaseModel):
     )
     job_id: str
     thread_id: str
-    status: JobStatus = "queued"
+    status: JobStatus = JobStatus.queued
 
 
 class PlatformCheck(BaseModel):

@@ -11,6 +11,7 @@ router = APIRouter(prefix="/chat", tags=["chat"])
 
 @router.post(
     "",
+    operation_id="create_chat_job",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ChatAccepted,
     responses={

@@ -22,7 +22,7 @@ async def _run(kind: str, body, user, state, session, response: Response) -> Enh
     return out
 
 
-@router.post("/voice", response_model=EnhancementOut, responses=RESPONSES)
+@router.post("/voice", operation_id="enhance_voice", response_model=EnhancementOut, responses=RESPONSES)
 async def voice(
     body: VoiceIn, user: CurrentUser, state: StateDep, session: SessionDep, response: Response
 ) -> EnhancementOut:
@@ -30,7 +30,7 @@ async def voice(
     return await _run("voice", body, user, state, session, response)
 
 
-@router.post("/mixing", response_model=EnhancementOut, responses=RESPONSES)
+@router.post("/mixing", operation_id="enhance_mixing", response_model=EnhancementOut, responses=RESPONSES)
 async def mixing(
     body: MixingIn, user: CurrentUser, state: StateDep, session: SessionDep, response: Response
 ) -> EnhancementOut:
@@ -38,7 +38,7 @@ async def mixing(
     return await _run("mixing", body, user, state, session, response)
 
 
-@router.post("/complete", response_model=EnhancementOut, responses=RESPONSES)
+@router.post("/complete", operation_id="enhance_complete", response_model=EnhancementOut, responses=RESPONSES)
 async def complete(
     body: CompleteIn, user: CurrentUser, state: StateDep, session: SessionDep, response: Response
 ) -> EnhancementOut:

@@ -9,7 +9,8 @@ from app.api.schemas import FeedbackIn, FeedbackOut, Message
 router = APIRouter(prefix="/feedback", tags=["feedback"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=FeedbackOut, responses={
+@router.post("", operation_id="create_feedback", status_code=status.HTTP_201_CREATED,
+             response_model=FeedbackOut, responses={
     404: {"model": Message, "description": "no such job, file or turn (or not yours)"},
     409: {"model": Message, "description": "the job has nothing to rate"},
     503: {"model": Message, "description": "memory is not configured"}})

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Path, Query, UploadFile, status
 from fastapi.responses import FileResponse
@@ -9,32 +9,43 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api import files as svc
 from app.api.deps import CurrentUser, SessionDep, StateDep
-from app.api.schemas import ID_PATTERN, FileList, FileOut, Message
+from app.api.schemas import ID_PATTERN, FileList, FileOut, Message, Responses
 from memory import db
 
 router = APIRouter(prefix="/files", tags=["files"])
 FileIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="file id")]
-NOT_FOUND = {404: {"model": Message, "description": "no such file (or not yours)"}}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=FileOut, responses={
+def _binary(schema: dict[str, Any]) -> None:
+    """`format: binary` for an upload field: pydantic writes `contentMediaType`, which client generators
+    (openapi-python-client, openapi-generator) read as a text field."""
+    schema.pop("contentMediaType", None)
+    schema["format"] = "binary"
+
+
+NOT_FOUND: Responses = {404: {"model": Message, "description": "no such file (or not yours)"}}
+
+
+@router.post("", operation_id="upload_file", status_code=status.HTTP_201_CREATED, response_model=FileOut,
+             responses={
     413: {"model": Message, "description": "larger than the upload limit"},
     415: {"model": Message, "description": "not a readable audio file"},
     422: {"model": Message, "description": "empty, truncated, silent, too long, NaN/inf, bad rate or channels"}})
-async def upload(file: Annotated[UploadFile, File(description="WAV, FLAC, MP3, OGG, AIFF (M4A with ffmpeg)")],
+async def upload(file: Annotated[UploadFile, File(description="WAV, FLAC, MP3, OGG, AIFF (M4A with ffmpeg)",
+                                                  json_schema_extra=_binary)],
                  user: CurrentUser, state: StateDep, session: SessionDep) -> FileOut:
     """Upload a recording. It is decoded and checked before it is accepted; the same audio twice is one file."""
     return await svc.accept_upload(state, session, owner_id=user.id, upload=file)
 
 
-@router.get("", response_model=FileList)
+@router.get("", operation_id="list_files", response_model=FileList)
 async def list_files(user: CurrentUser, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50,
                      offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> FileList:
     rows = await db.list_audio_files(session, owner_id=user.id, limit=limit, offset=offset)
     return FileList(items=[svc.file_out(r) for r in rows])
 
 
-@router.get("/{file_id}", response_model=FileOut, responses=NOT_FOUND)
+@router.get("/{file_id}", operation_id="get_file", response_model=FileOut, responses=NOT_FOUND)
 async def get_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, analysis: bool = True,
                    diagnosis: bool = False) -> FileOut:
     """Metadata, (unless `analysis=false`) the analysis: loudness, peaks, spectrum, stereo, speech, and
@@ -45,7 +56,7 @@ async def get_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, anal
     return svc.file_out(row, analysis=result, diagnosis=found)
 
 
-@router.get("/{file_id}/download", response_class=FileResponse, responses={
+@router.get("/{file_id}/download", operation_id="download_file", response_class=FileResponse, responses={
     200: {"content": {t: {"schema": {"type": "string", "format": "binary"}} for t in svc.DOWNLOAD_TYPES.values()},
           "description": "the audio file"}, **NOT_FOUND,
     410: {"model": Message, "description": "the audio is no longer stored"}})

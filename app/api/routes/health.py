@@ -20,7 +20,7 @@ def _version() -> str:  # read once: the package metadata lookup costs more than
     return v()
 
 
-@router.get("/health", response_model=HealthOut)
+@router.get("/health", operation_id="health", response_model=HealthOut)
 async def health(state: StateDep) -> HealthOut:
     """Liveness: the process answers; which neural models are installed (a few file look-ups)."""
     models = await run_in_threadpool(
@@ -28,7 +28,8 @@ async def health(state: StateDep) -> HealthOut:
     return HealthOut(version=_version(), models=models)
 
 
-@router.get("/ready", response_model=ReadyOut, responses={503: {"model": ReadyOut, "description": "not ready"}})
+@router.get("/ready", operation_id="ready", response_model=ReadyOut,
+            responses={503: {"model": ReadyOut, "description": "not ready"}})
 async def ready(state: StateDep):
     """Readiness: database, cache, storage, models, job queue."""
     checks = await svc.readiness(state)

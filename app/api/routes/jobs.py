@@ -8,32 +8,34 @@ from sse_starlette.sse import EventSourceResponse
 
 from app.api import conversations
 from app.api.deps import CurrentUser, SessionDep, StateDep
-from app.api.schemas import ID_PATTERN, JobList, JobOut, JobStatus, Message
+from app.api.schemas import ID_PATTERN, JobList, JobOut, JobStatus, Message, Responses
 from memory.db import JOB_STATUSES
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 JobIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="job id")]
-NOT_FOUND = {404: {"model": Message, "description": "no such job (or not yours)"}}
-CONFLICT = {409: {"model": Message, "description": "not possible in the job's current state"}}
-TOO_MANY = {429: {"model": Message, "description": "you have the most jobs queued or running you may"}}
+NOT_FOUND: Responses = {404: {"model": Message, "description": "no such job (or not yours)"}}
+CONFLICT: Responses = {409: {"model": Message, "description": "not possible in the job's current state"}}
+TOO_MANY: Responses = {429: {"model": Message, "description": "you have the most jobs queued or running you may"}}
 
 
-@router.get("", response_model=JobList)
+@router.get("", operation_id="list_jobs", response_model=JobList)
 async def list_jobs(user: CurrentUser, session: SessionDep, status: JobStatus | None = None,
                     limit: Annotated[int, Query(ge=1, le=200)] = 50) -> JobList:
     from memory import db
 
-    rows = await db.list_jobs(session, owner_id=user.id, status=status, limit=limit)
+    rows = await db.list_jobs(session, owner_id=user.id, status=status.value if status else None,
+                              limit=limit)
     return JobList(items=[conversations.job_out(j) for j in rows])
 
 
-@router.get("/{job_id}", response_model=JobOut, responses=NOT_FOUND)
+@router.get("/{job_id}", operation_id="get_job", response_model=JobOut, responses=NOT_FOUND)
 async def get_job(job_id: JobIdPath, user: CurrentUser, state: StateDep) -> JobOut:
     """State, progress (0–1), plan, result (file_id, metrics, explanation, applied, warnings) and error."""
     return conversations.job_out(await conversations.read_job(state, owner_id=user.id, job_id=job_id))
 
 
-@router.get("/{job_id}/events", response_class=EventSourceResponse, responses={
+@router.get("/{job_id}/events", operation_id="stream_job_events", response_class=EventSourceResponse,
+            responses={
     200: {"content": {"text/event-stream": {"schema": {"type": "string"}, "example": (
         'event: status\ndata: {"status": "running", "progress": 0.1}\n\n'
         'event: step_started\ndata: {"event": "step_started", "index": 0, "total": 3, "tool": "eq"}\n\n'
@@ -52,14 +54,16 @@ async def job_events(job_id: JobIdPath, user: CurrentUser, state: StateDep):
     return EventSourceResponse(stream(), ping=15, send_timeout=30)
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut, responses={**NOT_FOUND, **CONFLICT})
+@router.post("/{job_id}/cancel", operation_id="cancel_job", response_model=JobOut,
+             responses={**NOT_FOUND, **CONFLICT})
 async def cancel_job(job_id: JobIdPath, user: CurrentUser, state: StateDep, session: SessionDep) -> JobOut:
     """Cancel a queued or running job: a running one stops within about a second (its process is ended
     if it does not stop by itself)."""
     return await conversations.cancel(state, session, owner_id=user.id, job_id=job_id)
 
 
-@router.post("/{job_id}/retry", response_model=JobOut, responses={**NOT_FOUND, **CONFLICT, **TOO_MANY})
+@router.post("/{job_id}/retry", operation_id="retry_job", response_model=JobOut,
+             responses={**NOT_FOUND, **CONFLICT, **TOO_MANY})
 async def retry_job(job_id: JobIdPath, user: CurrentUser, state: StateDep, session: SessionDep) -> JobOut:
     """Queue a failed or cancelled job again. (A job whose worker crashed or restarted is retried by itself,
     up to a limit; after that it is failed with the reason and can be retried here.)"""

@@ -14,7 +14,7 @@ from app.api.schemas import ModelOut
 router = APIRouter(prefix="/models", tags=["models"])
 
 
-@router.get("", response_model=list[ModelOut])
+@router.get("", operation_id="list_models", response_model=list[ModelOut])
 async def list_models(user: CurrentUser, settings: SettingsDep) -> list[ModelOut]:
     """Each model: the tool it serves, what it enables, size, licence, source, installed or not, and the
     operator command that installs it. Without a model its tool runs a fallback or is unavailable."""

@@ -11,7 +11,7 @@ from app.api.schemas import ID_PATTERN, Line, Message, RecommendationsOut, Text
 router = APIRouter(prefix="/recommendations", tags=["recommendations"])
 
 
-@router.get("", response_model=RecommendationsOut, responses={
+@router.get("", operation_id="get_recommendations", response_model=RecommendationsOut, responses={
     404: {"model": Message, "description": "no such file (or not yours)"},
     503: {"model": Message, "description": "memory is not configured"}})
 async def recommend(user: CurrentUser, state: StateDep, session: SessionDep,

@@ -12,7 +12,7 @@ from memory import db
 router = APIRouter(prefix="/threads", tags=["threads"])
 
 
-@router.get("", response_model=ThreadList)
+@router.get("", operation_id="list_threads", response_model=ThreadList)
 async def list_threads(user: CurrentUser, session: SessionDep,
                        limit: Annotated[int, Query(ge=1, le=200)] = 50) -> ThreadList:
     rows = await db.list_conversations(session, owner_id=user.id, limit=limit)
@@ -20,7 +20,7 @@ async def list_threads(user: CurrentUser, session: SessionDep,
                               "updated_at": c.updated_at.isoformat()} for c in rows])
 
 
-@router.get("/{thread_id}", response_model=ThreadOut,
+@router.get("/{thread_id}", operation_id="get_thread", response_model=ThreadOut,
             responses={404: {"model": Message, "description": "no such thread (or not yours)"}})
 async def get_thread(thread_id: Annotated[str, Path(pattern=ID_PATTERN)], user: CurrentUser, state: StateDep,
                      session: SessionDep) -> ThreadOut:
