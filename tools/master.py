@@ -159,6 +159,7 @@ def master_array(x: np.ndarray, sr: int, target: float, ceiling: float, glue: fl
     def limit() -> None:
         nonlocal y, linfo, loud, passes, exact_at
         passes += 1
+        y = x  # let the previous output go before the next one is made (one output in memory, not two)
         y, linfo = dsp.true_peak_limit(x, sr, lim_ceiling, peak=peak, pre_gain_lin=10.0 ** (gain / 20.0),
                                        release_ms=release, block=_LIMITER_BLOCK)
         loud = _lufs(y, sr)
