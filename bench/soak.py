@@ -22,6 +22,9 @@ Measured (2 shared cores with other work on them; `--duration-s 360 --kill-every
 back in 9.4 s; server RSS 164 MB at start, 233 MB at the end (the decoded-audio cache fills
 towards its 256 MB bound); 310 results downloaded again bit-identical, 0 differed. Five worker kills
 and one server restart. (A 90 s run: 225 jobs, 0 lost, 0 5xx, 119/119 results identical.)
+With the workers' jobs in child processes (`--kill-every-s 45`, eight worker kills, one server
+restart): 1268 jobs, 1245 succeeded, 23 cancelled, 0 failed, 0 lost, 1 run twice; 9414 responses,
+0 5xx; shutdown 0.37 s; RSS 164 → 224 MB; 420/420 results bit-identical.
 """
 
 from __future__ import annotations
