@@ -301,14 +301,35 @@ def soft_knee_gain_reduction_db(level_db: np.ndarray, threshold_db: float, ratio
     return np.minimum(gr, max_db)
 
 
+_WELCH_BATCH = 256  # segments per FFT batch in `average_spectrum`
+
+
 def average_spectrum(x: np.ndarray, sample_rate: int, n_fft: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Long-term average power spectrum (Welch, channel-averaged): (freqs Hz, power density)."""
-    from scipy.signal import welch
+    from scipy.fft import rfft
+    from scipy.signal import get_window
 
     n_fft = n_fft or stft_size(sample_rate, 0.093)
     n_fft = min(n_fft, x.shape[-1])
-    f, p = welch(x.astype(np.float64), fs=sample_rate, nperseg=n_fft, axis=-1)
-    return f, np.atleast_2d(p).mean(axis=0)
+    # Welch as scipy.signal.welch computes it (periodic Hann, 50 % overlap, constant detrend per segment,
+    # one-sided density, mean over segments), without its per-segment Python overhead and float64 copy
+    # of the whole signal: segments go through the FFT in batches
+    w = get_window("hann", n_fft)
+    hop = n_fft - n_fft // 2
+    rows = np.atleast_2d(x)
+    n_seg = (rows.shape[-1] - n_fft) // hop + 1
+    total = np.zeros(n_fft // 2 + 1)
+    for row in rows:
+        segs = np.lib.stride_tricks.sliding_window_view(row, n_fft)[::hop][:n_seg]
+        for s in range(0, n_seg, _WELCH_BATCH):
+            seg = segs[s : s + _WELCH_BATCH].astype(np.float64)
+            seg -= seg.mean(axis=1, keepdims=True)
+            seg *= w
+            spec = rfft(seg, axis=1)
+            total += (spec.real ** 2 + spec.imag ** 2).sum(axis=0)
+    p = total / (n_seg * rows.shape[0] * sample_rate * float((w * w).sum()))
+    p[1 : None if n_fft % 2 else -1] *= 2.0
+    return np.fft.rfftfreq(n_fft, 1.0 / sample_rate), p
 
 
 def fractional_octave_levels(freqs: np.ndarray, power: np.ndarray, per_octave: int = 3, lo: float = 40.0,
@@ -372,9 +393,20 @@ def stereo_correlation(x: np.ndarray) -> float:
     """Pearson correlation of the first two channels at lag 0 (1.0 for mono)."""
     if x.shape[0] < 2:
         return 1.0
-    left, right = x[0].astype(np.float64), x[1].astype(np.float64)
-    d = math.sqrt(float(left @ left) * float(right @ right))
-    return float(left @ right / d) if d > 0 else 1.0
+    ll, rr, lr = _lr_dots(x)
+    d = math.sqrt(ll * rr)
+    return float(lr / d) if d > 0 else 1.0
+
+
+def _lr_dots(x: np.ndarray) -> tuple[float, float, float]:
+    """(L·L, R·R, L·R) of the first two channels in float64, a slice at a time (no float64 copy of the whole)."""
+    ll = rr = lr = 0.0
+    step = 1 << 16
+    for s in range(0, x.shape[-1], step):
+        b = x[:2, s : s + step].astype(np.float64)
+        g = b @ b.T  # the 2x2 Gram matrix of the slice
+        ll, rr, lr = ll + float(g[0, 0]), rr + float(g[1, 1]), lr + float(g[0, 1])
+    return ll, rr, lr
 
 
 # ----------------------------------------------------------------------------- true-peak limiter
@@ -587,10 +619,12 @@ def compress(x: np.ndarray, sr: int, amount: float, *, threshold_db: float | Non
 
 def mono_fold_loss_db(x: np.ndarray) -> float:
     """Level lost (dB) when L/R are folded to (L+R)/2, relative to the mean channel power."""
-    lr = x[:2].astype(np.float64)
-    p_st = float(np.mean(lr * lr))
-    m = lr.mean(axis=0)
-    p_mono = float(np.mean(m * m))
+    if x.shape[0] < 2:
+        return 0.0
+    ll, rr, lr = _lr_dots(x)
+    n = x.shape[-1]
+    p_st = (ll + rr) / (2.0 * n)
+    p_mono = (ll + rr + 2.0 * lr) / (4.0 * n)  # mean of ((L + R) / 2)²
     return 10 * math.log10(max(p_st, 1e-20) / max(p_mono, 1e-20)) if p_st > 0 else 0.0
 
 
