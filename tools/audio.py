@@ -17,8 +17,12 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from soundfile import SoundFile
 
 MIN_SAMPLE_RATE = 8_000
 MAX_SAMPLE_RATE = 192_000
@@ -477,6 +481,8 @@ def _write_pcm(audio: Audio, tmp: str, fmt: str, bits: int, dither: bool,
     subtype = "FLOAT" if bits == 32 else f"PCM_{bits}"
     rng = rng or np.random.default_rng()
     with sf.SoundFile(tmp, "w", audio.sample_rate, audio.channels, subtype=subtype, format=fmt.upper()) as f:
+        if bits == 32:
+            _no_peak_chunk(f)
         for s in range(0, max(audio.frames, 1), _WRITE_BLOCK):
             block = x[s : s + _WRITE_BLOCK]
             if bits == 32:
@@ -489,6 +495,14 @@ def _write_pcm(audio: Audio, tmp: str, fmt: str, bits: int, dither: bool,
             ints = q.astype(np.int32)
             ints <<= 32 - bits
             f.write(ints)
+
+
+def _no_peak_chunk(f: SoundFile) -> None:
+    """No PEAK chunk in a float WAV/AIFF: libsndfile stamps it with the time of writing, so the same audio
+    would give different bytes each time (SFC_SET_ADD_PEAK_CHUNK, before the first write)."""
+    from soundfile import _ffi, _snd
+
+    _snd.sf_command(f._file, 0x1050, _ffi.NULL, 0)
 
 
 def _write_mp3(audio: Audio, tmp: str, kbps: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -189,24 +190,122 @@ def diagnosis_of(state: AppState, file_id: str) -> dict[str, Any]:
     return jsonable(state.service.diagnose(file_id))
 
 
-async def export_file(state: AppState, row: db.AudioFile, *, format: str, bit_depth: int | None) -> tuple[Path, str]:
-    """(temporary file, download name); the caller deletes the file after sending it."""
+@dataclass(frozen=True, kw_only=True)
+class Rendition:
+    """A stored download: a version's audio in one format and bit depth, named by the hash of its bytes."""
+
+    path: Path
+    sha256: str
+    media_type: str
+    filename: str
+
+    @property
+    def etag(self) -> str:
+        """A strong validator: the same bytes, the same tag, on every server that holds them."""
+        return f'"{self.sha256}"'
+
+
+def rendition_key(*, format: str, bit_depth: int | None) -> str:
+    """The one name of a format + depth (422 for combinations that do not exist); wav/flac default to 24 bit."""
     if bit_depth is not None and bit_depth not in (16, 24, 32):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="bit_depth must be 16, 24 or 32")
     if format == "mp3" and bit_depth is not None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="bit_depth does not apply to mp3")
     if format == "flac" and bit_depth == 32:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="FLAC is 16 or 24 bit; use wav for 32")
-    d = state.settings.data_dir / "exports" / ".tmp"
-    d.mkdir(parents=True, exist_ok=True)
-    tmp = d / f"{uuid.uuid4().hex}.{format}"
+    return "mp3" if format == "mp3" else f"{format}-{bit_depth or 24}"
+
+
+def renditions_dir(state: AppState) -> Path:
+    return state.settings.data_dir / "renditions"
+
+
+def _index_path(state: AppState, version_id: str, key: str) -> Path:
+    return renditions_dir(state) / "index" / version_id[:2] / f"{version_id}.{key}"
+
+
+def _content_path(state: AppState, sha256: str, format: str) -> Path:
+    return renditions_dir(state) / sha256[:2] / f"{sha256}.{format}"
+
+
+def _stored_rendition(state: AppState, version_id: str, key: str, format: str) -> str | None:
+    """The hash of the stored rendition, if both its index entry and its bytes are there."""
     try:
-        await run_in_threadpool(state.service.export, row.id, tmp, format=format, bit_depth=bit_depth)
-    except KeyError:
+        sha = _index_path(state, version_id, key).read_text().strip()
+    except FileNotFoundError:
+        return None
+    return sha if _content_path(state, sha, format).is_file() else None
+
+
+def _produce_rendition(state: AppState, version_id: str, key: str, format: str, bit_depth: int | None) -> str:
+    """Export once, store the bytes under their SHA-256, point the (version, format, depth) index at it.
+
+    Exports are deterministic (`AudioStore.export` seeds the 16/24-bit dither by the version id), so
+    two requests racing here write the same bytes; each write is a rename, never a partial file."""
+    import hashlib
+    import os
+
+    sha = _stored_rendition(state, version_id, key, format)
+    if sha is not None:
+        return sha
+    tmp_dir = renditions_dir(state) / ".tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"{uuid.uuid4().hex}.{format}"
+    try:
+        state.service.export(version_id, tmp, format=format, bit_depth=bit_depth)
+        digest = hashlib.sha256()
+        with tmp.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+        sha = digest.hexdigest()
+        target = _content_path(state, sha, format)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+        index = _index_path(state, version_id, key)
+        index.parent.mkdir(parents=True, exist_ok=True)
+        pointer = tmp_dir / f"{uuid.uuid4().hex}.idx"
+        pointer.write_text(sha)
+        os.replace(pointer, index)
+        return sha
+    finally:
         tmp.unlink(missing_ok=True)
-        raise HTTPException(status.HTTP_410_GONE, detail=f"the audio of file '{row.id}' is no longer stored") from None
-    except Exception:
-        tmp.unlink(missing_ok=True)
-        raise
+
+
+async def rendition(state: AppState, row: db.AudioFile, *, format: str, bit_depth: int | None) -> Rendition:
+    """The stored download of `row` in `format`/`bit_depth`: produced on the first request, then served as is
+    (same bytes, same ETag, byte ranges that resume); 410 when the version's audio is gone."""
+    key = rendition_key(format=format, bit_depth=bit_depth)
+    depth = None if format == "mp3" else bit_depth or 24
+    sha = _stored_rendition(state, row.id, key, format)
+    if sha is None:
+        try:
+            sha = await run_in_threadpool(_produce_rendition, state, row.id, key, format, depth)
+        except KeyError:
+            raise HTTPException(status.HTTP_410_GONE,
+                                detail=f"the audio of file '{row.id}' is no longer stored") from None
     stem = Path(row.original_filename or f"mixpilot-{row.id[:8]}").stem
-    return tmp, f"{stem}.{format}"
+    return Rendition(path=_content_path(state, sha, format), sha256=sha, media_type=DOWNLOAD_TYPES[format],
+                     filename=f"{stem}.{format}")
+
+
+def remove_renditions(state: AppState, version_id: str) -> int:
+    """Delete every stored rendition of a version (index entries and bytes); returns how many."""
+    removed = 0
+    for index in (renditions_dir(state) / "index" / version_id[:2]).glob(f"{version_id}.*"):
+        try:
+            sha = index.read_text().strip()
+        except FileNotFoundError:
+            continue
+        fmt = index.suffix.lstrip(".").split("-")[0]
+        _content_path(state, sha, fmt).unlink(missing_ok=True)
+        index.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 If-None-Match: `*` or any listed tag (weak comparison: a `W/` prefix is ignored)."""
+    if not if_none_match:
+        return False
+    tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Path, Query, UploadFile, status
+from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from app.api import files as svc
@@ -56,15 +55,38 @@ async def get_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, anal
     return svc.file_out(row, analysis=result, diagnosis=found)
 
 
+AUDIO: dict[str, Any] = {t: {"schema": {"type": "string", "format": "binary"}} for t in svc.DOWNLOAD_TYPES.values()}
+ETAG = {"ETag": {"description": "SHA-256 of the bytes (strong): send it back in If-None-Match or If-Range",
+                 "schema": {"type": "string"}}}
+STORED = {**ETAG,
+          "Accept-Ranges": {"description": "bytes: resume with `Range: bytes=N-`", "schema": {"type": "string"}},
+          "Cache-Control": {"description": "private, no-cache: revalidate with If-None-Match",
+                            "schema": {"type": "string"}}}
+
+
 @router.get("/{file_id}/download", operation_id="download_file", response_class=FileResponse, responses={
-    200: {"content": {t: {"schema": {"type": "string", "format": "binary"}} for t in svc.DOWNLOAD_TYPES.values()},
-          "description": "the audio file"}, **NOT_FOUND,
+    200: {"content": AUDIO, "headers": STORED,
+          "description": "the audio file: produced once per version, format and bit depth, then the same bytes"},
+    206: {"content": AUDIO, "description": "the byte range asked for with `Range` (and a matching `If-Range`)",
+          "headers": {**STORED, "Content-Range": {"description": "bytes START-END/SIZE",
+                                                  "schema": {"type": "string"}}}},
+    304: {"description": "`If-None-Match` names this ETag: you already have these bytes", "headers": ETAG},
+    **NOT_FOUND,
     410: {"model": Message, "description": "the audio is no longer stored"}})
-async def download(file_id: FileIdPath, user: CurrentUser, state: StateDep,
+async def download(file_id: FileIdPath, user: CurrentUser, state: StateDep, request: Request,
                    format: Literal["wav", "flac", "mp3"] = "wav",
                    bit_depth: Annotated[int | None, Query(
                        ge=16, le=32, description="16, 24 or 32: wav 16/24/32 (float), flac 16/24")] = None):
+    """The audio of a file. Every request for the same file, format and bit depth gets the same bytes
+    (strong `ETag`): `If-None-Match` answers 304, `Range`/`If-Range` resume a download, `HEAD` gives
+    the headers only."""
     row = await svc.read_file(state, owner_id=user.id, file_id=file_id)
-    path, name = await svc.export_file(state, row, format=format, bit_depth=bit_depth)
-    return FileResponse(path, media_type=svc.DOWNLOAD_TYPES[format], filename=name,
-                        background=BackgroundTask(path.unlink, missing_ok=True))
+    stored = await svc.rendition(state, row, format=format, bit_depth=bit_depth)
+    headers = {"ETag": stored.etag, "Cache-Control": "private, no-cache"}
+    if svc.etag_matches(request.headers.get("if-none-match"), stored.etag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return FileResponse(stored.path, media_type=stored.media_type, filename=stored.filename, headers=headers)
+
+
+router.add_api_route("/{file_id}/download", download, methods=["HEAD"], include_in_schema=False,
+                     operation_id="head_download_file")
