@@ -116,8 +116,10 @@ async def retry(state: AppState, session: AsyncSession, *, owner_id: str, job_id
     return job_out(job)
 
 
-async def job_events(state: AppState, *, owner_id: str, job_id: str, wait_s: float = 1.0) -> AsyncIterator[dict]:
-    """Progress events for SSE: the bus's events as they come, a snapshot when quiet, then ``end``."""
+async def job_events(state: AppState, *, owner_id: str, job_id: str, wait_s: float = 1.0,
+                     after: str | None = None) -> AsyncIterator[dict]:
+    """Progress events for SSE: a status snapshot, the bus's events as they come (each with its ``id``; `after`,
+    a ``Last-Event-ID``, resumes after that one), a snapshot when quiet, then ``end``."""
 
     async def snapshot() -> db.Job | None:
         async with state.sessions() as s:
@@ -128,15 +130,25 @@ async def job_events(state: AppState, *, owner_id: str, job_id: str, wait_s: flo
         return
     yield {"event": "status", "data": jsonable(job_out(job).model_dump(mode="json"))}
     if job.status in TERMINAL:
+        if after is not None:  # a resume: the events it missed that are still kept, then the end
+            replay = state.bus.subscribe(job_id, wait_s=0.05, after=after)
+            try:
+                for event in await anext(replay):
+                    if event.get("event") != "end":
+                        cursor = event.pop("_id", None)
+                        yield {"event": str(event.get("event") or "message"), "data": event, "id": cursor}
+            finally:
+                await replay.aclose()
         yield {"event": "end", "data": {"status": job.status}}
         return
-    subscription = state.bus.subscribe(job_id, wait_s=wait_s)
+    subscription = state.bus.subscribe(job_id, wait_s=wait_s, after=after)
     try:
         async for batch in subscription:
             for event in batch:
                 if event.get("event") == "end":
                     break
-                yield {"event": str(event.get("event") or "message"), "data": event}
+                cursor = event.pop("_id", None)
+                yield {"event": str(event.get("event") or "message"), "data": event, "id": cursor}
             else:
                 if batch:
                     continue

@@ -13,6 +13,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 UTCDateTime = Annotated[datetime, AfterValidator(lambda d: d.replace(tzinfo=UTC) if d.tzinfo is None else d)]
 #: a route's documented responses (`APIRouter.get(..., responses=...)`)
 Responses = dict[int | str, dict[str, Any]]
+#: the header of every 202: where the job is (`GET` it, or follow its `/events`)
+JOB_LOCATION = {"Location": {"description": "the job: /api/v1/jobs/{job_id}", "schema": {"type": "string"}}}
 ID_PATTERN = r"^[0-9a-f]{32}$"
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$"
 

@@ -4,7 +4,9 @@
 - `RedisBus`: across processes and machines (arq workers): one capped, expiring stream per job.
 - `QueueBus`: in a job process of `ProcessRunner`; events go to the parent, which publishes them.
 
-Events are best effort: the job row (`app.jobs.store`) is the truth.
+Events are best effort: the job row (`app.jobs.store`) is the truth. Each event a subscription yields
+carries its position in the job's stream under ``"_id"`` (opaque: a sequence number, a Redis stream id);
+``subscribe(after=that id)`` resumes after it (SSE ``Last-Event-ID``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -49,7 +51,8 @@ def _clean(value: Any) -> Any:
 class EventBus(Protocol):
     def publish(self, job_id: str, event: dict[str, Any]) -> None: ...
 
-    def subscribe(self, job_id: str, *, wait_s: float = 1.0) -> AsyncIterator[list[dict[str, Any]]]: ...
+    def subscribe(self, job_id: str, *, wait_s: float = 1.0,
+                  after: str | None = None) -> AsyncGenerator[list[dict[str, Any]], None]: ...
 
     async def aclose(self) -> None: ...
 
@@ -84,16 +87,19 @@ class LocalBus:
             for d in (self._events, self._offset, self._waiters, self._touched):
                 d.pop(jid, None)
 
-    async def subscribe(self, job_id: str, *, wait_s: float = 1.0) -> AsyncIterator[list[dict[str, Any]]]:
-        """Yield batches of new events (an empty batch after `wait_s` without any)."""
-        seen = 0
+    async def subscribe(self, job_id: str, *, wait_s: float = 1.0,
+                        after: str | None = None) -> AsyncGenerator[list[dict[str, Any]], None]:
+        """Yield batches of new events (an empty batch after `wait_s` without any); each event's ``_id`` is its
+        1-based position in the job's stream, `after` one of them to resume after it."""
+        seen = int(after) if after and after.isdigit() else 0
         while True:
             events = self._events.get(job_id, [])
             offset = self._offset.get(job_id, 0)
-            batch = events[max(seen - offset, 0) :]
+            start = max(seen - offset, 0)
+            batch = events[start:]
             if batch:
                 seen = offset + len(events)
-                yield list(batch)
+                yield [{**e, "_id": str(offset + start + i + 1)} for i, e in enumerate(batch)]
                 continue
             waiter = self._waiters.setdefault(job_id, asyncio.Event())
             waiter.clear()
@@ -128,12 +134,15 @@ class RedisBus:
         except Exception as exc:  # progress is best effort; the job row is the truth
             log.warning("could not publish job progress (%s)", exc)
 
-    async def subscribe(self, job_id: str, *, wait_s: float = 1.0) -> AsyncIterator[list[dict[str, Any]]]:
+    async def subscribe(self, job_id: str, *, wait_s: float = 1.0,
+                        after: str | None = None) -> AsyncGenerator[list[dict[str, Any]], None]:
+        import re
+
         import redis.asyncio as aredis
 
         if self._async is None:
             self._async = aredis.Redis.from_url(self.url, socket_connect_timeout=2)
-        last = "0-0"
+        last = after if after and re.fullmatch(r"\d{1,20}-\d{1,20}", after) else "0-0"
         key = self.PREFIX + job_id
         while True:
             try:
@@ -149,7 +158,7 @@ class RedisBus:
                     last = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                     raw = fields.get(b"e") or fields.get("e")
                     try:
-                        batch.append(json.loads(raw))
+                        batch.append({**json.loads(raw), "_id": last})
                     except (TypeError, ValueError):
                         continue
             yield batch
@@ -172,7 +181,8 @@ class QueueBus:
         except Exception as exc:  # progress is best effort; the job row is the truth
             log.warning("could not publish job progress (%s)", exc)
 
-    async def subscribe(self, job_id: str, *, wait_s: float = 1.0) -> AsyncIterator[list[dict[str, Any]]]:
+    async def subscribe(self, job_id: str, *, wait_s: float = 1.0,
+                        after: str | None = None) -> AsyncGenerator[list[dict[str, Any]], None]:
         raise NotImplementedError("a job process only publishes")
         yield []  # pragma: no cover - makes this an async generator
 

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, Response, status
 
 from app.api import conversations
 from app.api.deps import CurrentUser, SessionDep, StateDep
-from app.api.schemas import ChatAccepted, ChatIn, Message
+from app.api.schemas import JOB_LOCATION, ChatAccepted, ChatIn, Message
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
@@ -15,18 +15,20 @@ router = APIRouter(prefix="/chat", tags=["chat"])
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ChatAccepted,
     responses={
+        202: {"headers": JOB_LOCATION, "description": "queued: follow the job at `Location`"},
         404: {"model": Message, "description": "a file or the thread does not exist (or is not yours)"},
         409: {"model": Message, "description": "the thread already has a job queued or running"},
         429: {"model": Message, "description": "you have the most jobs queued or running you may"},
     },
 )
-async def chat(body: ChatIn, user: CurrentUser, state: StateDep, session: SessionDep) -> ChatAccepted:
+async def chat(body: ChatIn, user: CurrentUser, state: StateDep, session: SessionDep, request: Request,
+               response: Response) -> ChatAccepted:
     """Start a turn: returns at once with the job id; follow `GET /api/v1/jobs/{job_id}/events`.
 
     The job's result says what the turn was (`kind`): `process` ran steps; `answer`, `clarify` and `none`
     ran nothing and carry `answer` (with measured numbers), `findings`, `checks` and `suggested_steps`;
     send "do it" on the same thread to run the suggestion."""
-    return await conversations.start_turn(
+    accepted = await conversations.start_turn(
         state,
         session,
         owner_id=user.id,
@@ -34,3 +36,5 @@ async def chat(body: ChatIn, user: CurrentUser, state: StateDep, session: Sessio
         file_ids=body.file_ids,
         thread_id=body.thread_id,
     )
+    response.headers["Location"] = str(request.app.url_path_for("get_job", job_id=accepted.job_id))
+    return accepted

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query
 from sse_starlette.sse import EventSourceResponse
 
 from app.api import conversations
@@ -15,6 +15,8 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 JobIdPath = Annotated[str, Path(pattern=ID_PATTERN, description="job id")]
 NOT_FOUND: Responses = {404: {"model": Message, "description": "no such job (or not yours)"}}
 CONFLICT: Responses = {409: {"model": Message, "description": "not possible in the job's current state"}}
+#: an event id: a sequence number (in-process) or a Redis stream id
+EVENT_ID_PATTERN = r"^[0-9]{1,20}(-[0-9]{1,20})?$"
 TOO_MANY: Responses = {429: {"model": Message, "description": "you have the most jobs queued or running you may"}}
 
 
@@ -38,18 +40,27 @@ async def get_job(job_id: JobIdPath, user: CurrentUser, state: StateDep) -> JobO
             responses={
     200: {"content": {"text/event-stream": {"schema": {"type": "string"}, "example": (
         'event: status\ndata: {"status": "running", "progress": 0.1}\n\n'
-        'event: step_started\ndata: {"event": "step_started", "index": 0, "total": 3, "tool": "eq"}\n\n'
+        'id: 3\nevent: step_started\ndata: {"event": "step_started", "index": 0, "total": 3, "tool": "eq"}\n\n'
         'event: end\ndata: {"status": "succeeded"}\n\n')}},
           "description": "Server-Sent Events: status, stage, plan, step_started, step_progress, step_finished, "
                          "done, heartbeat, then end"}, **NOT_FOUND})
-async def job_events(job_id: JobIdPath, user: CurrentUser, state: StateDep):
-    """Live progress as Server-Sent Events; the stream ends after the job does (event `end`)."""
+async def job_events(job_id: JobIdPath, user: CurrentUser, state: StateDep,
+                     last_event_id: Annotated[str | None, Header(
+                         pattern=EVENT_ID_PATTERN, description="resume after this event (its `id:` line)")] = None):
+    """Live progress as Server-Sent Events; the stream ends after the job does (event `end`).
+
+    Progress events carry an `id:` line; a client that lost the connection reconnects with
+    `Last-Event-ID` (browsers' `EventSource` does so by itself) and gets a fresh `status` snapshot, then the
+    events after that id only. Snapshots, heartbeats and `end` carry no id."""
     await conversations.read_job(state, owner_id=user.id, job_id=job_id)
-    events = conversations.job_events(state, owner_id=user.id, job_id=job_id)
+    events = conversations.job_events(state, owner_id=user.id, job_id=job_id, after=last_event_id)
 
     async def stream():
         async for item in events:
-            yield {"event": item["event"], "data": json.dumps(item["data"], default=str)}
+            out = {"event": item["event"], "data": json.dumps(item["data"], default=str)}
+            if item.get("id"):
+                out["id"] = item["id"]
+            yield out
 
     return EventSourceResponse(stream(), ping=15, send_timeout=30)
 
