@@ -35,6 +35,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     event,
     func,
     select,
@@ -247,6 +248,24 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _ts()
+
+
+class IdempotencyKey(Base):
+    """A creating POST sent with an ``Idempotency-Key``: the request's fingerprint and, once it is done, the
+    response to replay (``status_code`` None while the first request is still running)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("owner_id", "scope", "key", name="uq_idempotency_keys_owner_scope_key"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = _owner()
+    scope: Mapped[str] = mapped_column(String(64), nullable=False)  # "POST /chat"
+    key: Mapped[str] = mapped_column(String(255), nullable=False)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)  # SHA-256 of the request
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    location: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[datetime] = _ts()
 
 

@@ -10,6 +10,7 @@ its owner. Every rejection is a 4xx with a one-line message and leaves nothing o
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -153,6 +154,20 @@ async def accept_upload(state: AppState, session: AsyncSession, *, owner_id: str
     return file_out(row, deduplicated=existing is not None)
 
 
+def upload_fingerprint(upload: UploadFile) -> str:
+    """What makes an upload this upload (for ``Idempotency-Key``): its file name and bytes (read from the
+    spooled request body, then rewound)."""
+    from app.api.idempotency import fingerprint
+
+    f = upload.file
+    f.seek(0)
+    digest = hashlib.sha256()
+    while chunk := f.read(CHUNK):
+        digest.update(chunk)
+    f.seek(0)
+    return fingerprint(upload.filename or "", digest.hexdigest())
+
+
 def file_out(row: db.AudioFile, *, deduplicated: bool = False, analysis: dict[str, Any] | None = None,
              diagnosis: dict[str, Any] | None = None) -> FileOut:
     return FileOut(id=row.id, filename=row.original_filename, format=row.format, duration_s=row.duration_s,
@@ -242,7 +257,6 @@ def _produce_rendition(state: AppState, version_id: str, key: str, format: str, 
 
     Exports are deterministic (`AudioStore.export` seeds the 16/24-bit dither by the version id), so
     two requests racing here write the same bytes; each write is a rename, never a partial file."""
-    import hashlib
     import os
 
     sha = _stored_rendition(state, version_id, key, format)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Request, status
+from fastapi.responses import JSONResponse
 
-from app.api import conversations
+from app.api import conversations, idempotency
 from app.api.deps import CurrentUser, SessionDep, StateDep
 from app.api.schemas import JOB_LOCATION, ChatAccepted, ChatIn, Message
 
@@ -19,22 +20,23 @@ router = APIRouter(prefix="/chat", tags=["chat"])
         404: {"model": Message, "description": "a file or the thread does not exist (or is not yours)"},
         409: {"model": Message, "description": "the thread already has a job queued or running"},
         429: {"model": Message, "description": "you have the most jobs queued or running you may"},
+        **idempotency.RESPONSES,
     },
 )
 async def chat(body: ChatIn, user: CurrentUser, state: StateDep, session: SessionDep, request: Request,
-               response: Response) -> ChatAccepted:
+               idempotency_key: idempotency.KeyHeader = None) -> JSONResponse:
     """Start a turn: returns at once with the job id; follow `GET /api/v1/jobs/{job_id}/events`.
 
     The job's result says what the turn was (`kind`): `process` ran steps; `answer`, `clarify` and `none`
     ran nothing and carry `answer` (with measured numbers), `findings`, `checks` and `suggested_steps`;
     send "do it" on the same thread to run the suggestion."""
-    accepted = await conversations.start_turn(
-        state,
-        session,
-        owner_id=user.id,
-        message=body.message,
-        file_ids=body.file_ids,
-        thread_id=body.thread_id,
-    )
-    response.headers["Location"] = str(request.app.url_path_for("get_job", job_id=accepted.job_id))
-    return accepted
+
+    async def create() -> ChatAccepted:
+        return await conversations.start_turn(state, session, owner_id=user.id, message=body.message,
+                                              file_ids=body.file_ids, thread_id=body.thread_id)
+
+    return await idempotency.run_once(
+        state, owner_id=user.id, scope="POST /chat", key=idempotency_key,
+        request_hash=idempotency.fingerprint(body.model_dump_json()), create=create,
+        status_code=status.HTTP_202_ACCEPTED,
+        location=lambda out: str(request.app.url_path_for("get_job", job_id=out.job_id)))

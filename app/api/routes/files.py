@@ -3,10 +3,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api import files as svc
+from app.api import idempotency
 from app.api.deps import CurrentUser, SessionDep, StateDep
 from app.api.schemas import ID_PATTERN, FileList, FileOut, Message, Responses
 from memory import db
@@ -29,12 +30,20 @@ NOT_FOUND: Responses = {404: {"model": Message, "description": "no such file (or
              responses={
     413: {"model": Message, "description": "larger than the upload limit"},
     415: {"model": Message, "description": "not a readable audio file"},
-    422: {"model": Message, "description": "empty, truncated, silent, too long, NaN/inf, bad rate or channels"}})
+    422: {"model": Message, "description": "empty, truncated, silent, too long, NaN/inf, bad rate or channels"},
+    **idempotency.RESPONSES})
 async def upload(file: Annotated[UploadFile, File(description="WAV, FLAC, MP3, OGG, AIFF (M4A with ffmpeg)",
                                                   json_schema_extra=_binary)],
-                 user: CurrentUser, state: StateDep, session: SessionDep) -> FileOut:
+                 user: CurrentUser, state: StateDep, session: SessionDep,
+                 idempotency_key: idempotency.KeyHeader = None) -> JSONResponse:
     """Upload a recording. It is decoded and checked before it is accepted; the same audio twice is one file."""
-    return await svc.accept_upload(state, session, owner_id=user.id, upload=file)
+    digest = await run_in_threadpool(svc.upload_fingerprint, file) if idempotency_key else ""
+
+    async def create() -> FileOut:
+        return await svc.accept_upload(state, session, owner_id=user.id, upload=file)
+
+    return await idempotency.run_once(state, owner_id=user.id, scope="POST /files", key=idempotency_key,
+                                      request_hash=digest, create=create, status_code=status.HTTP_201_CREATED)
 
 
 @router.get("", operation_id="list_files", response_model=FileList)
