@@ -175,6 +175,7 @@ def master_array(x: np.ndarray, sr: int, target: float, ceiling: float, glue: fl
                 if abs(err) <= LU_TOLERANCE or info.get("gain_limited"):
                     break
                 bias = loud - modelled
+                y, exact_at = x, None  # the next exact pass makes its own output: hold one at a time
             history.append((gain, modelled))
             if len(history) >= 2 and abs(history[-1][0] - history[-2][0]) > 1e-6:
                 (g0, l0), (g1, l1) = history[-2], history[-1]
