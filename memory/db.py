@@ -269,6 +269,27 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = _ts()
 
 
+class JobCallback(Base):
+    """A job's ``callback_url`` and its delivery: signed POST once the job ends, retried with backoff."""
+
+    __tablename__ = "job_callbacks"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending','delivered','failed')", name="ck_job_callbacks_state"),
+        Index("ix_job_callbacks_state_next", "state", "next_at"),
+    )
+
+    job_id: Mapped[str] = mapped_column(String(64), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    owner_id: Mapped[str] = _owner()
+    url: Mapped[str] = mapped_column(String(2048), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_at: Mapped[datetime] = _ts()  # not before: the job's end, then the backoff
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the receiver's HTTP status
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _ts()
+
+
 class ReferenceTrack(Base):
     __tablename__ = "reference_tracks"
 

@@ -50,6 +50,7 @@ def build_router() -> APIRouter:
         models,
         recommendations,
         threads,
+        webhooks,
     )
     from app.api.schemas import Message, ValidationMessage
 
@@ -58,7 +59,7 @@ def build_router() -> APIRouter:
               401: {"model": Message, "description": "missing, expired, forged or wrong-type token"},
               413: {"model": Message, "description": "request body over the limit"}}
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, files, chat, jobs, threads, feedback, recommendations, enhancement, models):
+    for module in (auth, files, chat, jobs, threads, feedback, recommendations, enhancement, models, webhooks):
         api.include_router(module.router, responses=common)
     return api
 
@@ -126,6 +127,9 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
         every = sweep_every_s or min(settings.job_heartbeat_s, settings.job_stale_s / 3)
         task = asyncio.create_task(periodic(housekeeping, every))
         second = asyncio.create_task(after_startup())
+        from app.api.webhooks import deliver_due
+
+        callbacks = asyncio.create_task(periodic(lambda: deliver_due(state), 1.0))
         if freeze_gc:
             import gc
 
@@ -136,7 +140,7 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
         finally:
             if freeze_gc:
                 gc.unfreeze()
-            for t in (task, second):
+            for t in (task, second, callbacks):
                 t.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t

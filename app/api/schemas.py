@@ -247,6 +247,11 @@ class ChatIn(RequestIn):
         ),
     )
     thread_id: Line | None = Field(None, pattern=ID_PATTERN, description="continue this conversation")
+    callback_url: Line | None = Field(
+        None, max_length=2048, pattern=r"^https?://[^/\s]+\S*$", examples=["https://example.com/hooks/mixpilot"],
+        description="POSTed the job (`job.succeeded`, `job.failed`, `job.cancelled`) once it ends, signed "
+                    "as Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`; the secret: "
+                    "GET /api/v1/webhooks/secret); retried with backoff until it answers 2xx")
 
     @model_validator(mode="after")
     def _ids(self) -> ChatIn:
@@ -273,6 +278,10 @@ class ChatAccepted(BaseModel):
     job_id: str
     thread_id: str
     status: JobStatus = JobStatus.queued
+
+
+class WebhookSecretOut(BaseModel):
+    secret: str = Field(description="whsec_…: verify `webhook-signature` with it (Standard Webhooks)")
 
 
 class PlatformCheck(BaseModel):

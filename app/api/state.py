@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.api.security import LoginThrottle, RedisLoginThrottle, TokenConfig
+from app.api.webhooks import WebhookPolicy
 from app.jobs import EventBus, Runner
 from app.settings import Settings
 
@@ -26,6 +27,8 @@ class AppState:
     #: uploads decoded at once (``decode_slots``): decoded audio is what an upload costs in memory
     decode_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     started_at: float = field(default_factory=time.time)
+    #: per-job callbacks: attempts, backoff, timeout (`app.api.webhooks`)
+    webhooks: WebhookPolicy = field(default_factory=WebhookPolicy)
     #: user id -> (expires at (monotonic), (email, is_active, created_at)): `deps.get_current_user`
     users: dict[str, tuple[float, tuple[Any, ...]]] = field(default_factory=dict)
     #: access token -> (user id, its expiry (epoch s)): tokens already verified, `deps.get_current_user`

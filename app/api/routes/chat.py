@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 
-from app.api import conversations, idempotency
+from app.api import conversations, idempotency, webhooks
 from app.api.deps import CurrentUser, SessionDep, StateDep
 from app.api.schemas import JOB_LOCATION, ChatAccepted, ChatIn, Message
 
@@ -32,8 +32,14 @@ async def chat(body: ChatIn, user: CurrentUser, state: StateDep, session: Sessio
     send "do it" on the same thread to run the suggestion."""
 
     async def create() -> ChatAccepted:
-        return await conversations.start_turn(state, session, owner_id=user.id, message=body.message,
-                                              file_ids=body.file_ids, thread_id=body.thread_id)
+        accepted = await conversations.start_turn(state, session, owner_id=user.id, message=body.message,
+                                                  file_ids=body.file_ids, thread_id=body.thread_id)
+        if body.callback_url:
+            await webhooks.add_callback(session, owner_id=user.id, job_id=accepted.job_id, url=body.callback_url)
+        return accepted
+
+    if body.callback_url:
+        webhooks.check_url(state.settings, body.callback_url)
 
     return await idempotency.run_once(
         state, owner_id=user.id, scope="POST /chat", key=idempotency_key,

@@ -1,0 +1,121 @@
+"""Per-job callbacks: a local receiver gets the ended job, signed (Standard Webhooks), again after a failure."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient
+
+from app.api.main import create_app
+from app.api.webhooks import WebhookPolicy, verify
+from tests.apiclient import make_settings, register, upload, wait_job
+from tests.services import pg_url  # noqa: F401 (fixture)
+
+
+class Receiver:
+    """An HTTP receiver on loopback that answers `statuses` in turn (the last one from then on)."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses, self.got = list(statuses), []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                outer.got.append((dict(self.headers.items()), body, time.monotonic()))
+                code = outer.statuses.pop(0) if len(outer.statuses) > 1 else outer.statuses[0]
+                self.send_response(code)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait(self, n: int, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.got) < n:
+            assert time.monotonic() < deadline, f"{len(self.got)} deliveries, expected {n}"
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def api(request, tmp_path_factory):
+    extra = {"database_url": request.getfixturevalue("pg_url")} if request.param == "postgres" else {}
+    settings = make_settings(tmp_path_factory.mktemp("hook-data"), **extra)
+    with TestClient(create_app(settings)) as client:
+        client.app.state.mp.webhooks = WebhookPolicy(backoff_s=0.3, max_attempts=3, timeout_s=5)
+        yield client
+
+
+def _start(api, h, f, url):
+    r = api.post("/api/v1/chat", json={"message": "is it ready for Spotify?", "file_ids": [f["id"]],
+                                       "callback_url": url}, headers=h)
+    assert r.status_code == 202, r.text
+    return r.json()["job_id"]
+
+
+def test_callback_is_signed_and_retried_until_the_receiver_accepts(api):
+    h = register(api)
+    f = upload(api, h)
+    secret = api.get("/api/v1/webhooks/secret", headers=h).json()["secret"]
+    assert secret.startswith("whsec_") and api.get("/api/v1/webhooks/secret", headers=h).json()["secret"] == secret
+    assert api.get("/api/v1/webhooks/secret", headers=register(api)).json()["secret"] != secret
+    receiver = Receiver([500, 204])
+    try:
+        job_id = _start(api, h, f, receiver.url)
+        job = wait_job(api, h, job_id)
+        receiver.wait(2)
+        time.sleep(1.5)  # delivered: no third attempt
+        assert len(receiver.got) == 2
+        (h1, b1, t1), (h2, b2, t2) = receiver.got
+        assert t2 - t1 >= 0.25  # the backoff
+        assert h1["webhook-id"] == h2["webhook-id"] == f"msg_{job_id}"  # one message, delivered twice
+        for headers, body in ((h1, b1), (h2, b2)):
+            assert verify(secret, headers, body)
+            assert not verify(secret, headers, body.replace(b"succeeded", b"failed"))
+            assert not verify("whsec_" + "A" * 44, headers, body)
+        event = json.loads(b2)
+        assert event["type"] == "job.succeeded" and event["data"]["id"] == job_id
+        assert event["data"]["status"] == job["status"] == "succeeded" and event["data"]["result"]["kind"]
+        # a stale timestamp is refused by the receiver's check
+        assert not verify(secret, h2 | {"webhook-timestamp": str(int(h2["webhook-timestamp"]) - 3600)}, b2)
+    finally:
+        receiver.close()
+
+
+def test_callback_gives_up_after_the_last_attempt(api):
+    h = register(api)
+    f = upload(api, h)
+    receiver = Receiver([503])
+    try:
+        job_id = _start(api, h, f, receiver.url)
+        wait_job(api, h, job_id)
+        receiver.wait(3)
+        time.sleep(2.0)
+        assert len(receiver.got) == 3  # max_attempts
+    finally:
+        receiver.close()
+
+
+def test_callback_url_must_be_http(api):
+    h = register(api)
+    f = upload(api, h)
+    for url in ("ftp://example.com/x", "javascript:alert(1)", "http://", "https://a b"):
+        r = api.post("/api/v1/chat", json={"message": "is it loud?", "file_ids": [f["id"]], "callback_url": url},
+                     headers=h)
+        assert r.status_code == 422, (url, r.text)
