@@ -182,13 +182,15 @@ def warm_service(args: argparse.Namespace, song: Path, tmpd: Path) -> None:
         one_turn(svc, song, args.request, tmpd / "warm-up.wav", gain_db=-0.5)  # imports, models, caches
         clocks = [one_turn(svc, song, args.request, tmpd / "warm.wav", gain_db=-0.001 * (i + 1))
                   for i in range(args.runs)]
-        previews = [one_preview(svc, song, args.request, gain_db=-0.001 * (i + 101)) for i in range(args.runs)]
+        previews = [one_preview(svc, song, args.request, gain_db=-0.001 * (i + 101)) for i in range(args.runs)
+                    if hasattr(svc, "preview")]  # (a checkout from before the preview has none)
     stages = [c.stages() for c in clocks]
     print_stages("warm service per stage (a new version of the song each run)", median_stages(stages),
                  [(c.marks[-1][1] - c.marks[0][1], c.marks[-1][2] - c.marks[0][2]) for c in clocks])
-    print_stages("warm service preview (Mixpilot.preview: the plan on the loudest 15 s; new version each run)",
-                 median_stages([c.stages() for c in previews]),
-                 [(c.marks[-1][1] - c.marks[0][1], c.marks[-1][2] - c.marks[0][2]) for c in previews])
+    if previews:
+        print_stages("warm service preview (Mixpilot.preview: the plan on the loudest 15 s; new version each run)",
+                     median_stages([c.stages() for c in previews]),
+                     [(c.marks[-1][1] - c.marks[0][1], c.marks[-1][2] - c.marks[0][2]) for c in previews])
 
 
 def one_preview(svc: Any, song: Path, request: str, gain_db: float) -> Clock:
