@@ -75,6 +75,20 @@ class AudioStore:
         self._remember(version_id, audio)
         return audio
 
+    def remove(self, version_id: str) -> bool:
+        """Delete a stored version (its file and its cached decode); False when it was not stored."""
+        with self._lock:
+            old = self._cache.pop(version_id, None)
+            if old is not None:
+                self._cached_bytes -= int(old.samples.nbytes)
+        try:
+            p = self.path(version_id)
+        except KeyError:
+            return False
+        existed = p.exists()
+        p.unlink(missing_ok=True)
+        return existed
+
     def exists(self, version_id: str) -> bool:
         try:
             return self.path(version_id).exists()

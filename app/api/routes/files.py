@@ -6,8 +6,8 @@ from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile,
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from app.api import deletion, idempotency
 from app.api import files as svc
-from app.api import idempotency
 from app.api.deps import CurrentUser, SessionDep, StateDep
 from app.api.schemas import ID_PATTERN, FileList, FileOut, Message, Responses
 from memory import db
@@ -62,6 +62,15 @@ async def get_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, anal
     result = await run_in_threadpool(svc.analysis_of, state, file_id) if analysis else None
     found = await run_in_threadpool(svc.diagnosis_of, state, file_id) if diagnosis else None
     return svc.file_out(row, analysis=result, diagnosis=found)
+
+
+@router.delete("/{file_id}", operation_id="delete_file", status_code=status.HTTP_204_NO_CONTENT, responses={
+    **NOT_FOUND, 409: {"model": Message, "description": "a queued or running job uses the file: cancel it first"}})
+async def delete_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, session: SessionDep) -> None:
+    """Delete the file and what derives from it: ratings and learned settings of turns on it, their feature
+    vectors, its download renditions, and the stored audio once no account holds it. Results made from it
+    are files of their own (delete them, or the thread)."""
+    await deletion.delete_file(state, session, owner_id=user.id, file_id=file_id)
 
 
 AUDIO: dict[str, Any] = {t: {"schema": {"type": "string", "format": "binary"}} for t in svc.DOWNLOAD_TYPES.values()}

@@ -1,0 +1,106 @@
+"""DELETE of files and threads leaves nothing behind: rows, ratings, vectors (SQL and Chroma), audio, renditions."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from app.api.main import create_app
+from memory import db
+from tests.apiclient import make_settings, register, upload, wait_job
+from tests.services import pg_url  # noqa: F401 (fixture)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def api(request, tmp_path_factory):
+    extra = {"database_url": request.getfixturevalue("pg_url")} if request.param == "postgres" else {}
+    settings = make_settings(tmp_path_factory.mktemp("del-data"), **extra)
+    with TestClient(create_app(settings)) as client:
+        client.settings = settings
+        yield client
+
+
+def _count(api, model, *where) -> int:
+    state = api.app.state.mp
+
+    async def q() -> int:
+        async with state.sessions() as s:
+            return (await s.execute(select(func.count()).select_from(model).where(*where))).scalar_one()
+
+    return api.portal.call(q)
+
+
+def _vector_ids(api, owner_id) -> list[str]:
+    state = api.app.state.mp
+
+    async def q() -> list[str]:
+        async with state.sessions() as s:
+            return list((await s.execute(select(db.AudioFeatureVector.id).where(
+                db.AudioFeatureVector.owner_id == owner_id))).scalars().all())
+
+    return api.portal.call(q)
+
+
+def _renditions(api, audio_id) -> list:
+    return list((api.settings.data_dir / "renditions" / "index").rglob(f"{audio_id}.*"))
+
+
+def test_deleting_a_file_then_its_thread_leaves_nothing_behind(api):
+    h = register(api)
+    me = api.get("/api/v1/auth/me", headers=h).json()["id"]
+    f = upload(api, h)
+    r = api.post("/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [f["id"]]}, headers=h)
+    job_id, thread_id = r.json()["job_id"], r.json()["thread_id"]
+    job = wait_job(api, h, job_id)
+    assert job["status"] == "succeeded", job["error"]
+    result = job["result"]["file_id"]
+    assert api.post("/api/v1/feedback", json={"job_id": job_id, "rating": 5}, headers=h).status_code == 201
+    for fid in (f["id"], result):
+        assert api.get(f"/api/v1/files/{fid}/download", params={"format": "flac"}, headers=h).status_code == 200
+    store = api.app.state.mp.service.store
+    vectors = _vector_ids(api, me)
+    assert vectors and _count(api, db.Feedback, db.Feedback.owner_id == me) == 1
+    index = api.app.state.mp.service.memory.vectors
+    assert index.existing(vectors) == set(vectors)
+    assert store.path(f["id"]).exists() and _renditions(api, f["id"])
+
+    # another user cannot delete it; then the owner does
+    other = register(api)
+    assert api.delete(f"/api/v1/files/{f['id']}", headers=other).status_code == 404
+    assert api.delete(f"/api/v1/files/{f['id']}", headers=h).status_code == 204
+    assert api.get(f"/api/v1/files/{f['id']}", headers=h).status_code == 404
+    assert api.get(f"/api/v1/files/{f['id']}/download", headers=h).status_code == 404
+    assert api.delete(f"/api/v1/files/{f['id']}", headers=h).status_code == 404
+    assert _count(api, db.AudioFile, db.AudioFile.id == f["id"]) == 0
+    assert _count(api, db.MixingConfiguration, db.MixingConfiguration.owner_id == me) == 0
+    assert _count(api, db.Feedback, db.Feedback.owner_id == me) == 0
+    assert _vector_ids(api, me) == [] and index.existing(vectors) == set()
+    assert not store.path(f["id"]).exists() and not _renditions(api, f["id"])
+    assert api.get(f"/api/v1/files/{result}", headers=h).status_code == 200  # the result is a file of its own
+
+    # the thread: its jobs, history and result go with it
+    assert api.delete(f"/api/v1/threads/{thread_id}", headers=other).status_code == 404
+    assert api.delete(f"/api/v1/threads/{thread_id}", headers=h).status_code == 204
+    assert api.get(f"/api/v1/threads/{thread_id}", headers=h).status_code == 404
+    assert api.get(f"/api/v1/jobs/{job_id}", headers=h).status_code == 404
+    assert api.get(f"/api/v1/files/{result}", headers=h).status_code == 404
+    assert _count(api, db.Job, db.Job.owner_id == me) == 0
+    assert _count(api, db.Conversation, db.Conversation.owner_id == me) == 0
+    assert _count(api, db.AudioFile, db.AudioFile.owner_id == me) == 0
+    assert not store.path(result).exists() and not _renditions(api, result)
+    assert api.app.state.mp.service.history(thread_id) == []
+    assert api.get("/api/v1/threads", headers=h).json()["items"] == []
+
+
+def test_audio_another_account_holds_stays(api):
+    a, b = register(api), register(api)
+    fa, fb = upload(api, a), upload(api, b)
+    assert fa["id"] == fb["id"]  # content-addressed: one stored audio, two owners
+    assert api.delete(f"/api/v1/files/{fa['id']}", headers=a).status_code == 204
+    assert api.app.state.mp.service.store.path(fb["id"]).exists()
+    r = api.get(f"/api/v1/files/{fb['id']}/download", headers=b)
+    assert r.status_code == 200 and r.content
