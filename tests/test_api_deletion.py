@@ -104,3 +104,30 @@ def test_audio_another_account_holds_stays(api):
     assert api.app.state.mp.service.store.path(fb["id"]).exists()
     r = api.get(f"/api/v1/files/{fb['id']}/download", headers=b)
     assert r.status_code == 200 and r.content
+
+
+def test_no_deletion_under_a_running_job(api):
+    h = register(api)
+    me = api.get("/api/v1/auth/me", headers=h).json()["id"]
+    f = upload(api, h)
+    state = api.app.state.mp
+
+    async def job(status: str) -> str:
+        async with state.sessions() as s:
+            await db.ensure_conversation(s, owner_id=me, thread_id="a" * 32, title="t")
+            row = await db.create_job(s, owner_id=me, request="r", audio_id=None, thread_id="a" * 32,
+                                      inputs={"voice": f["id"]})
+            row.status = status
+            await s.commit()
+            return row.id
+
+    job_id = api.portal.call(job, "running")  # not handed to a runner: only the row says it runs
+    try:
+        r = api.delete(f"/api/v1/files/{f['id']}", headers=h)
+        assert r.status_code == 409 and "cancel" in r.json()["detail"]
+        assert api.delete(f"/api/v1/threads/{'a' * 32}", headers=h).status_code == 409
+        assert api.get(f"/api/v1/files/{f['id']}", headers=h).status_code == 200
+    finally:
+        assert api.post(f"/api/v1/jobs/{job_id}/cancel", headers=h).status_code == 200
+    assert api.delete(f"/api/v1/threads/{'a' * 32}", headers=h).status_code == 204
+    assert api.delete(f"/api/v1/files/{f['id']}", headers=h).status_code == 204

@@ -100,3 +100,27 @@ def test_malformed_keys_are_refused(api):
     body = {"message": "is it ready for Spotify?", "file_ids": [f["id"]]}
     assert _chat(api, h, body, "x" * 256).status_code == 422
     assert _chat(api, h, body, "has space").status_code == 422
+
+
+def test_a_request_still_running_under_the_key_is_a_409(api):
+    from app.api.idempotency import fingerprint
+    from app.api.schemas import ChatIn
+    from memory import db
+
+    h = register(api)
+    me = api.get("/api/v1/auth/me", headers=h).json()["id"]
+    f = upload(api, h)
+    body = {"message": "is it ready for Spotify?", "file_ids": [f["id"]]}
+    key = str(uuid.uuid4())
+    state = api.app.state.mp
+
+    async def pending() -> None:  # what the first request leaves while it runs
+        async with state.sessions() as s:
+            s.add(db.IdempotencyKey(owner_id=me, scope="POST /chat", key=key,
+                                    fingerprint=fingerprint(ChatIn(**body).model_dump_json())))
+            await s.commit()
+
+    api.portal.call(pending)
+    r = _chat(api, h, body, key)
+    assert r.status_code == 409 and r.headers["retry-after"] == "1"
+    assert api.get("/api/v1/jobs", headers=h).json()["items"] == []
