@@ -23,7 +23,8 @@ from tools.audio import Audio
 from tools.dsp import peak_warning
 from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
-SPEECH_THRESHOLD = 0.5
+DFN_SPEECH_CUT = 0.5  # auto picks DeepFilterNet from here (a routing cut, not "is it speech": see
+#: tools.analysis.SPEECH_THRESHOLD); DFN also helps vocals that read between speech and music
 MAX_SPEECH_LOSS_DB = 10.0
 
 
@@ -132,7 +133,7 @@ def run(audio: Audio, params: DenoiseParams, ctx: ToolContext) -> ToolResult:
     if params.method == "auto":
         p_speech, source = _speech_probability(audio, ctx)
         report.update(speech_probability=round(p_speech, 3), speech_probability_source=source)
-        method = "deepfilternet" if p_speech >= SPEECH_THRESHOLD else "spectral"
+        method = "deepfilternet" if p_speech >= DFN_SPEECH_CUT else "spectral"
         reason = (f"speech/vocals (p={p_speech:.2f})" if method == "deepfilternet"
                   else f"not speech (p={p_speech:.2f}): music-safe spectral gating")
     else:

@@ -57,7 +57,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from tools.analysis import LEVEL_FLOOR_DB, Analysis, analyze
+from tools.analysis import LEVEL_FLOOR_DB, SPEECH_THRESHOLD, Analysis, analyze
 from tools.audio import Audio
 from tools.dsp import stft_size
 from tools.loudness import KBlocks, integrated_lufs, k_weighted_blocks
@@ -154,8 +154,9 @@ QUIET_LUFS = -30.0
 LOUD_LUFS = -7.0
 PLR_MIN_DB = 7.0
 MONO_LOSS_DB = 4.5
-SPEECH_THRESHOLD = 0.5
-SURE_SPEECH = 0.6
+SPEECH_DETECTORS_CUT = 0.5  # speech detectors (reverb, noise floor) run above this: lower than
+#: tools.analysis.SPEECH_THRESHOLD (0.6, "is it speech") so singing and speech over music still get them
+SURE_SPEECH = SPEECH_THRESHOLD  # "it is speech": the one threshold, tools.analysis
 
 _MAX_SECONDS = 60.0  # longer audio is measured on evenly spread 5 s excerpts totalling this
 _SILENT_POWER = 1e-13  # frames below this mean power (-130 dB) are digital silence
@@ -750,7 +751,7 @@ def diagnose(audio: Audio, analysis: Analysis | None = None, *, genre: str | Non
     a = analysis if analysis is not None else analyze(audio)
     sr = audio.sample_rate
     nyq = sr / 2.0
-    speech = a.speech_probability >= SPEECH_THRESHOLD
+    speech = a.speech_probability >= SPEECH_DETECTORS_CUT
     content = "speech" if speech else "music"
     # pauses are noise only when we are sure it is speech; otherwise only a steady floor counts
     sure_speech = a.speech_probability >= SURE_SPEECH
