@@ -52,12 +52,12 @@ def build_router() -> APIRouter:
         threads,
         webhooks,
     )
-    from app.api.schemas import Message, ValidationMessage
+    from app.api.schemas import Message, Responses, ValidationMessage
 
-    common = {400: {"model": Message, "description": "malformed request body"},
-              422: {"model": ValidationMessage, "description": "invalid request or unusable input"},
-              401: {"model": Message, "description": "missing, expired, forged or wrong-type token"},
-              413: {"model": Message, "description": "request body over the limit"}}
+    common: Responses = {400: {"model": Message, "description": "malformed request body"},
+                         422: {"model": ValidationMessage, "description": "invalid request or unusable input"},
+                         401: {"model": Message, "description": "missing, expired, forged or wrong-type token"},
+                         413: {"model": Message, "description": "request body over the limit"}}
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, files, chat, jobs, threads, feedback, recommendations, enhancement, models, webhooks):
         api.include_router(module.router, responses=common)
