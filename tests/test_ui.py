@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from tools.loudness import integrated_lufs
 def test_progress_board_one_bar_per_step_from_the_event_stream():
     board = view.ProgressBoard()
     plan = {"steps": [{"tool": "denoise", "target": "mix"}, {"tool": "master", "target": "mix"}]}
-    events = [
+    events: list[dict[str, Any]] = [
         {"event": "stage", "stage": "plan"},
         {"event": "plan", "plan": plan},
         {"event": "step_started", "index": 0, "total": 2, "tool": "denoise"},
@@ -38,8 +39,10 @@ def test_progress_board_one_bar_per_step_from_the_event_stream():
     assert html.count('class="mp-step ') == 2 and "rolled back" in html and 'value="0"' in html
     board.update({"event": "step_progress", "index": 1, "total": 2, "tool": "master", "fraction": 0.4})
     assert 'value="40"' in board.html()
-    board.update({"event": "done"})
-    assert board.done and "Done." in board.html()
+    board.update({"event": "done"})  # the graph is done, the page not yet: no "Done." until the UI says so
+    assert not board.done and "Done." not in board.html() and "Preparing" in board.html()
+    board.done = True
+    assert "Done." in board.html()
 
 
 def test_metrics_table_marks_loudness_on_target():
@@ -251,9 +254,21 @@ def ui_svc(tmp_path):
         yield svc
 
 
+def _panel(y: tuple, name: str):
+    from app.ui.app import PANELS
+
+    return dict(zip(PANELS, y, strict=True))[name]
+
+
+def _last(yields: list, name: str):
+    """The last value a run of yields gave panel `name` (gr.skip() leaves it as it was)."""
+    values = [_panel(y, name) for y in yields if _panel(y, name) != {"__type__": "update"}]
+    return values[-1] if values else None
+
+
 def _button(yields: list) -> dict:
     """The suggestion button's state after a run of yields: the last update that set it (gr.skip() keeps it)."""
-    sets = [y[-1] for y in yields if "visible" in y[-1]]
+    sets = [_panel(y, "suggest") for y in yields if "visible" in _panel(y, "suggest")]
     return sets[-1] if sets else {}
 
 
@@ -266,7 +281,8 @@ def test_an_answer_shows_its_numbers_and_a_button_that_confirms_on_the_same_thre
     song = tmp_path / "song.wav"
     save(Audio(sine(440.0, 2.0, 22050, 0.3, 2), 22050), song)
     ui = UI(ui_svc, work_dir=tmp_path / "ui", user_id="local")
-    history, st, *_, suggest = ui.on_upload(str(song), None, [], None)
+    up = ui.on_upload(str(song), None, [], None)
+    history, st, suggest = _panel(up, "chat"), _panel(up, "state"), _panel(up, "suggest")
     assert suggest.get("visible") is False
     aid = st["current_id"]
     seen: list[tuple[str, str, str | None]] = []
@@ -313,7 +329,7 @@ def test_an_answer_shows_its_numbers_and_a_button_that_confirms_on_the_same_thre
 
     ui_svc.turn = turn
     outs = list(ui.on_send("is it ready for Spotify?", history, st))
-    history, st = outs[-1][0], outs[-1][1]
+    history = _last(outs, "chat")
     answer = history[-1]["content"]
     assert "−13.1 LUFS" in answer and "Spotify check: fail" in answer
     assert not any(
@@ -324,13 +340,13 @@ def test_an_answer_shows_its_numbers_and_a_button_that_confirms_on_the_same_thre
     assert button.get("visible") is True and button.get("value") == "Do it: master for Spotify"
 
     outs = list(ui.on_suggest(history, st))
-    history, st = outs[-1][0], outs[-1][1]
+    history = _last(outs, "chat")
     assert seen[1][0] == CONFIRM and seen[1][1] == seen[0][1]  # same thread
     assert seen[0][2] == aid and seen[1][2] is None  # the upload went with the first turn only
     assert any("**master**" in str(m["content"]) for m in history)
     assert "Mastered to −14.0 LUFS" in history[-1]["content"]
     assert st["current_id"] != aid and _button(outs).get("visible") is False
-    after = [o[5] for o in outs if isinstance(o[5], str)]
+    after = [_panel(o, "after") for o in outs if isinstance(_panel(o, "after"), str)]
     assert after and after[-1].endswith(f"{st['current_id']}.wav")
 
 
@@ -346,8 +362,8 @@ def test_stems_button_offers_the_services_stems_as_wavs(ui_svc, tmp_path):
         pytest.skip("separate unavailable here")
     song = tmp_path / "song.wav"
     save(Audio(sine(220.0, 2.0, 22050, 0.3, 2) + noise(2.0, 22050, 0.01, 2), 22050), song)
-    history, st, *_ = ui.on_upload(str(song), None, [], None)
-    history, files = ui.on_stems(history, st)
+    up = ui.on_upload(str(song), None, [], None)
+    history, files = ui.on_stems(_panel(up, "chat"), _panel(up, "state"))
     assert sorted(p.rsplit("/", 1)[-1] for p in files) == ["bass.wav", "drums.wav", "other.wav", "vocals.wav"]
     info = sf.info(files[0])
     assert info.samplerate == 22050 and info.channels == 2 and info.subtype == "PCM_24"

@@ -51,6 +51,11 @@ EXAMPLES = [
     "go back to the original",
 ]
 UPDATE_EVERY_S = 0.25
+BASELINES = ["previous version", "original"]
+MSG_PLACEHOLDER = "What should I do with it?"
+BUSY_SEND = gr.update(interactive=False, value="still working…")
+BUSY_MSG = gr.update(placeholder="still working… (type the next request; send it when this one is done)")
+BUSY_MSG_CLEAR = gr.update(value="", placeholder=BUSY_MSG["placeholder"])
 CONFIRM = "do it"  # what the suggestion button sends: a confirming turn runs the thread's suggested steps
 
 CSS = """
@@ -77,12 +82,24 @@ def new_session(svc: Any, user_id: str) -> dict[str, Any]:
         "pending_audio": None,  # imported but not yet sent with a turn
         "pending_inputs": {},
         "original_id": None,
-        "current_id": None,
+        "current_id": None,  # the thread's current version (what the next turn works on)
+        "shown_id": None,  # the version in the After player: what is rated and exported
+        "versions": [],  # [{id, name, turn_id, target_lufs, ceiling, genre}], the original first
+        "baseline": BASELINES[0],  # what the Before player, the table and the plots compare with
         "turn_id": None,
         "target_lufs": None,
         "genre": None,
         "suggested": [],  # the steps a confirming turn runs (the suggestion button shows while non-empty)
     }
+
+
+#: every panel a handler may update, in the order of `build_app`'s outputs; handlers return dicts by these
+#: names and `UI.out` turns them into a tuple (gr.skip() for the rest)
+PANELS = (
+    "chat", "state", "saved", "msg", "progress", "before", "after", "metrics", "wave", "spec", "loud", "tone",
+    "suggest", "send", "version", "rate_label", "overall", *(f"aspect_{k}" for k, _ in ASPECTS), "comment",
+    "rated", "download", "stems_files", "song", "vocal",
+)  # fmt: skip
 
 
 class UI:
@@ -94,6 +111,8 @@ class UI:
         self.work_dir = Path(work_dir)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.user_id = user_id
+        self._lock = threading.Lock()
+        self._busy: dict[str, view.ProgressBoard] = {}  # thread id → the board of its running turn
 
     # ------------------------------------------------------------------ helpers
 
@@ -105,6 +124,27 @@ class UI:
             user_id = self.signin.user_id(getattr(request, "username", None)) or self.user_id
         return new_session(self.svc, user_id)
 
+    @staticmethod
+    def out(values: dict[str, Any]) -> tuple[Any, ...]:
+        """`values` (by panel name) as the tuple of every panel, gr.skip() for those not named."""
+        unknown = set(values) - set(PANELS)
+        if unknown:
+            raise KeyError(f"unknown panels: {sorted(unknown)}")
+        return tuple(values[k] if k in values else gr.skip() for k in PANELS)
+
+    def busy(self, thread_id: str | None) -> bool:
+        with self._lock:
+            return bool(thread_id) and thread_id in self._busy
+
+    @staticmethod
+    def saved(st: dict[str, Any]) -> dict[str, Any]:
+        """What the browser keeps across a page refresh (gr.BrowserState): the thread and a pending upload."""
+        return {
+            "thread_id": st.get("thread_id"),
+            "pending_audio": st.get("pending_audio"),
+            "pending_inputs": dict(st.get("pending_inputs") or {}),
+        }
+
     def preview(self, version_id: str | None) -> str | None:
         """A 16-bit WAV of a stored version for the browser's player (versions never change: cached)."""
         if not version_id:
@@ -115,20 +155,21 @@ class UI:
             self.svc.export(version_id, p, format="wav", bit_depth=16)
         return str(p)
 
-    def pictures(self, before_id: str | None, after_id: str | None, st: dict[str, Any]) -> tuple[Any, ...]:
+    def pictures(
+        self, before_id: str | None, after_id: str | None, target_lufs: float | None, genre: str | None
+    ) -> tuple[Any, ...]:
         from app.ui import plots
 
         if not before_id:
             return (None, None, None, None)
         before = self.svc.audio(before_id)
         after = self.svc.audio(after_id) if after_id and after_id != before_id else None
-        figs = (
+        return (
             plots.waveform_figure(before, after),
             plots.spectrogram_figure(before, after),
-            plots.loudness_figure(before, after, st.get("target_lufs")),
-            plots.tonal_balance_figure(before, after, genre=st.get("genre")),
+            plots.loudness_figure(before, after, target_lufs),
+            plots.tonal_balance_figure(before, after, genre=genre),
         )
-        return figs
 
     def _speech_scores(self, version_id: str | None) -> dict[str, Any]:
         """DNSMOS for speech (the service's quality metrics; non-intrusive: no reference); nothing for music."""
@@ -143,6 +184,195 @@ class UI:
             return {}
         return {k: q[k] for k in ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak") if q.get(k) is not None}
 
+    # ------------------------------------------------------------------ versions
+
+    @staticmethod
+    def version(st: dict[str, Any], version_id: str | None) -> dict[str, Any] | None:
+        return next((v for v in st.get("versions") or [] if v["id"] == version_id), None)
+
+    def add_version(
+        self,
+        st: dict[str, Any],
+        version_id: str,
+        *,
+        plan: dict[str, Any] | None = None,
+        request: str | None = None,
+        turn_id: str | None = None,
+    ) -> dict[str, Any]:
+        """The version `version_id` of the session, added (named after its plan and request) if new."""
+        versions = st.setdefault("versions", [])
+        known = self.version(st, version_id)
+        if known is not None:
+            if turn_id and not known.get("turn_id"):
+                known["turn_id"] = turn_id
+            return known
+        name = "original" if not versions else view.version_name(len(versions), plan, request)
+        steps = (plan or {}).get("steps") or []
+        ceiling = next(
+            ((s.get("params") or {}).get("true_peak_dbtp") for s in steps if s.get("tool") == "master"), None
+        )
+        entry = {
+            "id": version_id,
+            "name": name,
+            "turn_id": turn_id,
+            "target_lufs": view.target_lufs_of(plan),
+            "ceiling": ceiling,
+            "genre": view.genre_of(plan) or (versions[-1].get("genre") if versions else None),
+        }
+        versions.append(entry)
+        return entry
+
+    @staticmethod
+    def baseline_id(st: dict[str, Any], version_id: str | None) -> str | None:
+        """The version `version_id` is compared with: the one before it (default) or the original."""
+        versions = st.get("versions") or []
+        ids = [v["id"] for v in versions]
+        if not ids:
+            return version_id
+        if st.get("baseline") == BASELINES[1] or version_id not in ids:
+            return ids[0]
+        return ids[max(0, ids.index(version_id) - 1)]
+
+    @staticmethod
+    def rateable(st: dict[str, Any], version_id: str | None) -> bool:
+        """A version mixpilot made (not the original upload) can be rated."""
+        versions = st.get("versions") or []
+        return bool(version_id) and bool(versions) and version_id != versions[0]["id"]
+
+    def panels(self, st: dict[str, Any]) -> dict[str, Any]:
+        """Players, table, plots, version picker and rating label for the version shown, against one baseline."""
+        shown = st.get("shown_id") or st.get("current_id")
+        versions = st.get("versions") or []
+        picker = gr.update(
+            choices=[(v["name"], v["id"]) for v in versions], value=shown if versions else None
+        )
+        v = self.version(st, shown)
+        if not shown:
+            return {
+                "before": None,
+                "after": None,
+                "metrics": view.metrics_html({}, {}),
+                **dict(zip(("wave", "spec", "loud", "tone"), (None,) * 4)),
+                "version": picker,
+                "rate_label": view.rating_label(None, rateable=False),
+            }
+        base = self.baseline_id(st, shown) or shown
+        before_m = dict(self.svc.analysis(base))
+        after_m = dict(self.svc.analysis(shown)) if shown != base else {}
+        before_m.update(self._speech_scores(base))
+        if shown != base:
+            after_m.update(self._speech_scores(shown))
+        target = (v or {}).get("target_lufs")
+        genre = (v or {}).get("genre") or st.get("genre")
+        metrics = view.metrics_html(
+            before_m, after_m, target_lufs=target, true_peak_ceiling=(v or {}).get("ceiling")
+        )
+        figs = self.pictures(base, shown, target, genre)
+        return {
+            "before": self.preview(base),
+            "after": self.preview(shown) if shown != base else None,  # one player when nothing to compare
+            "metrics": metrics,
+            **dict(zip(("wave", "spec", "loud", "tone"), figs)),
+            "version": picker,
+            "rate_label": view.rating_label((v or {}).get("name"), rateable=self.rateable(st, shown)),
+        }
+
+    @staticmethod
+    def cleared_rating() -> dict[str, Any]:
+        """The rating form emptied (after each turn, a new version shown, a new upload or conversation)."""
+        return {
+            "overall": None,
+            **{f"aspect_{k}": None for k, _ in ASPECTS},
+            "comment": "",
+            "rated": "",
+        }
+
+    # ------------------------------------------------------------------ load (a page refresh)
+
+    def on_load(self, saved: dict | None, request: gr.Request | None = None):
+        """Generator: restore the conversation the browser remembers (history, versions, current version);
+        while its turn still runs, follow that turn's progress until it is done."""
+        st = self.session(None, request)
+        saved = saved if isinstance(saved, dict) else {}
+        tid = saved.get("thread_id")
+        if not tid:
+            yield self.out({"state": st, "saved": self.saved(st)})
+            return
+        st["thread_id"] = tid
+        try:
+            history = self.restore(st)
+        except Exception:
+            log.exception("restoring thread %s failed", tid)
+            history = []
+        pending = saved.get("pending_audio")
+        if pending and not st.get("current_id"):
+            st.update(pending_audio=pending, pending_inputs=dict(saved.get("pending_inputs") or {}))
+            st.update(original_id=pending, current_id=pending, shown_id=pending)
+            st["versions"] = []
+            self.add_version(st, pending)
+        ready = {"send": gr.update(interactive=True, value="Send")}
+        if self.busy(tid):
+            history.append({"role": "assistant", "content": "Still working on your last request…"})
+            yield self.out(
+                {"chat": history, "state": st, "saved": self.saved(st), "send": BUSY_SEND, "msg": BUSY_MSG}
+            )
+            while self.busy(tid):
+                with self._lock:
+                    board = self._busy.get(tid)
+                yield self.out({"progress": board.html() if board else ""})
+                time.sleep(0.5)
+            history = self.restore(st)
+        done = view.ProgressBoard(done=True) if history else None
+        yield self.out(
+            {
+                "chat": history,
+                "state": st,
+                "saved": self.saved(st),
+                "progress": done.html() if done else "",
+                "suggest": self._suggestion(st),
+                "msg": gr.update(placeholder=MSG_PLACEHOLDER),
+                **ready,
+                **self.panels(st),
+                **self.cleared_rating(),
+            }
+        )
+
+    def restore(self, st: dict[str, Any]) -> list[dict[str, Any]]:
+        """Fill `st` from the service's record of its thread; returns the chat history it implies."""
+        tid = st["thread_id"]
+        ctx = self.svc.thread_context(tid)
+        turns = self.svc.history(tid) if ctx else []
+        history: list[dict[str, Any]] = []
+        if not ctx or not ctx.get("original_id"):
+            return history
+        original = ctx["original_id"]
+        st.update(original_id=original, current_id=ctx.get("current_id") or original, versions=[])
+        st["shown_id"] = st["current_id"]
+        self.add_version(st, original)
+        for t in turns:
+            history.append({"role": "user", "content": t.get("request") or ""})
+            kind = t.get("kind")
+            if kind in view.ANSWER_KINDS:
+                text = view.answer_markdown(
+                    t.get("answer"), checks=t.get("checks"), findings=t.get("findings"),
+                    fallback=t.get("explanation") or "",
+                )  # fmt: skip
+            else:
+                text = t.get("explanation") or "Done."
+            history.append({"role": "assistant", "content": text})
+            rid = t.get("result_id")
+            if kind in ("process", "adjust") and rid and self.version(st, t.get("source_id")) is not None:
+                self.add_version(st, rid, plan=t.get("plan"), request=t.get("request"))
+        if turns:
+            last = turns[-1]
+            st["suggested"] = (
+                list(last.get("suggested_steps") or []) if last.get("kind") in ("answer", "clarify") else []
+            )
+            st["suggested_checks"] = last.get("checks")
+        if self.version(st, st["current_id"]) is None:  # a version from an earlier upload on this thread
+            self.add_version(st, st["current_id"])
+        return history
+
     # ------------------------------------------------------------------ upload
 
     def on_upload(
@@ -156,10 +386,9 @@ class UI:
         st = self.session(st, request)
         history = list(history or [])
         main, voice = (song, vocal) if song else (vocal, None)
-        hide = gr.update(visible=False)
         if not main:
             st["pending_audio"], st["pending_inputs"] = None, {}
-            return history, st, None, None, None, None, None, hide
+            return self.out({"chat": history, "state": st, "saved": self.saved(st)})
         try:
             aid = self.svc.import_audio(main)
             inputs = {"voice": self.svc.import_audio(voice)} if voice else {}
@@ -167,15 +396,20 @@ class UI:
             if not isinstance(exc, (ValueError, KeyError, OSError)):
                 log.exception("upload failed")
             history.append({"role": "assistant", "content": view.error_message(exc, (main, voice))})
-            return history, st, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return self.out({"chat": history})
         st.update(
             pending_audio=aid,
             pending_inputs=inputs,
             original_id=aid,
             current_id=aid,
+            shown_id=aid,
+            versions=[],
             turn_id=None,
+            target_lufs=None,
+            genre=None,
             suggested=[],
         )
+        self.add_version(st, aid)
         audio = self.svc.audio(aid)
         names = Path(main).name + (f" with the vocal {Path(voice).name}" if voice else "")
         layout = {1: "mono", 2: "stereo"}.get(audio.channels, f"{audio.channels} channels")
@@ -188,29 +422,55 @@ class UI:
                 ),
             }
         )
-        wave, spec, _, _ = self.pictures(aid, None, st)
-        return history, st, self.preview(aid), None, wave, spec, None, hide
+        panels = self.panels(st)
+        panels["metrics"] = view.metrics_html({}, {})  # no comparison yet: the table waits for a turn
+        panels["loud"] = panels["tone"] = None
+        return self.out(
+            {
+                "chat": history,
+                "state": st,
+                "saved": self.saved(st),
+                "progress": "",
+                "suggest": gr.update(visible=False),
+                "download": None,
+                "stems_files": None,
+                **panels,
+                **self.cleared_rating(),
+            }
+        )
 
     # ------------------------------------------------------------------ a turn
 
-    def run_turn(self, st: dict, text: str) -> Iterator[dict[str, Any]]:
-        """Run `svc.turn` in a worker thread; yield its progress events, then `_result` or `_error`."""
+    def run_turn(self, st: dict, text: str, board: view.ProgressBoard) -> Iterator[dict[str, Any]]:
+        """Run `svc.turn` in a worker thread; yield its progress events, then `_result` or `_error`.
+
+        The thread is busy (`busy`) until the service returns, even if the page that asked goes away."""
         q: queue.Queue = queue.Queue()
+        tid = st["thread_id"]
 
         def work() -> None:
             try:
                 res = self.svc.turn(
                     text,
-                    thread_id=st["thread_id"],
+                    thread_id=tid,
                     audio_id=st.get("pending_audio"),
                     inputs=dict(st.get("pending_inputs") or {}),
-                    on_event=q.put,
+                    on_event=on_event,
                     user_id=st.get("user_id"),
                 )
                 q.put({"event": "_result", "result": res})
             except BaseException as exc:
                 q.put({"event": "_error", "error": exc})
+            finally:
+                with self._lock:
+                    self._busy.pop(tid, None)
 
+        def on_event(e: dict[str, Any]) -> None:
+            board.update(e)  # also followed by a page reloaded mid-turn (`on_load`)
+            q.put(e)
+
+        with self._lock:
+            self._busy[tid] = board
         threading.Thread(target=work, name="mixpilot-turn", daemon=True).start()
         while True:
             e = q.get()
@@ -219,19 +479,26 @@ class UI:
                 return
 
     def on_send(self, text: str, history: list, st: dict | None, request: gr.Request | None = None):
-        """Generator: (chat, state, textbox, progress, before, after, metrics, 4 plots, suggestion) per yield."""
+        """Generator of panel tuples (`PANELS`): Send shows "still working…" until the result is on screen."""
         st = self.session(st, request)
-        history = list(history or [])
+        tid = st["thread_id"]
         text = (text or "").strip()
-        skip = gr.skip()
+        if text and self.busy(tid):  # another tab, or a send that slipped through: keep the message, say why
+            gr.Info(
+                "Still working on the previous request: your message stays in the box; send it when done."
+            )
+            yield self.out({})
+            return
+        for values in self._send(text, history, st):
+            yield self.out(values)
+        yield self.out(
+            {"send": gr.update(interactive=True, value="Send"), "msg": gr.update(placeholder=MSG_PLACEHOLDER)}
+        )
 
-        def out(
-            progress=skip, before=skip, after=skip, metrics=skip, plots=(skip,) * 4, msg=skip, suggest=skip
-        ):
-            return (history, st, msg, progress, before, after, metrics, *plots, suggest)
-
+    def _send(self, text: str, history: list, st: dict) -> Iterator[dict[str, Any]]:
+        history = list(history or [])
         if not text:
-            yield out()
+            yield {}
             return
         history.append({"role": "user", "content": text})
         if not st.get("pending_audio") and not st.get("current_id"):
@@ -241,15 +508,23 @@ class UI:
                     "content": ("Upload a song first (or a vocal and a beat), then tell me what you want."),
                 }
             )
-            yield out(msg="")
+            yield {"chat": history, "state": st, "msg": ""}
             return
         board = view.ProgressBoard()
         history.append({"role": "assistant", "content": view.STAGE_WORDS["analyze"]})
         working = len(history) - 1
-        yield out(progress=board.html(), msg="", suggest=gr.update(visible=False))  # one turn at a time
+        yield {
+            "chat": history,
+            "state": st,
+            "saved": self.saved(st),
+            "msg": BUSY_MSG_CLEAR,
+            "send": BUSY_SEND,
+            "progress": board.html(),
+            "suggest": gr.update(visible=False),
+        }
 
         result, error, last, planned = None, None, 0.0, False
-        for e in self.run_turn(st, text):
+        for e in self.run_turn(st, text, board):
             kind = e.get("event")
             if kind == "_result":
                 result = e["result"]
@@ -257,7 +532,6 @@ class UI:
             if kind == "_error":
                 error = e["error"]
                 break
-            board.update(e)
             if kind == "plan" and (e.get("plan") or {}).get("steps"):  # an answer plans nothing: no plan line
                 history[working] = {"role": "assistant", "content": view.plan_markdown(e.get("plan") or {})}
                 planned = True
@@ -269,7 +543,7 @@ class UI:
             now = time.monotonic()
             if kind != "step_progress" or now - last >= UPDATE_EVERY_S:
                 last = now
-                yield out(progress=board.html())
+                yield {"chat": history, "progress": board.html()}
 
         if error is not None:
             if not isinstance(error, (ValueError, KeyError, OSError)):
@@ -277,15 +551,15 @@ class UI:
             if not planned:
                 history.pop(working)
             history.append({"role": "assistant", "content": view.error_message(error)})
-            yield out(progress="", suggest=self._suggestion(st))
+            yield {"chat": history, "state": st, "progress": "", "suggest": self._suggestion(st)}
             return
 
         try:
-            yield from self._show_result(result, st, history, working if not planned else None, board, out)
+            yield from self._show_result(result, text, st, history, working if not planned else None, board)
         except Exception as exc:
             log.exception("showing the result failed")
             history.append({"role": "assistant", "content": view.error_message(exc)})
-            yield out(suggest=self._suggestion(st))
+            yield {"chat": history, "state": st, "suggest": self._suggestion(st)}
 
     def on_suggest(self, history: list, st: dict | None, request: gr.Request | None = None):
         """The suggestion button: a confirming turn ("do it") on the same thread runs the suggested steps."""
@@ -298,14 +572,25 @@ class UI:
         return gr.update(visible=True, value=label) if label else gr.update(visible=False)
 
     def _show_result(
-        self, result: Any, st: dict, history: list, working: int | None, board: view.ProgressBoard, out
-    ):
-        board.done = True
+        self,
+        result: Any,
+        request: str,
+        st: dict,
+        history: list,
+        working: int | None,
+        board: view.ProgressBoard,
+    ) -> Iterator[dict[str, Any]]:
         st["pending_audio"], st["pending_inputs"] = None, {}
         if result.output_id:
             st["current_id"] = result.output_id
-        st["turn_id"] = getattr(result, "turn_id", None) or st.get("turn_id")
-        timeline_start = st.get("original_id")
+            if result.kind in ("process", "adjust"):
+                self.add_version(
+                    st, result.output_id, plan=result.plan, request=request, turn_id=result.turn_id
+                )
+            else:
+                self.add_version(st, result.output_id)  # undo / reset / an answer: a version already known
+            st["shown_id"] = result.output_id  # the After player follows the conversation
+        st["turn_id"] = getattr(result, "turn_id", None)
         if result.kind in ("process", "adjust"):
             st["target_lufs"] = view.target_lufs_of(result.plan)
             st["genre"] = view.genre_of(result.plan) or st.get("genre")
@@ -329,34 +614,30 @@ class UI:
             check = view.check_markdown(checks)
             if check:
                 text += "\n\n" + check
+            shown = self.version(st, st.get("current_id"))
+            if shown and result.kind in ("process", "adjust") and shown["name"] != "original":
+                text += f"\n\nThis is **{shown['name']}**."
             if result.output_id and result.kind in ("process", "adjust") and "rate" not in text.lower():
                 text += '\n\nRate the result on the right, or ask for more ("a bit brighter", "undo").'
         history.append({"role": "assistant", "content": text})
-        yield out(progress=board.html(), suggest=self._suggestion(st))
+        yield {"chat": history, "state": st, "progress": board.html(), "suggest": self._suggestion(st)}
+        panels = self.panels(st) if st.get("current_id") else {}
+        board.done = True  # only now: the audio and the metrics go out with "Done."
+        yield {"progress": board.html(), "state": st, **panels, **self.cleared_rating()}
 
-        current = st.get("current_id")
-        if not current:
-            return
-        before_m, after_m = dict(result.metrics_before or {}), dict(result.metrics_after or {})
-        if result.kind not in ("process", "adjust") or not after_m:
-            # undo / reset / nothing applied: compare the original with what is current now
-            before_m = self.svc.analysis(timeline_start) if timeline_start else {}
-            after_m = self.svc.analysis(current)
-        before_m.update(self._speech_scores(timeline_start))
-        after_m.update(self._speech_scores(current))
-        ceiling = None
-        for s in (result.plan or {}).get("steps") or []:
-            if s.get("tool") == "master":
-                ceiling = (s.get("params") or {}).get("true_peak_dbtp")
-        metrics = view.metrics_html(
-            before_m, after_m, target_lufs=st.get("target_lufs"), true_peak_ceiling=ceiling
-        )
-        yield out(
-            before=self.preview(timeline_start),
-            after=self.preview(current) if current != timeline_start else None,  # the original: no "after"
-            metrics=metrics,
-            plots=self.pictures(timeline_start, current, st),
-        )
+    # ------------------------------------------------------------------ versions, baseline
+
+    def on_pick(self, version_id: str | None, st: dict | None):
+        """The version picker: play, compare, rate and export that version (the conversation stays put)."""
+        st = self.session(st)
+        if version_id and self.version(st, version_id) is not None:
+            st["shown_id"] = version_id
+        return self.out({"state": st, "download": None, **self.panels(st), **self.cleared_rating()})
+
+    def on_baseline(self, baseline: str | None, st: dict | None):
+        st = self.session(st)
+        st["baseline"] = baseline if baseline in BASELINES else BASELINES[0]
+        return self.out({"state": st, **self.panels(st)})
 
     # ------------------------------------------------------------------ rating, export, new conversation
 
@@ -366,15 +647,24 @@ class UI:
         history = list(history or [])
         if overall in (None, ""):
             return history, "Pick an overall rating (1–5) first."
-        if not st.get("turn_id"):
+        shown = st.get("shown_id") or st.get("current_id")
+        v = self.version(st, shown)
+        if v is None or not self.rateable(st, shown):
             if getattr(self.svc, "memory", True) is None:
                 return history, "Ratings can't be stored: memory is off on this server (see its log)."
+            if v is not None:
+                return (
+                    history,
+                    f"**{v['name']}** is your upload as it came: ask for a change, then rate that.",
+                )
             return history, "Nothing to rate yet: ask for a change first, then rate the result."
+        if getattr(self.svc, "memory", True) is None:
+            return history, "Ratings can't be stored: memory is off on this server (see its log)."
         rating = int(overall)
         aspects = {key: int(v) for (key, _), v in zip(ASPECTS, aspect_values) if v not in (None, "")}
         try:
             understood = self.svc.feedback(
-                turn_id=st["turn_id"],
+                turn_id=v.get("turn_id") or v["id"],  # the version heard (memory finds its turn by result id)
                 rating=rating,
                 aspects=aspects,
                 comment=(comment or "").strip() or None,
@@ -391,28 +681,31 @@ class UI:
             {
                 "role": "assistant",
                 "content": (
-                    f"Thanks — saved your rating ({rating}/5). I'll use it for similar audio next time.{heard}"
+                    f"Thanks — saved your rating of **{v['name']}** ({rating}/5). "
+                    f"I'll use it for similar audio next time.{heard}"
                 ),
             }
         )
-        return history, f"Saved: {rating}/5" + (
-            f" ({', '.join(f'{k} {v}' for k, v in aspects.items())})" if aspects else ""
+        return history, f"Saved: {rating}/5 for {v['name']}" + (
+            f" ({', '.join(f'{k} {n}' for k, n in aspects.items())})" if aspects else ""
         )
 
     def on_export(self, label: str, history: list, st: dict | None):
+        """Export the version shown (the picker's), its name in the file name."""
         st = self.session(st)
         history = list(history or [])
-        vid = st.get("current_id")
+        vid = st.get("shown_id") or st.get("current_id")
         if not vid:
             history.append({"role": "assistant", "content": "Nothing to export yet: upload a song first."})
             return history, None
+        v = self.version(st, vid) or {"name": vid[:8]}
         fmt, depth, suffix = EXPORTS.get(label, EXPORTS["WAV 24-bit"])
         d = self.work_dir / "export" / vid
         d.mkdir(parents=True, exist_ok=True)
         tag = f"{depth}bit" if depth else "320k"
         if depth == 32:
             tag = "32f"
-        path = d / f"mixpilot_{vid[:8]}_{tag}.{suffix}"
+        path = d / f"mixpilot_{view.slug(v['name'])}_{tag}.{suffix}"
         try:
             if not path.exists():
                 self.svc.export(vid, path, format=fmt, bit_depth=depth)
@@ -431,10 +724,10 @@ class UI:
             return False
 
     def on_stems(self, history: list, st: dict | None):
-        """Split the current version into stems (the service's `stems`) and offer each as a WAV."""
+        """Split the version shown into stems (the service's `stems`) and offer each as a WAV."""
         st = self.session(st)
         history = list(history or [])
-        vid = st.get("current_id")
+        vid = st.get("shown_id") or st.get("current_id")
         if not vid:
             history.append({"role": "assistant", "content": "Nothing to split yet: upload a song first."})
             return history, None
@@ -454,21 +747,23 @@ class UI:
         return history, files
 
     def on_new(self, st: dict | None, request: gr.Request | None = None):
+        """A new conversation: a new thread, and every panel emptied."""
         st = new_session(self.svc, self.session(st, request)["user_id"])
-        return (
-            [],
-            st,
-            "",
-            view.metrics_html({}, {}),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            gr.update(visible=False),
+        return self.out(
+            {
+                "chat": [],
+                "state": st,
+                "saved": self.saved(st),
+                "msg": "",
+                "progress": "",
+                "suggest": gr.update(visible=False),
+                "download": None,
+                "stems_files": None,
+                "song": None,
+                "vocal": None,
+                **self.panels(st),
+                **self.cleared_rating(),
+            }
         )
 
 
@@ -482,6 +777,7 @@ def build_app(
     ui = UI(svc, work_dir=Path(work_dir), user_id=user_id, signin=signin)
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
         st = gr.State(None)
+        saved = gr.BrowserState({}, storage_key="mixpilot-conversation")  # survives a page refresh
         gr.Markdown(
             "## mixpilot — say what you want, hear the result\n"
             "Upload a song (or a vocal and a beat), then ask about it — *is it ready for Spotify?*, "
@@ -503,7 +799,7 @@ def build_app(
                 with gr.Row():
                     msg = gr.Textbox(
                         show_label=False,
-                        placeholder="What should I do with it?",
+                        placeholder=MSG_PLACEHOLDER,
                         elem_id="mp-msg",
                         scale=6,
                         lines=1,
@@ -538,10 +834,24 @@ def build_app(
                         height=110,
                     )
                 with gr.Row():
+                    version = gr.Dropdown(
+                        choices=[],
+                        label="Version (play, compare, rate, export)",
+                        elem_id="mp-version",
+                        interactive=True,
+                        scale=2,
+                    )
+                    baseline = gr.Radio(
+                        BASELINES, value=BASELINES[0], label="Compare with", elem_id="mp-baseline", scale=2
+                    )
+                with gr.Row():
                     before = gr.Audio(label="Before", type="filepath", interactive=False, elem_id="mp-before")
                     after = gr.Audio(label="After", type="filepath", interactive=False, elem_id="mp-after")
                 metrics = gr.HTML(view.metrics_html({}, {}), elem_id="mp-metrics")
                 with gr.Accordion("Rate this result", open=True, elem_id="mp-rate"):
+                    rate_label = gr.Markdown(
+                        view.rating_label(None, rateable=False), elem_id="mp-rate-version"
+                    )
                     overall = gr.Radio([1, 2, 3, 4, 5], label="Overall", elem_id="mp-overall")
                     with gr.Accordion(
                         "Aspects (optional: each teaches mixpilot one part of your taste)",
@@ -584,21 +894,26 @@ def build_app(
                     )
                 new = gr.Button("New conversation", variant="secondary", elem_id="mp-new")
 
-        upload_out = [chat, st, before, after, wave, spec, loud, suggest]
-        song.upload(ui.on_upload, [song, vocal, chat, st], upload_out, show_progress="minimal")
-        vocal.upload(ui.on_upload, [song, vocal, chat, st], upload_out, show_progress="minimal")
-        turn_out = [chat, st, msg, progress, before, after, metrics, wave, spec, loud, tone, suggest]
-        send.click(ui.on_send, [msg, chat, st], turn_out, show_progress="hidden")
-        msg.submit(ui.on_send, [msg, chat, st], turn_out, show_progress="hidden")
-        suggest.click(ui.on_suggest, [chat, st], turn_out, show_progress="hidden")
+        panels = dict(
+            chat=chat, state=st, saved=saved, msg=msg, progress=progress, before=before, after=after,
+            metrics=metrics, wave=wave, spec=spec, loud=loud, tone=tone, suggest=suggest, send=send,
+            version=version, rate_label=rate_label, overall=overall, comment=comment, rated=rated,
+            download=download, stems_files=stems_files, song=song, vocal=vocal,
+            **{f"aspect_{k}": c for (k, _), c in zip(ASPECTS, aspect_inputs)},
+        )  # fmt: skip
+        every = [panels[k] for k in PANELS]
+        song.upload(ui.on_upload, [song, vocal, chat, st], every, show_progress="minimal")
+        vocal.upload(ui.on_upload, [song, vocal, chat, st], every, show_progress="minimal")
+        send.click(ui.on_send, [msg, chat, st], every, show_progress="hidden")
+        msg.submit(ui.on_send, [msg, chat, st], every, show_progress="hidden")
+        suggest.click(ui.on_suggest, [chat, st], every, show_progress="hidden")
+        version.input(ui.on_pick, [version, st], every, show_progress="minimal")
+        baseline.input(ui.on_baseline, [baseline, st], every, show_progress="minimal")
         rate.click(ui.on_rate, [overall, *aspect_inputs, comment, chat, st], [chat, rated])
         export.click(ui.on_export, [fmt, chat, st], [chat, download])
         stems_btn.click(ui.on_stems, [chat, st], [chat, stems_files])
-        new.click(
-            ui.on_new,
-            [st],
-            [chat, st, msg, metrics, before, after, wave, spec, loud, tone, song, vocal, suggest],
-        )
+        new.click(ui.on_new, [st], every)
+        demo.load(ui.on_load, [saved], every, show_progress="hidden")
     demo.queue(default_concurrency_limit=2)
     return demo
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ STAGE_WORDS = {
     "plan": "Planning…",
     "execute": "Running the plan…",
     "evaluate": "Measuring the result…",
+    "finishing": "Preparing the audio and the metrics…",  # the graph is done; the page is not yet
 }
 
 
@@ -129,9 +131,8 @@ class ProgressBoard:
             else:
                 bar.status, bar.fraction = str(e.get("status") or "applied"), 1.0
                 bar.message = str(e.get("why") or "")
-        elif kind == "done":
-            self.done = True
-            self.stage = "done"
+        elif kind == "done":  # the graph finished; "Done." waits until the page shows the audio and metrics
+            self.stage = "finishing"
 
     def html(self) -> str:
         stage = "Done." if self.done else STAGE_WORDS.get(self.stage, self.stage)
@@ -344,3 +345,66 @@ def suggestion_label(
     if checks and checks.get("platform"):
         text += f" for {platform_name(checks['platform'])}"
     return f"Do it: {text}"
+
+
+# ------------------------------------------------------------------------------ versions
+
+#: words a version name leaves out of the request ("a bit brighter" → "brighter")
+_FILLER_WORDS = (
+    "a an the and or but it this that these my me please can could would you just bit little lot "
+    "make do some more much to in of on with for style sound song track mix version again now"
+)
+_FILLER = frozenset(_FILLER_WORDS.split(" "))
+_PLATFORM_WORDS = {
+    "spotify",
+    "apple",
+    "youtube",
+    "tidal",
+    "podcast",
+    "broadcast",
+    "cd",
+    "club",
+    "loud",
+    "louder",
+}
+
+
+def version_name(number: int, plan: dict[str, Any] | None, request: str | None, *, max_words: int = 3) -> str:
+    """'v1 pop master', 'v2 brighter', 'v3 louder spotify': the number, then the genre and the master when
+    the plan has them, else the request's own words, else the tools that ran."""
+    steps = (plan or {}).get("steps") or []
+    tools = [str(s.get("tool") or "") for s in steps]
+    words: list[str] = []
+    genre = genre_of(plan)
+    request_words = [
+        w for w in re.findall(r"[a-z0-9]+", (request or "").lower()) if w not in _FILLER and not w.isdigit()
+    ]
+    if genre:
+        words.append(genre)
+        words += [w for w in request_words if w in _PLATFORM_WORDS]
+        if "master" in tools:
+            words.append("master")
+    else:
+        words = request_words
+    if not words:
+        words = [tool_words(t) for t in tools if t]
+    unique: list[str] = []
+    for w in words:
+        if w not in unique:
+            unique.append(w)
+    label = " ".join(unique[:max_words]) or "change"
+    return f"v{number} {label}"
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a version name: 'v2 brighter' → 'v2-brighter'."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "version"
+
+
+def rating_label(name: str | None, *, rateable: bool) -> str:
+    """What the rating form rates, in words (it always rates the version in the After player)."""
+    if not name:
+        return "_Nothing to rate yet: ask for a change first._"
+    if not rateable:
+        return f"Playing **{name}**: nothing mixpilot did to rate. Pick a processed version to rate it."
+    return f"Rating **{name}** (the version in the After player)"
