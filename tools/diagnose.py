@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -79,23 +79,7 @@ Problem = Literal[
     "true_peak",
     "loudness",
 ]
-PROBLEMS: tuple[str, ...] = (
-    "noise",
-    "hum",
-    "clipping",
-    "bandlimited",
-    "reverb",
-    "sibilance",
-    "muddy",
-    "boomy",
-    "harsh",
-    "dull",
-    "thin",
-    "over_compressed",
-    "mono_compatibility",
-    "true_peak",
-    "loudness",
-)
+PROBLEMS: tuple[str, ...] = get_args(Problem)  # the fixed vocabulary, in one place: the Literal above
 #: problems a repair tool fixes (the planner plans these only when found, or when ordered)
 REPAIR_PROBLEMS: tuple[str, ...] = ("noise", "hum", "clipping", "bandlimited", "reverb")
 
