@@ -216,16 +216,18 @@ def test_upload_master_rate_and_find_the_rating(page, ui_server, tmp_path):
     with urllib.request.urlopen(dl.get_attribute("href"), timeout=10) as r:
         assert r.read(4) == b"RIFF"
 
-    # the thread remembers: "undo" goes back to the original, whose loudness is the "before" figure
+    # the thread remembers: "undo" goes back to the original: one player, the table its figures alone
     before = float(row.locator("td.mp-before").get_attribute("data-value"))
     page.locator("#mp-msg textarea").fill("undo")
     page.locator("#mp-send").click()
     page.wait_for_function("document.querySelector('#mp-chat').innerText.includes('Undone')", timeout=60_000)
     page.wait_for_function(
-        f"() => {{ const c = document.querySelector('#mp-metrics-table tr[data-key=integrated_lufs] td.mp-after');"
-        f" return c && Math.abs(parseFloat(c.dataset.value) - ({before})) < 0.05; }}",
+        "() => { const r = document.querySelector('#mp-metrics-table tr[data-key=integrated_lufs]');"
+        " return r && r.querySelector('td.mp-after').dataset.value === ''; }",
         timeout=30_000,
     )
+    assert float(row.locator("td.mp-before").get_attribute("data-value")) == pytest.approx(before, abs=0.05)
+    assert "original" in page.locator("#mp-rate-version").inner_text()
 
     rows = _stored_ratings(data_dir)
     mine = [r for r in rows if r.comment == "browser test: punchy enough"]
@@ -299,3 +301,207 @@ def test_ask_if_ready_for_spotify_then_press_the_suggestion_and_get_the_master(p
     assert after == pytest.approx(-14.0, abs=0.5)
     assert not button.is_visible()  # nothing more to suggest
     assert "Traceback" not in _chat_text(page)
+
+
+# ------------------------------------------------------------------------------ issue 20: a UI people can trust
+
+
+def _rated_versions(data_dir: Path, comment: str) -> list[str]:
+    """The result version ids of the configurations the ratings with this comment landed on."""
+    from app.ui.auth import run_sync
+    from memory.db import (
+        LOCAL_USER_ID,
+        default_database_url,
+        get_configuration,
+        list_feedback,
+        make_engine,
+        make_sessionmaker,
+    )
+
+    async def read():
+        engine = make_engine(default_database_url(data_dir))
+        try:
+            async with make_sessionmaker(engine)() as session:
+                out = []
+                for fb in await list_feedback(session, owner_id=LOCAL_USER_ID):
+                    if fb.comment == comment:
+                        cfg = await get_configuration(
+                            session, owner_id=LOCAL_USER_ID, config_id=fb.configuration_id
+                        )
+                        out.append(cfg.result_id if cfg else None)
+                return out
+        finally:
+            await engine.dispose()
+
+    return run_sync(read())
+
+
+def _href_id(page, player: str) -> str:
+    """The version id a player plays (its preview is <version id>.wav)."""
+    href = page.locator(f"#mp-{player} a[data-testid=download-link]").get_attribute("href") or ""
+    return href.rsplit("/", 1)[-1].split("?")[0].removesuffix(".wav")
+
+
+def _send_and_wait(page, text: str, version_name: str | None = None) -> None:
+    """Send `text`; wait until the turn is on screen ("Done." with Send enabled again)."""
+    page.locator("#mp-msg textarea").fill(text)
+    page.locator("#mp-send").click()
+    page.wait_for_function(
+        "() => { const s = document.querySelector('#mp-send');"
+        " return !s.disabled && document.querySelector('#mp-progress').innerText.includes('Done.'); }",
+        timeout=120_000,
+    )
+    if version_name:
+        page.wait_for_function(
+            "(n) => document.querySelector('#mp-rate-version').innerText.includes(n)", arg=version_name
+        )
+
+
+def _pick(page, name: str) -> None:
+    page.locator("#mp-version input").click()
+    page.locator(f"#mp-version li[data-testid=dropdown-option][aria-label='{name}']").click()
+    page.wait_for_function(
+        "(n) => document.querySelector('#mp-rate-version').innerText.includes(n)", arg=name, timeout=30_000
+    )
+
+
+def test_ratings_bind_to_the_version_shown_one_baseline_and_an_earlier_version_exported(page, ui_server):
+    _, data_dir = ui_server
+    _upload(page, CLIP)
+    page.wait_for_function("document.querySelector('#mp-chat').innerText.includes('Got ')", timeout=60_000)
+    page.locator("#mp-before a[data-testid=download-link]").wait_for(timeout=30_000)
+    original = _href_id(page, "before")
+    _send_and_wait(page, "a bit brighter", "v1 brighter")
+    v1 = _href_id(page, "after")
+    _send_and_wait(page, "master it for Spotify", "v2 master spotify")
+    v2 = _href_id(page, "after")
+    assert len({original, v1, v2}) == 3
+    assert _href_id(page, "before") == v1  # the baseline is the previous version...
+    table_before = page.locator("#mp-metrics-table tr[data-key=integrated_lufs] td.mp-before")
+    v1_lufs = float(table_before.get_attribute("data-value"))
+    wave_before = page.locator("#mp-wave img").get_attribute("src")
+
+    # ...or the original, for the player, the table and the plots at once
+    page.locator("#mp-baseline label", has_text="original").click()
+    page.wait_for_function(
+        "(o) => (document.querySelector('#mp-before a[data-testid=download-link]')?.getAttribute('href') || '')"
+        ".includes(o)",
+        arg=original,
+        timeout=30_000,
+    )
+    page.wait_for_function(
+        "(v) => Math.abs(parseFloat(document.querySelector("
+        "'#mp-metrics-table tr[data-key=integrated_lufs] td.mp-before').dataset.value) - v) > 0.01",
+        arg=v1_lufs,
+        timeout=30_000,
+    )
+    page.wait_for_function(
+        "(s) => document.querySelector('#mp-wave img')?.getAttribute('src') !== s",
+        arg=wave_before,
+        timeout=30_000,
+    )
+    page.locator("#mp-baseline label", has_text="previous version").click()
+
+    # undo: the After player plays v1, and the rating lands on v1, not on the undone master
+    _send_and_wait(page, "undo", "v1 brighter")
+    assert _href_id(page, "after") == v1
+    page.locator("#mp-overall label", has_text="4").click()
+    page.locator("#mp-comment textarea").fill("browser: rate after undo")
+    page.locator("#mp-rate-send").click()
+    page.wait_for_function("document.querySelector('#mp-rated').innerText.includes('Saved')", timeout=30_000)
+    assert _rated_versions(data_dir, "browser: rate after undo") == [v1]
+
+    # pick v2 (the undone master): play, rate and export it under its name, without undoing anything
+    _pick(page, "v2 master spotify")
+    assert _href_id(page, "after") == v2 and _href_id(page, "before") == v1
+    assert page.locator("#mp-rated").inner_text().strip() == ""  # the form is reset for the new version
+    page.locator("#mp-overall label", has_text="2").click()
+    page.locator("#mp-comment textarea").fill("browser: rate a picked version")
+    page.locator("#mp-rate-send").click()
+    page.wait_for_function("document.querySelector('#mp-rated').innerText.includes('Saved')", timeout=30_000)
+    assert _rated_versions(data_dir, "browser: rate a picked version") == [v2]
+    _pick(page, "v1 brighter")
+    page.locator("#mp-export").click()
+    dl = page.locator("#mp-download a[href*='gradio_api/file=']").first
+    dl.wait_for(timeout=30_000)
+    href = dl.get_attribute("href")
+    assert "mixpilot_v1-brighter_24bit.wav" in href, href
+    with urllib.request.urlopen(href, timeout=10) as r:
+        assert r.read(4) == b"RIFF"
+    assert "Traceback" not in _chat_text(page)
+
+
+def test_send_waits_while_working_and_a_refresh_mid_job_resumes(page):
+    _upload(page, CLIP)
+    page.wait_for_function("document.querySelector('#mp-chat').innerText.includes('Got ')", timeout=60_000)
+    page.locator("#mp-msg textarea").fill("clean and master this in a pop style")
+    page.locator("#mp-send").click()
+    page.wait_for_function(
+        "() => { const s = document.querySelector('#mp-send');"
+        " return s.disabled && s.innerText.includes('still working'); }",
+        timeout=10_000,
+        polling=50,
+    )
+    # a message typed meanwhile stays in the box (Enter does not drop it); the turn carries on
+    page.locator("#mp-msg textarea").fill("a bit brighter")
+    page.locator("#mp-msg textarea").press("Enter")
+    page.wait_for_function(
+        "() => { const a = document.querySelector('#mp-after a[data-testid=download-link]');"
+        " const p = document.querySelector('#mp-progress').innerText;"
+        " if (p.includes('Done.') && !a) throw new Error('Done. before the audio'); return !!a; }",
+        timeout=120_000,
+    )
+    page.wait_for_function("!document.querySelector('#mp-send').disabled", timeout=30_000)
+    assert page.locator("#mp-msg textarea").input_value() == "a bit brighter"
+    assert page.locator("#mp-metrics-table tr[data-key=integrated_lufs]").count() == 1
+    first = _href_id(page, "after")
+
+    # send it, and refresh the page while it runs: the conversation and the job's result come back
+    page.locator("#mp-send").click()
+    page.wait_for_function("document.querySelector('#mp-send').disabled", timeout=10_000)
+    page.reload()
+    page.wait_for_function(
+        "() => { const a = document.querySelector('#mp-after a[data-testid=download-link]');"
+        " return a && document.querySelector('#mp-progress').innerText.includes('Done.'); }",
+        timeout=120_000,
+    )
+    page.wait_for_function(
+        "(f) => !(document.querySelector('#mp-after a[data-testid=download-link]')"
+        ".getAttribute('href').includes(f))",
+        arg=first,
+        timeout=120_000,
+    )
+    text = _chat_text(page)
+    assert "clean and master this in a pop style" in text and "a bit brighter" in text
+    assert "v2 brighter" in page.locator("#mp-rate-version").inner_text()
+    assert not page.locator("#mp-send").is_disabled()
+
+
+def test_new_conversation_clears_every_panel(page):
+    _upload(page, CLIP)
+    page.wait_for_function("document.querySelector('#mp-chat').innerText.includes('Got ')", timeout=60_000)
+    _send_and_wait(page, "a bit brighter", "v1 brighter")
+    page.locator("#mp-overall label", has_text="3").click()
+    page.locator("#mp-comment textarea").fill("not sent")
+    page.locator("#mp-export").click()
+    page.locator("#mp-download a[href*='gradio_api/file=']").first.wait_for(timeout=30_000)
+
+    page.locator("#mp-new").click()
+    page.wait_for_function(
+        "document.querySelector('#mp-metrics').innerText.includes('Metrics appear here')", timeout=30_000
+    )
+    assert page.locator("#mp-progress").inner_text().strip() == ""
+    assert page.locator("#mp-progress .mp-step").count() == 0
+    assert page.locator("#mp-overall input:checked").count() == 0
+    assert page.locator("#mp-comment textarea").input_value() == ""
+    assert page.locator("#mp-download a[href*='gradio_api/file=']").count() == 0
+    assert page.locator("#mp-before a[data-testid=download-link]").count() == 0
+    assert page.locator("#mp-after a[data-testid=download-link]").count() == 0
+    assert page.locator("#mp-wave img").count() == 0
+    assert "Nothing to rate" in page.locator("#mp-rate-version").inner_text()
+    assert "brighter" not in _chat_text(page)
+    # and a refresh now keeps the new, empty conversation
+    page.reload()
+    page.wait_for_selector("#mp-song input[type=file]", state="attached")
+    time.sleep(2)
+    assert "brighter" not in _chat_text(page)

@@ -53,9 +53,18 @@ EXAMPLES = [
 UPDATE_EVERY_S = 0.25
 BASELINES = ["previous version", "original"]
 MSG_PLACEHOLDER = "What should I do with it?"
-BUSY_SEND = gr.update(interactive=False, value="still working…")
-BUSY_MSG = gr.update(placeholder="still working… (type the next request; send it when this one is done)")
-BUSY_MSG_CLEAR = gr.update(value="", placeholder=BUSY_MSG["placeholder"])
+BUSY_PLACEHOLDER = "still working… (type the next request; send it when this one is done)"
+
+
+def busy_send() -> Any:
+    """Send while a turn runs (a fresh update each time: Gradio consumes the dicts it is given)."""
+    return gr.update(interactive=False, value="still working…")
+
+
+def ready_send() -> Any:
+    return gr.update(interactive=True, value="Send")
+
+
 CONFIRM = "do it"  # what the suggestion button sends: a confirming turn runs the thread's suggested steps
 
 CSS = """
@@ -310,11 +319,17 @@ class UI:
             st.update(original_id=pending, current_id=pending, shown_id=pending)
             st["versions"] = []
             self.add_version(st, pending)
-        ready = {"send": gr.update(interactive=True, value="Send")}
+        ready = {"send": ready_send()}
         if self.busy(tid):
             history.append({"role": "assistant", "content": "Still working on your last request…"})
             yield self.out(
-                {"chat": history, "state": st, "saved": self.saved(st), "send": BUSY_SEND, "msg": BUSY_MSG}
+                {
+                    "chat": history,
+                    "state": st,
+                    "saved": self.saved(st),
+                    "send": busy_send(),
+                    "msg": gr.update(placeholder=BUSY_PLACEHOLDER),
+                }
             )
             while self.busy(tid):
                 with self._lock:
@@ -491,9 +506,7 @@ class UI:
             return
         for values in self._send(text, history, st):
             yield self.out(values)
-        yield self.out(
-            {"send": gr.update(interactive=True, value="Send"), "msg": gr.update(placeholder=MSG_PLACEHOLDER)}
-        )
+        yield self.out({"send": ready_send(), "msg": gr.update(placeholder=MSG_PLACEHOLDER)})
 
     def _send(self, text: str, history: list, st: dict) -> Iterator[dict[str, Any]]:
         history = list(history or [])
@@ -517,8 +530,8 @@ class UI:
             "chat": history,
             "state": st,
             "saved": self.saved(st),
-            "msg": BUSY_MSG_CLEAR,
-            "send": BUSY_SEND,
+            "msg": gr.update(value="", placeholder=BUSY_PLACEHOLDER),
+            "send": busy_send(),
             "progress": board.html(),
             "suggest": gr.update(visible=False),
         }
