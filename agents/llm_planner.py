@@ -67,8 +67,9 @@ DEFAULT_MAX_RETRIES = 1
 def _setting(settings: Any, name: str) -> str | None:
     if settings is not None:
         v = getattr(settings, name, None)
-        if hasattr(v, "get_secret_value"):
-            v = v.get_secret_value()
+        secret = getattr(v, "get_secret_value", None)
+        if callable(secret):
+            v = secret()
         if v is not None and v != "":
             return str(v)
     return os.environ.get(f"MIXPILOT_{name.upper()}") or None
@@ -414,14 +415,14 @@ def known_numbers(prompt_texts: Sequence[str], diagnosis: Mapping[str, Any] | No
     for key, v in facts.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
             continue
-        v = float(v)
-        known.update({abs(v), abs(v) * 100.0, abs(v) / 1000.0})
+        fv = float(v)
+        known.update({abs(fv), abs(fv) * 100.0, abs(fv) / 1000.0})
         if key.endswith(("_lufs", "_dbtp", "_dbfs", "_db", "_lu")):
-            level_facts.append(v)
+            level_facts.append(fv)
     targets = {_num(n) for n, unit in QUOTED.findall(SYSTEM_PROMPT) if unit in _LEVEL_UNITS}
     for f in level_facts:
-        for t in targets:
-            known.add(abs(f - t))
+        for target in targets:
+            known.add(abs(f - target))
     return known
 
 

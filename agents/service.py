@@ -81,7 +81,7 @@ def postgres_checkpointer(conninfo: str):
     pool = ConnectionPool(conninfo, min_size=1, max_size=4, open=True, timeout=10,
                           kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row})
     try:
-        saver = PostgresSaver(pool)
+        saver = PostgresSaver(pool)  # type: ignore[arg-type]  # rows are dicts (row_factory=dict_row above)
         saver.setup()
     except Exception:
         pool.close()

@@ -70,7 +70,7 @@ def build_memory(settings: Settings, *, store=None):
                              store=store if store is not None else AudioStore(settings.audio_dir))
     except SchemaOutOfDate:
         raise
-    except Exception as exc:  # noqa: BLE001 - e.g. database unreachable
+    except Exception as exc:  # e.g. database unreachable
         print(f"mixpilot: memory off ({exc})", file=sys.stderr)
         return cache, None
     return cache, memory

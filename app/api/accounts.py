@@ -83,7 +83,7 @@ async def login(state: AppState, session: AsyncSession, *, email: str, password:
         ok = await run_in_threadpool(check_password_unknown_user, password)
     else:
         ok = await run_in_threadpool(verify_password, password, user.password_hash)
-    if not ok:
+    if not ok or user is None:  # (no user: ok is False already; the check is for the type checker)
         state.throttle.failed(key)
         state.throttle.failed(address)
         raise unauthorized(LOGIN_FAILED)

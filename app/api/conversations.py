@@ -173,7 +173,9 @@ async def wait_for(state: AppState, *, owner_id: str, job_id: str, timeout_s: fl
     while True:
         async with state.sessions() as s:
             job = await db.get_job(s, owner_id=owner_id, job_id=job_id)
-        if job is None or job.status in TERMINAL or loop.time() >= deadline:
+        if job is None:
+            raise not_found("job", job_id)
+        if job.status in TERMINAL or loop.time() >= deadline:
             return job
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 1.0)

@@ -130,7 +130,7 @@ class _Batcher:
             pool = await self.reads._pg_pool()
             recs = await pool.fetch(self.query.sql, *(list(col) for col in zip(*batch, strict=True)))
             self.reads.pg_statements += 1
-        except Exception as exc:  # noqa: BLE001 - any failure: the session path answers (or fails) instead
+        except Exception as exc:  # any failure: the session path answers (or fails) instead
             # connection trouble is expected now and then (a server restart, a connection the server
             # dropped: asyncpg may then report an InternalClientError before it notices the close)
             expected = isinstance(exc, (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
@@ -178,7 +178,7 @@ def pg_connect_args(url: str) -> dict[str, Any] | None:
     server_settings = dict(kwargs.get("server_settings") or {})
     server_settings.setdefault("application_name", PG_APPLICATION_NAME)  # pg_stat_activity tells them apart
     kwargs["server_settings"] = server_settings
-    return kwargs
+    return dict(kwargs)
 
 
 async def _keep_session_state(_conn: Any) -> None:
@@ -208,6 +208,8 @@ class Reads:
 
     def _connection(self) -> Any:
         if self._conn is None:
+            if self.url is None:
+                raise RuntimeError("inline reads need a SQLite URL")
             engine = create_engine(self.url, isolation_level="AUTOCOMMIT",
                                    connect_args={"timeout": 0, "check_same_thread": False})
 
@@ -240,7 +242,7 @@ class Reads:
                 if self._pool is None:
                     import asyncpg
 
-                    self._pool = await asyncpg.create_pool(**self.pg, min_size=0, max_size=self.pg_pool_size,
+                    self._pool = await asyncpg.create_pool(**(self.pg or {}), min_size=0, max_size=self.pg_pool_size,
                                                            reset=_keep_session_state)
         return self._pool
 
@@ -288,7 +290,7 @@ class Reads:
         if conn is not None:
             try:
                 conn.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection
+            except Exception:  # closing a broken connection
                 pass
         if engine is not None:
             engine.dispose()
@@ -300,5 +302,5 @@ class Reads:
         if pool is not None:
             try:
                 await asyncio.wait_for(pool.close(), 10)
-            except Exception:  # noqa: BLE001 - a server gone away, or a read still running: cut them
+            except Exception:  # a server gone away, or a read still running: cut them
                 pool.terminate()

@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
                          allow_unavailable=args.all_tools)
 
     if args.batch is not None:
-        stream = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")
+        stream = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")  # noqa: SIM115 - closed below unless stdin
         try:
             for line in stream:
                 print(json.dumps(plan_one(line.rstrip("\r\n")).to_json(), allow_nan=False), flush=True)
