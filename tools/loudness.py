@@ -182,6 +182,11 @@ def _lufs(mean_power: np.ndarray | float) -> np.ndarray | float:
         return _OFFSET + 10.0 * np.log10(mean_power)
 
 
+def power_to_lufs(mean_power: np.ndarray) -> np.ndarray:
+    """K-weighted mean power (channel-weighted) → LUFS; -inf for silence."""
+    return np.asarray(_lufs(mean_power))
+
+
 def _gated_integrated(block_power: np.ndarray) -> float:
     """BS.1770-4 two-stage gating over 400 ms / 75 %-overlap block powers."""
     if block_power.size == 0:

@@ -115,7 +115,7 @@ def spectrogram_figure(before: Audio, after: Audio | None = None):
 
 def short_term_lufs(audio: Audio) -> tuple[np.ndarray, np.ndarray]:
     """EBU R128 short-term loudness (3 s window) every 100 ms: (times_s at window end, LUFS)."""
-    from tools.loudness import SHORT_TERM_S, k_weighted_blocks
+    from tools.loudness import SHORT_TERM_S, k_weighted_blocks, power_to_lufs
 
     blocks = k_weighted_blocks(audio)
     per_hop = blocks.hop // blocks.chunk
@@ -123,8 +123,7 @@ def short_term_lufs(audio: Audio) -> tuple[np.ndarray, np.ndarray]:
     power = blocks.window_mean_power(window_hops, per_hop)
     if power.size == 0:
         return np.empty(0), np.empty(0)
-    with np.errstate(divide="ignore"):
-        lufs = -0.691 + 10.0 * np.log10(power)
+    lufs = power_to_lufs(power)
     t = SHORT_TERM_S + np.arange(power.size) * 0.1
     return t, lufs
 
