@@ -367,3 +367,16 @@ def test_stems_button_offers_the_services_stems_as_wavs(ui_svc, tmp_path):
     assert sorted(p.rsplit("/", 1)[-1] for p in files) == ["bass.wav", "drums.wav", "other.wav", "vocals.wav"]
     info = sf.info(files[0])
     assert info.samplerate == 22050 and info.channels == 2 and info.subtype == "PCM_24"
+
+
+def test_browser_storage_key_is_derived_from_the_jwt_secret_never_the_secret_itself():
+    pytest.importorskip("gradio")
+    from pydantic import SecretStr
+
+    from app.settings import Settings
+    from app.ui.app import browser_storage_secret
+
+    assert browser_storage_secret(Settings()) is None  # a random key per start
+    secret = "k" * 48
+    key = browser_storage_secret(Settings(jwt_secret=SecretStr(secret)))
+    assert key and secret not in key and key == browser_storage_secret(Settings(jwt_secret=SecretStr(secret)))

@@ -236,3 +236,35 @@ def test_a_page_refresh_restores_the_conversation(svc: Any, song: str, tmp_path:
     r = Chat(fresh, st, y["chat"])
     assert "v1 brighter" in r.rate(4)
     assert ratings(svc, st["current_id"]) == 1
+
+
+def test_a_refresh_while_the_turn_runs_follows_it_then_shows_the_result(
+    svc: Any, song: str, tmp_path: Path
+) -> None:
+    import threading
+    import time
+
+    from app.ui import view
+    from app.ui.app import UI
+
+    ui = UI(svc, work_dir=tmp_path / "ui", user_id="local")
+    c = Chat(ui)
+    c.upload(song)
+    c.send("a bit brighter")
+    tid = c.st["thread_id"]
+    board = view.ProgressBoard(stage="execute")
+    ui._busy[tid] = board  # a turn of this thread still runs in the server
+    threading.Timer(1.0, lambda: ui._busy.pop(tid, None)).start()
+    t0 = time.monotonic()
+    ys = [panels(y) for y in ui.on_load(last(c.yields, "saved"))]
+    assert time.monotonic() - t0 >= 0.9  # it waited for the turn
+    assert "Still working" in ys[0]["chat"][-1]["content"] and ys[0]["send"]["interactive"] is False
+    assert any(isinstance(y["progress"], str) and "Running the plan" in y["progress"] for y in ys)
+    end = ys[-1]
+    assert "Done." in end["progress"] and end["send"]["interactive"] is True
+    assert end["after"].endswith(f"{c.st['current_id']}.wav")
+
+    # another account's browser storage restores nothing
+    other = UI(svc, work_dir=tmp_path / "ui", user_id="someone-else")
+    y = panels(list(other.on_load(last(c.yields, "saved")))[-1])
+    assert y["state"]["thread_id"] != tid and y["chat"] == SKIP

@@ -147,9 +147,11 @@ class UI:
 
     @staticmethod
     def saved(st: dict[str, Any]) -> dict[str, Any]:
-        """What the browser keeps across a page refresh (gr.BrowserState): the thread and a pending upload."""
+        """What the browser keeps across a page refresh (gr.BrowserState, encrypted by the server): the thread,
+        whose it is, and a pending upload."""
         return {
             "thread_id": st.get("thread_id"),
+            "user_id": st.get("user_id"),
             "pending_audio": st.get("pending_audio"),
             "pending_inputs": dict(st.get("pending_inputs") or {}),
         }
@@ -304,7 +306,9 @@ class UI:
         st = self.session(None, request)
         saved = saved if isinstance(saved, dict) else {}
         tid = saved.get("thread_id")
-        if not tid:
+        if (
+            not tid or saved.get("user_id") != st["user_id"]
+        ):  # nothing kept, or another account's conversation
             yield self.out({"state": st, "saved": self.saved(st)})
             return
         st["thread_id"] = tid
@@ -784,13 +788,22 @@ class UI:
 
 
 def build_app(
-    svc: Any, *, work_dir: str | Path, user_id: str = "local", signin: Any = None, title: str = "mixpilot"
+    svc: Any,
+    *,
+    work_dir: str | Path,
+    user_id: str = "local",
+    signin: Any = None,
+    title: str = "mixpilot",
+    storage_secret: str | None = None,
 ) -> gr.Blocks:
-    """The Blocks app; `signin` (an `app.ui.auth.SignIn`) maps the signed-in email to a user id."""
+    """The Blocks app; `signin` (an `app.ui.auth.SignIn`) maps the signed-in email to a user id.
+
+    `storage_secret` encrypts what the browser keeps (the conversation's thread); without one a random key
+    per start, so a conversation survives a page refresh but not a server restart."""
     ui = UI(svc, work_dir=Path(work_dir), user_id=user_id, signin=signin)
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
         st = gr.State(None)
-        saved = gr.BrowserState({}, storage_key="mixpilot-conversation")  # survives a page refresh
+        saved = gr.BrowserState({}, storage_key="mixpilot-conversation", secret=storage_secret)
         gr.Markdown(
             "## mixpilot — say what you want, hear the result\n"
             "Upload a song (or a vocal and a beat), then ask about it — *is it ready for Spotify?*, "
@@ -941,6 +954,19 @@ def local_user_id() -> str:
         return "local"
 
 
+def browser_storage_secret(settings: Any) -> str | None:
+    """A key for the browser's stored conversation, derived from the configured JWT secret (never the
+    secret itself), so a conversation survives a server restart; None without one."""
+    import hashlib
+    import hmac
+
+    secret = getattr(settings, "jwt_secret", None)
+    if secret is None:
+        return None
+    value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret)
+    return hmac.new(value.encode(), b"mixpilot-ui-browser-state", hashlib.sha256).hexdigest()
+
+
 def launch(
     *,
     host: str = "127.0.0.1",
@@ -967,7 +993,13 @@ def launch(
             from memory.db import default_database_url
 
             signin = SignIn(settings.database_url or default_database_url(settings.data_dir))
-        demo = build_app(svc, work_dir=work_dir, user_id=local_user_id(), signin=signin)
+        demo = build_app(
+            svc,
+            work_dir=work_dir,
+            user_id=local_user_id(),
+            signin=signin,
+            storage_secret=browser_storage_secret(settings),
+        )
         try:
             demo.launch(
                 server_name=host,
