@@ -26,13 +26,23 @@ class PlatformSpec:
     target_lufs: float
     ceiling_dbtp: float
     tolerance_lu: float = 1.0
-    normalises: bool = True  # the service turns loud tracks down (streaming); broadcast and ACX reject instead
+    normalises: bool = (
+        True  # the service turns loud tracks down (streaming); broadcast and ACX reject instead
+    )
     acx: bool = False
 
 
-PLATFORM_NAMES = {"spotify": "Spotify", "apple_music": "Apple Music", "youtube": "YouTube", "amazon": "Amazon Music",
-                  "tidal": "Tidal", "podcast": "podcast", "broadcast": "EBU R128 broadcast",
-                  "audiobook": "ACX (Audible)", "club": "club"}
+PLATFORM_NAMES = {
+    "spotify": "Spotify",
+    "apple_music": "Apple Music",
+    "youtube": "YouTube",
+    "amazon": "Amazon Music",
+    "tidal": "Tidal",
+    "podcast": "podcast",
+    "broadcast": "EBU R128 broadcast",
+    "audiobook": "ACX (Audible)",
+    "club": "club",
+}
 #: how closely a delivery must sit on its target (EBU R128 file delivery ±0.5 LU; streaming ±1 LU)
 TOLERANCE_LU = {"broadcast": 0.5}
 ACX_RMS_DB = (-23.0, -18.0)
@@ -40,14 +50,23 @@ ACX_PEAK_DBFS = -3.0
 ACX_NOISE_FLOOR_DBFS = -60.0
 
 
-def platform_spec(platform: tuple[str, str | None, float, float, bool] | None, text: str = "") -> PlatformSpec:
+def platform_spec(
+    platform: tuple[str, str | None, float, float, bool] | None, text: str = ""
+) -> PlatformSpec:
     if platform is None:
         return PlatformSpec("streaming", "streaming (Spotify, YouTube, Tidal)", -14.0, -1.0)
     _, key, lufs, tp, _ = platform
     name = PLATFORM_NAMES.get(key or "", (text or "this platform").strip().title())
     k = key or name
-    return PlatformSpec(k, name, lufs, tp, TOLERANCE_LU.get(k, 1.0), normalises=k not in ("broadcast", "audiobook"),
-                        acx=k == "audiobook")
+    return PlatformSpec(
+        k,
+        name,
+        lufs,
+        tp,
+        TOLERANCE_LU.get(k, 1.0),
+        normalises=k not in ("broadcast", "audiobook"),
+        acx=k == "audiobook",
+    )
 
 
 def _num(facts: Mapping[str, Any], key: str) -> float | None:
@@ -69,42 +88,59 @@ def check_platform(spec: PlatformSpec, facts: Mapping[str, Any]) -> tuple[bool, 
     passes: list[str] = []
     effects: list[str] = []
     if spec.acx:
-        rms, peak, floor = _num(facts, "rms_dbfs"), _num(facts, "sample_peak_dbfs"), _num(facts, "noise_floor_dbfs")
+        rms, peak, floor = (
+            _num(facts, "rms_dbfs"),
+            _num(facts, "sample_peak_dbfs"),
+            _num(facts, "noise_floor_dbfs"),
+        )
         lo, hi = ACX_RMS_DB
         if rms is not None:
             (passes if lo <= rms <= hi else fails).append(
-                f"RMS {rms:.1f} dB {'within' if lo <= rms <= hi else 'outside'} ACX's {lo:g} to {hi:g} dB")
+                f"RMS {rms:.1f} dB {'within' if lo <= rms <= hi else 'outside'} ACX's {lo:g} to {hi:g} dB"
+            )
         if peak is not None:
             (passes if peak <= ACX_PEAK_DBFS else fails).append(
                 f"peaks {peak:.1f} dBFS {'at or under' if peak <= ACX_PEAK_DBFS else 'above'} ACX's "
-                f"{ACX_PEAK_DBFS:g} dBFS limit")
+                f"{ACX_PEAK_DBFS:g} dBFS limit"
+            )
         if floor is not None:
             (passes if floor <= ACX_NOISE_FLOOR_DBFS else fails).append(
                 f"noise floor {floor:.1f} dBFS {'under' if floor <= ACX_NOISE_FLOOR_DBFS else 'above'} ACX's "
-                f"{ACX_NOISE_FLOOR_DBFS:g} dBFS limit")
+                f"{ACX_NOISE_FLOOR_DBFS:g} dBFS limit"
+            )
         return not fails, fails or passes, effects
     if lufs is None:
         fails.append("integrated loudness could not be measured (the clip is under 0.4 s)")
     else:
         diff = lufs - spec.target_lufs
         if abs(diff) <= spec.tolerance_lu:
-            passes.append(f"loudness {lufs:.1f} LUFS, within {spec.tolerance_lu:g} LU of {spec.name}'s "
-                          f"{spec.target_lufs:g} LUFS")
+            passes.append(
+                f"loudness {lufs:.1f} LUFS, within {spec.tolerance_lu:g} LU of {spec.name}'s "
+                f"{spec.target_lufs:g} LUFS"
+            )
         elif diff > 0:
-            fails.append(f"loudness {lufs:.1f} LUFS is {diff:.1f} dB above {spec.name}'s {spec.target_lufs:g} LUFS")
+            fails.append(
+                f"loudness {lufs:.1f} LUFS is {diff:.1f} dB above {spec.name}'s {spec.target_lufs:g} LUFS"
+            )
             if spec.normalises:
                 effects.append(f"{spec.name} will turn it down {diff:.1f} dB")
         else:
-            fails.append(f"loudness {lufs:.1f} LUFS is {-diff:.1f} dB under {spec.name}'s {spec.target_lufs:g} LUFS")
+            fails.append(
+                f"loudness {lufs:.1f} LUFS is {-diff:.1f} dB under {spec.name}'s {spec.target_lufs:g} LUFS"
+            )
             if spec.normalises:
-                effects.append(f"it will play about {-diff:.1f} dB quieter than other tracks unless {spec.name} "
-                               "turns it up")
+                effects.append(
+                    f"it will play about {-diff:.1f} dB quieter than other tracks unless {spec.name} "
+                    "turns it up"
+                )
     if tp is not None:
         if tp <= spec.ceiling_dbtp + 0.05:
             passes.append(f"true peak {tp:+.1f} dBTP, under the {spec.ceiling_dbtp:g} dBTP ceiling")
         else:
-            fails.append(f"true peak {tp:+.1f} dBTP is over the {spec.ceiling_dbtp:g} dBTP ceiling"
-                         + ("; it will clip after encoding" if spec.normalises else ""))
+            fails.append(
+                f"true peak {tp:+.1f} dBTP is over the {spec.ceiling_dbtp:g} dBTP ceiling"
+                + ("; it will clip after encoding" if spec.normalises else "")
+            )
     return not fails, fails or passes, effects
 
 
@@ -112,8 +148,12 @@ def master_step(spec: PlatformSpec) -> Step:
     params: dict[str, Any] = {"target_lufs": spec.target_lufs, "true_peak_dbtp": spec.ceiling_dbtp}
     if spec.key in PLATFORM_NAMES:
         params["platform"] = spec.key
-    return Step(tool="master", params=params, target="mix",
-                reason=f"{spec.name} loudness: {spec.target_lufs:g} LUFS, true peak {spec.ceiling_dbtp:g} dBTP")
+    return Step(
+        tool="master",
+        params=params,
+        target="mix",
+        reason=f"{spec.name} loudness: {spec.target_lufs:g} LUFS, true peak {spec.ceiling_dbtp:g} dBTP",
+    )
 
 
 # ------------------------------------------------------------------ repairs suggested from findings
@@ -156,7 +196,9 @@ def fix_step(finding: Mapping[str, Any], *, speech: bool) -> Step | None:
     return Step(tool=tool, params=params, target=t, reason=why)
 
 
-def fixes(findings: Sequence[Mapping[str, Any]], *, speech: bool, only: Sequence[str] | None = None) -> list[Step]:
+def fixes(
+    findings: Sequence[Mapping[str, Any]], *, speech: bool, only: Sequence[str] | None = None
+) -> list[Step]:
     steps: list[Step] = []
     for f in findings:
         if only is not None and f.get("problem") not in only:
@@ -196,15 +238,19 @@ def _findings_text(findings: Sequence[Mapping[str, Any]]) -> str:
     return "; ".join(f"{str(f.get('problem')).replace('_', ' ')}: {f.get('evidence')}" for f in findings)
 
 
-def answer_question(q: Question, diagnosis: Mapping[str, Any] | None, *,
-                    history: Sequence[Mapping[str, Any]] = ()) -> Plan:
+def answer_question(
+    q: Question, diagnosis: Mapping[str, Any] | None, *, history: Sequence[Mapping[str, Any]] = ()
+) -> Plan:
     """A non-process `Plan` (kind answer, or clarify when there is nothing to measure) for ``q``."""
     if q.topic == "history":
         return answer_history(q, history)
     if not diagnosis or not diagnosis.get("facts"):
-        return Plan(kind="clarify", answer="I need to hear the recording to answer that: attach one (upload it, or "
-                    "`mixpilot plan \"...\" --audio FILE`) and ask again.",
-                    notes=["no recording to measure"])
+        return Plan(
+            kind="clarify",
+            answer="I need to hear the recording to answer that: attach one (upload it, or "
+            '`mixpilot plan "..." --audio FILE`) and ask again.',
+            notes=["no recording to measure"],
+        )
     facts: Mapping[str, Any] = diagnosis["facts"]
     findings: list[Mapping[str, Any]] = list(diagnosis.get("findings") or [])
     speech = str(facts.get("content")) == "speech"
@@ -225,14 +271,19 @@ def answer_question(q: Question, diagnosis: Mapping[str, Any] | None, *,
             suggested = [master_step(spec)]
             if spec.acx and _f(findings, "noise") is not None:
                 suggested = fixes(findings, speech=True, only=("noise",)) + suggested
-            text += f" I can master it to {spec.target_lufs:g} LUFS with a {spec.ceiling_dbtp:g} dBTP ceiling."
+            text += (
+                f" I can master it to {spec.target_lufs:g} LUFS with a {spec.ceiling_dbtp:g} dBTP ceiling."
+            )
     elif q.topic == "loudness":
         text = _level_summary(facts)[0].upper() + _level_summary(facts)[1:] + "."
         if lufs is not None:
             diff = lufs - (-14.0)
             if abs(diff) > 1.0:
-                text += (f" That is {abs(diff):.1f} dB {'louder' if diff > 0 else 'quieter'} than the -14 LUFS "
-                         "streaming target" + (f" (Spotify would turn it down {diff:.1f} dB)." if diff > 0 else "."))
+                text += (
+                    f" That is {abs(diff):.1f} dB {'louder' if diff > 0 else 'quieter'} than the -14 LUFS "
+                    "streaming target"
+                    + (f" (Spotify would turn it down {diff:.1f} dB)." if diff > 0 else ".")
+                )
                 suggested = [master_step(platform_spec(None))]
             else:
                 text += " That sits on the -14 LUFS streaming target."
@@ -242,18 +293,36 @@ def answer_question(q: Question, diagnosis: Mapping[str, Any] | None, *,
             text = "The true peak could not be measured."
         else:
             room = -tp
-            text = (f"True peak {tp:+.1f} dBTP" + (f", sample peak {peak:+.1f} dBFS" if peak is not None else "")
-                    + (f": {room:.1f} dB of headroom below full scale." if room > 0
-                       else f": {-room:.1f} dB over full scale between samples."))
+            text = (
+                f"True peak {tp:+.1f} dBTP"
+                + (f", sample peak {peak:+.1f} dBFS" if peak is not None else "")
+                + (
+                    f": {room:.1f} dB of headroom below full scale."
+                    if room > 0
+                    else f": {-room:.1f} dB over full scale between samples."
+                )
+            )
             if tp > -1.0:
                 text += " Streaming services ask for -1 dBTP or lower; over that, lossy encoding can clip."
-                suggested = [Step(tool="master", params={"target_lufs": round(lufs, 1) if lufs is not None
-                                                         and -30.0 <= lufs <= -6.0 else -14.0,
-                                                         "true_peak_dbtp": -1.0},
-                                  target="mix", reason=f"true peak {tp:+.1f} dBTP: bring it under -1 dBTP")]
+                suggested = [
+                    Step(
+                        tool="master",
+                        params={
+                            "target_lufs": round(lufs, 1)
+                            if lufs is not None and -30.0 <= lufs <= -6.0
+                            else -14.0,
+                            "true_peak_dbtp": -1.0,
+                        },
+                        target="mix",
+                        reason=f"true peak {tp:+.1f} dBTP: bring it under -1 dBTP",
+                    )
+                ]
     elif q.topic in ("clipping", "noise", "hum", "mono", "reverb", "bandwidth", "dynamics"):
-        problem = {"mono": "mono_compatibility", "bandwidth": "bandlimited", "dynamics": "over_compressed"}.get(
-            q.topic, q.topic)
+        problem = {
+            "mono": "mono_compatibility",
+            "bandwidth": "bandlimited",
+            "dynamics": "over_compressed",
+        }.get(q.topic, q.topic)
         f = _f(findings, problem)
         if f is not None:
             text = f"Yes: {f.get('evidence')}."
@@ -267,38 +336,50 @@ def answer_question(q: Question, diagnosis: Mapping[str, Any] | None, *,
             text = f"I measure it too: {f.get('evidence')}."
             suggested = fixes([f], speech=speech)
         else:
-            text = (f"I don't measure it as {problem.replace('_', ' ')}: " + _tone_evidence(facts)
-                    + ". If you hear it, I can still adjust it.")
-            st = fix_step({"problem": problem, "severity": 0.3, "evidence": f"you hear it as {problem}"},
-                          speech=speech)
+            text = (
+                f"I don't measure it as {problem.replace('_', ' ')}: "
+                + _tone_evidence(facts)
+                + ". If you hear it, I can still adjust it."
+            )
+            st = fix_step(
+                {"problem": problem, "severity": 0.3, "evidence": f"you hear it as {problem}"}, speech=speech
+            )
             suggested = [st] if st is not None else []
     elif q.topic == "stereo":
         corr, width = _num(facts, "stereo_correlation"), _num(facts, "stereo_width")
         if int(facts.get("channels") or 1) < 2:
             text = "It is mono: one channel, no stereo width."
         else:
-            text = (f"Stereo correlation {corr if corr is not None else 1.0:.2f}, side share of the energy "
-                    f"{(width or 0.0) * 100:.0f}%"
-                    + (" (narrow)" if (width or 0.0) < 0.05 else " (wide)" if (width or 0.0) > 0.3 else "") + ".")
+            text = (
+                f"Stereo correlation {corr if corr is not None else 1.0:.2f}, side share of the energy "
+                f"{(width or 0.0) * 100:.0f}%"
+                + (" (narrow)" if (width or 0.0) < 0.05 else " (wide)" if (width or 0.0) > 0.3 else "")
+                + "."
+            )
             f = _f(findings, "mono_compatibility")
             if f is not None:
                 text += f" {f.get('evidence')}."
                 suggested = fixes([f], speech=speech)
     elif q.topic == "speech":
         p = _num(facts, "speech_probability")
-        text = (f"It sounds like {'speech' if speech else 'music'} (speech probability "
-                f"{(p or 0.0) * 100:.0f}%).")
+        text = (
+            f"It sounds like {'speech' if speech else 'music'} (speech probability {(p or 0.0) * 100:.0f}%)."
+        )
     elif q.topic == "wrong":
         if findings:
             text = f"I found {len(findings)} thing{'s' if len(findings) != 1 else ''}: {_findings_text(findings)}."
             suggested = fixes(findings, speech=speech)
         else:
-            text = f"Nothing stands out: {_level_summary(facts)}; {_clean_evidence('noise', facts, short=True)}."
+            text = (
+                f"Nothing stands out: {_level_summary(facts)}; {_clean_evidence('noise', facts, short=True)}."
+            )
     else:  # about
         content = "speech" if speech else "music"
         dur = _num(facts, "duration_s") or 0.0
-        text = (f"{dur:.1f} s of {content}, {int(facts.get('sample_rate') or 0)} Hz, "
-                f"{int(facts.get('channels') or 0)} channel(s); {_level_summary(facts)}")
+        text = (
+            f"{dur:.1f} s of {content}, {int(facts.get('sample_rate') or 0)} Hz, "
+            f"{int(facts.get('channels') or 0)} channel(s); {_level_summary(facts)}"
+        )
         bw = _num(facts, "bandwidth_hz")
         if bw is not None:
             text += f"; bandwidth {bw / 1000:.1f} kHz"
@@ -309,7 +390,7 @@ def answer_question(q: Question, diagnosis: Mapping[str, Any] | None, *,
         suggested = fixes(findings, speech=speech)
     if suggested:
         names = ", ".join(dict.fromkeys(s.tool.replace("_", " ") for s in suggested))
-        text += f" Say \"do it\" and I'll run: {names}."
+        text += f' Say "do it" and I\'ll run: {names}.'
     plan.answer = text
     plan.suggested_steps = suggested
     return plan
@@ -326,28 +407,38 @@ def _clean_evidence(problem: str, facts: Mapping[str, Any], *, short: bool = Fal
         return s if short else s[0].upper() + s[1:] + "."
     if problem == "clipping":
         peak, ratio = _num(facts, "sample_peak_dbfs"), _num(facts, "clipping_ratio")
-        return (f"No clipping found: sample peak {peak if peak is not None else float('nan'):+.1f} dBFS, "
-                f"{(ratio or 0.0) * 100:.3f}% of samples in flat-topped runs.")
+        return (
+            f"No clipping found: sample peak {peak if peak is not None else float('nan'):+.1f} dBFS, "
+            f"{(ratio or 0.0) * 100:.3f}% of samples in flat-topped runs."
+        )
     if problem == "hum":
-        return ("No mains hum found: no narrow persistent peak at 50 or 60 Hz or their harmonics"
-                + (f" (noise floor {floor:.1f} dBFS)." if floor is not None else "."))
+        return "No mains hum found: no narrow persistent peak at 50 or 60 Hz or their harmonics" + (
+            f" (noise floor {floor:.1f} dBFS)." if floor is not None else "."
+        )
     if problem == "mono_compatibility":
         corr, loss = _num(facts, "stereo_correlation"), _num(facts, "mono_loss_db")
         if int(facts.get("channels") or 1) < 2:
             return "It is mono already, so it folds down without loss."
-        return (f"Yes, it is mono compatible: stereo correlation {corr if corr is not None else 1.0:.2f}"
-                + (f", the mono fold-down loses {loss:.1f} dB" if loss is not None else "") + ".")
+        return (
+            f"Yes, it is mono compatible: stereo correlation {corr if corr is not None else 1.0:.2f}"
+            + (f", the mono fold-down loses {loss:.1f} dB" if loss is not None else "")
+            + "."
+        )
     if problem == "reverb":
         return "I don't hear much room: no long decay tails after the sounds stop."
     if problem == "bandlimited":
         bw = _num(facts, "bandwidth_hz")
         sr = _num(facts, "sample_rate") or 0.0
-        return (f"The full frequency range is there: content reaches {(bw or 0.0) / 1000:.1f} kHz "
-                f"(Nyquist {sr / 2000:.1f} kHz).")
+        return (
+            f"The full frequency range is there: content reaches {(bw or 0.0) / 1000:.1f} kHz "
+            f"(Nyquist {sr / 2000:.1f} kHz)."
+        )
     if problem == "over_compressed":
         plr, lra = _num(facts, "plr_db"), _num(facts, "lra_lu")
-        return (f"It is not over-compressed: peak-to-loudness ratio {plr if plr is not None else 0.0:.1f} dB, "
-                f"loudness range {lra if lra is not None else 0.0:.1f} LU.")
+        return (
+            f"It is not over-compressed: peak-to-loudness ratio {plr if plr is not None else 0.0:.1f} dB, "
+            f"loudness range {lra if lra is not None else 0.0:.1f} LU."
+        )
     return "Nothing to report."
 
 
@@ -363,18 +454,30 @@ def _tone_evidence(facts: Mapping[str, Any]) -> str:
 
 # ------------------------------------------------------------------ questions about the conversation
 
-_WHY_TOOL = {"compress": ("compress", "compressor"), "master": ("master", "loud", "limit"),
-             "eq": ("eq", "bright", "warm", "treble", "bass", "tone"), "denoise": ("denois", "noise", "clean"),
-             "declip": ("declip", "clip"), "reverb": ("reverb", "space"), "de_ess": ("de-ess", "de_ess", "sibil"),
-             "stereo_width": ("wid", "stereo"), "genre_preset": ("genre", "style", "preset"),
-             "saturation": ("saturat", "warmth"), "dereverb": ("dereverb", "room"), "delay": ("delay", "echo"),
-             "dynamic_eq": ("harsh", "dynamic eq")}
+_WHY_TOOL = {
+    "compress": ("compress", "compressor"),
+    "master": ("master", "loud", "limit"),
+    "eq": ("eq", "bright", "warm", "treble", "bass", "tone"),
+    "denoise": ("denois", "noise", "clean"),
+    "declip": ("declip", "clip"),
+    "reverb": ("reverb", "space"),
+    "de_ess": ("de-ess", "de_ess", "sibil"),
+    "stereo_width": ("wid", "stereo"),
+    "genre_preset": ("genre", "style", "preset"),
+    "saturation": ("saturat", "warmth"),
+    "dereverb": ("dereverb", "room"),
+    "delay": ("delay", "echo"),
+    "dynamic_eq": ("harsh", "dynamic eq"),
+}
 
 
 def _step_line(o: Mapping[str, Any]) -> str:
     params = o.get("params") or {}
-    shown = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in params.items()
-                      if not isinstance(v, (list, dict)))
+    shown = ", ".join(
+        f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in params.items()
+        if not isinstance(v, (list, dict))
+    )
     return f"{str(o.get('tool')).replace('_', ' ')}" + (f" ({shown})" if shown else "")
 
 
@@ -382,33 +485,55 @@ def answer_history(q: Question, history: Sequence[Mapping[str, Any]]) -> Plan:
     runs = [t for t in history if t.get("kind") in ("process", "adjust") and t.get("outcomes")]
     if not runs:
         undone = [t for t in history if t.get("kind") in ("undo", "reset")]
-        text = "I haven't changed anything in this conversation yet." if not undone else \
-            "Nothing is applied right now: the last change was undone."
+        text = (
+            "I haven't changed anything in this conversation yet."
+            if not undone
+            else "Nothing is applied right now: the last change was undone."
+        )
         return Plan(kind="answer", answer=text, notes=[])
     last = runs[-1]
     outcomes = [o for o in last.get("outcomes") or [] if o.get("status") in ("applied", "trimmed")]
     plan_steps = {s.get("tool"): s for s in (last.get("plan") or {}).get("steps") or []}
-    why = next((tool for tool, words in _WHY_TOOL.items() if q.text.startswith("why")
-                and any(w in q.text for w in words)), None)
+    why = next(
+        (
+            tool
+            for tool, words in _WHY_TOOL.items()
+            if q.text.startswith("why") and any(w in q.text for w in words)
+        ),
+        None,
+    )
     if why is not None:
         step = plan_steps.get(why)
         if step is None or not any(o.get("tool") == why for o in outcomes):
             ran = ", ".join(_step_line(o) for o in outcomes) or "nothing"
-            return Plan(kind="answer", answer=f"I didn't use {why.replace('_', ' ')} on the last turn "
-                        f"(\"{last.get('request')}\"); I ran: {ran}.")
+            return Plan(
+                kind="answer",
+                answer=f"I didn't use {why.replace('_', ' ')} on the last turn "
+                f'("{last.get("request")}"); I ran: {ran}.',
+            )
         o = next(o for o in outcomes if o.get("tool") == why)
         reason = step.get("reason") or "it was part of the plan for your request"
-        return Plan(kind="answer", answer=f"For \"{last.get('request')}\" I ran {_step_line(o)} because {reason}.")
+        return Plan(
+            kind="answer", answer=f'For "{last.get("request")}" I ran {_step_line(o)} because {reason}.'
+        )
     before, after = last.get("metrics_before") or {}, last.get("metrics_after") or {}
-    lines = [f"For \"{last.get('request')}\" I ran: " + "; ".join(_step_line(o) for o in outcomes) + "."]
+    lines = [f'For "{last.get("request")}" I ran: ' + "; ".join(_step_line(o) for o in outcomes) + "."]
     skipped = [o for o in last.get("outcomes") or [] if o.get("status") in ("skipped", "rolled_back")]
     if skipped:
-        lines.append("Left out: " + "; ".join(f"{o.get('tool')} ({o.get('why') or o.get('status')})"
-                                              for o in skipped) + ".")
+        lines.append(
+            "Left out: "
+            + "; ".join(f"{o.get('tool')} ({o.get('why') or o.get('status')})" for o in skipped)
+            + "."
+        )
     changes = []
-    for key, label, unit in (("integrated_lufs", "loudness", "LUFS"), ("true_peak_dbtp", "true peak", "dBTP"),
-                             ("lra_lu", "loudness range", "LU"), ("spectral_centroid_hz", "centroid", "Hz"),
-                             ("noise_floor_dbfs", "noise floor", "dBFS"), ("stereo_width", "width", "")):
+    for key, label, unit in (
+        ("integrated_lufs", "loudness", "LUFS"),
+        ("true_peak_dbtp", "true peak", "dBTP"),
+        ("lra_lu", "loudness range", "LU"),
+        ("spectral_centroid_hz", "centroid", "Hz"),
+        ("noise_floor_dbfs", "noise floor", "dBFS"),
+        ("stereo_width", "width", ""),
+    ):
         b, a = before.get(key), after.get(key)
         if isinstance(b, (int, float)) and isinstance(a, (int, float)) and abs(a - b) > 0.05:
             changes.append(f"{label} {b:.1f} → {a:.1f} {unit}".rstrip())

@@ -57,8 +57,22 @@ class StepOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types only (tool reports may carry numpy scalars): the state is checkpointed."""
-        return jsonable({k: getattr(self, k) for k in ("tool", "params", "target", "reason", "status", "why",
-                                                       "report", "warnings", "measures")})
+        return jsonable(
+            {
+                k: getattr(self, k)
+                for k in (
+                    "tool",
+                    "params",
+                    "target",
+                    "reason",
+                    "status",
+                    "why",
+                    "report",
+                    "warnings",
+                    "measures",
+                )
+            }
+        )
 
 
 def _engine_of(separation: ToolResult) -> dict[str, Any]:
@@ -129,7 +143,9 @@ class Executor:
         current = audio
         stems: dict[str, Audio] = {}
         n = len(steps)
-        has_master_later = [any(getattr(s, "tool", None) == "master" for s in steps[i + 1:]) for i in range(n)]
+        has_master_later = [
+            any(getattr(s, "tool", None) == "master" for s in steps[i + 1 :]) for i in range(n)
+        ]
 
         for i, step in enumerate(steps):
             tool, params = step.tool, dict(step.params or {})
@@ -139,16 +155,28 @@ class Executor:
             outcome = StepOutcome(tool, params, target, reason, "applied")
 
             def progress(fraction: float, message: str = "", _i: int = i, _tool: str = tool) -> None:
-                emit({"event": "step_progress", "index": _i, "total": n, "tool": _tool,
-                      "fraction": fraction, "message": message})
+                emit(
+                    {
+                        "event": "step_progress",
+                        "index": _i,
+                        "total": n,
+                        "tool": _tool,
+                        "fraction": fraction,
+                        "message": message,
+                    }
+                )
 
             try:
                 spec = self.registry[tool]
                 ok, why = spec.availability()
                 if not ok:
                     raise ToolError(f"{tool} is unavailable: {why}")
-                ctx = ToolContext(inputs=dict(inputs or {}), progress=progress, cache=cache,
-                                  analysis=_content_facts(analysis))
+                ctx = ToolContext(
+                    inputs=dict(inputs or {}),
+                    progress=progress,
+                    cache=cache,
+                    analysis=_content_facts(analysis),
+                )
                 on_stem = target in STEMS and tool != "separate"
                 separation: ToolResult | None = None
                 if (on_stem and not stems) or tool == "separate":
@@ -157,7 +185,9 @@ class Executor:
                     outcome.report = {"stems": sorted(stems), **_engine_of(separation)}
                     outcome.warnings = list(separation.warnings)
                     outcomes.append(outcome)
-                    emit({"event": "step_finished", "index": i, "total": n, "tool": tool, "status": "applied"})
+                    emit(
+                        {"event": "step_finished", "index": i, "total": n, "tool": tool, "status": "applied"}
+                    )
                     continue
                 if on_stem:
                     source = stems[target]
@@ -174,8 +204,14 @@ class Executor:
                     outcome.report = {**result.report, "separation": _engine_of(separation)}
                     outcome.warnings = list(separation.warnings) + outcome.warnings
                 verdict, why, measures = self._gate(
-                    source, new, spec.stage, params, is_speech=is_speech and not on_stem,
-                    master_follows=has_master_later[i] or on_stem, tool=tool, on_stem=on_stem,
+                    source,
+                    new,
+                    spec.stage,
+                    params,
+                    is_speech=is_speech and not on_stem,
+                    master_follows=has_master_later[i] or on_stem,
+                    tool=tool,
+                    on_stem=on_stem,
                 )
                 outcome.measures = measures
                 if verdict == "rolled_back":
@@ -194,8 +230,16 @@ class Executor:
             except Exception as exc:  # a tool bug must not lose the user's turn
                 outcome.status, outcome.why = "skipped", f"{tool} failed: {type(exc).__name__}: {exc}"
             outcomes.append(outcome)
-            emit({"event": "step_finished", "index": i, "total": n, "tool": tool, "status": outcome.status,
-                  "why": outcome.why})
+            emit(
+                {
+                    "event": "step_finished",
+                    "index": i,
+                    "total": n,
+                    "tool": tool,
+                    "status": outcome.status,
+                    "why": outcome.why,
+                }
+            )
 
         if stems:
             current = _sum_stems(stems, current)
@@ -212,8 +256,18 @@ class Executor:
             raise ToolError("separate returned no stems")
         return stems, result
 
-    def _gate(self, before: Audio, after: Audio, stage: Stage, params: dict, *, is_speech: bool,
-              master_follows: bool, tool: str, on_stem: bool = False) -> tuple[str, str, dict[str, float | None]]:
+    def _gate(
+        self,
+        before: Audio,
+        after: Audio,
+        stage: Stage,
+        params: dict,
+        *,
+        is_speech: bool,
+        master_follows: bool,
+        tool: str,
+        on_stem: bool = False,
+    ) -> tuple[str, str, dict[str, float | None]]:
         x, y = before.samples, after.samples
         measures: dict[str, float | None] = {}
         if not np.isfinite(y).all():
@@ -224,23 +278,38 @@ class Executor:
             drop = rms_dbfs(x) - rms_dbfs(y)
             if math.isfinite(drop) and drop > LEVEL_COLLAPSE_DB:
                 measures["level_drop_db"] = round(drop, 1)
-                return "rolled_back", f"{tool} removed most of the signal (level down {drop:.0f} dB)", measures
+                return (
+                    "rolled_back",
+                    f"{tool} removed most of the signal (level down {drop:.0f} dB)",
+                    measures,
+                )
         same_shape = x.shape == y.shape and before.sample_rate == after.sample_rate
         amount = _amount(params)
-        if same_shape and stage in (Stage.TONE, Stage.DYNAMICS, Stage.SPACE) and amount is not None and amount <= GENTLE:
+        if (
+            same_shape
+            and stage in (Stage.TONE, Stage.DYNAMICS, Stage.SPACE)
+            and amount is not None
+            and amount <= GENTLE
+        ):
             # over all channels: the gate must also see a step that changes the stereo image in
             # ways that cancel in the mono sum (what `si_sdr` would measure)
             sdr = si_sdr_channels(y, x)
             measures["si_sdr_vs_input_db"] = round(sdr, 2)
             if sdr < SI_SDR_COLLAPSE_DB:
-                return ("rolled_back",
-                        f"a gentle {tool} changed the sound far more than asked (SI-SDR vs input {sdr:.1f} dB)",
-                        measures)
+                return (
+                    "rolled_back",
+                    f"a gentle {tool} changed the sound far more than asked (SI-SDR vs input {sdr:.1f} dB)",
+                    measures,
+                )
         if is_speech and stage in (Stage.REPAIR, Stage.VOICE):
             d0, d1 = _dnsmos(before), _dnsmos(after)
             measures["dnsmos_before"], measures["dnsmos_after"] = d0, d1
             if d0 is not None and d1 is not None and d1 < d0 - DNSMOS_DROP:
-                return "rolled_back", f"{tool} made the speech sound worse (DNSMOS {d0:.2f} → {d1:.2f})", measures
+                return (
+                    "rolled_back",
+                    f"{tool} made the speech sound worse (DNSMOS {d0:.2f} → {d1:.2f})",
+                    measures,
+                )
         if tool != "master" and not master_follows:
             peak = sample_peak_dbfs(after)
             measures["peak_dbfs"] = round(peak, 2) if math.isfinite(peak) else None
@@ -248,9 +317,16 @@ class Executor:
                 trim = self.ceiling_dbtp - 0.5 - peak  # sample-peak margin for inter-sample overs
                 measures["trim_db"] = round(trim, 2)
                 if -trim > MAX_SAFETY_TRIM_DB:
-                    return ("rolled_back",
-                            f"{tool} pushed peaks {peak:.1f} dB over full scale, more than a safe trim", measures)
-                return "trimmed", f"{tool} pushed peaks over full scale; trimmed {-trim:.1f} dB to avoid clipping", measures
+                    return (
+                        "rolled_back",
+                        f"{tool} pushed peaks {peak:.1f} dB over full scale, more than a safe trim",
+                        measures,
+                    )
+                return (
+                    "trimmed",
+                    f"{tool} pushed peaks over full scale; trimmed {-trim:.1f} dB to avoid clipping",
+                    measures,
+                )
         return "applied", "", measures
 
 

@@ -52,8 +52,11 @@ def _last_process_turn(state: State) -> Turn | None:
     is never the base of a follow-up (an undone step is not re-applied unless asked for again)."""
     timeline = set(state.get("timeline") or [])
     for t in reversed(state.get("turns") or []):
-        if t.get("kind") in ("process", "adjust") and t.get("result_id") in timeline \
-                and t.get("result_id") != t.get("source_id"):
+        if (
+            t.get("kind") in ("process", "adjust")
+            and t.get("result_id") in timeline
+            and t.get("result_id") != t.get("source_id")
+        ):
             return t
     return None
 
@@ -62,11 +65,19 @@ def _master_of(state: State, version_id: str | None) -> dict[str, Any] | None:
     """The master step (params) that produced ``version_id``, if that version is a master."""
     for t in reversed(state.get("turns") or []):
         if t.get("kind") in ("process", "adjust") and t.get("result_id") == version_id:
-            ran = {o.get("tool") for o in t.get("outcomes") or [] if o.get("status") in ("applied", "trimmed")}
+            ran = {
+                o.get("tool") for o in t.get("outcomes") or [] if o.get("status") in ("applied", "trimmed")
+            }
             if "master" not in ran:
                 return None
-            return next((dict(st.get("params") or {}) for st in (t.get("plan") or {}).get("steps") or []
-                         if st.get("tool") == "master"), None)
+            return next(
+                (
+                    dict(st.get("params") or {})
+                    for st in (t.get("plan") or {}).get("steps") or []
+                    if st.get("tool") == "master"
+                ),
+                None,
+            )
     return None
 
 
@@ -80,8 +91,12 @@ def _keep_mastered(plan: Any, state: State) -> Any:
     params = _master_of(state, state.get("source_id"))
     if params is None or "target_lufs" not in params:
         return plan
-    step = Step(tool="master", params=params, target="mix",
-                reason=f"the master stays last: back to {params['target_lufs']:g} LUFS after the change")
+    step = Step(
+        tool="master",
+        params=params,
+        target="mix",
+        reason=f"the master stays last: back to {params['target_lufs']:g} LUFS after the change",
+    )
     out = plan.model_copy(update={"steps": [*plan.steps, step]})
     out.add_note(f"re-mastered to {params['target_lufs']:g} LUFS after the change, as before")
     return out
@@ -146,8 +161,12 @@ def recall_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
     if deps.memory is None or not state.get("analysis"):
         return {"recommendation": None}
     try:
-        rec = deps.memory.recommend(analysis=state["analysis"], request=state.get("request", ""),
-                                    user_id=deps.user_id, audio_id=state.get("source_id"))
+        rec = deps.memory.recommend(
+            analysis=state["analysis"],
+            request=state.get("request", ""),
+            user_id=deps.user_id,
+            audio_id=state.get("source_id"),
+        )
     except Exception as exc:  # memory trouble never fails a turn
         return {"recommendation": None, "notes": [*state.get("notes", []), f"memory unavailable: {exc}"]}
     return {"recommendation": rec}
@@ -163,10 +182,17 @@ def plan_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
     if state.get("kind") == "adjust":
         last = _last_process_turn(state)
         previous = Plan.model_validate(last["plan"]) if last else None
-    elif state.get("kind") == "plan_only":  # planning on a thread: follow-ups refine the last plan shown or run
-        last_plan = next((t["plan"] for t in reversed(state.get("turns") or [])
-                          if t.get("kind") in ("process", "adjust", "plan_only") and (t.get("plan") or {}).get("steps")),
-                         None)
+    elif (
+        state.get("kind") == "plan_only"
+    ):  # planning on a thread: follow-ups refine the last plan shown or run
+        last_plan = next(
+            (
+                t["plan"]
+                for t in reversed(state.get("turns") or [])
+                if t.get("kind") in ("process", "adjust", "plan_only") and (t.get("plan") or {}).get("steps")
+            ),
+            None,
+        )
         previous = Plan.model_validate(last_plan) if last_plan else None
     plan = make_plan(
         state.get("request") or "",
@@ -205,8 +231,15 @@ def execute_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
     audio = deps.store.get(source_id)
     inputs = {name: deps.store.get(vid) for name, vid in (state.get("inputs") or {}).items()}
     is_speech = float((state.get("analysis") or {}).get("speech_probability") or 0.0) >= SPEECH_THRESHOLD
-    result = Executor(deps.registry).run(audio, list(plan.steps), inputs=inputs, is_speech=is_speech, emit=_emit,
-                                         cache=deps.cache, analysis=state.get("analysis"))
+    result = Executor(deps.registry).run(
+        audio,
+        list(plan.steps),
+        inputs=inputs,
+        is_speech=is_speech,
+        emit=_emit,
+        cache=deps.cache,
+        analysis=state.get("analysis"),
+    )
     result_id = deps.store.put(result.audio)
     return {"result_id": result_id, "outcomes": [o.to_dict() for o in result.outcomes]}
 
@@ -252,9 +285,15 @@ def respond_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
         master = next((st for st in plan.get("steps") or [] if st.get("tool") == "master"), None)
         measured = metrics_after.get("integrated_lufs")
         target = (master or {}).get("params", {}).get("target_lufs")
-        if isinstance(measured, (int, float)) and isinstance(target, (int, float)) and abs(measured - target) > 0.5:
-            notes.append(f"missed the {target:g} LUFS target by {abs(measured - target):.1f} LU "
-                         f"(measured {measured:.1f} LUFS)")
+        if (
+            isinstance(measured, (int, float))
+            and isinstance(target, (int, float))
+            and abs(measured - target) > 0.5
+        ):
+            notes.append(
+                f"missed the {target:g} LUFS target by {abs(measured - target):.1f} LU "
+                f"(measured {measured:.1f} LUFS)"
+            )
         tp = metrics_after.get("true_peak_dbtp")
         if isinstance(tp, (int, float)) and tp > 0.0:
             notes.append(f"warning: true peak {tp:+.1f} dBTP is over full scale and will clip on playback")
@@ -272,16 +311,30 @@ def respond_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
     else:
         suggestion = []
     turn: Turn = {
-        "request": state.get("request", ""), "kind": kind, "source_id": state.get("source_id") or "",
-        "result_id": result_id or "", "plan": plan, "outcomes": state.get("outcomes") or [],
-        "metrics_before": state.get("analysis") or {}, "metrics_after": metrics_after,
-        "explanation": text, "answer": plan.get("answer") if kind in ("answer", "clarify", "none") else None,
-        "findings": list(plan.get("findings") or []), "suggested_steps": list(plan.get("suggested_steps") or []),
+        "request": state.get("request", ""),
+        "kind": kind,
+        "source_id": state.get("source_id") or "",
+        "result_id": result_id or "",
+        "plan": plan,
+        "outcomes": state.get("outcomes") or [],
+        "metrics_before": state.get("analysis") or {},
+        "metrics_after": metrics_after,
+        "explanation": text,
+        "answer": plan.get("answer") if kind in ("answer", "clarify", "none") else None,
+        "findings": list(plan.get("findings") or []),
+        "suggested_steps": list(plan.get("suggested_steps") or []),
         "checks": plan.get("checks"),
     }
     _emit({"event": "done", "result_id": result_id})
-    return {"timeline": timeline, "result_id": result_id, "explanation": text, "notes": notes, "turns": [turn],
-            "suggestion": suggestion, "metrics_after": metrics_after}
+    return {
+        "timeline": timeline,
+        "result_id": result_id,
+        "explanation": text,
+        "notes": notes,
+        "turns": [turn],
+        "suggestion": suggestion,
+        "metrics_after": metrics_after,
+    }
 
 
 # ------------------------------------------------------------------------------ routing

@@ -189,9 +189,15 @@ def params_summary(schema: Mapping[str, Any]) -> str:
 
 
 def _step_properties() -> dict[str, Any]:
-    return {"target": {"type": "string", "enum": list(TARGETS), "default": "mix",
-                       "description": "what the step acts on"},
-            "reason": {"type": "string", "description": "why, in a few plain words"}}
+    return {
+        "target": {
+            "type": "string",
+            "enum": list(TARGETS),
+            "default": "mix",
+            "description": "what the step acts on",
+        },
+        "reason": {"type": "string", "description": "why, in a few plain words"},
+    }
 
 
 def tool_schemas(registry: Any = None, *, allow_unavailable: bool = False) -> list[dict[str, Any]]:
@@ -207,18 +213,20 @@ def tool_schemas(registry: Any = None, *, allow_unavailable: bool = False) -> li
             continue
         params = _inline_refs(model.model_json_schema())
         params["description"] = params_summary(params)
-        out.append({
-            "type": "function",
-            "function": {
-                "name": tool,
-                "description": desc,
-                "parameters": {
-                    "type": "object",
-                    "properties": {"params": params, **_step_properties()},
-                    "required": ["params"],
+        out.append(
+            {
+                "type": "function",
+                "function": {
+                    "name": tool,
+                    "description": desc,
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"params": params, **_step_properties()},
+                        "required": ["params"],
+                    },
                 },
-            },
-        })
+            }
+        )
     return out
 
 
@@ -226,31 +234,54 @@ def turn_schemas(tools: Iterable[str]) -> list[dict[str, Any]]:
     """The ``answer`` and ``clarify`` schemas; ``suggest`` steps may name any of ``tools``."""
     suggest_step = {
         "type": "object",
-        "properties": {"tool": {"type": "string", "enum": list(tools)},
-                       "params": {"type": "object", "description": "the tool's params, as in its own schema"},
-                       **_step_properties()},
+        "properties": {
+            "tool": {"type": "string", "enum": list(tools)},
+            "params": {"type": "object", "description": "the tool's params, as in its own schema"},
+            **_step_properties(),
+        },
         "required": ["tool"],
     }
     return [
-        {"type": "function", "function": {
-            "name": ANSWER_TOOL,
-            "description": "Answer the person (a question about the audio or the conversation, or why there "
-                           "is nothing to do); nothing runs. Quote measured numbers with units.",
-            "parameters": {"type": "object", "properties": {
-                "text": {"type": "string", "description": "the answer, in plain words"},
-                "kind": {"type": "string", "enum": ["answer", "none"], "default": "answer",
-                         "description": "'none' when there is nothing to do"},
-                "suggest": {"type": "array", "items": suggest_step,
-                            "description": "steps to run if the person confirms ('yes', 'do it')"},
-            }, "required": ["text"]},
-        }},
-        {"type": "function", "function": {
-            "name": CLARIFY_TOOL,
-            "description": "Ask the person one short question back when the request is too ambiguous to act on.",
-            "parameters": {"type": "object", "properties": {
-                "question": {"type": "string", "description": "the question"},
-            }, "required": ["question"]},
-        }},
+        {
+            "type": "function",
+            "function": {
+                "name": ANSWER_TOOL,
+                "description": "Answer the person (a question about the audio or the conversation, or why there "
+                "is nothing to do); nothing runs. Quote measured numbers with units.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": "string", "description": "the answer, in plain words"},
+                        "kind": {
+                            "type": "string",
+                            "enum": ["answer", "none"],
+                            "default": "answer",
+                            "description": "'none' when there is nothing to do",
+                        },
+                        "suggest": {
+                            "type": "array",
+                            "items": suggest_step,
+                            "description": "steps to run if the person confirms ('yes', 'do it')",
+                        },
+                    },
+                    "required": ["text"],
+                },
+            },
+        },
+        {
+            "type": "function",
+            "function": {
+                "name": CLARIFY_TOOL,
+                "description": "Ask the person one short question back when the request is too ambiguous to act on.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "question": {"type": "string", "description": "the question"},
+                    },
+                    "required": ["question"],
+                },
+            },
+        },
     ]
 
 
@@ -316,8 +347,10 @@ def steps_from_message(message: Any, registry: Any = None) -> list[Step]:
     """The processing steps an AIMessage's tool calls describe; raises `LLMPlanError` on anything
     malformed (including an ``answer`` or ``clarify`` call)."""
     _check_invalid(message)
-    return [step_from_args(str(c.get("name") or ""), c.get("args"), registry)
-            for c in getattr(message, "tool_calls", None) or []]
+    return [
+        step_from_args(str(c.get("name") or ""), c.get("args"), registry)
+        for c in getattr(message, "tool_calls", None) or []
+    ]
 
 
 @dataclass
@@ -355,8 +388,9 @@ def turn_from_message(message: Any, registry: Any = None) -> LLMTurn:
         name = str(call.get("name"))
         if len(calls) > 1:
             others = ", ".join(n for n in names if n != name) or f"another {name}"
-            raise LLMPlanError(f"'{name}' came with other tool calls ({others}); "
-                               "a turn either answers, asks back or plans")
+            raise LLMPlanError(
+                f"'{name}' came with other tool calls ({others}); a turn either answers, asks back or plans"
+            )
         args = _args(name, call.get("args"))
         if name == CLARIFY_TOOL:
             return LLMTurn(kind="clarify", text=_text(args.get("question"), "clarify: question"))
@@ -375,8 +409,10 @@ def turn_from_message(message: Any, registry: Any = None) -> LLMTurn:
             s = _args("answer.suggest", s)
             suggested.append(step_from_args(str(s.get("tool") or ""), s, registry))
         return LLMTurn(kind=str(kind), text=_text(args.get("text"), "answer: text"), suggested=suggested)
-    return LLMTurn(kind="process", steps=[step_from_args(n, c.get("args"), registry)
-                                          for c, n in zip(calls, names, strict=True)])
+    return LLMTurn(
+        kind="process",
+        steps=[step_from_args(n, c.get("args"), registry) for c, n in zip(calls, names, strict=True)],
+    )
 
 
 def _content_text(message: Any) -> str:
@@ -441,11 +477,16 @@ def ungrounded_numbers(text: str, known: set[float]) -> list[str]:
 def _findings(semantic: Plan, diagnosis: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     if semantic.findings:
         return [dict(f) for f in semantic.findings]
-    return [{"problem": f.get("problem"), "severity": f.get("severity"), "evidence": f.get("evidence")}
-            for f in (diagnosis or {}).get("findings") or [] if isinstance(f, Mapping)]
+    return [
+        {"problem": f.get("problem"), "severity": f.get("severity"), "evidence": f.get("evidence")}
+        for f in (diagnosis or {}).get("findings") or []
+        if isinstance(f, Mapping)
+    ]
 
 
-def _unfounded_repairs(steps: list[Step], semantic: Plan, diagnosis: Mapping[str, Any] | None) -> tuple[list[Step], list[str]]:
+def _unfounded_repairs(
+    steps: list[Step], semantic: Plan, diagnosis: Mapping[str, Any] | None
+) -> tuple[list[Step], list[str]]:
     """Drop repair steps for problems the diagnosis did not find, unless the offline plan has them too."""
     if diagnosis is None:
         return steps, []
@@ -492,6 +533,7 @@ def plan_with_llm(
     kept; see the module docstring); ``diagnosis`` is ``Diagnosis.to_dict()`` (or the Diagnosis);
     ``history`` the thread's previous turns, oldest first, each ``{request, kind, tools, answer}``.
     """
+
     def fallback(reason: str) -> tuple[Plan, Forbidden]:
         plan = semantic.model_copy(deep=True)
         plan.add_note(f"LLM planner not used ({' '.join(reason.split())[:200]}); this is the offline plan")
@@ -503,8 +545,10 @@ def plan_with_llm(
         bound = model.bind_tools(all_schemas(registry, allow_unavailable=allow_unavailable))
         from langchain_core.messages import HumanMessage, SystemMessage
 
-        sent = [SYSTEM_PROMPT, user_message(request, dict(analysis or {}), semantic.to_json(),
-                                            diagnosis=diag, history=history)]
+        sent = [
+            SYSTEM_PROMPT,
+            user_message(request, dict(analysis or {}), semantic.to_json(), diagnosis=diag, history=history),
+        ]
         message = bound.invoke([SystemMessage(sent[0]), HumanMessage(sent[1])])
         turn = turn_from_message(message, registry)
     except Exception as exc:  # any failure: the offline plan, with the reason
@@ -514,14 +558,20 @@ def plan_with_llm(
 
     def validated(steps: list[Step]) -> tuple[list[Step], list[str]]:
         steps, harm = _unfounded_repairs(steps, semantic, diag)
-        out = validate_plan(Plan(steps=steps, source="llm"), registry, forbidden=forbidden,
-                            allow_unavailable=allow_unavailable)
+        out = validate_plan(
+            Plan(steps=steps, source="llm"),
+            registry,
+            forbidden=forbidden,
+            allow_unavailable=allow_unavailable,
+        )
         return out.steps, harm + out.notes
 
     if turn.kind == "process":
         if semantic.kind == "answer":
-            return fallback(f"the model planned {', '.join(s.tool for s in turn.steps)} for a question; "
-                            "questions run nothing")
+            return fallback(
+                f"the model planned {', '.join(s.tool for s in turn.steps)} for a question; "
+                "questions run nothing"
+            )
         steps, notes = validated(turn.steps)
         if not steps:
             return fallback("nothing of the model's plan was left after validation: " + "; ".join(notes))
@@ -531,5 +581,6 @@ def plan_with_llm(
     if loose:
         return fallback(f"the model quoted numbers that were not measured: {', '.join(loose[:4])}")
     suggested, notes = validated(turn.suggested) if turn.suggested else ([], [])
-    return Plan(kind=turn.kind, answer=turn.text, suggested_steps=suggested, source="llm", notes=notes,
-                **grounded), forbidden
+    return Plan(
+        kind=turn.kind, answer=turn.text, suggested_steps=suggested, source="llm", notes=notes, **grounded
+    ), forbidden

@@ -81,11 +81,19 @@ class Plan(BaseModel):
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the contract object of ARCHITECTURE.md."""
-        return {"kind": self.kind, "steps": [s.to_json() for s in self.steps], "answer": self.answer,
-                "findings": [{"problem": f.get("problem"), "severity": f.get("severity"),
-                              "evidence": f.get("evidence")} for f in self.findings],
-                "suggested_steps": [s.to_json() for s in self.suggested_steps], "checks": self.checks,
-                "source": self.source, "notes": list(self.notes)}
+        return {
+            "kind": self.kind,
+            "steps": [s.to_json() for s in self.steps],
+            "answer": self.answer,
+            "findings": [
+                {"problem": f.get("problem"), "severity": f.get("severity"), "evidence": f.get("evidence")}
+                for f in self.findings
+            ],
+            "suggested_steps": [s.to_json() for s in self.suggested_steps],
+            "checks": self.checks,
+            "source": self.source,
+            "notes": list(self.notes),
+        }
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), allow_nan=False)
@@ -134,6 +142,7 @@ class Forbidden:
 
 # ------------------------------------------------------------------ fallbacks for unavailable tools
 
+
 def _bwe_to_eq(p: Mapping[str, Any]) -> dict[str, Any]:
     a = float(p.get("amount") or default("bandwidth_extension", "amount"))
     return {"air_db": round(2.0 + 4.0 * a, 1), "bright_db": round(1.0 + 2.0 * a, 1)}
@@ -173,7 +182,9 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def coerce_params(tool: str, model: type[BaseModel] | None, params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def coerce_params(
+    tool: str, model: type[BaseModel] | None, params: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
     """Parse ``params`` with ``model``: clamp out-of-range numbers, drop unknown or invalid keys.
 
     Returns the params that were given (as parsed, JSON-able) and notes on what changed.
@@ -203,8 +214,12 @@ def coerce_params(tool: str, model: type[BaseModel] | None, params: Mapping[str,
                 key = loc[0]
                 val = given[key]
                 kind = err.get("type", "")
-                if len(loc) == 1 and kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than") \
-                        and isinstance(val, (int, float)) and math.isfinite(float(val)):
+                if (
+                    len(loc) == 1
+                    and kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than")
+                    and isinstance(val, (int, float))
+                    and math.isfinite(float(val))
+                ):
                     lo, hi = field_bounds(model, key)
                     new = float(val)
                     if lo is not None:
@@ -214,7 +229,9 @@ def coerce_params(tool: str, model: type[BaseModel] | None, params: Mapping[str,
                     given[key] = new
                     notes.append(f"{tool}: {key} {_fmt(val)} is out of range; clamped to {_fmt(new)}")
                 else:
-                    notes.append(f"{tool}: dropped invalid {key}={_fmt(val)!s:.40} ({err.get('msg', 'invalid')})")
+                    notes.append(
+                        f"{tool}: dropped invalid {key}={_fmt(val)!s:.40} ({err.get('msg', 'invalid')})"
+                    )
                     del given[key]
                 changed = True
                 break
@@ -300,8 +317,12 @@ def validate_plan(
             if fb and info(fb[0])[0] and fb[0] not in forb.tools:
                 fb_tool, translate, what = fb
                 note(f"{tool} is unavailable here ({why}); using {fb_tool} ({what}) instead")
-                step = Step(tool=fb_tool, params=translate(step.params), target=step.target,
-                            reason=f"{step.reason} (fallback for {tool})".strip())
+                step = Step(
+                    tool=fb_tool,
+                    params=translate(step.params),
+                    target=step.target,
+                    reason=f"{step.reason} (fallback for {tool})".strip(),
+                )
                 ok, why, model, stage = info(fb_tool)
             else:
                 note(f"{tool} is unavailable here ({why}); left out, no fallback")
@@ -311,11 +332,15 @@ def validate_plan(
                 separate_ok = info("separate")[0]
             if not separate_ok:
                 if step.tool in VOICE_ONLY:
-                    note(f"{step.tool}: stem separation is unavailable, so it runs on the whole recording "
-                         f"(right for a solo recording of the {step.target}, not for a full mix)")
+                    note(
+                        f"{step.tool}: stem separation is unavailable, so it runs on the whole recording "
+                        f"(right for a solo recording of the {step.target}, not for a full mix)"
+                    )
                 else:
-                    note(f"{step.tool}: stem separation is unavailable; applied to the whole mix instead of the "
-                         f"{step.target}")
+                    note(
+                        f"{step.tool}: stem separation is unavailable; applied to the whole mix instead of the "
+                        f"{step.target}"
+                    )
                 step = step.model_copy(update={"target": "mix"})
         params, pnotes = coerce_params(step.tool, model, step.params)
         for n in pnotes:

@@ -47,7 +47,9 @@ def semantic_plan(
 
 
 def llm_configured(settings: Any = None) -> bool:
-    model = getattr(settings, "llm_model", None) if settings is not None else os.environ.get("MIXPILOT_LLM_MODEL")
+    model = (
+        getattr(settings, "llm_model", None) if settings is not None else os.environ.get("MIXPILOT_LLM_MODEL")
+    )
     return bool(model)
 
 
@@ -68,10 +70,20 @@ def make_plan(request: str, **kw: Any) -> Plan:
             guesses.append(f"'{w}'" + (f" (did you mean '{cand}'?)" if cand else ""))
         ask = f"I'm not sure what you mean by {', '.join(guesses)}. Could you say it again in other words?"
         if plan.steps:
-            ask += " Say \"yes\" to run the rest: " + ", ".join(st.tool.replace("_", " ") for st in plan.steps) + "."
-        return plan.model_copy(update={"kind": "clarify", "answer": ask, "steps": [],
-                                       "suggested_steps": list(plan.steps) or list(plan.suggested_steps),
-                                       "notes": notes + list(plan.notes) + [ask]})
+            ask += (
+                ' Say "yes" to run the rest: '
+                + ", ".join(st.tool.replace("_", " ") for st in plan.steps)
+                + "."
+            )
+        return plan.model_copy(
+            update={
+                "kind": "clarify",
+                "answer": ask,
+                "steps": [],
+                "suggested_steps": list(plan.steps) or list(plan.suggested_steps),
+                "notes": notes + list(plan.notes) + [ask],
+            }
+        )
     if notes:
         plan = plan.model_copy(update={"notes": notes + list(plan.notes)})
     return plan
@@ -109,8 +121,14 @@ def _make_plan(
             plan = Plan(steps=steps, notes=[f"running what I suggested: {names}"])
             return finish(validate_plan(plan, **kw), diagnosis)
         if PURE_YES.match(turn.text):
-            return finish(Plan(kind="none", answer="There is nothing waiting for a yes: ask me about the recording "
-                               "(\"is it ready for Spotify?\") or say what you'd like done."), diagnosis)
+            return finish(
+                Plan(
+                    kind="none",
+                    answer="There is nothing waiting for a yes: ask me about the recording "
+                    '("is it ready for Spotify?") or say what you\'d like done.',
+                ),
+                diagnosis,
+            )
     use_llm = llm is not None or llm_configured(settings)
     if isinstance(turn, Question):
         answered = answer_question(turn, diagnosis, history=history)
@@ -120,36 +138,64 @@ def _make_plan(
         answered = finish(answered, diagnosis)
         if not use_llm:
             return answered
-        return _with_llm(request, answered, Forbidden(), analysis=analysis, diagnosis=diagnosis, history=history,
-                         registry=registry, settings=settings, llm=llm, allow_unavailable=allow_unavailable)
+        return _with_llm(
+            request,
+            answered,
+            Forbidden(),
+            analysis=analysis,
+            diagnosis=diagnosis,
+            history=history,
+            registry=registry,
+            settings=settings,
+            llm=llm,
+            allow_unavailable=allow_unavailable,
+        )
 
     if previous is not None and not isinstance(previous, Plan):
         previous = Plan.model_validate(previous)
     if previous is not None:
         fu = parse_followup(request)
         if fu is not None and fu.kind in ("adjust", "repeat_with_changes"):
-            return finish(validate_plan(apply_followup(previous, fu), registry, forbidden=set(fu.forbid),
-                                        allow_unavailable=allow_unavailable), diagnosis)
+            return finish(
+                validate_plan(
+                    apply_followup(previous, fu),
+                    registry,
+                    forbidden=set(fu.forbid),
+                    allow_unavailable=allow_unavailable,
+                ),
+                diagnosis,
+            )
         if fu is not None:  # undo / reset need no plan; the conversation handles them
-            return finish(Plan(steps=[], notes=[f"{fu.kind}: handled by the conversation, no tools to run"]),
-                          diagnosis)
+            return finish(
+                Plan(steps=[], notes=[f"{fu.kind}: handled by the conversation, no tools to run"]), diagnosis
+            )
 
-    semantic, forbidden = plan_semantic(request, analysis=analysis, intents=_intents(use_embedder),
-                                        diagnosis=diagnosis)
+    semantic, forbidden = plan_semantic(
+        request, analysis=analysis, intents=_intents(use_embedder), diagnosis=diagnosis
+    )
     plan = semantic
     if use_llm:
         from agents.llm_planner import plan_with_llm
 
-        plan, forbidden = plan_with_llm(request, semantic=finish(semantic, diagnosis), forbidden=forbidden,
-                                        analysis=analysis, diagnosis=diagnosis, history=_llm_history(history),
-                                        registry=registry, settings=settings, llm=llm,
-                                        allow_unavailable=allow_unavailable)
+        plan, forbidden = plan_with_llm(
+            request,
+            semantic=finish(semantic, diagnosis),
+            forbidden=forbidden,
+            analysis=analysis,
+            diagnosis=diagnosis,
+            history=_llm_history(history),
+            registry=registry,
+            settings=settings,
+            llm=llm,
+            allow_unavailable=allow_unavailable,
+        )
     if recommendation and plan.kind == "process" and WITHOUT_MEMORY.search(request):
         plan.add_note("without memory, as asked: only what you said")
     elif recommendation and plan.kind == "process":
         plan = apply_recommendation(plan, recommendation, request_was_generic=not plan.steps)
-    return finish(validate_plan(plan, registry, forbidden=forbidden, allow_unavailable=allow_unavailable),
-                  diagnosis)
+    return finish(
+        validate_plan(plan, registry, forbidden=forbidden, allow_unavailable=allow_unavailable), diagnosis
+    )
 
 
 def _llm_history(history: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -157,25 +203,54 @@ def _llm_history(history: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for t in list(history)[-10:]:
         tools = [o.get("tool") for o in t.get("outcomes") or [] if o.get("status") in ("applied", "trimmed")]
-        out.append({"request": t.get("request", ""), "kind": t.get("kind", ""), "tools": tools,
-                    "answer": t.get("answer") or None})
+        out.append(
+            {
+                "request": t.get("request", ""),
+                "kind": t.get("kind", ""),
+                "tools": tools,
+                "answer": t.get("answer") or None,
+            }
+        )
     return out
 
 
-def _with_llm(request: str, semantic: Plan, forbidden: Forbidden, *, analysis: Mapping[str, Any] | None,
-              diagnosis: Mapping[str, Any] | None, history: Sequence[Mapping[str, Any]], registry: Any,
-              settings: Any, llm: Any, allow_unavailable: bool) -> Plan:
+def _with_llm(
+    request: str,
+    semantic: Plan,
+    forbidden: Forbidden,
+    *,
+    analysis: Mapping[str, Any] | None,
+    diagnosis: Mapping[str, Any] | None,
+    history: Sequence[Mapping[str, Any]],
+    registry: Any,
+    settings: Any,
+    llm: Any,
+    allow_unavailable: bool,
+) -> Plan:
     from agents.llm_planner import plan_with_llm
 
-    plan, forbidden = plan_with_llm(request, semantic=semantic, forbidden=forbidden, analysis=analysis,
-                                    diagnosis=diagnosis, history=_llm_history(history), registry=registry,
-                                    settings=settings, llm=llm, allow_unavailable=allow_unavailable)
-    return finish(validate_plan(plan, registry, forbidden=forbidden, allow_unavailable=allow_unavailable),
-                  diagnosis)
+    plan, forbidden = plan_with_llm(
+        request,
+        semantic=semantic,
+        forbidden=forbidden,
+        analysis=analysis,
+        diagnosis=diagnosis,
+        history=_llm_history(history),
+        registry=registry,
+        settings=settings,
+        llm=llm,
+        allow_unavailable=allow_unavailable,
+    )
+    return finish(
+        validate_plan(plan, registry, forbidden=forbidden, allow_unavailable=allow_unavailable), diagnosis
+    )
 
 
-WITHOUT_MEMORY = re.compile(r"\b(?:without|no|ignore|skip|forget)(?: my| the| your)? (?:memory|ratings|"
-                            r"preferences|history|learned settings)\b", re.IGNORECASE)
+WITHOUT_MEMORY = re.compile(
+    r"\b(?:without|no|ignore|skip|forget)(?: my| the| your)? (?:memory|ratings|"
+    r"preferences|history|learned settings)\b",
+    re.IGNORECASE,
+)
 _ASK_BACK = ("i am not sure", "did you mean", "could you say", "please say it in other words")
 
 
@@ -207,8 +282,11 @@ def _rec_steps(rec: Mapping[str, Any]) -> list[Step]:
     if isinstance(rec.get("steps"), list):
         return [Step.model_validate(s) for s in rec["steps"] if isinstance(s, Mapping) and s.get("tool")]
     params = rec.get("params", rec)
-    return [Step(tool=k, params=dict(v), reason="from similar recordings you rated")
-            for k, v in params.items() if params_model(k) is not None and isinstance(v, Mapping)]
+    return [
+        Step(tool=k, params=dict(v), reason="from similar recordings you rated")
+        for k, v in params.items()
+        if params_model(k) is not None and isinstance(v, Mapping)
+    ]
 
 
 def _is_open(tool: str, key: str, value: Any) -> bool:
@@ -229,9 +307,12 @@ def apply_recommendation(plan: Plan, rec: Mapping[str, Any], *, request_was_gene
     evidence = str(rec.get("evidence") or "").strip()
     why = f" ({evidence})" if evidence else ""
     if request_was_generic and not plan.steps:
-        return Plan(steps=steps, source="memory",
-                    notes=[n for n in plan.notes if "not sure" not in n]
-                    + [f"from memory: the settings rated best on similar recordings{why}"])
+        return Plan(
+            steps=steps,
+            source="memory",
+            notes=[n for n in plan.notes if "not sure" not in n]
+            + [f"from memory: the settings rated best on similar recordings{why}"],
+        )
     by_tool = {s.tool: s for s in steps}
     filled: list[str] = []
     new_steps = []
@@ -252,7 +333,10 @@ def apply_recommendation(plan: Plan, rec: Mapping[str, Any], *, request_was_gene
         new_steps.append(s.model_copy(update={"params": params}))
     if not filled:
         return plan
-    notes = [*plan.notes, f"from memory (your ratings): {', '.join(filled)} set from similar recordings{why or ' you rated'}"]
+    notes = [
+        *plan.notes,
+        f"from memory (your ratings): {', '.join(filled)} set from similar recordings{why or ' you rated'}",
+    ]
     out = Plan(steps=new_steps, source=plan.source, notes=notes)
     out._said = said
     return out

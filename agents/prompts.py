@@ -47,8 +47,17 @@ Rules for steps (planned or suggested):
 """
 
 #: analysis keys sent when there is no diagnosis (the diagnosis' facts supersede them)
-ANALYSIS_KEYS = ("integrated_lufs", "true_peak_dbtp", "snr_db", "clipping_ratio", "bandwidth_hz", "speech_probability",
-                 "stereo_width", "spectral_tilt_db_per_octave", "duration_s")
+ANALYSIS_KEYS = (
+    "integrated_lufs",
+    "true_peak_dbtp",
+    "snr_db",
+    "clipping_ratio",
+    "bandwidth_hz",
+    "speech_probability",
+    "stereo_width",
+    "spectral_tilt_db_per_octave",
+    "duration_s",
+)
 #: how many previous turns the model sees, and how much of each answer
 HISTORY_TURNS = 6
 HISTORY_ANSWER_CHARS = 300
@@ -65,10 +74,15 @@ def diagnosis_block(diagnosis: Mapping[str, Any] | None) -> list[str]:
     if not diagnosis:
         return []
     parts: list[str] = []
-    findings = [{"problem": f.get("problem"), "severity": _round(f.get("severity")), "evidence": f.get("evidence")}
-                for f in diagnosis.get("findings") or [] if isinstance(f, Mapping)]
-    parts.append("Diagnosis findings: " + (json.dumps(findings, default=str) if findings
-                                           else "none (nothing measured as a problem)"))
+    findings = [
+        {"problem": f.get("problem"), "severity": _round(f.get("severity")), "evidence": f.get("evidence")}
+        for f in diagnosis.get("findings") or []
+        if isinstance(f, Mapping)
+    ]
+    parts.append(
+        "Diagnosis findings: "
+        + (json.dumps(findings, default=str) if findings else "none (nothing measured as a problem)")
+    )
     facts = {k: _round(v) for k, v in (diagnosis.get("facts") or {}).items() if v is not None}
     if facts:
         parts.append("Measured facts: " + json.dumps(facts, default=str))
@@ -82,14 +96,18 @@ def history_block(history: Sequence[Mapping[str, Any]] | None) -> list[str]:
         return []
     lines = []
     for i, turn in enumerate(list(history)[-HISTORY_TURNS:], 1):
-        tools = turn.get("tools") or [s.get("tool") for s in turn.get("steps") or [] if isinstance(s, Mapping)]
+        tools = turn.get("tools") or [
+            s.get("tool") for s in turn.get("steps") or [] if isinstance(s, Mapping)
+        ]
         if isinstance(tools, str):
             tools = [tools]
         item = {"request": turn.get("request"), "kind": turn.get("kind"), "tools run": list(tools)}
         answer = turn.get("answer")
         if answer:
             answer = str(answer)
-            item["answer"] = answer if len(answer) <= HISTORY_ANSWER_CHARS else answer[:HISTORY_ANSWER_CHARS] + "…"
+            item["answer"] = (
+                answer if len(answer) <= HISTORY_ANSWER_CHARS else answer[:HISTORY_ANSWER_CHARS] + "…"
+            )
         lines.append(f"{i}. " + json.dumps(item, default=str))
     return ["Conversation so far (oldest first):", *lines]
 
@@ -112,9 +130,14 @@ def draft_block(draft: Mapping[str, Any] | None) -> list[str]:
     return ["The offline planner's reading (improve on it if you can): " + json.dumps(bits, default=str)]
 
 
-def user_message(request: str, analysis: Mapping[str, Any] | None, draft: Mapping[str, Any] | None, *,
-                 diagnosis: Mapping[str, Any] | None = None,
-                 history: Sequence[Mapping[str, Any]] | None = None) -> str:
+def user_message(
+    request: str,
+    analysis: Mapping[str, Any] | None,
+    draft: Mapping[str, Any] | None,
+    *,
+    diagnosis: Mapping[str, Any] | None = None,
+    history: Sequence[Mapping[str, Any]] | None = None,
+) -> str:
     parts = [f"Request: {request}"]
     parts += diagnosis_block(diagnosis)
     if analysis:

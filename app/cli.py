@@ -11,7 +11,23 @@ import sys
 from app.errors import CliError
 
 # order = order in --help
-COMMANDS = ["analyze", "diagnose", "tools", "models", "apply", "plan", "process", "chat", "demo", "migrate", "feedback", "recommend", "ui", "serve", "worker"]
+COMMANDS = [
+    "analyze",
+    "diagnose",
+    "tools",
+    "models",
+    "apply",
+    "plan",
+    "process",
+    "chat",
+    "demo",
+    "migrate",
+    "feedback",
+    "recommend",
+    "ui",
+    "serve",
+    "worker",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -64,8 +64,12 @@ class Progress:
                 return
             console = Console(stderr=True)
             self._bar = RichProgress(
-                TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                TimeElapsedColumn(), console=console, transient=True,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.percentage:>3.0f}%"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
             )
             self._bar.start()
             frac, msg = self._last

@@ -38,10 +38,19 @@ def open_service(settings: Settings | None = None, *, with_memory: bool = True) 
         print(f"mixpilot: LLM planner not available ({exc}); using the offline planner", file=sys.stderr)
     from memory.storage import AudioStore
 
-    store = AudioStore(settings.audio_dir)  # one store (and its decoded-audio cache) for the service and memory
+    store = AudioStore(
+        settings.audio_dir
+    )  # one store (and its decoded-audio cache) for the service and memory
     cache, memory = build_memory(settings, store=store) if with_memory else (None, None)
-    return Mixpilot(data_dir=settings.data_dir, llm=llm, max_duration_s=settings.max_duration_s, memory=memory,
-                    cache=cache, threads_url=settings.database_url, store=store)
+    return Mixpilot(
+        data_dir=settings.data_dir,
+        llm=llm,
+        max_duration_s=settings.max_duration_s,
+        memory=memory,
+        cache=cache,
+        threads_url=settings.database_url,
+        store=store,
+    )
 
 
 def build_memory(settings: Settings, *, store=None):
@@ -65,9 +74,13 @@ def build_memory(settings: Settings, *, store=None):
     from memory.migrate import SchemaOutOfDate
 
     try:
-        memory = open_memory(data_dir=settings.data_dir, database_url=settings.database_url,
-                             chroma_url=settings.chroma_url, cache=cache,
-                             store=store if store is not None else AudioStore(settings.audio_dir))
+        memory = open_memory(
+            data_dir=settings.data_dir,
+            database_url=settings.database_url,
+            chroma_url=settings.chroma_url,
+            cache=cache,
+            store=store if store is not None else AudioStore(settings.audio_dir),
+        )
     except SchemaOutOfDate:
         raise
     except Exception as exc:  # e.g. database unreachable

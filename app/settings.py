@@ -16,8 +16,19 @@ if TYPE_CHECKING:
     from models.weights import WeightSources
 
 #: JWT secrets that are never accepted in production (placeholders from docs and templates)
-WEAK_SECRETS = frozenset({"changethis", "change-me", "changeme", "secret", "dev", "development", "mixpilot",
-                          "please-change-me", "test"})
+WEAK_SECRETS = frozenset(
+    {
+        "changethis",
+        "change-me",
+        "changeme",
+        "secret",
+        "dev",
+        "development",
+        "mixpilot",
+        "please-change-me",
+        "test",
+    }
+)
 MIN_SECRET_CHARS = 32
 
 
@@ -31,7 +42,9 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MIXPILOT_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default_factory=_default_data_dir, description="where files, SQLite and Chroma live")
+    data_dir: Path = Field(
+        default_factory=_default_data_dir, description="where files, SQLite and Chroma live"
+    )
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in the data dir")
     redis_url: str | None = None
     chroma_url: str | None = None
@@ -39,20 +52,31 @@ class Settings(BaseSettings):
 
     # ---- neural model weights (models/weights.py resolves them; `mixpilot models` fetches them)
     models_dir_: Path | None = Field(
-        None, validation_alias=AliasChoices("MIXPILOT_MODELS_DIR", "models_dir"),
-        description="where `mixpilot models pull` installs weights; default <data dir>/models")
+        None,
+        validation_alias=AliasChoices("MIXPILOT_MODELS_DIR", "models_dir"),
+        description="where `mixpilot models pull` installs weights; default <data dir>/models",
+    )
     model_mirror: str | None = Field(
-        None, description="base URL of a mirror of the published weights: Demucs under <mirror>/demucs/..., "
-        "Vocos with <mirror> as the Hugging Face endpoint; default the publishers (HF_ENDPOINT is honoured)")
+        None,
+        description="base URL of a mirror of the published weights: Demucs under <mirror>/demucs/..., "
+        "Vocos with <mirror> as the Hugging Face endpoint; default the publishers (HF_ENDPOINT is honoured)",
+    )
     demucs_dir: Path | None = Field(None, description="a folder of Demucs checkpoints placed by hand")
-    demucs_model: str = Field("htdemucs", description="the Demucs model `separate` uses (htdemucs, htdemucs_ft)")
+    demucs_model: str = Field(
+        "htdemucs", description="the Demucs model `separate` uses (htdemucs, htdemucs_ft)"
+    )
     vocos_dir: Path | None = Field(None, description="a folder with Vocos config.yaml and pytorch_model.bin")
-    opgan_weights: Path | None = Field(None, description="another Op-GAN generator file for `restore` "
-                                       "(default: the shipped models/checkpoints/opgan_small.pt)")
+    opgan_weights: Path | None = Field(
+        None,
+        description="another Op-GAN generator file for `restore` "
+        "(default: the shipped models/checkpoints/opgan_small.pt)",
+    )
     # not MIXPILOT_-prefixed: where torch and huggingface_hub themselves keep downloaded weights
     torch_home: Path | None = Field(None, validation_alias="TORCH_HOME")
     xdg_cache_home: Path | None = Field(None, validation_alias="XDG_CACHE_HOME")
-    hf_hub_cache: Path | None = Field(None, validation_alias=AliasChoices("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"))
+    hf_hub_cache: Path | None = Field(
+        None, validation_alias=AliasChoices("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE")
+    )
     hf_home: Path | None = Field(None, validation_alias="HF_HOME")
 
     llm_model: str | None = None
@@ -64,11 +88,15 @@ class Settings(BaseSettings):
 
     # ---- HTTP API (app/api)
     environment: Literal["development", "production"] = Field(
-        "development", description="production refuses weak secrets and hides the API docs (error bodies never "
-        "carry details: they name a request id, the log has the rest)")
+        "development",
+        description="production refuses weak secrets and hides the API docs (error bodies never "
+        "carry details: they name a request id, the log has the rest)",
+    )
     jwt_secret: SecretStr | None = Field(
-        None, description=f"HMAC key for tokens; required in production (>= {MIN_SECRET_CHARS} chars); "
-        "development without one gets a random per-process key")
+        None,
+        description=f"HMAC key for tokens; required in production (>= {MIN_SECRET_CHARS} chars); "
+        "development without one gets a random per-process key",
+    )
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     jwt_issuer: str = "mixpilot"
     jwt_audience: str = "mixpilot-api"
@@ -76,40 +104,75 @@ class Settings(BaseSettings):
     refresh_token_days: float = Field(14.0, gt=0, le=90)
     max_upload_mb: float = Field(200.0, gt=0, description="largest accepted upload (whole request body)")
     max_decoded_mb: float = Field(
-        256.0, gt=0, description="largest decoded upload (frames × channels × 4 bytes of float32, read from the "
-        "header before decoding): 256 MB is 23 min of 48 kHz stereo")
+        256.0,
+        gt=0,
+        description="largest decoded upload (frames × channels × 4 bytes of float32, read from the "
+        "header before decoding): 256 MB is 23 min of 48 kHz stereo",
+    )
     user_audio_mb: float = Field(
-        4096.0, gt=0, description="decoded size of all of one user's stored files together (uploads and results)")
+        4096.0,
+        gt=0,
+        description="decoded size of all of one user's stored files together (uploads and results)",
+    )
     decode_slots: int = Field(2, ge=1, le=64, description="uploads decoded at once by one API process")
     login_max_failures: int = Field(5, ge=1, description="failed logins per email+client before throttling")
     login_max_address_failures: int = Field(
-        100, ge=1, description="failed logins per client address (any emails) before that address is throttled "
-        "for accounts that have not signed in from it before: high, so an office NAT is not locked out")
+        100,
+        ge=1,
+        description="failed logins per client address (any emails) before that address is throttled "
+        "for accounts that have not signed in from it before: high, so an office NAT is not locked out",
+    )
     trusted_proxies: list[str] = Field(
-        default_factory=list, description="addresses or CIDR ranges of reverse proxies whose X-Forwarded-For / "
-        "Forwarded headers name the client (JSON list, e.g. [\"10.0.0.0/8\"]); other peers' headers are ignored")
+        default_factory=list,
+        description="addresses or CIDR ranges of reverse proxies whose X-Forwarded-For / "
+        'Forwarded headers name the client (JSON list, e.g. ["10.0.0.0/8"]); other peers\' headers are ignored',
+    )
     login_window_s: float = Field(300.0, gt=0)
-    auth_cache_s: float = Field(5.0, ge=0, le=60, description="how long a token's account lookup is reused "
-                                "(0: every request reads the user row); a deactivated account stops within it")
-    job_threads: int = Field(2, ge=1, le=64, description="jobs at once: in-process runner children, or per arq worker")
-    job_nice: int = Field(10, ge=0, le=19, description="CPU niceness of job processes/threads (reads stay fast)")
+    auth_cache_s: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        description="how long a token's account lookup is reused "
+        "(0: every request reads the user row); a deactivated account stops within it",
+    )
+    job_threads: int = Field(
+        2, ge=1, le=64, description="jobs at once: in-process runner children, or per arq worker"
+    )
+    job_nice: int = Field(
+        10, ge=0, le=19, description="CPU niceness of job processes/threads (reads stay fast)"
+    )
     job_cpu_policy: Literal["batch", "idle", "nice"] = Field(
-        "batch", description="CPU policy of the API's job processes (Linux): 'batch' (SCHED_BATCH + job_nice: "
+        "batch",
+        description="CPU policy of the API's job processes (Linux): 'batch' (SCHED_BATCH + job_nice: "
         "requests preempt jobs at once, jobs still progress on a busy machine), 'idle' (SCHED_IDLE: only CPU "
-        "nothing else wants; a busy machine starves jobs), 'nice' (niceness only)")
+        "nothing else wants; a busy machine starves jobs), 'nice' (niceness only)",
+    )
     job_runner: Literal["process", "thread"] = Field(
-        "process", description="in-process jobs (no Redis): niced child processes (default) or threads of the "
-        "API process (the GIL then slows requests while jobs run)")
+        "process",
+        description="in-process jobs (no Redis): niced child processes (default) or threads of the "
+        "API process (the GIL then slows requests while jobs run)",
+    )
     job_heartbeat_s: float = Field(5.0, gt=0)
-    job_stale_s: float = Field(30.0, gt=0, description="a running job without heartbeat this long was interrupted "
-                               "(its process died): it is queued again (job_max_attempts) or failed")
+    job_stale_s: float = Field(
+        30.0,
+        gt=0,
+        description="a running job without heartbeat this long was interrupted "
+        "(its process died): it is queued again (job_max_attempts) or failed",
+    )
     job_timeout_s: float = Field(3600.0, gt=0)
     job_queue: str = Field("mixpilot:queue", description="arq queue name (Redis mode)")
-    job_max_attempts: int = Field(3, ge=1, le=20, description="runs of a job interrupted by a crash or restart "
-                                  "before it fails with the reason")
-    job_retry_backoff_s: float = Field(2.0, ge=0, description="wait before re-running an interrupted job "
-                                       "(doubled per attempt)")
-    max_queued_jobs: int = Field(10, ge=1, description="jobs one user may have queued or running at once (429 over)")
+    job_max_attempts: int = Field(
+        3,
+        ge=1,
+        le=20,
+        description="runs of a job interrupted by a crash or restart before it fails with the reason",
+    )
+    job_retry_backoff_s: float = Field(
+        2.0, ge=0, description="wait before re-running an interrupted job (doubled per attempt)"
+    )
+    max_queued_jobs: int = Field(
+        10, ge=1, description="jobs one user may have queued or running at once (429 over)"
+    )
     enhancement_wait_s: float = Field(300.0, gt=0, description="how long /enhancement/* waits before 202")
 
     @model_validator(mode="after")
@@ -126,8 +189,10 @@ class Settings(BaseSettings):
                 check_secret(value)
             return value
         if self.environment == "production":
-            raise ValueError("MIXPILOT_JWT_SECRET is required in production "
-                             f"(>= {MIN_SECRET_CHARS} random characters, e.g. `openssl rand -hex 32`)")
+            raise ValueError(
+                "MIXPILOT_JWT_SECRET is required in production "
+                f"(>= {MIN_SECRET_CHARS} random characters, e.g. `openssl rand -hex 32`)"
+            )
         if not hasattr(self, "_dev_secret"):
             object.__setattr__(self, "_dev_secret", secrets.token_urlsafe(48))
         return self._dev_secret  # type: ignore[attr-defined]
@@ -138,7 +203,9 @@ class Settings(BaseSettings):
         from models.weights import WeightSources
 
         cache = self.xdg_cache_home or Path.home() / ".cache"
-        hf_hub = self.hf_hub_cache or ((self.hf_home / "hub") if self.hf_home else cache / "huggingface" / "hub")
+        hf_hub = self.hf_hub_cache or (
+            (self.hf_home / "hub") if self.hf_home else cache / "huggingface" / "hub"
+        )
         return WeightSources(
             models_dir=self.models_dir.expanduser(),
             mirror=self.model_mirror,
@@ -147,8 +214,8 @@ class Settings(BaseSettings):
             vocos_dir=self.vocos_dir.expanduser() if self.vocos_dir else None,
             torch_hub_dir=(self.torch_home or cache / "torch") / "hub" / "checkpoints",
             hf_hub_cache=hf_hub,
-        )
             opgan_weights=self.opgan_weights.expanduser() if self.opgan_weights else None,
+        )
 
     @property
     def max_upload_bytes(self) -> int:
@@ -179,5 +246,7 @@ class Settings(BaseSettings):
 def check_secret(value: str) -> None:
     """Raise ValueError for a default, placeholder or short secret."""
     if value.strip().lower() in WEAK_SECRETS or len(value) < MIN_SECRET_CHARS or len(set(value)) < 8:
-        raise ValueError(f"MIXPILOT_JWT_SECRET is a placeholder or too short for production: use >= "
-                         f"{MIN_SECRET_CHARS} random characters (e.g. `openssl rand -hex 32`)")
+        raise ValueError(
+            f"MIXPILOT_JWT_SECRET is a placeholder or too short for production: use >= "
+            f"{MIN_SECRET_CHARS} random characters (e.g. `openssl rand -hex 32`)"
+        )

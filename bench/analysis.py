@@ -55,8 +55,10 @@ def main() -> None:
     audio, what = signal()
     print(f"signal: {what}, {audio.duration_s:.0f} s, {audio.sample_rate} Hz, {audio.channels} ch")
     med, times = timeit(lambda: analyze(audio))
-    print(f"analyze: median {med:.3f} s over {len(times)} runs (min {min(times):.3f}, max {max(times):.3f}); "
-          f"goal < {GOAL_S} s: {'MET' if med < GOAL_S else 'NOT MET'}")
+    print(
+        f"analyze: median {med:.3f} s over {len(times)} runs (min {min(times):.3f}, max {max(times):.3f}); "
+        f"goal < {GOAL_S} s: {'MET' if med < GOAL_S else 'NOT MET'}"
+    )
     kb, _ = timeit(lambda: loudness_from_blocks(k_weighted_blocks(audio)), 5)
     tp, _ = timeit(lambda: true_peak_linear(audio), 5)
     tpx, _ = timeit(lambda: true_peak_linear(audio, exhaustive=True), 3)

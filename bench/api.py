@@ -69,8 +69,9 @@ def make_clip(path: Path, seconds: float, sr: int = 44100) -> None:
     t = np.arange(int(seconds * sr)) / sr
     chord = sum(0.05 * np.sin(2 * np.pi * f * t) for f in (110.0, 220.0, 277.2, 329.6, 440.0))
     beat = 0.2 * (np.sin(2 * np.pi * 2 * t) > 0.95) * rng.standard_normal(t.size)
-    x = np.stack([chord + beat + 0.01 * rng.standard_normal(t.size),
-                  chord + beat + 0.01 * rng.standard_normal(t.size)]).astype(np.float32)
+    x = np.stack(
+        [chord + beat + 0.01 * rng.standard_normal(t.size), chord + beat + 0.01 * rng.standard_normal(t.size)]
+    ).astype(np.float32)
     sf.write(path, x.T, sr, subtype="PCM_16")
 
 
@@ -116,15 +117,22 @@ class RawClient:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         try:
-            self.writer.write(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: " + self.host.encode()
-                              + b"\r\n" + self.extra + b"\r\n")
+            self.writer.write(
+                b"GET "
+                + path.encode()
+                + b" HTTP/1.1\r\nHost: "
+                + self.host.encode()
+                + b"\r\n"
+                + self.extra
+                + b"\r\n"
+            )
             head = await self.reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])
             lower = head.lower()
             i = lower.find(b"\r\ncontent-length:")
             if i < 0:  # not what uvicorn sends for JSON: treat as an error, start a new connection
                 raise ConnectionError(f"no Content-Length in {head[:200]!r}")
-            n = int(lower[i + 17:lower.index(b"\r\n", i + 2)])
+            n = int(lower[i + 17 : lower.index(b"\r\n", i + 2)])
             body = await self.reader.readexactly(n)
             if b"\r\nconnection: close" in lower:
                 self.close()
@@ -157,8 +165,13 @@ async def run(args: argparse.Namespace) -> None:
     data = Path(tempfile.mkdtemp(prefix="mixpilot-bench-"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, MIXPILOT_DATA_DIR=str(data), MIXPILOT_JWT_SECRET="bench-" + "k" * 40 + os.urandom(8).hex(),
-               MIXPILOT_JOB_THREADS=str(args.threads), MIXPILOT_LOGIN_MAX_FAILURES="1000")
+    env = dict(
+        os.environ,
+        MIXPILOT_DATA_DIR=str(data),
+        MIXPILOT_JWT_SECRET="bench-" + "k" * 40 + os.urandom(8).hex(),
+        MIXPILOT_JOB_THREADS=str(args.threads),
+        MIXPILOT_LOGIN_MAX_FAILURES="1000",
+    )
     if args.runner:
         env["MIXPILOT_JOB_RUNNER"] = args.runner
     if args.workers:
@@ -167,12 +180,22 @@ async def run(args: argparse.Namespace) -> None:
     else:
         env.pop("MIXPILOT_REDIS_URL", None)
     procs: list[subprocess.Popen] = []
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level",
-                               "warning"], cwd=ROOT, env=env)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT,
+        env=env,
+    )
     procs.append(server)
     for _ in range(args.workers):
-        procs.append(subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], cwd=ROOT, env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "worker"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     peak = {"rss": 0.0}
     under_jobs: dict = {"lat": [], "errors": 0, "wall": float("nan"), "cpu": (0.0, 0.0)}
     after: dict | None = None
@@ -192,8 +215,11 @@ async def run(args: argparse.Namespace) -> None:
                 await asyncio.sleep(0.2)
             print(f"server up in {time.monotonic() - t0:.1f} s (pid {server.pid}), data dir {data}")
             await c.post("/api/v1/auth/register", json={"email": "bench@example.com", "password": PASSWORD})
-            tok = (await c.post("/api/v1/auth/token", data={"username": "bench@example.com",
-                                                              "password": PASSWORD})).json()
+            tok = (
+                await c.post(
+                    "/api/v1/auth/token", data={"username": "bench@example.com", "password": PASSWORD}
+                )
+            ).json()
             h = {"Authorization": f"Bearer {tok['access_token']}"}
             clip = data / "clip.wav"
             make_clip(clip, args.clip_s)
@@ -217,8 +243,9 @@ async def run(args: argparse.Namespace) -> None:
             t_jobs = time.monotonic()
             job_ids = []
             for fid in files:
-                r = await c.post("/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [fid]},
-                                 headers=h)
+                r = await c.post(
+                    "/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [fid]}, headers=h
+                )
                 r.raise_for_status()
                 job_ids.append(r.json()["job_id"])
             done: dict[str, tuple[str, float]] = {}
@@ -238,7 +265,11 @@ async def run(args: argparse.Namespace) -> None:
                                 errs.append(j.get("error"))
                     await asyncio.sleep(0.5)
 
-            paths = ["/api/v1/auth/me", f"/api/v1/jobs/{job_ids[0]}", f"/api/v1/files/{files[0]}?analysis=false"]
+            paths = [
+                "/api/v1/auth/me",
+                f"/api/v1/jobs/{job_ids[0]}",
+                f"/api/v1/files/{files[0]}?analysis=false",
+            ]
 
             async def reads(until) -> dict:
                 """`--clients` readers cycling over `paths` until `until()`: latencies, errors, wall, CPU."""
@@ -281,7 +312,9 @@ async def run(args: argparse.Namespace) -> None:
 
             under_jobs = (await asyncio.gather(watch(), reads(jobs_over)))[1]
             t_after = time.monotonic()
-            after = await reads(lambda: time.monotonic() - t_after >= args.after_s) if args.after_s > 0 else None
+            after = (
+                await reads(lambda: time.monotonic() - t_after >= args.after_s) if args.after_s > 0 else None
+            )
             sampler.cancel()
     finally:
         for p in procs:
@@ -299,29 +332,50 @@ async def run(args: argparse.Namespace) -> None:
         print("read error:", e)
     statuses = [s for s, _ in done.values()]
     times = sorted(t for _, t in done.values())
-    print(f"\n{args.jobs} jobs × {args.clip_s:.0f} s clips, {args.threads} jobs at once"
-          + (f" per worker, {args.workers} arq workers" if args.workers else f" in-process ({args.runner or 'default'} runner)")
-          + f"; {args.clients} concurrent readers (think {args.think_ms} ms)")
-    print(f"jobs: {statuses.count('succeeded')}/{args.jobs} succeeded"
-          + (f" ({len(job_ids) - len(done)} unfinished at --max-s)" if len(done) < len(job_ids) else "")
-          + (f"; first done {times[0]:.1f} s, median {statistics.median(times):.1f} s, all {times[-1]:.1f} s"
-             if times else ""))
+    print(
+        f"\n{args.jobs} jobs × {args.clip_s:.0f} s clips, {args.threads} jobs at once"
+        + (
+            f" per worker, {args.workers} arq workers"
+            if args.workers
+            else f" in-process ({args.runner or 'default'} runner)"
+        )
+        + f"; {args.clients} concurrent readers (think {args.think_ms} ms)"
+    )
+    print(
+        f"jobs: {statuses.count('succeeded')}/{args.jobs} succeeded"
+        + (f" ({len(job_ids) - len(done)} unfinished at --max-s)" if len(done) < len(job_ids) else "")
+        + (
+            f"; first done {times[0]:.1f} s, median {statistics.median(times):.1f} s, all {times[-1]:.1f} s"
+            if times
+            else ""
+        )
+    )
     report("reads while the jobs ran", under_jobs, args.client)
     if after is not None:
         report(f"reads for {args.after_s:.0f} s after the jobs (none running)", after, args.client)
-    print(f"peak RSS (server{' + workers' if args.workers else ''} + their children, sampled): {peak['rss']:.0f} MB")
-    print(f"load average at the end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
+    print(
+        f"peak RSS (server{' + workers' if args.workers else ''} + their children, sampled): {peak['rss']:.0f} MB"
+    )
+    print(
+        f"load average at the end: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}"
+    )
 
 
 def report(title: str, r: dict, client: str) -> None:
     lat = np.asarray(r["lat"]) * 1000
-    print(f"{title}: {lat.size} requests in {r['wall']:.1f} s = {lat.size / r['wall']:.0f} req/s, "
-          f"errors {r['errors']}")
+    print(
+        f"{title}: {lat.size} requests in {r['wall']:.1f} s = {lat.size / r['wall']:.0f} req/s, "
+        f"errors {r['errors']}"
+    )
     if lat.size:
-        print(f"  latency ms: p50 {np.percentile(lat, 50):.1f}  p90 {np.percentile(lat, 90):.1f}  "
-              f"p99 {np.percentile(lat, 99):.1f}  max {lat.max():.1f}   (goal p99 < 100 ms)")
-        print(f"  CPU per read: client {1000 * r['cpu'][0] / lat.size:.2f} ms ({client}; the whole bench process), "
-              f"server {1000 * r['cpu'][1] / lat.size:.2f} ms (the API process; job processes not counted)")
+        print(
+            f"  latency ms: p50 {np.percentile(lat, 50):.1f}  p90 {np.percentile(lat, 90):.1f}  "
+            f"p99 {np.percentile(lat, 99):.1f}  max {lat.max():.1f}   (goal p99 < 100 ms)"
+        )
+        print(
+            f"  CPU per read: client {1000 * r['cpu'][0] / lat.size:.2f} ms ({client}; the whole bench process), "
+            f"server {1000 * r['cpu'][1] / lat.size:.2f} ms (the API process; job processes not counted)"
+        )
 
 
 def main() -> None:
@@ -329,17 +383,33 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--jobs", type=int, default=20)
     ap.add_argument("--clip-s", type=float, default=30.0)
-    ap.add_argument("--threads", type=int, default=2, help="jobs at once (local job processes, or per arq worker)")
-    ap.add_argument("--runner", choices=["process", "thread"], default=None,
-                    help="local job runner (MIXPILOT_JOB_RUNNER; default: the server's default, process)")
+    ap.add_argument(
+        "--threads", type=int, default=2, help="jobs at once (local job processes, or per arq worker)"
+    )
+    ap.add_argument(
+        "--runner",
+        choices=["process", "thread"],
+        default=None,
+        help="local job runner (MIXPILOT_JOB_RUNNER; default: the server's default, process)",
+    )
     ap.add_argument("--workers", type=int, default=0, help="arq worker processes (needs --redis)")
     ap.add_argument("--redis", default="redis://127.0.0.1:6379/14")
-    ap.add_argument("--client", choices=["raw", "httpx"], default="raw",
-                    help="read client: raw (minimal keep-alive HTTP/1.1 on asyncio) or httpx (costs ms of CPU per request)")
+    ap.add_argument(
+        "--client",
+        choices=["raw", "httpx"],
+        default="raw",
+        help="read client: raw (minimal keep-alive HTTP/1.1 on asyncio) or httpx (costs ms of CPU per request)",
+    )
     ap.add_argument("--think-ms", type=float, default=10.0, help="pause between a client's requests")
-    ap.add_argument("--after-s", type=float, default=10.0,
-                    help="then read this long with no jobs running (the server's own capacity); 0 to skip")
-    ap.add_argument("--keep", action="store_true", help="keep the temp data dir (removed at the end otherwise)")
+    ap.add_argument(
+        "--after-s",
+        type=float,
+        default=10.0,
+        help="then read this long with no jobs running (the server's own capacity); 0 to skip",
+    )
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the temp data dir (removed at the end otherwise)"
+    )
     ap.add_argument("--max-s", type=float, default=900.0, help="stop after this long even if jobs remain")
     args = ap.parse_args()
     try:  # the client's event loop: uvloop where installed (uvicorn[standard] brings it)

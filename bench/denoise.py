@@ -34,14 +34,18 @@ def methods():
     return {
         "ours": lambda x, sr: den(Audio(x, sr)).audio.samples[0],
         "dfn3_plain": lambda x, sr: deepfilter.enhance(x, sr, atten_lim_db=100.0)[0][0],
-        "nr_nonstat": lambda x, sr: nr.reduce_noise(y=x, sr=sr, stationary=False, prop_decrease=0.6, n_jobs=1),
+        "nr_nonstat": lambda x, sr: nr.reduce_noise(
+            y=x, sr=sr, stationary=False, prop_decrease=0.6, n_jobs=1
+        ),
         "nr_stat": lambda x, sr: nr.reduce_noise(y=x, sr=sr, stationary=True, prop_decrease=0.6, n_jobs=1),
     }
 
 
 def main() -> int:
     root = shared_fixtures_dir() / "speech_pairs"
-    files = sorted((root / "vbdemand" / "noisy").glob("*.wav")) + sorted((root / "babble" / "noisy").glob("*.wav"))
+    files = sorted((root / "vbdemand" / "noisy").glob("*.wav")) + sorted(
+        (root / "babble" / "noisy").glob("*.wav")
+    )
     if not files:
         print(f"no speech pairs under {root}; nothing to benchmark")
         return 0

@@ -92,25 +92,36 @@ def main() -> None:
         sf.write(refp, ref.samples.T, 44100, subtype="PCM_24")
         target = integrated_lufs(load(refp))
         out_ours, out_mg = tmp / "ours.wav", tmp / "matchering.wav"
-        print(f"track: {TRACK} looped to 3:00 (44.1 kHz stereo); reference: {REFERENCE} looped, {target:.2f} LUFS")
+        print(
+            f"track: {TRACK} looped to 3:00 (44.1 kHz stereo); reference: {REFERENCE} looped, {target:.2f} LUFS"
+        )
         t_ours, all_ours, c_ours = timed(lambda: ours(src, out_ours, target), args.runs)
         t_mg, all_mg, c_mg = timed(lambda: theirs(src, refp, out_mg), args.runs)
         a = load(src)
-        t_tool, _, c_tool = timed(lambda: get_tool("master")(a, {"target_lufs": target, "true_peak_dbtp": -1.0}),
-                                  args.runs)
+        t_tool, _, c_tool = timed(
+            lambda: get_tool("master")(a, {"target_lufs": target, "true_peak_dbtp": -1.0}), args.runs
+        )
         m_ours, m_mg = ebur128(out_ours), ebur128(out_mg)
         mem_ours = peak_mem_mb(lambda: ours(src, out_ours, target))
         mem_mg = peak_mem_mb(lambda: theirs(src, refp, out_mg))
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
-    print(f"{'':12}{'median s':>10}{'CPU s':>8}{'runs s':>34}{'LUFS':>9}{'error LU':>10}{'TP dBTP':>9}{'peak MiB':>10}")
-    for name, t, c, runs, m, mem in (("mixpilot", t_ours, c_ours, all_ours, m_ours, mem_ours),
-                                     ("matchering", t_mg, c_mg, all_mg, m_mg, mem_mg)):
-        print(f"{name:12}{t:10.2f}{c:8.2f}{' '.join(f'{x:.2f}' for x in runs):>34}{m.integrated_lufs:9.2f}"
-              f"{m.integrated_lufs - target:+10.2f}{m.true_peak_dbtp:9.2f}{mem:10.0f}")
+    print(
+        f"{'':12}{'median s':>10}{'CPU s':>8}{'runs s':>34}{'LUFS':>9}{'error LU':>10}{'TP dBTP':>9}{'peak MiB':>10}"
+    )
+    for name, t, c, runs, m, mem in (
+        ("mixpilot", t_ours, c_ours, all_ours, m_ours, mem_ours),
+        ("matchering", t_mg, c_mg, all_mg, m_mg, mem_mg),
+    ):
+        print(
+            f"{name:12}{t:10.2f}{c:8.2f}{' '.join(f'{x:.2f}' for x in runs):>34}{m.integrated_lufs:9.2f}"
+            f"{m.integrated_lufs - target:+10.2f}{m.true_peak_dbtp:9.2f}{mem:10.0f}"
+        )
     print(f"the master tool alone (no file I/O): {t_tool:.2f} s wall, {c_tool:.2f} s CPU (median)")
     print(f"time ratio mixpilot/matchering: {t_ours / t_mg:.2f} wall, {c_ours / c_mg:.2f} CPU (goal <= 0.15)")
-    print(f"|loudness error|: mixpilot {abs(m_ours.integrated_lufs - target):.2f} LU, "
-          f"matchering {abs(m_mg.integrated_lufs - target):.2f} LU (ffmpeg ebur128)")
+    print(
+        f"|loudness error|: mixpilot {abs(m_ours.integrated_lufs - target):.2f} LU, "
+        f"matchering {abs(m_mg.integrated_lufs - target):.2f} LU (ffmpeg ebur128)"
+    )
 
 
 if __name__ == "__main__":

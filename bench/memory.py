@@ -48,10 +48,20 @@ from tools.audio import Audio, load
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 # (tool, param, neutral, scale for the distance, exploration sd)
-PARAMS = [("eq", "bright_db", 0.0, 6.0, 2.0), ("eq", "warm_db", 0.0, 6.0, 2.0),
-          ("stereo_width", "width", 1.0, 1.0, 0.3), ("master", "target_lufs", -14.0, 12.0, 4.0),
-          ("compress", "amount", 0.5, 1.0, 0.25)]
-BOUNDS = {"bright_db": (-12, 12), "warm_db": (-12, 12), "width": (0, 2), "target_lufs": (-30, -6), "amount": (0, 1)}
+PARAMS = [
+    ("eq", "bright_db", 0.0, 6.0, 2.0),
+    ("eq", "warm_db", 0.0, 6.0, 2.0),
+    ("stereo_width", "width", 1.0, 1.0, 0.3),
+    ("master", "target_lufs", -14.0, 12.0, 4.0),
+    ("compress", "amount", 0.5, 1.0, 0.25),
+]
+BOUNDS = {
+    "bright_db": (-12, 12),
+    "warm_db": (-12, 12),
+    "width": (0, 2),
+    "target_lufs": (-30, -6),
+    "amount": (0, 1),
+}
 LISTENERS = {"bright": np.array([3.0, 0.0, 1.5, -9.0, 0.7]), "warm": np.array([-2.5, 3.0, 0.7, -18.0, 0.15])}
 SCALES = np.array([p[3] for p in PARAMS])
 NEUTRAL = np.array([p[2] for p in PARAMS])
@@ -62,8 +72,12 @@ CHECKPOINTS = (0, 5, 10, 20, 50)
 def excerpts(seconds: float = 10.0, limit: int = 24) -> list[tuple[str, Audio]]:
     out: list[tuple[str, Audio]] = []
     if FIXTURES.is_dir():
-        files = [p for sub in ("music", "speech", "vocals") for p in sorted((FIXTURES / sub).glob("*"))
-                 if p.suffix.lower() in (".flac", ".wav")]
+        files = [
+            p
+            for sub in ("music", "speech", "vocals")
+            for p in sorted((FIXTURES / sub).glob("*"))
+            if p.suffix.lower() in (".flac", ".wav")
+        ]
         for p in files:
             try:
                 a = load(p, max_duration_s=None)
@@ -72,10 +86,14 @@ def excerpts(seconds: float = 10.0, limit: int = 24) -> list[tuple[str, Audio]]:
             n = int(seconds * a.sample_rate)
             starts = [0] if a.frames <= 2 * n else [a.frames // 4, a.frames // 2]
             for s in starts:
-                seg = a.samples[:, s:s + n]
+                seg = a.samples[:, s : s + n]
                 if seg.shape[1] >= a.sample_rate:
-                    out.append((f"{p.parent.name}/{p.stem[:24]}@{s / a.sample_rate:.0f}s",
-                                Audio(samples=np.ascontiguousarray(seg), sample_rate=a.sample_rate)))
+                    out.append(
+                        (
+                            f"{p.parent.name}/{p.stem[:24]}@{s / a.sample_rate:.0f}s",
+                            Audio(samples=np.ascontiguousarray(seg), sample_rate=a.sample_rate),
+                        )
+                    )
         if out:
             rng = np.random.default_rng(0)
             rng.shuffle(out)
@@ -119,8 +137,10 @@ def distance(v: np.ndarray, taste: np.ndarray, scales: np.ndarray = SCALES) -> f
 
 
 RATING_NOISE = 0.4
-RATING_MODEL = (f"rating = clip(round(5 − 4·d/0.7 + N(0, {RATING_NOISE}²)), 1, 5), d = distance of the *applied*"
-                " settings from the hidden taste: 5 at the taste, ~3 at d 0.35, 1 beyond d 0.7")
+RATING_MODEL = (
+    f"rating = clip(round(5 − 4·d/0.7 + N(0, {RATING_NOISE}²)), 1, 5), d = distance of the *applied*"
+    " settings from the hidden taste: 5 at the taste, ~3 at d 0.35, 1 beyond d 0.7"
+)
 
 
 def rating(v: np.ndarray, taste: np.ndarray, rng: np.random.Generator, idx: list[int] | None = None) -> int:
@@ -137,8 +157,13 @@ ASPECTS = {"tone": [0, 1], "width": [2], "loudness": [3, 4]}
 
 #: `--ratings comments`: the words a listener uses for the setting furthest from their taste
 #: (index → (comment when the played value is above the taste, when below))
-COMMENTS = {0: ("too bright", "too dull"), 1: ("too warm", "too thin"), 2: ("too wide", "more width"),
-            3: ("too loud", "too quiet"), 4: ("too compressed", "more compression")}
+COMMENTS = {
+    0: ("too bright", "too dull"),
+    1: ("too warm", "too thin"),
+    2: ("too wide", "more width"),
+    3: ("too loud", "too quiet"),
+    4: ("too compressed", "more compression"),
+}
 COMMENT_MIN = 0.15  # a setting less far off than this (in the listener's scale) is not worth a word
 
 
@@ -170,8 +195,17 @@ class NoRecCache(MemoryCache):
             super().set(key, value, ttl_s)
 
 
-def learning(m: MemoryAgent, train, test, analyses, rounds: int, seed: int = 1,
-             explore: str = "fixed", aspects: bool = False, comments: bool = False) -> dict[str, list[float]]:
+def learning(
+    m: MemoryAgent,
+    train,
+    test,
+    analyses,
+    rounds: int,
+    seed: int = 1,
+    explore: str = "fixed",
+    aspects: bool = False,
+    comments: bool = False,
+) -> dict[str, list[float]]:
     rng = np.random.default_rng(seed)
     tag = "a" if aspects else ("c" if comments else "o")
     users = {name: f"listener-{name}-{tag}-{db.new_id()[:6]}" for name in LISTENERS}
@@ -180,7 +214,9 @@ def learning(m: MemoryAgent, train, test, analyses, rounds: int, seed: int = 1,
     def evaluate(name: str) -> float:
         d = []
         for aid, _audio in test:
-            rec = m.recommend(analysis=analyses[aid], request="master this", user_id=users[name], audio_id=aid)
+            rec = m.recommend(
+                analysis=analyses[aid], request="master this", user_id=users[name], audio_id=aid
+            )
             d.append(distance(as_vector(rec), LISTENERS[name]))
         return float(np.mean(d))
 
@@ -192,21 +228,40 @@ def learning(m: MemoryAgent, train, test, analyses, rounds: int, seed: int = 1,
             break
         for name, taste in LISTENERS.items():
             aid, audio = train[rng.integers(len(train))]
-            rec = m.recommend(analysis=analyses[aid], request="master this", user_id=users[name], audio_id=aid)
+            rec = m.recommend(
+                analysis=analyses[aid], request="master this", user_id=users[name], audio_id=aid
+            )
             # exploration lives here, in the simulated session (a person asking for variations), not in
             # recommend(): what a real user gets, and what `evaluate` scores, is the pure recommendation
             applied = clipped(as_vector(rec) + rng.normal(0, 1, len(PARAMS)) * explore_sd(n, explore))
-            turn = m.record_turn(user_id=users[name], thread_id=None, audio_id=aid, audio=audio,
-                                 analysis=analyses[aid], plan={"steps": [], "source": "semantic"},
-                                 outcomes=as_outcomes(applied), result_id=aid, request="master this")
+            turn = m.record_turn(
+                user_id=users[name],
+                thread_id=None,
+                audio_id=aid,
+                audio=audio,
+                analysis=analyses[aid],
+                plan={"steps": [], "source": "semantic"},
+                outcomes=as_outcomes(applied),
+                result_id=aid,
+                request="master this",
+            )
             given = {a: rating(applied, taste, rng, idx) for a, idx in ASPECTS.items()} if aspects else None
             stars = rating(applied, taste, rng)
-            m.feedback(user_id=users[name], turn_id=turn, rating=stars, aspects=given,
-                       comment=comment(applied, taste, stars) if comments else None)
+            m.feedback(
+                user_id=users[name],
+                turn_id=turn,
+                rating=stars,
+                aspects=given,
+                comment=comment(applied, taste, stars) if comments else None,
+            )
     # the same track, both listeners
     aid = test[0][0]
-    recs = {name: as_vector(m.recommend(analysis=analyses[aid], request="master this", user_id=users[name],
-                                        audio_id=aid)) for name in LISTENERS}
+    recs = {
+        name: as_vector(
+            m.recommend(analysis=analyses[aid], request="master this", user_id=users[name], audio_id=aid)
+        )
+        for name in LISTENERS
+    }
     curves["_same_track"] = [distance(recs["bright"], recs["warm"])]
     curves["_recs"] = recs  # type: ignore[assignment]
     return curves
@@ -229,14 +284,44 @@ def fill(m: MemoryAgent, vectors: list[np.ndarray], total: int, seed: int = 2) -
             taste = NEUTRAL + rng.normal(0, 1, len(PARAMS)) * SCALES * 0.3
             params = {o["tool"]: o["params"] for o in as_outcomes(taste)}
             score = float(rng.integers(1, 6))
-            cfgs.append({"id": cid, "owner_id": owner, "params": params, "type": "manual", "usage_count": 1,
-                         "rating_count": 1, "rating_sum": score, "score": score})
+            cfgs.append(
+                {
+                    "id": cid,
+                    "owner_id": owner,
+                    "params": params,
+                    "type": "manual",
+                    "usage_count": 1,
+                    "rating_count": 1,
+                    "rating_sum": score,
+                    "score": score,
+                }
+            )
             v = vectors[rng.integers(len(vectors))] + rng.normal(0, 0.4, F.DIMENSION).astype(np.float32)
-            vecs.append({"id": vid, "owner_id": owner, "configuration_id": cid, "feature_type": "audio",
-                         "feature_version": F.FEATURE_VERSION, "dimension": F.DIMENSION, "content_type": "music",
-                         "vector": [float(x) for x in v], "indexed": True})
-            items.append((vid, v, {"owner_id": owner, "configuration_id": cid, "content_type": "music",
-                                   "feature_version": F.FEATURE_VERSION}))
+            vecs.append(
+                {
+                    "id": vid,
+                    "owner_id": owner,
+                    "configuration_id": cid,
+                    "feature_type": "audio",
+                    "feature_version": F.FEATURE_VERSION,
+                    "dimension": F.DIMENSION,
+                    "content_type": "music",
+                    "vector": [float(x) for x in v],
+                    "indexed": True,
+                }
+            )
+            items.append(
+                (
+                    vid,
+                    v,
+                    {
+                        "owner_id": owner,
+                        "configuration_id": cid,
+                        "content_type": "music",
+                        "feature_version": F.FEATURE_VERSION,
+                    },
+                )
+            )
 
         async def _bulk(cfgs=cfgs, vecs=vecs) -> None:
             async with m.repo.sessions() as s, s.begin():
@@ -252,17 +337,39 @@ def fill(m: MemoryAgent, vectors: list[np.ndarray], total: int, seed: int = 2) -
     return time.perf_counter() - t0
 
 
-def report_learning(m: MemoryAgent, train, test, analyses, rounds: int, args: argparse.Namespace, *,
-                    aspects: bool, comments: bool = False) -> bool:
+def report_learning(
+    m: MemoryAgent,
+    train,
+    test,
+    analyses,
+    rounds: int,
+    args: argparse.Namespace,
+    *,
+    aspects: bool,
+    comments: bool = False,
+) -> bool:
     t = time.perf_counter()
-    curves = learning(m, train, test, analyses, rounds, seed=args.seed, explore=args.explore, aspects=aspects,
-                      comments=comments)
+    curves = learning(
+        m,
+        train,
+        test,
+        analyses,
+        rounds,
+        seed=args.seed,
+        explore=args.explore,
+        aspects=aspects,
+        comments=comments,
+    )
     what = "overall + aspect" if aspects else ("overall + comment" if comments else "overall")
-    print(f"\nlearning from {what} ratings ({rounds} ratings per listener,"
-          f" seed {args.seed}, {time.perf_counter() - t:.0f} s):")
+    print(
+        f"\nlearning from {what} ratings ({rounds} ratings per listener,"
+        f" seed {args.seed}, {time.perf_counter() - t:.0f} s):"
+    )
     print(f"  listener model: {RATING_MODEL}")
-    print(f"  played each round: recommendation + N(0, sd) per setting, sd {args.explore}"
-          f" ({', '.join(f'{p[1]} {e:g}' for p, e in zip(PARAMS, EXPLORE, strict=True))}{' at first' if args.explore == 'decay' else ''})")
+    print(
+        f"  played each round: recommendation + N(0, sd) per setting, sd {args.explore}"
+        f" ({', '.join(f'{p[1]} {e:g}' for p, e in zip(PARAMS, EXPLORE, strict=True))}{' at first' if args.explore == 'decay' else ''})"
+    )
     cps = [c for c in CHECKPOINTS if c <= rounds]
     print("  listener  " + "".join(f"{c:>8d}" for c in cps) + "   change by 20")
     ok = True
@@ -274,12 +381,16 @@ def report_learning(m: MemoryAgent, train, test, analyses, rounds: int, args: ar
     print("  (distance: RMS of (recommended − taste) / scale over eq bright/warm, width, LUFS, compression)")
     recs = curves["_recs"]
     for name, v in recs.items():
-        print(f"  same held-out track, {name:6s} gets: " + ", ".join(
-            f"{p[1]}={x:.2f}" for p, x in zip(PARAMS, v, strict=True)))
+        print(
+            f"  same held-out track, {name:6s} gets: "
+            + ", ".join(f"{p[1]}={x:.2f}" for p, x in zip(PARAMS, v, strict=True))
+        )
     apart, tastes = curves["_same_track"][0], distance(LISTENERS["bright"], LISTENERS["warm"])
-    print(f"  distance between the two listeners' recommendations: {apart:.3f}"
-          f" (their tastes are {tastes:.3f} apart; clearly different = at least half: "
-          f"{'yes' if apart >= 0.5 * tastes else 'NO'})")
+    print(
+        f"  distance between the two listeners' recommendations: {apart:.3f}"
+        f" (their tastes are {tastes:.3f} apart; clearly different = at least half: "
+        f"{'yes' if apart >= 0.5 * tastes else 'NO'})"
+    )
     print(f"  goal −60 % by 20 ratings: {'met' if ok else 'NOT met'}")
     return ok
 
@@ -287,22 +398,36 @@ def report_learning(m: MemoryAgent, train, test, analyses, rounds: int, args: ar
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="20 rounds, 2,000 vectors")
-    ap.add_argument("--postgres", metavar="URL", help="use this database instead of SQLite (must be migrated)")
+    ap.add_argument(
+        "--postgres", metavar="URL", help="use this database instead of SQLite (must be migrated)"
+    )
     ap.add_argument("--vectors", type=int, default=10_000)
-    ap.add_argument("--seed", type=int, default=1, help="listeners' rating noise, training order, exploration")
-    ap.add_argument("--explore", choices=("fixed", "decay"), default="fixed",
-                    help="variations around the recommendation: sd shrinking as 1/sqrt(1 + n/10), or constant")
-    ap.add_argument("--ratings", choices=("both", "all", "aspects", "comments", "overall"), default="all",
-                    help="what the listeners give: overall + aspect ratings (tone, width, loudness), overall + a"
-                         " comment on what is most off ('too bright'), overall only; both = aspects then overall,"
-                         " all = the three (default)")
+    ap.add_argument(
+        "--seed", type=int, default=1, help="listeners' rating noise, training order, exploration"
+    )
+    ap.add_argument(
+        "--explore",
+        choices=("fixed", "decay"),
+        default="fixed",
+        help="variations around the recommendation: sd shrinking as 1/sqrt(1 + n/10), or constant",
+    )
+    ap.add_argument(
+        "--ratings",
+        choices=("both", "all", "aspects", "comments", "overall"),
+        default="all",
+        help="what the listeners give: overall + aspect ratings (tone, width, loudness), overall + a"
+        " comment on what is most off ('too bright'), overall only; both = aspects then overall,"
+        " all = the three (default)",
+    )
     args = ap.parse_args()
     rounds, total = (20, 2000) if args.quick else (50, args.vectors)
 
     clips = excerpts()
     tmp = Path(tempfile.mkdtemp(prefix="mixpilot-bench-"))
     store = AudioStore(tmp / "audio")
-    m = open_memory(data_dir=tmp, database_url=args.postgres, cache=NoRecCache(max_items=100_000), store=store)
+    m = open_memory(
+        data_dir=tmp, database_url=args.postgres, cache=NoRecCache(max_items=100_000), store=store
+    )
     try:
         from tools.analysis import analyze
 
@@ -314,20 +439,36 @@ def main() -> int:
         embeds = {aid: m._vector(audio_id=aid, audio=a, analysis=analyses[aid]) for aid, a in items}
         t_emb = (time.perf_counter() - t) / len(items)
         train, test = items[::2][: max(1, len(items) // 2)], items[1::2][:6]
-        print(f"{len(items)} excerpts ({len(train)} train, {len(test)} held out; {clips[0][0]}, …); "
-              f"per excerpt: analysis {t_an * 1e3:.0f} ms, embedding {t_emb * 1e3:.0f} ms")
+        print(
+            f"{len(items)} excerpts ({len(train)} train, {len(test)} held out; {clips[0][0]}, …); "
+            f"per excerpt: analysis {t_an * 1e3:.0f} ms, embedding {t_emb * 1e3:.0f} ms"
+        )
 
         all_ok = True
-        modes = {"both": ("aspects", "overall"), "all": ("aspects", "comments", "overall")}.get(args.ratings,
-                                                                                               (args.ratings,))
+        modes = {"both": ("aspects", "overall"), "all": ("aspects", "comments", "overall")}.get(
+            args.ratings, (args.ratings,)
+        )
         for k, mode in enumerate(modes):
             # each mode learns in a store of its own (the other mode's listeners would be "others like me")
             (tmp / f"mode-{mode}").mkdir(exist_ok=True)
-            mm = m if k == 0 else open_memory(data_dir=tmp / f"mode-{mode}", database_url=args.postgres,
-                                              cache=m.cache, store=store)
+            mm = (
+                m
+                if k == 0
+                else open_memory(
+                    data_dir=tmp / f"mode-{mode}", database_url=args.postgres, cache=m.cache, store=store
+                )
+            )
             try:
-                all_ok &= report_learning(mm, train, test, analyses, rounds, args, aspects=mode == "aspects",
-                                          comments=mode == "comments")
+                all_ok &= report_learning(
+                    mm,
+                    train,
+                    test,
+                    analyses,
+                    rounds,
+                    args,
+                    aspects=mode == "aspects",
+                    comments=mode == "comments",
+                )
             finally:
                 if mm is not m:
                     mm.close()
@@ -343,11 +484,15 @@ def main() -> int:
                 t = time.perf_counter()
                 m.recommend(analysis=analyses[aid], request="master this", user_id=user, audio_id=aid)
                 lat.append(time.perf_counter() - t)
-        lat_ms = np.array(lat[len(test) + len(train):]) * 1e3  # first pass warms Chroma's index
-        print(f"\nlatency with {n} stored vectors (filled in {t_fill:.0f} s), {lat_ms.size} calls:"
-              f" median {np.median(lat_ms):.1f} ms, p95 {np.percentile(lat_ms, 95):.1f} ms"
-              f" (goal p95 < 50 ms: {'met' if np.percentile(lat_ms, 95) < 50 else 'NOT met'})")
-        print("  (embedding cached; recommendation not cached; a new recording adds its embedding time above)")
+        lat_ms = np.array(lat[len(test) + len(train) :]) * 1e3  # first pass warms Chroma's index
+        print(
+            f"\nlatency with {n} stored vectors (filled in {t_fill:.0f} s), {lat_ms.size} calls:"
+            f" median {np.median(lat_ms):.1f} ms, p95 {np.percentile(lat_ms, 95):.1f} ms"
+            f" (goal p95 < 50 ms: {'met' if np.percentile(lat_ms, 95) < 50 else 'NOT met'})"
+        )
+        print(
+            "  (embedding cached; recommendation not cached; a new recording adds its embedding time above)"
+        )
     finally:
         m.close()
     return 0

@@ -51,11 +51,11 @@ def quad(x, r, scale=SC, ridge=1.0, cap=1.0, min_curve=0.25):
     if len(x) < 3:
         return rwm(x, r)
     z = (np.array(x) - NEU) / scale
-    f = np.column_stack([np.ones(len(z)), z, -(z ** 2).sum(1)])
+    f = np.column_stack([np.ones(len(z)), z, -(z**2).sum(1)])
     a = f.T @ f + np.diag([0] + [ridge] * 5 + [ridge])
     c = np.linalg.solve(a, f.T @ np.array(r, float))
     p = c[1:-1] / (2 * max(c[-1], min_curve))
-    n = np.sqrt((p ** 2).mean())
+    n = np.sqrt((p**2).mean())
     if n > cap:
         p *= cap / n
     return NEU + p * scale
@@ -78,8 +78,11 @@ def run(est, seed, rounds=50):
 
 
 def main() -> None:
-    estimators = {"rwm": rwm, "quad (oracle scale)": quad,
-                  "quad-bounds": lambda x, r: quad(x, r, scale=BOUNDS_SCALE, ridge=2.0)}
+    estimators = {
+        "rwm": rwm,
+        "quad (oracle scale)": quad,
+        "quad-bounds": lambda x, r: quad(x, r, scale=BOUNDS_SCALE, ridge=2.0),
+    }
     print("mean distance to the taste over 12 seeds, own ratings only, at", CHECKPOINTS, "ratings")
     for label, est in estimators.items():
         runs = [run(est, s) for s in range(12)]

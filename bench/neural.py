@@ -55,8 +55,10 @@ def rtf(spec, audio: Audio, params: dict, ctx: ToolContext, repeats: int):
         res = spec(audio, params, ctx)
         times.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
-    CPU_RTF.append(f"{spec.name}: {statistics.median(cpu) / audio.duration_s:.2f} CPU-s per audio-s "
-                   f"(wall RTF {statistics.median(times) / audio.duration_s:.2f}, {audio.duration_s:.1f} s clip)")
+    CPU_RTF.append(
+        f"{spec.name}: {statistics.median(cpu) / audio.duration_s:.2f} CPU-s per audio-s "
+        f"(wall RTF {statistics.median(times) / audio.duration_s:.2f}, {audio.duration_s:.1f} s clip)"
+    )
     return statistics.median(times) / audio.duration_s, res
 
 
@@ -79,22 +81,26 @@ def bench_pitch(ctx, repeats, quick):
     if (SHARED / "vocals" / "vocadito_10.flac").is_file():
         clips.append(("vocadito_10 0–6 s", SHARED / "vocals" / "vocadito_10.flac", 0.0, 6.0))
     frames = 30 if quick else 80
-    print(f"\npitch_correct (strength 1.0, retune 20 ms; intonation = median |cents from nearest note|, CREPE full, "
-          f"{frames} frames)")
+    print(
+        f"\npitch_correct (strength 1.0, retune 20 ms; intonation = median |cents from nearest note|, CREPE full, "
+        f"{frames} frames)"
+    )
     print(f"  {'clip':24s} {'detune':>14s} {'before':>7s} {'after':>7s} {'after@0.8':>9s} {'RTF':>6s}")
     rng = np.random.default_rng(7)
     offs = rng.uniform(20, 45, 64) * rng.choice([-1.0, 1.0], 64)
     for name, path, start, dur in clips:
         a = load(path).mono()
         sr = a.sample_rate
-        x = a.samples[0, int(start * sr): int((start + dur) * sr)]
+        x = a.samples[0, int(start * sr) : int((start + dur) * sr)]
         for label, cents in [("+35 c", 35.0), ("±20–45 c/note", lambda t: offs[(t / 0.3).astype(int)])]:
             y = detune_by_resampling(x, sr, cents)
             audio = Audio(y, sr)
             r, res = rtf(spec, audio, {"strength": 1.0, "retune_ms": 20}, ctx, repeats)
             soft = spec(audio, {}, ctx)
-            print(f"  {name:24s} {label:>14s} {mad(y, sr, frames):7.1f} {mad(res.audio.samples, sr, frames):7.1f} "
-                  f"{mad(soft.audio.samples, sr, frames):9.1f} {r:6.2f}")
+            print(
+                f"  {name:24s} {label:>14s} {mad(y, sr, frames):7.1f} {mad(res.audio.samples, sr, frames):7.1f} "
+                f"{mad(soft.audio.samples, sr, frames):9.1f} {r:6.2f}"
+            )
 
 
 def bench_separate(ctx, repeats):
@@ -114,7 +120,9 @@ def bench_separate(ctx, repeats):
         ref = voc.samples[:, :n].mean(axis=0)
         base = si_sdr(mix.samples.mean(axis=0), ref)
         got = si_sdr(res.extra["vocals"].samples.mean(axis=0), ref)
-        print(f"  {mixf.parent.name:30s} {res.report['engine']:>8s} {base:9.2f} {got:7.2f} {got - base:+6.2f} {r:6.2f}")
+        print(
+            f"  {mixf.parent.name:30s} {res.report['engine']:>8s} {base:9.2f} {got:7.2f} {got - base:+6.2f} {r:6.2f}"
+        )
 
 
 def bench_vocoder(ctx, repeats):
@@ -134,18 +142,24 @@ def bench_vocoder(ctx, repeats):
     if src.has_model("vocos"):
         spec = get_tool("vocoder_enhance")
         r, res = rtf(spec, a, {}, ctx, repeats)
-        print(f"\nvocoder_enhance (Vocos mel 24 kHz, installed: {src.locate('vocos')}) on a 3.5 s 44.1 kHz vocal: "
-              f"RTF {r:.3f}; log-mel distance to the input {_mel_distance(a, res.audio):.3f} (0 = identical)")
+        print(
+            f"\nvocoder_enhance (Vocos mel 24 kHz, installed: {src.locate('vocos')}) on a 3.5 s 44.1 kHz vocal: "
+            f"RTF {r:.3f}; log-mel distance to the input {_mel_distance(a, res.audio):.3f} (0 = identical)"
+        )
         return
-    print("\nvocoder_enhance: Vocos NOT INSTALLED (`mixpilot models pull vocos`); timing the same architecture with "
-          "random weights")
+    print(
+        "\nvocoder_enhance: Vocos NOT INSTALLED (`mixpilot models pull vocos`); timing the same architecture with "
+        "random weights"
+    )
     sys.path.insert(0, str(REPO / "tests"))
     from test_vocoder_enhance import PUBLISHED_CONFIG
 
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "config.yaml").write_text(PUBLISHED_CONFIG)
         torch.manual_seed(0)
-        torch.save(Vocos.from_config(yaml.safe_load(PUBLISHED_CONFIG)).state_dict(), Path(d) / "pytorch_model.bin")
+        torch.save(
+            Vocos.from_config(yaml.safe_load(PUBLISHED_CONFIG)).state_dict(), Path(d) / "pytorch_model.bin"
+        )
         use_sources(dataclasses.replace(src, vocos_dir=Path(d)))
         try:
             spec = get_tool("vocoder_enhance")
@@ -174,14 +188,18 @@ def bench_denoise(ctx, repeats):
     if not ok:
         print(f"\ndenoise: unavailable ({why})")
         return
-    clips = sorted((SHARED / "speech_pairs" / "vbdemand" / "noisy").glob("*.wav"))[:2] if SHARED.is_dir() else []
+    clips = (
+        sorted((SHARED / "speech_pairs" / "vbdemand" / "noisy").glob("*.wav"))[:2] if SHARED.is_dir() else []
+    )
     if not clips:
         clips = [REPO / "tests" / "fixtures" / "speech_female_16k.flac"]
     print("\ndenoise (through the registry, method auto)")
     for f in clips:
         a = load(f)
         r, res = rtf(spec, a, {}, ctx, repeats)
-        print(f"  {f.name:40s} {a.duration_s:5.1f} s  method {res.report.get('method', '?'):>14s}  RTF {r:.3f}")
+        print(
+            f"  {f.name:40s} {a.duration_s:5.1f} s  method {res.report.get('method', '?'):>14s}  RTF {r:.3f}"
+        )
 
 
 def main() -> None:
@@ -192,8 +210,14 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    dev = torch.cuda.get_device_name(0) if args.device == "cuda" else f"CPU ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
-    print(f"bench/neural.py — device: {dev}; load average {os.getloadavg()[0]:.1f} (timings are noisy on a shared machine)")
+    dev = (
+        torch.cuda.get_device_name(0)
+        if args.device == "cuda"
+        else f"CPU ({os.cpu_count()} cores, torch threads {torch.get_num_threads()})"
+    )
+    print(
+        f"bench/neural.py — device: {dev}; load average {os.getloadavg()[0]:.1f} (timings are noisy on a shared machine)"
+    )
     from app.settings import Settings
     from models.weights import use_sources
 

@@ -71,30 +71,50 @@ def main() -> None:
     print(f"plan latency over {len(cases)} requests x {args.repeat} (warm), ms:")
     for name, xs in (("all", every), ("vocabulary path", fast), ("embedder path", emb)):
         if xs:
-            print(f"  {name:16s} n={len(xs):4d}  median {statistics.median(xs):6.2f}  p95 {pct(xs, 0.95):6.2f}  "
-                  f"max {max(xs):7.2f}")
-    print(f"  CPU time (less sensitive to other load): median {statistics.median(cpu):.2f}  p95 {pct(cpu, 0.95):.2f}")
+            print(
+                f"  {name:16s} n={len(xs):4d}  median {statistics.median(xs):6.2f}  p95 {pct(xs, 0.95):6.2f}  "
+                f"max {max(xs):7.2f}"
+            )
+    print(
+        f"  CPU time (less sensitive to other load): median {statistics.median(cpu):.2f}  p95 {pct(cpu, 0.95):.2f}"
+    )
     print(f"  goal p95 <= 30 ms (wall): {'met' if pct(every, 0.95) <= 30 else 'NOT met'}")
     print(f"  embedder loaded in this process: {embedder._MODEL is not None}")
 
-    t_vocab = [fresh("import time; t=time.perf_counter(); from agents.planner import make_plan; "
-                     "make_plan('clean and master this in a pop style', allow_unavailable=True); "
-                     "print(time.perf_counter()-t)") for _ in range(3)]
-    t_emb = [fresh("import time; t=time.perf_counter(); from agents.planner import make_plan; "
-                   "make_plan('there is a fan running in the background', allow_unavailable=True); "
-                   "print(time.perf_counter()-t)") for _ in range(3)]
+    t_vocab = [
+        fresh(
+            "import time; t=time.perf_counter(); from agents.planner import make_plan; "
+            "make_plan('clean and master this in a pop style', allow_unavailable=True); "
+            "print(time.perf_counter()-t)"
+        )
+        for _ in range(3)
+    ]
+    t_emb = [
+        fresh(
+            "import time; t=time.perf_counter(); from agents.planner import make_plan; "
+            "make_plan('there is a fan running in the background', allow_unavailable=True); "
+            "print(time.perf_counter()-t)"
+        )
+        for _ in range(3)
+    ]
     mixpilot = str(Path(sys.executable).with_name("mixpilot"))
     cli = []
     for _ in range(3):
         t = time.perf_counter()
-        subprocess.run([mixpilot, "plan", "master this for Spotify", "--json"], capture_output=True, check=True)
+        subprocess.run(
+            [mixpilot, "plan", "master this for Spotify", "--json"], capture_output=True, check=True
+        )
         cli.append(time.perf_counter() - t)
     print("start-up to the first plan (fresh process, median of 3), s:")
-    print(f"  vocabulary path: import+plan {statistics.median(x for x, _ in t_vocab):.3f}  "
-          f"process wall {statistics.median(w for _, w in t_vocab):.3f}")
-    print(f"  embedder path:   import+load+plan {statistics.median(x for x, _ in t_emb):.3f}  "
-          f"process wall {statistics.median(w for _, w in t_emb):.3f}")
-    print(f"  `mixpilot plan \"master this for Spotify\" --json` wall {statistics.median(cli):.3f}")
+    print(
+        f"  vocabulary path: import+plan {statistics.median(x for x, _ in t_vocab):.3f}  "
+        f"process wall {statistics.median(w for _, w in t_vocab):.3f}"
+    )
+    print(
+        f"  embedder path:   import+load+plan {statistics.median(x for x, _ in t_emb):.3f}  "
+        f"process wall {statistics.median(w for _, w in t_emb):.3f}"
+    )
+    print(f'  `mixpilot plan "master this for Spotify" --json` wall {statistics.median(cli):.3f}')
 
 
 if __name__ == "__main__":

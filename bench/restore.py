@@ -58,14 +58,24 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "clean": (),
 }
 #: the problem a perfect detector would report for each family
-PROBLEM = {"noise": "noise", "clipping": "clipping", "lowpass": "bandlimited", "phone": "bandlimited",
-           "hum": "hum", "reverb": "reverb"}
+PROBLEM = {
+    "noise": "noise",
+    "clipping": "clipping",
+    "lowpass": "bandlimited",
+    "phone": "bandlimited",
+    "hum": "hum",
+    "reverb": "reverb",
+}
 VARIANTS = ("router", "opgan", "router+opgan", "restore", "told")
 
 
 def eval_clips(seconds: float, per_set: int, split: str = "all") -> list[tuple[str, str, np.ndarray]]:
     """(kind, name, mono 16 kHz excerpt) for the evaluation clips of ``split`` (tune: even, heldout: odd)."""
-    sets = (("speech", "speech/librispeech_*"), ("music", "music/*.flac"), ("music", "instruments/a[0-9]*.flac"))
+    sets = (
+        ("speech", "speech/librispeech_*"),
+        ("music", "music/*.flac"),
+        ("music", "instruments/a[0-9]*.flac"),
+    )
     out = []
     for kind, g in sets:
         paths = sorted(FIXTURES.glob(g))
@@ -80,7 +90,7 @@ def eval_clips(seconds: float, per_set: int, split: str = "all") -> list[tuple[s
             x = a.samples[0] if a.sample_rate == SR else resample(a.samples, a.sample_rate, SR)[0]
             n = int(seconds * SR)
             i = max(0, x.size // 2 - n // 2)
-            x = x[i: i + n]
+            x = x[i : i + n]
             x = x / (np.max(np.abs(x)) + 1e-9) * 0.5
             out.append((kind, str(p.relative_to(FIXTURES)), x.astype(np.float32)))
     return out
@@ -96,19 +106,33 @@ def measure(x: np.ndarray, y: np.ndarray, family: str, restore) -> dict:
     op = restore(a, {"mode": "opgan"}).audio.samples[0]
     # what restore ships: the same chain, refined only when its rule says so
     shipped = restore(a).audio.samples[0] if ran else r
-    row = {"found": [f["problem"] for f in routed.report["found"]], "ran": [s["tool"] for s in routed.report["steps"]],
-           "measurements": {f["problem"]: f["measurements"] for f in routed.report["found"]},
-           "speech_probability": routed.report.get("speech_probability")}
+    row = {
+        "found": [f["problem"] for f in routed.report["found"]],
+        "ran": [s["tool"] for s in routed.report["steps"]],
+        "measurements": {f["problem"]: f["measurements"] for f in routed.report["found"]},
+        "speech_probability": routed.report.get("speech_probability"),
+    }
     if family == "clean":
-        row.update({v: si_sdr(o, x) for v, o in (("router", r), ("opgan", op), ("router+opgan", ref),
-                                                  ("restore", shipped))})
+        row.update(
+            {
+                v: si_sdr(o, x)
+                for v, o in (("router", r), ("opgan", op), ("router+opgan", ref), ("restore", shipped))
+            }
+        )
         row["told"] = row["router"]
         return row
     told = restore(a, {"problems": [PROBLEM[family]], "refine": "never"}).audio.samples[0]
     base = si_sdr(y, x)
-    row.update({"degraded": base, "router": si_sdr(r, x) - base, "opgan": si_sdr(op, x) - base,
-                "router+opgan": si_sdr(ref, x) - base, "restore": si_sdr(shipped, x) - base,
-                "told": si_sdr(told, x) - base})
+    row.update(
+        {
+            "degraded": base,
+            "router": si_sdr(r, x) - base,
+            "opgan": si_sdr(op, x) - base,
+            "router+opgan": si_sdr(ref, x) - base,
+            "restore": si_sdr(shipped, x) - base,
+            "told": si_sdr(told, x) - base,
+        }
+    )
     return row
 
 
@@ -124,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     from app.settings import Settings
     from models.weights import use_sources
 
-    use_sources(Settings().weight_sources())  # MIXPILOT_OPGAN_WEIGHTS and the model folders, as the CLI reads them
+    use_sources(
+        Settings().weight_sources()
+    )  # MIXPILOT_OPGAN_WEIGHTS and the model folders, as the CLI reads them
     if not FIXTURES.is_dir():
         print(f"evaluation clips not found at {FIXTURES}; nothing to measure")
         return 0
@@ -135,7 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     bank = NoiseBank([p for p in sorted((FIXTURES / "noise").glob("*")) if p.name in EVAL_NOISES], SR)
     restore = get_tool("restore")
     clips = eval_clips(args.seconds, args.per_set, args.split)
-    print(f"{args.split} split: {len(clips)} clips, {args.seconds:g} s each, mono {SR} Hz, severity {args.severity:g}")
+    print(
+        f"{args.split} split: {len(clips)} clips, {args.seconds:g} s each, mono {SR} Hz, severity {args.severity:g}"
+    )
     rows = []
     t0 = time.perf_counter()
     for fam in families:
@@ -160,26 +188,38 @@ def main(argv: list[str] | None = None) -> int:
             continue
         table[fam] = {v: mean(sel, v) for v in VARIANTS}
         hit = np.mean([PROBLEM[fam] in r["found"] for r in sel])
-        print(f"{fam:<10}{len(sel):>4}{mean(sel, 'degraded'):>10.2f}"
-              + "".join(f"{table[fam][v]:>+14.2f}" for v in VARIANTS) + f"  {hit:.0%}")
+        print(
+            f"{fam:<10}{len(sel):>4}{mean(sel, 'degraded'):>10.2f}"
+            + "".join(f"{table[fam][v]:>+14.2f}" for v in VARIANTS)
+            + f"  {hit:.0%}"
+        )
     goal = [f for f in GOAL_FAMILIES if f in table]
     if goal:
         print(f"\nover {', '.join(goal)} (goal: mean ≥ +3 dB, no family below −0.5 dB):")
         for v in VARIANTS:
             vals = [table[f][v] for f in goal]
             ok = np.mean(vals) >= 3.0 and min(vals) >= -0.5
-            print(f"  {v:<13} mean {np.mean(vals):+.2f} dB, worst {min(vals):+.2f} dB  {'meets' if ok else 'misses'}")
+            print(
+                f"  {v:<13} mean {np.mean(vals):+.2f} dB, worst {min(vals):+.2f} dB  {'meets' if ok else 'misses'}"
+            )
     clean = [r for r in rows if r["family"] == "clean"]
     if clean:
         clean_db = np.array([r["restore"] for r in clean])
-        print(f"\nclean ({len(clean)} clips): restore output vs input SI-SDR min {clean_db.min():.1f} dB, "
-              f"median {np.median(clean_db):.1f} dB; ≥ 30 dB on {np.sum(clean_db >= 30)}/{len(clean_db)} (goal: all)")
+        print(
+            f"\nclean ({len(clean)} clips): restore output vs input SI-SDR min {clean_db.min():.1f} dB, "
+            f"median {np.median(clean_db):.1f} dB; ≥ 30 dB on {np.sum(clean_db >= 30)}/{len(clean_db)} (goal: all)"
+        )
         for r in clean:
             if r["restore"] < 30:
                 print(f"  {r['clip']}: {r['restore']:.1f} dB; found {r['found']}, ran {r['ran']}")
     if args.json:
-        args.json.write_text(json.dumps({"split": args.split, "severity": args.severity, "rows": rows,
-                                         "table": table}, indent=1, default=float))
+        args.json.write_text(
+            json.dumps(
+                {"split": args.split, "severity": args.severity, "rows": rows, "table": table},
+                indent=1,
+                default=float,
+            )
+        )
     return 0
 
 

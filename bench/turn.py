@@ -154,23 +154,31 @@ def run_child_process(argv: list[str], env: dict[str, str]) -> tuple[float, floa
     return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, stdout
 
 
-def median_stages(clocks: list[dict[str, tuple[float, float, float]]]) -> list[tuple[str, float, float, float]]:
+def median_stages(
+    clocks: list[dict[str, tuple[float, float, float]]],
+) -> list[tuple[str, float, float, float]]:
     names: list[str] = []
     for c in clocks:
         names += [n for n in c if n not in names]
-    return [(n, *(statistics.median(c.get(n, (0.0, 0.0, 0.0))[i] for c in clocks) for i in range(3)))
-            for n in names]
+    return [
+        (n, *(statistics.median(c.get(n, (0.0, 0.0, 0.0))[i] for c in clocks) for i in range(3)))
+        for n in names
+    ]
 
 
-def print_stages(title: str, rows: list[tuple[str, float, float, float]], totals: list[tuple[float, float]]) -> None:
+def print_stages(
+    title: str, rows: list[tuple[str, float, float, float]], totals: list[tuple[float, float]]
+) -> None:
     print(f"\n{title}")
     print(f"  {'stage':28}{'wall s':>9}{'CPU s':>9}{'peak RSS MiB at its end':>25}")
     for name, w, c, rss in rows:
         print(f"  {name:28}{w:9.3f}{c:9.3f}{rss:25.0f}")
     tw = [t[0] for t in totals]
     tc = [t[1] for t in totals]
-    print(f"  {'total (median)':28}{statistics.median(tw):9.3f}{statistics.median(tc):9.3f}"
-          f"   runs wall: {' '.join(f'{x:.2f}' for x in tw)}")
+    print(
+        f"  {'total (median)':28}{statistics.median(tw):9.3f}{statistics.median(tc):9.3f}"
+        f"   runs wall: {' '.join(f'{x:.2f}' for x in tw)}"
+    )
 
 
 def warm_service(args: argparse.Namespace, song: Path, tmpd: Path) -> None:
@@ -180,17 +188,27 @@ def warm_service(args: argparse.Namespace, song: Path, tmpd: Path) -> None:
     os.environ["MIXPILOT_DATA_DIR"] = str(tmpd / "service-data")
     with open_service(Settings()) as svc:
         one_turn(svc, song, args.request, tmpd / "warm-up.wav", gain_db=-0.5)  # imports, models, caches
-        clocks = [one_turn(svc, song, args.request, tmpd / "warm.wav", gain_db=-0.001 * (i + 1))
-                  for i in range(args.runs)]
-        previews = [one_preview(svc, song, args.request, gain_db=-0.001 * (i + 101)) for i in range(args.runs)
-                    if hasattr(svc, "preview")]  # (a checkout from before the preview has none)
+        clocks = [
+            one_turn(svc, song, args.request, tmpd / "warm.wav", gain_db=-0.001 * (i + 1))
+            for i in range(args.runs)
+        ]
+        previews = [
+            one_preview(svc, song, args.request, gain_db=-0.001 * (i + 101))
+            for i in range(args.runs)
+            if hasattr(svc, "preview")
+        ]  # (a checkout from before the preview has none)
     stages = [c.stages() for c in clocks]
-    print_stages("warm service per stage (a new version of the song each run)", median_stages(stages),
-                 [(c.marks[-1][1] - c.marks[0][1], c.marks[-1][2] - c.marks[0][2]) for c in clocks])
+    print_stages(
+        "warm service per stage (a new version of the song each run)",
+        median_stages(stages),
+        [(c.marks[-1][1] - c.marks[0][1], c.marks[-1][2] - c.marks[0][2]) for c in clocks],
+    )
     if previews:
-        print_stages("warm service preview (Mixpilot.preview: the plan on the loudest 15 s; new version each run)",
-                     median_stages([c.stages() for c in previews]),
-                     [(c.marks[-1][1] - c.marks[0][1], c.marks[-1][2] - c.marks[0][2]) for c in previews])
+        print_stages(
+            "warm service preview (Mixpilot.preview: the plan on the loudest 15 s; new version each run)",
+            median_stages([c.stages() for c in previews]),
+            [(c.marks[-1][1] - c.marks[0][1], c.marks[-1][2] - c.marks[0][2]) for c in previews],
+        )
 
 
 def one_preview(svc: Any, song: Path, request: str, gain_db: float) -> Clock:
@@ -207,7 +225,9 @@ def one_preview(svc: Any, song: Path, request: str, gain_db: float) -> Clock:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=5, help="warm-service runs (median); 0 skips the warm service")
+    ap.add_argument(
+        "--runs", type=int, default=5, help="warm-service runs (median); 0 skips the warm service"
+    )
     ap.add_argument("--cli-runs", type=int, default=5, help="CLI runs (median); 0 skips the CLI")
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--request", default="master it for spotify")
@@ -221,29 +241,64 @@ def main() -> None:
         tmpd = Path(tmp)
         song = tmpd / "song.wav"
         build_song(song, args.minutes)
-        print(f"song: music fixtures concatenated to {args.minutes:g} min, 44.1 kHz stereo; request: {args.request!r}")
+        print(
+            f"song: music fixtures concatenated to {args.minutes:g} min, 44.1 kHz stereo; request: {args.request!r}"
+        )
         env = dict(os.environ, MIXPILOT_DATA_DIR=str(tmpd / "cli-data"))
         py = sys.executable
         if args.cli_runs:
             startup, cli, cold = [], [], []
             for i in range(args.cli_runs):
                 env["MIXPILOT_DATA_DIR"] = str(tmpd / f"cli-data-{i}")
-                startup.append(run_child_process([py, "-m", "app.cli", "plan", args.request, "--json"], env)[:3])
-                cli.append(run_child_process([py, "-m", "app.cli", "process", str(song), args.request, "-o",
-                                              str(tmpd / "cli-out.wav"), "--quiet"], env)[:3])
+                startup.append(
+                    run_child_process([py, "-m", "app.cli", "plan", args.request, "--json"], env)[:3]
+                )
+                cli.append(
+                    run_child_process(
+                        [
+                            py,
+                            "-m",
+                            "app.cli",
+                            "process",
+                            str(song),
+                            args.request,
+                            "-o",
+                            str(tmpd / "cli-out.wav"),
+                            "--quiet",
+                        ],
+                        env,
+                    )[:3]
+                )
                 env["MIXPILOT_DATA_DIR"] = str(tmpd / f"child-data-{i}")
-                w, c, rss, out = run_child_process([py, __file__, "--request", args.request, "--child", str(song),
-                                                    str(tmpd / "child-out.wav")], env)
+                w, c, rss, out = run_child_process(
+                    [
+                        py,
+                        __file__,
+                        "--request",
+                        args.request,
+                        "--child",
+                        str(song),
+                        str(tmpd / "child-out.wav"),
+                    ],
+                    env,
+                )
                 cold.append(json.loads(out.strip().splitlines()[-1]))
             print("\nCLI (fresh process and data dir each run; medians)")
             print(f"  {'':34}{'wall s':>9}{'CPU s':>9}{'peak RSS MiB':>14}")
-            for name, xs in (("mixpilot plan REQUEST --json", startup), ("mixpilot process SONG REQUEST", cli)):
-                print(f"  {name:34}{statistics.median(x[0] for x in xs):9.2f}"
-                      f"{statistics.median(x[1] for x in xs):9.2f}{statistics.median(x[2] for x in xs):14.0f}"
-                      f"   runs wall: {' '.join(f'{x[0]:.2f}' for x in xs)}")
-            print_stages("CLI per stage (cold in-process run: the CLI's calls, imports included)",
-                         median_stages(cold), [(sum(v[0] for v in c.values()), sum(v[1] for v in c.values()))
-                                               for c in cold])
+            for name, xs in (
+                ("mixpilot plan REQUEST --json", startup),
+                ("mixpilot process SONG REQUEST", cli),
+            ):
+                print(
+                    f"  {name:34}{statistics.median(x[0] for x in xs):9.2f}"
+                    f"{statistics.median(x[1] for x in xs):9.2f}{statistics.median(x[2] for x in xs):14.0f}"
+                    f"   runs wall: {' '.join(f'{x[0]:.2f}' for x in xs)}"
+                )
+            print_stages(
+                "CLI per stage (cold in-process run: the CLI's calls, imports included)",
+                median_stages(cold),
+                [(sum(v[0] for v in c.values()), sum(v[1] for v in c.values())) for c in cold],
+            )
         if args.runs:
             warm_service(args, song, tmpd)
     print(f"\nload average after: {loadavg()}")

@@ -24,8 +24,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CLIP = REPO.parent / "shared" / "fixtures" / "music" / "Karissa_Hobbs_-_Lets_Go_Fishin.flac"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def main() -> int:
@@ -49,8 +57,13 @@ def main() -> int:
         port = s.getsockname()[1]
     env = dict(os.environ, MIXPILOT_DATA_DIR=str(data), GRADIO_ANALYTICS_ENABLED="False")
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "ui", "--port", str(port)], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "ui", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         while True:
@@ -65,8 +78,9 @@ def main() -> int:
         print(f"server start: {time.monotonic() - t0:.1f} s")
         uploads, plans, results = [], [], []
         with sync_playwright() as pw:
-            ctx = pw.chromium.launch_persistent_context(str(data / "profile"), executable_path=chromium,
-                                                        headless=True, args=ARGS)
+            ctx = pw.chromium.launch_persistent_context(
+                str(data / "profile"), executable_path=chromium, headless=True, args=ARGS
+            )
             page = ctx.new_page()
             page.set_default_timeout(300_000)
             for i in range(args.runs):
@@ -84,12 +98,16 @@ def main() -> int:
                 page.locator("#mp-metrics-table tr[data-key=integrated_lufs]").wait_for()
                 page.locator("#mp-after a[data-testid=download-link]").wait_for()
                 results.append(time.monotonic() - t)
-                print(f"run {i + 1}: upload→ready {uploads[-1]:.1f} s, send→plan {plans[-1]:.1f} s, "
-                      f"send→result {results[-1]:.1f} s")
+                print(
+                    f"run {i + 1}: upload→ready {uploads[-1]:.1f} s, send→plan {plans[-1]:.1f} s, "
+                    f"send→result {results[-1]:.1f} s"
+                )
             ctx.close()
-        print(f"median over {args.runs}: upload→ready {statistics.median(uploads):.1f} s, "
-              f"send→plan {statistics.median(plans):.1f} s, send→result {statistics.median(results):.1f} s "
-              f"(first run {results[0]:.1f} s)")
+        print(
+            f"median over {args.runs}: upload→ready {statistics.median(uploads):.1f} s, "
+            f"send→plan {statistics.median(plans):.1f} s, send→result {statistics.median(results):.1f} s "
+            f"(first run {results[0]:.1f} s)"
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=10)

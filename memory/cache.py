@@ -107,13 +107,21 @@ class MemoryCache:
 class RedisCache:
     """Redis with TTLs; errors never propagate (the caller just sees a miss)."""
 
-    def __init__(self, url: str, *, timeout_s: float = 0.5, backoff_s: float = 5.0, prefix: str = PREFIX,
-                 client: Any = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout_s: float = 0.5,
+        backoff_s: float = 5.0,
+        prefix: str = PREFIX,
+        client: Any = None,
+    ) -> None:
         import redis
 
         self.url, self.prefix, self.backoff_s = url, prefix, backoff_s
-        self._client = client or redis.Redis.from_url(url, socket_timeout=timeout_s,
-                                                      socket_connect_timeout=timeout_s)
+        self._client = client or redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
         self._down_until = 0.0
         self._warned = False
         self.errors = 0

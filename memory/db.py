@@ -77,11 +77,11 @@ def default_database_url(data_dir: str | Path) -> str:
 def normalize_url(url: str) -> str:
     """Accept plain ``postgresql://`` / ``sqlite://`` URLs and pick the async driver."""
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        return "postgresql+asyncpg://" + url[len("postgresql://"):]
+        return "postgresql+asyncpg://" + url[len("postgresql://") :]
     if url.startswith("sqlite://") and not url.startswith("sqlite+"):
-        return "sqlite+aiosqlite://" + url[len("sqlite://"):]
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
     return url
 
 
@@ -147,8 +147,9 @@ class AudioFile(Base):
     __tablename__ = "audio_files"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # AudioStore content hash
-    owner_id: Mapped[str] = mapped_column(String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True,
-                                          index=True)
+    owner_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     format: Mapped[str | None] = mapped_column(String(16))
     duration_s: Mapped[float] = mapped_column(Float, nullable=False)
     sample_rate: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -161,7 +162,9 @@ class AudioFile(Base):
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
-        CheckConstraint("status IN ('queued','running','succeeded','failed','cancelled')", name="ck_jobs_status"),
+        CheckConstraint(
+            "status IN ('queued','running','succeeded','failed','cancelled')", name="ck_jobs_status"
+        ),
         Index("ix_jobs_status_created", "status", "created_at"),
     )
 
@@ -189,7 +192,9 @@ class MixingConfiguration(Base):
 
     __tablename__ = "mixing_configurations"
     __table_args__ = (
-        CheckConstraint("type IN ('manual','genre_preset','reference_match','learned')", name="ck_mixcfg_type"),
+        CheckConstraint(
+            "type IN ('manual','genre_preset','reference_match','learned')", name="ck_mixcfg_type"
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
@@ -207,7 +212,9 @@ class MixingConfiguration(Base):
     reverb: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     delay: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     sidechain: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    params: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)  # {tool: {param: value}}
+    params: Mapped[dict[str, Any]] = mapped_column(
+        JSON, nullable=False, default=dict
+    )  # {tool: {param: value}}
     plan: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     usage_count: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     rating_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -224,7 +231,8 @@ class Feedback(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
     owner_id: Mapped[str] = _owner()
     configuration_id: Mapped[str] = mapped_column(
-        String(64), ForeignKey("mixing_configurations.id", ondelete="CASCADE"), nullable=False, index=True)
+        String(64), ForeignKey("mixing_configurations.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     job_id: Mapped[str | None] = mapped_column(String(64))
     rating: Mapped[int] = mapped_column(Integer, nullable=False)
     vocal_clarity: Mapped[int | None] = mapped_column(Integer)
@@ -232,7 +240,9 @@ class Feedback(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     tone: Mapped[int | None] = mapped_column(Integer)
     loudness: Mapped[int | None] = mapped_column(Integer)
-    aspects: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # every aspect given, incl. non-standard ones
+    aspects: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON
+    )  # every aspect given, incl. non-standard ones
     comment: Mapped[str | None] = mapped_column(Text)
     liked: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = _ts()
@@ -256,7 +266,9 @@ class IdempotencyKey(Base):
     response to replay (``status_code`` None while the first request is still running)."""
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("owner_id", "scope", "key", name="uq_idempotency_keys_owner_scope_key"),)
+    __table_args__ = (
+        UniqueConstraint("owner_id", "scope", "key", name="uq_idempotency_keys_owner_scope_key"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True, default=new_id)
     owner_id: Mapped[str] = _owner()
@@ -278,7 +290,9 @@ class JobCallback(Base):
         Index("ix_job_callbacks_state_next", "state", "next_at"),
     )
 
-    job_id: Mapped[str] = mapped_column(String(64), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
     owner_id: Mapped[str] = _owner()
     url: Mapped[str] = mapped_column(String(2048), nullable=False)
     state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
@@ -317,7 +331,8 @@ class AudioFeatureVector(Base):
     owner_id: Mapped[str] = _owner()
     audio_id: Mapped[str | None] = mapped_column(String(32), index=True)
     configuration_id: Mapped[str | None] = mapped_column(
-        String(64), ForeignKey("mixing_configurations.id", ondelete="CASCADE"), index=True)
+        String(64), ForeignKey("mixing_configurations.id", ondelete="CASCADE"), index=True
+    )
     feature_type: Mapped[str] = mapped_column(String(32), nullable=False, default="audio")
     feature_version: Mapped[int] = mapped_column(Integer, nullable=False)
     dimension: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -330,7 +345,9 @@ class AudioFeatureVector(Base):
 # ---------------------------------------------------------------------------------- users
 
 
-async def create_user(session: AsyncSession, *, email: str, password_hash: str, user_id: str | None = None) -> User:
+async def create_user(
+    session: AsyncSession, *, email: str, password_hash: str, user_id: str | None = None
+) -> User:
     user = User(id=user_id or new_id(), email=email.strip().lower(), password_hash=password_hash)
     session.add(user)
     await session.flush()
@@ -345,8 +362,9 @@ async def add_refresh_token(session: AsyncSession, *, owner_id: str, jti: str, e
     """Record an issued refresh token; drops this owner's expired ones on the way."""
     from sqlalchemy import delete
 
-    await session.execute(delete(RefreshToken).where(RefreshToken.owner_id == owner_id,
-                                                     RefreshToken.expires_at < utcnow()))
+    await session.execute(
+        delete(RefreshToken).where(RefreshToken.owner_id == owner_id, RefreshToken.expires_at < utcnow())
+    )
     session.add(RefreshToken(jti=jti, owner_id=owner_id, expires_at=expires_at))
     await session.flush()
 
@@ -356,9 +374,16 @@ async def use_refresh_token(session: AsyncSession, *, owner_id: str, jti: str) -
     owner is revoked, the usual answer to a stolen token); "revoked" (logged out or expired); "unknown"."""
     now = utcnow()
     spent = await session.execute(
-        update(RefreshToken).where(RefreshToken.jti == jti, RefreshToken.owner_id == owner_id,
-                                   RefreshToken.used_at.is_(None), RefreshToken.revoked_at.is_(None),
-                                   RefreshToken.expires_at > now).values(used_at=now))
+        update(RefreshToken)
+        .where(
+            RefreshToken.jti == jti,
+            RefreshToken.owner_id == owner_id,
+            RefreshToken.used_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > now,
+        )
+        .values(used_at=now)
+    )
     if _rowcount(spent) == 1:
         return "ok"
     row = await session.get(RefreshToken, jti)
@@ -379,7 +404,9 @@ async def revoke_refresh_tokens(session: AsyncSession, *, owner_id: str, jti: st
 
 
 async def get_user_by_email(session: AsyncSession, *, email: str) -> User | None:
-    return (await session.execute(select(User).where(User.email == email.strip().lower()))).scalar_one_or_none()
+    return (
+        await session.execute(select(User).where(User.email == email.strip().lower()))
+    ).scalar_one_or_none()
 
 
 async def ensure_user(session: AsyncSession, *, user_id: str, email: str | None = None) -> User:
@@ -395,8 +422,9 @@ async def ensure_user(session: AsyncSession, *, user_id: str, email: str | None 
 # ---------------------------------------------------------------------------------- conversations and files
 
 
-async def ensure_conversation(session: AsyncSession, *, owner_id: str, thread_id: str,
-                              title: str | None = None) -> Conversation:
+async def ensure_conversation(
+    session: AsyncSession, *, owner_id: str, thread_id: str, title: str | None = None
+) -> Conversation:
     conv = await get_conversation(session, owner_id=owner_id, thread_id=thread_id)
     if conv is None:
         if await session.get(Conversation, thread_id) is not None:
@@ -412,21 +440,43 @@ async def get_conversation(session: AsyncSession, *, owner_id: str, thread_id: s
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def list_conversations(session: AsyncSession, *, owner_id: str, limit: int = 100) -> Sequence[Conversation]:
-    stmt = (select(Conversation).where(Conversation.owner_id == owner_id)
-            .order_by(Conversation.updated_at.desc()).limit(limit))
+async def list_conversations(
+    session: AsyncSession, *, owner_id: str, limit: int = 100
+) -> Sequence[Conversation]:
+    stmt = (
+        select(Conversation)
+        .where(Conversation.owner_id == owner_id)
+        .order_by(Conversation.updated_at.desc())
+        .limit(limit)
+    )
     return (await session.execute(stmt)).scalars().all()
 
 
-async def add_audio_file(session: AsyncSession, *, owner_id: str, audio_id: str, duration_s: float,
-                         sample_rate: int, channels: int, format: str | None = None,
-                         original_filename: str | None = None, size_bytes: int | None = None) -> AudioFile:
+async def add_audio_file(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    audio_id: str,
+    duration_s: float,
+    sample_rate: int,
+    channels: int,
+    format: str | None = None,
+    original_filename: str | None = None,
+    size_bytes: int | None = None,
+) -> AudioFile:
     """Record that `owner_id` has the audio `audio_id` (idempotent)."""
     row = await get_audio_file(session, owner_id=owner_id, audio_id=audio_id)
     if row is None:
-        row = AudioFile(id=audio_id, owner_id=owner_id, duration_s=float(duration_s), sample_rate=int(sample_rate),
-                        channels=int(channels), format=format, original_filename=original_filename,
-                        size_bytes=size_bytes)
+        row = AudioFile(
+            id=audio_id,
+            owner_id=owner_id,
+            duration_s=float(duration_s),
+            sample_rate=int(sample_rate),
+            channels=int(channels),
+            format=format,
+            original_filename=original_filename,
+            size_bytes=size_bytes,
+        )
         session.add(row)
         await session.flush()
     return row
@@ -436,27 +486,51 @@ async def get_audio_file(session: AsyncSession, *, owner_id: str, audio_id: str)
     return await session.get(AudioFile, (audio_id, owner_id))
 
 
-async def list_audio_files(session: AsyncSession, *, owner_id: str, limit: int = 100,
-                           offset: int = 0) -> Sequence[AudioFile]:
-    stmt = (select(AudioFile).where(AudioFile.owner_id == owner_id)
-            .order_by(AudioFile.created_at.desc()).limit(limit).offset(offset))
+async def list_audio_files(
+    session: AsyncSession, *, owner_id: str, limit: int = 100, offset: int = 0
+) -> Sequence[AudioFile]:
+    stmt = (
+        select(AudioFile)
+        .where(AudioFile.owner_id == owner_id)
+        .order_by(AudioFile.created_at.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     return (await session.execute(stmt)).scalars().all()
 
 
 async def stored_samples(session: AsyncSession, *, owner_id: str) -> int:
     """Decoded samples (frames × channels) of all of the user's stored files: their audio budget in use."""
-    stmt = select(func.coalesce(func.sum(AudioFile.duration_s * AudioFile.sample_rate * AudioFile.channels), 0.0))
+    stmt = select(
+        func.coalesce(func.sum(AudioFile.duration_s * AudioFile.sample_rate * AudioFile.channels), 0.0)
+    )
     return int(float((await session.execute(stmt.where(AudioFile.owner_id == owner_id))).scalar_one()))
 
 
 # ---------------------------------------------------------------------------------- jobs
 
 
-async def create_job(session: AsyncSession, *, owner_id: str, request: str, audio_id: str | None = None,
-                     thread_id: str | None = None, inputs: dict[str, Any] | None = None,
-                     job_id: str | None = None) -> Job:
-    job = Job(id=job_id or new_id(), owner_id=owner_id, request=request, audio_id=audio_id, thread_id=thread_id,
-              inputs=inputs or {}, status="queued", progress=0.0, attempts=0)
+async def create_job(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    request: str,
+    audio_id: str | None = None,
+    thread_id: str | None = None,
+    inputs: dict[str, Any] | None = None,
+    job_id: str | None = None,
+) -> Job:
+    job = Job(
+        id=job_id or new_id(),
+        owner_id=owner_id,
+        request=request,
+        audio_id=audio_id,
+        thread_id=thread_id,
+        inputs=inputs or {},
+        status="queued",
+        progress=0.0,
+        attempts=0,
+    )
     session.add(job)
     await session.flush()
     return job
@@ -464,7 +538,11 @@ async def create_job(session: AsyncSession, *, owner_id: str, request: str, audi
 
 async def count_active_jobs(session: AsyncSession, *, owner_id: str) -> int:
     """The user's jobs queued or running."""
-    stmt = select(func.count()).select_from(Job).where(Job.owner_id == owner_id, Job.status.in_(("queued", "running")))
+    stmt = (
+        select(func.count())
+        .select_from(Job)
+        .where(Job.owner_id == owner_id, Job.status.in_(("queued", "running")))
+    )
     return int((await session.execute(stmt)).scalar_one())
 
 
@@ -473,8 +551,9 @@ async def get_job(session: AsyncSession, *, owner_id: str, job_id: str) -> Job |
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-async def list_jobs(session: AsyncSession, *, owner_id: str, status: str | None = None, limit: int = 100,
-                    offset: int = 0) -> Sequence[Job]:
+async def list_jobs(
+    session: AsyncSession, *, owner_id: str, status: str | None = None, limit: int = 100, offset: int = 0
+) -> Sequence[Job]:
     stmt = select(Job).where(Job.owner_id == owner_id)
     if status is not None:
         stmt = stmt.where(Job.status == status)
@@ -495,35 +574,68 @@ async def update_job(session: AsyncSession, *, owner_id: str, job_id: str, **val
 # ---------------------------------------------------------------------------------- configurations and feedback
 
 
-async def add_configuration(session: AsyncSession, *, owner_id: str, params: dict[str, dict[str, Any]],
-                            thread_id: str | None = None, audio_id: str | None = None,
-                            result_id: str | None = None, genre: str | None = None, type: str = "manual",
-                            request: str | None = None, plan: dict[str, Any] | None = None,
-                            name: str | None = None, config_id: str | None = None) -> MixingConfiguration:
+async def add_configuration(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    params: dict[str, dict[str, Any]],
+    thread_id: str | None = None,
+    audio_id: str | None = None,
+    result_id: str | None = None,
+    genre: str | None = None,
+    type: str = "manual",
+    request: str | None = None,
+    plan: dict[str, Any] | None = None,
+    name: str | None = None,
+    config_id: str | None = None,
+) -> MixingConfiguration:
     if type not in CONFIG_TYPES:
         raise ValueError(f"configuration type must be one of {', '.join(CONFIG_TYPES)}, not {type!r}")
     row = MixingConfiguration(
-        id=config_id or new_id(), owner_id=owner_id, thread_id=thread_id, audio_id=audio_id, result_id=result_id,
-        genre=genre, type=type, request=request, plan=plan, name=name, params=params,
-        eq=params.get("eq"), compression=params.get("compress"), stereo_width=params.get("stereo_width"),
-        reverb=params.get("reverb"), delay=params.get("delay"), sidechain=params.get("sidechain"),
-        usage_count=1, rating_count=0, rating_sum=0.0, score=None)
+        id=config_id or new_id(),
+        owner_id=owner_id,
+        thread_id=thread_id,
+        audio_id=audio_id,
+        result_id=result_id,
+        genre=genre,
+        type=type,
+        request=request,
+        plan=plan,
+        name=name,
+        params=params,
+        eq=params.get("eq"),
+        compression=params.get("compress"),
+        stereo_width=params.get("stereo_width"),
+        reverb=params.get("reverb"),
+        delay=params.get("delay"),
+        sidechain=params.get("sidechain"),
+        usage_count=1,
+        rating_count=0,
+        rating_sum=0.0,
+        score=None,
+    )
     session.add(row)
     await session.flush()
     return row
 
 
-async def get_configuration(session: AsyncSession, *, owner_id: str, config_id: str) -> MixingConfiguration | None:
-    stmt = select(MixingConfiguration).where(MixingConfiguration.id == config_id,
-                                             MixingConfiguration.owner_id == owner_id)
+async def get_configuration(
+    session: AsyncSession, *, owner_id: str, config_id: str
+) -> MixingConfiguration | None:
+    stmt = select(MixingConfiguration).where(
+        MixingConfiguration.id == config_id, MixingConfiguration.owner_id == owner_id
+    )
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def recent_configurations(session: AsyncSession, *, owner_id: str, limit: int = 50) -> Sequence[Any]:
     """This owner's latest configurations (rows of id, audio_id, result_id), newest first."""
-    stmt = (select(MixingConfiguration.id, MixingConfiguration.audio_id, MixingConfiguration.result_id)
-            .where(MixingConfiguration.owner_id == owner_id)
-            .order_by(MixingConfiguration.created_at.desc()).limit(limit))
+    stmt = (
+        select(MixingConfiguration.id, MixingConfiguration.audio_id, MixingConfiguration.result_id)
+        .where(MixingConfiguration.owner_id == owner_id)
+        .order_by(MixingConfiguration.created_at.desc())
+        .limit(limit)
+    )
     return (await session.execute(stmt)).all()
 
 
@@ -536,41 +648,72 @@ async def find_configuration(session: AsyncSession, *, owner_id: str, ref: str) 
     if job is not None and job.turn_id:
         return await get_configuration(session, owner_id=owner_id, config_id=job.turn_id)
     for col in (MixingConfiguration.result_id, MixingConfiguration.audio_id):
-        stmt = (select(MixingConfiguration).where(MixingConfiguration.owner_id == owner_id, col == ref)
-                .order_by(MixingConfiguration.created_at.desc()).limit(1))
+        stmt = (
+            select(MixingConfiguration)
+            .where(MixingConfiguration.owner_id == owner_id, col == ref)
+            .order_by(MixingConfiguration.created_at.desc())
+            .limit(1)
+        )
         row = (await session.execute(stmt)).scalar_one_or_none()
         if row is not None:
             return row
     return None
 
 
-async def configurations_by_ids_any_owner(session: AsyncSession, *, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+async def configurations_by_ids_any_owner(
+    session: AsyncSession, *, ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
     """Recommender input across owners: id → {owner_id, params, genre, score, rating_count, aspects} (no personal data)."""
     if not ids:
         return {}
-    stmt = select(MixingConfiguration.id, MixingConfiguration.owner_id, MixingConfiguration.params,
-                  MixingConfiguration.genre, MixingConfiguration.score,
-                  MixingConfiguration.rating_count).where(MixingConfiguration.id.in_(list(ids)))
-    out = {r.id: {"owner_id": r.owner_id, "params": r.params or {}, "genre": r.genre, "score": r.score,
-                  "rating_count": r.rating_count, "aspects": {}} for r in (await session.execute(stmt)).all()}
+    stmt = select(
+        MixingConfiguration.id,
+        MixingConfiguration.owner_id,
+        MixingConfiguration.params,
+        MixingConfiguration.genre,
+        MixingConfiguration.score,
+        MixingConfiguration.rating_count,
+    ).where(MixingConfiguration.id.in_(list(ids)))
+    out = {
+        r.id: {
+            "owner_id": r.owner_id,
+            "params": r.params or {},
+            "genre": r.genre,
+            "score": r.score,
+            "rating_count": r.rating_count,
+            "aspects": {},
+        }
+        for r in (await session.execute(stmt)).all()
+    }
     if out:  # mean aspect ratings per configuration (None where an aspect was never rated)
         cols = [getattr(Feedback, a) for a in ASPECTS]
-        agg = (select(Feedback.configuration_id, *(func.avg(c) for c in cols))
-               .where(Feedback.configuration_id.in_(list(out))).group_by(Feedback.configuration_id))
+        agg = (
+            select(Feedback.configuration_id, *(func.avg(c) for c in cols))
+            .where(Feedback.configuration_id.in_(list(out)))
+            .group_by(Feedback.configuration_id)
+        )
         for row in (await session.execute(agg)).all():
-            out[row[0]]["aspects"] = {a: float(v) for a, v in zip(ASPECTS, row[1:], strict=True) if v is not None}
+            out[row[0]]["aspects"] = {
+                a: float(v) for a, v in zip(ASPECTS, row[1:], strict=True) if v is not None
+            }
     return out
 
 
-async def feedback_comments(session: AsyncSession, *, owner_id: str,
-                            config_ids: Sequence[str]) -> dict[str, list[str]]:
+async def feedback_comments(
+    session: AsyncSession, *, owner_id: str, config_ids: Sequence[str]
+) -> dict[str, list[str]]:
     """The owner's own feedback comments on these configurations: id → comments, oldest first."""
     if not config_ids:
         return {}
-    stmt = (select(Feedback.configuration_id, Feedback.comment)
-            .where(Feedback.owner_id == owner_id, Feedback.configuration_id.in_(list(config_ids)),
-                   Feedback.comment.is_not(None))
-            .order_by(Feedback.created_at))
+    stmt = (
+        select(Feedback.configuration_id, Feedback.comment)
+        .where(
+            Feedback.owner_id == owner_id,
+            Feedback.configuration_id.in_(list(config_ids)),
+            Feedback.comment.is_not(None),
+        )
+        .order_by(Feedback.created_at)
+    )
     out: dict[str, list[str]] = {}
     for cid, comment in (await session.execute(stmt)).all():
         if comment and comment.strip():
@@ -578,9 +721,17 @@ async def feedback_comments(session: AsyncSession, *, owner_id: str,
     return out
 
 
-async def add_feedback(session: AsyncSession, *, owner_id: str, config_id: str, rating: int,
-                       aspects: dict[str, int] | None = None, comment: str | None = None,
-                       liked: bool | None = None, job_id: str | None = None) -> Feedback:
+async def add_feedback(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    config_id: str,
+    rating: int,
+    aspects: dict[str, int] | None = None,
+    comment: str | None = None,
+    liked: bool | None = None,
+    job_id: str | None = None,
+) -> Feedback:
     """Store a rating (1–5) and fold it into the configuration's score (mean rating)."""
     rating = int(rating)
     if not 1 <= rating <= 5:
@@ -592,22 +743,34 @@ async def add_feedback(session: AsyncSession, *, owner_id: str, config_id: str, 
     cfg = await get_configuration(session, owner_id=owner_id, config_id=config_id)
     if cfg is None:
         raise KeyError(f"no mixing configuration '{config_id}' for this user")
-    fb = Feedback(owner_id=owner_id, configuration_id=config_id, job_id=job_id, rating=rating, comment=comment,
-                  liked=liked, aspects=aspects or None, **{k: aspects.get(k) for k in ASPECTS})
+    fb = Feedback(
+        owner_id=owner_id,
+        configuration_id=config_id,
+        job_id=job_id,
+        rating=rating,
+        comment=comment,
+        liked=liked,
+        aspects=aspects or None,
+        **{k: aspects.get(k) for k in ASPECTS},
+    )
     session.add(fb)
     await session.execute(
-        update(MixingConfiguration).where(MixingConfiguration.id == config_id,
-                                          MixingConfiguration.owner_id == owner_id)
-        .values(rating_count=MixingConfiguration.rating_count + 1,
-                rating_sum=MixingConfiguration.rating_sum + rating,
-                score=(MixingConfiguration.rating_sum + rating) / (MixingConfiguration.rating_count + 1),
-                updated_at=utcnow()))
+        update(MixingConfiguration)
+        .where(MixingConfiguration.id == config_id, MixingConfiguration.owner_id == owner_id)
+        .values(
+            rating_count=MixingConfiguration.rating_count + 1,
+            rating_sum=MixingConfiguration.rating_sum + rating,
+            score=(MixingConfiguration.rating_sum + rating) / (MixingConfiguration.rating_count + 1),
+            updated_at=utcnow(),
+        )
+    )
     await session.flush()
     return fb
 
 
-async def list_feedback(session: AsyncSession, *, owner_id: str, config_id: str | None = None,
-                        limit: int = 100) -> Sequence[Feedback]:
+async def list_feedback(
+    session: AsyncSession, *, owner_id: str, config_id: str | None = None, limit: int = 100
+) -> Sequence[Feedback]:
     stmt = select(Feedback).where(Feedback.owner_id == owner_id)
     if config_id is not None:
         stmt = stmt.where(Feedback.configuration_id == config_id)
@@ -617,29 +780,55 @@ async def list_feedback(session: AsyncSession, *, owner_id: str, config_id: str 
 # ---------------------------------------------------------------------------------- references and vectors
 
 
-async def add_reference_track(session: AsyncSession, *, owner_id: str, audio_id: str | None, name: str | None,
-                              analysis: dict[str, Any] | None, spectrum: list[float] | None,
-                              genre: str | None = None) -> ReferenceTrack:
-    row = ReferenceTrack(owner_id=owner_id, audio_id=audio_id, name=name, analysis=analysis, spectrum=spectrum,
-                         genre=genre)
+async def add_reference_track(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    audio_id: str | None,
+    name: str | None,
+    analysis: dict[str, Any] | None,
+    spectrum: list[float] | None,
+    genre: str | None = None,
+) -> ReferenceTrack:
+    row = ReferenceTrack(
+        owner_id=owner_id, audio_id=audio_id, name=name, analysis=analysis, spectrum=spectrum, genre=genre
+    )
     session.add(row)
     await session.flush()
     return row
 
 
 async def list_reference_tracks(session: AsyncSession, *, owner_id: str) -> Sequence[ReferenceTrack]:
-    stmt = select(ReferenceTrack).where(ReferenceTrack.owner_id == owner_id).order_by(ReferenceTrack.created_at)
+    stmt = (
+        select(ReferenceTrack).where(ReferenceTrack.owner_id == owner_id).order_by(ReferenceTrack.created_at)
+    )
     return (await session.execute(stmt)).scalars().all()
 
 
-async def add_feature_vector(session: AsyncSession, *, owner_id: str, vector: Sequence[float], feature_version: int,
-                             audio_id: str | None = None, configuration_id: str | None = None,
-                             content_type: str | None = None, feature_type: str = "audio",
-                             vector_id: str | None = None) -> AudioFeatureVector:
-    row = AudioFeatureVector(id=vector_id or new_id(), owner_id=owner_id, audio_id=audio_id,
-                             configuration_id=configuration_id, feature_type=feature_type,
-                             feature_version=int(feature_version), dimension=len(vector),
-                             content_type=content_type, vector=[float(v) for v in vector], indexed=False)
+async def add_feature_vector(
+    session: AsyncSession,
+    *,
+    owner_id: str,
+    vector: Sequence[float],
+    feature_version: int,
+    audio_id: str | None = None,
+    configuration_id: str | None = None,
+    content_type: str | None = None,
+    feature_type: str = "audio",
+    vector_id: str | None = None,
+) -> AudioFeatureVector:
+    row = AudioFeatureVector(
+        id=vector_id or new_id(),
+        owner_id=owner_id,
+        audio_id=audio_id,
+        configuration_id=configuration_id,
+        feature_type=feature_type,
+        feature_version=int(feature_version),
+        dimension=len(vector),
+        content_type=content_type,
+        vector=[float(v) for v in vector],
+        indexed=False,
+    )
     session.add(row)
     await session.flush()
     return row
@@ -647,11 +836,14 @@ async def add_feature_vector(session: AsyncSession, *, owner_id: str, vector: Se
 
 async def mark_indexed(session: AsyncSession, *, vector_ids: Sequence[str]) -> None:
     if vector_ids:
-        await session.execute(update(AudioFeatureVector).where(AudioFeatureVector.id.in_(list(vector_ids)))
-                              .values(indexed=True))
+        await session.execute(
+            update(AudioFeatureVector).where(AudioFeatureVector.id.in_(list(vector_ids))).values(indexed=True)
+        )
 
 
-async def unindexed_vectors_any_owner(session: AsyncSession, *, limit: int = 1000) -> Sequence[AudioFeatureVector]:
+async def unindexed_vectors_any_owner(
+    session: AsyncSession, *, limit: int = 1000
+) -> Sequence[AudioFeatureVector]:
     """Vectors committed to SQL but not (yet) in Chroma — the repair pass's work list."""
     stmt = select(AudioFeatureVector).where(AudioFeatureVector.indexed.is_(False)).limit(limit)
     return (await session.execute(stmt)).scalars().all()

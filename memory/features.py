@@ -89,7 +89,7 @@ def _middle(x: np.ndarray, sr: int) -> np.ndarray:
     if x.shape[-1] <= n:
         return x
     start = (x.shape[-1] - n) // 2
-    return x[..., start:start + n]
+    return x[..., start : start + n]
 
 
 def _welch(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
@@ -152,7 +152,9 @@ def raw_features(audio: Audio, analysis: dict[str, Any] | None = None) -> dict[s
     total = float(pw.sum())
     centroid = float(a.get("spectral_centroid_hz") or (np.sqrt(pw) * fs).sum() / np.sqrt(pw).sum())
     cum = np.cumsum(pw)
-    rolloff = float(a.get("spectral_rolloff_hz") or fs[min(int(np.searchsorted(cum, 0.85 * total)), fs.size - 1)])
+    rolloff = float(
+        a.get("spectral_rolloff_hz") or fs[min(int(np.searchsorted(cum, 0.85 * total)), fs.size - 1)]
+    )
     above = fs[pw > pw.max() * 1e-7]
     bandwidth = float(a.get("bandwidth_hz") or (above.max() if above.size else sr / 2))
     lv, lf = levels[valid], np.log2(BAND_CENTRES_HZ[valid])
@@ -164,7 +166,7 @@ def raw_features(audio: Audio, analysis: dict[str, Any] | None = None) -> dict[s
     feats["tilt_db_per_octave"] = float(tilt if tilt is not None else tilt_fit)
     feats["flatness"] = float(np.exp(np.mean(np.log(pw))) / np.mean(pw))
 
-    rms_db = 10.0 * math.log10(float((x ** 2).mean()) + _EPS)
+    rms_db = 10.0 * math.log10(float((x**2).mean()) + _EPS)
     peak_db = 20.0 * math.log10(float(np.abs(x).max()) + _EPS)
     lufs = a.get("integrated_lufs")
     feats["integrated_lufs"] = float(lufs if lufs is not None else rms_db - 0.7)
@@ -178,7 +180,9 @@ def raw_features(audio: Audio, analysis: dict[str, Any] | None = None) -> dict[s
     # onset rate: rises of > 4 dB in the 20 ms high-passed envelope, per second
     from scipy.signal import butter, sosfilt
 
-    hp = sosfilt(butter(2, min(2000.0, 0.45 * sr), "highpass", fs=sr, output="sos"), mid) if sr > 4500 else mid
+    hp = (
+        sosfilt(butter(2, min(2000.0, 0.45 * sr), "highpass", fs=sr, output="sos"), mid) if sr > 4500 else mid
+    )
     e = _envelope_db(hp, sr, 0.02)
     if e.size > 3:
         thr = e.max() - 50.0
@@ -189,17 +193,26 @@ def raw_features(audio: Audio, analysis: dict[str, Any] | None = None) -> dict[s
         feats["onset_rate_hz"] = 0.0
 
     feats["stereo_width"] = float(a.get("stereo_width", 0.0) or 0.0)
-    feats["stereo_correlation"] = float(a.get("stereo_correlation", 1.0) if a.get("stereo_correlation") is not None
-                                        else 1.0)
+    feats["stereo_correlation"] = float(
+        a.get("stereo_correlation", 1.0) if a.get("stereo_correlation") is not None else 1.0
+    )
     if x.shape[0] >= 2 and np.any(side):
         _, p_side = _welch(side, sr)
-        for name, (lo, hi) in (("side_mid_low_db", (20, 250)), ("side_mid_mid_db", (250, 4000)),
-                               ("side_mid_high_db", (4000, 20000))):
+        for name, (lo, hi) in (
+            ("side_mid_low_db", (20, 250)),
+            ("side_mid_mid_db", (250, 4000)),
+            ("side_mid_high_db", (4000, 20000)),
+        ):
             s = (f >= lo) & (f < min(hi, sr / 2))
-            feats[name] = (10.0 * math.log10((float(p_side[s].sum()) + _EPS) / (float(p_mid[s].sum()) + _EPS))
-                           if s.any() else _SIDE_FLOOR_DB)
+            feats[name] = (
+                10.0 * math.log10((float(p_side[s].sum()) + _EPS) / (float(p_mid[s].sum()) + _EPS))
+                if s.any()
+                else _SIDE_FLOOR_DB
+            )
     else:
-        feats.update(side_mid_low_db=_SIDE_FLOOR_DB, side_mid_mid_db=_SIDE_FLOOR_DB, side_mid_high_db=_SIDE_FLOOR_DB)
+        feats.update(
+            side_mid_low_db=_SIDE_FLOOR_DB, side_mid_mid_db=_SIDE_FLOOR_DB, side_mid_high_db=_SIDE_FLOOR_DB
+        )
     for k in ("side_mid_low_db", "side_mid_mid_db", "side_mid_high_db"):
         feats[k] = max(feats[k], _SIDE_FLOOR_DB)
 

@@ -82,7 +82,8 @@ def _verdict(current: str | None, head: str | None) -> None:
         raise SchemaOutOfDate("the database has no mixpilot tables yet: run `mixpilot migrate` first")
     raise SchemaOutOfDate(
         f"the database schema is at revision {current} but this mixpilot needs {head}: run `mixpilot migrate`"
-        " (back up the database first)")
+        " (back up the database first)"
+    )
 
 
 async def check_schema_current_async(engine: AsyncEngine) -> None:
@@ -100,4 +101,3 @@ async def table_names(engine: AsyncEngine) -> set[str]:
 
     async with engine.connect() as conn:
         return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-

@@ -64,8 +64,15 @@ def _settings():
 class VectorStore:
     """One Chroma collection of audio embeddings."""
 
-    def __init__(self, *, feature_version: int, path: str | Path | None = None, url: str | None = None,
-                 collection: str = COLLECTION, client: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        feature_version: int,
+        path: str | Path | None = None,
+        url: str | None = None,
+        collection: str = COLLECTION,
+        client: Any = None,
+    ) -> None:
         self.feature_version = int(feature_version)
         self.path, self.url, self.name = path, url, f"{collection}_v{self.feature_version}"
         self._client, self._collection = client, None
@@ -82,7 +89,8 @@ class VectorStore:
                 if self._collection is None:
                     client = self._client or self._connect()
                     self._collection = client.get_or_create_collection(
-                        name=self.name, embedding_function=None, metadata={"hnsw:space": "l2"})
+                        name=self.name, embedding_function=None, metadata={"hnsw:space": "l2"}
+                    )
                     self._client = client
         return self._collection
 
@@ -91,9 +99,12 @@ class VectorStore:
 
         if self.url:
             u = urlparse(self.url if "://" in self.url else f"http://{self.url}")
-            return chromadb.HttpClient(host=u.hostname or "localhost",
-                                       port=u.port or (443 if u.scheme == "https" else 8000),
-                                       ssl=u.scheme == "https", settings=_settings())
+            return chromadb.HttpClient(
+                host=u.hostname or "localhost",
+                port=u.port or (443 if u.scheme == "https" else 8000),
+                ssl=u.scheme == "https",
+                settings=_settings(),
+            )
         if self.path is not None:
             Path(self.path).mkdir(parents=True, exist_ok=True)
             return chromadb.PersistentClient(path=str(self.path), settings=_settings())
@@ -160,8 +171,15 @@ class VectorStore:
                 metadatas=[_clean(it.metadata) for it in items],
             )
 
-    def query(self, vector: Sequence[float], *, k: int = 20, owner_id: str | None = None,
-              content_type: str | None = None, where: dict[str, Any] | None = None) -> list[Hit]:
+    def query(
+        self,
+        vector: Sequence[float],
+        *,
+        k: int = 20,
+        owner_id: str | None = None,
+        content_type: str | None = None,
+        where: dict[str, Any] | None = None,
+    ) -> list[Hit]:
         """The `k` nearest vectors (optionally one owner's, one content type), nearest first."""
         clauses: list[dict[str, Any]] = []
         if owner_id is not None:
@@ -171,13 +189,19 @@ class VectorStore:
         flt = None if not clauses else clauses[0] if len(clauses) == 1 else {"$and": clauses}
         n = max(1, int(k)) * (3 if content_type is not None else 1)
         with self._coherent(write=False):
-            res = self.collection.query(query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
-                                        n_results=n, where=flt, include=["metadatas", "distances"])
+            res = self.collection.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32).tolist()],
+                n_results=n,
+                where=flt,
+                include=["metadatas", "distances"],
+            )
         ids = (res.get("ids") or [[]])[0]
         dists = (res.get("distances") or [[]])[0]
         metas = (res.get("metadatas") or [[]])[0]
-        hits = [Hit(id=i, distance=float(d), metadata=dict(m or {})) for i, d, m in zip(ids, dists, metas,
-                                                                                       strict=False)]
+        hits = [
+            Hit(id=i, distance=float(d), metadata=dict(m or {}))
+            for i, d, m in zip(ids, dists, metas, strict=False)
+        ]
         if content_type is not None:
             hits = [h for h in hits if h.metadata.get("content_type") in (None, content_type)]
         return hits[: max(1, int(k))]

@@ -22,8 +22,18 @@ import numpy as np
 from scipy import signal
 
 FAMILIES: tuple[str, ...] = (
-    "white_noise", "pink_noise", "brown_noise", "real_noise", "clipping",
-    "phone", "lowpass_8k", "lowpass_11k", "mp3", "gsm", "reverb", "hum",
+    "white_noise",
+    "pink_noise",
+    "brown_noise",
+    "real_noise",
+    "clipping",
+    "phone",
+    "lowpass_8k",
+    "lowpass_11k",
+    "mp3",
+    "gsm",
+    "reverb",
+    "hum",
 )
 
 _EPS = 1e-12
@@ -57,7 +67,9 @@ def clip(x: np.ndarray, level: float) -> np.ndarray:
     return np.clip(x, -t, t).astype(np.float32)
 
 
-def band_limit(x: np.ndarray, sr: int, lo_hz: float | None, hi_hz: float | None, order: int = 8) -> np.ndarray:
+def band_limit(
+    x: np.ndarray, sr: int, lo_hz: float | None, hi_hz: float | None, order: int = 8
+) -> np.ndarray:
     """Zero-phase Butterworth band limiting (``lo_hz``/``hi_hz`` None = that side open)."""
     nyq = sr / 2.0
     if hi_hz is not None and hi_hz >= nyq * 0.98:
@@ -138,11 +150,17 @@ class NoiseBank:
         if c.size < n:
             c = np.tile(c, n // c.size + 1)
         i = int(rng.integers(0, c.size - n + 1))
-        return c[i: i + n] / _rms(c[i: i + n])
+        return c[i : i + n] / _rms(c[i : i + n])
 
 
-def apply_family(x: np.ndarray, sr: int, family: str, rng: np.random.Generator,
-                 noise_bank: NoiseBank | None = None, severity: float | None = None) -> np.ndarray:
+def apply_family(
+    x: np.ndarray,
+    sr: int,
+    family: str,
+    rng: np.random.Generator,
+    noise_bank: NoiseBank | None = None,
+    severity: float | None = None,
+) -> np.ndarray:
     """One degradation family; ``severity`` 0..1 (None = random) maps to its strength."""
     s = float(rng.uniform(0.0, 1.0) if severity is None else severity)
     n = x.size
@@ -168,9 +186,15 @@ def apply_family(x: np.ndarray, sr: int, family: str, rng: np.random.Generator,
     raise ValueError(f"unknown degradation family {family!r}; known: {', '.join(FAMILIES)}")
 
 
-def random_chain(x: np.ndarray, sr: int, rng: np.random.Generator, noise_bank: NoiseBank | None = None,
-                 families: Sequence[str] = FAMILIES, max_families: int = 3,
-                 gain_db: tuple[float, float] = (-12.0, 6.0)) -> tuple[np.ndarray, list[str], float]:
+def random_chain(
+    x: np.ndarray,
+    sr: int,
+    rng: np.random.Generator,
+    noise_bank: NoiseBank | None = None,
+    families: Sequence[str] = FAMILIES,
+    max_families: int = 3,
+    gain_db: tuple[float, float] = (-12.0, 6.0),
+) -> tuple[np.ndarray, list[str], float]:
     """Random gain, then 1..``max_families`` distinct families in canonical order (filters/codecs last).
 
     Returns the degraded signal, the families applied and the linear gain (apply it to the
@@ -178,8 +202,25 @@ def random_chain(x: np.ndarray, sr: int, rng: np.random.Generator, noise_bank: N
     """
     k = int(rng.integers(1, max_families + 1))
     picked = list(rng.choice(np.array(families), size=min(k, len(families)), replace=False))
-    order = {f: i for i, f in enumerate(("reverb", "clipping", "white_noise", "pink_noise", "brown_noise",
-                                         "real_noise", "hum", "phone", "lowpass_8k", "lowpass_11k", "mp3", "gsm"))}
+    order = {
+        f: i
+        for i, f in enumerate(
+            (
+                "reverb",
+                "clipping",
+                "white_noise",
+                "pink_noise",
+                "brown_noise",
+                "real_noise",
+                "hum",
+                "phone",
+                "lowpass_8k",
+                "lowpass_11k",
+                "mp3",
+                "gsm",
+            )
+        )
+    }
     picked.sort(key=lambda f: order.get(f, 99))
     gain = float(10 ** (rng.uniform(*gain_db) / 20.0))
     y = x * np.float32(gain)

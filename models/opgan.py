@@ -75,12 +75,21 @@ class DiscriminatorConfig:
     q: int = 3
 
     def to_dict(self) -> dict[str, Any]:
-        return {"channels": list(self.channels), "strides": list(self.strides), "kernel": self.kernel, "q": self.q}
+        return {
+            "channels": list(self.channels),
+            "strides": list(self.strides),
+            "kernel": self.kernel,
+            "q": self.q,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DiscriminatorConfig:
-        return cls(channels=tuple(d.get("channels", cls.channels)), strides=tuple(d.get("strides", cls.strides)),
-                   kernel=int(d.get("kernel", cls.kernel)), q=int(d.get("q", cls.q)))
+        return cls(
+            channels=tuple(d.get("channels", cls.channels)),
+            strides=tuple(d.get("strides", cls.strides)),
+            kernel=int(d.get("kernel", cls.kernel)),
+            q=int(d.get("q", cls.q)),
+        )
 
 
 class OpGANGenerator(nn.Module):
@@ -161,10 +170,16 @@ class Checkpoint:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_payload(self, half: bool = True) -> dict[str, Any]:
-        sd = {k: (v.detach().to("cpu").half() if half and v.is_floating_point() else v.detach().to("cpu"))
-              for k, v in self.state_dict.items()}
-        return {"format": "mixpilot-opgan-generator/1", "config": self.config.to_dict(), "state_dict": sd,
-                "meta": self.meta}
+        sd = {
+            k: (v.detach().to("cpu").half() if half and v.is_floating_point() else v.detach().to("cpu"))
+            for k, v in self.state_dict.items()
+        }
+        return {
+            "format": "mixpilot-opgan-generator/1",
+            "config": self.config.to_dict(),
+            "state_dict": sd,
+            "meta": self.meta,
+        }
 
 
 def generator_from_payload(payload: dict[str, Any]) -> tuple[OpGANGenerator, dict[str, Any]]:
@@ -172,7 +187,9 @@ def generator_from_payload(payload: dict[str, Any]) -> tuple[OpGANGenerator, dic
     from models.weights import ModelLoadingError
 
     if not isinstance(payload, dict) or payload.get("format") != "mixpilot-opgan-generator/1":
-        raise ModelLoadingError("not a mixpilot Op-GAN generator checkpoint (format tag missing or different)")
+        raise ModelLoadingError(
+            "not a mixpilot Op-GAN generator checkpoint (format tag missing or different)"
+        )
     cfg = GeneratorConfig.from_dict(payload["config"])
     gen = OpGANGenerator(cfg)
     sd = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}

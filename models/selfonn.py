@@ -69,7 +69,9 @@ class SelfONN1d(nn.Module):
 
     def reset_parameters(self) -> None:
         fan_in = self.in_channels * self.kernel_size
-        bound = 1.0 / math.sqrt(fan_in)  # the Conv1d default: kaiming_uniform(a=sqrt(5)) == U(-1/sqrt(fan_in), ..)
+        bound = 1.0 / math.sqrt(
+            fan_in
+        )  # the Conv1d default: kaiming_uniform(a=sqrt(5)) == U(-1/sqrt(fan_in), ..)
         with torch.no_grad():
             for k in range(self.q):
                 sl = slice(k * self.in_channels, (k + 1) * self.in_channels)
@@ -99,8 +101,10 @@ class SelfONN1d(nn.Module):
         """The kernel of order ``k`` (1-based), shape ``(out, in, kernel)``."""
         if not 1 <= k <= self.q:
             raise ValueError(f"order {k} outside 1..{self.q}")
-        return self.weight[:, (k - 1) * self.in_channels: k * self.in_channels]
+        return self.weight[:, (k - 1) * self.in_channels : k * self.in_channels]
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, q={self.q}, "
-                f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, bound={self.bound}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, q={self.q}, "
+            f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, bound={self.bound}"
+        )

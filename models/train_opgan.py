@@ -83,12 +83,19 @@ class TrainConfig:
     fixtures: str = ""  # default ../shared/fixtures
     # training clips (globs relative to fixtures); the evaluation set is removed whatever these say
     train_globs: tuple[str, ...] = (
-        "speech/cmu_arctic_*", "speech/speech-*.flac", "speech_pairs/vbdemand/clean/*",
-        "instruments/*.flac", "vocals/singing-female.flac", "vocals/soprano-E4.flac", "vocals/vocadito_*.flac",
+        "speech/cmu_arctic_*",
+        "speech/speech-*.flac",
+        "speech_pairs/vbdemand/clean/*",
+        "instruments/*.flac",
+        "vocals/singing-female.flac",
+        "vocals/soprano-E4.flac",
+        "vocals/vocadito_*.flac",
     )
     val_clips: tuple[str, ...] = (
-        "speech/cmu_arctic_us_axb_a0006.wav", "speech_pairs/vbdemand/clean/p287_006.wav",
-        "instruments/cello-phrase.flac", "vocals/vocadito_14.flac",
+        "speech/cmu_arctic_us_axb_a0006.wav",
+        "speech_pairs/vbdemand/clean/p287_006.wav",
+        "instruments/cello-phrase.flac",
+        "vocals/vocadito_14.flac",
     )
     val_families: tuple[str, ...] = ("white_noise", "real_noise", "clipping", "lowpass_8k", "mp3", "reverb")
     val_seconds: float = 3.0
@@ -133,10 +140,14 @@ def synth_music(seconds: float, sr: int, rng: np.random.Generator) -> np.ndarray
             tt = t[: i1 - i0]
             if kind == 0:  # additive with decaying harmonics
                 env = np.minimum(tt / 0.01, 1.0) * np.exp(-tt / rng.uniform(0.2, 1.0))
-                tone = sum((0.6 ** h) * np.sin(2 * np.pi * f0 * (h + 1) * tt + rng.uniform(0, 6.28)) for h in range(8))
+                tone = sum(
+                    (0.6**h) * np.sin(2 * np.pi * f0 * (h + 1) * tt + rng.uniform(0, 6.28)) for h in range(8)
+                )
             elif kind == 1:  # FM bell/e-piano
                 env = np.minimum(tt / 0.005, 1.0) * np.exp(-tt / rng.uniform(0.3, 1.2))
-                tone = np.sin(2 * np.pi * f0 * tt + rng.uniform(0.5, 3.0) * env * np.sin(2 * np.pi * f0 * 2 * tt))
+                tone = np.sin(
+                    2 * np.pi * f0 * tt + rng.uniform(0.5, 3.0) * env * np.sin(2 * np.pi * f0 * 2 * tt)
+                )
             else:  # Karplus–Strong pluck
                 p = max(int(sr / f0), 2)
                 buf = rng.uniform(-1, 1, p)
@@ -155,7 +166,7 @@ def synth_music(seconds: float, sr: int, rng: np.random.Generator) -> np.ndarray
                 if rng.uniform() < 0.5:  # kick-ish: low sine sweep
                     tm = np.arange(m) / sr
                     hit = np.sin(2 * np.pi * (50 + 80 * np.exp(-tm * 30)) * tm) * np.exp(-tm * 12) * 2
-                y[i0: i0 + m] += 0.3 * hit
+                y[i0 : i0 + m] += 0.3 * hit
         y /= np.max(np.abs(y)) + 1e-9
         out.append(y.astype(np.float32) * rng.uniform(0.3, 0.9))
         made += n
@@ -168,7 +179,9 @@ def _is_eval(rel: str) -> bool:
     return any(fnmatch(rel, g) for g in EVAL_GLOBS)
 
 
-def load_clips(fixtures: Path, globs: tuple[str, ...], sr: int, exclude: AbstractSet[str] = frozenset()) -> dict[str, np.ndarray]:
+def load_clips(
+    fixtures: Path, globs: tuple[str, ...], sr: int, exclude: AbstractSet[str] = frozenset()
+) -> dict[str, np.ndarray]:
     from tools.audio import load, resample
 
     clips: dict[str, np.ndarray] = {}
@@ -186,7 +199,9 @@ def load_clips(fixtures: Path, globs: tuple[str, ...], sr: int, exclude: Abstrac
 class Batcher:
     """Random segments of the clean pool, degraded on the fly."""
 
-    def __init__(self, clips: list[np.ndarray], cfg: TrainConfig, noise_bank: Any, rng: np.random.Generator) -> None:
+    def __init__(
+        self, clips: list[np.ndarray], cfg: TrainConfig, noise_bank: Any, rng: np.random.Generator
+    ) -> None:
         self.clips = [c for c in clips if c.size > cfg.segment]
         lens = np.array([c.size for c in self.clips], dtype=np.float64)
         self.p = lens / lens.sum()
@@ -197,9 +212,9 @@ class Batcher:
         for _ in range(20):
             c = self.clips[int(self.rng.choice(len(self.clips), p=self.p))]
             i = int(self.rng.integers(0, c.size - n + 1))
-            x = c[i: i + n]
+            x = c[i : i + n]
             peak = float(np.max(np.abs(c)))
-            if np.sqrt(np.mean(x ** 2)) > peak * 10 ** (-40 / 20):  # skip near-silence
+            if np.sqrt(np.mean(x**2)) > peak * 10 ** (-40 / 20):  # skip near-silence
                 return x
         return x
 
@@ -209,8 +224,9 @@ class Batcher:
         xs, ys, fams = [], [], []
         for _ in range(self.cfg.batch_size):
             clean = self.segment()
-            deg, picked, gain = random_chain(clean, self.cfg.sample_rate, self.rng, self.noise_bank,
-                                             max_families=self.cfg.max_families)
+            deg, picked, gain = random_chain(
+                clean, self.cfg.sample_rate, self.rng, self.noise_bank, max_families=self.cfg.max_families
+            )
             target = clean * np.float32(gain)
             level = 10 ** (self.rng.uniform(-20.0, -1.0) / 20.0)  # random input peak level
             s = level / (float(np.max(np.abs(deg))) + 1e-9)
@@ -255,8 +271,15 @@ def build_val_set(cfg: TrainConfig, fixtures: Path, noise_bank: Any) -> list[dic
         x = x / (np.max(np.abs(x)) + 1e-9) * 0.5
         for fam in cfg.val_families:
             y = apply_family(x, cfg.sample_rate, fam, rng, noise_bank, severity=0.5)
-            items.append({"clip": rel, "family": fam, "clean": x.astype(np.float32), "degraded": y,
-                          "speech": rel.startswith("speech")})
+            items.append(
+                {
+                    "clip": rel,
+                    "family": fam,
+                    "clean": x.astype(np.float32),
+                    "degraded": y,
+                    "speech": rel.startswith("speech"),
+                }
+            )
     return items
 
 
@@ -282,9 +305,14 @@ def validate(gen: Any, items: list[dict[str, Any]], sr: int, device: str) -> dic
     rows = []
     for it in items:
         y = restore_array(gen, it["degraded"], device)
-        r = {"clip": it["clip"], "family": it["family"],
-             "si_sdr_in": si_sdr(it["degraded"], it["clean"]), "si_sdr_out": si_sdr(y, it["clean"]),
-             "lsd_in": lsd(it["degraded"], it["clean"], sr), "lsd_out": lsd(y, it["clean"], sr)}
+        r = {
+            "clip": it["clip"],
+            "family": it["family"],
+            "si_sdr_in": si_sdr(it["degraded"], it["clean"]),
+            "si_sdr_out": si_sdr(y, it["clean"]),
+            "lsd_in": lsd(it["degraded"], it["clean"], sr),
+            "lsd_out": lsd(y, it["clean"], sr),
+        }
         if it["speech"]:
             try:
                 r["pesq_in"] = pesq_wb(it["degraded"], it["clean"], sr)
@@ -298,10 +326,13 @@ def validate(gen: Any, items: list[dict[str, Any]], sr: int, device: str) -> dic
         v = [r[key] for r in (sub or rows) if key in r and math.isfinite(r[key])]
         return float(np.mean(v)) if v else float("nan")
 
-    out: dict[str, Any] = {k: mean(k) for k in ("si_sdr_in", "si_sdr_out", "lsd_in", "lsd_out", "pesq_in", "pesq_out")}
+    out: dict[str, Any] = {
+        k: mean(k) for k in ("si_sdr_in", "si_sdr_out", "lsd_in", "lsd_out", "pesq_in", "pesq_out")
+    }
     out["si_sdr_gain"] = out["si_sdr_out"] - out["si_sdr_in"]
     out["per_family_gain"] = {
-        f: mean("si_sdr_out", [r for r in rows if r["family"] == f]) - mean("si_sdr_in", [r for r in rows if r["family"] == f])
+        f: mean("si_sdr_out", [r for r in rows if r["family"] == f])
+        - mean("si_sdr_in", [r for r in rows if r["family"] == f])
         for f in sorted({r["family"] for r in rows})
     }
     return out
@@ -327,8 +358,14 @@ def export_generator(gen: Any, path: Path, meta: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def train(cfg: TrainConfig, out: Path, device: str = "cpu", minutes: float | None = None, resume: bool = False,
-          log=print) -> dict[str, Any]:
+def train(
+    cfg: TrainConfig,
+    out: Path,
+    device: str = "cpu",
+    minutes: float | None = None,
+    resume: bool = False,
+    log=print,
+) -> dict[str, Any]:
     import torch
 
     from models.degrade import NoiseBank
@@ -352,16 +389,26 @@ def train(cfg: TrainConfig, out: Path, device: str = "cpu", minutes: float | Non
     val_set = set(cfg.val_clips)
     clips = load_clips(fixtures, cfg.train_globs, cfg.sample_rate, exclude=val_set)
     synth = synth_music(cfg.synth_music_s, cfg.sample_rate, np.random.default_rng(cfg.seed + 1))
-    pool = list(clips.values()) + [synth[i: i + 10 * cfg.sample_rate] for i in range(0, synth.size, 10 * cfg.sample_rate)]
+    pool = list(clips.values()) + [
+        synth[i : i + 10 * cfg.sample_rate] for i in range(0, synth.size, 10 * cfg.sample_rate)
+    ]
     real_s = sum(c.size for c in clips.values()) / cfg.sample_rate
     val_items = build_val_set(cfg, fixtures, noise_bank)
     batcher = Batcher(pool, cfg, noise_bank, rng)
 
     gen = OpGANGenerator(gcfg).to(device)
-    disc = OpGANDiscriminator(DiscriminatorConfig.from_dict(cfg.discriminator) if cfg.discriminator else None).to(device)
+    disc = OpGANDiscriminator(
+        DiscriminatorConfig.from_dict(cfg.discriminator) if cfg.discriminator else None
+    ).to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, betas=cfg.betas)
-    state: dict[str, Any] = {"step": 0, "nan_skips": 0, "history": [], "best_gain": -1e9, "train_seconds": 0.0}
+    state: dict[str, Any] = {
+        "step": 0,
+        "nan_skips": 0,
+        "history": [],
+        "best_gain": -1e9,
+        "train_seconds": 0.0,
+    }
     if resume and (out / "last.pt").is_file():
         ck = torch.load(out / "last.pt", map_location=device, weights_only=False)
         gen.load_state_dict(ck["gen"])
@@ -372,20 +419,46 @@ def train(cfg: TrainConfig, out: Path, device: str = "cpu", minutes: float | Non
         rng.bit_generator.state = ck["np_rng"]
         torch.set_rng_state(ck["torch_rng"])
         log(f"resumed at step {state['step']}")
-    log(json.dumps({"event": "start", "device": device, "threads": torch.get_num_threads(),
-                    "train_clips": len(clips), "real_seconds": round(real_s, 1), "synth_seconds": cfg.synth_music_s,
-                    "noises": len(noise_bank), "val_items": len(val_items),
-                    "params_g": count_parameters(gen), "params_d": count_parameters(disc)}))
+    log(
+        json.dumps(
+            {
+                "event": "start",
+                "device": device,
+                "threads": torch.get_num_threads(),
+                "train_clips": len(clips),
+                "real_seconds": round(real_s, 1),
+                "synth_seconds": cfg.synth_music_s,
+                "noises": len(noise_bank),
+                "val_items": len(val_items),
+                "params_g": count_parameters(gen),
+                "params_d": count_parameters(disc),
+            }
+        )
+    )
     logf = open(out / "log.jsonl", "a")  # noqa: SIM115 - open for the whole run (appended to each step), closed at its end
 
     def save() -> None:
         tmp = out / "last.tmp"
-        torch.save({"gen": gen.state_dict(), "disc": disc.state_dict(), "opt_g": opt_g.state_dict(),
-                    "opt_d": opt_d.state_dict(), "state": state, "np_rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(), "config": asdict(cfg)}, tmp)
+        torch.save(
+            {
+                "gen": gen.state_dict(),
+                "disc": disc.state_dict(),
+                "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(),
+                "state": state,
+                "np_rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "config": asdict(cfg),
+            },
+            tmp,
+        )
         os.replace(tmp, out / "last.pt")
-        meta = {"step": state["step"], "train_seconds": round(state["train_seconds"], 1),
-                "history": state["history"], "config": asdict(cfg)}
+        meta = {
+            "step": state["step"],
+            "train_seconds": round(state["train_seconds"], 1),
+            "history": state["history"],
+            "config": asdict(cfg),
+        }
         export_generator(gen, out / "generator_fp16.pt", meta)
 
     deadline = t_start + minutes * 60 if minutes else None
@@ -433,20 +506,35 @@ def train(cfg: TrainConfig, out: Path, device: str = "cpu", minutes: float | Non
         else:
             opt_g.step()
         state["step"] += 1
-        for k, v in (("loss", float(loss.detach())), ("l1", float(l1.detach())), ("stft", float(st.detach())),
-                     ("adv_g", float(g_adv.detach())),
-                     ("adv_d", d_loss_v), ("grad_norm_g", gn)):
+        for k, v in (
+            ("loss", float(loss.detach())),
+            ("l1", float(l1.detach())),
+            ("stft", float(st.detach())),
+            ("adv_g", float(g_adv.detach())),
+            ("adv_d", d_loss_v),
+            ("grad_norm_g", gn),
+        ):
             if math.isfinite(v):
                 acc.setdefault(k, []).append(v)
         if state["step"] % 25 == 0:
-            row = {"event": "train", "step": state["step"], **{k: round(float(np.mean(v)), 5) for k, v in acc.items()},
-                   "grad_norm_g_max": round(max(acc.get("grad_norm_g", [0.0])), 4),
-                   "s_per_step": round((time.monotonic() - run_t0) / 25, 3), "nan_skips": state["nan_skips"]}
+            row = {
+                "event": "train",
+                "step": state["step"],
+                **{k: round(float(np.mean(v)), 5) for k, v in acc.items()},
+                "grad_norm_g_max": round(max(acc.get("grad_norm_g", [0.0])), 4),
+                "s_per_step": round((time.monotonic() - run_t0) / 25, 3),
+                "nan_skips": state["nan_skips"],
+            }
             logf.write(json.dumps(row) + "\n")
             logf.flush()
             log(json.dumps(row))
-            state["history"].append({k: row[k] for k in row if k in ("step", "loss", "l1", "stft", "adv_g", "adv_d",
-                                                                     "grad_norm_g", "grad_norm_g_max")})
+            state["history"].append(
+                {
+                    k: row[k]
+                    for k in row
+                    if k in ("step", "loss", "l1", "stft", "adv_g", "adv_d", "grad_norm_g", "grad_norm_g_max")
+                }
+            )
             state["train_seconds"] += time.monotonic() - run_t0
             run_t0 = time.monotonic()
             acc = {}
@@ -460,13 +548,18 @@ def train(cfg: TrainConfig, out: Path, device: str = "cpu", minutes: float | Non
 
 def _epoch_end(gen, val_items, cfg, device, state, out, logf, log, save, export) -> None:
     v = validate(gen, val_items, cfg.sample_rate, device)
-    row = {"event": "val", "step": state["step"], **{k: (round(x, 3) if isinstance(x, float) else x) for k, x in v.items()
-                                                        if k != "per_family_gain"},
-           "per_family_gain": {k: round(x, 2) for k, x in v["per_family_gain"].items()}}
+    row = {
+        "event": "val",
+        "step": state["step"],
+        **{k: (round(x, 3) if isinstance(x, float) else x) for k, x in v.items() if k != "per_family_gain"},
+        "per_family_gain": {k: round(x, 2) for k, x in v["per_family_gain"].items()},
+    }
     logf.write(json.dumps(row) + "\n")
     logf.flush()
     log(json.dumps(row))
-    state["history"].append({k: row[k] for k in ("step", "si_sdr_gain", "lsd_out", "pesq_out") if k in row} | {"val": True})
+    state["history"].append(
+        {k: row[k] for k in ("step", "si_sdr_gain", "lsd_out", "pesq_out") if k in row} | {"val": True}
+    )
     save()
     if v["si_sdr_gain"] > state["best_gain"]:
         state["best_gain"] = v["si_sdr_gain"]
@@ -476,11 +569,17 @@ def _epoch_end(gen, val_items, cfg, device, state, out, logf, log, save, export)
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m models.train_opgan", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--config", type=Path, default=None, help="JSON with TrainConfig fields (defaults otherwise)")
-    ap.add_argument("--out", type=Path, required=True, help="run folder: config.json, last.pt, log.jsonl, generators")
+    ap.add_argument(
+        "--config", type=Path, default=None, help="JSON with TrainConfig fields (defaults otherwise)"
+    )
+    ap.add_argument(
+        "--out", type=Path, required=True, help="run folder: config.json, last.pt, log.jsonl, generators"
+    )
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt when it exists")
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
-    ap.add_argument("--minutes", type=float, default=None, help="stop (after a checkpoint) after this much wall time")
+    ap.add_argument(
+        "--minutes", type=float, default=None, help="stop (after a checkpoint) after this much wall time"
+    )
     ap.add_argument("--max-steps", type=int, default=None, help="override max_steps")
     args = ap.parse_args(argv)
     if args.device.startswith("cuda"):
@@ -492,10 +591,25 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig.load(args.config)
     if args.max_steps is not None:
         cfg.max_steps = args.max_steps
-    state = train(cfg, args.out, device=args.device, minutes=args.minutes, resume=args.resume,
-                  log=lambda s: print(s, flush=True))
-    print(json.dumps({"event": "done", "step": state["step"], "best_gain": state["best_gain"],
-                      "nan_skips": state["nan_skips"]}), flush=True)
+    state = train(
+        cfg,
+        args.out,
+        device=args.device,
+        minutes=args.minutes,
+        resume=args.resume,
+        log=lambda s: print(s, flush=True),
+    )
+    print(
+        json.dumps(
+            {
+                "event": "done",
+                "step": state["step"],
+                "best_gain": state["best_gain"],
+                "nan_skips": state["nan_skips"],
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

@@ -52,8 +52,18 @@ class _Spectrogram(nn.Module):
         self.register_buffer("window", torch.hann_window(n_fft))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(x, self.n_fft, self.hop_length, self.n_fft, self.window, center=self.center,
-                          pad_mode="reflect", normalized=False, onesided=True, return_complex=True)
+        spec = torch.stft(
+            x,
+            self.n_fft,
+            self.hop_length,
+            self.n_fft,
+            self.window,
+            center=self.center,
+            pad_mode="reflect",
+            normalized=False,
+            onesided=True,
+            return_complex=True,
+        )
         return spec.abs()  # power=1
 
 
@@ -80,8 +90,14 @@ class _MelSpectrogram(nn.Module):
 
 
 class MelSpectrogramFeatures(nn.Module):
-    def __init__(self, sample_rate: int = 24000, n_fft: int = 1024, hop_length: int = 256, n_mels: int = 100,
-                 padding: str = "center"):
+    def __init__(
+        self,
+        sample_rate: int = 24000,
+        n_fft: int = 1024,
+        hop_length: int = 256,
+        n_mels: int = 100,
+        padding: str = "center",
+    ):
         super().__init__()
         if padding not in ("center", "same"):
             raise ValueError("padding must be 'center' or 'same'")
@@ -104,7 +120,9 @@ class ConvNeXtBlock(nn.Module):
         self.pwconv1 = nn.Linear(dim, intermediate_dim)
         self.act = nn.GELU()
         self.pwconv2 = nn.Linear(intermediate_dim, dim)
-        self.gamma = nn.Parameter(layer_scale_init_value * torch.ones(dim)) if layer_scale_init_value > 0 else None
+        self.gamma = (
+            nn.Parameter(layer_scale_init_value * torch.ones(dim)) if layer_scale_init_value > 0 else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = x
@@ -116,14 +134,22 @@ class ConvNeXtBlock(nn.Module):
 
 
 class VocosBackbone(nn.Module):
-    def __init__(self, input_channels: int, dim: int, intermediate_dim: int, num_layers: int,
-                 layer_scale_init_value: float | None = None):
+    def __init__(
+        self,
+        input_channels: int,
+        dim: int,
+        intermediate_dim: int,
+        num_layers: int,
+        layer_scale_init_value: float | None = None,
+    ):
         super().__init__()
         self.input_channels = input_channels
         self.embed = nn.Conv1d(input_channels, dim, kernel_size=7, padding=3)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         scale = layer_scale_init_value or 1 / num_layers
-        self.convnext = nn.ModuleList([ConvNeXtBlock(dim, intermediate_dim, scale) for _ in range(num_layers)])
+        self.convnext = nn.ModuleList(
+            [ConvNeXtBlock(dim, intermediate_dim, scale) for _ in range(num_layers)]
+        )
         self.final_layer_norm = nn.LayerNorm(dim, eps=1e-6)
         self.apply(self._init_weights)
 
@@ -160,7 +186,9 @@ class ISTFT(nn.Module):
         _, _, frames = spec.shape
         ifft = torch.fft.irfft(spec, self.n_fft, dim=1, norm="backward") * self.window[None, :, None]
         size = (frames - 1) * self.hop_length + self.win_length
-        fold: dict[str, Any] = dict(output_size=(1, size), kernel_size=(1, self.win_length), stride=(1, self.hop_length))
+        fold: dict[str, Any] = dict(
+            output_size=(1, size), kernel_size=(1, self.win_length), stride=(1, self.hop_length)
+        )
         y = nn.functional.fold(ifft, **fold)[:, 0, 0, pad:-pad]
         env = self.window.square().expand(1, frames, -1).transpose(1, 2)
         env = nn.functional.fold(env, **fold).squeeze()[pad:-pad]
@@ -205,21 +233,30 @@ class Vocos(nn.Module):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Vocos:
         """Build (random weights) from the dict of a published ``config.yaml``."""
-        expect = {"feature_extractor": "MelSpectrogramFeatures", "backbone": "VocosBackbone", "head": "ISTFTHead"}
+        expect = {
+            "feature_extractor": "MelSpectrogramFeatures",
+            "backbone": "VocosBackbone",
+            "head": "ISTFTHead",
+        }
         parts = {}
         for key, cls_name in expect.items():
             entry = config.get(key) or {}
             path = str(entry.get("class_path", ""))
             if path.rsplit(".", 1)[-1] != cls_name:
-                raise ModelLoadingError(f"Vocos config: {key} is '{path or 'missing'}'; only {cls_name} is supported")
+                raise ModelLoadingError(
+                    f"Vocos config: {key} is '{path or 'missing'}'; only {cls_name} is supported"
+                )
             args = dict(entry.get("init_args") or {})
             if key == "backbone" and args.get("adanorm_num_embeddings"):
                 raise ModelLoadingError("Vocos config: AdaNorm backbones (EnCodec variant) are not supported")
             args.pop("adanorm_num_embeddings", None)
             parts[key] = args
         try:
-            return cls(MelSpectrogramFeatures(**parts["feature_extractor"]), VocosBackbone(**parts["backbone"]),
-                       ISTFTHead(**parts["head"]))
+            return cls(
+                MelSpectrogramFeatures(**parts["feature_extractor"]),
+                VocosBackbone(**parts["backbone"]),
+                ISTFTHead(**parts["head"]),
+            )
         except TypeError as exc:
             raise ModelLoadingError(f"Vocos config has unexpected arguments: {exc}") from None
 
@@ -237,7 +274,9 @@ def load_vocos(folder: Path | None = None) -> Vocos:
     try:
         state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ModelLoadingError(f"{folder / 'pytorch_model.bin'}: unreadable ({type(exc).__name__}: {exc})") from None
+        raise ModelLoadingError(
+            f"{folder / 'pytorch_model.bin'}: unreadable ({type(exc).__name__}: {exc})"
+        ) from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

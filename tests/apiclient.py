@@ -17,8 +17,14 @@ PASSWORD = "correct horse battery"
 def make_settings(data_dir: Path, **overrides: Any):
     from app.settings import Settings
 
-    values = dict(data_dir=data_dir, jwt_secret="t" * 8 + uuid.uuid4().hex + "-test-secret-0123456789",
-                  max_upload_mb=2.0, job_threads=2, job_heartbeat_s=1.0, job_stale_s=30.0)
+    values = dict(
+        data_dir=data_dir,
+        jwt_secret="t" * 8 + uuid.uuid4().hex + "-test-secret-0123456789",
+        max_upload_mb=2.0,
+        job_threads=2,
+        job_heartbeat_s=1.0,
+        job_stale_s=30.0,
+    )
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -35,8 +41,11 @@ def register(client, email: str | None = None) -> dict[str, str]:
 
 def upload(client, headers, path: Path = SONG, name: str | None = None) -> dict[str, Any]:
     with open(path, "rb") as f:
-        r = client.post("/api/v1/files", files={"file": (name or path.name, f, "application/octet-stream")},
-                        headers=headers)
+        r = client.post(
+            "/api/v1/files",
+            files={"file": (name or path.name, f, "application/octet-stream")},
+            headers=headers,
+        )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -72,5 +81,8 @@ def wait_job(client, headers, job_id: str, timeout_s: float = 120.0) -> dict[str
 
 def stored_files(data_dir: Path) -> set[Path]:
     """Every file under the data dir that is audio or an upload leftover."""
-    return {p for p in data_dir.rglob("*") if p.is_file() and ("uploads" in p.parts or "audio" in p.parts
-                                                              or "exports" in p.parts)}
+    return {
+        p
+        for p in data_dir.rglob("*")
+        if p.is_file() and ("uploads" in p.parts or "audio" in p.parts or "exports" in p.parts)
+    }

@@ -31,14 +31,22 @@ def local_fixtures() -> Path:
     return LOCAL_FIXTURES
 
 
-def sine(freq_hz: float = 1000.0, seconds: float = 1.0, sr: int = 48000, amp: float = 0.5, channels: int = 1,
-         phase: float = 0.0) -> np.ndarray:
+def sine(
+    freq_hz: float = 1000.0,
+    seconds: float = 1.0,
+    sr: int = 48000,
+    amp: float = 0.5,
+    channels: int = 1,
+    phase: float = 0.0,
+) -> np.ndarray:
     t = np.arange(int(seconds * sr)) / sr
     x = (amp * np.sin(2 * np.pi * freq_hz * t + phase)).astype(np.float32)
     return np.repeat(x[None, :], channels, axis=0)
 
 
-def noise(seconds: float = 1.0, sr: int = 48000, amp: float = 0.1, channels: int = 1, seed: int = 0) -> np.ndarray:
+def noise(
+    seconds: float = 1.0, sr: int = 48000, amp: float = 0.1, channels: int = 1, seed: int = 0
+) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return (amp * rng.standard_normal((channels, int(seconds * sr)))).astype(np.float32)
 

@@ -59,8 +59,19 @@ def ebur128(source: str | os.PathLike | Audio, exe: str | None = None) -> FFMete
 
 
 def _run(exe: str, path: Path) -> FFMeter:
-    cmd = [exe, "-hide_banner", "-nostats", "-nostdin", "-i", str(path),
-           "-af", "ebur128=peak=true:metadata=1,ametadata=print:file=-", "-f", "null", "-"]
+    cmd = [
+        exe,
+        "-hide_banner",
+        "-nostats",
+        "-nostdin",
+        "-i",
+        str(path),
+        "-af",
+        "ebur128=peak=true:metadata=1,ametadata=print:file=-",
+        "-f",
+        "null",
+        "-",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=120)
     if out.returncode != 0:
         raise RuntimeError(f"ffmpeg failed: {out.stderr.strip().splitlines()[-1:]}")

@@ -41,52 +41,79 @@ def _arguments(args: Any) -> str:
     return args if isinstance(args, str) else json.dumps(args)
 
 
-def openai_tool_calls(*calls: tuple[str, Any], content: str | None = None, model: str = "gpt-test",
-                      finish_reason: str | None = None) -> Reply:
+def openai_tool_calls(
+    *calls: tuple[str, Any],
+    content: str | None = None,
+    model: str = "gpt-test",
+    finish_reason: str | None = None,
+) -> Reply:
     """A chat.completion whose message carries ``calls`` (name, arguments: a dict, or a raw string
     sent as is — e.g. not JSON); no calls and ``content`` is a plain-text reply."""
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None, "annotations": []}
     if calls:
         message["tool_calls"] = [
-            {"id": f"call_{i:02d}AbCdEf", "type": "function",
-             "function": {"name": name, "arguments": _arguments(args)}}
-            for i, (name, args) in enumerate(calls)]
-    return Reply({
-        "id": "chatcmpl-CR7test000000000000000000",
-        "object": "chat.completion",
-        "created": CREATED,
-        "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": finish_reason or ("tool_calls" if calls else "stop")}],
-        "usage": {"prompt_tokens": 2417, "completion_tokens": 61, "total_tokens": 2478,
-                  "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                  "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                                "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}},
-        "service_tier": "default",
-        "system_fingerprint": "fp_test",
-    })
+            {
+                "id": f"call_{i:02d}AbCdEf",
+                "type": "function",
+                "function": {"name": name, "arguments": _arguments(args)},
+            }
+            for i, (name, args) in enumerate(calls)
+        ]
+    return Reply(
+        {
+            "id": "chatcmpl-CR7test000000000000000000",
+            "object": "chat.completion",
+            "created": CREATED,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": finish_reason or ("tool_calls" if calls else "stop"),
+                }
+            ],
+            "usage": {
+                "prompt_tokens": 2417,
+                "completion_tokens": 61,
+                "total_tokens": 2478,
+                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                "completion_tokens_details": {
+                    "reasoning_tokens": 0,
+                    "audio_tokens": 0,
+                    "accepted_prediction_tokens": 0,
+                    "rejected_prediction_tokens": 0,
+                },
+            },
+            "service_tier": "default",
+            "system_fingerprint": "fp_test",
+        }
+    )
 
 
-def ollama_tool_calls(*calls: tuple[str, Any], content: str = "", model: str = "llama3.1:8b",
-                      done_reason: str = "stop") -> Reply:
+def ollama_tool_calls(
+    *calls: tuple[str, Any], content: str = "", model: str = "llama3.1:8b", done_reason: str = "stop"
+) -> Reply:
     """A final /api/chat response whose message carries ``calls`` (Ollama sends arguments as an
     object; a string is sent as is)."""
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if calls:
         message["tool_calls"] = [{"function": {"name": name, "arguments": args}} for name, args in calls]
-    return Reply({
-        "model": model,
-        "created_at": "2026-11-30T18:00:00.123456Z",
-        "message": message,
-        "done_reason": done_reason,
-        "done": True,
-        "total_duration": 2_913_000_000,
-        "load_duration": 41_000_000,
-        "prompt_eval_count": 2380,
-        "prompt_eval_duration": 1_702_000_000,
-        "eval_count": 58,
-        "eval_duration": 1_163_000_000,
-    })
+    return Reply(
+        {
+            "model": model,
+            "created_at": "2026-11-30T18:00:00.123456Z",
+            "message": message,
+            "done_reason": done_reason,
+            "done": True,
+            "total_duration": 2_913_000_000,
+            "load_duration": 41_000_000,
+            "prompt_eval_count": 2380,
+            "prompt_eval_duration": 1_702_000_000,
+            "eval_count": 58,
+            "eval_duration": 1_163_000_000,
+        }
+    )
 
 
 def _openai_sse(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -101,8 +128,20 @@ def _openai_sse(body: dict[str, Any]) -> list[dict[str, Any]]:
 
     out = [chunk({"role": "assistant", "content": None if msg.get("tool_calls") else "", "refusal": None})]
     for i, tc in enumerate(msg.get("tool_calls") or []):
-        out.append(chunk({"tool_calls": [{"index": i, "id": tc["id"], "type": "function",
-                                          "function": {"name": tc["function"]["name"], "arguments": ""}}]}))
+        out.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": i,
+                            "id": tc["id"],
+                            "type": "function",
+                            "function": {"name": tc["function"]["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
         args = tc["function"]["arguments"]
         cut = max(1, len(args) // 2)
         for piece in (args[:cut], args[cut:]):
@@ -110,7 +149,7 @@ def _openai_sse(body: dict[str, Any]) -> list[dict[str, Any]]:
                 out.append(chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
     text = msg.get("content") or ""
     for i in range(0, len(text), 12):
-        out.append(chunk({"content": text[i:i + 12]}))
+        out.append(chunk({"content": text[i : i + 12]}))
     out.append(chunk({}, choice["finish_reason"]))
     return out
 
@@ -158,17 +197,32 @@ class LLMServer:
                 except json.JSONDecodeError:
                     body = None
                 with server._lock:
-                    server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "json": body,
-                                            "at": time.monotonic()})
-                    reply = server.replies.pop(0) if server.replies else Reply(status=500, error="no reply scripted")
+                    server.requests.append(
+                        {
+                            "path": self.path,
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                            "json": body,
+                            "at": time.monotonic(),
+                        }
+                    )
+                    reply = (
+                        server.replies.pop(0)
+                        if server.replies
+                        else Reply(status=500, error="no reply scripted")
+                    )
                 if self.path != PATHS[server.protocol]:
-                    self._send(404, json.dumps({"error": f"no route {self.path}"}).encode(), "application/json")
+                    self._send(
+                        404, json.dumps({"error": f"no route {self.path}"}).encode(), "application/json"
+                    )
                     return
                 if reply.delay_s and server._stop.wait(reply.delay_s):
                     return
                 if reply.status != 200 or reply.body is None:
-                    err = ({"error": {"message": reply.error, "type": "server_error", "code": None}}
-                           if server.protocol == "openai" else {"error": reply.error})
+                    err = (
+                        {"error": {"message": reply.error, "type": "server_error", "code": None}}
+                        if server.protocol == "openai"
+                        else {"error": reply.error}
+                    )
                     self._send(reply.status, json.dumps(err).encode(), "application/json")
                     return
                 stream = body.get("stream", server.protocol == "ollama") if isinstance(body, dict) else False
@@ -183,7 +237,9 @@ class LLMServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name=f"llm-{self.protocol}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name=f"llm-{self.protocol}", daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -32,11 +32,15 @@ def _check_value(actual: Any, expected: Any) -> bool:
         e = expected.strip()
         if e.startswith("peak "):  # "peak FREQ GAIN" → an eq band
             _, f, g = e.split()
-            return any(b.get("type") == "peak" and abs(b["freq_hz"] - float(f)) < 1 and abs(b["gain_db"] - float(g)) < 0.3
-                       for b in actual or [])
+            return any(
+                b.get("type") == "peak"
+                and abs(b["freq_hz"] - float(f)) < 1
+                and abs(b["gain_db"] - float(g)) < 0.3
+                for b in actual or []
+            )
         for op in ("<=", ">=", "<", ">"):
             if e.startswith(op):
-                v = float(e[len(op):])
+                v = float(e[len(op) :])
                 a = float(actual)
                 return {"<=": a <= v, ">=": a >= v, "<": a < v, ">": a > v}[op]
         if ".." in e and e[0] in "-0123456789":

@@ -64,6 +64,7 @@ def pg_url():
     """URL of a fresh, empty Postgres database for this test session."""
     try:
         import asyncpg  # noqa: F401
+
         asyncio.run(_admin(PG_URL, "SELECT 1"))
     except Exception as exc:
         unavailable(f"Postgres at {PG_URL}", exc)

@@ -33,11 +33,30 @@ def test_sine_levels(sr, channels):
     assert a.duration_s == pytest.approx(5.0) and a.sample_rate == sr and a.channels == channels
     d = a.to_dict()
     assert _json_roundtrip(d) == d
-    for key in ("integrated_lufs", "true_peak_dbtp", "sample_peak_dbfs", "lra_lu", "max_momentary_lufs",
-                "max_short_term_lufs", "rms_dbfs", "crest_db", "noise_floor_dbfs", "snr_db", "clipping_ratio",
-                "bandwidth_hz", "spectral_centroid_hz", "spectral_rolloff_hz", "spectral_tilt_db_per_octave",
-                "stereo_width", "stereo_correlation", "speech_probability", "dc_offset", "duration_s",
-                "sample_rate", "channels"):
+    for key in (
+        "integrated_lufs",
+        "true_peak_dbtp",
+        "sample_peak_dbfs",
+        "lra_lu",
+        "max_momentary_lufs",
+        "max_short_term_lufs",
+        "rms_dbfs",
+        "crest_db",
+        "noise_floor_dbfs",
+        "snr_db",
+        "clipping_ratio",
+        "bandwidth_hz",
+        "spectral_centroid_hz",
+        "spectral_rolloff_hz",
+        "spectral_tilt_db_per_octave",
+        "stereo_width",
+        "stereo_correlation",
+        "speech_probability",
+        "dc_offset",
+        "duration_s",
+        "sample_rate",
+        "channels",
+    ):
         assert key in d
 
 
@@ -102,9 +121,13 @@ def test_stereo_phase_cases():
     sr = 48000
     n = noise(4.0, sr, amp=0.1, seed=3)[0]
     same = analyze(Audio(np.stack([n, n]), sr))
-    assert same.stereo_correlation == pytest.approx(1.0, abs=1e-4) and same.stereo_width == pytest.approx(0.0, abs=1e-4)
+    assert same.stereo_correlation == pytest.approx(1.0, abs=1e-4) and same.stereo_width == pytest.approx(
+        0.0, abs=1e-4
+    )
     inv = analyze(Audio(np.stack([n, -n]), sr))
-    assert inv.stereo_correlation == pytest.approx(-1.0, abs=1e-4) and inv.stereo_width == pytest.approx(1.0, abs=1e-4)
+    assert inv.stereo_correlation == pytest.approx(-1.0, abs=1e-4) and inv.stereo_width == pytest.approx(
+        1.0, abs=1e-4
+    )
     dec = analyze(Audio(noise(4.0, sr, amp=0.1, channels=2, seed=9), sr))
     assert abs(dec.stereo_correlation) < 0.03 and dec.stereo_width == pytest.approx(0.5, abs=0.03)
     mono = analyze(Audio(n, sr))

@@ -36,7 +36,9 @@ from tests.apiclient import PASSWORD, SONG, make_settings
 GENERATOR_CONFIG = {
     "package_name_override": "mixpilot_client",
     "post_hooks": [],
-    "content_type_overrides": {t: "application/octet-stream" for t in ("audio/wav", "audio/flac", "audio/mpeg")},
+    "content_type_overrides": {
+        t: "application/octet-stream" for t in ("audio/wav", "audio/flac", "audio/mpeg")
+    },
 }
 
 
@@ -51,7 +53,9 @@ def live(tmp_path_factory):
     data = tmp_path_factory.mktemp("codegen-data")
     port = _free_port()
     app = create_app(make_settings(data))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 180
@@ -76,9 +80,24 @@ def client_pkg(live, tmp_path_factory):
     (out / "openapi.json").write_text(json.dumps(schema))
     (out / "config.json").write_text(json.dumps(GENERATOR_CONFIG))
     target = out / "mixpilot_client"
-    proc = subprocess.run([*_openapi_python_client(), "generate", "--path", str(out / "openapi.json"),
-                           "--config", str(out / "config.json"), "--output-path", str(target), "--meta", "none"],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "NO_COLOR": "1"})
+    proc = subprocess.run(
+        [
+            *_openapi_python_client(),
+            "generate",
+            "--path",
+            str(out / "openapi.json"),
+            "--config",
+            str(out / "config.json"),
+            "--output-path",
+            str(target),
+            "--meta",
+            "none",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # every operation and response generated: no "Cannot parse" / "will be omitted" warning
     assert "Warning" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
@@ -93,23 +112,42 @@ def client_pkg(live, tmp_path_factory):
 
 def test_schema_names_operations_for_generators(live):
     schema = httpx.get(f"{live}/openapi.json", timeout=30).json()
-    ops = {op["operationId"]: (method, path) for path, item in schema["paths"].items()
-           for method, op in item.items()}
-    assert {"upload_file", "create_chat_job", "get_job", "download_file", "create_feedback", "create_token",
-            "register", "stream_job_events"} <= set(ops)
+    ops = {
+        op["operationId"]: (method, path)
+        for path, item in schema["paths"].items()
+        for method, op in item.items()
+    }
+    assert {
+        "upload_file",
+        "create_chat_job",
+        "get_job",
+        "download_file",
+        "create_feedback",
+        "create_token",
+        "register",
+        "stream_job_events",
+    } <= set(ops)
     assert not [o for o in ops if "api_v1" in o], "an operation without an explicit operation_id"
     upload = schema["components"]["schemas"]["Body_upload_file"]["properties"]["file"]
     assert upload == {**upload, "type": "string", "format": "binary"} and "contentMediaType" not in upload
     download = schema["paths"]["/api/v1/files/{file_id}/download"]["get"]["responses"]["200"]["content"]
     assert download and all(c["schema"] == {"type": "string", "format": "binary"} for c in download.values())
     # one status enum, referenced wherever a job status appears
-    assert schema["components"]["schemas"]["JobStatus"]["enum"] == ["queued", "running", "succeeded", "failed",
-                                                                      "cancelled"]
+    assert schema["components"]["schemas"]["JobStatus"]["enum"] == [
+        "queued",
+        "running",
+        "succeeded",
+        "failed",
+        "cancelled",
+    ]
     text = json.dumps(schema)
     assert text.count('"enum": ["queued", "running", "succeeded", "failed", "cancelled"]') == 1
     for name in ("JobOut", "ChatAccepted", "EnhancementOut"):
-        assert schema["components"]["schemas"][name]["properties"]["status"].get("$ref", "").endswith(
-            "/JobStatus"), name
+        assert (
+            schema["components"]["schemas"][name]["properties"]["status"]
+            .get("$ref", "")
+            .endswith("/JobStatus")
+        ), name
 
 
 def test_generated_client_runs_the_whole_flow(live, client_pkg):
@@ -139,15 +177,22 @@ def test_generated_client_runs_the_whole_flow(live, client_pkg):
     assert get_me.sync(client=auth).email == email
 
     with open(SONG, "rb") as f:
-        up = upload_file.sync(client=auth, body=BodyUploadFile(
-            file=File(payload=f, file_name=SONG.name, mime_type="audio/flac")))
+        up = upload_file.sync(
+            client=auth,
+            body=BodyUploadFile(file=File(payload=f, file_name=SONG.name, mime_type="audio/flac")),
+        )
     assert up.id and up.sample_rate == 22050, up
 
-    accepted = create_chat_job.sync(client=auth, body=ChatIn(message="master this for Spotify", file_ids=[up.id]))
+    accepted = create_chat_job.sync(
+        client=auth, body=ChatIn(message="master this for Spotify", file_ids=[up.id])
+    )
     assert accepted.status == JobStatus.QUEUED, accepted
     deadline = time.monotonic() + 180
     while (job := get_job.sync(accepted.job_id, client=auth)).status not in (
-            JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
+        JobStatus.SUCCEEDED,
+        JobStatus.FAILED,
+        JobStatus.CANCELLED,
+    ):
         assert time.monotonic() < deadline, f"job still {job.status}"
         time.sleep(0.2)
     assert job.status == JobStatus.SUCCEEDED, job.error
@@ -157,7 +202,11 @@ def test_generated_client_runs_the_whole_flow(live, client_pkg):
     audio = download_file.sync(result_id, client=auth, format_=DownloadFileFormat.FLAC, bit_depth=24)
     assert isinstance(audio, File), audio
     info = sf.info(io.BytesIO(audio.payload.read()))
-    assert info.format == "FLAC" and info.subtype == "PCM_24" and info.duration == pytest.approx(8.0, abs=0.05)
+    assert (
+        info.format == "FLAC" and info.subtype == "PCM_24" and info.duration == pytest.approx(8.0, abs=0.05)
+    )
 
-    rated = create_feedback.sync(client=auth, body=FeedbackIn(job_id=accepted.job_id, rating=5, comment="great"))
+    rated = create_feedback.sync(
+        client=auth, body=FeedbackIn(job_id=accepted.job_id, rating=5, comment="great")
+    )
     assert rated.ok, rated

@@ -39,8 +39,15 @@ def _vector_ids(api, owner_id) -> list[str]:
 
     async def q() -> list[str]:
         async with state.sessions() as s:
-            return list((await s.execute(select(db.AudioFeatureVector.id).where(
-                db.AudioFeatureVector.owner_id == owner_id))).scalars().all())
+            return list(
+                (
+                    await s.execute(
+                        select(db.AudioFeatureVector.id).where(db.AudioFeatureVector.owner_id == owner_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
 
     return api.portal.call(q)
 
@@ -53,14 +60,18 @@ def test_deleting_a_file_then_its_thread_leaves_nothing_behind(api):
     h = register(api)
     me = api.get("/api/v1/auth/me", headers=h).json()["id"]
     f = upload(api, h)
-    r = api.post("/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [f["id"]]}, headers=h)
+    r = api.post(
+        "/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [f["id"]]}, headers=h
+    )
     job_id, thread_id = r.json()["job_id"], r.json()["thread_id"]
     job = wait_job(api, h, job_id)
     assert job["status"] == "succeeded", job["error"]
     result = job["result"]["file_id"]
     assert api.post("/api/v1/feedback", json={"job_id": job_id, "rating": 5}, headers=h).status_code == 201
     for fid in (f["id"], result):
-        assert api.get(f"/api/v1/files/{fid}/download", params={"format": "flac"}, headers=h).status_code == 200
+        assert (
+            api.get(f"/api/v1/files/{fid}/download", params={"format": "flac"}, headers=h).status_code == 200
+        )
     store = api.app.state.mp.service.store
     vectors = _vector_ids(api, me)
     assert vectors and _count(api, db.Feedback, db.Feedback.owner_id == me) == 1
@@ -115,8 +126,9 @@ def test_no_deletion_under_a_running_job(api):
     async def job(status: str) -> str:
         async with state.sessions() as s:
             await db.ensure_conversation(s, owner_id=me, thread_id="a" * 32, title="t")
-            row = await db.create_job(s, owner_id=me, request="r", audio_id=None, thread_id="a" * 32,
-                                      inputs={"voice": f["id"]})
+            row = await db.create_job(
+                s, owner_id=me, request="r", audio_id=None, thread_id="a" * 32, inputs={"voice": f["id"]}
+            )
             row.status = status
             await s.commit()
             return row.id

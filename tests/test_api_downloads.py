@@ -33,7 +33,9 @@ def api(tmp_path_factory):
 
 def _get(api, fmt, depth, **headers):
     params = {"format": fmt} | ({"bit_depth": depth} if depth else {})
-    return api.get(f"/api/v1/files/{api.mp_file['id']}/download", params=params, headers=api.mp_auth | headers)
+    return api.get(
+        f"/api/v1/files/{api.mp_file['id']}/download", params=params, headers=api.mp_auth | headers
+    )
 
 
 @pytest.mark.parametrize(("fmt", "depth"), FORMATS)
@@ -77,8 +79,11 @@ def test_if_none_match_answers_304(api):
 
 def test_head_gives_the_headers_only(api):
     full = _get(api, "wav", 16)
-    r = api.head(f"/api/v1/files/{api.mp_file['id']}/download", params={"format": "wav", "bit_depth": 16},
-                 headers=api.mp_auth)
+    r = api.head(
+        f"/api/v1/files/{api.mp_file['id']}/download",
+        params={"format": "wav", "bit_depth": 16},
+        headers=api.mp_auth,
+    )
     assert r.status_code == 200 and r.content == b""
     assert r.headers["etag"] == full.headers["etag"]
     assert int(r.headers["content-length"]) == len(full.content)

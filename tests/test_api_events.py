@@ -32,7 +32,9 @@ def read_events(client, headers, job_id, last_event_id=None, timeout_s=120.0):
     event_id = name = None
     deadline = time.monotonic() + timeout_s
     extra = {"Last-Event-ID": last_event_id} if last_event_id else {}
-    with client.stream("GET", f"/api/v1/jobs/{job_id}/events", headers=headers | extra, timeout=timeout_s) as r:
+    with client.stream(
+        "GET", f"/api/v1/jobs/{job_id}/events", headers=headers | extra, timeout=timeout_s
+    ) as r:
         assert r.status_code == 200, r.read()
         for line in r.iter_lines():
             if line.startswith("id:"):
@@ -52,7 +54,9 @@ def read_events(client, headers, job_id, last_event_id=None, timeout_s=120.0):
 def test_chat_202_names_the_job_in_location_and_events_resume(api):
     h = register(api)
     f = upload(api, h)
-    r = api.post("/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [f["id"]]}, headers=h)
+    r = api.post(
+        "/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [f["id"]]}, headers=h
+    )
     assert r.status_code == 202, r.text
     job_id = r.json()["job_id"]
     assert r.headers["location"] == f"/api/v1/jobs/{job_id}"
@@ -97,7 +101,9 @@ def test_local_bus_resumes_after_an_id():
         everything = await _collect(bus, "j", None)
         assert [e["i"] for e in everything] == [0, 1, 2, 3, 4]
         rest = await _collect(bus, "j", everything[1]["_id"])
-        assert [e["i"] for e in rest] == [2, 3, 4] and [e["_id"] for e in rest] == [e["_id"] for e in everything[2:]]
+        assert [e["i"] for e in rest] == [2, 3, 4] and [e["_id"] for e in rest] == [
+            e["_id"] for e in everything[2:]
+        ]
 
     asyncio.run(main())
 

@@ -43,12 +43,19 @@ def api(tmp_path_factory):
 def alice(api):
     headers = register(api)
     f = upload(api, headers)
-    r = api.post("/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [f["id"]]}, headers=headers)
+    r = api.post(
+        "/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [f["id"]]}, headers=headers
+    )
     assert r.status_code == 202, r.text
     body = r.json()
     events = follow_events(api, headers, body["job_id"])
-    return {"headers": headers, "file": f, "job_id": body["job_id"], "thread_id": body["thread_id"],
-            "events": events}
+    return {
+        "headers": headers,
+        "file": f,
+        "job_id": body["job_id"],
+        "thread_id": body["thread_id"],
+        "events": events,
+    }
 
 
 def test_whole_flow_register_upload_master_follow_download_rate(api, alice):
@@ -75,22 +82,38 @@ def test_whole_flow_register_upload_master_follow_download_rate(api, alice):
     # the result is a file of mine: metadata + analysis, then FLAC 24-bit
     meta = api.get(f"/api/v1/files/{result['file_id']}", headers=h).json()
     assert meta["analysis"]["integrated_lufs"] == pytest.approx(-14.0, abs=1.0)
-    r = api.get(f"/api/v1/files/{result['file_id']}/download", params={"format": "flac", "bit_depth": 24}, headers=h)
+    r = api.get(
+        f"/api/v1/files/{result['file_id']}/download", params={"format": "flac", "bit_depth": 24}, headers=h
+    )
     assert r.status_code == 200 and r.headers["content-type"] == "audio/flac"
     info = sf.info(io.BytesIO(r.content))
-    assert info.format == "FLAC" and info.subtype == "PCM_24" and info.duration == pytest.approx(8.0, abs=0.05)
+    assert (
+        info.format == "FLAC" and info.subtype == "PCM_24" and info.duration == pytest.approx(8.0, abs=0.05)
+    )
     x, sr = sf.read(io.BytesIO(r.content), dtype="float32")
     assert np.isfinite(x).all() and np.abs(x).max() <= 1.0
 
     # rate it, read the thread
-    r = api.post("/api/v1/feedback", json={"job_id": alice["job_id"], "rating": 5, "aspects": {"loudness": 4},
-                                           "comment": "great, maybe a touch too loud"}, headers=h)
+    r = api.post(
+        "/api/v1/feedback",
+        json={
+            "job_id": alice["job_id"],
+            "rating": 5,
+            "aspects": {"loudness": 4},
+            "comment": "great, maybe a touch too loud",
+        },
+        headers=h,
+    )
     assert r.status_code == 201, r.text
     assert r.json()["turn_id"] == result["turn_id"]
     assert r.json()["understood"] == ["lower loudness"]  # the comment, read against the settings played
     thread = api.get(f"/api/v1/threads/{alice['thread_id']}", headers=h).json()
-    assert [t["kind"] for t in thread["turns"]] == ["process"] and thread["turns"][0]["file_id"] == result["file_id"]
-    rec = api.get("/api/v1/recommendations", params={"file_id": f["id"], "request": "master for spotify"}, headers=h)
+    assert [t["kind"] for t in thread["turns"]] == ["process"] and thread["turns"][0]["file_id"] == result[
+        "file_id"
+    ]
+    rec = api.get(
+        "/api/v1/recommendations", params={"file_id": f["id"], "request": "master for spotify"}, headers=h
+    )
     assert rec.status_code == 200, rec.text
 
     # continue the conversation: "a bit louder" on the same thread
@@ -98,7 +121,10 @@ def test_whole_flow_register_upload_master_follow_download_rate(api, alice):
     assert r.status_code == 202, r.text
     job2 = wait_job(api, h, r.json()["job_id"])
     assert job2["status"] == "succeeded" and job2["result"]["kind"] == "adjust"
-    assert job2["result"]["metrics"]["after"]["integrated_lufs"] > result["metrics"]["after"]["integrated_lufs"] + 0.5
+    assert (
+        job2["result"]["metrics"]["after"]["integrated_lufs"]
+        > result["metrics"]["after"]["integrated_lufs"] + 0.5
+    )
 
 
 def test_same_upload_twice_is_one_file(api, alice):
@@ -110,18 +136,33 @@ def test_user_b_cannot_see_download_rate_or_continue_a(api, alice):
     b = register(api)
     a_file, a_job, a_thread = alice["file"]["id"], alice["job_id"], alice["thread_id"]
     a_result = api.get(f"/api/v1/jobs/{a_job}", headers=alice["headers"]).json()["result"]["file_id"]
-    for path in (f"/api/v1/files/{a_file}", f"/api/v1/files/{a_result}", f"/api/v1/files/{a_file}/download",
-                 f"/api/v1/jobs/{a_job}", f"/api/v1/jobs/{a_job}/events", f"/api/v1/threads/{a_thread}"):
+    for path in (
+        f"/api/v1/files/{a_file}",
+        f"/api/v1/files/{a_result}",
+        f"/api/v1/files/{a_file}/download",
+        f"/api/v1/jobs/{a_job}",
+        f"/api/v1/jobs/{a_job}/events",
+        f"/api/v1/threads/{a_thread}",
+    ):
         r = api.get(path, headers=b)
         assert r.status_code == 404, (path, r.status_code)
         assert "not found" in r.json()["detail"]
     r = api.get("/api/v1/recommendations", params={"file_id": a_file}, headers=b)
     assert r.status_code == 404
-    for body in ({"job_id": a_job, "rating": 1}, {"file_id": a_result, "rating": 1},
-                 {"turn_id": a_result, "rating": 1}):
+    for body in (
+        {"job_id": a_job, "rating": 1},
+        {"file_id": a_result, "rating": 1},
+        {"turn_id": a_result, "rating": 1},
+    ):
         assert api.post("/api/v1/feedback", json=body, headers=b).status_code == 404
-    assert api.post("/api/v1/chat", json={"message": "louder", "thread_id": a_thread}, headers=b).status_code == 404
-    assert api.post("/api/v1/chat", json={"message": "master", "file_ids": [a_file]}, headers=b).status_code == 404
+    assert (
+        api.post("/api/v1/chat", json={"message": "louder", "thread_id": a_thread}, headers=b).status_code
+        == 404
+    )
+    assert (
+        api.post("/api/v1/chat", json={"message": "master", "file_ids": [a_file]}, headers=b).status_code
+        == 404
+    )
     assert api.post(f"/api/v1/jobs/{a_job}/cancel", headers=b).status_code == 404
     assert api.post(f"/api/v1/jobs/{a_job}/retry", headers=b).status_code == 404
     assert api.post("/api/v1/enhancement/complete", json={"file_id": a_file}, headers=b).status_code == 404
@@ -153,15 +194,29 @@ def test_expired_forged_and_wrong_type_tokens_are_rejected(api, alice):
     }
     import jwt
 
-    cases["alg_none"] = jwt.encode({"sub": uid, "type": "access", "iss": api.settings.jwt_issuer,
-                                    "aud": api.settings.jwt_audience, "iat": 0, "exp": 2**31, "jti": "x"},
-                                   key=None, algorithm="none")
+    cases["alg_none"] = jwt.encode(
+        {
+            "sub": uid,
+            "type": "access",
+            "iss": api.settings.jwt_issuer,
+            "aud": api.settings.jwt_audience,
+            "iat": 0,
+            "exp": 2**31,
+            "jti": "x",
+        },
+        key=None,
+        algorithm="none",
+    )
     for name, token in cases.items():
         r = api.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401, name
         assert r.headers.get("www-authenticate") == "Bearer"
-    assert "expired" in api.get("/api/v1/auth/me", headers={
-        "Authorization": f"Bearer {cases['expired']}"}).json()["detail"]
+    assert (
+        "expired"
+        in api.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {cases['expired']}"}).json()[
+            "detail"
+        ]
+    )
     assert api.get("/api/v1/auth/me").status_code == 401
     # refresh accepts only refresh tokens
     access = alice["headers"]["Authorization"].split()[1]
@@ -180,17 +235,24 @@ def test_refresh_tokens_rotate_and_a_reused_one_revokes_them_all(api):
     assert r.status_code == 200 and r.json()["token_type"] == "bearer"
     second = r.json()
     assert second["refresh_token"] != first["refresh_token"]
-    assert api.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {second['access_token']}"}).status_code == 200
+    assert (
+        api.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {second['access_token']}"}).status_code
+        == 200
+    )
     # the first refresh token is spent: replaying it is refused and revokes the newer one as well
     r = api.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert r.status_code == 401 and "already used" in r.json()["detail"]
-    assert api.post("/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}).status_code == 401
+    assert (
+        api.post("/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}).status_code == 401
+    )
     # signing in again works; logout revokes that refresh token; another login is unaffected
     third = api.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD}).json()
     fourth = api.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD}).json()
     assert api.post("/api/v1/auth/logout", json={"refresh_token": third["refresh_token"]}).status_code == 204
     assert api.post("/api/v1/auth/refresh", json={"refresh_token": third["refresh_token"]}).status_code == 401
-    assert api.post("/api/v1/auth/refresh", json={"refresh_token": fourth["refresh_token"]}).status_code == 200
+    assert (
+        api.post("/api/v1/auth/refresh", json={"refresh_token": fourth["refresh_token"]}).status_code == 200
+    )
     assert api.post("/api/v1/auth/logout", json={"refresh_token": "not.a.token"}).status_code == 401
 
 
@@ -224,7 +286,9 @@ def test_every_bad_upload_is_rejected_with_a_message_and_leaves_nothing(api, ali
         assert words.lower() in detail.lower(), (name, detail)
         assert str(api.settings.data_dir) not in detail  # no server paths in messages
     # too large (limit 2 MB here), and no file at all
-    r = api.post("/api/v1/files", files={"file": ("big.wav", b"\0" * (3 * 1024 * 1024), "audio/wav")}, headers=h)
+    r = api.post(
+        "/api/v1/files", files={"file": ("big.wav", b"\0" * (3 * 1024 * 1024), "audio/wav")}, headers=h
+    )
     assert r.status_code == 413 and "limit" in r.json()["detail"]
     assert api.post("/api/v1/files", headers=h).status_code == 422
     assert stored_files(api.settings.data_dir) == before
@@ -242,8 +306,13 @@ def test_cancel_queued_job_and_retry_it(api, alice):
         async with state.sessions() as s:
             conv = db.new_id()
             await db.ensure_conversation(s, owner_id=owner, thread_id=conv)
-            job = await db.create_job(s, owner_id=owner, request="master this for Apple Music",
-                                      audio_id=alice["file"]["id"], thread_id=conv)
+            job = await db.create_job(
+                s,
+                owner_id=owner,
+                request="master this for Apple Music",
+                audio_id=alice["file"]["id"],
+                thread_id=conv,
+            )
             await s.commit()
             return job.id
 
@@ -271,8 +340,13 @@ def test_crashed_worker_job_is_retried_without_a_hand(api, alice):
         async with state.sessions() as s:
             conv = db.new_id()
             await db.ensure_conversation(s, owner_id=owner, thread_id=conv)
-            job = await db.create_job(s, owner_id=owner, request="master this for Spotify",
-                                      audio_id=alice["file"]["id"], thread_id=conv)
+            job = await db.create_job(
+                s,
+                owner_id=owner,
+                request="master this for Spotify",
+                audio_id=alice["file"]["id"],
+                thread_id=conv,
+            )
             job.status, job.attempts, job.progress = "running", 1, 0.4
             job.heartbeat_at = db.utcnow() - timedelta(minutes=10)
             await s.commit()
@@ -292,11 +366,17 @@ def test_killed_job_process_retries_its_job_and_is_replaced(api, alice):
     runner = api.app.state.mp.runner
     assert type(runner).__name__ == "ProcessRunner"
     h = alice["headers"]
-    r = api.post("/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [alice["file"]["id"]]},
-                 headers=h)
+    r = api.post(
+        "/api/v1/chat",
+        json={"message": "master this for Spotify", "file_ids": [alice["file"]["id"]]},
+        headers=h,
+    )
     job_id = r.json()["job_id"]
     deadline = time.monotonic() + 180  # a replaced child imports everything again: slow on a loaded box
-    while job_id not in runner.running.values() or api.get(f"/api/v1/jobs/{job_id}", headers=h).json()["status"] != "running":
+    while (
+        job_id not in runner.running.values()
+        or api.get(f"/api/v1/jobs/{job_id}", headers=h).json()["status"] != "running"
+    ):
         assert time.monotonic() < deadline, "no job process picked the job up"
         time.sleep(0.02)
     i = next(k for k, v in runner.running.items() if v == job_id)
@@ -359,10 +439,20 @@ def test_a_job_finishes_while_normal_tasks_keep_every_core_busy(api, alice, tmp_
     short = tmp_path / "song2s.wav"
     sf.write(short, x[: 2 * sr], sr, subtype="PCM_16")
     f = upload(api, h, short)
-    hogs = [subprocess.Popen([sys.executable, "-c", "import time\nend = time.monotonic() + 600\n"
-                              "while time.monotonic() < end: pass"]) for _ in range(os.cpu_count() or 2)]
+    hogs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import time\nend = time.monotonic() + 600\nwhile time.monotonic() < end: pass",
+            ]
+        )
+        for _ in range(os.cpu_count() or 2)
+    ]
     try:
-        r = api.post("/api/v1/chat", json={"message": "make it 3 dB louder", "file_ids": [f["id"]]}, headers=h)
+        r = api.post(
+            "/api/v1/chat", json={"message": "make it 3 dB louder", "file_ids": [f["id"]]}, headers=h
+        )
         assert r.status_code == 202, r.text
         job = wait_job(api, h, r.json()["job_id"], timeout_s=120)  # ~1 s when nothing else runs
     finally:
@@ -380,11 +470,20 @@ def test_enhancement_voice_returns_file_metrics_and_what_was_applied(api, alice,
     short = tmp_path / "speech3s.wav"
     sf.write(short, x[: 3 * sr], sr, subtype="PCM_16")  # 3 s keep the full voice chain quick
     f = upload(api, h, short)
-    r = api.post("/api/v1/enhancement/voice", json={"file_id": f["id"], "reference_file_id": f["id"],
-                                                    "options": {"denoise": True, "target_lufs": -16}}, headers=h)
+    r = api.post(
+        "/api/v1/enhancement/voice",
+        json={
+            "file_id": f["id"],
+            "reference_file_id": f["id"],
+            "options": {"denoise": True, "target_lufs": -16},
+        },
+        headers=h,
+    )
     assert r.status_code == 200, r.text
     out = r.json()
-    assert out["status"] == "succeeded" and out["file_id"] and out["request"].startswith("clean up this voice")
+    assert (
+        out["status"] == "succeeded" and out["file_id"] and out["request"].startswith("clean up this voice")
+    )
     assert out["applied"], out
     assert "integrated_lufs" in out["metrics"]
     # against the (unprocessed) input as reference: intrusive metrics are present and finite
@@ -411,27 +510,46 @@ def test_production_refuses_weak_or_missing_secret(tmp_path):
             create_app(Settings(_env_file=None, data_dir=tmp_path, environment="production", jwt_secret=weak))
     with pytest.raises(ValueError, match="required in production"):
         create_app(Settings(_env_file=None, data_dir=tmp_path, environment="production"))
-    app = create_app(Settings(_env_file=None, data_dir=tmp_path, environment="production",
-                              jwt_secret="9f8e7d6c5b4a39281706f5e4d3c2b1a0-strong-secret"))
+    app = create_app(
+        Settings(
+            _env_file=None,
+            data_dir=tmp_path,
+            environment="production",
+            jwt_secret="9f8e7d6c5b4a39281706f5e4d3c2b1a0-strong-secret",
+        )
+    )
     assert app.docs_url is None  # no interactive docs in production
 
 
 def test_openapi_has_the_documented_paths_and_examples(api):
     spec = api.get("/openapi.json").json()
     paths = spec["paths"]
-    for p in ("/api/v1/auth/register", "/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/auth/me",
-              "/api/v1/files", "/api/v1/files/{file_id}", "/api/v1/files/{file_id}/download", "/api/v1/chat",
-              "/api/v1/jobs/{job_id}", "/api/v1/jobs/{job_id}/events", "/api/v1/jobs/{job_id}/cancel",
-              "/api/v1/threads/{thread_id}", "/api/v1/feedback", "/api/v1/recommendations",
-              "/api/v1/enhancement/voice", "/api/v1/enhancement/mixing", "/api/v1/enhancement/complete",
-              "/health", "/ready"):
+    for p in (
+        "/api/v1/auth/register",
+        "/api/v1/auth/token",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/me",
+        "/api/v1/files",
+        "/api/v1/files/{file_id}",
+        "/api/v1/files/{file_id}/download",
+        "/api/v1/chat",
+        "/api/v1/jobs/{job_id}",
+        "/api/v1/jobs/{job_id}/events",
+        "/api/v1/jobs/{job_id}/cancel",
+        "/api/v1/threads/{thread_id}",
+        "/api/v1/feedback",
+        "/api/v1/recommendations",
+        "/api/v1/enhancement/voice",
+        "/api/v1/enhancement/mixing",
+        "/api/v1/enhancement/complete",
+        "/health",
+        "/ready",
+    ):
         assert p in paths, p
     assert "202" in paths["/api/v1/chat"]["post"]["responses"]
     schemas = spec["components"]["schemas"]
     for name in ("ChatIn", "JobOut", "TokenOut", "FileOut", "FeedbackIn", "EnhancementOut"):
         assert schemas[name].get("examples"), name
-
-
 
 
 def test_a_rating_reaches_the_next_job_through_memory(api):
@@ -440,13 +558,21 @@ def test_a_rating_reaches_the_next_job_through_memory(api):
     h = register(api)
     first = upload(api, h)
     # both job processes have loaded the vector index before the rated turn exists
-    warm = [api.post("/api/v1/chat", json={"message": "master this", "file_ids": [first["id"]]}, headers=h)
-            .json()["job_id"] for _ in range(2)]
+    warm = [
+        api.post(
+            "/api/v1/chat", json={"message": "master this", "file_ids": [first["id"]]}, headers=h
+        ).json()["job_id"]
+        for _ in range(2)
+    ]
     assert all(wait_job(api, h, jid)["status"] == "succeeded" for jid in warm)
-    r = api.post("/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [first["id"]]}, headers=h)
+    r = api.post(
+        "/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [first["id"]]}, headers=h
+    )
     job1 = wait_job(api, h, r.json()["job_id"])
     assert job1["status"] == "succeeded", job1
-    assert api.post("/api/v1/feedback", json={"job_id": job1["id"], "rating": 5}, headers=h).status_code == 201
+    assert (
+        api.post("/api/v1/feedback", json={"job_id": job1["id"], "rating": 5}, headers=h).status_code == 201
+    )
     x, sr = sf.read(str(SONG), dtype="float32")
     buf = io.BytesIO()
     sf.write(buf, x * 0.9, sr, format="FLAC")  # the same song a little quieter: a new, very similar file
@@ -454,8 +580,12 @@ def test_a_rating_reaches_the_next_job_through_memory(api):
     assert r.status_code == 201, r.text
     again = r.json()["id"]
     # two jobs at once: with two job processes, one of them is not the process that stored the vector
-    ids = [api.post("/api/v1/chat", json={"message": "master this", "file_ids": [again]}, headers=h).json()["job_id"]
-           for _ in range(2)]
+    ids = [
+        api.post("/api/v1/chat", json={"message": "master this", "file_ids": [again]}, headers=h).json()[
+            "job_id"
+        ]
+        for _ in range(2)
+    ]
     for jid in ids:
         job = wait_job(api, h, jid)
         assert job["status"] == "succeeded", job
@@ -468,7 +598,9 @@ def test_a_question_is_answered_and_a_yes_runs_the_suggestion(api, alice):
     nothing written; a confirming message on the same thread runs what was suggested."""
     h = alice["headers"]
     f = upload(api, h)
-    r = api.post("/api/v1/chat", json={"message": "is it ready for Spotify?", "file_ids": [f["id"]]}, headers=h)
+    r = api.post(
+        "/api/v1/chat", json={"message": "is it ready for Spotify?", "file_ids": [f["id"]]}, headers=h
+    )
     assert r.status_code == 202, r.text
     asked = wait_job(api, h, r.json()["job_id"])["result"]
     assert asked["kind"] == "answer" and asked["applied"] == [] and asked["file_id"] == f["id"]

@@ -29,8 +29,11 @@ def _chat(api, headers, body, key=None):
 
 def _upload(api, headers, path, key=None, name=None):
     with open(path, "rb") as f:
-        return api.post("/api/v1/files", files={"file": (name or path.name, f, "application/octet-stream")},
-                        headers=headers | ({"Idempotency-Key": key} if key else {}))
+        return api.post(
+            "/api/v1/files",
+            files={"file": (name or path.name, f, "application/octet-stream")},
+            headers=headers | ({"Idempotency-Key": key} if key else {}),
+        )
 
 
 def test_chat_replays_the_first_response_for_the_same_key_and_body(api):
@@ -116,8 +119,14 @@ def test_a_request_still_running_under_the_key_is_a_409(api):
 
     async def pending() -> None:  # what the first request leaves while it runs
         async with state.sessions() as s:
-            s.add(db.IdempotencyKey(owner_id=me, scope="POST /chat", key=key,
-                                    fingerprint=fingerprint(ChatIn(**body).model_dump_json())))
+            s.add(
+                db.IdempotencyKey(
+                    owner_id=me,
+                    scope="POST /chat",
+                    key=key,
+                    fingerprint=fingerprint(ChatIn(**body).model_dump_json()),
+                )
+            )
             await s.commit()
 
     api.portal.call(pending)

@@ -28,12 +28,27 @@ async def seed(sessions, tag: str = "") -> dict[str, str]:
     async with sessions() as s:
         alice = await db.create_user(s, email=f"alice{tag}@example.com", password_hash="x")
         bob = await db.create_user(s, email=f"bob{tag}@example.com", password_hash="x")
-        await db.add_audio_file(s, owner_id=alice.id, audio_id="a" * 32, duration_s=8.0, sample_rate=44100,
-                                channels=2, format="flac", original_filename="song.flac", size_bytes=123)
+        await db.add_audio_file(
+            s,
+            owner_id=alice.id,
+            audio_id="a" * 32,
+            duration_s=8.0,
+            sample_rate=44100,
+            channels=2,
+            format="flac",
+            original_filename="song.flac",
+            size_bytes=123,
+        )
         job = await db.create_job(s, owner_id=alice.id, request="master this", audio_id="a" * 32)
-        await db.update_job(s, owner_id=alice.id, job_id=job.id, status="succeeded", progress=1.0,
-                            plan={"steps": [{"tool": "eq", "params": {"gain_db": 1.5}}]},
-                            result={"file_id": "b" * 32, "metrics": {"lufs": -14.0}})
+        await db.update_job(
+            s,
+            owner_id=alice.id,
+            job_id=job.id,
+            status="succeeded",
+            progress=1.0,
+            plan={"steps": [{"tool": "eq", "params": {"gain_db": 1.5}}]},
+            result={"file_id": "b" * 32, "metrics": {"lufs": -14.0}},
+        )
         await s.commit()
         return {"alice": alice.id, "bob": bob.id, "job": job.id, "file": "a" * 32}
 
@@ -52,10 +67,17 @@ def test_inline_url_only_for_sqlite_files(tmp_path):
     assert inline_url("sqlite+aiosqlite:///:memory:") is None
     assert inline_url("postgresql://postgres@127.0.0.1:5432/test") is None
     assert pg_connect_args(f"sqlite:///{tmp_path}/x.sqlite") is None
-    assert pg_connect_args("postgresql+psycopg://postgres@127.0.0.1:5432/test") is None  # not asyncpg: sessions
+    assert (
+        pg_connect_args("postgresql+psycopg://postgres@127.0.0.1:5432/test") is None
+    )  # not asyncpg: sessions
     args = pg_connect_args("postgresql://u:p%40ss@db.example:6543/mix?prepared_statement_cache_size=10")
     assert (args["host"], args["port"], args["user"], args["password"], args["database"]) == (
-        "db.example", 6543, "u", "p@ss", "mix")
+        "db.example",
+        6543,
+        "u",
+        "p@ss",
+        "mix",
+    )
     assert "prepared_statement_cache_size" not in args  # SQLAlchemy's option, not asyncpg's
     assert args["server_settings"]["application_name"] == PG_APPLICATION_NAME
 
@@ -73,7 +95,9 @@ def test_inline_reads_match_the_session_see_each_commit_and_keep_owners_apart(sq
             assert reads.inline_reads == 3  # no session was needed
             async with sessions() as s:  # the very same values (types, JSON, datetimes) as the ORM session
                 assert cols(job) == cols(await db.get_job(s, owner_id=ids["alice"], job_id=ids["job"]))
-                assert cols(f) == cols(await db.get_audio_file(s, owner_id=ids["alice"], audio_id=ids["file"]))
+                assert cols(f) == cols(
+                    await db.get_audio_file(s, owner_id=ids["alice"], audio_id=ids["file"])
+                )
                 assert cols(user) == cols(await db.get_user(s, user_id=ids["alice"]))
             assert job.plan["steps"][0]["params"]["gain_db"] == 1.5 and job.result["metrics"]["lufs"] == -14.0
             # another owner's ids find nothing (the routes answer 404)
@@ -82,7 +106,9 @@ def test_inline_reads_match_the_session_see_each_commit_and_keep_owners_apart(sq
             assert await reads.user("nobody") is None
             # no snapshot is held between reads: a commit elsewhere shows at once
             async with sessions() as s:
-                await db.update_job(s, owner_id=ids["alice"], job_id=ids["job"], status="failed", error="boom")
+                await db.update_job(
+                    s, owner_id=ids["alice"], job_id=ids["job"], status="failed", error="boom"
+                )
                 await s.commit()
             again = await reads.job(owner_id=ids["alice"], job_id=ids["job"])
             assert (again.status, again.error) == ("failed", "boom")
@@ -181,8 +207,17 @@ def test_postgres_reads_match_the_session_batch_and_keep_owners_apart(pg_url):  
         ids = await seed(sessions, tag=_unique())
         async with sessions() as s:
             carol = await db.create_user(s, email=f"carol{_unique()}@example.com", password_hash="x")
-            await db.add_audio_file(s, owner_id=ids["bob"], audio_id=ids["file"], duration_s=3.0, sample_rate=48000,
-                                    channels=1, format="wav", original_filename="bobs.wav", size_bytes=7)
+            await db.add_audio_file(
+                s,
+                owner_id=ids["bob"],
+                audio_id=ids["file"],
+                duration_s=3.0,
+                sample_rate=48000,
+                channels=1,
+                format="wav",
+                original_filename="bobs.wav",
+                size_bytes=7,
+            )
             bob_job = await db.create_job(s, owner_id=ids["bob"], request="bob's", audio_id=ids["file"])
             await s.commit()
         reads = Reads(pg_url, sessions)
@@ -194,7 +229,9 @@ def test_postgres_reads_match_the_session_batch_and_keep_owners_apart(pg_url):  
             assert (reads.pg_reads, reads.inline_reads) == (3, 0)  # no session was needed
             async with sessions() as s:  # the very same values (types, JSON, datetimes) as the ORM session
                 assert cols(job) == cols(await db.get_job(s, owner_id=ids["alice"], job_id=ids["job"]))
-                assert cols(f) == cols(await db.get_audio_file(s, owner_id=ids["alice"], audio_id=ids["file"]))
+                assert cols(f) == cols(
+                    await db.get_audio_file(s, owner_id=ids["alice"], audio_id=ids["file"])
+                )
                 assert cols(user) == cols(await db.get_user(s, user_id=ids["alice"]))
             assert job.plan["steps"][0]["params"]["gain_db"] == 1.5 and job.result["metrics"]["lufs"] == -14.0
 
@@ -202,12 +239,18 @@ def test_postgres_reads_match_the_session_batch_and_keep_owners_apart(pg_url):  
             before = (reads.pg_reads, reads.pg_statements)
             asks = []
             for _ in range(5):
-                asks += [("file", ids["alice"], ids["file"], "song.flac"), ("file", ids["bob"], ids["file"], "bobs.wav"),
-                         ("file", carol.id, ids["file"], None),
-                         ("job", ids["alice"], ids["job"], "master this"), ("job", ids["bob"], ids["job"], None),
-                         ("job", ids["bob"], bob_job.id, "bob's"), ("job", ids["alice"], bob_job.id, None),
-                         ("job", carol.id, ids["job"], None), ("user", None, ids["bob"], "bob"),
-                         ("user", None, "0" * 32, None)]
+                asks += [
+                    ("file", ids["alice"], ids["file"], "song.flac"),
+                    ("file", ids["bob"], ids["file"], "bobs.wav"),
+                    ("file", carol.id, ids["file"], None),
+                    ("job", ids["alice"], ids["job"], "master this"),
+                    ("job", ids["bob"], ids["job"], None),
+                    ("job", ids["bob"], bob_job.id, "bob's"),
+                    ("job", ids["alice"], bob_job.id, None),
+                    ("job", carol.id, ids["job"], None),
+                    ("user", None, ids["bob"], "bob"),
+                    ("user", None, "0" * 32, None),
+                ]
 
             def ask(kind, owner, ident):
                 if kind == "file":
@@ -230,11 +273,15 @@ def test_postgres_reads_match_the_session_batch_and_keep_owners_apart(pg_url):  
                     assert row.id == ident and row.email.startswith(want)
             assert reads.pg_reads - before[0] == len(asks)
             assert reads.pg_statements - before[1] <= 3  # one per kind: the reads of one pass were batched
-            assert len({id(r) for r in got if r is not None}) == len([r for r in got if r is not None])  # own copies
+            assert len({id(r) for r in got if r is not None}) == len(
+                [r for r in got if r is not None]
+            )  # own copies
 
             # no snapshot is held between reads: a commit elsewhere shows at once (a deactivation too)
             async with sessions() as s:
-                await db.update_job(s, owner_id=ids["alice"], job_id=ids["job"], status="failed", error="boom")
+                await db.update_job(
+                    s, owner_id=ids["alice"], job_id=ids["job"], status="failed", error="boom"
+                )
                 await s.execute(update(db.User).where(db.User.id == ids["alice"]).values(is_active=False))
                 await s.commit()
             again = await reads.job(owner_id=ids["alice"], job_id=ids["job"])
@@ -251,7 +298,9 @@ def test_postgres_reads_match_the_session_batch_and_keep_owners_apart(pg_url):  
             try:
                 killed = await admin.fetchval(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE application_name = $1 AND datname = current_database()", PG_APPLICATION_NAME)
+                    "WHERE application_name = $1 AND datname = current_database()",
+                    PG_APPLICATION_NAME,
+                )
             finally:
                 await admin.close()
             assert killed >= 1
@@ -281,7 +330,9 @@ def test_postgres_reads_fall_back_to_the_session_when_the_server_cannot_be_reach
             job = await reads.job(owner_id=ids["alice"], job_id=ids["job"])
             assert job is not None and job.owner_id == ids["alice"]
             assert await reads.job(owner_id=ids["bob"], job_id=ids["job"]) is None
-            assert (await reads.audio_file(owner_id=ids["alice"], file_id=ids["file"])).original_filename == "song.flac"
+            assert (
+                await reads.audio_file(owner_id=ids["alice"], file_id=ids["file"])
+            ).original_filename == "song.flac"
             assert (await reads.user(ids["bob"])).id == ids["bob"]
             assert reads.pg_reads == 0  # every answer came from the session
         finally:
@@ -292,7 +343,9 @@ def test_postgres_reads_fall_back_to_the_session_when_the_server_cannot_be_reach
 
 
 def test_served_app_on_postgres_reads_directly_answers_404_across_owners_and_drops_deactivated_users(
-        tmp_path, pg_url):  # noqa: F811
+    tmp_path,
+    pg_url,  # noqa: F811 - the pg_url fixture imported above
+):
     """The app on PostgreSQL: /auth/me, /jobs/{id} and /files/{id} through the direct reads; the same
     upload by two users is two files with one id, each user sees their own; a third gets 404; an
     account deactivated in the database is refused within auth_cache_s."""
@@ -315,7 +368,9 @@ def test_served_app_on_postgres_reads_directly_answers_404_across_owners_and_dro
             engine = db.make_engine(pg_url)
             try:
                 async with db.make_sessionmaker(engine)() as s:
-                    job = await db.create_job(s, owner_id=me_a["id"], request="alice's job", audio_id=fa["id"])
+                    job = await db.create_job(
+                        s, owner_id=me_a["id"], request="alice's job", audio_id=fa["id"]
+                    )
                     await s.commit()
                     return job.id
             finally:
@@ -323,8 +378,12 @@ def test_served_app_on_postgres_reads_directly_answers_404_across_owners_and_dro
 
         job_id = asyncio.run(add_job())
         before = state.reads.pg_reads
-        assert api.get(f"/api/v1/files/{fa['id']}?analysis=false", headers=a).json()["filename"] == "alices.flac"
-        assert api.get(f"/api/v1/files/{fa['id']}?analysis=false", headers=b).json()["filename"] == "bobs.flac"
+        assert (
+            api.get(f"/api/v1/files/{fa['id']}?analysis=false", headers=a).json()["filename"] == "alices.flac"
+        )
+        assert (
+            api.get(f"/api/v1/files/{fa['id']}?analysis=false", headers=b).json()["filename"] == "bobs.flac"
+        )
         assert api.get(f"/api/v1/files/{fa['id']}?analysis=false", headers=c).status_code == 404
         r = api.get(f"/api/v1/jobs/{job_id}", headers=a)
         assert r.status_code == 200 and r.json()["request"] == "alice's job"

@@ -26,8 +26,13 @@ from app.api.main import create_app  # noqa: E402
 from tests.apiclient import PASSWORD, SONG, make_settings  # noqa: E402
 
 EXAMPLES = int(os.environ.get("MIXPILOT_SCHEMATHESIS_EXAMPLES", "8"))
-CHECKS = [schemathesis.checks.not_a_server_error, oa.status_code_conformance, oa.content_type_conformance,
-          oa.response_headers_conformance, oa.response_schema_conformance]
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    oa.status_code_conformance,
+    oa.content_type_conformance,
+    oa.response_headers_conformance,
+    oa.response_schema_conformance,
+]
 
 
 def _free_port() -> int:
@@ -41,7 +46,9 @@ def live(tmp_path_factory):
     data = tmp_path_factory.mktemp("schema-data")
     port = _free_port()
     app = create_app(make_settings(data, login_max_failures=10_000, enhancement_wait_s=20))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
@@ -55,7 +62,9 @@ def live(tmp_path_factory):
         tok = c.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD}).json()
         headers = {"Authorization": f"Bearer {tok['access_token']}"}
         with open(SONG, "rb") as f:
-            assert c.post("/api/v1/files", files={"file": ("song.flac", f)}, headers=headers).status_code == 201
+            assert (
+                c.post("/api/v1/files", files={"file": ("song.flac", f)}, headers=headers).status_code == 201
+            )
     yield base, headers
     server.should_exit = True
     thread.join(30)
@@ -75,8 +84,13 @@ def test_api_conforms_to_its_schema(live):
             continue  # a stream: covered by the flow tests
 
         @given(case=op.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def check(case):
             case.call_and_validate(headers=headers, checks=CHECKS, timeout=60)
 

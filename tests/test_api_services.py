@@ -48,8 +48,12 @@ def _run_worker(settings, service, stop: threading.Event, errors: list) -> None:
 
 
 def test_flow_on_postgres_and_redis_with_an_arq_worker(tmp_path, pg_url, redis_url):  # noqa: F811
-    settings = make_settings(tmp_path / "data", database_url=pg_url, redis_url=redis_url,
-                             job_queue=f"mixpilot:test:{uuid.uuid4().hex[:8]}")
+    settings = make_settings(
+        tmp_path / "data",
+        database_url=pg_url,
+        redis_url=redis_url,
+        job_queue=f"mixpilot:test:{uuid.uuid4().hex[:8]}",
+    )
     app = create_app(settings)
     with TestClient(app) as api:
         state = api.app.state.mp
@@ -61,14 +65,18 @@ def test_flow_on_postgres_and_redis_with_an_arq_worker(tmp_path, pg_url, redis_u
 
         h = register(api)
         f = upload(api, h)
-        r = api.post("/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [f["id"]]}, headers=h)
+        r = api.post(
+            "/api/v1/chat", json={"message": "master this for Spotify", "file_ids": [f["id"]]}, headers=h
+        )
         assert r.status_code == 202
         job_id = r.json()["job_id"]
         # nothing runs in the API process: the job waits for a worker
         assert api.get(f"/api/v1/jobs/{job_id}", headers=h).json()["status"] == "queued"
 
         stop, errors = threading.Event(), []
-        worker = threading.Thread(target=_run_worker, args=(settings, state.service, stop, errors), daemon=True)
+        worker = threading.Thread(
+            target=_run_worker, args=(settings, state.service, stop, errors), daemon=True
+        )
         worker.start()
         try:
             events = follow_events(api, h, job_id, timeout_s=120)

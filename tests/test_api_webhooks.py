@@ -63,8 +63,11 @@ def api(request, tmp_path_factory):
 
 
 def _start(api, h, f, url):
-    r = api.post("/api/v1/chat", json={"message": "is it ready for Spotify?", "file_ids": [f["id"]],
-                                       "callback_url": url}, headers=h)
+    r = api.post(
+        "/api/v1/chat",
+        json={"message": "is it ready for Spotify?", "file_ids": [f["id"]], "callback_url": url},
+        headers=h,
+    )
     assert r.status_code == 202, r.text
     return r.json()["job_id"]
 
@@ -73,7 +76,10 @@ def test_callback_is_signed_and_retried_until_the_receiver_accepts(api):
     h = register(api)
     f = upload(api, h)
     secret = api.get("/api/v1/webhooks/secret", headers=h).json()["secret"]
-    assert secret.startswith("whsec_") and api.get("/api/v1/webhooks/secret", headers=h).json()["secret"] == secret
+    assert (
+        secret.startswith("whsec_")
+        and api.get("/api/v1/webhooks/secret", headers=h).json()["secret"] == secret
+    )
     assert api.get("/api/v1/webhooks/secret", headers=register(api)).json()["secret"] != secret
     receiver = Receiver([500, 204])
     try:
@@ -116,6 +122,9 @@ def test_callback_url_must_be_http(api):
     h = register(api)
     f = upload(api, h)
     for url in ("ftp://example.com/x", "javascript:alert(1)", "http://", "https://a b"):
-        r = api.post("/api/v1/chat", json={"message": "is it loud?", "file_ids": [f["id"]], "callback_url": url},
-                     headers=h)
+        r = api.post(
+            "/api/v1/chat",
+            json={"message": "is it loud?", "file_ids": [f["id"]], "callback_url": url},
+            headers=h,
+        )
         assert r.status_code == 422, (url, r.text)

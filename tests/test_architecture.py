@@ -86,8 +86,12 @@ def test_no_tool_imports_another_tool(module: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("package", "forbidden"), [("tools", {"agents", "app", "memory"}), ("models", {"agents", "app", "memory"}),
-                               ("memory", {"agents", "app"})]
+    ("package", "forbidden"),
+    [
+        ("tools", {"agents", "app", "memory"}),
+        ("models", {"agents", "app", "memory"}),
+        ("memory", {"agents", "app"}),
+    ],
 )
 def test_layers_import_downwards_only(package: str, forbidden: set[str]) -> None:
     bad = {

@@ -31,8 +31,10 @@ def test_mono_input_becomes_one_channel_and_dtype_float32():
 
 @pytest.mark.parametrize("sr", [44100, 48000])
 @pytest.mark.parametrize("channels", [1, 2])
-@pytest.mark.parametrize("fmt,depth,tol", [("wav", 16, 1e-4), ("wav", 24, 1e-6), ("wav", 32, 0.0),
-                                             ("flac", 16, 1e-4), ("flac", 24, 1e-6)])
+@pytest.mark.parametrize(
+    "fmt,depth,tol",
+    [("wav", 16, 1e-4), ("wav", 24, 1e-6), ("wav", 32, 0.0), ("flac", 16, 1e-4), ("flac", 24, 1e-6)],
+)
 def test_pcm_roundtrip(tmp_path, sr, channels, fmt, depth, tol):
     a = Audio(sine(440, 0.5, sr, 0.5, channels), sr)
     p = save(a, tmp_path / f"x.{fmt}", bit_depth=depth)
@@ -167,13 +169,32 @@ def make_bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     inf[0, 5] = np.inf
     cases["inf"] = (_write(tmp_path, "inf.wav", inf, 48000), "infinite")
     cases["rate_low"] = (_write(tmp_path, "low.wav", sine(100, 0.5, 4000), 4000, "PCM_16"), "sample rate")
-    cases["rate_high"] = (_write(tmp_path, "high.wav", sine(100, 0.1, 384000), 384000, "PCM_16"), "sample rate")
-    cases["channels"] = (_write(tmp_path, "ch10.wav", noise(0.2, 48000, 0.1, 10), 48000, "PCM_16"), "channels")
+    cases["rate_high"] = (
+        _write(tmp_path, "high.wav", sine(100, 0.1, 384000), 384000, "PCM_16"),
+        "sample rate",
+    )
+    cases["channels"] = (
+        _write(tmp_path, "ch10.wav", noise(0.2, 48000, 0.1, 10), 48000, "PCM_16"),
+        "channels",
+    )
     return cases
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "not_audio", "truncated_wav", "truncated_flac", "nan", "inf",
-                                  "rate_low", "rate_high", "channels"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing",
+        "empty",
+        "not_audio",
+        "truncated_wav",
+        "truncated_flac",
+        "nan",
+        "inf",
+        "rate_low",
+        "rate_high",
+        "channels",
+    ],
+)
 def test_bad_input_raises_audio_error_with_clear_message(tmp_path, case):
     path, words = make_bad_inputs(tmp_path)[case]
     with pytest.raises(AudioError) as exc:

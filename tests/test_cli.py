@@ -34,10 +34,12 @@ def _one_line_error(r: subprocess.CompletedProcess) -> str:
 
 
 def test_help_does_not_import_torch():
-    code = ("import sys; from app.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "main(['tools', '--json'])\n"
-            "print('TORCH' if 'torch' in sys.modules else 'NO_TORCH', file=sys.stderr)")
+    code = (
+        "import sys; from app.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "main(['tools', '--json'])\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO_TORCH', file=sys.stderr)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "analyze" in r.stdout and "apply" in r.stdout
@@ -55,23 +57,55 @@ def test_tools_json_lists_every_canonical_tool_with_availability():
 
 
 def test_analyze_json_on_a_file(tmp_path):
-    p = save(Audio(sine(1000, 2.0, 48000, 10 ** (-23 / 20) * 2 ** 0.5 / 2 ** 0.5, 2), 48000), tmp_path / "s.wav",
-             bit_depth=24)
+    p = save(
+        Audio(sine(1000, 2.0, 48000, 10 ** (-23 / 20) * 2**0.5 / 2**0.5, 2), 48000),
+        tmp_path / "s.wav",
+        bit_depth=24,
+    )
     r = mp("analyze", str(p), "--json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    for key in ("integrated_lufs", "true_peak_dbtp", "sample_peak_dbfs", "lra_lu", "max_momentary_lufs",
-                "max_short_term_lufs", "rms_dbfs", "crest_db", "noise_floor_dbfs", "snr_db", "clipping_ratio",
-                "bandwidth_hz", "spectral_centroid_hz", "stereo_correlation", "speech_probability", "duration_s",
-                "sample_rate", "channels"):
+    for key in (
+        "integrated_lufs",
+        "true_peak_dbtp",
+        "sample_peak_dbfs",
+        "lra_lu",
+        "max_momentary_lufs",
+        "max_short_term_lufs",
+        "rms_dbfs",
+        "crest_db",
+        "noise_floor_dbfs",
+        "snr_db",
+        "clipping_ratio",
+        "bandwidth_hz",
+        "spectral_centroid_hz",
+        "stereo_correlation",
+        "speech_probability",
+        "duration_s",
+        "sample_rate",
+        "channels",
+    ):
         assert key in d, key
     assert d["sample_rate"] == 48000 and d["channels"] == 2
     r2 = mp("analyze", str(p))
     assert r2.returncode == 0 and "integrated" in r2.stdout
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "not_audio", "truncated_wav", "truncated_flac", "nan", "inf",
-                                  "rate_low", "rate_high", "channels"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing",
+        "empty",
+        "not_audio",
+        "truncated_wav",
+        "truncated_flac",
+        "nan",
+        "inf",
+        "rate_low",
+        "rate_high",
+        "channels",
+    ],
+)
 def test_bad_input_exit_2_one_line_no_output(tmp_path, case):
     path, words = make_bad_inputs(tmp_path)[case]
     out = tmp_path / "out" / "result.wav"
@@ -87,8 +121,9 @@ def test_silence_and_duration_limit_via_cli(tmp_path):
     out = tmp_path / "o.wav"
     assert "silent" in _one_line_error(mp("apply", str(silent), "--tool", "eq", "-o", str(out)))
     long = save(Audio(sine(seconds=3.0), 48000), tmp_path / "long.wav")
-    line = _one_line_error(mp("apply", str(long), "--tool", "eq", "-o", str(out),
-                              env={"MIXPILOT_MAX_DURATION_S": "2"}))
+    line = _one_line_error(
+        mp("apply", str(long), "--tool", "eq", "-o", str(out), env={"MIXPILOT_MAX_DURATION_S": "2"})
+    )
     assert "limit" in line
     assert not out.exists()
 
@@ -97,15 +132,21 @@ def test_bad_arguments_exit_2(tmp_path):
     good = save(Audio(sine(), 48000), tmp_path / "g.wav")
     out = tmp_path / "o.wav"
     assert "unknown tool" in _one_line_error(mp("apply", str(good), "--tool", "nonsense", "-o", str(out)))
-    assert "bad parameters" in _one_line_error(mp("apply", str(good), "--tool", "eq", "-p", "bright_db=99",
-                                                  "-o", str(out)))
-    assert "key=value" in _one_line_error(mp("apply", str(good), "--tool", "eq", "-p", "oops", "-o", str(out)))
-    assert ".wav, .flac or .mp3" in _one_line_error(mp("apply", str(good), "--tool", "eq", "-o",
-                                                       str(tmp_path / "o.xyz")))
-    assert "bit-depth" in _one_line_error(mp("apply", str(good), "--tool", "eq", "-o", str(tmp_path / "o.flac"),
-                                             "--bit-depth", "32"))
-    assert "does not exist" in _one_line_error(mp("apply", str(good), "--tool", "eq", "-o",
-                                                  str(tmp_path / "nodir" / "o.wav")))
+    assert "bad parameters" in _one_line_error(
+        mp("apply", str(good), "--tool", "eq", "-p", "bright_db=99", "-o", str(out))
+    )
+    assert "key=value" in _one_line_error(
+        mp("apply", str(good), "--tool", "eq", "-p", "oops", "-o", str(out))
+    )
+    assert ".wav, .flac or .mp3" in _one_line_error(
+        mp("apply", str(good), "--tool", "eq", "-o", str(tmp_path / "o.xyz"))
+    )
+    assert "bit-depth" in _one_line_error(
+        mp("apply", str(good), "--tool", "eq", "-o", str(tmp_path / "o.flac"), "--bit-depth", "32")
+    )
+    assert "does not exist" in _one_line_error(
+        mp("apply", str(good), "--tool", "eq", "-o", str(tmp_path / "nodir" / "o.wav"))
+    )
     assert not out.exists()
     r = mp("apply", str(good))  # argparse: missing required options
     assert r.returncode == 2

@@ -86,7 +86,9 @@ def test_threads_live_in_postgres_when_the_database_is_postgres(tmp_path, song, 
     assert not (tmp_path / "d" / "threads.sqlite").exists()
     with Mixpilot(data_dir=tmp_path / "d", threads_url=pg_url) as s2:
         t2 = s2.turn("a bit louder", thread_id=t1.thread_id)
-        assert analyze(s2.audio(t2.output_id)).integrated_lufs > analyze(s2.audio(t1.output_id)).integrated_lufs
+        assert (
+            analyze(s2.audio(t2.output_id)).integrated_lufs > analyze(s2.audio(t1.output_id)).integrated_lufs
+        )
         assert [t["kind"] for t in s2.history(t1.thread_id)] == ["process", "adjust"]
     with Mixpilot(data_dir=tmp_path / "sqlite") as s3:  # the default keeps its own threads
         assert s3.history(t1.thread_id) == []
@@ -117,9 +119,24 @@ def test_process_cli_clean_and_master_pop(tmp_path, shared_fixtures):
     env = {"MIXPILOT_DATA_DIR": str(tmp_path / "data")}
     import os
 
-    r = subprocess.run([sys.executable, "-m", "app.cli", "process", str(src), "clean and master this in a pop style",
-                        "-o", str(out), "--json", "-q"], capture_output=True, text=True, env={**os.environ, **env},
-                       timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "process",
+            str(src),
+            "clean and master this in a pop style",
+            "-o",
+            str(out),
+            "--json",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     tools = [s["tool"] for s in d["steps"] if s["status"] in ("applied", "trimmed")]
@@ -127,7 +144,9 @@ def test_process_cli_clean_and_master_pop(tmp_path, shared_fixtures):
     target = [s for s in d["plan"]["steps"] if s["tool"] == "master"][0]["params"]["target_lufs"]
     measured = analyze(load(out)).integrated_lufs
     assert measured == pytest.approx(target, abs=0.5)
-    assert d["metrics_before"]["integrated_lufs"] != pytest.approx(d["metrics_after"]["integrated_lufs"], abs=0.1)
+    assert d["metrics_before"]["integrated_lufs"] != pytest.approx(
+        d["metrics_after"]["integrated_lufs"], abs=0.1
+    )
     for name in ("noise", "genre", "master"):
         assert name in d["explanation"].lower()
 
@@ -139,14 +158,24 @@ def test_plan_cli_with_thread_plans_follow_ups_against_the_conversation(tmp_path
     with Mixpilot(data_dir=data) as s:
         t1 = s.turn("master this for Spotify", audio_id=s.import_audio(song))
     env = {**os.environ, "MIXPILOT_DATA_DIR": str(data)}
-    r = subprocess.run([sys.executable, "-m", "app.cli", "plan", "a bit louder", "--thread", t1.thread_id, "--json"],
-                       capture_output=True, text=True, env=env, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "app.cli", "plan", "a bit louder", "--thread", t1.thread_id, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     plan = json.loads(r.stdout)
     master = [st for st in plan["steps"] if st["tool"] == "master"]
     assert master and master[0]["params"]["target_lufs"] > -14.0
-    r2 = subprocess.run([sys.executable, "-m", "app.cli", "plan", "a bit louder", "--thread", "nope", "--json"],
-                        capture_output=True, text=True, env=env, timeout=300)
+    r2 = subprocess.run(
+        [sys.executable, "-m", "app.cli", "plan", "a bit louder", "--thread", "nope", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert r2.returncode == 0 and "no conversation" in " ".join(json.loads(r2.stdout)["notes"])
 
 

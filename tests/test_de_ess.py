@@ -34,12 +34,12 @@ def test_lowers_sibilance_only_in_sibilant_frames(sr):
     y = de_ess(Audio(x, sr), {"amount": 0.6}).audio.samples[0]
     m = int(0.05 * sr)  # skip the smoothing edges
     for a, b in esses:
-        d = band_db(y[a + m:b - m], sr, 5000, 10000) - band_db(x[a + m:b - m], sr, 5000, 10000)
+        d = band_db(y[a + m : b - m], sr, 5000, 10000) - band_db(x[a + m : b - m], sr, 5000, 10000)
         assert d < -4.0
     for a, b in vowels:
-        d = band_db(y[a + m:b - m], sr, 5000, 10000) - band_db(x[a + m:b - m], sr, 5000, 10000)
+        d = band_db(y[a + m : b - m], sr, 5000, 10000) - band_db(x[a + m : b - m], sr, 5000, 10000)
         assert abs(d) < 0.5
-        d_low = band_db(y[a + m:b - m], sr, 100, 3000) - band_db(x[a + m:b - m], sr, 100, 3000)
+        d_low = band_db(y[a + m : b - m], sr, 100, 3000) - band_db(x[a + m : b - m], sr, 100, 3000)
         assert abs(d_low) < 0.2
 
 

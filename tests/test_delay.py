@@ -18,11 +18,11 @@ def test_echoes_at_time_with_feedback(sr):
     y = delay(Audio(click(sr), sr), {"time_ms": 250, "feedback": 0.5, "amount": 0.5}).audio.samples[0]
     i = int(0.1 * sr)
     d = int(0.25 * sr)
-    e1 = np.abs(y[i + d - 20:i + d + 20]).max()
-    e2 = np.abs(y[i + 2 * d - 20:i + 2 * d + 20]).max()
+    e1 = np.abs(y[i + d - 20 : i + d + 20]).max()
+    e2 = np.abs(y[i + 2 * d - 20 : i + 2 * d + 20]).max()
     assert e1 > 0.05
     assert 0.35 < e2 / e1 < 0.6  # feedback 0.5 (a little darker each time)
-    assert np.abs(y[i + 50:i + d - 100]).max() < 1e-3
+    assert np.abs(y[i + 50 : i + d - 100]).max() < 1e-3
 
 
 def test_slapback_is_single_short_echo_and_pingpong_alternates():
@@ -31,9 +31,14 @@ def test_slapback_is_single_short_echo_and_pingpong_alternates():
     assert r.report["time_ms"] == 110 and r.report["echoes"] == 1
     y = r.audio.samples[0]
     i, d = int(0.1 * sr), int(0.11 * sr)
-    assert np.abs(y[i + 2 * d - 50:i + 2 * d + 50]).max() < 1e-4
-    pp = delay(Audio(click(sr), sr), {"style": "ping_pong", "time_ms": 200, "feedback": 0.6, "amount": 0.5}).audio.samples
+    assert np.abs(y[i + 2 * d - 50 : i + 2 * d + 50]).max() < 1e-4
+    pp = delay(
+        Audio(click(sr), sr), {"style": "ping_pong", "time_ms": 200, "feedback": 0.6, "amount": 0.5}
+    ).audio.samples
     assert pp.shape[0] == 2
     d = int(0.2 * sr)
-    assert np.abs(pp[0, i + d - 20:i + d + 20]).max() > 5 * np.abs(pp[1, i + d - 20:i + d + 20]).max()
-    assert np.abs(pp[1, i + 2 * d - 20:i + 2 * d + 20]).max() > 5 * np.abs(pp[0, i + 2 * d - 20:i + 2 * d + 20]).max()
+    assert np.abs(pp[0, i + d - 20 : i + d + 20]).max() > 5 * np.abs(pp[1, i + d - 20 : i + d + 20]).max()
+    assert (
+        np.abs(pp[1, i + 2 * d - 20 : i + 2 * d + 20]).max()
+        > 5 * np.abs(pp[0, i + 2 * d - 20 : i + 2 * d + 20]).max()
+    )

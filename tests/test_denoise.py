@@ -19,8 +19,9 @@ def _pair(d, name):
     return noisy[:n], clean[:n], sr
 
 
-@pytest.mark.parametrize("folder,name", [("vbdemand", "p287_002.wav"), ("vbdemand", "p287_006.wav"),
-                                         ("babble", "speech.wav")])
+@pytest.mark.parametrize(
+    "folder,name", [("vbdemand", "p287_002.wav"), ("vbdemand", "p287_006.wav"), ("babble", "speech.wav")]
+)
 def test_real_pair_pesq_up_stoi_kept(shared_fixtures, folder, name):
     d = shared_fixtures / "speech_pairs" / folder
     if not (d / "noisy" / name).is_file():

@@ -17,7 +17,10 @@ def test_cuts_harshness_only_when_loud(sr):
     env = ((t > 1.0) & (t < 2.0)).astype(float)  # a loud harsh burst, then quiet harsh
     quiet = ((t > 2.5) & (t < 3.5)).astype(float) * 0.03
     x = (x + harsh * (env + quiet)).astype(np.float32)
-    y = deq(Audio(x, sr), {"target": "harsh", "threshold_db": -30, "max_cut_db": 8, "amount": 1.0}).audio.samples[0]
+    y = deq(
+        Audio(x, sr), {"target": "harsh", "threshold_db": -30, "max_cut_db": 8, "amount": 1.0}
+    ).audio.samples[0]
+
     def s(a: float, b: float) -> slice:
         return slice(int(a * sr), int(b * sr))
 

@@ -25,8 +25,12 @@ def test_brighter_raises_centroid_darker_lowers(sr, channels):
 def test_tonal_words_touch_their_bands(sr):
     a = Audio(pink(2.0, sr), sr)
     x = a.samples
-    for word, lo, hi, other in [("mud_db", 220, 450, (2000, 4000)), ("boom_db", 90, 180, (1000, 2000)),
-                                ("air_db", 12000, 16000, (500, 1000)), ("presence_db", 2500, 3500, (100, 200))]:
+    for word, lo, hi, other in [
+        ("mud_db", 220, 450, (2000, 4000)),
+        ("boom_db", 90, 180, (1000, 2000)),
+        ("air_db", 12000, 16000, (500, 1000)),
+        ("presence_db", 2500, 3500, (100, 200)),
+    ]:
         y = eq(a, {word: -6}).audio.samples
         assert band_db(y, sr, lo, hi) - band_db(x, sr, lo, hi) < -3.0, word
         assert abs(band_db(y, sr, *other) - band_db(x, sr, *other)) < 1.0, word

@@ -52,8 +52,10 @@ def _split(audio, p, ctx):
 
 
 def reg(**runs) -> Registry:
-    specs = {name: ToolSpec(name=name, description=name, params=GainParams, run=fn, stage=stage)
-             for name, (fn, stage) in runs.items()}
+    specs = {
+        name: ToolSpec(name=name, description=name, params=GainParams, run=fn, stage=stage)
+        for name, (fn, stage) in runs.items()
+    }
     return Registry(specs)
 
 
@@ -90,7 +92,9 @@ def test_peaks_over_full_scale_are_trimmed_without_master_and_left_with_it(mix):
     res = ex.run(mix, [S("eq", {"gain_db": 9.0, "amount": 1.0})])  # 0.5 * +9 dB ≈ +3 dBFS peak
     assert res.outcomes[0].status == "trimmed"
     assert np.abs(res.audio.samples).max() <= 10 ** (-1.4 / 20)
-    res2 = ex.run(mix, [S("eq", {"gain_db": 9.0, "amount": 1.0}), S("master", {"gain_db": -6, "amount": 1.0})])
+    res2 = ex.run(
+        mix, [S("eq", {"gain_db": 9.0, "amount": 1.0}), S("master", {"gain_db": -6, "amount": 1.0})]
+    )
     assert [o.status for o in res2.outcomes] == ["applied", "applied"]
     res3 = ex.run(mix, [S("eq", {"gain_db": 20.0, "amount": 1.0})])  # far too loud: refuse it
     assert res3.outcomes[0].status == "rolled_back"

@@ -70,7 +70,9 @@ def _check(plan: Any, case: dict[str, Any], variant: str) -> list[str]:
     if "ready" in case:
         checks = out["checks"] or {}
         if checks.get("ready") is not case["ready"]:
-            problems.append(f"verdict {checks.get('ready')} (expected {case['ready']}): {checks.get('reasons')}")
+            problems.append(
+                f"verdict {checks.get('ready')} (expected {case['ready']}): {checks.get('reasons')}"
+            )
     unit = case.get("number")
     text = " ".join([out["answer"] or ""] + out["notes"])
     if unit and not re.search(rf"[-+−]?\d+(?:\.\d+)? ?{re.escape(unit)}", text):
@@ -146,8 +148,14 @@ def test_service_suggest_then_confirm_runs_the_master(tmp_path: Path) -> None:
 
 
 def _cli(*args: str, env: dict[str, str]) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, cwd=REPO,
-                         env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -162,7 +170,9 @@ def test_cli_plan_thread_suggest_then_confirm(tmp_path: Path) -> None:
     song = tmp_path / "hot.wav"
     sf.write(str(song), x.T, sr, subtype="FLOAT")
     env = {**os.environ, "MIXPILOT_DATA_DIR": str(tmp_path / "data"), "MIXPILOT_NO_EMBEDDER": "1"}
-    first = _cli("plan", "is it ready for Spotify?", "--audio", str(song), "--thread", "song1", "--json", env=env)
+    first = _cli(
+        "plan", "is it ready for Spotify?", "--audio", str(song), "--thread", "song1", "--json", env=env
+    )
     assert first["kind"] == "answer" and first["steps"] == [] and first["checks"]["ready"] is False
     assert first["suggested_steps"][0]["tool"] == "master"
     second = _cli("plan", "ok, fix it", "--thread", "song1", "--json", env=env)

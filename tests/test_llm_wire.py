@@ -19,29 +19,68 @@ from tools.registry import TOOLS
 CONTRACT_KEYS = {"kind", "steps", "answer", "findings", "suggested_steps", "checks", "source", "notes"}
 MODELS = {"openai": "gpt-test", "ollama": "llama3.1:8b"}
 
-NOISE = {"problem": "noise", "severity": 0.7, "evidence": "noise floor -48 dBFS, 19 dB under the speech",
-         "measurements": {"noise_floor_dbfs": -48.0}}
-PEAK = {"problem": "true_peak", "severity": 0.6, "evidence": "true peak +1.0 dBTP, over a -1 dBTP ceiling",
-        "measurements": {"true_peak_dbtp": 1.0}}
-FACTS = {"integrated_lufs": -9.2, "true_peak_dbtp": 1.0, "lra_lu": 4.1, "plr_db": 10.2, "noise_floor_dbfs": -48.0,
-         "snr_db": 19.0, "bandwidth_hz": 19500.0, "stereo_correlation": 0.82, "clipping_ratio": 0.0,
-         "content": "speech", "duration_s": 42.0, "hum_hz": None}
+NOISE = {
+    "problem": "noise",
+    "severity": 0.7,
+    "evidence": "noise floor -48 dBFS, 19 dB under the speech",
+    "measurements": {"noise_floor_dbfs": -48.0},
+}
+PEAK = {
+    "problem": "true_peak",
+    "severity": 0.6,
+    "evidence": "true peak +1.0 dBTP, over a -1 dBTP ceiling",
+    "measurements": {"true_peak_dbtp": 1.0},
+}
+FACTS = {
+    "integrated_lufs": -9.2,
+    "true_peak_dbtp": 1.0,
+    "lra_lu": 4.1,
+    "plr_db": 10.2,
+    "noise_floor_dbfs": -48.0,
+    "snr_db": 19.0,
+    "bandwidth_hz": 19500.0,
+    "stereo_correlation": 0.82,
+    "clipping_ratio": 0.0,
+    "content": "speech",
+    "duration_s": 42.0,
+    "hum_hz": None,
+}
 DIAGNOSIS = {"findings": [NOISE, PEAK], "facts": FACTS}
-CLEAN = {"findings": [], "facts": {**FACTS, "noise_floor_dbfs": -82.0, "snr_db": 55.0, "true_peak_dbtp": -1.2}}
+CLEAN = {
+    "findings": [],
+    "facts": {**FACTS, "noise_floor_dbfs": -82.0, "snr_db": 55.0, "true_peak_dbtp": -1.2},
+}
 HISTORY = [
     {"request": "make it warmer", "kind": "process", "tools": ["eq"], "answer": None},
-    {"request": "what did you do?", "kind": "answer", "tools": [],
-     "answer": "I added 3 dB around 200 Hz with the EQ (warm_db +3.0)."},
+    {
+        "request": "what did you do?",
+        "kind": "answer",
+        "tools": [],
+        "answer": "I added 3 dB around 200 Hz with the EQ (warm_db +3.0).",
+    },
 ]
 FINDINGS = [{k: f[k] for k in ("problem", "severity", "evidence")} for f in DIAGNOSIS["findings"]]
-SPOTIFY = {"platform": "spotify", "ready": False,
-           "reasons": ["loudness -9.2 LUFS: Spotify turns it down 4.8 dB", "true peak +1.0 dBTP is over -1 dBTP"]}
+SPOTIFY = {
+    "platform": "spotify",
+    "ready": False,
+    "reasons": ["loudness -9.2 LUFS: Spotify turns it down 4.8 dB", "true peak +1.0 dBTP is over -1 dBTP"],
+}
 MASTER = Step(tool="master", params={"target_lufs": -14.0, "true_peak_dbtp": -1.0}, reason="Spotify")
 
-SEM_PROCESS = Plan(kind="process", steps=[Step(tool="denoise", params={"strength": 0.7}), MASTER],
-                   findings=FINDINGS, source="semantic")
-SEM_ANSWER = Plan(kind="answer", answer="Not yet: -9.2 LUFS and a true peak of +1.0 dBTP.", findings=FINDINGS,
-                  suggested_steps=[MASTER], checks=SPOTIFY, source="semantic")
+SEM_PROCESS = Plan(
+    kind="process",
+    steps=[Step(tool="denoise", params={"strength": 0.7}), MASTER],
+    findings=FINDINGS,
+    source="semantic",
+)
+SEM_ANSWER = Plan(
+    kind="answer",
+    answer="Not yet: -9.2 LUFS and a true peak of +1.0 dBTP.",
+    findings=FINDINGS,
+    suggested_steps=[MASTER],
+    checks=SPOTIFY,
+    source="semantic",
+)
 
 
 # ------------------------------------------------------------------ servers and clients
@@ -67,8 +106,15 @@ def wire(request, monkeypatch):
         if request.param == "openai-stream":
             from langchain_openai import ChatOpenAI
 
-            llm = ChatOpenAI(base_url=server.url, api_key="test", model=MODELS[proto], temperature=0,
-                             streaming=True, max_retries=0, timeout=5)
+            llm = ChatOpenAI(
+                base_url=server.url,
+                api_key="test",
+                model=MODELS[proto],
+                temperature=0,
+                streaming=True,
+                max_retries=0,
+                timeout=5,
+            )
         yield server, proto, llm
 
 
@@ -79,10 +125,24 @@ def recorded(proto: str, *calls: tuple[str, object], content: str | None = None,
     return ollama_tool_calls(*calls, content=content or "", done_reason="length" if cut else "stop")
 
 
-def plan(request: str, llm=None, *, semantic: Plan = SEM_PROCESS, diagnosis=DIAGNOSIS, history=HISTORY,
-         forbidden: Forbidden | None = None) -> Plan:
-    out, _ = plan_with_llm(request, semantic=semantic, forbidden=forbidden or Forbidden(), diagnosis=diagnosis,
-                           history=history, llm=llm, allow_unavailable=True)
+def plan(
+    request: str,
+    llm=None,
+    *,
+    semantic: Plan = SEM_PROCESS,
+    diagnosis=DIAGNOSIS,
+    history=HISTORY,
+    forbidden: Forbidden | None = None,
+) -> Plan:
+    out, _ = plan_with_llm(
+        request,
+        semantic=semantic,
+        forbidden=forbidden or Forbidden(),
+        diagnosis=diagnosis,
+        history=history,
+        llm=llm,
+        allow_unavailable=True,
+    )
     assert set(out.to_json()) == CONTRACT_KEYS
     return out
 
@@ -100,9 +160,13 @@ def fell_back(out: Plan, semantic: Plan, why: str) -> None:
 
 def test_plan_with_two_tools(wire):
     server, proto, llm = wire
-    server.reply(recorded(proto, ("denoise", {"params": {"strength": 0.7}, "target": "speech",
-                                              "reason": "noise floor -48 dBFS"}),
-                          ("master", {"params": {"target_lufs": -14, "true_peak_dbtp": -1}, "reason": "Spotify"})))
+    server.reply(
+        recorded(
+            proto,
+            ("denoise", {"params": {"strength": 0.7}, "target": "speech", "reason": "noise floor -48 dBFS"}),
+            ("master", {"params": {"target_lufs": -14, "true_peak_dbtp": -1}, "reason": "Spotify"}),
+        )
+    )
     out = plan("clean it up and master it for Spotify", llm)
     assert out.kind == "process" and out.source == "llm" and out.answer is None
     assert [(s.tool, s.target) for s in out.steps] == [("denoise", "speech"), ("master", "mix")]
@@ -124,7 +188,9 @@ def test_plan_with_two_tools(wire):
         for sent, ours in zip(body["tools"], schemas, strict=True):
             assert sent["function"]["description"] == ours["function"]["description"]
             for key, prop in ours["function"]["parameters"]["properties"].items():
-                assert sent["function"]["parameters"]["properties"][key]["description"] == prop.get("description")
+                assert sent["function"]["parameters"]["properties"][key]["description"] == prop.get(
+                    "description"
+                )
         assert "bright_db -12..12 (default 0)" in eq["properties"]["params"]["description"]
     # the diagnosis and the history travelled in the messages
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
@@ -140,10 +206,28 @@ def test_plan_with_two_tools(wire):
 
 def test_answer_with_a_suggestion(wire):
     server, proto, llm = wire
-    text = ("Not yet: it measures -9.2 LUFS, so Spotify will turn it down 4.8 dB, and the true peak "
-            "+1.0 dBTP will clip after encoding.")
-    server.reply(recorded(proto, ("answer", {"text": text, "suggest": [
-        {"tool": "master", "params": {"target_lufs": -14, "true_peak_dbtp": -1}, "reason": "Spotify"}]})))
+    text = (
+        "Not yet: it measures -9.2 LUFS, so Spotify will turn it down 4.8 dB, and the true peak "
+        "+1.0 dBTP will clip after encoding."
+    )
+    server.reply(
+        recorded(
+            proto,
+            (
+                "answer",
+                {
+                    "text": text,
+                    "suggest": [
+                        {
+                            "tool": "master",
+                            "params": {"target_lufs": -14, "true_peak_dbtp": -1},
+                            "reason": "Spotify",
+                        }
+                    ],
+                },
+            ),
+        )
+    )
     out = plan("is it ready for Spotify?", llm, semantic=SEM_ANSWER)
     assert out.kind == "answer" and out.source == "llm" and out.steps == [] and out.answer == text
     assert [(s.tool, s.params) for s in out.suggested_steps] == [("master", MASTER.params)]
@@ -171,38 +255,71 @@ def test_nothing_to_do_on_a_clean_recording(wire):
 
 def test_out_of_bounds_params_are_clamped(wire):
     server, proto, llm = wire
-    server.reply(recorded(proto, ("eq", {"params": {"bright_db": 30}, "target": "vocals"}),
-                          ("master", {"params": {"target_lufs": -40}})))
-    out = plan("much brighter vocals, very quiet master", llm,
-               semantic=Plan(steps=[Step(tool="eq", params={"bright_db": 4.0})]))
+    server.reply(
+        recorded(
+            proto,
+            ("eq", {"params": {"bright_db": 30}, "target": "vocals"}),
+            ("master", {"params": {"target_lufs": -40}}),
+        )
+    )
+    out = plan(
+        "much brighter vocals, very quiet master",
+        llm,
+        semantic=Plan(steps=[Step(tool="eq", params={"bright_db": 4.0})]),
+    )
     assert out.source == "llm" and out.tools == ["eq", "master"]
-    assert out.step("eq").params == {"bright_db": 12.0} and out.step("master").params == {"target_lufs": -30.0}
+    assert out.step("eq").params == {"bright_db": 12.0} and out.step("master").params == {
+        "target_lufs": -30.0
+    }
     assert "eq: bright_db 30 is out of range; clamped to 12" in out.notes
     assert "master: target_lufs -40 is out of range; clamped to -30" in out.notes
 
 
 def test_suggestions_are_validated(wire):
     server, proto, llm = wire
-    server.reply(recorded(proto, ("answer", {"text": "It is quite dry.", "suggest": [
-        {"tool": "master", "params": {"true_peak_dbtp": 3}}, {"tool": "reverb", "params": {"amount": 0.3}},
-        {"tool": "eq", "params": {"warm_db": 2}}]})))
-    out = plan("how does the room sound? no reverb", llm, semantic=SEM_ANSWER,
-               forbidden=Forbidden(tools={"reverb"}))
-    assert out.kind == "answer" and [s.tool for s in out.suggested_steps] == ["eq", "master"]  # canonical order
+    server.reply(
+        recorded(
+            proto,
+            (
+                "answer",
+                {
+                    "text": "It is quite dry.",
+                    "suggest": [
+                        {"tool": "master", "params": {"true_peak_dbtp": 3}},
+                        {"tool": "reverb", "params": {"amount": 0.3}},
+                        {"tool": "eq", "params": {"warm_db": 2}},
+                    ],
+                },
+            ),
+        )
+    )
+    out = plan(
+        "how does the room sound? no reverb", llm, semantic=SEM_ANSWER, forbidden=Forbidden(tools={"reverb"})
+    )
+    assert out.kind == "answer" and [s.tool for s in out.suggested_steps] == [
+        "eq",
+        "master",
+    ]  # canonical order
     assert out.suggested_steps[1].params == {"true_peak_dbtp": 0.0}
     assert any("clamped" in n for n in out.notes) and any("no reverb" in n for n in out.notes)
 
 
 def test_repairs_only_for_measured_problems(wire):
     server, proto, llm = wire
-    server.reply(recorded(proto, ("denoise", {"params": {"strength": 0.8}}), ("master", {"params": {}})),
-                 recorded(proto, ("denoise", {"params": {"strength": 0.8}}), ("master", {"params": {}})))
+    server.reply(
+        recorded(proto, ("denoise", {"params": {"strength": 0.8}}), ("master", {"params": {}})),
+        recorded(proto, ("denoise", {"params": {"strength": 0.8}}), ("master", {"params": {}})),
+    )
     out = plan("clean and master this", llm, semantic=Plan(steps=[MASTER]), diagnosis=CLEAN)
     assert out.source == "llm" and out.tools == ["master"]
     assert "left out denoise: the diagnosis found no noise or hum" in out.notes
     # an explicit order (the offline planner has the step too) still runs
-    ordered = plan("remove the noise and master", llm, semantic=Plan(steps=[Step(tool="denoise"), MASTER]),
-                   diagnosis=CLEAN)
+    ordered = plan(
+        "remove the noise and master",
+        llm,
+        semantic=Plan(steps=[Step(tool="denoise"), MASTER]),
+        diagnosis=CLEAN,
+    )
     assert ordered.tools == ["denoise", "master"]
 
 
@@ -211,19 +328,27 @@ def test_repairs_only_for_measured_problems(wire):
 
 MALFORMED = {
     "unknown tool": ([("flanger", {"params": {"rate_hz": 0.5}})], "unknown tool 'flanger'"),
-    "args not JSON": ([("eq", '{"params": {"bright_db": three}}')], {"openai": "malformed tool call 'eq'",
-                                                               "ollama": "ValidationError"}),
+    "args not JSON": (
+        [("eq", '{"params": {"bright_db": three}}')],
+        {"openai": "malformed tool call 'eq'", "ollama": "ValidationError"},
+    ),
     "params not JSON": ([("eq", {"params": "{bright_db: 3"})], "eq.params: arguments are not JSON"),
     "wrong kind": ([("eq", {"params": {"bright_db": "very"}})], "eq: bad parameter bright_db"),
     "unknown target": ([("eq", {"params": {}, "target": "kazoo"})], "unknown target 'kazoo'"),
-    "answer and steps": ([("answer", {"text": "I'll brighten it."}), ("eq", {"params": {"bright_db": 3}})],
-                         "'answer' came with other tool calls (eq)"),
+    "answer and steps": (
+        [("answer", {"text": "I'll brighten it."}), ("eq", {"params": {"bright_db": 3}})],
+        "'answer' came with other tool calls (eq)",
+    ),
     "two answers": ([("answer", {"text": "a"}), ("answer", {"text": "b"})], "came with other tool calls"),
     "empty answer": ([("answer", {"text": "  "})], "answer: text is empty"),
-    "unknown suggestion": ([("answer", {"text": "Try this.", "suggest": [{"tool": "autotune_pro"}]})],
-                           "unknown tool 'autotune_pro'"),
-    "invented number": ([("answer", {"text": "It measures -6.5 LUFS, far too loud."})],
-                        "quoted numbers that were not measured: -6.5 LUFS"),
+    "unknown suggestion": (
+        [("answer", {"text": "Try this.", "suggest": [{"tool": "autotune_pro"}]})],
+        "unknown tool 'autotune_pro'",
+    ),
+    "invented number": (
+        [("answer", {"text": "It measures -6.5 LUFS, far too loud."})],
+        "quoted numbers that were not measured: -6.5 LUFS",
+    ),
     "plain text": ([], "the model replied without a tool call: \"Sure, I'd brighten it"),
 }
 
@@ -258,8 +383,14 @@ def test_server_failures_fall_back(wire, failure, monkeypatch):
         if llm is not None:
             from langchain_openai import ChatOpenAI
 
-            llm = ChatOpenAI(base_url=server.url, api_key="test", model=MODELS[proto], streaming=True,
-                             max_retries=0, timeout=0.5)
+            llm = ChatOpenAI(
+                base_url=server.url,
+                api_key="test",
+                model=MODELS[proto],
+                streaming=True,
+                max_retries=0,
+                timeout=0.5,
+            )
         server.reply(Reply(body=recorded(proto, ("eq", {"params": {}})).body, delay_s=10))
         why = {"openai": "Timeout", "ollama": "ReadTimeout"}[proto]
     else:
@@ -278,10 +409,21 @@ def test_retries_from_settings_then_success():
 
     with LLMServer("openai") as server:
         server.reply(Reply(status=500), openai_tool_calls(("master", {"params": {"target_lufs": -14}})))
-        settings = SimpleNamespace(llm_model="gpt-test", llm_provider="openai", llm_base_url=server.url,
-                                   llm_api_key="test", llm_timeout_s=5, llm_max_retries=1)
-        out, _ = plan_with_llm("master it for Spotify", semantic=SEM_PROCESS, forbidden=Forbidden(),
-                               settings=settings, allow_unavailable=True)
+        settings = SimpleNamespace(
+            llm_model="gpt-test",
+            llm_provider="openai",
+            llm_base_url=server.url,
+            llm_api_key="test",
+            llm_timeout_s=5,
+            llm_max_retries=1,
+        )
+        out, _ = plan_with_llm(
+            "master it for Spotify",
+            semantic=SEM_PROCESS,
+            forbidden=Forbidden(),
+            settings=settings,
+            allow_unavailable=True,
+        )
         assert out.source == "llm" and out.tools == ["master"] and len(server.requests) == 2
 
 
@@ -293,13 +435,19 @@ def test_app_settings_reach_the_server(proto, monkeypatch):
     for name in ("MODEL", "PROVIDER", "BASE_URL", "API_KEY", "TIMEOUT_S", "MAX_RETRIES"):
         monkeypatch.delenv(f"MIXPILOT_LLM_{name}", raising=False)
     with LLMServer(proto) as server:
-        settings = Settings(_env_file=None, llm_model=MODELS[proto], llm_provider=proto, llm_base_url=server.url,
-                            llm_api_key="sk-local")
+        settings = Settings(
+            _env_file=None,
+            llm_model=MODELS[proto],
+            llm_provider=proto,
+            llm_base_url=server.url,
+            llm_api_key="sk-local",
+        )
         model = build_chat_model(settings)
         assert type(model).__name__ == {"openai": "ChatOpenAI", "ollama": "ChatOllama"}[proto]
         server.reply(recorded(proto, ("clarify", {"question": "Which part: the vocals or the whole mix?"})))
-        out, _ = plan_with_llm("fix it", semantic=SEM_PROCESS, forbidden=Forbidden(), settings=settings,
-                               allow_unavailable=True)
+        out, _ = plan_with_llm(
+            "fix it", semantic=SEM_PROCESS, forbidden=Forbidden(), settings=settings, allow_unavailable=True
+        )
         assert out.kind == "clarify" and out.source == "llm"
         assert server.requests[0]["headers"]["authorization"] == "Bearer sk-local"
 
@@ -319,13 +467,19 @@ def test_unreachable_endpoint_falls_back(monkeypatch):
 # ------------------------------------------------------------------ grounding and the prompt, without a wire
 
 
-@pytest.mark.parametrize("text, loose", [
-    ("It measures −9.2 LUFS with a true peak of +1.0 dBTP.", []),  # typographic minus
-    ("About 4.8 dB over Spotify's −14 LUFS; the top stops near 19.5 kHz.", []),  # distance to a target; kHz
-    ("The noise floor sits at -48 dBFS, 19 dB under the speech, and 0% of samples clip.", []),
-    ("It is -9 LUFS, roughly.", []),  # rounded to the precision quoted
-    ("The true peak is -3.5 dBTP and the low end peaks at 63 Hz.", ["-3.5 dBTP", "63 Hz"]),
-])
+@pytest.mark.parametrize(
+    "text, loose",
+    [
+        ("It measures −9.2 LUFS with a true peak of +1.0 dBTP.", []),  # typographic minus
+        (
+            "About 4.8 dB over Spotify's −14 LUFS; the top stops near 19.5 kHz.",
+            [],
+        ),  # distance to a target; kHz
+        ("The noise floor sits at -48 dBFS, 19 dB under the speech, and 0% of samples clip.", []),
+        ("It is -9 LUFS, roughly.", []),  # rounded to the precision quoted
+        ("The true peak is -3.5 dBTP and the low end peaks at 63 Hz.", ["-3.5 dBTP", "63 Hz"]),
+    ],
+)
 def test_quoted_numbers_must_be_measured(text, loose):
     from agents.llm_planner import known_numbers, ungrounded_numbers
     from agents.prompts import SYSTEM_PROMPT, user_message
@@ -338,10 +492,17 @@ def test_prompt_carries_diagnosis_history_and_draft():
     from agents.prompts import HISTORY_TURNS, user_message
 
     history = [{"request": f"turn {i}", "kind": "process", "steps": [{"tool": "eq"}]} for i in range(10)]
-    text = user_message("and now?", {"integrated_lufs": -20.0, "snr_db": 40.0}, SEM_ANSWER.to_json(),
-                        diagnosis=DIAGNOSIS, history=history)
+    text = user_message(
+        "and now?",
+        {"integrated_lufs": -20.0, "snr_db": 40.0},
+        SEM_ANSWER.to_json(),
+        diagnosis=DIAGNOSIS,
+        history=history,
+    )
     assert "Request: and now?" in text and NOISE["evidence"] in text and PEAK["evidence"] in text
     assert '"integrated_lufs": -9.2' in text and "-20.0" not in text  # the diagnosis' facts win
     assert "hum_hz" not in text  # unmeasured facts are left out
     assert "turn 3" not in text and f"turn {10 - HISTORY_TURNS}" in text and '"tools run": ["eq"]' in text
-    assert '"kind": "answer"' in text and '"suggested_steps"' in text and "Spotify turns it down 4.8 dB" in text
+    assert (
+        '"kind": "answer"' in text and '"suggested_steps"' in text and "Spotify turns it down 4.8 dB" in text
+    )

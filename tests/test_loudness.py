@@ -30,8 +30,9 @@ from tools.loudness import (
 # ----------------------------------------------------------------------------- synthetic cases
 
 
-def tone(level_dbfs: float, seconds: float, sr: int, channels: int = 2, freq: float = 1000.0,
-         phase: float = 0.0) -> np.ndarray:
+def tone(
+    level_dbfs: float, seconds: float, sr: int, channels: int = 2, freq: float = 1000.0, phase: float = 0.0
+) -> np.ndarray:
     """Sine with peak at `level_dbfs` (the way Tech 3341 states its levels), on every channel."""
     t = np.arange(int(round(seconds * sr))) / sr
     x = 10 ** (level_dbfs / 20) * np.sin(2 * np.pi * freq * t + phase)
@@ -207,7 +208,9 @@ def test_ebu_file_measures_within_tolerance(name):
     st = loudness_stats(load(path))
     for metric, (value, minus, plus) in EXPECTED[name].items():
         got = getattr(st, metric)
-        assert value - minus - 1e-9 <= got <= value + plus + 1e-9, f"{name}: {metric} {got:.2f}, expected {value}"
+        assert value - minus - 1e-9 <= got <= value + plus + 1e-9, (
+            f"{name}: {metric} {got:.2f}, expected {value}"
+        )
 
 
 @pytest.mark.fixtures
@@ -217,5 +220,3 @@ def test_piano_lra_is_sane():
         pytest.skip(f"{path} not found")
     st = loudness_stats(load(path))
     assert 0.0 < st.lra_lu < 30.0 and math.isfinite(st.integrated_lufs)
-
-

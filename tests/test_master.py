@@ -9,8 +9,11 @@ from tools.audio import Audio, load
 from tools.registry import get_tool
 
 master = get_tool("master")
-CLIPS = ["admiralbob77_-_Choice_-_Drum-bass.flac", "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).flac",
-         "Kevin_MacLeod_-_Vibe_Ace.flac"]
+CLIPS = [
+    "admiralbob77_-_Choice_-_Drum-bass.flac",
+    "Hungarian_Dance_number_5_-_Allegro_in_F_sharp_minor_(string_orchestra).flac",
+    "Kevin_MacLeod_-_Vibe_Ace.flac",
+]
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,9 @@ from tools.audio import Audio
 SR = 16000
 
 
-def track(seed: int, *, bright: float = 0.0, width: float = 0.3, seconds: float = 2.0, level: float = 0.1) -> Audio:
+def track(
+    seed: int, *, bright: float = 0.0, width: float = 0.3, seconds: float = 2.0, level: float = 0.1
+) -> Audio:
     """Noise bursts (a beat) tilted bright (+) or dark (−), with some stereo width."""
     rng = np.random.default_rng(seed)
     n = int(seconds * SR)
@@ -47,10 +49,12 @@ def analysis_of(audio: Audio) -> dict:
 
 
 def outcomes(width: float, lufs: float, bright: float) -> list[dict]:
-    return [{"tool": "eq", "params": {"bright_db": bright}, "status": "applied"},
-            {"tool": "stereo_width", "params": {"width": width}, "status": "applied"},
-            {"tool": "master", "params": {"target_lufs": lufs, "true_peak_dbtp": -1.0}, "status": "applied"},
-            {"tool": "denoise", "params": {"strength": 0.5}, "status": "rolled_back"}]
+    return [
+        {"tool": "eq", "params": {"bright_db": bright}, "status": "applied"},
+        {"tool": "stereo_width", "params": {"width": width}, "status": "applied"},
+        {"tool": "master", "params": {"target_lufs": lufs, "true_peak_dbtp": -1.0}, "status": "applied"},
+        {"tool": "denoise", "params": {"strength": 0.5}, "status": "rolled_back"},
+    ]
 
 
 # ------------------------------------------------------------------------------ features
@@ -80,7 +84,9 @@ def test_embedding_of_real_recordings_separates_speech_from_music(shared_fixture
     from tools.audio import load
 
     music = [load(p, max_duration_s=None) for p in sorted((shared_fixtures / "music").glob("*.flac"))[:2]]
-    speech = [load(p, max_duration_s=None) for p in sorted((shared_fixtures / "speech").glob("cmu_*.wav"))[:2]]
+    speech = [
+        load(p, max_duration_s=None) for p in sorted((shared_fixtures / "speech").glob("cmu_*.wav"))[:2]
+    ]
     vm = [F.embed(x) for x in music]
     vs = [F.embed(x) for x in speech]
     assert F.similarity(vs[0], vs[1]) > F.similarity(vs[0], vm[0])
@@ -142,12 +148,28 @@ def agent(tmp_path, db_url):
     m.close()
 
 
-def _turn(m: MemoryAgent, user: str, audio: Audio, *, width: float, lufs: float, bright: float,
-          request: str = "master this") -> str:
+def _turn(
+    m: MemoryAgent,
+    user: str,
+    audio: Audio,
+    *,
+    width: float,
+    lufs: float,
+    bright: float,
+    request: str = "master this",
+) -> str:
     aid = m.store.put(audio)
-    return m.record_turn(user_id=user, thread_id=None, audio_id=aid, audio=audio, analysis=analysis_of(audio),
-                         plan={"steps": [], "source": "semantic"}, outcomes=outcomes(width, lufs, bright),
-                         result_id=aid, request=request)
+    return m.record_turn(
+        user_id=user,
+        thread_id=None,
+        audio_id=aid,
+        audio=audio,
+        analysis=analysis_of(audio),
+        plan={"steps": [], "source": "semantic"},
+        outcomes=outcomes(width, lufs, bright),
+        result_id=aid,
+        request=request,
+    )
 
 
 def test_learns_each_listener_and_puts_own_ratings_first(agent):
@@ -176,7 +198,9 @@ def test_learns_each_listener_and_puts_own_ratings_first(agent):
     lonely = MemoryAgent(database_url=agent.database_url, vectors=None, cache=None, store=agent.store)
     try:
         rp = lonely.recommend(analysis=an, request="a punchy edm master", user_id=wide, audio_id=aid)
-        assert rp["genre"] == "edm" and rp["params"]["stereo_width"]["width"] == 1.3 and rp["confidence"] <= 0.1
+        assert (
+            rp["genre"] == "edm" and rp["params"]["stereo_width"]["width"] == 1.3 and rp["confidence"] <= 0.1
+        )
         assert lonely.recommend(analysis=an, request="master this", user_id=wide, audio_id=aid) is None
     finally:
         lonely.close()
@@ -204,15 +228,20 @@ def test_feedback_while_redis_is_down_is_stored(tmp_path, db_url):
         got = m.find_turn(user_id=user, ref=t)
         assert got["rating_count"] == 1 and got["score"] == 5.0
         assert dead.errors >= 1
-        rec = m.recommend(analysis=analysis_of(track(6)), request="", user_id=user, audio_id=m.store.put(track(6)))
+        rec = m.recommend(
+            analysis=analysis_of(track(6)), request="", user_id=user, audio_id=m.store.put(track(6))
+        )
         assert rec["params"]["stereo_width"]["width"] > 1.2
     finally:
         m.close()
 
 
 def test_feedback_with_real_redis(tmp_path, redis_url):  # noqa: F811
-    m = open_memory(data_dir=tmp_path, cache=make_cache(redis_url, prefix=f"mixpilot-test-{db.new_id()}:"),
-                    store=AudioStore(tmp_path / "audio"))
+    m = open_memory(
+        data_dir=tmp_path,
+        cache=make_cache(redis_url, prefix=f"mixpilot-test-{db.new_id()}:"),
+        store=AudioStore(tmp_path / "audio"),
+    )
     try:
         t = _turn(m, "local", track(5), width=1.4, lufs=-10.0, bright=2.0)
         m.feedback(user_id=None, turn_id=t, rating=5)
@@ -221,7 +250,9 @@ def test_feedback_with_real_redis(tmp_path, redis_url):  # noqa: F811
         r1 = m.recommend(analysis=analysis_of(new), request="", user_id=None, audio_id=aid)
         r2 = m.recommend(analysis=analysis_of(new), request="", user_id=None, audio_id=aid)  # from Redis
         assert r1 == r2 and r1["params"]["stereo_width"]["width"] > 1.2
-        m.feedback(user_id=None, turn_id=_turn(m, "local", track(7), width=0.5, lufs=-20.0, bright=-2.0), rating=5)
+        m.feedback(
+            user_id=None, turn_id=_turn(m, "local", track(7), width=0.5, lufs=-20.0, bright=-2.0), rating=5
+        )
         r3 = m.recommend(analysis=analysis_of(new), request="", user_id=None, audio_id=aid)
         assert r3 != r1  # new feedback invalidates cached recommendations
     finally:
@@ -293,13 +324,36 @@ def test_cli_feedback_by_output_file_and_recommend(tmp_path, monkeypatch, capsys
     m = open_memory(data_dir=tmp_path / "data", store=AudioStore(tmp_path / "data" / "audio"))
     try:
         aid, rid = m.store.put(src), m.store.put(out)
-        t = m.record_turn(user_id=None, thread_id="th", audio_id=aid, audio=src, analysis=analysis_of(src),
-                          plan={}, outcomes=outcomes(1.45, -10.0, 2.0), result_id=rid, request="pop master")
+        t = m.record_turn(
+            user_id=None,
+            thread_id="th",
+            audio_id=aid,
+            audio=src,
+            analysis=analysis_of(src),
+            plan={},
+            outcomes=outcomes(1.45, -10.0, 2.0),
+            result_id=rid,
+            request="pop master",
+        )
     finally:
         m.close()
     exported = save(out, tmp_path / "out.flac", bit_depth=16)  # dithered 16-bit: not the stored hash
-    assert main(["feedback", str(exported), "--rating", "5", "--aspect", "width=5", "--comment", "great",
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "feedback",
+                str(exported),
+                "--rating",
+                "5",
+                "--aspect",
+                "width=5",
+                "--comment",
+                "great",
+                "--json",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["turn_id"] == t
     assert main(["feedback", "no-such-job", "--rating", "3"]) == 2
     assert main(["feedback", t, "--rating", "4", "--aspect", "width"]) == 2
@@ -324,8 +378,15 @@ def _noisy_listener_hits(seed: int, taste: tuple[float, float], n: int = 20) -> 
         width, bright = 1.0 + rng.normal(0, 0.3), rng.normal(0, 2.0)
         d = np.hypot((width - taste[0]) / 1.0, (bright - taste[1]) / 6.0)
         score = float(np.clip(round(4.5 - 3.0 * d + rng.normal(0, 0.5)), 1, 4))
-        hits.append({"similarity": float(rng.uniform(0.3, 0.9)), "own": True, "score": score, "genre": None,
-                     "params": {"stereo_width": {"width": round(width, 3)}, "eq": {"bright_db": round(bright, 2)}}})
+        hits.append(
+            {
+                "similarity": float(rng.uniform(0.3, 0.9)),
+                "own": True,
+                "score": score,
+                "genre": None,
+                "params": {"stereo_width": {"width": round(width, 3)}, "eq": {"bright_db": round(bright, 2)}},
+            }
+        )
     return hits
 
 
@@ -358,8 +419,16 @@ def test_aspect_ratings_pin_the_settings_they_speak_about():
         for _ in range(20):
             width = 1.0 + rng.normal(0, 0.3)
             aspect = float(np.clip(round(5 - 4 * abs(width - 1.6) / 0.7 + rng.normal(0, 0.4)), 1, 5))
-            hits.append({"similarity": 0.8, "own": True, "score": float(rng.integers(2, 5)), "genre": None,
-                         "params": {"stereo_width": {"width": round(width, 3)}}, "aspects": {"width": aspect}})
+            hits.append(
+                {
+                    "similarity": 0.8,
+                    "own": True,
+                    "score": float(rng.integers(2, 5)),
+                    "genre": None,
+                    "params": {"stereo_width": {"width": round(width, 3)}},
+                    "aspects": {"width": aspect},
+                }
+            )
         for with_aspects in (True, False):
             use = hits if with_aspects else [{**h, "aspects": {}} for h in hits]
             rec = recommend_from([Neighbour(**h) for h in use], genre=None, ctype="music")
@@ -371,18 +440,30 @@ def test_aspect_ratings_pin_the_settings_they_speak_about():
 def test_comment_directions_read_feedback_words_as_the_follow_up_they_would_be():
     from agents.memory_agent import comment_directions
 
-    played = {"eq": {"bright_db": -5.0, "warm_db": 2.0}, "stereo_width": {"width": 0.5},
-              "master": {"target_lufs": -8.0}, "compress": {"amount": 0.9}, "denoise": {"strength": 0.5}}
-    want = {"too bright": {("eq", "bright_db"): -1}, "too dull": {("eq", "bright_db"): 1},
-            "a bit too warm": {("eq", "warm_db"): -1}, "too thin": {("eq", "warm_db"): 1},
-            # a follow-up that sets a value outright ("too wide" → width 0.75) still reads as "narrower"
-            # though 0.75 is wider than the 0.5 played
-            "too wide": {("stereo_width", "width"): -1}, "more width": {("stereo_width", "width"): 1},
-            "wider": {("stereo_width", "width"): 1}, "too narrow": {("stereo_width", "width"): 1},
-            # "too quiet" asks for -10 LUFS, quieter than the -8 played: the direction is still "louder"
-            "too quiet": {("master", "target_lufs"): 1}, "too loud": {("master", "target_lufs"): -1},
-            "too compressed": {("compress", "amount"): -1},
-            "too bright and too loud": {("eq", "bright_db"): -1, ("master", "target_lufs"): -1}}
+    played = {
+        "eq": {"bright_db": -5.0, "warm_db": 2.0},
+        "stereo_width": {"width": 0.5},
+        "master": {"target_lufs": -8.0},
+        "compress": {"amount": 0.9},
+        "denoise": {"strength": 0.5},
+    }
+    want = {
+        "too bright": {("eq", "bright_db"): -1},
+        "too dull": {("eq", "bright_db"): 1},
+        "a bit too warm": {("eq", "warm_db"): -1},
+        "too thin": {("eq", "warm_db"): 1},
+        # a follow-up that sets a value outright ("too wide" → width 0.75) still reads as "narrower"
+        # though 0.75 is wider than the 0.5 played
+        "too wide": {("stereo_width", "width"): -1},
+        "more width": {("stereo_width", "width"): 1},
+        "wider": {("stereo_width", "width"): 1},
+        "too narrow": {("stereo_width", "width"): 1},
+        # "too quiet" asks for -10 LUFS, quieter than the -8 played: the direction is still "louder"
+        "too quiet": {("master", "target_lufs"): 1},
+        "too loud": {("master", "target_lufs"): -1},
+        "too compressed": {("compress", "amount"): -1},
+        "too bright and too loud": {("eq", "bright_db"): -1, ("master", "target_lufs"): -1},
+    }
     for text, dirs in want.items():
         assert comment_directions(text, played) == dirs, text
     for praise in ("love it", "perfect, thanks", "", None, "🎵🎵"):
@@ -399,8 +480,9 @@ def test_feedback_comments_move_the_setting_they_name(agent):
         for bright in (-1.0, 0.0, 1.0, 2.0, 0.5, -0.5):
             tid = _turn(agent, user, audio, width=1.0, lufs=-14.0, bright=bright)
             agent.feedback(user_id=user, turn_id=tid, rating=3, comment=said)
-        rec = agent.recommend(analysis=analysis_of(audio), request="master this", user_id=user,
-                              audio_id=agent.store.put(audio))
+        rec = agent.recommend(
+            analysis=analysis_of(audio), request="master this", user_id=user, audio_id=agent.store.put(audio)
+        )
         got[user] = rec["params"]["eq"]["bright_db"]
     assert got["critic"] < -1.0, got
     assert -1.0 <= got["silent"] <= 2.0, got
@@ -421,8 +503,12 @@ def test_another_users_comments_are_never_read(agent):
 
     db.feedback_comments = spy
     try:
-        agent.recommend(analysis=analysis_of(audio), request="master this", user_id="newcomer",
-                        audio_id=agent.store.put(audio))
+        agent.recommend(
+            analysis=analysis_of(audio),
+            request="master this",
+            user_id="newcomer",
+            audio_id=agent.store.put(audio),
+        )
     finally:
         db.feedback_comments = real
     assert seen and set(seen) == {"newcomer"}

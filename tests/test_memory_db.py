@@ -9,8 +9,17 @@ import pytest
 from memory import db, migrate
 from tests.services import pg_url  # noqa: F401  (fixture)
 
-TABLES = {"users", "conversations", "audio_files", "jobs", "mixing_configurations", "feedback", "reference_tracks",
-          "audio_feature_vectors", "refresh_tokens"}
+TABLES = {
+    "users",
+    "conversations",
+    "audio_files",
+    "jobs",
+    "mixing_configurations",
+    "feedback",
+    "reference_tracks",
+    "audio_feature_vectors",
+    "refresh_tokens",
+}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -58,7 +67,8 @@ def test_models_match_migrations(url):
         try:
             async with engine.connect() as conn:
                 return await conn.run_sync(
-                    lambda c: compare_metadata(MigrationContext.configure(c), db.Base.metadata))
+                    lambda c: compare_metadata(MigrationContext.configure(c), db.Base.metadata)
+                )
         finally:
             await engine.dispose()
 
@@ -69,12 +79,15 @@ def test_models_match_migrations(url):
 def test_behind_database_is_refused_with_a_message(tmp_path):
     url = db.default_database_url(tmp_path)
     migrate.upgrade(url)
+
     async def stamp_old():
         engine = db.make_engine(url)
         from sqlalchemy import text
+
         async with engine.begin() as conn:
             await conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
         await engine.dispose()
+
     asyncio.run(stamp_old())
     with pytest.raises(migrate.SchemaOutOfDate, match=r"revision 0000 .*run `mixpilot migrate`"):
         migrate.check_schema_current(url)
@@ -90,11 +103,20 @@ def test_owner_isolation_and_feedback_score(url):
             async with sm() as s, s.begin():
                 a = await db.create_user(s, email=f"a-{db.new_id()}@x.org", password_hash="h")
                 b = await db.create_user(s, email=f"b-{db.new_id()}@x.org", password_hash="h")
-                await db.add_audio_file(s, owner_id=a.id, audio_id="ab" * 16, duration_s=3.0, sample_rate=48000,
-                                        channels=2, format="flac", original_filename="song.flac")
+                await db.add_audio_file(
+                    s,
+                    owner_id=a.id,
+                    audio_id="ab" * 16,
+                    duration_s=3.0,
+                    sample_rate=48000,
+                    channels=2,
+                    format="flac",
+                    original_filename="song.flac",
+                )
                 job = await db.create_job(s, owner_id=a.id, request="master it", audio_id="ab" * 16)
-                cfg = await db.add_configuration(s, owner_id=a.id, params={"stereo_width": {"width": 1.3}},
-                                                 audio_id="ab" * 16, genre="pop")
+                cfg = await db.add_configuration(
+                    s, owner_id=a.id, params={"stereo_width": {"width": 1.3}}, audio_id="ab" * 16, genre="pop"
+                )
                 await db.ensure_conversation(s, owner_id=a.id, thread_id="t-" + db.new_id())
             async with sm() as s, s.begin():
                 # B sees none of A's rows, by any route
@@ -110,7 +132,9 @@ def test_owner_isolation_and_feedback_score(url):
                     await db.add_feedback(s, owner_id=b.id, config_id=cfg.id, rating=1)
             async with sm() as s, s.begin():
                 assert (await db.get_job(s, owner_id=a.id, job_id=job.id)).status == "queued"
-                await db.add_feedback(s, owner_id=a.id, config_id=cfg.id, rating=5, aspects={"width": 4, "punch": 3})
+                await db.add_feedback(
+                    s, owner_id=a.id, config_id=cfg.id, rating=5, aspects={"width": 4, "punch": 3}
+                )
                 await db.add_feedback(s, owner_id=a.id, config_id=cfg.id, rating=2, liked=False)
                 with pytest.raises(ValueError, match="1–5"):
                     await db.add_feedback(s, owner_id=a.id, config_id=cfg.id, rating=9)
@@ -124,7 +148,9 @@ def test_owner_isolation_and_feedback_score(url):
                 # the recommender's view: mean aspect ratings per configuration, only the aspects rated
                 cfgs = await db.configurations_by_ids_any_owner(s, ids=[cfg.id])
                 assert cfgs[cfg.id]["aspects"] == {"width": pytest.approx(4.0)}
-                await db.add_feedback(s, owner_id=a.id, config_id=cfg.id, rating=3, aspects={"width": 1, "tone": 5})
+                await db.add_feedback(
+                    s, owner_id=a.id, config_id=cfg.id, rating=3, aspects={"width": 1, "tone": 5}
+                )
                 cfgs = await db.configurations_by_ids_any_owner(s, ids=[cfg.id])
                 assert cfgs[cfg.id]["aspects"] == {"width": pytest.approx(2.5), "tone": pytest.approx(5.0)}
         finally:

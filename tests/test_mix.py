@@ -15,8 +15,11 @@ def test_vocal_level_set_by_loudness_and_headroom(offset):
     music = pink(5.0, sr, 2, amp=0.2)
     t = np.arange(int(4.0 * 22050)) / 22050
     vocal = (0.1 * sum(np.sin(2 * np.pi * 220 * k * t) / k for k in range(1, 10))).astype(np.float32)
-    r = mix(Audio(music, sr), {"vocal_offset_db": offset, "duck_db": 0, "headroom_db": 6},
-            ToolContext(inputs={"voice": Audio(vocal, 22050)}))  # different rate and channels on purpose
+    r = mix(
+        Audio(music, sr),
+        {"vocal_offset_db": offset, "duck_db": 0, "headroom_db": 6},
+        ToolContext(inputs={"voice": Audio(vocal, 22050)}),
+    )  # different rate and channels on purpose
     assert r.audio.samples.shape == (2, music.shape[1])
     assert r.report["padded"] == "voice"
     placed = r.report["vocal_lufs"] + r.report["vocal_gain_db"]

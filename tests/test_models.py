@@ -404,4 +404,6 @@ def test_weights_are_resolved_in_one_place():
         assert "os.environ" not in src and "getenv" not in src, f
     for f in ("tools/separate.py", "tools/vocoder_enhance.py"):
         src = (repo / f).read_text()
-        assert "models.weights" in src and ".th" not in src and "pytorch_model.bin" not in src.split('"""', 2)[2], f
+        assert (
+            "models.weights" in src and ".th" not in src and "pytorch_model.bin" not in src.split('"""', 2)[2]
+        ), f

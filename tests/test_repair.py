@@ -62,7 +62,7 @@ def test_dereverb_reduces_late_reverb(local_fixtures):
     h[: int(0.002 * sr)] = 0
     h[0] = 1.0
     early = h.copy()
-    early[int(0.05 * sr):] = 0  # direct sound + first 50 ms: what dereverberation aims for
+    early[int(0.05 * sr) :] = 0  # direct sound + first 50 ms: what dereverberation aims for
     wet = fftconvolve(x, h)[: x.size]
     target = fftconvolve(x, early)[: x.size]
     res = get_tool("dereverb")(Audio(wet.astype(np.float32), sr))

@@ -51,7 +51,9 @@ def _random_generator(cfg: GeneratorConfig = TINY, seed: int = 0) -> OpGANGenera
 @pytest.mark.parametrize("stride", [1, 4])
 def test_selfonn_shapes_and_finite_gradients(q, stride):
     torch.manual_seed(q)
-    layer = SelfONN1d(3, 5, 8, q=q, stride=stride, padding=(8 - stride) // 2 if stride > 1 else 4, bound="tanh")
+    layer = SelfONN1d(
+        3, 5, 8, q=q, stride=stride, padding=(8 - stride) // 2 if stride > 1 else 4, bound="tanh"
+    )
     x = (torch.randn(2, 3, 256) * 3).requires_grad_(True)  # unbounded input, bounded by the layer
     y = layer(x)
     assert y.shape[:2] == (2, 5)
@@ -84,7 +86,7 @@ def test_selfonn_higher_orders_are_used():
     with torch.no_grad():
         layer.weight.copy_(torch.tensor([[[0.0], [0.0], [1.0]]]))  # only the cubic term
     x = torch.linspace(-1, 1, 11)[None, None]
-    assert torch.allclose(layer(x), x ** 3, atol=1e-6)
+    assert torch.allclose(layer(x), x**3, atol=1e-6)
 
 
 def test_selfonn_rejects_bad_arguments():
@@ -130,8 +132,12 @@ def test_a_few_training_steps_reduce_the_loss_without_nan():
     rng = np.random.default_rng(0)
     sr, n = 16000, 2048
     t = np.arange(n) / sr
-    clean = np.stack([0.4 * np.sin(2 * np.pi * f * t) for f in rng.uniform(150, 900, 8)])[:, None].astype(np.float32)
-    clean = clean + 0.01 * rng.standard_normal(clean.shape).astype(np.float32)  # a floor: real recordings have one
+    clean = np.stack([0.4 * np.sin(2 * np.pi * f * t) for f in rng.uniform(150, 900, 8)])[:, None].astype(
+        np.float32
+    )
+    clean = clean + 0.01 * rng.standard_normal(clean.shape).astype(
+        np.float32
+    )  # a floor: real recordings have one
     noisy = clean + 0.1 * rng.standard_normal(clean.shape).astype(np.float32)
     x, y = torch.from_numpy(noisy), torch.from_numpy(clean)
     g = OpGANGenerator(TINY)
@@ -158,18 +164,32 @@ def test_trainer_runs_checkpoints_and_resumes(tmp_path):
     from models.train_opgan import TrainConfig, train
 
     fx = tmp_path / "fixtures"
-    for sub, f0 in (("speech/cmu_arctic_a.wav", 220.0), ("speech/cmu_arctic_b.wav", 330.0),
-                    ("instruments/piano.flac", 440.0), ("noise/fridge.wav", None)):
+    for sub, f0 in (
+        ("speech/cmu_arctic_a.wav", 220.0),
+        ("speech/cmu_arctic_b.wav", 330.0),
+        ("instruments/piano.flac", 440.0),
+        ("noise/fridge.wav", None),
+    ):
         p = fx / sub
         p.parent.mkdir(parents=True, exist_ok=True)
         x = noise(2.0, 16000, 0.1)[0] if f0 is None else sine(f0, 2.0, 16000, 0.4)[0]
         sf.write(p, x, 16000)
-    cfg = TrainConfig(segment=1024, batch_size=2, steps_per_epoch=3, max_steps=3, synth_music_s=2.0,
-                      adv_start_step=2, generator={"channels": [4, 8, 8]},
-                      discriminator={"channels": [4, 8], "strides": [4, 4], "kernel": 7},
-                      fixtures=str(fx), train_globs=("speech/*", "instruments/*"),
-                      val_clips=("speech/cmu_arctic_b.wav",), val_families=("white_noise", "clipping"),
-                      val_seconds=0.5, noise_globs=("noise/*.wav",))
+    cfg = TrainConfig(
+        segment=1024,
+        batch_size=2,
+        steps_per_epoch=3,
+        max_steps=3,
+        synth_music_s=2.0,
+        adv_start_step=2,
+        generator={"channels": [4, 8, 8]},
+        discriminator={"channels": [4, 8], "strides": [4, 4], "kernel": 7},
+        fixtures=str(fx),
+        train_globs=("speech/*", "instruments/*"),
+        val_clips=("speech/cmu_arctic_b.wav",),
+        val_families=("white_noise", "clipping"),
+        val_seconds=0.5,
+        noise_globs=("noise/*.wav",),
+    )
     out = tmp_path / "run"
     state = train(cfg, out, log=lambda s: None)
     assert state["step"] == 3 and state["nan_skips"] == 0
@@ -209,7 +229,7 @@ def test_chunked_model_equals_unchunked_away_from_edges():
     assert np.max(np.abs(whole - x)) > 1e-3  # the model does change the signal
     inner = slice(2000, x.size - 2000)
     err = whole[inner] - chunked[inner]
-    seam_db = 10 * np.log10(np.mean(err ** 2) / np.mean(whole[inner] ** 2))
+    seam_db = 10 * np.log10(np.mean(err**2) / np.mean(whole[inner] ** 2))
     assert seam_db < -40, seam_db
 
 
@@ -243,7 +263,7 @@ def test_opgan_mode_on_stereo_44k_keeps_length_rate_and_high_band():
     def tone_db(y, f):
         spec = np.abs(np.fft.rfft(y[0] * np.hanning(y.shape[1])))
         k = int(round(f * y.shape[1] / sr))
-        return 20 * np.log10(spec[k - 3: k + 4].max() + 1e-12)
+        return 20 * np.log10(spec[k - 3 : k + 4].max() + 1e-12)
 
     assert abs(tone_db(res.audio.samples, 12000) - tone_db(x, 12000)) < 1.0  # high band passed through
     dropped = tool(audio, {"mode": "opgan", "keep_high_band": False})
@@ -269,7 +289,7 @@ def test_shipped_generator_reduces_coloured_noise_on_unseen_speech(shared_fixtur
     from tools.registry import get_tool
 
     a = load(shared_fixtures / "speech" / "librispeech_198-209-0000.flac").mono()
-    x = a.samples[0][16000: 16000 * 4]
+    x = a.samples[0][16000 : 16000 * 4]
     x = x / np.max(np.abs(x)) * 0.5
     y = apply_family(x, 16000, "brown_noise", np.random.default_rng(0), severity=0.5)
     r = get_tool("restore")(Audio(y, 16000), {"mode": "opgan"}).audio.samples[0]
@@ -299,16 +319,27 @@ def test_nothing_found_nothing_run(local_fixtures, monkeypatch):
     from tools.diagnose import Diagnosis, Finding
 
     a = _local(local_fixtures, "karissa_hobbs_lets_go_fishin_8s.flac")
-    monkeypatch.setattr("tools.diagnose.diagnose", lambda audio, analysis=None, **kw: Diagnosis(
-        (Finding("dull", 0.5, "top octave 6 dB under the target"),), {"content": "music"}))
+    monkeypatch.setattr(
+        "tools.diagnose.diagnose",
+        lambda audio, analysis=None, **kw: Diagnosis(
+            (Finding("dull", 0.5, "top octave 6 dB under the target"),), {"content": "music"}
+        ),
+    )
     res = _restore(a)
     assert np.array_equal(res.audio.samples, a.samples)
     assert res.report["steps"] == [] and res.report["change_db"] is None
     assert res.report["summary"].startswith("nothing to repair")
 
 
-@pytest.mark.parametrize("name", ["speech_female_16k.flac", "karissa_hobbs_lets_go_fishin_8s.flac",
-                                  "slow_motion_dream_3s.flac", "singing-female-3s5.flac"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "speech_female_16k.flac",
+        "karissa_hobbs_lets_go_fishin_8s.flac",
+        "slow_motion_dream_3s.flac",
+        "singing-female-3s5.flac",
+    ],
+)
 def test_clean_recording_comes_back_as_it_went_in(local_fixtures, name):
     """End to end through the real diagnosis: output against input SI-SDR ≥ 30 dB."""
     a = _local(local_fixtures, name)
@@ -352,7 +383,9 @@ def test_hum_is_notched_out_at_the_measured_mains_frequency(local_fixtures):
 
     a = _local(local_fixtures, "karissa_hobbs_lets_go_fishin_8s.flac")
     x = a.samples[0] / np.max(np.abs(a.samples)) * 0.5
-    y = add_noise(x, hum(x.size, a.sample_rate, 60.0, np.random.default_rng(2)), 15.0)  # hum 15 dB under the music
+    y = add_noise(
+        x, hum(x.size, a.sample_rate, 60.0, np.random.default_rng(2)), 15.0
+    )  # hum 15 dB under the music
     res = _restore(Audio(y, a.sample_rate), {"problems": ["hum"], "refine": "never"})
     step = res.report["steps"][0]
     assert step["tool"] == "hum_notch" and step["params"]["mains_hz"] == 60.0
@@ -375,7 +408,9 @@ def test_named_problems_run_in_canonical_order_with_severity_scaled_strength(loc
     denoise = next(r for r in ROUTES if r.problem == "noise")
     weak, strong = denoise.params(0.2, 1.0, {}), denoise.params(0.9, 1.0, {})
     assert weak["strength"] < strong["strength"]
-    assert denoise.params(0.9, 0.5, {})["strength"] < strong["strength"]  # the tool's own strength scales it too
+    assert (
+        denoise.params(0.9, 0.5, {})["strength"] < strong["strength"]
+    )  # the tool's own strength scales it too
 
 
 def test_bandlimited_is_reported_not_repaired(local_fixtures):
@@ -409,7 +444,9 @@ def test_refinement_rule():
     assert not _should_refine("never", {"noise"}, {"denoise"})[0]
     assert _should_refine("auto", {"noise"}, {"denoise"})[0]
     assert not _should_refine("auto", {"noise"}, {"highpass"})[0]  # rumble: the high-pass alone is better
-    assert not _should_refine("auto", {"noise", "bandlimited"}, {"denoise"})[0]  # the generator hurts band limits
+    assert not _should_refine("auto", {"noise", "bandlimited"}, {"denoise"})[
+        0
+    ]  # the generator hurts band limits
     assert not _should_refine("auto", {"clipping"}, {"declip"})[0]
     assert _should_refine("always", {"clipping"}, {"declip"})[0]
 
@@ -420,7 +457,14 @@ def test_restore_imports_no_other_tool():
 
     import tools.restore as mod
 
-    allowed = {"tools.audio", "tools.registry", "tools.diagnose", "tools.analysis", "tools.dsp", "tools.metrics"}
+    allowed = {
+        "tools.audio",
+        "tools.registry",
+        "tools.diagnose",
+        "tools.analysis",
+        "tools.dsp",
+        "tools.metrics",
+    }
     tree = ast.parse(Path(mod.__file__).read_text())
     names = set()
     for node in ast.walk(tree):

@@ -14,7 +14,7 @@ def click(sr, channels=1):
 
 
 def tail_db(y, sr, a, b):
-    seg = y[:, int(a * sr):int(b * sr)].astype(np.float64)
+    seg = y[:, int(a * sr) : int(b * sr)].astype(np.float64)
     return 10 * np.log10(np.mean(seg**2) + 1e-30)
 
 
@@ -37,7 +37,7 @@ def test_pre_delay_amount_zero_and_more_wet():
     assert np.array_equal(rev(Audio(x, sr), {"amount": 0}).audio.samples, x)
     y = rev(Audio(x, sr), {"amount": 0.5, "pre_delay_ms": 80}).audio.samples[0]
     i = int(0.1 * sr)
-    assert np.abs(y[i + 10:i + int(0.07 * sr)]).max() < 1e-4  # silent during the pre-delay
+    assert np.abs(y[i + 10 : i + int(0.07 * sr)]).max() < 1e-4  # silent during the pre-delay
     lo = rev(Audio(x, sr), {"amount": 0.2}).audio.samples
     hi = rev(Audio(x, sr), {"amount": 0.8}).audio.samples
     assert tail_db(hi, sr, 0.3, 1.0) > tail_db(lo, sr, 0.3, 1.0) + 6

@@ -8,7 +8,7 @@ sat = get_tool("saturation")
 
 
 def spectrum(y, sr):
-    y = y[int(0.1 * sr):-int(0.1 * sr)]
+    y = y[int(0.1 * sr) : -int(0.1 * sr)]
     s = np.abs(np.fft.rfft(y * np.hanning(y.size)))
     return np.fft.rfftfreq(y.size, 1 / sr), s
 

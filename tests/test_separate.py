@@ -13,8 +13,11 @@ from tools.registry import ToolContext, ToolError
 
 @pytest.fixture()
 def no_demucs(weight_env, tmp_path):
-    weight_env(MIXPILOT_DEMUCS_DIR=str(tmp_path / "none"), TORCH_HOME=str(tmp_path / "torch-home"),
-               MIXPILOT_DEMUCS_MODEL=None)
+    weight_env(
+        MIXPILOT_DEMUCS_DIR=str(tmp_path / "none"),
+        TORCH_HOME=str(tmp_path / "torch-home"),
+        MIXPILOT_DEMUCS_MODEL=None,
+    )
 
 
 def toy_mix(sr: int = 22050, seconds: float = 3.0, channels: int = 2) -> dict[str, np.ndarray]:
@@ -29,7 +32,9 @@ def toy_mix(sr: int = 22050, seconds: float = 3.0, channels: int = 2) -> dict[st
     bass = 0.3 * np.sin(2 * np.pi * 55 * t)
     f0 = 300 * 2 ** (0.5 * np.sin(2 * np.pi * 0.3 * t) + 0.03 * np.sin(2 * np.pi * 5.5 * t))
     ph = 2 * np.pi * np.cumsum(f0) / sr
-    vocal = sum(0.12 / h * np.sin(h * ph) for h in range(1, 12)) * (0.5 + 0.5 * (np.sin(2 * np.pi * 0.4 * t) > -0.3))
+    vocal = sum(0.12 / h * np.sin(h * ph) for h in range(1, 12)) * (
+        0.5 + 0.5 * (np.sin(2 * np.pi * 0.4 * t) > -0.3)
+    )
     parts = {"drums": drums, "bass": bass, "vocals": vocal}
     return {k: np.repeat(v[None].astype(np.float32), channels, axis=0) for k, v in parts.items()}
 
@@ -141,14 +146,29 @@ def tiny_demucs(weight_env, tmp_path):
     from demucs.states import save_with_checksum
 
     torch.manual_seed(0)
-    kwargs = dict(sources=["drums", "bass", "other", "vocals"], audio_channels=2, channels=4, depth=4,
-                  t_layers=1, t_heads=2, t_hidden_scale=1.0, dconv_comp=2, segment=1.0, samplerate=44100)
+    kwargs = dict(
+        sources=["drums", "bass", "other", "vocals"],
+        audio_channels=2,
+        channels=4,
+        depth=4,
+        t_layers=1,
+        t_heads=2,
+        t_hidden_scale=1.0,
+        dconv_comp=2,
+        segment=1.0,
+        samplerate=44100,
+    )
     model = HTDemucs(**kwargs)
-    save_with_checksum({"klass": HTDemucs, "args": (), "kwargs": kwargs, "state": model.state_dict()},
-                       tmp_path / "deadbeef.th")
+    save_with_checksum(
+        {"klass": HTDemucs, "args": (), "kwargs": kwargs, "state": model.state_dict()},
+        tmp_path / "deadbeef.th",
+    )
     (tmp_path / "tiny_test.yaml").write_text("models: ['deadbeef']\n")
-    weight_env(MIXPILOT_DEMUCS_DIR=str(tmp_path), MIXPILOT_DEMUCS_MODEL="tiny_test",
-               TORCH_HOME=str(tmp_path / "torch-home"))
+    weight_env(
+        MIXPILOT_DEMUCS_DIR=str(tmp_path),
+        MIXPILOT_DEMUCS_MODEL="tiny_test",
+        TORCH_HOME=str(tmp_path / "torch-home"),
+    )
     import tools.separate
 
     tools.separate._DEMUCS_MODELS.clear()
@@ -162,7 +182,11 @@ def test_demucs_path_with_a_tiny_random_model(tiny_demucs):
     sr = 22050  # resampled to the model's 44.1 kHz and back; mono up-mixed and folded back
     mix = Audio(sum(toy_mix(sr, 1.2, 1).values()), sr)
     res = SPEC(mix)
-    assert res.report["engine"] == "demucs" and res.report["model"] == "tiny_test" and res.report["fallback"] is False
+    assert (
+        res.report["engine"] == "demucs"
+        and res.report["model"] == "tiny_test"
+        and res.report["fallback"] is False
+    )
     assert res.warnings == []
     total = sum(res.extra[k].samples.astype(np.float64) for k in res.extra)
     np.testing.assert_allclose(total, mix.samples, atol=1e-5)

@@ -22,8 +22,11 @@ def voice_bursts(sr: int, seconds: float = 6.0) -> np.ndarray:
 def test_broadband_ducks_by_depth_only_while_voice_active(sr, channels, depth):
     music = pink(6.0, sr, channels, amp=0.1)
     ctx = ToolContext(inputs={"voice": Audio(voice_bursts(sr), sr)})
-    y = sc(Audio(music, sr), {"depth_db": depth, "mode": "broadband", "attack_ms": 20, "release_ms": 200}, ctx)
+    y = sc(
+        Audio(music, sr), {"depth_db": depth, "mode": "broadband", "attack_ms": 20, "release_ms": 200}, ctx
+    )
     y = y.audio.samples
+
     def s(a: float, b: float) -> tuple[slice, slice]:
         return (slice(None), slice(int(a * sr), int(b * sr)))
 

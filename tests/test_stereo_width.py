@@ -30,6 +30,7 @@ def test_wider_lowers_correlation_bass_stays_mono(sr):
     side = 0.5 * (y[0] - y[1])
     side_in = 0.5 * (x[0] - x[1])
     from tests.mixhelpers import band_db
+
     assert band_db(side, sr, 20, 60) < band_db(side_in, sr, 20, 60) - 20
     assert abs(band_db(side, sr, 2000, 8000) - band_db(side_in, sr, 2000, 8000) - 20 * np.log10(1.8)) < 0.3
 

@@ -12,7 +12,10 @@ from listening_cases import build_variants
 def test_an_explicit_platform_survives_memory() -> None:
     from agents.planner import make_plan
 
-    rec = {"master": {"target_lufs": -15.9, "true_peak_dbtp": -2.0}, "evidence": "you rated Apple Music masters 5"}
+    rec = {
+        "master": {"target_lufs": -15.9, "true_peak_dbtp": -2.0},
+        "evidence": "you rated Apple Music masters 5",
+    }
     plan = make_plan("master it for Spotify", recommendation=rec, use_embedder=False, allow_unavailable=True)
     assert plan.step("master").params["target_lufs"] == -14.0
     assert plan.step("master").params["true_peak_dbtp"] == -1.0
@@ -27,7 +30,9 @@ def test_memory_fills_what_was_left_unsaid_and_says_so() -> None:
     plan = make_plan("master it", recommendation=rec, use_embedder=False, allow_unavailable=True)
     assert plan.step("master").params["target_lufs"] == -12.0
     assert any("your ratings" in n for n in plan.notes)
-    off = make_plan("master it, without memory", recommendation=rec, use_embedder=False, allow_unavailable=True)
+    off = make_plan(
+        "master it, without memory", recommendation=rec, use_embedder=False, allow_unavailable=True
+    )
     assert off.step("master").params["target_lufs"] != -12.0
     assert any("without memory" in n for n in off.notes)
 

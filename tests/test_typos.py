@@ -13,12 +13,54 @@ import zlib
 import pytest
 from planner_eval import check_plan, load_cases
 
-NEIGHBOURS = {"a": "sqwz", "b": "vghn", "c": "xdfv", "d": "serfcx", "e": "wsdr", "f": "drtgvc", "g": "ftyhbv",
-              "h": "gyujnb", "i": "ujko", "j": "huikmn", "k": "jiolm", "l": "kop", "m": "njk", "n": "bhjm",
-              "o": "iklp", "p": "ol", "q": "wa", "r": "edft", "s": "awedxz", "t": "rfgy", "u": "yhji", "v": "cfgb",
-              "w": "qase", "x": "zsdc", "y": "tghu", "z": "asx"}
-STOP = {"about", "there", "their", "would", "could", "should", "please", "little", "really", "which", "these",
-        "those", "without", "while", "where", "after", "before", "other"}
+NEIGHBOURS = {
+    "a": "sqwz",
+    "b": "vghn",
+    "c": "xdfv",
+    "d": "serfcx",
+    "e": "wsdr",
+    "f": "drtgvc",
+    "g": "ftyhbv",
+    "h": "gyujnb",
+    "i": "ujko",
+    "j": "huikmn",
+    "k": "jiolm",
+    "l": "kop",
+    "m": "njk",
+    "n": "bhjm",
+    "o": "iklp",
+    "p": "ol",
+    "q": "wa",
+    "r": "edft",
+    "s": "awedxz",
+    "t": "rfgy",
+    "u": "yhji",
+    "v": "cfgb",
+    "w": "qase",
+    "x": "zsdc",
+    "y": "tghu",
+    "z": "asx",
+}
+STOP = {
+    "about",
+    "there",
+    "their",
+    "would",
+    "could",
+    "should",
+    "please",
+    "little",
+    "really",
+    "which",
+    "these",
+    "those",
+    "without",
+    "while",
+    "where",
+    "after",
+    "before",
+    "other",
+}
 
 
 def typo(request: str) -> str:
@@ -32,14 +74,14 @@ def typo(request: str) -> str:
     i = rng.randrange(1, len(w) - 1)
     kind = rng.choice(("drop", "double", "swap", "near"))
     if kind == "drop":
-        t = w[:i] + w[i + 1:]
+        t = w[:i] + w[i + 1 :]
     elif kind == "double":
         t = w[:i] + w[i] + w[i:]
     elif kind == "swap":
-        t = w[:i] + w[i + 1] + w[i] + w[i + 2:]
+        t = w[:i] + w[i + 1] + w[i] + w[i + 2 :]
     else:
-        t = w[:i] + rng.choice(NEIGHBOURS.get(w[i].lower(), w[i])) + w[i + 1:]
-    return request[:m.start()] + t + request[m.end():]
+        t = w[:i] + rng.choice(NEIGHBOURS.get(w[i].lower(), w[i])) + w[i + 1 :]
+    return request[: m.start()] + t + request[m.end() :]
 
 
 def _score(cases: list[dict], retype: bool) -> tuple[int, list[str]]:
@@ -62,19 +104,24 @@ def test_typed_requests_plan_like_the_clean_ones() -> None:
     clean, _ = _score(cases, retype=False)
     typed, failures = _score(cases, retype=True)
     n = len(cases)
-    print(f"\nplanner set: clean {clean}/{n} ({clean / n:.1%}), one typo per request {typed}/{n} ({typed / n:.1%})")
+    print(
+        f"\nplanner set: clean {clean}/{n} ({clean / n:.1%}), one typo per request {typed}/{n} ({typed / n:.1%})"
+    )
     for f in failures:
         print("  ", f)
     assert typed >= clean - 0.08 * n, failures
 
 
-@pytest.mark.parametrize(("typed", "tool", "read"), [
-    ("bost the bass a bit", "eq", "boost"),
-    ("denosie the podcast", "denoise", "denoise"),
-    ("can u compres it more", "compress", "compress"),
-    ("reduce sibilence on the vox", "de_ess", "sibilance"),
-    ("mster it 4 spotify", "master", "master"),
-])
+@pytest.mark.parametrize(
+    ("typed", "tool", "read"),
+    [
+        ("bost the bass a bit", "eq", "boost"),
+        ("denosie the podcast", "denoise", "denoise"),
+        ("can u compres it more", "compress", "compress"),
+        ("reduce sibilence on the vox", "de_ess", "sibilance"),
+        ("mster it 4 spotify", "master", "master"),
+    ],
+)
 def test_examples_from_the_issue(typed: str, tool: str, read: str) -> None:
     from agents.planner import make_plan
 

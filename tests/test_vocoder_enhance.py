@@ -131,7 +131,8 @@ def test_tool_runs_with_random_weights(weight_env, vocos_dir, sr, channels):
     spec = Registry()["vocoder_enhance"]
     assert spec.availability() == (True, "")
     x = sine(220, 0.7, sr, amp=0.3, channels=channels) + 0.01 * np.random.default_rng(0).standard_normal(
-        (channels, int(0.7 * sr))).astype(np.float32)
+        (channels, int(0.7 * sr))
+    ).astype(np.float32)
     audio = Audio(x, sr)
     before = audio.samples.copy()
     res = spec(audio, {"amount": 1.0})

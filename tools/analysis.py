@@ -287,8 +287,9 @@ def noise_floor_power(power: np.ndarray) -> np.ndarray:
 _Q10_BIAS = 10 ** (2.2 / 10)  # white Gaussian noise: the 10th percentile of 8-bin means reads -2.2 dB
 
 
-def speech_features(power: np.ndarray, freqs: np.ndarray, hop_s: float, env_power: np.ndarray,
-                    env_rate: float) -> dict[str, float]:
+def speech_features(
+    power: np.ndarray, freqs: np.ndarray, hop_s: float, env_power: np.ndarray, env_rate: float
+) -> dict[str, float]:
     """The four speech/music cues (see module docstring), from the shared spectrogram and envelope."""
     band = (freqs >= 100.0) & (freqs <= 8000.0)
     p = power[:, band].astype(np.float64)
@@ -347,8 +348,11 @@ SPEECH_THRESHOLD = 0.6
 
 def is_speech(analysis: Any) -> bool:
     """Whether an analysis (an `Analysis` or its dict) reads as speech: `speech_probability` ≥ `SPEECH_THRESHOLD`."""
-    p = analysis.get("speech_probability") if isinstance(analysis, dict) else getattr(analysis, "speech_probability",
-                                                                                      None)
+    p = (
+        analysis.get("speech_probability")
+        if isinstance(analysis, dict)
+        else getattr(analysis, "speech_probability", None)
+    )
     return float(p or 0.0) >= SPEECH_THRESHOLD
 
 
@@ -385,7 +389,11 @@ def speech_change_score(audio: Audio) -> float:
     active = env > np.percentile(env, 95) - 25
     pair = active[:-10] & active[10:]
     a, b = logspec[:-10][pair], logspec[10:][pair]
-    sim = float(np.mean(np.sum(a * b, 1) / np.sqrt(np.sum(a * a, 1) * np.sum(b * b, 1) + 1e-12))) if len(a) else 0.6
+    sim = (
+        float(np.mean(np.sum(a * b, 1) / np.sqrt(np.sum(a * a, 1) * np.sum(b * b, 1) + 1e-12)))
+        if len(a)
+        else 0.6
+    )
     spread = min(float(np.percentile(env, 95) - np.percentile(env, 15)), 40.0)
     score = 6.0 * (0.6 - sim) + 2.0 * (syll - 0.35) + 0.04 * (spread - 15.0) + (1.0 if rate <= 16000 else 0.0)
     return float(1.0 / (1.0 + np.exp(-2.0 * score)))
@@ -444,7 +452,9 @@ def analyze(audio: Audio) -> Analysis:
         env = blocks.chunk_power[: m * per].reshape(m, per).sum(axis=1)
         # two independent estimators, each wrong on different material (solo trumpet, 8-bit speech
         # clips): their mean separates the shared fixtures' speech from music better than either
-        p_speech = 0.5 * speech_probability(speech_features(power, freqs, hop_s, env, sr / (blocks.chunk * per)))
+        p_speech = 0.5 * speech_probability(
+            speech_features(power, freqs, hop_s, env, sr / (blocks.chunk * per))
+        )
         p_speech += 0.5 * speech_change_score(audio)
 
     width, corr = stereo_image(x)

@@ -292,8 +292,9 @@ def _read_planar(p: Path, limit: int, expected: int) -> tuple[np.ndarray, int]:
         out = np.empty((f.channels, max(cap, 1)), np.float32)
         n = 0
         while limit < 0 or n < limit:
-            block = f.read(_READ_BLOCK if limit < 0 else min(_READ_BLOCK, limit - n), dtype="float32",
-                           always_2d=True)
+            block = f.read(
+                _READ_BLOCK if limit < 0 else min(_READ_BLOCK, limit - n), dtype="float32", always_2d=True
+            )
             if block.shape[0] == 0:
                 break
             if n + block.shape[0] > out.shape[1]:  # more than the header said
@@ -473,8 +474,9 @@ def save(
     return p
 
 
-def _write_pcm(audio: Audio, tmp: str, fmt: str, bits: int, dither: bool,
-               rng: np.random.Generator | None = None) -> None:
+def _write_pcm(
+    audio: Audio, tmp: str, fmt: str, bits: int, dither: bool, rng: np.random.Generator | None = None
+) -> None:
     import soundfile as sf
 
     x = audio.samples.T
@@ -488,8 +490,12 @@ def _write_pcm(audio: Audio, tmp: str, fmt: str, bits: int, dither: bool,
             if bits == 32:
                 f.write(block)
                 continue
-            q = tpdf_dither(block, bits, rng) if dither else \
-                np.clip(np.round(block * 2 ** (bits - 1)), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1) / 2 ** (bits - 1)
+            q = (
+                tpdf_dither(block, bits, rng)
+                if dither
+                else np.clip(np.round(block * 2 ** (bits - 1)), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+                / 2 ** (bits - 1)
+            )
             # hand libsndfile exact integers so it does no requantising of its own
             q *= 2 ** (bits - 1)
             ints = q.astype(np.int32)

@@ -28,7 +28,9 @@ from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
 
 class BandwidthExtensionParams(ToolParams):
-    amount: float = Field(0.5, ge=0.0, le=1.0, description="level of the synthesised top band (0 = none, 1 = full)")
+    amount: float = Field(
+        0.5, ge=0.0, le=1.0, description="level of the synthesised top band (0 = none, 1 = full)"
+    )
     cutoff_hz: float | None = Field(
         None, ge=1000.0, le=96000.0, description="where the original band stops; None = detect it"
     )
@@ -58,7 +60,7 @@ def detect_cutoff_hz(x: np.ndarray, sr: int) -> float | None:
     top = int(alive[-1])
     if f[top] >= 0.9 * sr / 2:
         return None
-    above = smooth[top + 1:]
+    above = smooth[top + 1 :]
     if above.size == 0 or ref - float(np.median(above)) < 50.0:  # no steep fall past the edge
         return None
     return float(f[top])
@@ -92,7 +94,7 @@ def extend_channel(x: np.ndarray, sr: int, cutoff: float, amount: float) -> np.n
     fade = np.clip(np.log2(np.maximum(f[hi], cutoff) / cutoff) / (1 / 3), 0, 1) * 0.5 + 0.5
     znew = np.zeros_like(z)
     znew[:, hi] = amount * shaped * fade[None, :]
-    add = dsp.tight_istft(znew, n_fft, hop, total)[pad: pad + n]
+    add = dsp.tight_istft(znew, n_fft, hop, total)[pad : pad + n]
     return np.asarray(x + add)
 
 
@@ -116,7 +118,9 @@ def run(audio: Audio, params: BandwidthExtensionParams, ctx: ToolContext) -> Too
     out = np.stack([extend_channel(x[c], sr, cutoff, params.amount) for c in range(audio.channels)])
     added = out - x
     report["added_band_hz"] = [round(cutoff, 1), sr / 2]
-    report["added_energy_db"] = round(float(10 * np.log10((np.sum(added**2) + 1e-20) / (np.sum(x**2) + 1e-20))), 2)
+    report["added_energy_db"] = round(
+        float(10 * np.log10((np.sum(added**2) + 1e-20) / (np.sum(x**2) + 1e-20))), 2
+    )
     warnings = peak_warning("bandwidth_extension", out)
     return ToolResult(audio=audio.with_samples(out.astype(np.float32)), report=report, warnings=warnings)
 

@@ -27,15 +27,22 @@ from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
 class CompressParams(ToolParams):
     amount: float = Field(0.5, ge=0.0, le=1.0, description="how much compression (sets unspecified settings)")
-    threshold_db: float | None = Field(None, ge=-60.0, le=0.0, description="threshold in dBFS RMS (None = from amount)")
+    threshold_db: float | None = Field(
+        None, ge=-60.0, le=0.0, description="threshold in dBFS RMS (None = from amount)"
+    )
     ratio: float | None = Field(None, ge=1.0, le=20.0, description="compression ratio (None = from amount)")
     attack_ms: float | None = Field(None, ge=0.5, le=300.0, description="attack in ms (None = from amount)")
-    release_ms: float | None = Field(None, ge=5.0, le=3000.0, description="release in ms (None = from amount)")
+    release_ms: float | None = Field(
+        None, ge=5.0, le=3000.0, description="release in ms (None = from amount)"
+    )
     knee_db: float | None = Field(None, ge=0.0, le=24.0, description="soft-knee width in dB (None = 6)")
-    makeup_db: float | None = Field(None, ge=-12.0, le=18.0, description="makeup gain in dB (None = automatic)")
+    makeup_db: float | None = Field(
+        None, ge=-12.0, le=18.0, description="makeup gain in dB (None = automatic)"
+    )
     mix: float = Field(1.0, ge=0.0, le=1.0, description="parallel (New York) mix: 1 = fully compressed")
-    lookahead_ms: float | None = Field(None, ge=0.0, le=20.0,
-                                       description="detector look-ahead in ms (None = the attack time, at most 20 ms)")
+    lookahead_ms: float | None = Field(
+        None, ge=0.0, le=20.0, description="detector look-ahead in ms (None = the attack time, at most 20 ms)"
+    )
 
 
 def crest_db(x: np.ndarray) -> float:
@@ -45,14 +52,26 @@ def crest_db(x: np.ndarray) -> float:
 
 def run(audio: Audio, params: CompressParams, ctx: ToolContext) -> ToolResult:
     p = params
-    y, info = dsp.compress(audio.samples, audio.sample_rate, p.amount, threshold_db=p.threshold_db, ratio=p.ratio,
-                           attack_ms=p.attack_ms, release_ms=p.release_ms, knee_db=p.knee_db, makeup_db=p.makeup_db,
-                           mix=p.mix, lookahead_ms=p.lookahead_ms)
+    y, info = dsp.compress(
+        audio.samples,
+        audio.sample_rate,
+        p.amount,
+        threshold_db=p.threshold_db,
+        ratio=p.ratio,
+        attack_ms=p.attack_ms,
+        release_ms=p.release_ms,
+        knee_db=p.knee_db,
+        makeup_db=p.makeup_db,
+        mix=p.mix,
+        lookahead_ms=p.lookahead_ms,
+    )
     warnings = []
     peak = float(np.abs(y).max())
     if peak > 1.0:
-        warnings.append(f"compress: makeup pushed the sample peak to {20 * np.log10(peak):+.1f} dBFS; "
-                        "master (or lower makeup_db) before export")
+        warnings.append(
+            f"compress: makeup pushed the sample peak to {20 * np.log10(peak):+.1f} dBFS; "
+            "master (or lower makeup_db) before export"
+        )
     info["crest_db_before"] = round(crest_db(audio.samples), 2)
     info["crest_db_after"] = round(crest_db(y), 2)
     return ToolResult(audio=audio.with_samples(y), report=info, warnings=warnings)

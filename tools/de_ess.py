@@ -24,7 +24,9 @@ from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 class DeEssParams(ToolParams):
     amount: float = Field(0.5, ge=0.0, le=1.0, description="sensitivity and depth (0 = off)")
     low_hz: float = Field(5000.0, ge=1000.0, le=16000.0, description="lower edge of the sibilance band in Hz")
-    high_hz: float = Field(10000.0, ge=2000.0, le=20000.0, description="upper edge of the sibilance band in Hz")
+    high_hz: float = Field(
+        10000.0, ge=2000.0, le=20000.0, description="upper edge of the sibilance band in Hz"
+    )
 
 
 def run(audio: Audio, params: DeEssParams, ctx: ToolContext) -> ToolResult:
@@ -62,12 +64,14 @@ def run(audio: Audio, params: DeEssParams, ctx: ToolContext) -> ToolResult:
     gains = 1.0 - (1.0 - g)[:, None] * mask[None, :]
     y = dsp.istft(z * gains[None], n_fft, hop, total, audio.frames)
     # the frame times of the stft (with its n_fft padding) → seconds
-    report.update({
-        "sibilant_fraction": round(float(sibilant.mean()), 3),
-        "max_cut_db": round(float(cut.max()), 2),
-        "mean_cut_in_sibilant_db": round(float(cut[sibilant].mean()), 2) if sibilant.any() else 0.0,
-        "share_threshold": round(thr_share, 3),
-    })
+    report.update(
+        {
+            "sibilant_fraction": round(float(sibilant.mean()), 3),
+            "max_cut_db": round(float(cut.max()), 2),
+            "mean_cut_in_sibilant_db": round(float(cut[sibilant].mean()), 2) if sibilant.any() else 0.0,
+            "share_threshold": round(thr_share, 3),
+        }
+    )
     return ToolResult(audio=audio.with_samples(y), report=report, warnings=warnings)
 
 

@@ -37,7 +37,9 @@ FLOOR_DB = 60.0  # the sparsity threshold falls from the largest coefficient to 
 class DeclipParams(ToolParams):
     strength: float = Field(0.8, ge=0.0, le=1.0, description="how much of the reconstructed peaks to restore")
     ceiling_dbtp: float = Field(
-        0.0, ge=-12.0, le=12.0,
+        0.0,
+        ge=-12.0,
+        le=12.0,
         description="true-peak ceiling of the output in dBTP; the whole file is turned down to fit under it",
     )
     iterations: int = Field(60, ge=5, le=400, description="reconstruction iterations (more = slower, finer)")
@@ -63,11 +65,14 @@ def detect_clipping(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float
 
 
 def _win() -> np.ndarray:
-    return np.asarray(dsp.sqrt_hann(N_FFT) / np.sqrt(N_FFT / HOP / 2))  # tight frame: analysis·synthesis sums to 1 at hop N/4
+    return np.asarray(
+        dsp.sqrt_hann(N_FFT) / np.sqrt(N_FFT / HOP / 2)
+    )  # tight frame: analysis·synthesis sums to 1 at hop N/4
 
 
-def _reconstruct(seg: np.ndarray, pos: np.ndarray, neg: np.ndarray, hi: float, lo: float,
-                 iterations: int) -> np.ndarray:
+def _reconstruct(
+    seg: np.ndarray, pos: np.ndarray, neg: np.ndarray, hi: float, lo: float, iterations: int
+) -> np.ndarray:
     """Consistent IHT on one padded segment."""
     pad = N_FFT
     n0 = seg.size
@@ -87,7 +92,7 @@ def _reconstruct(seg: np.ndarray, pos: np.ndarray, neg: np.ndarray, hi: float, l
         y = np.where(reliable, y0, yh)
         y[p] = np.maximum(yh[p], hi)
         y[q] = np.minimum(yh[q], lo)
-    return y[pad: pad + n0]
+    return y[pad : pad + n0]
 
 
 def declip_channel(x: np.ndarray, iterations: int = 60) -> tuple[np.ndarray, dict[str, Any]]:

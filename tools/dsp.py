@@ -38,10 +38,14 @@ def peak_warning(tool: str, samples: np.ndarray) -> list[str]:
     peak = float(np.max(np.abs(samples))) if samples.size else 0.0
     if peak <= 1.0:
         return []
-    return [f"{tool}: sample peak {20 * math.log10(peak):+.1f} dBFS; a later gain stage (master) must bring it down"]
+    return [
+        f"{tool}: sample peak {20 * math.log10(peak):+.1f} dBFS; a later gain stage (master) must bring it down"
+    ]
 
 
-def clamp_freq(freq_hz: float, sample_rate: int, warnings: list[str] | None = None, what: str = "filter") -> float:
+def clamp_freq(
+    freq_hz: float, sample_rate: int, warnings: list[str] | None = None, what: str = "filter"
+) -> float:
     """Clamp a corner frequency into [10 Hz, 0.45·fs]; append a warning when it had to move."""
     hi = MAX_FREQ_FRACTION * sample_rate
     f = float(freq_hz)
@@ -75,10 +79,18 @@ def biquad(kind: str, freq_hz: float, sample_rate: int, gain_db: float = 0.0, q:
     elif kind in ("low_shelf", "high_shelf"):
         sa = 2.0 * math.sqrt(a) * alpha
         if kind == "low_shelf":
-            b = [a * ((a + 1) - (a - 1) * cw + sa), 2 * a * ((a - 1) - (a + 1) * cw), a * ((a + 1) - (a - 1) * cw - sa)]
+            b = [
+                a * ((a + 1) - (a - 1) * cw + sa),
+                2 * a * ((a - 1) - (a + 1) * cw),
+                a * ((a + 1) - (a - 1) * cw - sa),
+            ]
             den = [(a + 1) + (a - 1) * cw + sa, -2 * ((a - 1) + (a + 1) * cw), (a + 1) + (a - 1) * cw - sa]
         else:
-            b = [a * ((a + 1) + (a - 1) * cw + sa), -2 * a * ((a - 1) + (a + 1) * cw), a * ((a + 1) + (a - 1) * cw - sa)]
+            b = [
+                a * ((a + 1) + (a - 1) * cw + sa),
+                -2 * a * ((a - 1) + (a + 1) * cw),
+                a * ((a + 1) + (a - 1) * cw - sa),
+            ]
             den = [(a + 1) - (a - 1) * cw + sa, 2 * ((a - 1) - (a + 1) * cw), (a + 1) - (a - 1) * cw - sa]
     elif kind == "highpass":
         b = [(1 + cw) / 2, -(1 + cw), (1 + cw) / 2]
@@ -125,7 +137,9 @@ def apply_sos(x: np.ndarray, sos: np.ndarray, zero_phase: bool = False) -> np.nd
 # ----------------------------------------------------------------------------- linear-phase FIR
 
 
-def fir_from_curve(freqs_hz: np.ndarray, gains_db: np.ndarray, sample_rate: int, n_taps: int | None = None) -> np.ndarray:
+def fir_from_curve(
+    freqs_hz: np.ndarray, gains_db: np.ndarray, sample_rate: int, n_taps: int | None = None
+) -> np.ndarray:
     """Linear-phase FIR whose magnitude follows the gain curve (interpolated on log frequency).
 
     Outside the curve's range the end values are held. Odd length (integer delay n_taps//2).
@@ -242,7 +256,9 @@ def stft_scipy(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """`scipy.signal.stft` with a Hann window, even-extended ends, padded: (..., N) → (..., F, T)."""
     from scipy.signal import stft as _stft
 
-    z: np.ndarray = _stft(x, nperseg=n_fft, noverlap=n_fft - hop, window="hann", boundary="even", padded=True)[2]
+    z: np.ndarray = _stft(
+        x, nperseg=n_fft, noverlap=n_fft - hop, window="hann", boundary="even", padded=True
+    )[2]
     return z
 
 
@@ -290,21 +306,29 @@ def smooth_gain_db(gr_db: np.ndarray, step_s: float, attack_ms: float, release_m
     return out
 
 
-def soft_knee_gain_reduction_db(level_db: np.ndarray, threshold_db: float, ratio: float, knee_db: float,
-                                 max_db: float) -> np.ndarray:
+def soft_knee_gain_reduction_db(
+    level_db: np.ndarray, threshold_db: float, ratio: float, knee_db: float, max_db: float
+) -> np.ndarray:
     """Soft-knee downward gain reduction (dB ≥ 0) for levels above threshold, capped at `max_db`
     (Giannoulis, Massberg & Reiss, JAES 2012)."""
     over = level_db - threshold_db
     slope = 1.0 - 1.0 / ratio
-    gr = np.where(over <= -knee_db / 2, 0.0,
-                  np.where(over >= knee_db / 2, slope * over, slope * (over + knee_db / 2) ** 2 / (2 * max(knee_db, 1e-9))))
+    gr = np.where(
+        over <= -knee_db / 2,
+        0.0,
+        np.where(
+            over >= knee_db / 2, slope * over, slope * (over + knee_db / 2) ** 2 / (2 * max(knee_db, 1e-9))
+        ),
+    )
     return np.minimum(gr, max_db)
 
 
 _WELCH_BATCH = 256  # segments per FFT batch in `average_spectrum`
 
 
-def average_spectrum(x: np.ndarray, sample_rate: int, n_fft: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def average_spectrum(
+    x: np.ndarray, sample_rate: int, n_fft: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Long-term average power spectrum (Welch, channel-averaged): (freqs Hz, power density)."""
     from scipy.fft import rfft
     from scipy.signal import get_window
@@ -326,14 +350,15 @@ def average_spectrum(x: np.ndarray, sample_rate: int, n_fft: int | None = None) 
             seg -= seg.mean(axis=1, keepdims=True)
             seg *= w
             spec = rfft(seg, axis=1)
-            total += (spec.real ** 2 + spec.imag ** 2).sum(axis=0)
+            total += (spec.real**2 + spec.imag**2).sum(axis=0)
     p = total / (n_seg * rows.shape[0] * sample_rate * float((w * w).sum()))
     p[1 : None if n_fft % 2 else -1] *= 2.0
     return np.fft.rfftfreq(n_fft, 1.0 / sample_rate), p
 
 
-def fractional_octave_levels(freqs: np.ndarray, power: np.ndarray, per_octave: int = 3, lo: float = 40.0,
-                             hi: float = 16000.0) -> tuple[np.ndarray, np.ndarray]:
+def fractional_octave_levels(
+    freqs: np.ndarray, power: np.ndarray, per_octave: int = 3, lo: float = 40.0, hi: float = 16000.0
+) -> tuple[np.ndarray, np.ndarray]:
     """(centres Hz, mean power density dB) in fractional-octave bands between lo and hi."""
     n_bands = int(math.floor(per_octave * math.log2(hi / lo)))
     edges = lo * 2.0 ** (np.arange(n_bands + 1) / per_octave)
@@ -346,14 +371,17 @@ def fractional_octave_levels(freqs: np.ndarray, power: np.ndarray, per_octave: i
     return np.array(centres), np.array(levels)
 
 
-def third_octave_levels(x: np.ndarray, sample_rate: int, lo: float = 40.0,
-                        hi: float = 16000.0) -> tuple[np.ndarray, np.ndarray]:
+def third_octave_levels(
+    x: np.ndarray, sample_rate: int, lo: float = 40.0, hi: float = 16000.0
+) -> tuple[np.ndarray, np.ndarray]:
     """(centres Hz, power density dB) of the long-term spectrum in third octaves, lo..min(hi, 0.45 fs)."""
     f, p = average_spectrum(x, sample_rate)
     return fractional_octave_levels(f, p, 3, lo, min(hi, MAX_FREQ_FRACTION * sample_rate))
 
 
-def spectral_tilt_db_per_octave(x: np.ndarray, sample_rate: int, lo: float = 50.0, hi: float = 16000.0) -> float:
+def spectral_tilt_db_per_octave(
+    x: np.ndarray, sample_rate: int, lo: float = 50.0, hi: float = 16000.0
+) -> float:
     """Slope (dB/octave) of a line fitted to third-octave power density, lo..min(hi, 0.45 fs)."""
     f, p = average_spectrum(x, sample_rate)
     c, lev = fractional_octave_levels(f, p, 3, lo, min(hi, MAX_FREQ_FRACTION * sample_rate))
@@ -457,8 +485,9 @@ def block_peak(x: np.ndarray, block: int = 16) -> np.ndarray:
     return peak
 
 
-def limiter_gain(peak: np.ndarray, ceiling_lin: float, step_s: float, lookahead_ms: float = 2.0,
-                 release_ms: float = 80.0) -> np.ndarray:
+def limiter_gain(
+    peak: np.ndarray, ceiling_lin: float, step_s: float, lookahead_ms: float = 2.0, release_ms: float = 80.0
+) -> np.ndarray:
     """Gain per step (linear, ≤ 1) with gain·peak ≤ ceiling everywhere, smooth attack and release.
 
     Look-ahead attack: a minimum filter over ±W steps followed by a ±W moving average never
@@ -539,9 +568,16 @@ def _apply_block_gain(x: np.ndarray, gain: np.ndarray, block: int, scale: np.flo
     return y
 
 
-def true_peak_limit(x: np.ndarray, sample_rate: int, ceiling_dbtp: float, lookahead_ms: float = 2.0,
-                    release_ms: float = 80.0, peak: np.ndarray | None = None, pre_gain_lin: float = 1.0,
-                    block: int = 16) -> tuple[np.ndarray, dict[str, float]]:
+def true_peak_limit(
+    x: np.ndarray,
+    sample_rate: int,
+    ceiling_dbtp: float,
+    lookahead_ms: float = 2.0,
+    release_ms: float = 80.0,
+    peak: np.ndarray | None = None,
+    pre_gain_lin: float = 1.0,
+    block: int = 16,
+) -> tuple[np.ndarray, dict[str, float]]:
     """Look-ahead peak limiter with oversampled (2x) detection, linked across channels.
 
     Offline and non-causal (the look-ahead needs no delay line). ``peak`` (from `block_peak` of
@@ -551,7 +587,9 @@ def true_peak_limit(x: np.ndarray, sample_rate: int, ceiling_dbtp: float, lookah
     """
     if peak is None:
         peak = block_peak(x, block)
-    g = limiter_gain(peak * pre_gain_lin, 10.0 ** (ceiling_dbtp / 20.0), block / sample_rate, lookahead_ms, release_ms)
+    g = limiter_gain(
+        peak * pre_gain_lin, 10.0 ** (ceiling_dbtp / 20.0), block / sample_rate, lookahead_ms, release_ms
+    )
     y = _apply_block_gain(x, g, block, np.float32(pre_gain_lin))
     gr = -20.0 * np.log10(np.maximum(g, 1e-9))
     return y, {
@@ -572,10 +610,20 @@ def to_sos(sections: Sequence[np.ndarray]) -> np.ndarray:
 COMPRESSOR_STEP_S = 0.001
 
 
-def compress(x: np.ndarray, sr: int, amount: float, *, threshold_db: float | None = None, ratio: float | None = None,
-             attack_ms: float | None = None, release_ms: float | None = None, knee_db: float | None = None,
-             makeup_db: float | None = None, mix: float = 1.0,
-             lookahead_ms: float | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+def compress(
+    x: np.ndarray,
+    sr: int,
+    amount: float,
+    *,
+    threshold_db: float | None = None,
+    ratio: float | None = None,
+    attack_ms: float | None = None,
+    release_ms: float | None = None,
+    knee_db: float | None = None,
+    makeup_db: float | None = None,
+    mix: float = 1.0,
+    lookahead_ms: float | None = None,
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Feed-forward RMS compressor (the `compress` tool's engine; its docstring gives the design).
 
     Settings left as None follow from ``amount`` (0–1): ratio ``1 + 5·amount``, threshold
@@ -593,7 +641,11 @@ def compress(x: np.ndarray, sr: int, amount: float, *, threshold_db: float | Non
     attack = attack_ms if attack_ms is not None else 20.0 - 18.0 * a
     release = release_ms if release_ms is not None else 250.0 - 150.0 * a
     knee = knee_db if knee_db is not None else 6.0
-    gr = soft_knee_gain_reduction_db(level, thr, max(ratio, 1.0), knee, 60.0) if ratio > 1.0 else np.zeros_like(level)
+    gr = (
+        soft_knee_gain_reduction_db(level, thr, max(ratio, 1.0), knee, 60.0)
+        if ratio > 1.0
+        else np.zeros_like(level)
+    )
     gr = smooth_gain_db(gr, step / sr, attack, release)
     look = lookahead_ms if lookahead_ms is not None else min(attack, 20.0)
     la = int(round(look * 1e-3 / COMPRESSOR_STEP_S))
@@ -604,12 +656,19 @@ def compress(x: np.ndarray, sr: int, amount: float, *, threshold_db: float | Non
     wet = x * g[None, :]
     y = (1.0 - mix) * x + mix * wet if mix < 1.0 else wet
     info = {
-        "threshold_db": round(thr, 2), "ratio": round(ratio, 2), "attack_ms": round(attack, 1),
-        "release_ms": round(release, 1), "lookahead_ms": round(look, 1), "knee_db": knee, "makeup_db": round(makeup, 2),
+        "threshold_db": round(thr, 2),
+        "ratio": round(ratio, 2),
+        "attack_ms": round(attack, 1),
+        "release_ms": round(release, 1),
+        "lookahead_ms": round(look, 1),
+        "knee_db": knee,
+        "makeup_db": round(makeup, 2),
         "mix": mix,
-        "gain_reduction_db": {"max": round(float(gr.max()), 2),
-                              "mean": round(float(gr[active].mean()) if active.any() else 0.0, 2),
-                              "p95": round(float(np.percentile(gr, 95)), 2)},
+        "gain_reduction_db": {
+            "max": round(float(gr.max()), 2),
+            "mean": round(float(gr[active].mean()) if active.any() else 0.0, 2),
+            "p95": round(float(np.percentile(gr, 95)), 2),
+        },
     }
     return y.astype(np.float32), info
 
@@ -628,8 +687,9 @@ def mono_fold_loss_db(x: np.ndarray) -> float:
     return 10 * math.log10(max(p_st, 1e-20) / max(p_mono, 1e-20)) if p_st > 0 else 0.0
 
 
-def stereo_width(x: np.ndarray, sr: int, width: float, bass_mono_hz: float,
-                 warnings: list[str]) -> tuple[np.ndarray, dict[str, Any]]:
+def stereo_width(
+    x: np.ndarray, sr: int, width: float, bass_mono_hz: float, warnings: list[str]
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Mid/side width of the first two channels of `x` (≥ 2 channels), side below `bass_mono_hz` removed.
 
     ``M = (L+R)/2, S = (L−R)/2``; the side is split by a zero-phase low-pass at ``bass_mono_hz``
@@ -653,11 +713,18 @@ def stereo_width(x: np.ndarray, sr: int, width: float, bass_mono_hz: float,
     y[1] = mid - new_side
     corr = stereo_correlation(y)
     loss = mono_fold_loss_db(y)
-    report.update({"correlation_after": round(corr, 3), "mono_fold_loss_db": round(loss, 2),
-                   "side_gain_db": round(20 * math.log10(max(width, 1e-6)), 1)})
+    report.update(
+        {
+            "correlation_after": round(corr, 3),
+            "mono_fold_loss_db": round(loss, 2),
+            "side_gain_db": round(20 * math.log10(max(width, 1e-6)), 1),
+        }
+    )
     if corr < 0.0 or loss > 3.0:
-        warnings.append(f"stereo_width: mono compatibility is poor after processing (correlation {corr:+.2f}, "
-                        f"{loss:.1f} dB lost when folded to mono); use a smaller width")
+        warnings.append(
+            f"stereo_width: mono compatibility is poor after processing (correlation {corr:+.2f}, "
+            f"{loss:.1f} dB lost when folded to mono); use a smaller width"
+        )
     warnings += peak_warning("stereo_width", y)
     return y, report
 
@@ -685,12 +752,24 @@ def voice_activity(voice: np.ndarray, sr: int, step: int) -> np.ndarray:
     loud = float(np.percentile(level, 95))
     active = (level > max(loud - 35.0, -60.0)).astype(np.float64)
     hold = max(1, int(round(0.15 / (step / sr))))
-    return np.asarray(maximum_filter1d(active, size=hold, origin=-(hold // 2) if hold > 1 else 0, mode="constant"))
+    return np.asarray(
+        maximum_filter1d(active, size=hold, origin=-(hold // 2) if hold > 1 else 0, mode="constant")
+    )
 
 
-def duck(music: np.ndarray, sr: int, voice: np.ndarray, warnings: list[str], *, depth_db: float,
-         mode: str = "band", attack_ms: float = DUCK_ATTACK_MS, release_ms: float = DUCK_RELEASE_MS,
-         band_low_hz: float = DUCK_BAND_LOW_HZ, band_high_hz: float = DUCK_BAND_HIGH_HZ) -> tuple[np.ndarray, dict[str, Any]]:
+def duck(
+    music: np.ndarray,
+    sr: int,
+    voice: np.ndarray,
+    warnings: list[str],
+    *,
+    depth_db: float,
+    mode: str = "band",
+    attack_ms: float = DUCK_ATTACK_MS,
+    release_ms: float = DUCK_RELEASE_MS,
+    band_low_hz: float = DUCK_BAND_LOW_HZ,
+    band_high_hz: float = DUCK_BAND_HIGH_HZ,
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Turn `music` (channels, frames) down by `depth_db` while `voice` (same shape) is active.
 
     ``mode="broadband"`` scales the whole signal; ``"band"`` cuts only ``band_low_hz``–``band_high_hz``
@@ -701,8 +780,12 @@ def duck(music: np.ndarray, sr: int, voice: np.ndarray, warnings: list[str], *, 
     act = voice_activity(voice, sr, step)
     gr = smooth_gain_db(act * depth_db, step / sr, attack_ms, release_ms)
     gr_s = frames_to_samples(gr, step, frames)
-    info: dict[str, Any] = {"mode": mode, "depth_db": depth_db, "voice_active_fraction": round(float(act.mean()), 3),
-                            "mean_reduction_when_active_db": round(float(gr[act > 0].mean()), 2) if act.any() else 0.0}
+    info: dict[str, Any] = {
+        "mode": mode,
+        "depth_db": depth_db,
+        "voice_active_fraction": round(float(act.mean()), 3),
+        "mean_reduction_when_active_db": round(float(gr[act > 0].mean()), 2) if act.any() else 0.0,
+    }
     if mode == "broadband":
         y = music * (10.0 ** (-gr_s / 20.0))[None, :]
         return y.astype(np.float32), info
@@ -723,8 +806,14 @@ def duck(music: np.ndarray, sr: int, voice: np.ndarray, warnings: list[str], *, 
 # ----------------------------------------------------------------------------- mains hum
 
 
-def hum_notch(x: np.ndarray, sample_rate: int, mains_hz: float, harmonics: int = 8, width_hz: float = 2.0,
-              max_hz: float = 1000.0) -> np.ndarray:
+def hum_notch(
+    x: np.ndarray,
+    sample_rate: int,
+    mains_hz: float,
+    harmonics: int = 8,
+    width_hz: float = 2.0,
+    max_hz: float = 1000.0,
+) -> np.ndarray:
     """Remove mains hum: zero-phase RBJ notches at ``mains_hz`` and its harmonics (up to ``max_hz``).
 
     (channels, frames) → same. Each notch is ``width_hz`` wide at −3 dB (Q = f / width), so a

@@ -29,10 +29,16 @@ STEP_S = 0.005
 
 class DynamicEqParams(ToolParams):
     target: Literal["harsh", "mud", "boom", "resonance", "custom"] = Field(
-        "harsh", description="harsh 2–5 kHz, mud 200–500 Hz, boom 80–200 Hz, resonance (found), custom (freq_hz)")
-    freq_hz: float | None = Field(None, ge=20.0, le=20000.0, description="centre frequency in Hz (custom; overrides the target's)")
+        "harsh",
+        description="harsh 2–5 kHz, mud 200–500 Hz, boom 80–200 Hz, resonance (found), custom (freq_hz)",
+    )
+    freq_hz: float | None = Field(
+        None, ge=20.0, le=20000.0, description="centre frequency in Hz (custom; overrides the target's)"
+    )
     q: float | None = Field(None, ge=0.3, le=12.0, description="band Q (default per target; 6 for resonance)")
-    threshold_db: float | None = Field(None, ge=-80.0, le=0.0, description="band level in dBFS above which it cuts (None = automatic)")
+    threshold_db: float | None = Field(
+        None, ge=-80.0, le=0.0, description="band level in dBFS above which it cuts (None = automatic)"
+    )
     max_cut_db: float = Field(6.0, ge=0.0, le=12.0, description="largest cut in dB")
     amount: float = Field(0.5, ge=0.0, le=1.0, description="how hard it works: ratio and automatic threshold")
     attack_ms: float = Field(5.0, ge=0.5, le=200.0, description="attack time in ms")
@@ -84,11 +90,15 @@ def run(audio: Audio, params: DynamicEqParams, ctx: ToolContext) -> ToolResult:
     gr = dsp.smooth_gain_db(gr, step / sr, params.attack_ms, params.release_ms)
     g = 10.0 ** (-dsp.frames_to_samples(gr, step, audio.frames) / 20.0)
     y = x - ((1.0 - g)[None, :] * bp)
-    report.update({
-        "threshold_db": round(thr, 2), "ratio": round(ratio, 2),
-        "max_cut_db": round(float(gr.max()), 2), "mean_cut_db": round(float(gr.mean()), 2),
-        "active_fraction": round(float((gr > 0.5).mean()), 3),
-    })
+    report.update(
+        {
+            "threshold_db": round(thr, 2),
+            "ratio": round(ratio, 2),
+            "max_cut_db": round(float(gr.max()), 2),
+            "mean_cut_db": round(float(gr.mean()), 2),
+            "active_fraction": round(float((gr > 0.5).mean()), 3),
+        }
+    )
     return ToolResult(audio=audio.with_samples(y), report=report, warnings=warnings)
 
 

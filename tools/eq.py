@@ -37,23 +37,36 @@ class Band(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["peak", "low_shelf", "high_shelf", "highpass", "lowpass"] = Field(
-        "peak", description="filter shape")
-    freq_hz: float = Field(1000.0, ge=10.0, le=40000.0, description="centre or corner frequency in Hz (clamped to 0.45·fs)")
-    gain_db: float = Field(0.0, ge=-24.0, le=15.0, description="gain in dB (peak and shelves; ignored by pass filters)")
-    q: float = Field(0.707, ge=0.1, le=18.0, description="bandwidth (Q); 0.707 for Butterworth pass filters/shelves")
+        "peak", description="filter shape"
+    )
+    freq_hz: float = Field(
+        1000.0, ge=10.0, le=40000.0, description="centre or corner frequency in Hz (clamped to 0.45·fs)"
+    )
+    gain_db: float = Field(
+        0.0, ge=-24.0, le=15.0, description="gain in dB (peak and shelves; ignored by pass filters)"
+    )
+    q: float = Field(
+        0.707, ge=0.1, le=18.0, description="bandwidth (Q); 0.707 for Butterworth pass filters/shelves"
+    )
 
 
 class EqParams(ToolParams):
     amount: float = Field(1.0, ge=0.0, le=1.0, description="scales every gain (0 = bypass, 1 = as given)")
-    bright_db: float = Field(0.0, ge=-12.0, le=12.0, description="brighter (+) / darker (−): 4 kHz shelf, lows slightly opposite")
-    warm_db: float = Field(0.0, ge=-12.0, le=12.0, description="warmer (+) / colder (−): 100–300 Hz, 1–3 kHz slightly opposite")
+    bright_db: float = Field(
+        0.0, ge=-12.0, le=12.0, description="brighter (+) / darker (−): 4 kHz shelf, lows slightly opposite"
+    )
+    warm_db: float = Field(
+        0.0, ge=-12.0, le=12.0, description="warmer (+) / colder (−): 100–300 Hz, 1–3 kHz slightly opposite"
+    )
     mud_db: float = Field(0.0, ge=-12.0, le=12.0, description="200–500 Hz; negative = less muddy")
     boom_db: float = Field(0.0, ge=-12.0, le=12.0, description="80–200 Hz; negative = less boomy")
     box_db: float = Field(0.0, ge=-12.0, le=12.0, description="400–1200 Hz; negative = less boxy")
     presence_db: float = Field(0.0, ge=-12.0, le=12.0, description="2–4 kHz presence")
     air_db: float = Field(0.0, ge=-12.0, le=12.0, description="high shelf at 12 kHz (air)")
     low_cut_hz: float = Field(0.0, ge=0.0, le=300.0, description="high-pass corner in Hz (0 = off)")
-    high_cut_hz: float = Field(0.0, ge=0.0, le=22000.0, description="low-pass corner in Hz (0 = off; 2000–22000)")
+    high_cut_hz: float = Field(
+        0.0, ge=0.0, le=22000.0, description="low-pass corner in Hz (0 = off; 2000–22000)"
+    )
     bands: list[Band] = Field(default_factory=list, max_length=16, description="extra parametric bands")
 
 
@@ -61,10 +74,15 @@ def tonal_bands(p: EqParams) -> list[tuple[str, str, float, float, float]]:
     """(label, kind, freq, gain_db, q) for the tonal words and explicit bands, before `amount`."""
     out: list[tuple[str, str, float, float, float]] = []
     if p.bright_db:
-        out += [("bright", "high_shelf", 4000.0, p.bright_db, 0.707),
-                ("bright(lows)", "low_shelf", 120.0, -p.bright_db / 3.0, 0.707)]
+        out += [
+            ("bright", "high_shelf", 4000.0, p.bright_db, 0.707),
+            ("bright(lows)", "low_shelf", 120.0, -p.bright_db / 3.0, 0.707),
+        ]
     if p.warm_db:
-        out += [("warm", "peak", 200.0, p.warm_db, 0.8), ("warm(mids)", "peak", 2000.0, -p.warm_db / 3.0, 1.0)]
+        out += [
+            ("warm", "peak", 200.0, p.warm_db, 0.8),
+            ("warm(mids)", "peak", 2000.0, -p.warm_db / 3.0, 1.0),
+        ]
     if p.mud_db:
         out.append(("mud", "peak", 300.0, p.mud_db, 1.0))
     if p.boom_db:
@@ -84,8 +102,9 @@ def tonal_bands(p: EqParams) -> list[tuple[str, str, float, float, float]]:
     return out
 
 
-def design(bands: list[tuple[str, str, float, float, float]], amount: float, sample_rate: int,
-           warnings: list[str]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+def design(
+    bands: list[tuple[str, str, float, float, float]], amount: float, sample_rate: int, warnings: list[str]
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """SOS cascade for `bands` at `sample_rate`, with frequency clamping and the boost cap."""
     sections, touched = [], []
     for label, kind, freq, gain, q in bands:
@@ -101,8 +120,10 @@ def design(bands: list[tuple[str, str, float, float, float]], amount: float, sam
         peak_boost = float(dsp.sos_response_db(sos, grid, sample_rate).max())
         if peak_boost > MAX_TOTAL_BOOST_DB:
             scale = MAX_TOTAL_BOOST_DB / peak_boost
-            warnings.append(f"eq: combined boost of {peak_boost:.1f} dB exceeds {MAX_TOTAL_BOOST_DB:.0f} dB; "
-                            f"all gains scaled by {scale:.2f}")
+            warnings.append(
+                f"eq: combined boost of {peak_boost:.1f} dB exceeds {MAX_TOTAL_BOOST_DB:.0f} dB; "
+                f"all gains scaled by {scale:.2f}"
+            )
             return design(bands, amount * scale, sample_rate, [])
     return sos, touched
 

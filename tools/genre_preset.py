@@ -71,12 +71,18 @@ def run(audio: Audio, params: GenrePresetParams, ctx: ToolContext) -> ToolResult
     d_tilt = k * float(np.clip(preset.tilt_db_per_octave - tilt0, -MAX_TILT_MOVE, MAX_TILT_MOVE))
     d_low = k * float(np.clip(preset.low_end_db - low0, -MAX_LOW_MOVE, MAX_LOW_MOVE))
     warnings: list[str] = []
-    report: dict[str, Any] = {"genre": params.genre, "intensity": k,
-                    "target": {key: getattr(preset, key) for key in ("tilt_db_per_octave", "low_end_db", "compression",
-                                                                      "width")},
-                    "tilt_before_db_per_octave": round(tilt0, 2), "low_end_before_db": round(low0, 2),
-                    "tilt_change_db_per_octave": round(d_tilt, 2), "low_end_change_db": round(d_low, 2),
-                    "loudness_target_lufs": preset.loudness_lufs}
+    report: dict[str, Any] = {
+        "genre": params.genre,
+        "intensity": k,
+        "target": {
+            key: getattr(preset, key) for key in ("tilt_db_per_octave", "low_end_db", "compression", "width")
+        },
+        "tilt_before_db_per_octave": round(tilt0, 2),
+        "low_end_before_db": round(low0, 2),
+        "tilt_change_db_per_octave": round(d_tilt, 2),
+        "low_end_change_db": round(d_low, 2),
+        "loudness_target_lufs": preset.loudness_lufs,
+    }
     if k <= 0:
         report["note"] = "intensity is 0; audio unchanged"
         return ToolResult(audio=audio, report=report)
@@ -85,8 +91,11 @@ def run(audio: Audio, params: GenrePresetParams, ctx: ToolContext) -> ToolResult
     comp_amount = float(preset.compression) * k
     if comp_amount > 0.01:
         y, cinfo = dsp.compress(y, sr, comp_amount)
-        report["compression"] = {"amount": round(comp_amount, 3), "ratio": cinfo["ratio"],
-                                 "mean_gain_reduction_db": cinfo["gain_reduction_db"]["mean"]}
+        report["compression"] = {
+            "amount": round(comp_amount, 3),
+            "ratio": cinfo["ratio"],
+            "mean_gain_reduction_db": cinfo["gain_reduction_db"]["mean"],
+        }
     if audio.channels >= 2:
         width = 1.0 + (float(preset.width) - 1.0) * k
         y, wreport = dsp.stereo_width(y, sr, width, min(float(preset.bass_mono_hz), 300.0), warnings)

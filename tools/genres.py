@@ -28,8 +28,20 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal, get_args
 
-Genre = Literal["pop", "rock", "hip_hop", "edm", "rnb", "jazz", "classical", "acoustic", "lofi", "metal", "country",
-                "speech"]
+Genre = Literal[
+    "pop",
+    "rock",
+    "hip_hop",
+    "edm",
+    "rnb",
+    "jazz",
+    "classical",
+    "acoustic",
+    "lofi",
+    "metal",
+    "country",
+    "speech",
+]
 GENRES: tuple[str, ...] = get_args(Genre)
 
 #: `master`'s target_lufs bounds (tools/master.py MasterParams): a genre loudness is kept inside them
@@ -38,22 +50,35 @@ _MASTER_LUFS = (-30.0, -6.0)
 #: words → genre, in the planner's precedence (longer matches win, then this order). Each pattern is
 #: matched between word boundaries. ("chamber" alone is a reverb in the vocabulary: "chamber music".)
 GENRE_WORDS: tuple[tuple[str, str], ...] = (
-    (r"hip[- ]?hop|rap|trap|drill|boom[- ]?bap|grime|g-?funk|phonk|mumble rap|reggaeton|dancehall|reggae|dembow",
-     "hip_hop"),
-    (r"edm|electronic(?! drums| kit)|house|techno|dubstep|dance( music)?|trance|drum (and|n|&) bass|dnb|d&b|future bass|"
-     r"electro|synthwave|garage|jungle|hardstyle|big room|amapiano|ambient|idm|trip[- ]hop|downtempo", "edm"),
+    (
+        r"hip[- ]?hop|rap|trap|drill|boom[- ]?bap|grime|g-?funk|phonk|mumble rap|reggaeton|dancehall|reggae|dembow",
+        "hip_hop",
+    ),
+    (
+        r"edm|electronic(?! drums| kit)|house|techno|dubstep|dance( music)?|trance|drum (and|n|&) bass|dnb|d&b|future bass|"
+        r"electro|synthwave|garage|jungle|hardstyle|big room|amapiano|ambient|idm|trip[- ]hop|downtempo",
+        "edm",
+    ),
     (r"r ?& ?b|rnb|r'n'b|r and b|rhythm and blues|neo-?soul|soul|motown|funk|gospel|disco", "rnb"),
     (r"jazz|swing|bebop|big band|fusion", "jazz"),
-    (r"classical(?! guitar)|orchestra(l)?|cinematic|film score|soundtrack|symphon\w*|string quartet|chamber music|opera|"
-     r"choral|baroque", "classical"),
-    (r"acoustic(?! guitar| piano| bass| drums| treatment| panel)|folk|singer[- ]songwriter|unplugged|bluegrass",
-     "acoustic"),
+    (
+        r"classical(?! guitar)|orchestra(l)?|cinematic|film score|soundtrack|symphon\w*|string quartet|chamber music|opera|"
+        r"choral|baroque",
+        "classical",
+    ),
+    (
+        r"acoustic(?! guitar| piano| bass| drums| treatment| panel)|folk|singer[- ]songwriter|unplugged|bluegrass",
+        "acoustic",
+    ),
     (r"lo-?fi|chill ?hop|lo fi|bedroom pop", "lofi"),
     (r"metal|death metal|death|thrash|metalcore|djent|doom|black metal|hardcore", "metal"),
     (r"country|americana|nashville|honky[- ]tonk", "country"),
     (r"rock|indie|alternative|alt-rock|punk|grunge|shoegaze|emo|blues|britpop", "rock"),
-    (r"pop(?! filter| out| more| through)|k-?pop|j-?pop|synth-?pop|dance-?pop|top ?40|mainstream|afrobeats?|"
-     r"latin pop|hyperpop", "pop"),
+    (
+        r"pop(?! filter| out| more| through)|k-?pop|j-?pop|synth-?pop|dance-?pop|top ?40|mainstream|afrobeats?|"
+        r"latin pop|hyperpop",
+        "pop",
+    ),
 )
 #: spoken-word formats: the ``speech`` preset (the planner reads them as platforms / speech cues)
 SPEECH_WORDS: tuple[tuple[str, str], ...] = (
@@ -88,11 +113,21 @@ def load_preset(genre: str) -> GenrePreset:
         raise ValueError(f"genre preset '{genre}' has no data file tools/presets/{genre}.toml") from exc
     if data.get("name") != genre:
         raise ValueError(f"tools/presets/{genre}.toml names itself '{data.get('name')}'")
-    rec = {tool: {k: float(v) for k, v in params.items()} for tool, params in (data.get("recommend") or {}).items()}
-    return GenrePreset(name=genre, title=str(data["title"]), tilt_db_per_octave=float(data["tilt_db_per_octave"]),
-                       low_end_db=float(data["low_end_db"]), compression=float(data["compression"]),
-                       width=float(data["width"]), bass_mono_hz=float(data["bass_mono_hz"]),
-                       loudness_lufs=float(data["loudness_lufs"]), recommend=rec)
+    rec = {
+        tool: {k: float(v) for k, v in params.items()}
+        for tool, params in (data.get("recommend") or {}).items()
+    }
+    return GenrePreset(
+        name=genre,
+        title=str(data["title"]),
+        tilt_db_per_octave=float(data["tilt_db_per_octave"]),
+        low_end_db=float(data["low_end_db"]),
+        compression=float(data["compression"]),
+        width=float(data["width"]),
+        bass_mono_hz=float(data["bass_mono_hz"]),
+        loudness_lufs=float(data["loudness_lufs"]),
+        recommend=rec,
+    )
 
 
 def genre_loudness(genre: str) -> float:

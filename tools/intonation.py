@@ -43,7 +43,9 @@ def crepe_model(capacity: str = "tiny", device: str = "cpu") -> Any:
     return _CREPE_MODELS[key]
 
 
-def crepe_activations(frames: np.ndarray, capacity: str = "tiny", device: str = "cpu", batch: int = 512) -> Any:
+def crepe_activations(
+    frames: np.ndarray, capacity: str = "tiny", device: str = "cpu", batch: int = 512
+) -> Any:
     """(n, 1024) frames at 16 kHz → (n, 360) CREPE pitch-bin activations (torch tensor on the CPU).
 
     Each frame is normalised to zero mean and unit variance as CREPE expects.
@@ -101,7 +103,9 @@ def nearest_scale_note(midi: np.ndarray, pcs: np.ndarray) -> np.ndarray:
     return np.take_along_axis(cands, idx[..., None], axis=-1)[..., 0]
 
 
-def deviation_cents(f_hz: np.ndarray, key: str = "C", scale: str = "chromatic", reference_hz: float = 440.0) -> np.ndarray:
+def deviation_cents(
+    f_hz: np.ndarray, key: str = "C", scale: str = "chromatic", reference_hz: float = 440.0
+) -> np.ndarray:
     """Signed cents from each frequency to the nearest note of the scale."""
     m = hz_to_midi(np.asarray(f_hz, dtype=np.float64), reference_hz)
     return np.asarray(100.0 * (m - nearest_scale_note(m, allowed_pitch_classes(key, scale))))
@@ -110,8 +114,9 @@ def deviation_cents(f_hz: np.ndarray, key: str = "C", scale: str = "chromatic", 
 _CENTS = 1997.3794084376191 + 20.0 * np.arange(360)  # CREPE's bin centres, cents above 10 Hz
 
 
-def decode_activations(act: Any, fmin_hz: float = 65.0, fmax_hz: float = 1050.0,
-                       viterbi: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def decode_activations(
+    act: Any, fmin_hz: float = 65.0, fmax_hz: float = 1050.0, viterbi: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(n, 360) CREPE activations → (f0 Hz, periodicity), both (n,) float64.
 
     The bin comes from the argmax or, with ``viterbi``, from torchcrepe's Viterbi path; the
@@ -144,9 +149,18 @@ def decode_activations(act: Any, fmin_hz: float = 65.0, fmax_hz: float = 1050.0,
     return 10.0 * 2 ** (cents / 1200.0), periodicity
 
 
-def measure_pitch(samples: np.ndarray, sr: int, *, model: str = "full", hop_s: float = 0.02, max_frames: int = 80,
-                  periodicity_min: float = 0.6, fmin_hz: float = 65.0, fmax_hz: float = 1050.0,
-                  device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def measure_pitch(
+    samples: np.ndarray,
+    sr: int,
+    *,
+    model: str = "full",
+    hop_s: float = 0.02,
+    max_frames: int = 80,
+    periodicity_min: float = 0.6,
+    fmin_hz: float = 65.0,
+    fmax_hz: float = 1050.0,
+    device: str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
     """Pitch (Hz) and periodicity of the loudest voiced-looking frames, by torchcrepe ``model``.
 
     Frames (1024 samples at 16 kHz, every ``hop_s``) are picked by RMS within 30 dB of the
@@ -177,7 +191,9 @@ def measure_pitch(samples: np.ndarray, sr: int, *, model: str = "full", hop_s: f
     return pitch[ok], periodicity[ok]
 
 
-def detune_by_resampling(x: np.ndarray, sr: int, cents: float | Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+def detune_by_resampling(
+    x: np.ndarray, sr: int, cents: float | Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
     """Shift the pitch of mono ``x`` by ``cents`` (a number, or a function of time in s) the
     way a tape-speed change does: variable-rate cubic interpolation. Formants move with
     the pitch and timing changes slightly. Used to make detuned test material in a way

@@ -70,10 +70,16 @@ def k_weighting_sos(sample_rate: int) -> np.ndarray:
     f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
     k = math.tan(math.pi * f0 / fs)
     vh = 10.0 ** (gain_db / 20.0)
-    vb = vh ** 0.4996667741545416
+    vb = vh**0.4996667741545416
     a0 = 1.0 + k / q + k * k
-    shelf = [(vh + vb * k / q + k * k) / a0, 2.0 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0,
-             1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
+    shelf = [
+        (vh + vb * k / q + k * k) / a0,
+        2.0 * (k * k - vh) / a0,
+        (vh - vb * k / q + k * k) / a0,
+        1.0,
+        2.0 * (k * k - 1.0) / a0,
+        (1.0 - k / q + k * k) / a0,
+    ]
     f0, q = 38.13547087602444, 0.5003270373238773
     k = math.tan(math.pi * f0 / fs)
     a0 = 1.0 + k / q + k * k
@@ -84,9 +90,14 @@ def k_weighting_sos(sample_rate: int) -> np.ndarray:
 def channel_weights(channels: int) -> np.ndarray:
     """BS.1770-4 channel weights G_i for `channels` (see module docstring for layouts)."""
     table = {
-        1: [1.0], 2: [1.0, 1.0], 3: [1.0, 1.0, 1.0], 4: [1.0, 1.0, 1.41, 1.41],
-        5: [1.0, 1.0, 1.0, 1.41, 1.41], 6: [1.0, 1.0, 1.0, 0.0, 1.41, 1.41],
-        7: [1.0, 1.0, 1.0, 0.0, 1.41, 1.41, 1.41], 8: [1.0, 1.0, 1.0, 0.0, 1.41, 1.41, 1.41, 1.41],
+        1: [1.0],
+        2: [1.0, 1.0],
+        3: [1.0, 1.0, 1.0],
+        4: [1.0, 1.0, 1.41, 1.41],
+        5: [1.0, 1.0, 1.0, 1.41, 1.41],
+        6: [1.0, 1.0, 1.0, 0.0, 1.41, 1.41],
+        7: [1.0, 1.0, 1.0, 0.0, 1.41, 1.41, 1.41],
+        8: [1.0, 1.0, 1.0, 0.0, 1.41, 1.41, 1.41, 1.41],
     }
     if channels not in table:
         raise ValueError(f"loudness metering handles 1–8 channels, got {channels}")
@@ -162,7 +173,9 @@ def k_weighted_blocks(audio: Audio) -> KBlocks:
             y, zi = sosfilt(sos, x[s : min(s + step, n * chunk)], zi=zi)
             np.square(y, out=y)
             # float32 sums over ~1 ms chunks (45-48 samples) lose nothing measurable; float64 beyond
-            per_chunk[c, s // chunk : s // chunk + y.size // chunk] = y.reshape(-1, chunk).sum(axis=1, dtype=np.float64)
+            per_chunk[c, s // chunk : s // chunk + y.size // chunk] = y.reshape(-1, chunk).sum(
+                axis=1, dtype=np.float64
+            )
 
     if audio.channels > 1 and audio.frames >= 1 << 20:
         # scipy's sosfilt runs without the GIL: long multichannel audio filters a channel per thread
@@ -266,7 +279,10 @@ def _tp_filter(factor: int) -> tuple[np.ndarray, float]:
     edge = 0.42
     # odd length (symmetric, integer delay): the phases then sit at exactly 0, 1/4, 1/2, 3/4 of a
     # sample, so a sine at fs/4 with 45 degrees phase has its crest on an output point
-    h = remez(factor * taps - 1, [0.0, edge / factor, (1.0 - edge) / factor, 0.5], [1.0, 0.0], fs=1.0) * factor
+    h = (
+        remez(factor * taps - 1, [0.0, edge / factor, (1.0 - edge) / factor, 0.5], [1.0, 0.0], fs=1.0)
+        * factor
+    )
     h = np.append(h, 0.0)
     phases = h.reshape(taps, factor)  # phases[k, p] = h[k*factor + p]
     phases = phases / phases.sum(axis=0, keepdims=True)
@@ -338,8 +354,13 @@ def true_peak_linear(audio: Audio, exhaustive: bool = False) -> float:
 
     if exhaustive:
         every = np.arange(vals.size)
-        return max([sample_peak] + [_interp_peak(segments(every[s : s + _TP_GATHER]), matrix)
-                                    for s in range(0, every.size, _TP_GATHER)])
+        return max(
+            [sample_peak]
+            + [
+                _interp_peak(segments(every[s : s + _TP_GATHER]), matrix)
+                for s in range(0, every.size, _TP_GATHER)
+            ]
+        )
     k = min(32, vals.size)
     first = np.argpartition(vals, vals.size - k)[vals.size - k :]
     best = max(sample_peak, _interp_peak(segments(first), matrix))

@@ -43,8 +43,14 @@ LIMITER_MARGIN_DB = 0.15  # the limiter aims this far under (its 2x detector can
 MAX_LIMITING_DB = 20.0
 LU_TOLERANCE = 0.05
 PLATFORMS: dict[str, tuple[float, float]] = {  # target LUFS, true-peak ceiling dBTP
-    "spotify": (-14.0, -1.0), "apple_music": (-16.0, -1.0), "youtube": (-14.0, -1.0), "amazon": (-14.0, -1.0),
-    "tidal": (-14.0, -1.0), "podcast": (-16.0, -1.0), "audiobook": (-20.0, -3.0), "broadcast": (-23.0, -1.0),
+    "spotify": (-14.0, -1.0),
+    "apple_music": (-16.0, -1.0),
+    "youtube": (-14.0, -1.0),
+    "amazon": (-14.0, -1.0),
+    "tidal": (-14.0, -1.0),
+    "podcast": (-16.0, -1.0),
+    "audiobook": (-20.0, -3.0),
+    "broadcast": (-23.0, -1.0),
     "club": (-9.0, -1.0),
 }
 
@@ -52,10 +58,24 @@ PLATFORMS: dict[str, tuple[float, float]] = {  # target LUFS, true-peak ceiling 
 class MasterParams(ToolParams):
     target_lufs: float = Field(-14.0, ge=-30.0, le=-6.0, description="integrated loudness target in LUFS")
     true_peak_dbtp: float = Field(-1.0, ge=-9.0, le=0.0, description="true-peak ceiling in dBTP")
-    platform: Literal["spotify", "apple_music", "youtube", "amazon", "tidal", "podcast", "audiobook", "broadcast",
-                      "club"] | None = Field(None, description="platform preset (supplies the target unless target_lufs is given)")
+    platform: (
+        Literal[
+            "spotify",
+            "apple_music",
+            "youtube",
+            "amazon",
+            "tidal",
+            "podcast",
+            "audiobook",
+            "broadcast",
+            "club",
+        ]
+        | None
+    ) = Field(None, description="platform preset (supplies the target unless target_lufs is given)")
     glue: float = Field(0.0, ge=0.0, le=1.0, description="gentle bus compression before limiting (0 = none)")
-    release_ms: float = Field(80.0, ge=10.0, le=1000.0, description="limiter release (ms per 6 dB of recovery)")
+    release_ms: float = Field(
+        80.0, ge=10.0, le=1000.0, description="limiter release (ms per 6 dB of recovery)"
+    )
 
 
 def resolve_targets(p: MasterParams) -> tuple[float, float]:
@@ -109,10 +129,16 @@ class _LoudnessModel:
         from tools.loudness import KBlocks, integrated_lufs
 
         g_lin = 10.0 ** (gain_db / 20.0)
-        g = dsp.limiter_gain(self.peak * g_lin, 10.0 ** (ceiling_dbtp / 20.0), _LIMITER_BLOCK / self.audio.sample_rate,
-                             release_ms=release_ms)
+        g = dsp.limiter_gain(
+            self.peak * g_lin,
+            10.0 ** (ceiling_dbtp / 20.0),
+            _LIMITER_BLOCK / self.audio.sample_rate,
+            release_ms=release_ms,
+        )
         mean_gr = float(np.mean(-20.0 * np.log10(np.maximum(g, 1e-9))))
-        g2 = np.minimum(g, np.minimum(np.r_[g[:1], g[:-1]], np.r_[g[1:], g[-1:]])) ** 2  # as the samples get it
+        g2 = (
+            np.minimum(g, np.minimum(np.r_[g[:1], g[:-1]], np.r_[g[1:], g[-1:]])) ** 2
+        )  # as the samples get it
         cum = np.interp(self.chunk_edges, self.edges, np.concatenate([[0.0], np.cumsum(g2 * _LIMITER_BLOCK)]))
         b = self.blocks
         power = b.chunk_power * (g_lin * g_lin) * (np.diff(cum) / b.chunk)
@@ -122,27 +148,34 @@ class _LoudnessModel:
 _LIMITER_BLOCK = 16  # `dsp.true_peak_limit`'s detector block
 
 
-def master_array(x: np.ndarray, sr: int, target: float, ceiling: float, glue: float = 0.0,
-                 release_ms: float = 80.0) -> tuple[np.ndarray, dict[str, Any], list[str]]:
+def master_array(
+    x: np.ndarray, sr: int, target: float, ceiling: float, glue: float = 0.0, release_ms: float = 80.0
+) -> tuple[np.ndarray, dict[str, Any], list[str]]:
     warnings: list[str] = []
     info: dict[str, Any] = {"target_lufs": target, "ceiling_dbtp": ceiling}
     if glue > 0:
-        x, ginfo = dsp.compress(x, sr, 0.5 * glue, ratio=1.5 + glue, attack_ms=30.0, release_ms=200.0, knee_db=6.0)
+        x, ginfo = dsp.compress(
+            x, sr, 0.5 * glue, ratio=1.5 + glue, attack_ms=30.0, release_ms=200.0, knee_db=6.0
+        )
         info["glue"] = {"ratio": ginfo["ratio"], "mean_gain_reduction_db": ginfo["gain_reduction_db"]["mean"]}
     model = _LoudnessModel(x, sr)
     x = model.audio.samples
     l_in = model.input_lufs
     info["input_lufs"] = round(l_in, 2) if math.isfinite(l_in) else None
     if not math.isfinite(l_in):
-        warnings.append("master: the input is silent or shorter than 0.4 s; loudness cannot be measured, audio unchanged")
+        warnings.append(
+            "master: the input is silent or shorter than 0.4 s; loudness cannot be measured, audio unchanged"
+        )
         return x, info, warnings
     need = target - l_in
     aim = target
     if need > MAX_GAIN_DB:
         aim = l_in + MAX_GAIN_DB
-        warnings.append(f"master: the input ({l_in:.1f} LUFS) needs {need:.1f} dB to reach {target:.1f} LUFS; "
-                        f"gain limited to +{MAX_GAIN_DB:.0f} dB (more would mostly raise noise). Record louder, "
-                        "or denoise first and master again.")
+        warnings.append(
+            f"master: the input ({l_in:.1f} LUFS) needs {need:.1f} dB to reach {target:.1f} LUFS; "
+            f"gain limited to +{MAX_GAIN_DB:.0f} dB (more would mostly raise noise). Record louder, "
+            "or denoise first and master again."
+        )
         info["gain_limited"] = True
     peak = model.peak
     lim_ceiling = ceiling - LIMITER_MARGIN_DB
@@ -160,8 +193,15 @@ def master_array(x: np.ndarray, sr: int, target: float, ceiling: float, glue: fl
         nonlocal y, linfo, loud, passes, exact_at
         passes += 1
         y = x  # let the previous output go before the next one is made (one output in memory, not two)
-        y, linfo = dsp.true_peak_limit(x, sr, lim_ceiling, peak=peak, pre_gain_lin=10.0 ** (gain / 20.0),
-                                       release_ms=release, block=_LIMITER_BLOCK)
+        y, linfo = dsp.true_peak_limit(
+            x,
+            sr,
+            lim_ceiling,
+            peak=peak,
+            pre_gain_lin=10.0 ** (gain / 20.0),
+            release_ms=release,
+            block=_LIMITER_BLOCK,
+        )
         loud = _lufs(y, sr)
         exact_at = (gain, lim_ceiling, release)
 
@@ -193,8 +233,10 @@ def master_array(x: np.ndarray, sr: int, target: float, ceiling: float, glue: fl
                     continue
                 gain = min(need, MAX_GAIN_DB) + MAX_LIMITING_DB
                 if not any("of limiting; stopped" in w for w in warnings):
-                    warnings.append(f"master: reaching the target needs more than {MAX_LIMITING_DB:.0f} dB of "
-                                    "limiting; stopped there")
+                    warnings.append(
+                        f"master: reaching the target needs more than {MAX_LIMITING_DB:.0f} dB of "
+                        "limiting; stopped there"
+                    )
                 limit()
                 break
         if exact_at != (gain, lim_ceiling, release):  # the search ran out: measure where it stopped
@@ -206,22 +248,32 @@ def master_array(x: np.ndarray, sr: int, target: float, ceiling: float, glue: fl
         lim_ceiling -= tp - (ceiling - TP_MARGIN_DB) + 0.03
         history.clear()
     info["release_ms_used"] = round(release, 1)
-    info.update({
-        "gain_db": round(gain, 2), "output_lufs": round(loud, 2), "true_peak_dbtp": round(tp, 2),
-        "limiter": {k: round(v, 3) for k, v in linfo.items()}, "passes": passes, "corrective_passes": corrective,
-        "loudness_error_lu": round(loud - target, 2),
-    })
+    info.update(
+        {
+            "gain_db": round(gain, 2),
+            "output_lufs": round(loud, 2),
+            "true_peak_dbtp": round(tp, 2),
+            "limiter": {k: round(v, 3) for k, v in linfo.items()},
+            "passes": passes,
+            "corrective_passes": corrective,
+            "loudness_error_lu": round(loud - target, 2),
+        }
+    )
     if abs(loud - target) > 0.5 and not info.get("gain_limited"):
         warnings.append(f"master: output is {loud:.1f} LUFS, {loud - target:+.1f} LU from the target")
     if linfo.get("max_gr_db", 0.0) > 8.0:
-        warnings.append(f"master: up to {linfo['max_gr_db']:.1f} dB of limiting was needed; transients are squashed "
-                        "(a lower target would keep more punch)")
+        warnings.append(
+            f"master: up to {linfo['max_gr_db']:.1f} dB of limiting was needed; transients are squashed "
+            "(a lower target would keep more punch)"
+        )
     return y, info, warnings
 
 
 def run(audio: Audio, params: MasterParams, ctx: ToolContext) -> ToolResult:
     target, ceiling = resolve_targets(params)
-    y, info, warnings = master_array(audio.samples, audio.sample_rate, target, ceiling, params.glue, params.release_ms)
+    y, info, warnings = master_array(
+        audio.samples, audio.sample_rate, target, ceiling, params.glue, params.release_ms
+    )
     if params.platform:
         info["platform"] = params.platform
     if params.platform == "audiobook":

@@ -215,8 +215,15 @@ def _power_spec(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     return np.abs(np.fft.rfft(frames * win, axis=-1)) ** 2
 
 
-def lsd(est: Any, ref: Any, sr: int | None = None, n_fft: int = 2048, hop: int = 512,
-        max_hz: float | None = None, min_hz: float = 0.0) -> float:
+def lsd(
+    est: Any,
+    ref: Any,
+    sr: int | None = None,
+    n_fft: int = 2048,
+    hop: int = 512,
+    max_hz: float | None = None,
+    min_hz: float = 0.0,
+) -> float:
     """Log-spectral distance in dB: mean over frames of the RMS (over frequency) of the
     difference of the two log power spectra. 0 = identical; lower is better.
 
@@ -302,18 +309,24 @@ class _Dnsmos:
         sig, bak, ovr, p808 = [], [], [], []
         with self.lock:
             for idx in range(num_hops):
-                seg = audio[int(idx * fs): int((idx + _DNSMOS_INPUT_S) * fs)]
+                seg = audio[int(idx * fs) : int((idx + _DNSMOS_INPUT_S) * fs)]
                 if seg.size < need:
                     continue
-                p = self.p808.run(None, {"input_1": self.melspec(seg[:-160].astype(np.float64))[None]})[0][0][0]
+                p = self.p808.run(None, {"input_1": self.melspec(seg[:-160].astype(np.float64))[None]})[0][0][
+                    0
+                ]
                 raw = self.sess.run(None, {"input_1": seg[None, :].astype(np.float32)})[0][0]
                 s, b, o = self._poly(*map(float, raw))
                 sig.append(s)
                 bak.append(b)
                 ovr.append(o)
                 p808.append(float(p))
-        return {"sig": float(np.mean(sig)), "bak": float(np.mean(bak)), "ovrl": float(np.mean(ovr)),
-                "p808": float(np.mean(p808))}
+        return {
+            "sig": float(np.mean(sig)),
+            "bak": float(np.mean(bak)),
+            "ovrl": float(np.mean(ovr)),
+            "p808": float(np.mean(p808)),
+        }
 
 
 def _speechmos_models_dir() -> Path:
@@ -321,8 +334,10 @@ def _speechmos_models_dir() -> Path:
 
     spec = importlib.util.find_spec("speechmos")
     if spec is None or not spec.submodule_search_locations:
-        raise MetricUnavailable("DNSMOS needs the 'speechmos' package for its bundled ONNX models "
-                                "(pip install 'mixpilot[neural]')")
+        raise MetricUnavailable(
+            "DNSMOS needs the 'speechmos' package for its bundled ONNX models "
+            "(pip install 'mixpilot[neural]')"
+        )
     d = Path(list(spec.submodule_search_locations)[0]) / "dnsmos_models"
     for name in ("sig_bak_ovr.onnx", "model_v8.onnx"):
         if not (d / name).is_file():
@@ -340,7 +355,9 @@ def _mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
         min_log_hz = 1000.0
         min_log_mel = min_log_hz / f_sp
         logstep = np.log(6.4) / 27.0
-        return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, mels)
+        return np.where(
+            f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, mels
+        )
 
     def mel_to_hz(m: np.ndarray) -> np.ndarray:
         m = np.asarray(m, dtype=np.float64)
@@ -358,7 +375,7 @@ def _mel_filterbank(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     lower = -ramps[:-2] / fdiff[:-1, None]
     upper = ramps[2:] / fdiff[1:, None]
     weights = np.maximum(0.0, np.minimum(lower, upper))
-    enorm = 2.0 / (mel_f[2: n_mels + 2] - mel_f[:n_mels])
+    enorm = 2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels])
     return np.asarray(weights * enorm[:, None])
 
 

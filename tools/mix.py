@@ -23,9 +23,15 @@ from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
 
 class MixParams(ToolParams):
-    vocal_offset_db: float = Field(2.0, ge=-12.0, le=12.0, description="vocal loudness relative to the music (LU)")
-    duck_db: float = Field(3.0, ge=0.0, le=12.0, description="duck the music's voice band under the vocal (0 = off)")
-    headroom_db: float = Field(6.0, ge=0.0, le=12.0, description="peak headroom left for mastering (dB below full scale)")
+    vocal_offset_db: float = Field(
+        2.0, ge=-12.0, le=12.0, description="vocal loudness relative to the music (LU)"
+    )
+    duck_db: float = Field(
+        3.0, ge=0.0, le=12.0, description="duck the music's voice band under the vocal (0 = off)"
+    )
+    headroom_db: float = Field(
+        6.0, ge=0.0, le=12.0, description="peak headroom left for mastering (dB below full scale)"
+    )
 
 
 def run(audio: Audio, params: MixParams, ctx: ToolContext) -> ToolResult:
@@ -42,8 +48,10 @@ def run(audio: Audio, params: MixParams, ctx: ToolContext) -> ToolResult:
     m[:, : music.frames] = music.samples
     v = np.zeros((music.channels, n), np.float32)
     v[:, : voice.frames] = voice.samples
-    report: dict[str, Any] = {"length_s": round(n / music.sample_rate, 3),
-                    "padded": "music" if music.frames < n else ("voice" if voice.frames < n else "none")}
+    report: dict[str, Any] = {
+        "length_s": round(n / music.sample_rate, 3),
+        "padded": "music" if music.frames < n else ("voice" if voice.frames < n else "none"),
+    }
     l_m = integrated_lufs(Audio(m, music.sample_rate))
     l_v = integrated_lufs(Audio(v, music.sample_rate))
     if not math.isfinite(l_v):
@@ -57,8 +65,13 @@ def run(audio: Audio, params: MixParams, ctx: ToolContext) -> ToolResult:
         if abs(g_v) > 24.0:
             warnings.append(f"mix: the vocal needed {g_v:+.1f} dB; limited to ±24 dB")
             g_v = float(np.clip(g_v, -24.0, 24.0))
-    report.update({"music_lufs": round(l_m, 2) if math.isfinite(l_m) else None,
-                   "vocal_lufs": round(l_v, 2) if math.isfinite(l_v) else None, "vocal_gain_db": round(g_v, 2)})
+    report.update(
+        {
+            "music_lufs": round(l_m, 2) if math.isfinite(l_m) else None,
+            "vocal_lufs": round(l_v, 2) if math.isfinite(l_v) else None,
+            "vocal_gain_db": round(g_v, 2),
+        }
+    )
     v = v * np.float32(10.0 ** (g_v / 20.0))
     if params.duck_db > 0:
         m, dinfo = dsp.duck(m, music.sample_rate, v, warnings, depth_db=params.duck_db, mode="band")

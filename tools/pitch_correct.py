@@ -58,12 +58,27 @@ MONOPHONY_MIN = 0.5  # below this the input looks polyphonic (a mix); see _monop
 
 class PitchCorrectParams(ToolParams):
     key: str = Field("C", description="key root as a note name: C, C#, Db, D, … B")
-    scale: Literal["major", "minor", "chromatic"] = Field("chromatic", description="notes allowed: the key's major or natural minor scale, or all 12")
-    strength: float = Field(0.8, ge=0.0, le=1.0, description="how far notes move to the target, 0 = none, 1 = exactly (vibrato removed)")
-    retune_ms: float = Field(50.0, ge=0.0, le=500.0, description="how fast the pitch glides to a new target note, 0 = instant")
-    reference_hz: float = Field(440.0, ge=415.0, le=466.0, description="tuning reference: the frequency of A4")
-    voicing_threshold: float = Field(0.45, ge=0.1, le=0.9, description="CREPE periodicity above which a frame counts as sung")
-    force: bool = Field(False, description="correct even if the input looks like a full mix rather than one voice")
+    scale: Literal["major", "minor", "chromatic"] = Field(
+        "chromatic", description="notes allowed: the key's major or natural minor scale, or all 12"
+    )
+    strength: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="how far notes move to the target, 0 = none, 1 = exactly (vibrato removed)",
+    )
+    retune_ms: float = Field(
+        50.0, ge=0.0, le=500.0, description="how fast the pitch glides to a new target note, 0 = instant"
+    )
+    reference_hz: float = Field(
+        440.0, ge=415.0, le=466.0, description="tuning reference: the frequency of A4"
+    )
+    voicing_threshold: float = Field(
+        0.45, ge=0.1, le=0.9, description="CREPE periodicity above which a frame counts as sung"
+    )
+    force: bool = Field(
+        False, description="correct even if the input looks like a full mix rather than one voice"
+    )
 
     @field_validator("key")
     @classmethod
@@ -117,8 +132,9 @@ def check_available() -> tuple[bool, str]:
 # ---------------------------------------------------------------------------- analysis
 
 
-def track_pitch(x16: np.ndarray, capacity: str, device: str, voicing_threshold: float,
-                hop_s: float = HOP_S_CPU) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def track_pitch(
+    x16: np.ndarray, capacity: str, device: str, voicing_threshold: float, hop_s: float = HOP_S_CPU
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """f0 (Hz), periodicity, voiced mask and the analysed frames, every ``hop_s`` of 16 kHz mono."""
     from scipy.ndimage import median_filter
 
@@ -128,7 +144,9 @@ def track_pitch(x16: np.ndarray, capacity: str, device: str, voicing_threshold: 
     n = 1 + (padded.size - win) // hop
     idx = np.arange(win)[None, :] + hop * np.arange(n)[:, None]
     frames = padded[idx]
-    f0, per = decode_activations(crepe_activations(frames, capacity, device).numpy(), 65.0, 1050.0, viterbi=True)
+    f0, per = decode_activations(
+        crepe_activations(frames, capacity, device).numpy(), 65.0, 1050.0, viterbi=True
+    )
     per = median_filter(per, size=3, mode="nearest")
     rms_db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
     voiced = (per >= voicing_threshold) & (rms_db > rms_db.max() - 45.0)
@@ -149,7 +167,9 @@ def _drop_short_runs(mask: np.ndarray, min_len: int) -> np.ndarray:
     return out
 
 
-def _monophony(frames: np.ndarray, per: np.ndarray, f0: np.ndarray, voiced: np.ndarray) -> tuple[float, float, float]:
+def _monophony(
+    frames: np.ndarray, per: np.ndarray, f0: np.ndarray, voiced: np.ndarray
+) -> tuple[float, float, float]:
     """(score, periodicity, harmonicity): how much the input looks like one pitched voice.
 
     periodicity = median CREPE periodicity over frames within 30 dB of the loudest (a voice or
@@ -202,8 +222,14 @@ def _moving_average(x: np.ndarray, n: int) -> np.ndarray:
     return np.asarray((c[start + n] - c[start]) / n)
 
 
-def correction_semitones(midi: np.ndarray, voiced: np.ndarray, pcs: np.ndarray, strength: float,
-                         retune_ms: float, hop_s: float = HOP_S_CPU) -> tuple[np.ndarray, np.ndarray]:
+def correction_semitones(
+    midi: np.ndarray,
+    voiced: np.ndarray,
+    pcs: np.ndarray,
+    strength: float,
+    retune_ms: float,
+    hop_s: float = HOP_S_CPU,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame shift (semitones) and the target note per frame (NaN where unvoiced)."""
     shift = np.zeros_like(midi)
     target_out = np.full_like(midi, np.nan)
@@ -239,14 +265,26 @@ def run(audio: Audio, params: PitchCorrectParams, ctx: ToolContext) -> ToolResul
     mono = audio.mono().samples[0]
     x16 = resample(mono[None, :], audio.sample_rate, CREPE_SR)[0] if audio.sample_rate != CREPE_SR else mono
     ctx.report_progress(0.05, f"tracking pitch (torchcrepe {capacity})")
-    f0, per, voiced, frames = track_pitch(x16.astype(np.float32), capacity, ctx.device, params.voicing_threshold, hop_s)
+    f0, per, voiced, frames = track_pitch(
+        x16.astype(np.float32), capacity, ctx.device, params.voicing_threshold, hop_s
+    )
     warnings: list[str] = []
-    report: dict[str, Any] = {"pitch_model": f"torchcrepe-{capacity}", "key": params.key, "scale": params.scale,
-                    "strength": params.strength, "retune_ms": params.retune_ms, "resynthesis": "WORLD (pyworld)"}
+    report: dict[str, Any] = {
+        "pitch_model": f"torchcrepe-{capacity}",
+        "key": params.key,
+        "scale": params.scale,
+        "strength": params.strength,
+        "retune_ms": params.retune_ms,
+        "resynthesis": "WORLD (pyworld)",
+    }
     voiced_fraction = float(voiced.mean()) if voiced.size else 0.0
     mono_score, periodicity, harmonicity = _monophony(frames, per, f0, voiced)
-    report.update(voiced_fraction=round(voiced_fraction, 3), periodicity=round(periodicity, 3),
-                  harmonicity=round(harmonicity, 3), monophony=round(mono_score, 3))
+    report.update(
+        voiced_fraction=round(voiced_fraction, 3),
+        periodicity=round(periodicity, 3),
+        harmonicity=round(harmonicity, 3),
+        monophony=round(mono_score, 3),
+    )
     if voiced.sum() < int(round(0.2 / hop_s)):
         warnings.append("no sustained pitched voice found; nothing to tune")
         return ToolResult(audio, {**report, "changed": False}, warnings)
@@ -268,19 +306,25 @@ def run(audio: Audio, params: PitchCorrectParams, ctx: ToolContext) -> ToolResul
         notes=int(len(_runs(voiced))),
     )
     if params.strength == 0.0 or np.max(np.abs(shift)) < 1e-3:
-        return ToolResult(audio, {**report, "changed": False, "seconds": round(time.perf_counter() - t0, 3)}, warnings)
+        return ToolResult(
+            audio, {**report, "changed": False, "seconds": round(time.perf_counter() - t0, 3)}, warnings
+        )
 
     ctx.report_progress(0.4, "resynthesising (WORLD)")
     out = _resynthesise(audio, f0, voiced, shift, hop_s)
     if not np.isfinite(out).all():
         raise ToolError("pitch_correct: resynthesis produced non-finite samples")
     elapsed = time.perf_counter() - t0
-    report.update(changed=True, seconds=round(elapsed, 3), real_time_factor=round(elapsed / audio.duration_s, 3))
+    report.update(
+        changed=True, seconds=round(elapsed, 3), real_time_factor=round(elapsed / audio.duration_s, 3)
+    )
     ctx.report_progress(1.0, "done")
     return ToolResult(audio.with_samples(out), report, warnings)
 
 
-def _resynthesise(audio: Audio, f0: np.ndarray, voiced: np.ndarray, shift: np.ndarray, hop_s: float) -> np.ndarray:
+def _resynthesise(
+    audio: Audio, f0: np.ndarray, voiced: np.ndarray, shift: np.ndarray, hop_s: float
+) -> np.ndarray:
     pw = pyworld_module()
     sr = audio.sample_rate
     n = audio.frames

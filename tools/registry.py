@@ -142,7 +142,10 @@ class ToolSpec:
             raise ValueError(f"{self.name}: bad parameters: " + "; ".join(msgs)) from None
 
     def __call__(
-        self, audio: Audio, params: Mapping[str, Any] | ToolParams | None = None, ctx: ToolContext | None = None
+        self,
+        audio: Audio,
+        params: Mapping[str, Any] | ToolParams | None = None,
+        ctx: ToolContext | None = None,
     ) -> ToolResult:
         """Validate input and params, run the tool, validate the output."""
         ok, why = self.availability()
@@ -167,12 +170,28 @@ class ToolSpec:
         schema = self.params.model_json_schema()
         params = {}
         for key, prop in schema.get("properties", {}).items():
-            entry = {k: v for k, v in prop.items() if k in ("type", "default", "description", "enum", "minimum",
-                                                              "maximum", "exclusiveMinimum", "exclusiveMaximum",
-                                                              "anyOf", "items")}
+            entry = {
+                k: v
+                for k, v in prop.items()
+                if k
+                in (
+                    "type",
+                    "default",
+                    "description",
+                    "enum",
+                    "minimum",
+                    "maximum",
+                    "exclusiveMinimum",
+                    "exclusiveMaximum",
+                    "anyOf",
+                    "items",
+                )
+            }
             if "$ref" in prop or "allOf" in prop:
                 ref = (prop.get("$ref") or prop["allOf"][0].get("$ref", "")).split("/")[-1]
-                entry.update({k: v for k, v in schema.get("$defs", {}).get(ref, {}).items() if k in ("enum", "type")})
+                entry.update(
+                    {k: v for k, v in schema.get("$defs", {}).get(ref, {}).items() if k in ("enum", "type")}
+                )
             params[key] = entry
         return {
             "name": self.name,
@@ -189,9 +208,27 @@ class ToolSpec:
 #: The canonical tool names (ARCHITECTURE.md), in chain order. Tool ``x`` lives in module ``tools.x``
 #: whose ``SPEC`` carries everything else (stage, description, params, planner metadata).
 TOOLS: tuple[str, ...] = (
-    "denoise", "declip", "dereverb", "restore", "bandwidth_extension", "separate", "vocoder_enhance",
-    "pitch_correct", "eq", "dynamic_eq", "de_ess", "compress", "saturation", "sidechain", "mix", "stereo_width",
-    "reverb", "delay", "genre_preset", "reference_match", "master",
+    "denoise",
+    "declip",
+    "dereverb",
+    "restore",
+    "bandwidth_extension",
+    "separate",
+    "vocoder_enhance",
+    "pitch_correct",
+    "eq",
+    "dynamic_eq",
+    "de_ess",
+    "compress",
+    "saturation",
+    "sidechain",
+    "mix",
+    "stereo_width",
+    "reverb",
+    "delay",
+    "genre_preset",
+    "reference_match",
+    "master",
 )
 
 
@@ -223,7 +260,9 @@ class _NoParams(ToolParams):
 
 
 def _placeholder(name: str, stage: Stage, description: str, why: str) -> ToolSpec:
-    def run(audio: Audio, params: Any, ctx: ToolContext) -> ToolResult:  # pragma: no cover - guarded by availability
+    def run(
+        audio: Audio, params: Any, ctx: ToolContext
+    ) -> ToolResult:  # pragma: no cover - guarded by availability
         raise ToolUnavailable(f"{name} is unavailable: {why}")
 
     return ToolSpec(
@@ -267,8 +306,11 @@ def _load_spec(name: str) -> ToolSpec:
     except ModuleNotFoundError as exc:
         # a tool module imports its optional packages lazily (tests/test_contract_parity.py checks), so this
         # is a broken install or a tool not built yet; its stage is unknown, so it is listed as a repair step
-        why = "not built yet" if exc.name == module_name else \
-            f"needs the Python package '{exc.name}' (pip install 'mixpilot[all]')"
+        why = (
+            "not built yet"
+            if exc.name == module_name
+            else f"needs the Python package '{exc.name}' (pip install 'mixpilot[all]')"
+        )
         return _placeholder(name, Stage.REPAIR, f"{name} (could not be loaded)", why)
     specs = getattr(module, "SPECS", None)
     spec = specs[name] if specs else getattr(module, "SPEC", None)

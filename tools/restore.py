@@ -58,21 +58,40 @@ RepairProblem = Literal["clipping", "hum", "noise", "reverb", "bandlimited"]
 
 
 class RestoreParams(ToolParams):
-    strength: float = Field(1.0, ge=0.0, le=1.0,
-                            description="scales every repair (and the blind generator's wet/dry mix); 0 = input unchanged")
+    strength: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="scales every repair (and the blind generator's wet/dry mix); 0 = input unchanged",
+    )
     mode: Literal["routed", "opgan"] = Field(
-        "routed", description="routed: repair each problem the diagnosis finds with its tool; opgan: the blind "
-                              "Op-GAN generator alone")
+        "routed",
+        description="routed: repair each problem the diagnosis finds with its tool; opgan: the blind "
+        "Op-GAN generator alone",
+    )
     problems: list[RepairProblem] | None = Field(
-        None, description="repair these problems (at their measured severity, 0.7 if the diagnosis did not find them) "
-                    "instead of the ones it finds; None = what the diagnosis finds")
+        None,
+        description="repair these problems (at their measured severity, 0.7 if the diagnosis did not find them) "
+        "instead of the ones it finds; None = what the diagnosis finds",
+    )
     refine: Literal["auto", "always", "never"] = Field(
-        "auto", description="Op-GAN refinement after the repairs: auto = only where it measurably helps")
-    chunk_s: float = Field(4.0, ge=0.5, le=30.0, description="Op-GAN: length of each chunk the model sees, in seconds")
-    overlap_s: float = Field(0.25, ge=0.02, le=2.0, description="Op-GAN: cross-fade between chunks, in seconds")
-    context_s: float = Field(0.1, ge=0.0, le=1.0,
-                             description="Op-GAN: extra audio each chunk sees on both sides (discarded), in seconds")
-    keep_high_band: bool = Field(True, description="Op-GAN: pass through the input's content above the model's band (8 kHz)")
+        "auto", description="Op-GAN refinement after the repairs: auto = only where it measurably helps"
+    )
+    chunk_s: float = Field(
+        4.0, ge=0.5, le=30.0, description="Op-GAN: length of each chunk the model sees, in seconds"
+    )
+    overlap_s: float = Field(
+        0.25, ge=0.02, le=2.0, description="Op-GAN: cross-fade between chunks, in seconds"
+    )
+    context_s: float = Field(
+        0.1,
+        ge=0.0,
+        le=1.0,
+        description="Op-GAN: extra audio each chunk sees on both sides (discarded), in seconds",
+    )
+    keep_high_band: bool = Field(
+        True, description="Op-GAN: pass through the input's content above the model's band (8 kHz)"
+    )
 
 
 # ----------------------------------------------------------------------------- the routing table
@@ -84,7 +103,9 @@ class Route:
 
     problem: str
     tool: str | None
-    params: Callable[[float, float, dict[str, Any]], dict[str, Any]]  # (severity, strength, measurements) → params
+    params: Callable[
+        [float, float, dict[str, Any]], dict[str, Any]
+    ]  # (severity, strength, measurements) → params
     what: str  # words for the report
 
 
@@ -115,7 +136,7 @@ ROUTES: tuple[Route, ...] = (  # canonical order: undo the last nonlinearity fir
 #: found but deliberately not repaired here, and why (bench/restore.py figures)
 NOT_REPAIRED: dict[str, str] = {
     "bandlimited": "bandwidth extension invents a top band that is not the lost one and lowered SI-SDR "
-                   "(-0.2 to -3.4 dB on the bench); run bandwidth_extension explicitly for brightness",
+    "(-0.2 to -3.4 dB on the bench); run bandwidth_extension explicitly for brightness",
 }
 #: the Op-GAN refinement runs (refine="auto") only when every repair that ran is one of these tools and every
 #: problem found is one they repair. On the tuning split, the generator's output mixed 30 % into the denoised
@@ -158,8 +179,10 @@ def load_generator(path: Path | None = None, device: str = "cpu") -> tuple[Any, 
         if key in _CACHE:
             return _CACHE[key]
         if not p.is_file():
-            raise ModelLoadingError(f"Op-GAN generator not found at {p}; set {WEIGHTS_ENV} to a file written by "
-                                    "python -m models.train_opgan (generator_fp16.pt)")
+            raise ModelLoadingError(
+                f"Op-GAN generator not found at {p}; set {WEIGHTS_ENV} to a file written by "
+                "python -m models.train_opgan (generator_fp16.pt)"
+            )
         import torch
 
         from models.opgan import generator_from_payload
@@ -167,7 +190,9 @@ def load_generator(path: Path | None = None, device: str = "cpu") -> tuple[Any, 
         try:
             payload = torch.load(p, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise ModelLoadingError(f"Op-GAN checkpoint {p} could not be read ({type(exc).__name__}: {exc})") from None
+            raise ModelLoadingError(
+                f"Op-GAN checkpoint {p} could not be read ({type(exc).__name__}: {exc})"
+            ) from None
         gen, meta = generator_from_payload(payload)
         gen.to(device)
         _CACHE[key] = (gen, meta)
@@ -182,8 +207,15 @@ def _ramp(n: int) -> np.ndarray:
     return np.sin(0.5 * np.pi * t) ** 2
 
 
-def apply_chunked(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, chunk: int, overlap: int,
-                  context: int = 0, multiple: int = 1, batch: int = 8) -> np.ndarray:
+def apply_chunked(
+    fn: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    chunk: int,
+    overlap: int,
+    context: int = 0,
+    multiple: int = 1,
+    batch: int = 8,
+) -> np.ndarray:
     """Run ``fn`` on overlapping chunks of the 1-D signal ``x`` and cross-fade them together.
 
     ``fn`` maps a float32 array ``(n_chunks, length)`` to the same shape. Each chunk covers
@@ -205,19 +237,21 @@ def apply_chunked(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, chunk: 
     xp = np.pad(x.astype(np.float32), (context, context + win_len))
     out = np.zeros(n, dtype=np.float64)
     wsum = np.zeros(n, dtype=np.float64)
-    segs = np.stack([xp[s: s + win_len] for s in starts])
-    ys = np.concatenate([fn(segs[i: i + batch]) for i in range(0, len(segs), batch)], axis=0)
+    segs = np.stack([xp[s : s + win_len] for s in starts])
+    ys = np.concatenate([fn(segs[i : i + batch]) for i in range(0, len(segs), batch)], axis=0)
     for k, s in enumerate(starts):
-        y = ys[k, context: context + chunk].astype(np.float64)
+        y = ys[k, context : context + chunk].astype(np.float64)
         w = np.ones(chunk)
         if k > 0:  # fade in over the whole overlap with the previous chunk (the last one may overlap more)
             ov = starts[k - 1] + chunk - s
             w[:ov] *= _ramp(ov)
-        if k < len(starts) - 1:  # fade out over the overlap with the next chunk: the complement of its fade-in
+        if (
+            k < len(starts) - 1
+        ):  # fade out over the overlap with the next chunk: the complement of its fade-in
             ov = s + chunk - starts[k + 1]
-            w[chunk - ov:] *= _ramp(ov)[::-1]
-        out[s: s + chunk] += y * w
-        wsum[s: s + chunk] += w
+            w[chunk - ov :] *= _ramp(ov)[::-1]
+        out[s : s + chunk] += y * w
+        wsum[s : s + chunk] += w
     return (out / np.maximum(wsum, 1e-9)).astype(np.float32)
 
 
@@ -233,8 +267,13 @@ def _model_fn(gen: Any, device: str) -> Callable[[np.ndarray], np.ndarray]:
     return fn
 
 
-def restore_mono(x: np.ndarray, gen: Any, params: RestoreParams, device: str = "cpu",
-                 progress: Callable[[float], None] | None = None) -> np.ndarray:
+def restore_mono(
+    x: np.ndarray,
+    gen: Any,
+    params: RestoreParams,
+    device: str = "cpu",
+    progress: Callable[[float], None] | None = None,
+) -> np.ndarray:
     """Restore one channel already at the model rate (global peak normalisation, chunked)."""
     sr = gen.cfg.sample_rate
     peak = float(np.max(np.abs(x)))
@@ -256,13 +295,23 @@ def run(audio: Audio, params: RestoreParams, ctx: ToolContext) -> ToolResult:
     t0 = time.perf_counter()
     if params.mode == "opgan":
         out, report, warnings = _opgan(audio, params, ctx, params.strength)
-        report.update(mode="opgan", seconds=round(time.perf_counter() - t0, 3),
-                      change_db=_change_db(out, audio.samples))
+        report.update(
+            mode="opgan", seconds=round(time.perf_counter() - t0, 3), change_db=_change_db(out, audio.samples)
+        )
         return ToolResult(audio=audio.with_samples(out), report=report, warnings=warnings)
     if params.strength == 0.0:
-        return ToolResult(audio=audio.with_samples(audio.samples.copy()),
-                          report={"mode": "routed", "summary": "strength 0: nothing run", "found": [], "steps": [],
-                                  "not_repaired": [], "refined": False, "change_db": None})
+        return ToolResult(
+            audio=audio.with_samples(audio.samples.copy()),
+            report={
+                "mode": "routed",
+                "summary": "strength 0: nothing run",
+                "found": [],
+                "steps": [],
+                "not_repaired": [],
+                "refined": False,
+                "change_db": None,
+            },
+        )
 
     found, facts, source, warnings = _findings(audio, params, ctx)
     found.sort(key=lambda f: _ORDER.get(f.problem, 99))
@@ -274,8 +323,13 @@ def run(audio: Audio, params: RestoreParams, ctx: ToolContext) -> ToolResult:
         route = _ROUTE[f.problem]
         p_speech = facts.get("speech_probability")
         if f.problem == "reverb" and p_speech is not None and p_speech < REVERB_MIN_SPEECH_PROBABILITY:
-            not_repaired.append({"problem": "reverb", "why": f"dereverberation is for speech (speech probability "
-                                                             f"{p_speech:.2f}); on music WPE smears the recording"})
+            not_repaired.append(
+                {
+                    "problem": "reverb",
+                    "why": f"dereverberation is for speech (speech probability "
+                    f"{p_speech:.2f}); on music WPE smears the recording",
+                }
+            )
             continue
         ctx.report_progress(i / max(len(todo), 1), f"{route.what} for {f.problem}")
         m = {**f.measurements, "content": facts.get("content")}
@@ -288,20 +342,33 @@ def run(audio: Audio, params: RestoreParams, ctx: ToolContext) -> ToolResult:
             warnings.append(f"{f.problem} not repaired: {exc}")
             continue
         cur = _within_budget(prev, cur, _removal_budget_db(f.problem, f.measurements), step)
-        step.update(problem=f.problem, severity=round(float(f.severity), 2), seconds=round(time.perf_counter() - ts, 3))
+        step.update(
+            problem=f.problem,
+            severity=round(float(f.severity), 2),
+            seconds=round(time.perf_counter() - ts, 3),
+        )
         steps.append(step)
     for f in found:
         if f.problem in NOT_REPAIRED:
             not_repaired.append({"problem": f.problem, "why": NOT_REPAIRED[f.problem]})
 
-    refined, refine_reason = _should_refine(params.refine, {f.problem for f in found}, {s["tool"] for s in steps})
+    refined, refine_reason = _should_refine(
+        params.refine, {f.problem for f in found}, {s["tool"] for s in steps}
+    )
     if refined:
         try:
             y, info, w = _opgan(audio, params, ctx, 1.0)  # the generator's own restoration of the input
             cur = cur.with_samples(((1.0 - REFINE_BLEND) * cur.samples + REFINE_BLEND * y).astype(np.float32))
             warnings += w
-            steps.append({"problem": "refinement", "tool": "opgan", "params": {"blend": REFINE_BLEND},
-                          "checkpoint_step": info["checkpoint_step"], "seconds": info["seconds"]})
+            steps.append(
+                {
+                    "problem": "refinement",
+                    "tool": "opgan",
+                    "params": {"blend": REFINE_BLEND},
+                    "checkpoint_step": info["checkpoint_step"],
+                    "seconds": info["seconds"],
+                }
+            )
         except ToolUnavailable as exc:
             refined, refine_reason = False, f"Op-GAN refinement skipped: {exc}"
             warnings.append(refine_reason)
@@ -309,11 +376,23 @@ def run(audio: Audio, params: RestoreParams, ctx: ToolContext) -> ToolResult:
 
     out = cur.samples if steps else audio.samples.copy()
     report = {
-        "mode": "routed", "diagnosis": source,
-        "found": [{"problem": f.problem, "severity": round(float(f.severity), 2), "evidence": f.evidence,
-                   "measurements": dict(f.measurements)} for f in found],
-        "content": facts.get("content"), "speech_probability": facts.get("speech_probability"),
-        "steps": steps, "not_repaired": not_repaired, "refined": refined, "refine_reason": refine_reason,
+        "mode": "routed",
+        "diagnosis": source,
+        "found": [
+            {
+                "problem": f.problem,
+                "severity": round(float(f.severity), 2),
+                "evidence": f.evidence,
+                "measurements": dict(f.measurements),
+            }
+            for f in found
+        ],
+        "content": facts.get("content"),
+        "speech_probability": facts.get("speech_probability"),
+        "steps": steps,
+        "not_repaired": not_repaired,
+        "refined": refined,
+        "refine_reason": refine_reason,
         "summary": _summary(found, steps, not_repaired),
         "seconds": round(time.perf_counter() - t0, 3),
         "change_db": _change_db(out, audio.samples) if steps else None,
@@ -325,7 +404,9 @@ _ROUTE = {r.problem: r for r in ROUTES}
 _ORDER = {p: i for i, p in enumerate([r.problem for r in ROUTES] + list(NOT_REPAIRED))}
 
 
-def _findings(audio: Audio, params: RestoreParams, ctx: ToolContext) -> tuple[list[Any], dict[str, Any], str, list[str]]:
+def _findings(
+    audio: Audio, params: RestoreParams, ctx: ToolContext
+) -> tuple[list[Any], dict[str, Any], str, list[str]]:
     """The repair findings to act on, the diagnosis facts, where they came from, warnings."""
     from tools.diagnose import REPAIR_PROBLEMS, Finding, diagnose
 
@@ -334,22 +415,36 @@ def _findings(audio: Audio, params: RestoreParams, ctx: ToolContext) -> tuple[li
         from tools.analysis import Analysis
 
         diag = diagnose(audio, ctx.analysis if isinstance(ctx.analysis, Analysis) else None)
-        measured, facts = {f.problem: f for f in diag.findings if f.problem in REPAIR_PROBLEMS}, dict(diag.facts)
+        measured, facts = (
+            {f.problem: f for f in diag.findings if f.problem in REPAIR_PROBLEMS},
+            dict(diag.facts),
+        )
     except Exception as exc:  # a diagnosis bug must not take an explicit order down
         if params.problems is None:
-            raise ToolError(f"restore could not diagnose the input ({type(exc).__name__}: {exc}); "
-                            "name the problems to repair in 'problems'") from exc
+            raise ToolError(
+                f"restore could not diagnose the input ({type(exc).__name__}: {exc}); "
+                "name the problems to repair in 'problems'"
+            ) from exc
         measured, facts = {}, {}
         warnings.append(f"diagnosis failed ({type(exc).__name__}: {exc}); repaired the problems named")
     if params.problems is None:
         return list(measured.values()), facts, "diagnosis", warnings
-    found = [measured.get(p) or Finding(p, ORDERED_SEVERITY, "named in the request (not measured)", {})
-             for p in dict.fromkeys(params.problems)]
+    found = [
+        measured.get(p) or Finding(p, ORDERED_SEVERITY, "named in the request (not measured)", {})
+        for p in dict.fromkeys(params.problems)
+    ]
     return found, facts, "requested", warnings
 
 
-def _run_route(route: Route, audio: Audio, finding: Any, strength: float, m: dict[str, Any],
-               facts: dict[str, Any], ctx: ToolContext) -> tuple[Audio, dict[str, Any]]:
+def _run_route(
+    route: Route,
+    audio: Audio,
+    finding: Any,
+    strength: float,
+    m: dict[str, Any],
+    facts: dict[str, Any],
+    ctx: ToolContext,
+) -> tuple[Audio, dict[str, Any]]:
     from tools import dsp
 
     x = audio.samples
@@ -358,9 +453,13 @@ def _run_route(route: Route, audio: Audio, finding: Any, strength: float, m: dic
         mains = float(m.get("hum_hz") or facts.get("hum_hz") or _mains_hz(x, sr))
         y = dsp.hum_notch(x, sr, mains, width_hz=HUM_NOTCH_WIDTH_HZ)
         y = (x + strength * (y - x)).astype(np.float32)
-        return audio.with_samples(y), {"tool": "hum_notch", "params": {"mains_hz": mains, "width_hz": HUM_NOTCH_WIDTH_HZ,
-                                                                       "harmonics_up_to_hz": 1000}}
-    if route.problem == "noise" and "infrasonic_db" in m and "snr_db" not in m:  # rumble under 20 Hz: a high-pass
+        return audio.with_samples(y), {
+            "tool": "hum_notch",
+            "params": {"mains_hz": mains, "width_hz": HUM_NOTCH_WIDTH_HZ, "harmonics_up_to_hz": 1000},
+        }
+    if (
+        route.problem == "noise" and "infrasonic_db" in m and "snr_db" not in m
+    ):  # rumble under 20 Hz: a high-pass
         y = dsp.apply_sos(x, dsp.biquad("highpass", 20.0, sr), zero_phase=True)
         y = (x + strength * (y - x)).astype(np.float32)
         return audio.with_samples(y), {"tool": "highpass", "params": {"cutoff_hz": 20.0}}
@@ -369,7 +468,9 @@ def _run_route(route: Route, audio: Audio, finding: Any, strength: float, m: dic
     if route.tool is None:  # the in-place repairs above are the routes without a tool
         raise ToolError(f"restore: no repair tool for '{route.problem}'")
     p = route.params(float(finding.severity), strength, m)
-    res = default_registry()[route.tool](audio, p, ToolContext(device=ctx.device, seed=ctx.seed, cache=ctx.cache))
+    res = default_registry()[route.tool](
+        audio, p, ToolContext(device=ctx.device, seed=ctx.seed, cache=ctx.cache)
+    )
     return res.audio, {"tool": route.tool, "params": p}
 
 
@@ -414,7 +515,9 @@ def _summary(found: list[Any], steps: list[dict[str, Any]], not_repaired: list[d
     if not found:
         return "nothing to repair: the diagnosis found no clipping, hum, noise, reverb or band limit"
     what = ", ".join(f"{f.problem} (severity {f.severity:.2f})" for f in found)
-    ran = ", ".join("Op-GAN refinement" if s["tool"] == "opgan" else s["tool"].replace("_", " ") for s in steps)
+    ran = ", ".join(
+        "Op-GAN refinement" if s["tool"] == "opgan" else s["tool"].replace("_", " ") for s in steps
+    )
     parts = [f"found {what}: {ran or 'nothing run'}"]
     parts += [f"{n['problem']} not repaired ({n['why']})" for n in not_repaired]
     if len(parts) == 1:
@@ -429,7 +532,12 @@ def _mains_hz(x: np.ndarray, sr: int) -> float:
     df = sr / m.size
 
     def comb(f0: float) -> float:
-        return float(sum(spec[max(int(round(k * f0 / df)) - 1, 0): int(round(k * f0 / df)) + 2].sum() for k in range(1, 5)))
+        return float(
+            sum(
+                spec[max(int(round(k * f0 / df)) - 1, 0) : int(round(k * f0 / df)) + 2].sum()
+                for k in range(1, 5)
+            )
+        )
 
     return 50.0 if comb(50.0) >= comb(60.0) else 60.0
 
@@ -444,8 +552,9 @@ def _change_db(out: np.ndarray, x: np.ndarray) -> float:
 # ----------------------------------------------------------------------------- the blind generator
 
 
-def _opgan(audio: Audio, params: RestoreParams, ctx: ToolContext,
-           strength: float) -> tuple[np.ndarray, dict[str, Any], list[str]]:
+def _opgan(
+    audio: Audio, params: RestoreParams, ctx: ToolContext, strength: float
+) -> tuple[np.ndarray, dict[str, Any], list[str]]:
     """The Op-GAN generator over every channel: (samples, report, warnings)."""
     import time
 
@@ -482,12 +591,20 @@ def _opgan(audio: Audio, params: RestoreParams, ctx: ToolContext,
         raise ToolError("the Op-GAN produced non-finite samples; the checkpoint may be corrupt")
     peak = float(np.max(np.abs(out)))
     if peak > 1.0:
-        warnings.append(f"restored peaks reach {20 * np.log10(peak):+.1f} dBFS (clipped input repaired above full scale)")
+        warnings.append(
+            f"restored peaks reach {20 * np.log10(peak):+.1f} dBFS (clipped input repaired above full scale)"
+        )
     elapsed = time.perf_counter() - t0
     report = {
-        "model": "opgan", "model_rate_hz": msr, "device": device, "strength": strength,
-        "chunk_s": params.chunk_s, "overlap_s": params.overlap_s, "keep_high_band": params.keep_high_band,
-        "checkpoint_step": int(meta.get("step", 0)), "seconds": round(elapsed, 3),
+        "model": "opgan",
+        "model_rate_hz": msr,
+        "device": device,
+        "strength": strength,
+        "chunk_s": params.chunk_s,
+        "overlap_s": params.overlap_s,
+        "keep_high_band": params.keep_high_band,
+        "checkpoint_step": int(meta.get("step", 0)),
+        "seconds": round(elapsed, 3),
         "rtf": round(elapsed / max(audio.duration_s, 1e-9), 4),
     }
     return out, report, warnings
@@ -513,7 +630,7 @@ def _opgan_available() -> tuple[bool, str]:
 SPEC = ToolSpec(
     name="restore",
     description="repair what the diagnosis finds (clipping, hum, noise, reverb), each with its specialised tool, "
-                "refined by the 1D Operational GAN (Self-ONN) generator where that helps; clean input is left alone",
+    "refined by the 1D Operational GAN (Self-ONN) generator where that helps; clean input is left alone",
     params=RestoreParams,
     run=run,
     stage=Stage.REPAIR,

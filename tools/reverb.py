@@ -36,9 +36,15 @@ STYLES = {  # room_size, damping, pre_delay_ms, wet low-pass Hz (0 = none)
 class ReverbParams(ToolParams):
     amount: float = Field(0.25, ge=0.0, le=1.0, description="wet level (0 = dry, 1 = fully wet)")
     room_size: float = Field(0.5, ge=0.0, le=1.0, description="room size (style sets it unless given)")
-    decay_s: float | None = Field(None, ge=0.2, le=10.0, description="approximate RT60 in seconds (sets room_size)")
-    pre_delay_ms: float | None = Field(None, ge=0.0, le=200.0, description="delay before the reverb starts (ms)")
-    damping: float | None = Field(None, ge=0.0, le=1.0, description="high-frequency damping (0 bright … 1 dark)")
+    decay_s: float | None = Field(
+        None, ge=0.2, le=10.0, description="approximate RT60 in seconds (sets room_size)"
+    )
+    pre_delay_ms: float | None = Field(
+        None, ge=0.0, le=200.0, description="delay before the reverb starts (ms)"
+    )
+    damping: float | None = Field(
+        None, ge=0.0, le=1.0, description="high-frequency damping (0 bright … 1 dark)"
+    )
     style: Literal["room", "hall", "plate", "church", "small"] = Field("room", description="room character")
 
 
@@ -63,8 +69,14 @@ def run(audio: Audio, params: ReverbParams, ctx: ToolContext) -> ToolResult:
         room = room_for_decay(params.decay_s)
     damp = params.damping if params.damping is not None else damp
     pre = params.pre_delay_ms if params.pre_delay_ms is not None else pre
-    report: dict[str, Any] = {"style": params.style, "room_size": round(room, 3), "damping": damp, "pre_delay_ms": pre,
-              "approx_decay_s": round(decay_for_room(room), 2), "amount": params.amount}
+    report: dict[str, Any] = {
+        "style": params.style,
+        "room_size": round(room, 3),
+        "damping": damp,
+        "pre_delay_ms": pre,
+        "approx_decay_s": round(decay_for_room(room), 2),
+        "amount": params.amount,
+    }
     if params.amount <= 0:
         report["note"] = "amount is 0; audio unchanged"
         return ToolResult(audio=audio, report=report)
@@ -75,7 +87,9 @@ def run(audio: Audio, params: ReverbParams, ctx: ToolContext) -> ToolResult:
     if d:
         wet = np.concatenate([np.zeros((wet.shape[0], d), np.float32), wet[:, :-d]], axis=1)
     if lp:
-        wet = dsp.apply_sos(wet, np.vstack([dsp.biquad("lowpass", dsp.clamp_freq(lp, sr), sr, 0.0, 0.707)] * 2))
+        wet = dsp.apply_sos(
+            wet, np.vstack([dsp.biquad("lowpass", dsp.clamp_freq(lp, sr), sr, 0.0, 0.707)] * 2)
+        )
     rms_d = float(np.sqrt(np.mean(np.square(audio.samples, dtype=np.float64))))
     rms_w = float(np.sqrt(np.mean(np.square(wet, dtype=np.float64))))
     wet = wet * (rms_d / rms_w if rms_w > 0 else 0.0)

@@ -55,10 +55,15 @@ def run(audio: Audio, params: SaturationParams, ctx: ToolContext) -> ToolResult:
     y = y * (rms_in / max(rms_out, 1e-12))
     out = (1.0 - params.mix) * x + params.mix * y
     d = out - x
-    report.update({
-        "drive_peak_over_knee": round(k, 3), "even_harmonic_coeff": round(even, 3),
-        "distortion_db": round(10 * np.log10(max(float(np.mean(d * d)), 1e-20) / max(rms_in**2, 1e-20)), 1),
-    })
+    report.update(
+        {
+            "drive_peak_over_knee": round(k, 3),
+            "even_harmonic_coeff": round(even, 3),
+            "distortion_db": round(
+                10 * np.log10(max(float(np.mean(d * d)), 1e-20) / max(rms_in**2, 1e-20)), 1
+            ),
+        }
+    )
     return ToolResult(audio=audio.with_samples(out.astype(np.float32)), report=report)
 
 

@@ -55,7 +55,8 @@ BASS_TOP_HZ = 260.0
 
 class SeparateParams(ToolParams):
     stems: list[Stem] = Field(
-        default_factory=lambda: list(STEMS), description="which stems to return (all four are always computed)"
+        default_factory=lambda: list(STEMS),
+        description="which stems to return (all four are always computed)",
     )
     model: Literal["auto", "demucs", "dsp"] = Field(
         "auto", description="auto = Demucs when its weights are installed, else the DSP fallback"
@@ -126,8 +127,9 @@ def _demucs_model() -> tuple[Any, str]:
     return _DEMUCS_MODELS[name], name
 
 
-def separate_demucs(mix: np.ndarray, sr: int, model: Any, device: str = "cpu",
-                    progress: Any = None) -> dict[str, np.ndarray]:
+def separate_demucs(
+    mix: np.ndarray, sr: int, model: Any, device: str = "cpu", progress: Any = None
+) -> dict[str, np.ndarray]:
     """Demucs stems (before the residual step), each shaped like ``mix``."""
     import torch
     from demucs.apply import apply_model
@@ -140,8 +142,16 @@ def separate_demucs(mix: np.ndarray, sr: int, model: Any, device: str = "cpu",
     ref = wav.mean(0)
     mean, std = ref.mean(), ref.std().clamp(min=1e-8)
     with torch.inference_mode():
-        raw = apply_model(model, ((wav - mean) / std)[None], shifts=0, split=True, overlap=0.25,
-                          device=device, progress=False, num_workers=0)[0]
+        raw = apply_model(
+            model,
+            ((wav - mean) / std)[None],
+            shifts=0,
+            split=True,
+            overlap=0.25,
+            device=device,
+            progress=False,
+            num_workers=0,
+        )[0]
     out: np.ndarray = (raw * std + mean).cpu().numpy()
     stems: dict[str, np.ndarray] = {}
     for i, name in enumerate(model.sources):
@@ -198,11 +208,15 @@ def separate_dsp(mix: np.ndarray, sr: int) -> dict[str, np.ndarray]:
     # vocals: what does not repeat (REPET-SIM), above the bass range
     bg = _repet_sim_background(S, int(round(REPET_MIN_DISTANCE_S * frames_per_s)), REPET_NEIGHBOURS)
     fg = S - bg
-    t_len = max(3, int(round(0.2 * frames_per_s)) | 1)  # HPSS medians: 200 ms across time, 500 Hz across frequency
+    t_len = max(
+        3, int(round(0.2 * frames_per_s)) | 1
+    )  # HPSS medians: 200 ms across time, 500 Hz across frequency
     f_len = max(3, int(round(500.0 / (sr / n_fft))) | 1)
     m_voc = _softmask(fg, VOCAL_MARGIN * bg)
     # the voice is harmonic: keep percussive onsets out of the vocal mask
-    m_voc *= _softmask(median_filter(S, size=(1, t_len), mode="reflect"), median_filter(S, size=(f_len, 1), mode="reflect"))
+    m_voc *= _softmask(
+        median_filter(S, size=(1, t_len), mode="reflect"), median_filter(S, size=(f_len, 1), mode="reflect")
+    )
     m_voc *= np.clip((freqs - VOCAL_LOW_HZ * 0.6) / (VOCAL_LOW_HZ * 0.4), 0.0, 1.0)[:, None]
 
     # drums vs harmonic on the accompaniment: median-filter HPSS
@@ -236,10 +250,14 @@ def _engine(params: SeparateParams) -> tuple[str, str, list[str]]:
         return "demucs", info, []
     if params.model == "demucs":
         raise ToolError(f"separate: Demucs was asked for but is unavailable: {info}")
-    return "dsp", "dsp-repet-hpss", [
-        f"Demucs is unavailable ({info}); used the DSP fallback (REPET-SIM + HPSS), which separates far less "
-        "cleanly: expect bleed between stems"
-    ]
+    return (
+        "dsp",
+        "dsp-repet-hpss",
+        [
+            f"Demucs is unavailable ({info}); used the DSP fallback (REPET-SIM + HPSS), which separates far less "
+            "cleanly: expect bleed between stems"
+        ],
+    )
 
 
 def run(audio: Audio, params: SeparateParams, ctx: ToolContext) -> ToolResult:
@@ -281,8 +299,10 @@ def run(audio: Audio, params: SeparateParams, ctx: ToolContext) -> ToolResult:
     total = stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"]
     err = float(np.max(np.abs(total - mix))) if mix.size else 0.0
     mix_energy = float(np.sum(mix.astype(np.float64) ** 2)) + 1e-20
-    shares = {k: round(10 * np.log10((float(np.sum(stems[k].astype(np.float64) ** 2)) + 1e-20) / mix_energy), 2)
-              for k in STEMS}
+    shares = {
+        k: round(10 * np.log10((float(np.sum(stems[k].astype(np.float64) ** 2)) + 1e-20) / mix_energy), 2)
+        for k in STEMS
+    }
     elapsed = time.perf_counter() - t0
     report = {
         "engine": engine,

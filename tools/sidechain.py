@@ -25,12 +25,30 @@ from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
 
 class SidechainParams(ToolParams):
-    depth_db: float = Field(6.0, ge=0.0, le=24.0, description="how far the music goes down while the voice is active (dB)")
-    attack_ms: float = Field(dsp.DUCK_ATTACK_MS, ge=1.0, le=500.0, description="how fast the music goes down (ms)")
-    release_ms: float = Field(dsp.DUCK_RELEASE_MS, ge=10.0, le=3000.0, description="how fast it comes back after the voice stops (ms)")
-    mode: Literal["broadband", "band"] = Field("band", description="duck everything, or only the voice's band")
-    band_low_hz: float = Field(dsp.DUCK_BAND_LOW_HZ, ge=50.0, le=2000.0, description="band mode: lower edge of the ducked band (Hz)")
-    band_high_hz: float = Field(dsp.DUCK_BAND_HIGH_HZ, ge=1000.0, le=16000.0, description="band mode: upper edge of the ducked band (Hz)")
+    depth_db: float = Field(
+        6.0, ge=0.0, le=24.0, description="how far the music goes down while the voice is active (dB)"
+    )
+    attack_ms: float = Field(
+        dsp.DUCK_ATTACK_MS, ge=1.0, le=500.0, description="how fast the music goes down (ms)"
+    )
+    release_ms: float = Field(
+        dsp.DUCK_RELEASE_MS,
+        ge=10.0,
+        le=3000.0,
+        description="how fast it comes back after the voice stops (ms)",
+    )
+    mode: Literal["broadband", "band"] = Field(
+        "band", description="duck everything, or only the voice's band"
+    )
+    band_low_hz: float = Field(
+        dsp.DUCK_BAND_LOW_HZ, ge=50.0, le=2000.0, description="band mode: lower edge of the ducked band (Hz)"
+    )
+    band_high_hz: float = Field(
+        dsp.DUCK_BAND_HIGH_HZ,
+        ge=1000.0,
+        le=16000.0,
+        description="band mode: upper edge of the ducked band (Hz)",
+    )
 
 
 def align(voice: Audio, like: Audio) -> np.ndarray:
@@ -52,9 +70,18 @@ def run(audio: Audio, params: SidechainParams, ctx: ToolContext) -> ToolResult:
     if params.depth_db <= 0:
         return ToolResult(audio=audio, report={"note": "depth_db is 0; audio unchanged"}, warnings=warnings)
     p = params
-    y, info = dsp.duck(audio.samples, audio.sample_rate, voice, warnings, depth_db=p.depth_db, mode=p.mode,
-                       attack_ms=p.attack_ms, release_ms=p.release_ms, band_low_hz=p.band_low_hz,
-                       band_high_hz=p.band_high_hz)
+    y, info = dsp.duck(
+        audio.samples,
+        audio.sample_rate,
+        voice,
+        warnings,
+        depth_db=p.depth_db,
+        mode=p.mode,
+        attack_ms=p.attack_ms,
+        release_ms=p.release_ms,
+        band_low_hz=p.band_low_hz,
+        band_high_hz=p.band_high_hz,
+    )
     return ToolResult(audio=audio.with_samples(y), report=info, warnings=warnings)
 
 

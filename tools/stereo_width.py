@@ -21,16 +21,23 @@ from tools.registry import Stage, ToolContext, ToolParams, ToolResult, ToolSpec
 
 class StereoWidthParams(ToolParams):
     width: float = Field(1.0, ge=0.0, le=2.0, description="0 = mono, 1 = unchanged, 2 = twice as wide")
-    bass_mono_hz: float = Field(120.0, ge=0.0, le=300.0, description="side content below this is removed (0 = off)")
+    bass_mono_hz: float = Field(
+        120.0, ge=0.0, le=300.0, description="side content below this is removed (0 = off)"
+    )
 
 
 def run(audio: Audio, params: StereoWidthParams, ctx: ToolContext) -> ToolResult:
     warnings: list[str] = []
     if audio.channels < 2:
         warnings.append("stereo_width: the input is mono; width has no effect")
-        return ToolResult(audio=audio, report={"note": "mono input, unchanged", "stereo_correlation": 1.0},
-                          warnings=warnings)
-    y, report = dsp.stereo_width(audio.samples, audio.sample_rate, params.width, params.bass_mono_hz, warnings)
+        return ToolResult(
+            audio=audio,
+            report={"note": "mono input, unchanged", "stereo_correlation": 1.0},
+            warnings=warnings,
+        )
+    y, report = dsp.stereo_width(
+        audio.samples, audio.sample_rate, params.width, params.bass_mono_hz, warnings
+    )
     return ToolResult(audio=audio.with_samples(y), report=report, warnings=warnings)
 
 

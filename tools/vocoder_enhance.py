@@ -33,7 +33,9 @@ _MODEL_CACHE: dict[str, Any] = {}
 
 
 class VocoderEnhanceParams(ToolParams):
-    amount: float = Field(1.0, ge=0.0, le=1.0, description="wet share of the re-synthesised voice, 0 = dry, 1 = all vocoder")
+    amount: float = Field(
+        1.0, ge=0.0, le=1.0, description="wet share of the re-synthesised voice, 0 = dry, 1 = all vocoder"
+    )
 
 
 def check_available() -> tuple[bool, str]:
@@ -107,8 +109,10 @@ def run(audio: Audio, params: VocoderEnhanceParams, ctx: ToolContext) -> ToolRes
         wet = low_wet + high_dry
         kept_top = True
     if audio.sample_rate < model.sample_rate:
-        warnings.append(f"input is {audio.sample_rate} Hz; the vocoder works at {model.sample_rate} Hz and cannot add "
-                        "the missing top band (use bandwidth_extension)")
+        warnings.append(
+            f"input is {audio.sample_rate} Hz; the vocoder works at {model.sample_rate} Hz and cannot add "
+            "the missing top band (use bandwidth_extension)"
+        )
     out = params.amount * wet + (1.0 - params.amount) * dry
     if not np.isfinite(out).all():
         raise ToolError("vocoder_enhance produced non-finite samples; the weights may be corrupt")

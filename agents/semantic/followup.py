@@ -45,7 +45,9 @@ RELATIVE = re.compile(
     r"get rid of the|lose the|ditch the|kill the|no more|without the|keep (?:everything|the rest)|go (?:further|harder|"
     r"easier))\b"
 )
-REMOVE = re.compile(r"\b(?:remove|no|without|drop|get rid of|take (?:out|off)|turn off|kill|lose|ditch|skip|no more)\b")
+REMOVE = re.compile(
+    r"\b(?:remove|no|without|drop|get rid of|take (?:out|off)|turn off|kill|lose|ditch|skip|no more)\b"
+)
 BY_DB = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(?:db|lu|lufs)\b")
 
 LEVEL_SCALE_UP = {"touch": 1.1, "bit": 1.2, "gentle": 1.15, "lot": 1.6, "max": 1.9}
@@ -53,7 +55,8 @@ LEVEL_SCALE_DOWN = {"touch": 0.9, "bit": 0.8, "gentle": 0.85, "lot": 0.45, "max"
 LOUD_STEP = {"touch": 0.5, "bit": 1.0, "gentle": 1.0, "lot": 3.0, "max": 4.0}
 #: tool → (param, neutral value) pairs a "more"/"less" follow-up scales: its amount key, then ``SPEC.scales``
 SCALES: Mapping[str, tuple[tuple[str, float], ...]] = PerTool(
-    lambda spec: (((spec.amount_key, 0.0),) if spec.amount_key else ()) + spec.scales or None)
+    lambda spec: (((spec.amount_key, 0.0),) if spec.amount_key else ()) + spec.scales or None
+)
 
 
 class FollowUp(BaseModel):
@@ -98,8 +101,13 @@ def parse_followup(request: str) -> FollowUp | None:
     if not (repeat or relative or bare_target):
         return None
     # "remove the hiss" is a fresh request; "remove the reverb" (an effect we may have added) is not
-    if relative and not repeat and action_terms and all(m.obj.kind == "problem" for m in action_terms) \
-            and not re.search(r"\b(?:more|less|too|louder|quieter|stronger|weaker|again)\b", text):
+    if (
+        relative
+        and not repeat
+        and action_terms
+        and all(m.obj.kind == "problem" for m in action_terms)
+        and not re.search(r"\b(?:more|less|too|louder|quieter|stronger|weaker|again)\b", text)
+    ):
         return None
     if (parsed.repair or parsed.improve) and not repeat:
         return None
@@ -107,8 +115,12 @@ def parse_followup(request: str) -> FollowUp | None:
     level = next((c.level for c in parsed.clauses if c.level), None)
 
     # louder / quieter: move the master target
-    loud = re.search(r"\b(?:louder|turn (?:it |this )?up|more volume|hotter|volume up|more level|more loud)\b", text)
-    quiet = re.search(r"\b(?:quieter|softer|turn (?:it |this )?down|less loud|too loud|volume down|less volume)\b", text)
+    loud = re.search(
+        r"\b(?:louder|turn (?:it |this )?up|more volume|hotter|volume up|more level|more loud)\b", text
+    )
+    quiet = re.search(
+        r"\b(?:quieter|softer|turn (?:it |this )?down|less loud|too loud|volume down|less volume)\b", text
+    )
     if loud or quiet:
         by = BY_DB.search(text)
         step = abs(float(by.group(1))) if by else LOUD_STEP.get(level or "", 2.0)
@@ -139,24 +151,38 @@ def parse_followup(request: str) -> FollowUp | None:
                 fu.remove.extend(t for t in tools if t not in fu.remove)
                 continue
             if m.modifier == "less" and term.kind != "problem" and term.key not in ("darker",):
-                if term.kind == "tool" or term.key in ("reverb", "delay", "punch", "glue", "saturation", "louder"):
+                if term.kind == "tool" or term.key in (
+                    "reverb",
+                    "delay",
+                    "punch",
+                    "glue",
+                    "saturation",
+                    "louder",
+                ):
                     for t in tools:
                         fu.scale[t] = LEVEL_SCALE_DOWN.get(lvl or "", 0.6)
                     continue
                 for tool, params in term.inverse or ():
-                    fu.add.append(Step(tool=tool, params=_gentle(tool, params, lvl), reason=f"follow-up: {m.text}"))
+                    fu.add.append(
+                        Step(tool=tool, params=_gentle(tool, params, lvl), reason=f"follow-up: {m.text}")
+                    )
                 continue
             if m.modifier == "more" and term.kind in ("tool", "effect") and not term.key.startswith("eq"):
                 for t in tools:
                     fu.scale[t] = LEVEL_SCALE_UP.get(lvl or "", 1.4)
                 # also add, in case the previous plan did not have it
             for tool, params in term.steps:
-                fu.add.append(Step(tool=tool, params=_gentle(tool, params, lvl), reason=f"follow-up: {m.text}"))
+                fu.add.append(
+                    Step(tool=tool, params=_gentle(tool, params, lvl), reason=f"follow-up: {m.text}")
+                )
 
     # "a bit more" / "less" / "too much" with no object: everything (but the master target) scales
     if not matches and not fu.deltas:
-        if re.search(r"\b(?:less|too much|weaker|subtler|gentler|back off|tone (?:it |that )?down|dial (?:it |that )?"
-                     r"(?:back|down)|pull (?:it |that )?back|overdone|too strong|easier)\b", text):
+        if re.search(
+            r"\b(?:less|too much|weaker|subtler|gentler|back off|tone (?:it |that )?down|dial (?:it |that )?"
+            r"(?:back|down)|pull (?:it |that )?back|overdone|too strong|easier)\b",
+            text,
+        ):
             fu.scale["*"] = LEVEL_SCALE_DOWN.get(level or "", 0.7)
         elif re.search(r"\b(?:more|stronger|further|harder|not enough|push|go (?:further|harder))\b", text):
             fu.scale["*"] = LEVEL_SCALE_UP.get(level or "", 1.3)
@@ -197,7 +223,9 @@ def apply_followup(previous: Plan, fu: FollowUp) -> Plan:
     if fu.remove:
         kept = [s for s in steps if s.tool not in fu.remove]
         gone = sorted({s.tool for s in steps} - {s.tool for s in kept})
-        notes.append(f"removed {', '.join(gone)}" if gone else f"there was no {', '.join(fu.remove)} to remove")
+        notes.append(
+            f"removed {', '.join(gone)}" if gone else f"there was no {', '.join(fu.remove)} to remove"
+        )
         steps = kept
     moved: set[str] = set()  # tools whose settings scaling changed ("more width" at width 1.0 does not)
     for s in steps:
@@ -219,9 +247,13 @@ def apply_followup(previous: Plan, fu: FollowUp) -> Plan:
             have.add(tool)
     if "master" in fu.deltas and "master" not in have:
         target = default("master", "target_lufs") + fu.deltas["master"].get("target_lufs", 0.0)
-        steps.append(Step(tool="master", params={"target_lufs": target,
-                                                 "true_peak_dbtp": default("master", "true_peak_dbtp")},
-                          reason="follow-up: loudness"))
+        steps.append(
+            Step(
+                tool="master",
+                params={"target_lufs": target, "true_peak_dbtp": default("master", "true_peak_dbtp")},
+                reason="follow-up: loudness",
+            )
+        )
         have.add("master")
     for new in fu.add:
         same = next((s for s in steps if s.tool == new.tool), None)
@@ -239,5 +271,8 @@ def apply_followup(previous: Plan, fu: FollowUp) -> Plan:
         same.params = merged
     what = {"adjust": "adjusted the last plan", "repeat_with_changes": "the last plan again, with changes"}
     notes.insert(0, f"{what.get(fu.kind, fu.kind)}: '{fu.text}'")
-    return Plan(steps=steps, source=previous.source if previous.source != "llm" else "semantic",
-                notes=notes + list(fu.notes))
+    return Plan(
+        steps=steps,
+        source=previous.source if previous.source != "llm" else "semantic",
+        notes=notes + list(fu.notes),
+    )

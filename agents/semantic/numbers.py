@@ -18,9 +18,15 @@ CUT_CTX = re.compile(r"\b(cut|dip|reduce|lower|notch|scoop|remove|tame|attenuate
 BOOST_CTX = re.compile(r"\b(boost|add|lift|raise|increase|bump|push)\b")
 
 
-def apply_numbers(d: Draft, clause: Clause, parsed: Parsed, analysis: Mapping[str, Any] | None = None) -> None:
-    ctools = [s for s in d.steps if s.tool in {t for m in clause.matches if m.kind == "term" for t, _ in
-                                               (m.obj.steps or m.obj.inverse or ())}]
+def apply_numbers(
+    d: Draft, clause: Clause, parsed: Parsed, analysis: Mapping[str, Any] | None = None
+) -> None:
+    ctools = [
+        s
+        for s in d.steps
+        if s.tool
+        in {t for m in clause.matches if m.kind == "term" for t, _ in (m.obj.steps or m.obj.inverse or ())}
+    ]
     text = clause.text
 
     def clause_step(tool: str) -> Step | None:
@@ -37,12 +43,19 @@ def apply_numbers(d: Draft, clause: Clause, parsed: Parsed, analysis: Mapping[st
     dbs = [n for n in clause.numbers if n.unit == "db"]
     for n in clause.numbers:
         rel = n.start - clause.start
-        before = text[max(0, rel - 30): rel] + " " + text[rel + (n.end - n.start): rel + (n.end - n.start) + 14]
+        before = (
+            text[max(0, rel - 30) : rel] + " " + text[rel + (n.end - n.start) : rel + (n.end - n.start) + 14]
+        )
         if n.unit == "lufs":
             d.add("master", {"target_lufs": -abs(n.value)}, "mix", f"loudness target {-abs(n.value):g} LUFS")
             d.explicit_tools.add("master")
         elif n.unit == "dbtp":
-            d.add("master", {"true_peak_dbtp": -abs(n.value)}, "mix", f"true-peak ceiling {-abs(n.value):g} dBTP")
+            d.add(
+                "master",
+                {"true_peak_dbtp": -abs(n.value)},
+                "mix",
+                f"true-peak ceiling {-abs(n.value):g} dBTP",
+            )
         elif n.unit == "ratio":
             upd("compress", {"ratio": n.value}, f"{n.value:g}:1 compression")
         elif n.unit == "hz":
@@ -62,8 +75,15 @@ def apply_numbers(d: Draft, clause: Clause, parsed: Parsed, analysis: Mapping[st
                     gain = -gain
                 kind = "peak"
                 if "shelf" in text:
-                    kind = "low_shelf" if re.search(r"low[- ]?shelf", text) or n.value < 1000 else "high_shelf"
-                band = {"type": kind, "freq_hz": n.value, "gain_db": gain, "q": 0.707 if kind != "peak" else 1.0}
+                    kind = (
+                        "low_shelf" if re.search(r"low[- ]?shelf", text) or n.value < 1000 else "high_shelf"
+                    )
+                band = {
+                    "type": kind,
+                    "freq_hz": n.value,
+                    "gain_db": gain,
+                    "q": 0.707 if kind != "peak" else 1.0,
+                }
                 st = upd("eq", {}, f"{gain:+g} dB at {n.value:g} Hz")
                 st.params["bands"] = [*st.params.get("bands", []), band]
         elif n.unit == "db":
@@ -81,11 +101,15 @@ def apply_numbers(d: Draft, clause: Clause, parsed: Parsed, analysis: Mapping[st
                     mix.params["headroom_db"] = abs(n.value)
                 else:
                     mix.params["vocal_offset_db"] = n.value
-            elif re.search(r"\b(louder|quieter|softer|up|down)\b", before) and \
-                    (master := clause_step("master")) is not None:
+            elif (
+                re.search(r"\b(louder|quieter|softer|up|down)\b", before)
+                and (master := clause_step("master")) is not None
+            ):
                 now = analysis_value(analysis, "integrated_lufs", default=-14.0) or -14.0
                 sign = -1.0 if re.search(r"quieter|softer|down", before) else 1.0
-                master.params["target_lufs"] = round(clamp("master", "target_lufs", now + sign * abs(n.value)), 1)
+                master.params["target_lufs"] = round(
+                    clamp("master", "target_lufs", now + sign * abs(n.value)), 1
+                )
             elif re.search(r"true[- ]?peak|ceiling|peak", before):
                 d.add("master", {"true_peak_dbtp": -abs(n.value)}, "mix", "true-peak ceiling")
             else:

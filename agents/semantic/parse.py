@@ -14,8 +14,17 @@ from agents.semantic import vocabulary as V
 
 
 _REPL = [
-    ("\u2212", "-"), ("\u2013", "-"), ("\u2014", " - "), ("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'),
-    ("\u201d", '"'), ("w/o", "without"), ("w/", "with "), ("\u266f", "#"), ("\u266d", "b"),
+    ("\u2212", "-"),
+    ("\u2013", "-"),
+    ("\u2014", " - "),
+    ("\u2019", "'"),
+    ("\u2018", "'"),
+    ("\u201c", '"'),
+    ("\u201d", '"'),
+    ("w/o", "without"),
+    ("w/", "with "),
+    ("\u266f", "#"),
+    ("\u266d", "b"),
 ]
 
 
@@ -48,11 +57,18 @@ def _compiled() -> dict[str, Any]:
     intensity = [(lvl, _c(rf"\b(?:{p})\b")) for p, lvl in V.INTENSITY]
     scopes = [(tgt, _c(rf"\b(?:{p})\b")) for p, tgt in V.SCOPES]
     return {
-        "terms": terms, "genres": genres, "platforms": platforms, "intensity": intensity, "scopes": scopes,
-        "speech": _c(rf"\b(?:{V.SPEECH_WORDS})\b"), "repair": _c(rf"\b(?:{V.REPAIR_WORDS})\b"),
+        "terms": terms,
+        "genres": genres,
+        "platforms": platforms,
+        "intensity": intensity,
+        "scopes": scopes,
+        "speech": _c(rf"\b(?:{V.SPEECH_WORDS})\b"),
+        "repair": _c(rf"\b(?:{V.REPAIR_WORDS})\b"),
         "weak_repair": _c(rf"\b(?:{V.WEAK_REPAIR_WORDS})\b"),
-        "improve": _c(rf"\b(?:{V.IMPROVE_WORDS})\b"), "mixdown": _c(rf"\b(?:{V.MIXDOWN_WORDS})\b"),
-        "audio": _c(rf"\b(?:{V.AUDIO_WORDS})\b"), "only": _c(V.SCOPE_ONLY),
+        "improve": _c(rf"\b(?:{V.IMPROVE_WORDS})\b"),
+        "mixdown": _c(rf"\b(?:{V.MIXDOWN_WORDS})\b"),
+        "audio": _c(rf"\b(?:{V.AUDIO_WORDS})\b"),
+        "only": _c(V.SCOPE_ONLY),
         "unsupported": [(_c(rf"\b(?:{p})"), what) for p, what in V.UNSUPPORTED],
         "info": _c(V.INFO_QUESTION),
     }
@@ -83,32 +99,242 @@ QUESTION = re.compile(
     r"many|long|old|is|are|was)|tell me (?:about|a|an|the|why|how|what|who)|explain|write|compose|set (?:an? |the )?"
     r"(?:alarm|timer|reminder)|remind|recommend|suggest (?:a|some)|is it|are you|do you|can you (?:write|tell|explain|"
     r"recommend|suggest|sing|play|teach|help me (?:write|learn|find))|play me|sing|teach me|translate|order|book|"
-    r"call|text|email|send|is (?:this|it|that)(?: \w+)? (?:any )?(?:good|ok|okay|bad|fine)|does (?:this|it) sound (?:good|ok|bad))\b")
-KEEP_DRY = re.compile(r"\b(?:keep (?:it|this|them|the \w+) dry|no (?:effects|fx)|dry (?:vocals|voice) only)\b")
-KEEP_DYNAMIC = re.compile(r"\b(?:keep (?:the |its |it )?dynamic(?:s)?|preserve (?:the )?dynamics|dynamic master|"
-                          r"don'?t squash|don'?t crush|not squashed)\b")
-LESS = re.compile(r"\b(?:less|reduce|reducing|lower|lowering|cut|cutting|tame|taming|decrease|tone down|remove|"
-                  r"removing|get rid of|kill|eliminate|too|too much|not so|fewer|turn down|pull back|back off|"
-                  r"dial back|take out|take away|strip|fix|fixing|minimi[sz]e|drop|lose|ditch|soften)\b")
-MORE = re.compile(r"\b(?:more|add|adding|boost|increase|extra|some|bump|push|enhance|bring out|bring up|turn up|"
-                  r"lift|raise|give it|needs?|want)\b")
-SCOPE_NEG_FILLER = {"the", "my", "on", "to", "any", "of", "with", "touch", "touching", "process", "processing",
-                    "change", "changing", "affect", "affecting", "alter", "mess", "messing", "apply", "add", "anything",
-                    "it", "onto", "in", "for", "do", "that", "this", "want", "i", "please"}
+    r"call|text|email|send|is (?:this|it|that)(?: \w+)? (?:any )?(?:good|ok|okay|bad|fine)|does (?:this|it) sound (?:good|ok|bad))\b"
+)
+KEEP_DRY = re.compile(
+    r"\b(?:keep (?:it|this|them|the \w+) dry|no (?:effects|fx)|dry (?:vocals|voice) only)\b"
+)
+KEEP_DYNAMIC = re.compile(
+    r"\b(?:keep (?:the |its |it )?dynamic(?:s)?|preserve (?:the )?dynamics|dynamic master|"
+    r"don'?t squash|don'?t crush|not squashed)\b"
+)
+LESS = re.compile(
+    r"\b(?:less|reduce|reducing|lower|lowering|cut|cutting|tame|taming|decrease|tone down|remove|"
+    r"removing|get rid of|kill|eliminate|too|too much|not so|fewer|turn down|pull back|back off|"
+    r"dial back|take out|take away|strip|fix|fixing|minimi[sz]e|drop|lose|ditch|soften)\b"
+)
+MORE = re.compile(
+    r"\b(?:more|add|adding|boost|increase|extra|some|bump|push|enhance|bring out|bring up|turn up|"
+    r"lift|raise|give it|needs?|want)\b"
+)
+SCOPE_NEG_FILLER = {
+    "the",
+    "my",
+    "on",
+    "to",
+    "any",
+    "of",
+    "with",
+    "touch",
+    "touching",
+    "process",
+    "processing",
+    "change",
+    "changing",
+    "affect",
+    "affecting",
+    "alter",
+    "mess",
+    "messing",
+    "apply",
+    "add",
+    "anything",
+    "it",
+    "onto",
+    "in",
+    "for",
+    "do",
+    "that",
+    "this",
+    "want",
+    "i",
+    "please",
+}
 OWN_OBJECT = re.compile(r"\b(?:it|this|the|everything|mix|track|song|master|whole|all)\b")
-DESCRIBE = re.compile(r"\b(?:has|have|there'?s|there is|there are|it'?s got|got|full of|so much|drenched in|"
-                      r"swimming in|covered in|loads of|tons of)\b")
+DESCRIBE = re.compile(
+    r"\b(?:has|have|there'?s|there is|there are|it'?s got|got|full of|so much|drenched in|"
+    r"swimming in|covered in|loads of|tons of)\b"
+)
 ADD_VERB = re.compile(r"\b(?:add|give|put|apply|want|need|more|boost|increase|make)\b")
 PRONOUN_CARRY = re.compile(r"\b(?:them|they|those|their)\b")
 
-STOP = set(["a", "an", "the", "it", "this", "that", "these", "those", "is", "are", "was", "be", "been", "to", "of", "for", "in", "on", "at", "by", "with", "and", "or", "my", "our", "your", "its", "their", "me", "i", "we", "you", "please", "can", "could", "would", "will", "should", "do", "does", "make", "makes", "making", "get", "give", "let", "us", "some", "any", "just", "really", "very", "so", "also", "then", "now", "too", "thing", "things", "kind", "sort", "like", "want", "wanted", "need", "needs", "bit", "little", "more", "less", "lot", "much", "track", "song", "file", "recording", "audio", "sound", "sounds", "sounding", "mix", "stuff", "one", "here", "there", "it's", "i'm", "what", "how", "can't", "cant", "don't", "dont", "into", "up", "down", "out", "over", "all", "everything", "something", "anything", "hey", "hi", "hello", "thanks", "thank", "okay", "ok", "yes", "yeah", "sure", "maybe", "bit", "touch", "them", "they", "him", "her", "his", "she", "he", "using", "use", "via", "remove", "fix", "add", "apply", "put", "take", "turn", "help", "try", "feel", "look", "able", "possible", "go", "going", "got", "have", "has", "had", "did", "done", "doing", "wanna", "gonna", "tweak", "change", "adjust", "improve", "work", "working", "whole", "overall", "part", "parts", "little", "tiny"])
+STOP = set(
+    [
+        "a",
+        "an",
+        "the",
+        "it",
+        "this",
+        "that",
+        "these",
+        "those",
+        "is",
+        "are",
+        "was",
+        "be",
+        "been",
+        "to",
+        "of",
+        "for",
+        "in",
+        "on",
+        "at",
+        "by",
+        "with",
+        "and",
+        "or",
+        "my",
+        "our",
+        "your",
+        "its",
+        "their",
+        "me",
+        "i",
+        "we",
+        "you",
+        "please",
+        "can",
+        "could",
+        "would",
+        "will",
+        "should",
+        "do",
+        "does",
+        "make",
+        "makes",
+        "making",
+        "get",
+        "give",
+        "let",
+        "us",
+        "some",
+        "any",
+        "just",
+        "really",
+        "very",
+        "so",
+        "also",
+        "then",
+        "now",
+        "too",
+        "thing",
+        "things",
+        "kind",
+        "sort",
+        "like",
+        "want",
+        "wanted",
+        "need",
+        "needs",
+        "bit",
+        "little",
+        "more",
+        "less",
+        "lot",
+        "much",
+        "track",
+        "song",
+        "file",
+        "recording",
+        "audio",
+        "sound",
+        "sounds",
+        "sounding",
+        "mix",
+        "stuff",
+        "one",
+        "here",
+        "there",
+        "it's",
+        "i'm",
+        "what",
+        "how",
+        "can't",
+        "cant",
+        "don't",
+        "dont",
+        "into",
+        "up",
+        "down",
+        "out",
+        "over",
+        "all",
+        "everything",
+        "something",
+        "anything",
+        "hey",
+        "hi",
+        "hello",
+        "thanks",
+        "thank",
+        "okay",
+        "ok",
+        "yes",
+        "yeah",
+        "sure",
+        "maybe",
+        "bit",
+        "touch",
+        "them",
+        "they",
+        "him",
+        "her",
+        "his",
+        "she",
+        "he",
+        "using",
+        "use",
+        "via",
+        "remove",
+        "fix",
+        "add",
+        "apply",
+        "put",
+        "take",
+        "turn",
+        "help",
+        "try",
+        "feel",
+        "look",
+        "able",
+        "possible",
+        "go",
+        "going",
+        "got",
+        "have",
+        "has",
+        "had",
+        "did",
+        "done",
+        "doing",
+        "wanna",
+        "gonna",
+        "tweak",
+        "change",
+        "adjust",
+        "improve",
+        "work",
+        "working",
+        "whole",
+        "overall",
+        "part",
+        "parts",
+        "little",
+        "tiny",
+    ]
+)
 
 NUM = r"([+-]?\d+(?:\.\d+)?)"
 NUMBERS: list[tuple[str, re.Pattern[str]]] = [
     ("lufs", re.compile(NUM + r"\s*(?:lufs|lkfs|lu)\b")),
     ("dbtp", re.compile(NUM + r"\s*(?:db ?tp|dbtp|db true[- ]?peak)\b")),
-    ("dbtp", re.compile(r"\b(?:true[- ]?peak|tp|ceiling|peaks?)(?: ceiling| limit| max(?:imum)?)?(?: of| at| to| around|"
-                        r" below| under| no higher than| =|:)?\s*" + NUM + r"(?:\s*(?:dbfs|db))?\b")),
+    (
+        "dbtp",
+        re.compile(
+            r"\b(?:true[- ]?peak|tp|ceiling|peaks?)(?: ceiling| limit| max(?:imum)?)?(?: of| at| to| around|"
+            r" below| under| no higher than| =|:)?\s*" + NUM + r"(?:\s*(?:dbfs|db))?\b"
+        ),
+    ),
     ("ratio", re.compile(NUM + r"\s*(?::|to)\s*1\b")),
     ("hz", re.compile(NUM + r"\s*(k|khz|hz)\b")),
     ("db", re.compile(NUM + r"\s*(?:db|decibels?)\b")),
@@ -117,7 +343,9 @@ NUMBERS: list[tuple[str, re.Pattern[str]]] = [
     ("s", re.compile(NUM + r"\s*(?:s|sec|secs|seconds?)\b")),
 ]
 BARE_LUFS = re.compile(r"(?<![\w.])(-\d+(?:\.\d+)?)(?![\w.%]|\s*(?:db|hz|k|ms|%|lu))")
-KEY = re.compile(r"\b(?:key of |in the key of |to |in |into )?([a-g])(#| sharp|b| flat)?\s*(major|minor|maj|min)\b")
+KEY = re.compile(
+    r"\b(?:key of |in the key of |to |in |into )?([a-g])(#| sharp|b| flat)?\s*(major|minor|maj|min)\b"
+)
 KEY_OF = re.compile(r"\b(?:key of|key to|key:)\s*([a-g])(#| sharp|b| flat)?\b(?:\s*(major|minor|maj|min))?")
 CHROMATIC = re.compile(r"\bchromatic\b")
 
@@ -281,15 +509,20 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
             cl.negated_at = nm.start()
             cl.neg_cue = nm.group(0)
             if cl.neg_cue in ("except", "minus"):  # "everything except the vocals should be brighter"
-                after = list(re.finditer(r"\S+", ctext[nm.end():]))[:2]
+                after = list(re.finditer(r"\S+", ctext[nm.end() :]))[:2]
                 cl.negated_end = nm.end() + (after[-1].end() if after else 0)
             elif cl.neg_cue in ("instead of", "rather than"):  # "instead of reverb use delay"
-                stop = re.search(r"\b(?:use|add|try|go with|do|apply|with|give)\b", ctext[nm.end():])
+                stop = re.search(r"\b(?:use|add|try|go with|do|apply|with|give)\b", ctext[nm.end() :])
                 cl.negated_end = nm.end() + stop.start() if stop else len(ctext)
             break
         # a bare noun after a negated clause ("no reverb and delay") inherits the negation
-        if cl.negated_at is None and prev_negated and len(ctext.split()) <= 2 and not MORE.search(ctext) \
-                and not comp["only"].search(ctext):
+        if (
+            cl.negated_at is None
+            and prev_negated
+            and len(ctext.split()) <= 2
+            and not MORE.search(ctext)
+            and not comp["only"].search(ctext)
+        ):
             cl.negated_at = 0
         for tgt, rx in comp["scopes"]:
             sm = rx.search(ctext)
@@ -298,12 +531,18 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
                 # "don't touch the vocals", "not on the vocals", "except the drums": the scope is ruled out;
                 # "remove the sibilance without dulling the vocal" keeps it
                 if cl.negated_at is not None and sm.start() >= cl.negated_at:
-                    between = ctext[cl.negated_at:sm.start()].split()[1:]
+                    between = ctext[cl.negated_at : sm.start()].split()[1:]
                     cl.scope_negated = all(w in SCOPE_NEG_FILLER for w in between)
                 break
         cl.prev_scope = prev_scope
-        if cl.scope is None and prev_scope and (PRONOUN_CARRY.search(ctext) or (
-                sep in ("and", "and also", "plus", ",") and not OWN_OBJECT.search(ctext))):
+        if (
+            cl.scope is None
+            and prev_scope
+            and (
+                PRONOUN_CARRY.search(ctext)
+                or (sep in ("and", "and also", "plus", ",") and not OWN_OBJECT.search(ctext))
+            )
+        ):
             cl.scope = prev_scope
         for lvl, rx in comp["intensity"]:
             if rx.search(ctext):
@@ -313,14 +552,20 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
         cl.matches = [m for m in matches if a <= m.start < b]
         last_end = a
         lead = ctext[: cl.matches[0].start - a].strip() if cl.matches else ctext
-        inherit_less = (prev_less and sep in ("and", ",", "and also", "plus") and lead in ("", "the", "some", "any", "all")
-                        and cl.matches and cl.negated_at is None)
+        inherit_less = (
+            prev_less
+            and sep in ("and", ",", "and also", "plus")
+            and lead in ("", "the", "some", "any", "all")
+            and cl.matches
+            and cl.negated_at is None
+        )
         for m in cl.matches:
             rel = m.start - a
             m.negated = (cl.negated_at is not None and cl.negated_at <= rel < cl.negated_end) or any(
-                s <= m.start < e for s, e in leave_spans)
+                s <= m.start < e for s, e in leave_spans
+            )
             m.neg_cue = cl.neg_cue if m.negated else ""
-            before = text[max(last_end, m.start - 28):m.start]
+            before = text[max(last_end, m.start - 28) : m.start]
             lm = list(LESS.finditer(before))
             mm = list(MORE.finditer(before))
             dm = list(DESCRIBE.finditer(before))
@@ -330,16 +575,33 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
                 m.modifier = "more"
             elif dm and not ADD_VERB.search(ctext):
                 m.modifier = "less"  # a description of what is there, not an ask for more
-            if inherit_less and m is cl.matches[0] and m.modifier is None and not LESS.match(m.text) \
-                    and not MORE.match(m.text):
+            if (
+                inherit_less
+                and m is cl.matches[0]
+                and m.modifier is None
+                and not LESS.match(m.text)
+                and not MORE.match(m.text)
+            ):
                 m.modifier = "less"  # "remove the noise and reverb"
             last_end = m.end
         # words nothing explained → candidates for nearest-intent matching
         covered = ctext
         for m in sorted(cl.matches, key=lambda m: -m.start):
-            covered = covered[: m.start - a] + " " + covered[m.end - a:]
-        for rx in (comp["repair"], comp["weak_repair"], comp["improve"], comp["mixdown"], comp["only"], NEG, LEAVE, KEY, KEY_OF,
-                   *(r for _, r in comp["scopes"]), *(r for _, r in comp["intensity"]), comp["speech"]):
+            covered = covered[: m.start - a] + " " + covered[m.end - a :]
+        for rx in (
+            comp["repair"],
+            comp["weak_repair"],
+            comp["improve"],
+            comp["mixdown"],
+            comp["only"],
+            NEG,
+            LEAVE,
+            KEY,
+            KEY_OF,
+            *(r for _, r in comp["scopes"]),
+            *(r for _, r in comp["intensity"]),
+            comp["speech"],
+        ):
             covered = rx.sub(" ", covered)
         words = re.findall(r"[a-z][a-z'\-]+", covered)
         cl.content = [w for w in words if w not in STOP and len(w) > 2]
@@ -351,11 +613,12 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
         prev_less = bool(cl.matches) and cl.matches[-1].modifier == "less"
 
     return Parsed(
-        text=text, clauses=clauses,
+        text=text,
+        clauses=clauses,
         speech=speech_hint or bool(comp["speech"].search(text)),
         only=bool(comp["only"].search(text)),
-        repair=bool(comp["repair"].search(text)) or (bool(comp["weak_repair"].search(text)) and not any(
-            m.kind == "term" for m in matches)),
+        repair=bool(comp["repair"].search(text))
+        or (bool(comp["weak_repair"].search(text)) and not any(m.kind == "term" for m in matches)),
         improve=bool(comp["improve"].search(text)),
         mixdown=bool(comp["mixdown"].search(text)),
         audio_words=bool(comp["audio"].search(text)) or bool(matches) or bool(numbers),

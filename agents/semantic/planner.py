@@ -26,7 +26,10 @@ REVERB_SIZE = [
 ]
 REVERB_STYLES = [
     (r"cathedral|church", {"style": "church", "room_size": 0.9, "decay_s": 4.0, "damping": 0.6}),
-    (r"(concert )?hall|stadium|arena|big room|large room|huge", {"style": "hall", "room_size": 0.8, "decay_s": 2.5}),
+    (
+        r"(concert )?hall|stadium|arena|big room|large room|huge",
+        {"style": "hall", "room_size": 0.8, "decay_s": 2.5},
+    ),
     (r"plate", {"style": "plate", "room_size": 0.5}),
     (r"small room|booth|tight room|small space|small", {"style": "small", "room_size": 0.2, "decay_s": 0.5}),
     (r"room", {"style": "room", "room_size": 0.4}),
@@ -35,20 +38,33 @@ DELAY_STYLES = [
     (r"slap[- ]?back", {"style": "slapback", "time_ms": 120.0, "feedback": 0.0}),
     (r"ping[- ]?pong", {"style": "ping_pong", "time_ms": 375.0, "feedback": 0.35}),
 ]
-PLATFORM_NAMES = {"apple_music": "Apple Music", "youtube": "YouTube", "broadcast": "EBU R128 broadcast",
-                  "audiobook": "ACX audiobook", "club": "club"}
+PLATFORM_NAMES = {
+    "apple_music": "Apple Music",
+    "youtube": "YouTube",
+    "broadcast": "EBU R128 broadcast",
+    "audiobook": "ACX audiobook",
+    "club": "club",
+}
 
-GENRE_CONTEXT = re.compile(r"\b(?:my|our|for (?:my|our|the|a)) [\w&\- ]{0,14}?\b(?:song|track|tune|record|beat|album|demo|"
-                           r"vocals?|verse|singer|band|artist|podcast|project|cover|ep|single)\b")
-STYLE_CUE = re.compile(r"\b(?:style|vibe|feel|preset|genre|flavou?r|sound like|sounds like|like a|master(?:ing|ed)?|"
-                       r"make it|turn it|give it|into)\b")
+GENRE_CONTEXT = re.compile(
+    r"\b(?:my|our|for (?:my|our|the|a)) [\w&\- ]{0,14}?\b(?:song|track|tune|record|beat|album|demo|"
+    r"vocals?|verse|singer|band|artist|podcast|project|cover|ep|single)\b"
+)
+STYLE_CUE = re.compile(
+    r"\b(?:style|vibe|feel|preset|genre|flavou?r|sound like|sounds like|like a|master(?:ing|ed)?|"
+    r"make it|turn it|give it|into)\b"
+)
 MAX_REQUEST_CHARS = 2000
-WHOLE_OBJECT = re.compile(r"\b(?:the (?:whole |entire |full )?(?:mix|track|song|master|thing)|everything|all of it)\b")
+WHOLE_OBJECT = re.compile(
+    r"\b(?:the (?:whole |entire |full )?(?:mix|track|song|master|thing)|everything|all of it)\b"
+)
 CONSTRAINT_CUES = {"not", "don't", "dont", "do not", "never", "doesn't", "does not", "shouldn't", "mustn't"}
-CAPABILITIES = ("mixpilot works on audio: cleaning (noise, clipping, room echo), tone (brighter, warmer, less "
-                "muddy, less harsh, de-essing), dynamics (compression, punch, glue), space (reverb, delay, width), "
-                "tuning vocals to a key, genre styles, and mastering to a loudness target (Spotify, Apple Music, "
-                "YouTube, podcasts, broadcast). Try e.g. 'clean this up and master it for Spotify'.")
+CAPABILITIES = (
+    "mixpilot works on audio: cleaning (noise, clipping, room echo), tone (brighter, warmer, less "
+    "muddy, less harsh, de-essing), dynamics (compression, punch, glue), space (reverb, delay, width), "
+    "tuning vocals to a key, genre styles, and mastering to a loudness target (Spotify, Apple Music, "
+    "YouTube, podcasts, broadcast). Try e.g. 'clean this up and master it for Spotify'."
+)
 
 
 # ------------------------------------------------------------------ the planner
@@ -69,26 +85,40 @@ def _platform_reason(pl: tuple[str, str | None, float, float, bool], text: str) 
 
 def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
     if m.kind == "genre":
-        if GENRE_CONTEXT.search(parsed.text[max(0, m.start - 12):m.end + 12]) and not STYLE_CUE.search(clause.text):
+        if GENRE_CONTEXT.search(parsed.text[max(0, m.start - 12) : m.end + 12]) and not STYLE_CUE.search(
+            clause.text
+        ):
             return  # "clean up the vocals for my rap song": the genre is context, not a style request
         if m.negated:
             d.note(f"no {m.obj.replace('_', '-')} styling, as asked")
             return
-        d.add("genre_preset", scaled("genre_preset", {"genre": m.obj}, clause.level), "mix",
-              f"{m.obj.replace('_', '-')} tonal balance, dynamics and width")
+        d.add(
+            "genre_preset",
+            scaled("genre_preset", {"genre": m.obj}, clause.level),
+            "mix",
+            f"{m.obj.replace('_', '-')} tonal balance, dynamics and width",
+        )
         d.explicit_tools.add("genre_preset")
         return
     if m.kind == "platform":
         if m.negated:
             return
-        strong = m.obj[4] or any(x.kind == "term" and x.obj.key == "master_tool" for x in clause.matches) \
-            or re.search(r"\bfor (a |the |my )?podcast|podcast[- ](ready|standard|loudness|level|spec|master)",
-                         parsed.text) is not None
+        strong = (
+            m.obj[4]
+            or any(x.kind == "term" and x.obj.key == "master_tool" for x in clause.matches)
+            or re.search(
+                r"\bfor (a |the |my )?podcast|podcast[- ](ready|standard|loudness|level|spec|master)",
+                parsed.text,
+            )
+            is not None
+        )
         if strong:
             if d.platform is not None:
                 if d.platform[2] != m.obj[2]:
-                    d.note(f"one loudness target per plan: kept {d.platform_text} ({d.platform[2]:g} LUFS), "
-                           f"not {m.text} ({m.obj[2]:g} LUFS)")
+                    d.note(
+                        f"one loudness target per plan: kept {d.platform_text} ({d.platform[2]:g} LUFS), "
+                        f"not {m.text} ({m.obj[2]:g} LUFS)"
+                    )
                 return
             d.platform, d.platform_text = m.obj, m.text
             d.add("master", _platform_params(m.obj), "mix", _platform_reason(m.obj, m.text))
@@ -96,9 +126,14 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
         return
     term: V.Term = m.obj
     tools = [t for t, _ in term.steps]
-    if term.key in ("louder", "quieter", "max_loud") and clause.scope in ("drums", "bass", "other") \
-            and not clause.scope_negated:
-        d.note(f"I can't change the {clause.scope}' level on its own in a mixed recording; I left the loudness as is")
+    if (
+        term.key in ("louder", "quieter", "max_loud")
+        and clause.scope in ("drums", "bass", "other")
+        and not clause.scope_negated
+    ):
+        d.note(
+            f"I can't change the {clause.scope}' level on its own in a mixed recording; I left the loudness as is"
+        )
         return
     if m.negated:
         if term.kind == "problem" and term.steps and m.neg_cue in CONSTRAINT_CUES:
@@ -119,7 +154,9 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
         if term.inverse is None:
             steps = term.steps if term.kind == "tool" and term.key != "compress_tool" else ()
             if not steps:
-                d.note(f"I can't take away '{m.text}' as such; say what you'd like instead (e.g. warmer, softer)")
+                d.note(
+                    f"I can't take away '{m.text}' as such; say what you'd like instead (e.g. warmer, softer)"
+                )
         else:
             steps = term.inverse
             if not steps:
@@ -142,7 +179,10 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
                         params.update(extra)
                         break
         elif tool == "compress" and term.key == "compress_tool":
-            for what, key, fast, slow in (("attack", "attack_ms", 5.0, 40.0), ("release", "release_ms", 60.0, 400.0)):
+            for what, key, fast, slow in (
+                ("attack", "attack_ms", 5.0, 40.0),
+                ("release", "release_ms", 60.0, 400.0),
+            ):
                 if re.search(rf"\b(fast|quick|short)(er)? {what}", clause.text):
                     params[key] = fast
                 elif re.search(rf"\b(slow|long)(er)? {what}", clause.text):
@@ -153,8 +193,14 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
                     params.update(extra)
                     break
             if re.search(r"\bfeedback|repeats|trails?\b", clause.text) and clause.level:
-                params["feedback"] = {"touch": 0.15, "bit": 0.2, "gentle": 0.2, "half": 0.45, "lot": 0.6,
-                                      "max": 0.75}[clause.level]
+                params["feedback"] = {
+                    "touch": 0.15,
+                    "bit": 0.2,
+                    "gentle": 0.2,
+                    "half": 0.45,
+                    "lot": 0.6,
+                    "max": 0.75,
+                }[clause.level]
                 d.add(tool, params, target_for(tool, clause, parsed, False), term.reason, loose=True)
                 d.explicit_tools.add(tool)
                 continue
@@ -168,14 +214,22 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
         target = term.target or target_for(tool, clause, parsed, term.voice)
         if target == "vocals" and parsed.speech:
             target = "speech"
-        loose = term.target is None and not (clause.scope and not clause.scope_negated) \
+        loose = (
+            term.target is None
+            and not (clause.scope and not clause.scope_negated)
             and not WHOLE_OBJECT.search(clause.text)
+        )
         d.add(tool, scaled(tool, params, clause.level), target, term.reason, merge_db=True, loose=loose)
         d.explicit_tools.add(tool)
 
 
-def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, intents: Any = None,
-                  diagnosis: Mapping[str, Any] | None = None) -> tuple[Plan, Forbidden]:
+def plan_semantic(
+    request: str,
+    *,
+    analysis: Mapping[str, Any] | None = None,
+    intents: Any = None,
+    diagnosis: Mapping[str, Any] | None = None,
+) -> tuple[Plan, Forbidden]:
     """Plan ``request`` offline. ``intents`` is an `IntentMatcher` (or None to skip embedding).
 
     ``diagnosis`` (`tools.diagnose.Diagnosis.to_dict()`): the recording was heard, so repairs are
@@ -205,8 +259,12 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
     if v is not None and not lufs_said and re.search(r"master|loud|quiet|target|lufs|normali|level", text):
         d.add("master", {"target_lufs": v}, "mix", f"loudness target {v:g} LUFS")
     transposing = any(w.startswith("transpose") for w in parsed.unsupported)
-    if parsed.key and d.find("pitch_correct") is None and re.search(r"\b(key|scale|tune|pitch)", text) \
-            and not transposing:
+    if (
+        parsed.key
+        and d.find("pitch_correct") is None
+        and re.search(r"\b(key|scale|tune|pitch)", text)
+        and not transposing
+    ):
         d.add("pitch_correct", {"key": parsed.key[0], "scale": parsed.key[1]}, "vocals", "tune the voice")
     if parsed.keep_dry:
         d.forbidden.tools |= {"reverb", "delay"}
@@ -218,8 +276,10 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
             st.params["glue"] = 0.0
 
     for what in parsed.unsupported:
-        d.note(f"mixpilot can't {what}; it plans audio processing (cleaning, tone, dynamics, space, tuning, "
-               "genre styles, mastering)")
+        d.note(
+            f"mixpilot can't {what}; it plans audio processing (cleaning, tone, dynamics, space, tuning, "
+            "genre styles, mastering)"
+        )
     if parsed.unsupported and all(st.tool == "genre_preset" for st in d.steps):
         d.steps.clear()  # "play some jazz", "make a trap beat": the genre was the object of what we can't do
         return d.to_plan(), d.forbidden
@@ -230,8 +290,14 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
     explicit = {s.tool for s in d.steps}
     if generic:
         rep_target = "speech" if speech else "mix"
-        repair_scope = next((c.scope for c in parsed.clauses if c.scope and not c.scope_negated
-                             and re.search(r"clean|fix|repair|tidy", c.text)), None)
+        repair_scope = next(
+            (
+                c.scope
+                for c in parsed.clauses
+                if c.scope and not c.scope_negated and re.search(r"clean|fix|repair|tidy", c.text)
+            ),
+            None,
+        )
         if repair_scope and not speech:
             rep_target = repair_scope
         # heard and asked only to clean: repair what was found, not the whole speech chain
@@ -244,11 +310,19 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
                 if d.find("eq") is None:
                     d.add("eq", dict(V.EQ_GENTLE), "mix", "gentle tonal balance")
                 if d.find("compress") is None and "compress" not in d.forbidden.tools:
-                    d.add("compress", {"amount": 0.35, "ratio": 2.0, "attack_ms": 30.0, "release_ms": 200.0}, "mix",
-                          "gentle glue compression")
+                    d.add(
+                        "compress",
+                        {"amount": 0.35, "ratio": 2.0, "attack_ms": 30.0, "release_ms": 200.0},
+                        "mix",
+                        "gentle glue compression",
+                    )
                 if d.find("master") is None:
-                    d.add("master", {"target_lufs": -14.0, "true_peak_dbtp": -1.0}, "mix",
-                          "finish at the streaming loudness of -14 LUFS")
+                    d.add(
+                        "master",
+                        {"target_lufs": -14.0, "true_peak_dbtp": -1.0},
+                        "mix",
+                        "finish at the streaming loudness of -14 LUFS",
+                    )
     elif analysis and not parsed.only:
         clip = analysis_value(analysis, "clipping_ratio")
         snr = analysis_value(analysis, "snr_db")
@@ -256,7 +330,9 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
             d.note("the recording has clipped peaks; ask to 'fix the clipping' to repair them")
         speechy = (analysis_value(analysis, "speech_probability") or 0.0) >= 0.5
         if snr is not None and snr < 15 and speechy and "denoise" not in explicit:
-            d.note(f"the recording is noisy (SNR about {snr:.0f} dB); ask to 'clean it up' to reduce the noise")
+            d.note(
+                f"the recording is noisy (SNR about {snr:.0f} dB); ask to 'clean it up' to reduce the noise"
+            )
 
     if diagnosis is not None:
         _listened(d, diagnosis, repair_asked=parsed.repair)
@@ -268,12 +344,17 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
         if "target_lufs" not in st.params and genre is not None and genre.params.get("genre") != "speech":
             g = genre.params["genre"]
             st.params["target_lufs"] = genre_loudness(g)
-            st.reason = f"{st.reason}; {g.replace('_', '-')} masters sit near {st.params['target_lufs']:g} LUFS"
+            st.reason = (
+                f"{st.reason}; {g.replace('_', '-')} masters sit near {st.params['target_lufs']:g} LUFS"
+            )
         if "target_lufs" not in st.params:
             st.params["target_lufs"] = -16.0 if speech else -14.0  # spoken word: the podcast convention
         st.params.setdefault("true_peak_dbtp", -1.0)
-        if re.search(r"\b(natural|transparent|dynamic|gentle)\b", text) and st.params["target_lufs"] > -14.0 \
-                and not re.search(r"loud|hot|competitive|radio", text):
+        if (
+            re.search(r"\b(natural|transparent|dynamic|gentle)\b", text)
+            and st.params["target_lufs"] > -14.0
+            and not re.search(r"loud|hot|competitive|radio", text)
+        ):
             st.params["target_lufs"] = -14.0
 
     # a positive, explicit ask wins over a negated mention elsewhere ("no limiting, just normalize it")
@@ -291,20 +372,32 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
         return d.to_plan(), d.forbidden
 
     # a question or chat that names no audio work is out of scope (no need to embed it)
-    if re.search(r"^(?:so,? |hi,? |hey,? )?(?:what can you do|what do you do|help|how does this work|what are you)\b",
-                 text):
+    if re.search(
+        r"^(?:so,? |hi,? |hey,? )?(?:what can you do|what do you do|help|how does this work|what are you)\b",
+        text,
+    ):
         d.steps.clear()
         d.note(CAPABILITIES)
         return d.to_plan(), d.forbidden
-    if parsed.question and not generic and not any(m.kind == "term" for c in parsed.clauses for m in c.matches):
+    if (
+        parsed.question
+        and not generic
+        and not any(m.kind == "term" for c in parsed.clauses for m in c.matches)
+    ):
         d.steps.clear()
         d.note("That is outside what I can do. " + CAPABILITIES)
         return d.to_plan(), d.forbidden
 
     # nearest intent for what the vocabulary could not explain
     comp = _compiled()
-    unexplained = [c for c in parsed.clauses if not c.matches and not c.numbers and c.content
-                   and not any(comp[k].search(c.text) for k in ("repair", "improve", "mixdown"))]
+    unexplained = [
+        c
+        for c in parsed.clauses
+        if not c.matches
+        and not c.numbers
+        and c.content
+        and not any(comp[k].search(c.text) for k in ("repair", "improve", "mixdown"))
+    ]
     matched_any = any(c.matches for c in parsed.clauses)
     nothing = not d.steps and not d.forbidden and not generic and not matched_any
     if intents is not None and (nothing or unexplained):
@@ -312,8 +405,10 @@ def plan_semantic(request: str, *, analysis: Mapping[str, Any] | None = None, in
         _nearest(d, queries, intents, parsed, analysis, whole=nothing, diagnosis=diagnosis)
     if not d.steps and not d.notes and not d.forbidden:
         if parsed.audio_words:
-            d.note("I am not sure what to change. Could you say what you'd like, e.g. 'brighter', 'less muddy', "
-                   "'remove the noise', 'more punch' or 'master for Spotify'?")
+            d.note(
+                "I am not sure what to change. Could you say what you'd like, e.g. 'brighter', 'less muddy', "
+                "'remove the noise', 'more punch' or 'master for Spotify'?"
+            )
         else:
             d.note("That is outside what I can do. " + CAPABILITIES)
     if parsed.only and d.steps:
@@ -327,16 +422,21 @@ def nothing_to_repair(diagnosis: Mapping[str, Any]) -> str:
     parts = []
     floor, snr = facts.get("noise_floor_dbfs"), facts.get("snr_db")
     if isinstance(floor, (int, float)):
-        parts.append(f"noise floor {floor:.0f} dBFS" + (f" ({snr:.0f} dB under the programme)"
-                                                        if isinstance(snr, (int, float)) else ""))
+        parts.append(
+            f"noise floor {floor:.0f} dBFS"
+            + (f" ({snr:.0f} dB under the programme)" if isinstance(snr, (int, float)) else "")
+        )
     peak = facts.get("sample_peak_dbfs")
     if isinstance(peak, (int, float)):
         parts.append(f"no clipping (sample peak {peak:+.1f} dBFS)")
     bw = facts.get("bandwidth_hz")
     if isinstance(bw, (int, float)):
         parts.append(f"content up to {bw / 1000:.1f} kHz")
-    return "I listened and found nothing to repair: " + ", ".join(parts or ["no noise, hum, clipping or band "
-                                                                            "limit"]) + "."
+    return (
+        "I listened and found nothing to repair: "
+        + ", ".join(parts or ["no noise, hum, clipping or band limit"])
+        + "."
+    )
 
 
 def _listened(d: Draft, diagnosis: Mapping[str, Any], *, repair_asked: bool) -> None:
@@ -348,13 +448,23 @@ def _listened(d: Draft, diagnosis: Mapping[str, Any], *, repair_asked: bool) -> 
     for st in repair_steps:
         wanted = REPAIRS_FOR[st.tool]
         if not found.intersection(wanted):
-            d.note(f"you asked for {st.tool.replace('_', ' ')}; I measured little "
-                   f"{' or '.join(w.replace('_', ' ') for w in wanted[:2])} to remove, so expect a small change "
-                   f"({nothing_to_repair(diagnosis).split(': ', 1)[-1].rstrip('.')})")
+            d.note(
+                f"you asked for {st.tool.replace('_', ' ')}; I measured little "
+                f"{' or '.join(w.replace('_', ' ') for w in wanted[:2])} to remove, so expect a small change "
+                f"({nothing_to_repair(diagnosis).split(': ', 1)[-1].rstrip('.')})"
+            )
 
 
-def _nearest(d: Draft, queries: list[str], intents: Any, parsed: Parsed, analysis: Mapping[str, Any] | None,
-             *, whole: bool, diagnosis: Mapping[str, Any] | None = None) -> None:
+def _nearest(
+    d: Draft,
+    queries: list[str],
+    intents: Any,
+    parsed: Parsed,
+    analysis: Mapping[str, Any] | None,
+    *,
+    whole: bool,
+    diagnosis: Mapping[str, Any] | None = None,
+) -> None:
     try:
         results = intents.match(queries)
     except Exception as exc:  # the embedder is optional: say so, never fail the plan
@@ -372,20 +482,31 @@ def _nearest(d: Draft, queries: list[str], intents: Any, parsed: Parsed, analysi
             continue
         if status == "none":
             if whole:
-                d.note("I am not sure what to change. Could you say what you'd like, e.g. 'brighter', 'less muddy', "
-                       "'remove the noise', 'more punch' or 'master for Spotify'?" if parsed.audio_words
-                       else "That is outside what I can do. " + CAPABILITIES)
+                d.note(
+                    "I am not sure what to change. Could you say what you'd like, e.g. 'brighter', 'less muddy', "
+                    "'remove the noise', 'more punch' or 'master for Spotify'?"
+                    if parsed.audio_words
+                    else "That is outside what I can do. " + CAPABILITIES
+                )
             continue
         if status == "unsure":
             if whole:
-                d.note(f"I am not sure what you mean by '{q}'. Did you mean '{intent.example}'? Please say it in "
-                       "other words, e.g. 'brighter', 'less muddy', 'remove the noise' or 'master for Spotify'.")
+                d.note(
+                    f"I am not sure what you mean by '{q}'. Did you mean '{intent.example}'? Please say it in "
+                    "other words, e.g. 'brighter', 'less muddy', 'remove the noise' or 'master for Spotify'."
+                )
             continue
         for tool, params in intent.steps:
             if tool in d.forbidden.tools:
                 continue
             if tool == "__repair__":
-                repairs(d, analysis, "speech" if parsed.speech else "mix", default_denoise=True, diagnosis=diagnosis)
+                repairs(
+                    d,
+                    analysis,
+                    "speech" if parsed.speech else "mix",
+                    default_denoise=True,
+                    diagnosis=diagnosis,
+                )
                 continue
             if tool == "__speech__":
                 speech_chain(d, analysis, with_master=True, diagnosis=diagnosis)

@@ -24,12 +24,40 @@ from functools import lru_cache
 from typing import Any
 
 #: chat shorthand → what it stands for (whole tokens)
-SHORTHAND = {"u": "you", "ur": "your", "n": "and", "pls": "please", "plz": "please", "thx": "thanks",
-             "ty": "thanks", "r": "are", "w": "with", "b4": "before", "abit": "a bit", "alil": "a little",
-             "lil": "little", "tho": "though", "rn": "right now", "vox": "vocals", "vocs": "vocals", "eq'd": "eq",
-             "pod": "podcast", "govt": "government", "yt": "youtube", "hf": "high frequencies",
-             "lows": "low end", "highs": "high end", "mids": "mids", "dont": "don't", "cant": "can't",
-             "im": "i'm", "its": "it's", "thats": "that's", "wanna": "want to", "gonna": "going to"}
+SHORTHAND = {
+    "u": "you",
+    "ur": "your",
+    "n": "and",
+    "pls": "please",
+    "plz": "please",
+    "thx": "thanks",
+    "ty": "thanks",
+    "r": "are",
+    "w": "with",
+    "b4": "before",
+    "abit": "a bit",
+    "alil": "a little",
+    "lil": "little",
+    "tho": "though",
+    "rn": "right now",
+    "vox": "vocals",
+    "vocs": "vocals",
+    "eq'd": "eq",
+    "pod": "podcast",
+    "govt": "government",
+    "yt": "youtube",
+    "hf": "high frequencies",
+    "lows": "low end",
+    "highs": "high end",
+    "mids": "mids",
+    "dont": "don't",
+    "cant": "can't",
+    "im": "i'm",
+    "its": "it's",
+    "thats": "that's",
+    "wanna": "want to",
+    "gonna": "going to",
+}
 _UNITS = r"(lufs|lu|dbtp|dbfs|db|hz|khz|ms|s|%)"
 
 
@@ -96,7 +124,7 @@ def _alternatives(rx: str) -> list[str]:
     while i < len(rx):
         ch = rx[i]
         if ch == "\\" and i + 1 < len(rx):
-            cur += rx[i:i + 2]
+            cur += rx[i : i + 2]
             i += 2
             continue
         if ch in "([":
@@ -113,7 +141,9 @@ def _alternatives(rx: str) -> list[str]:
     return out
 
 
-_WILDCARDS = re.compile(r"(?:\\[wWsSdD]|\.|\[\^[^\]]*\]|\[[^\]]*[a-z0-9]-[a-z0-9][^\]]*\])(?:[*+?]|\{\d*,?\d*\})?\??")
+_WILDCARDS = re.compile(
+    r"(?:\\[wWsSdD]|\.|\[\^[^\]]*\]|\[[^\]]*[a-z0-9]-[a-z0-9][^\]]*\])(?:[*+?]|\{\d*,?\d*\})?\??"
+)
 
 
 @lru_cache(maxsize=1)
@@ -141,8 +171,11 @@ def _lexicon() -> tuple[frozenset[str], frozenset[str]]:
             except Exception:  # lookarounds exrex cannot enumerate: keep the literal runs
                 generated = re.findall(r"[a-z]{3,}", alt)
             for g in generated:
-                found = [w for w in re.findall(r"[a-z][a-z'\-]*[a-z]", g.lower()) if len(w) >= 3 and
-                         not re.search(r"(.)\1\1|\d", w)]
+                found = [
+                    w
+                    for w in re.findall(r"[a-z][a-z'\-]*[a-z]", g.lower())
+                    if len(w) >= 3 and not re.search(r"(.)\1\1|\d", w)
+                ]
                 words.update(found)
                 if cut:
                     stems.update(found)
@@ -202,9 +235,13 @@ def nearest(word: str) -> tuple[str | None, bool]:
     # ties: swapped letters, then a dropped letter ("bost" → "boost", "softr" → "softer"), then an extra
     # one, then the same first letter; still tied is unsure
     stems = _lexicon()[1]
-    rules = (lambda c: c not in stems,  # a whole word before a pattern's stem
-             lambda c: sorted(c) == sorted(word),  # two letters swapped
-             lambda c: _subsequence(word, c), lambda c: _subsequence(c, word), lambda c: c[0] == word[0])
+    rules = (
+        lambda c: c not in stems,  # a whole word before a pattern's stem
+        lambda c: sorted(c) == sorted(word),  # two letters swapped
+        lambda c: _subsequence(word, c),
+        lambda c: _subsequence(c, word),
+        lambda c: c[0] == word[0],
+    )
     for rule in rules:
         narrowed = [c for c in top if rule(c)]
         if len(narrowed) == 1:
@@ -232,7 +269,9 @@ def correct(text: str) -> Reading:
     # numbers glued to units, shorthand numbers: "-14lufs", "3db", "8k", "4 spotify"
     t = re.sub(rf"(?i)(\d)({_UNITS})\b", r"\1 \2", t)
     t = re.sub(r"(?i)\b(\d+(?:\.\d+)?) ?k\b(?! ?hz)", r"\1 kHz", t)
-    t = re.sub(r"(?i)\b4 (?=(?:spotify|apple|youtube|tidal|amazon|podcasts?|radio|tiktok|the|my|a)\b)", "for ", t)
+    t = re.sub(
+        r"(?i)\b4 (?=(?:spotify|apple|youtube|tidal|amazon|podcasts?|radio|tiktok|the|my|a)\b)", "for ", t
+    )
     t = re.sub(r"(?i)\bw/ ?(?=\w)", "with ", t)
     reading = Reading(t)
     out: list[str] = []
@@ -250,7 +289,7 @@ def correct(text: str) -> Reading:
             elif cand is not None:
                 reading.unsure.append(word)
         if repl is not None:
-            out.append(t[pos:m.start()])
+            out.append(t[pos : m.start()])
             out.append(repl)
             pos = m.end()
     out.append(t[pos:])

@@ -47,7 +47,9 @@ async def register(state: AppState, session: AsyncSession, *, email: str, passwo
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, detail="an account with this email already exists") from None
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail="an account with this email already exists"
+        ) from None
     return user
 
 
@@ -55,14 +57,20 @@ async def issue_tokens(state: AppState, session: AsyncSession, user_id: str) -> 
     """A new access + refresh pair; the refresh token is recorded (single use, revocable) and committed."""
     cfg = state.tokens
     jti = uuid.uuid4().hex
-    await db.add_refresh_token(session, owner_id=user_id, jti=jti, expires_at=datetime.now(UTC) + cfg.refresh_ttl)
+    await db.add_refresh_token(
+        session, owner_id=user_id, jti=jti, expires_at=datetime.now(UTC) + cfg.refresh_ttl
+    )
     await session.commit()
-    return TokenOut(access_token=create_token(cfg, subject=user_id, type="access"),
-                    refresh_token=create_token(cfg, subject=user_id, type="refresh", jti=jti),
-                    expires_in=int(cfg.access_ttl.total_seconds()))
+    return TokenOut(
+        access_token=create_token(cfg, subject=user_id, type="access"),
+        refresh_token=create_token(cfg, subject=user_id, type="refresh", jti=jti),
+        expires_in=int(cfg.access_ttl.total_seconds()),
+    )
 
 
-async def login(state: AppState, session: AsyncSession, *, email: str, password: str, client: str) -> TokenOut:
+async def login(
+    state: AppState, session: AsyncSession, *, email: str, password: str, client: str
+) -> TokenOut:
     """Tokens for a correct email + password; the same 401 for every failure; 429 when throttled.
 
     Throttled: an account from one address after `login_max_failures` failures; an address after
@@ -76,8 +84,11 @@ async def login(state: AppState, session: AsyncSession, *, email: str, password:
         if wait and state.throttle.known(known):
             wait = 0.0
     if wait > 0:
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail="too many failed logins: try again later",
-                            headers={"Retry-After": str(int(wait) + 1)})
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail="too many failed logins: try again later",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
     user = await db.get_user_by_email(session, email=email) if len(email) <= 320 else None
     if user is None or not user.is_active or not user.password_hash:
         ok = await run_in_threadpool(check_password_unknown_user, password)
@@ -106,9 +117,12 @@ async def refresh(state: AppState, session: AsyncSession, *, refresh_token: str)
     spent = await db.use_refresh_token(session, owner_id=user.id, jti=claims["jti"])
     if spent != "ok":
         await session.commit()  # a reuse revokes the user's other refresh tokens: keep that
-        raise unauthorized({"reused": "refresh token already used: every session was signed out, sign in again",
-                            "revoked": "refresh token revoked or expired: sign in again"}.get(
-                                spent, "unknown refresh token: sign in again"))
+        raise unauthorized(
+            {
+                "reused": "refresh token already used: every session was signed out, sign in again",
+                "revoked": "refresh token revoked or expired: sign in again",
+            }.get(spent, "unknown refresh token: sign in again")
+        )
     return await issue_tokens(state, session, user.id)
 
 

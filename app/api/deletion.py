@@ -31,26 +31,41 @@ ACTIVE = ("queued", "running")
 
 async def delete_file(state: AppState, session: AsyncSession, *, owner_id: str, file_id: str) -> None:
     await owned_file(session, owner_id=owner_id, file_id=file_id)
-    busy = (await session.execute(select(db.Job.id).where(
-        db.Job.owner_id == owner_id, db.Job.status.in_(ACTIVE), db.Job.audio_id == file_id).limit(1))
+    busy = (
+        await session.execute(
+            select(db.Job.id)
+            .where(db.Job.owner_id == owner_id, db.Job.status.in_(ACTIVE), db.Job.audio_id == file_id)
+            .limit(1)
+        )
     ).scalar_one_or_none()
     if busy is None:  # a second input (a vocal, a reference) is in the job's inputs
-        for job_id, inputs in (await session.execute(select(db.Job.id, db.Job.inputs).where(
-                db.Job.owner_id == owner_id, db.Job.status.in_(ACTIVE)))).all():
+        for job_id, inputs in (
+            await session.execute(
+                select(db.Job.id, db.Job.inputs).where(db.Job.owner_id == owner_id, db.Job.status.in_(ACTIVE))
+            )
+        ).all():
             if file_id in (inputs or {}).values():
                 busy = job_id
                 break
     if busy is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            detail=f"file '{file_id}' is used by job '{busy}', which is still queued or running: "
-                                   "wait for it or cancel it")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"file '{file_id}' is used by job '{busy}', which is still queued or running: "
+            "wait for it or cancel it",
+        )
     configs = select(db.MixingConfiguration.id).where(
         db.MixingConfiguration.owner_id == owner_id,
-        or_(db.MixingConfiguration.audio_id == file_id, db.MixingConfiguration.result_id == file_id))
-    vectors = await _vector_ids(session, owner_id, or_(db.AudioFeatureVector.audio_id == file_id,
-                                                       db.AudioFeatureVector.configuration_id.in_(configs)))
+        or_(db.MixingConfiguration.audio_id == file_id, db.MixingConfiguration.result_id == file_id),
+    )
+    vectors = await _vector_ids(
+        session,
+        owner_id,
+        or_(db.AudioFeatureVector.audio_id == file_id, db.AudioFeatureVector.configuration_id.in_(configs)),
+    )
     await _delete_derived(session, owner_id, configs, vectors)
-    await session.execute(delete(db.AudioFile).where(db.AudioFile.owner_id == owner_id, db.AudioFile.id == file_id))
+    await session.execute(
+        delete(db.AudioFile).where(db.AudioFile.owner_id == owner_id, db.AudioFile.id == file_id)
+    )
     await session.commit()
     await _forget(state, session, vectors=vectors, audio_ids=[file_id])
 
@@ -59,35 +74,58 @@ async def delete_thread(state: AppState, session: AsyncSession, *, owner_id: str
     conv = await db.get_conversation(session, owner_id=owner_id, thread_id=thread_id)
     if conv is None:
         raise not_found("thread", thread_id)
-    jobs = (await session.execute(select(db.Job).where(db.Job.owner_id == owner_id,
-                                                       db.Job.thread_id == thread_id))).scalars().all()
+    jobs = (
+        (
+            await session.execute(
+                select(db.Job).where(db.Job.owner_id == owner_id, db.Job.thread_id == thread_id)
+            )
+        )
+        .scalars()
+        .all()
+    )
     busy = [j.id for j in jobs if j.status in ACTIVE]
     if busy:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            detail=f"thread '{thread_id}' has job '{busy[0]}' queued or running: wait for it "
-                                   "or cancel it")
-    results = {str(j.result["file_id"]) for j in jobs if isinstance(j.result, dict) and j.result.get("file_id")}
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"thread '{thread_id}' has job '{busy[0]}' queued or running: wait for it or cancel it",
+        )
+    results = {
+        str(j.result["file_id"]) for j in jobs if isinstance(j.result, dict) and j.result.get("file_id")
+    }
     inputs = {j.audio_id for j in jobs} | {v for j in jobs for v in (j.inputs or {}).values()}
     results -= inputs  # an upload the thread worked on stays the user's
-    configs = select(db.MixingConfiguration.id).where(db.MixingConfiguration.owner_id == owner_id,
-                                                      db.MixingConfiguration.thread_id == thread_id)
-    vectors = await _vector_ids(session, owner_id, or_(db.AudioFeatureVector.configuration_id.in_(configs),
-                                                       db.AudioFeatureVector.audio_id.in_(results)))
+    configs = select(db.MixingConfiguration.id).where(
+        db.MixingConfiguration.owner_id == owner_id, db.MixingConfiguration.thread_id == thread_id
+    )
+    vectors = await _vector_ids(
+        session,
+        owner_id,
+        or_(db.AudioFeatureVector.configuration_id.in_(configs), db.AudioFeatureVector.audio_id.in_(results)),
+    )
     await _delete_derived(session, owner_id, configs, vectors)
     await session.execute(delete(db.Job).where(db.Job.owner_id == owner_id, db.Job.thread_id == thread_id))
     if results:
-        await session.execute(delete(db.AudioFile).where(db.AudioFile.owner_id == owner_id,
-                                                         db.AudioFile.id.in_(results)))
-    await session.execute(delete(db.Conversation).where(db.Conversation.owner_id == owner_id,
-                                                        db.Conversation.id == thread_id))
+        await session.execute(
+            delete(db.AudioFile).where(db.AudioFile.owner_id == owner_id, db.AudioFile.id.in_(results))
+        )
+    await session.execute(
+        delete(db.Conversation).where(db.Conversation.owner_id == owner_id, db.Conversation.id == thread_id)
+    )
     await session.commit()
     await run_in_threadpool(_delete_checkpoints, state.service, thread_id)
     await _forget(state, session, vectors=vectors, audio_ids=sorted(results))
 
 
 async def _vector_ids(session: AsyncSession, owner_id: str, where: Any) -> list[str]:
-    return list((await session.execute(select(db.AudioFeatureVector.id).where(
-        db.AudioFeatureVector.owner_id == owner_id, where))).scalars().all())
+    return list(
+        (
+            await session.execute(
+                select(db.AudioFeatureVector.id).where(db.AudioFeatureVector.owner_id == owner_id, where)
+            )
+        )
+        .scalars()
+        .all()
+    )
 
 
 async def _delete_derived(session: AsyncSession, owner_id: str, configs: Any, vectors: list[str]) -> None:
@@ -97,16 +135,24 @@ async def _delete_derived(session: AsyncSession, owner_id: str, configs: Any, ve
     ids = list((await session.execute(configs)).scalars().all())
     if ids:
         await session.execute(delete(db.Feedback).where(db.Feedback.configuration_id.in_(ids)))
-        await session.execute(delete(db.MixingConfiguration).where(db.MixingConfiguration.owner_id == owner_id,
-                                                                   db.MixingConfiguration.id.in_(ids)))
+        await session.execute(
+            delete(db.MixingConfiguration).where(
+                db.MixingConfiguration.owner_id == owner_id, db.MixingConfiguration.id.in_(ids)
+            )
+        )
 
 
-async def _forget(state: AppState, session: AsyncSession, *, vectors: list[str], audio_ids: list[str]) -> None:
+async def _forget(
+    state: AppState, session: AsyncSession, *, vectors: list[str], audio_ids: list[str]
+) -> None:
     """After the commit: the Chroma vectors, and the audio (and renditions) no account holds any more."""
     orphans = []
     for audio_id in audio_ids:
-        held = (await session.execute(select(func.count()).select_from(db.AudioFile).where(
-            db.AudioFile.id == audio_id))).scalar_one()
+        held = (
+            await session.execute(
+                select(func.count()).select_from(db.AudioFile).where(db.AudioFile.id == audio_id)
+            )
+        ).scalar_one()
         if not held:
             orphans.append(audio_id)
 

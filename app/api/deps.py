@@ -68,7 +68,9 @@ async def get_current_user(state: StateDep, token: TokenDep) -> db.User:
     if not token:
         raise unauthorized("not authenticated: send 'Authorization: Bearer <access token>'")
     seen = state.verified.get(token)
-    if seen is not None and time.time() < seen[1]:  # these exact bytes passed every check, and it is not expired
+    if (
+        seen is not None and time.time() < seen[1]
+    ):  # these exact bytes passed every check, and it is not expired
         user_id = seen[0]
     else:
         try:
@@ -84,7 +86,9 @@ async def get_current_user(state: StateDep, token: TokenDep) -> db.User:
     hit = state.users.get(user_id) if ttl > 0 else None
     if hit is not None and hit[0] > now:
         email, is_active, created_at = hit[1]
-        user = db.User(id=user_id, email=email, is_active=is_active, created_at=created_at)  # a transient copy
+        user = db.User(
+            id=user_id, email=email, is_active=is_active, created_at=created_at
+        )  # a transient copy
     else:
         user = await state.reads.user(user_id)
         if user is not None and ttl > 0:

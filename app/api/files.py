@@ -33,21 +33,35 @@ DOWNLOAD_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}
 
 class BodyTooLarge(HTTPException):
     def __init__(self, limit: int) -> None:
-        super().__init__(413,
-                         detail=f"request body too large: the limit is {limit / 1024 / 1024:.0f} MB")
+        super().__init__(413, detail=f"request body too large: the limit is {limit / 1024 / 1024:.0f} MB")
 
 
 class BodyLimit:
     """ASGI middleware: refuse request bodies over the limit (Content-Length first, then as they stream)."""
 
-    def __init__(self, app: Any, *, upload_limit: int, other_limit: int = 1024 * 1024,
-                 upload_path: str = "/api/v1/files") -> None:
-        self.app, self.upload_limit, self.other_limit, self.upload_path = app, upload_limit, other_limit, upload_path
+    def __init__(
+        self,
+        app: Any,
+        *,
+        upload_limit: int,
+        other_limit: int = 1024 * 1024,
+        upload_path: str = "/api/v1/files",
+    ) -> None:
+        self.app, self.upload_limit, self.other_limit, self.upload_path = (
+            app,
+            upload_limit,
+            other_limit,
+            upload_path,
+        )
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.upload_limit + 64 * 1024 if scope["path"].rstrip("/") == self.upload_path else self.other_limit
+        limit = (
+            self.upload_limit + 64 * 1024
+            if scope["path"].rstrip("/") == self.upload_path
+            else self.other_limit
+        )
         for name, value in scope.get("headers") or []:
             if name == b"content-length":
                 try:
@@ -74,9 +88,17 @@ async def _send_413(send: Any, limit: int) -> None:
     import json
 
     body = json.dumps({"detail": BodyTooLarge(limit).detail}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -108,11 +130,15 @@ def decode_budget(state: AppState, used_samples: int) -> tuple[int, bool]:
 
 
 def quota_message(state: AppState, used_samples: int) -> str:
-    return (f"your stored audio decodes to {used_samples * 4 / 1e6:.0f} MB of the "
-            f"{state.settings.user_audio_bytes / 1e6:.0f} MB you may keep: this upload would exceed it")
+    return (
+        f"your stored audio decodes to {used_samples * 4 / 1e6:.0f} MB of the "
+        f"{state.settings.user_audio_bytes / 1e6:.0f} MB you may keep: this upload would exceed it"
+    )
 
 
-async def accept_upload(state: AppState, session: AsyncSession, *, owner_id: str, upload: UploadFile) -> FileOut:
+async def accept_upload(
+    state: AppState, session: AsyncSession, *, owner_id: str, upload: UploadFile
+) -> FileOut:
     from tools.audio import AudioError, AudioTooLarge, load
 
     name = _safe_name(upload.filename)
@@ -128,28 +154,46 @@ async def accept_upload(state: AppState, session: AsyncSession, *, owner_id: str
                     raise BodyTooLarge(limit)
                 out.write(chunk)
         if size == 0:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{name}: file is empty (0 bytes)")
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"{name}: file is empty (0 bytes)"
+            )
         used = await db.stored_samples(session, owner_id=owner_id)
         budget, by_quota = decode_budget(state, used)
         try:
             async with state.decode_slots:
-                audio = await run_in_threadpool(load, tmp, max_duration_s=state.settings.max_duration_s,
-                                                require_signal=True, max_samples=budget)
+                audio = await run_in_threadpool(
+                    load,
+                    tmp,
+                    max_duration_s=state.settings.max_duration_s,
+                    require_signal=True,
+                    max_samples=budget,
+                )
         except AudioTooLarge as exc:
             detail = quota_message(state, used) if by_quota else _message(exc, tmp, name)
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=detail) from None
         except (AudioError, ValueError, OSError) as exc:
             msg = _message(exc, tmp, name)
-            code = (status.HTTP_415_UNSUPPORTED_MEDIA_TYPE if "not a readable audio" in msg or "format" in msg
-                    else status.HTTP_422_UNPROCESSABLE_CONTENT)
+            code = (
+                status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
+                if "not a readable audio" in msg or "format" in msg
+                else status.HTTP_422_UNPROCESSABLE_CONTENT
+            )
             raise HTTPException(code, detail=msg) from None
         audio_id = await run_in_threadpool(state.service.import_audio, audio)
     finally:
         tmp.unlink(missing_ok=True)
     existing = await db.get_audio_file(session, owner_id=owner_id, audio_id=audio_id)
     row = existing or await db.add_audio_file(
-        session, owner_id=owner_id, audio_id=audio_id, duration_s=audio.duration_s, sample_rate=audio.sample_rate,
-        channels=audio.channels, format=suffix.lstrip(".") or None, original_filename=name, size_bytes=size)
+        session,
+        owner_id=owner_id,
+        audio_id=audio_id,
+        duration_s=audio.duration_s,
+        sample_rate=audio.sample_rate,
+        channels=audio.channels,
+        format=suffix.lstrip(".") or None,
+        original_filename=name,
+        size_bytes=size,
+    )
     await session.commit()
     return file_out(row, deduplicated=existing is not None)
 
@@ -168,12 +212,26 @@ def upload_fingerprint(upload: UploadFile) -> str:
     return fingerprint(upload.filename or "", digest.hexdigest())
 
 
-def file_out(row: db.AudioFile, *, deduplicated: bool = False, analysis: dict[str, Any] | None = None,
-             diagnosis: dict[str, Any] | None = None) -> FileOut:
-    return FileOut(id=row.id, filename=row.original_filename, format=row.format, duration_s=row.duration_s,
-                   sample_rate=row.sample_rate, channels=row.channels, size_bytes=row.size_bytes,
-                   created_at=row.created_at, deduplicated=deduplicated, analysis=analysis,
-                   diagnosis=Diagnosis.model_validate(diagnosis) if diagnosis is not None else None)
+def file_out(
+    row: db.AudioFile,
+    *,
+    deduplicated: bool = False,
+    analysis: dict[str, Any] | None = None,
+    diagnosis: dict[str, Any] | None = None,
+) -> FileOut:
+    return FileOut(
+        id=row.id,
+        filename=row.original_filename,
+        format=row.format,
+        duration_s=row.duration_s,
+        sample_rate=row.sample_rate,
+        channels=row.channels,
+        size_bytes=row.size_bytes,
+        created_at=row.created_at,
+        deduplicated=deduplicated,
+        analysis=analysis,
+        diagnosis=Diagnosis.model_validate(diagnosis) if diagnosis is not None else None,
+    )
 
 
 async def read_file(state: AppState, *, owner_id: str, file_id: str) -> db.AudioFile:
@@ -227,7 +285,9 @@ def rendition_key(*, format: str, bit_depth: int | None) -> str:
     if format == "mp3" and bit_depth is not None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="bit_depth does not apply to mp3")
     if format == "flac" and bit_depth == 32:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="FLAC is 16 or 24 bit; use wav for 32")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="FLAC is 16 or 24 bit; use wav for 32"
+        )
     return "mp3" if format == "mp3" else f"{format}-{bit_depth or 24}"
 
 
@@ -295,11 +355,16 @@ async def rendition(state: AppState, row: db.AudioFile, *, format: str, bit_dept
         try:
             sha = await run_in_threadpool(_produce_rendition, state, row.id, key, format, depth)
         except KeyError:
-            raise HTTPException(status.HTTP_410_GONE,
-                                detail=f"the audio of file '{row.id}' is no longer stored") from None
+            raise HTTPException(
+                status.HTTP_410_GONE, detail=f"the audio of file '{row.id}' is no longer stored"
+            ) from None
     stem = Path(row.original_filename or f"mixpilot-{row.id[:8]}").stem
-    return Rendition(path=_content_path(state, sha, format), sha256=sha, media_type=DOWNLOAD_TYPES[format],
-                     filename=f"{stem}.{format}")
+    return Rendition(
+        path=_content_path(state, sha, format),
+        sha256=sha,
+        media_type=DOWNLOAD_TYPES[format],
+        filename=f"{stem}.{format}",
+    )
 
 
 def remove_renditions(state: AppState, version_id: str) -> int:

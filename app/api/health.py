@@ -57,16 +57,30 @@ async def readiness(state: AppState) -> dict[str, dict[str, Any]]:
             reg = state.service.registry
             names = list(reg)
             unavailable = [n for n in names if not reg[n].availability()[0]]
-            missing = [s.name for s in state.settings.weight_sources().list_models()
-                       if s.card is not None and s.card.default and not s.installed]
-            return f"{len(names) - len(unavailable)}/{len(names)} tools available" + (
-                f" (unavailable: {', '.join(sorted(unavailable))})" if unavailable else "") + (
-                f"; not installed: {', '.join(missing)} (`mixpilot models pull NAME`; GET /api/v1/models)"
-                if missing else "; neural models installed")
+            missing = [
+                s.name
+                for s in state.settings.weight_sources().list_models()
+                if s.card is not None and s.card.default and not s.installed
+            ]
+            return (
+                f"{len(names) - len(unavailable)}/{len(names)} tools available"
+                + (f" (unavailable: {', '.join(sorted(unavailable))})" if unavailable else "")
+                + (
+                    f"; not installed: {', '.join(missing)} (`mixpilot models pull NAME`; GET /api/v1/models)"
+                    if missing
+                    else "; neural models installed"
+                )
+            )
+
         return await run_in_threadpool(check)
 
     async def queue() -> str:
         return await state.runner.check()
 
-    return {"database": await _timed(database), "cache": await _timed(cache), "storage": await _timed(storage),
-            "models": await _timed(models), "queue": await _timed(queue)}
+    return {
+        "database": await _timed(database),
+        "cache": await _timed(cache),
+        "storage": await _timed(storage),
+        "models": await _timed(models),
+        "queue": await _timed(queue),
+    }

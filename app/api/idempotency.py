@@ -27,13 +27,16 @@ from memory import db
 TTL = timedelta(hours=24)
 #: visible ASCII, 1–255 characters (a UUID is the usual choice)
 KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
-KEY_DESCRIPTION = ("send the same POST again with the same key to get the first response instead of a second "
-                   "job or file (kept 24 h; the same key with another request is a 422)")
+KEY_DESCRIPTION = (
+    "send the same POST again with the same key to get the first response instead of a second "
+    "job or file (kept 24 h; the same key with another request is a 422)"
+)
 #: the header parameter of a route that takes a key
 KeyHeader = Annotated[str | None, Header(pattern=KEY_PATTERN, description=KEY_DESCRIPTION)]
 #: documented on every route that takes the key
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    409: {"description": "a request with this Idempotency-Key is still running: retry in a second"}}
+    409: {"description": "a request with this Idempotency-Key is still running: retry in a second"}
+}
 
 
 def fingerprint(*parts: bytes | str) -> str:
@@ -46,9 +49,17 @@ def fingerprint(*parts: bytes | str) -> str:
     return h.hexdigest()
 
 
-async def run_once(state: AppState, *, owner_id: str, scope: str, key: str | None, request_hash: str,
-                   create: Callable[[], Awaitable[BaseModel]], status_code: int,
-                   location: Callable[[Any], str | None] | None = None) -> JSONResponse:
+async def run_once(
+    state: AppState,
+    *,
+    owner_id: str,
+    scope: str,
+    key: str | None,
+    request_hash: str,
+    create: Callable[[], Awaitable[BaseModel]],
+    status_code: int,
+    location: Callable[[Any], str | None] | None = None,
+) -> JSONResponse:
     """`create()` once per (user, `scope`, `key`) and its response; without a key, simply `create()`."""
     if key is None:
         return _respond(await create(), status_code, location)
@@ -74,18 +85,26 @@ async def run_once(state: AppState, *, owner_id: str, scope: str, key: str | Non
 
 def _respond(out: BaseModel, status_code: int, location: Callable[[Any], str | None] | None) -> JSONResponse:
     where = location(out) if location is not None else None
-    return JSONResponse(out.model_dump(mode="json"), status_code=status_code,
-                        headers={"Location": where} if where else None)
+    return JSONResponse(
+        out.model_dump(mode="json"), status_code=status_code, headers={"Location": where} if where else None
+    )
 
 
-async def _claim(state: AppState, *, owner_id: str, scope: str, key: str,
-                 request_hash: str) -> str | JSONResponse:
+async def _claim(
+    state: AppState, *, owner_id: str, scope: str, key: str, request_hash: str
+) -> str | JSONResponse:
     """The id of a new pending row for the key, or the answer when the key is already known."""
     for _ in range(2):
         async with state.sessions() as s:
-            row = (await s.execute(select(db.IdempotencyKey).where(
-                db.IdempotencyKey.owner_id == owner_id, db.IdempotencyKey.scope == scope,
-                db.IdempotencyKey.key == key))).scalar_one_or_none()
+            row = (
+                await s.execute(
+                    select(db.IdempotencyKey).where(
+                        db.IdempotencyKey.owner_id == owner_id,
+                        db.IdempotencyKey.scope == scope,
+                        db.IdempotencyKey.key == key,
+                    )
+                )
+            ).scalar_one_or_none()
             if row is not None and _expired(row):
                 await s.delete(row)
                 await s.commit()
@@ -100,8 +119,11 @@ async def _claim(state: AppState, *, owner_id: str, scope: str, key: str,
                 await s.rollback()
                 continue
             return pending.id
-    raise HTTPException(status.HTTP_409_CONFLICT, headers={"Retry-After": "1"},
-                        detail=f"a request with Idempotency-Key '{key[:60]}' is still running: retry in a second")
+    raise HTTPException(
+        status.HTTP_409_CONFLICT,
+        headers={"Retry-After": "1"},
+        detail=f"a request with Idempotency-Key '{key[:60]}' is still running: retry in a second",
+    )
 
 
 def _expired(row: db.IdempotencyKey) -> bool:
@@ -111,12 +133,16 @@ def _expired(row: db.IdempotencyKey) -> bool:
 
 def _known(row: db.IdempotencyKey, *, key: str, request_hash: str) -> JSONResponse:
     if row.fingerprint != request_hash:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail=f"Idempotency-Key '{key[:60]}' was used with a different request: "
-                                   "send a new key for a new request")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"Idempotency-Key '{key[:60]}' was used with a different request: "
+            "send a new key for a new request",
+        )
     if row.status_code is None:
-        raise HTTPException(status.HTTP_409_CONFLICT, headers={"Retry-After": "1"},
-                            detail=f"a request with Idempotency-Key '{key[:60]}' is still running: "
-                                   "retry in a second")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            headers={"Retry-After": "1"},
+            detail=f"a request with Idempotency-Key '{key[:60]}' is still running: retry in a second",
+        )
     headers = {"Idempotent-Replayed": "true"} | ({"Location": row.location} if row.location else {})
     return JSONResponse(row.response, status_code=row.status_code, headers=headers)

@@ -18,8 +18,10 @@ from memory import db
 def _memory(state: AppState) -> Any:
     memory = getattr(state.service, "memory", None)
     if memory is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            detail="memory is not configured on this server: feedback and recommendations are off")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="memory is not configured on this server: feedback and recommendations are off",
+        )
     return memory
 
 
@@ -31,9 +33,13 @@ async def rate(state: AppState, session: AsyncSession, *, owner_id: str, body: F
         if job is None:
             raise not_found("job", body.job_id)
         if not job.turn_id:
-            raise HTTPException(status.HTTP_409_CONFLICT, detail=(
-                f"job '{body.job_id}' has nothing to rate ({job.status}; only finished jobs that changed the "
-                "audio can be rated)"))
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                detail=(
+                    f"job '{body.job_id}' has nothing to rate ({job.status}; only finished jobs that changed the "
+                    "audio can be rated)"
+                ),
+            )
         ref = job.turn_id
     else:
         ref = body.ref
@@ -41,9 +47,16 @@ async def rate(state: AppState, session: AsyncSession, *, owner_id: str, body: F
     if found is None:
         raise not_found("turn", body.ref)
     try:
-        understood = await run_in_threadpool(lambda: state.service.feedback(
-            found["id"], rating=body.rating, aspects=body.aspects or None, comment=body.comment, liked=body.liked,
-            user_id=owner_id))
+        understood = await run_in_threadpool(
+            lambda: state.service.feedback(
+                found["id"],
+                rating=body.rating,
+                aspects=body.aspects or None,
+                comment=body.comment,
+                liked=body.liked,
+                user_id=owner_id,
+            )
+        )
     except KeyError:
         raise not_found("turn", body.ref) from None
     except ValueError as exc:
@@ -51,8 +64,9 @@ async def rate(state: AppState, session: AsyncSession, *, owner_id: str, body: F
     return FeedbackOut(ok=True, turn_id=found["id"], understood=list(understood or []))
 
 
-async def recommend(state: AppState, session: AsyncSession, *, owner_id: str, file_id: str,
-                    request: str) -> RecommendationsOut:
+async def recommend(
+    state: AppState, session: AsyncSession, *, owner_id: str, file_id: str, request: str
+) -> RecommendationsOut:
     memory = _memory(state)
     await owned_file(session, owner_id=owner_id, file_id=file_id)
 

@@ -54,18 +54,37 @@ def build_router() -> APIRouter:
     )
     from app.api.schemas import Message, Responses, ValidationMessage
 
-    common: Responses = {400: {"model": Message, "description": "malformed request body"},
-                         422: {"model": ValidationMessage, "description": "invalid request or unusable input"},
-                         401: {"model": Message, "description": "missing, expired, forged or wrong-type token"},
-                         413: {"model": Message, "description": "request body over the limit"}}
+    common: Responses = {
+        400: {"model": Message, "description": "malformed request body"},
+        422: {"model": ValidationMessage, "description": "invalid request or unusable input"},
+        401: {"model": Message, "description": "missing, expired, forged or wrong-type token"},
+        413: {"model": Message, "description": "request body over the limit"},
+    }
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, files, chat, jobs, threads, feedback, recommendations, enhancement, models, webhooks):
+    for module in (
+        auth,
+        files,
+        chat,
+        jobs,
+        threads,
+        feedback,
+        recommendations,
+        enhancement,
+        models,
+        webhooks,
+    ):
         api.include_router(module.router, responses=common)
     return api
 
 
-def create_app(settings: Settings | None = None, *, service: Any = None, in_process_jobs: bool | None = None,
-               sweep_every_s: float | None = None, freeze_gc: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    service: Any = None,
+    in_process_jobs: bool | None = None,
+    sweep_every_s: float | None = None,
+    freeze_gc: bool = False,
+) -> FastAPI:
     """The app for `settings`; `service` reuses an existing `Mixpilot` (tests, the UI), not closed here.
 
     `freeze_gc` (`mixpilot serve`): once started, move every object alive to the collector's
@@ -102,8 +121,15 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
         store = JobStore(sessions)
         bus = make_bus(settings, loop=loop, in_process=in_process)
         # threads are the only way to run jobs on an injected service object
-        runner = make_runner(settings, store=store, bus=bus, service=svc, loop=loop, in_process=in_process,
-                             injected_service=not own_service)
+        runner = make_runner(
+            settings,
+            store=store,
+            bus=bus,
+            service=svc,
+            loop=loop,
+            in_process=in_process,
+            injected_service=not own_service,
+        )
         await runner.start()
         from app.jobs.recovery import recover, startup_stale_s
 
@@ -111,9 +137,18 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
         # they missed two heartbeats
         await recover(store, runner, settings, startup=True, stale_s=startup_stale_s(settings), bus=bus)
         reads = Reads(database_url(settings), sessions)
-        state = AppState(settings=settings, service=svc, engine=engine, sessions=sessions, tokens=tokens,
-                         throttle=login_throttle(settings), runner=runner, bus=bus,
-                         reads=reads, decode_slots=asyncio.Semaphore(settings.decode_slots))
+        state = AppState(
+            settings=settings,
+            service=svc,
+            engine=engine,
+            sessions=sessions,
+            tokens=tokens,
+            throttle=login_throttle(settings),
+            runner=runner,
+            bus=bus,
+            reads=reads,
+            decode_slots=asyncio.Semaphore(settings.decode_slots),
+        )
         app.state.mp = state
 
         async def housekeeping() -> None:
@@ -152,10 +187,28 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
                 svc.close()
 
     production = settings.environment == "production"
-    app = FastAPI(title="mixpilot API", version=_version(), description=DESCRIPTION, lifespan=lifespan,
-                  docs_url=None if production else "/docs", redoc_url=None if production else "/redoc",
-                  openapi_tags=[{"name": n} for n in ("auth", "files", "chat", "jobs", "threads", "feedback",
-                                                       "recommendations", "enhancement", "health")])
+    app = FastAPI(
+        title="mixpilot API",
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None if production else "/docs",
+        redoc_url=None if production else "/redoc",
+        openapi_tags=[
+            {"name": n}
+            for n in (
+                "auth",
+                "files",
+                "chat",
+                "jobs",
+                "threads",
+                "feedback",
+                "recommendations",
+                "enhancement",
+                "health",
+            )
+        ],
+    )
     app.include_router(health.router)
     app.include_router(build_router())
     app.add_middleware(BodyLimit, upload_limit=settings.max_upload_bytes, upload_path=f"{API_PREFIX}/files")
@@ -164,8 +217,10 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": e.get("type")}
-                  for e in exc.errors()]
+        errors = [
+            {"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         detail = f"{'.'.join(first['loc'])}: {first['msg']}".lstrip(": ")
         if len(errors) > 1:
@@ -177,10 +232,21 @@ def create_app(settings: Settings | None = None, *, service: Any = None, in_proc
         """Last resort, in every environment: the body names a request id, never the error (it may quote SQL,
         parameters or paths); the log has the traceback under that id."""
         request_id = uuid.uuid4().hex
-        log.error("unhandled error %s on %s %s", request_id, request.method, request.url.path,
-                  exc_info=(type(exc), exc, exc.__traceback__))
-        return JSONResponse({"detail": f"internal error (request id {request_id}): the server log has the details",
-                             "request_id": request_id}, status_code=500, headers={"X-Request-ID": request_id})
+        log.error(
+            "unhandled error %s on %s %s",
+            request_id,
+            request.method,
+            request.url.path,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        return JSONResponse(
+            {
+                "detail": f"internal error (request id {request_id}): the server log has the details",
+                "request_id": request_id,
+            },
+            status_code=500,
+            headers={"X-Request-ID": request_id},
+        )
 
     return app
 

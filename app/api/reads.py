@@ -68,10 +68,12 @@ class _PgQuery:
         table = model.__table__
         cols = table.columns
         self.keys = keys
-        self.sql = (f"SELECT {', '.join('t.' + quote(c.name) for c in cols)} FROM {quote(table.name)} AS t "
-                    f"JOIN unnest({', '.join(f'${i}::varchar[]' for i in range(1, len(keys) + 1))}) "
-                    f"AS k({', '.join(quote(k) for k in keys)}) "
-                    f"ON {' AND '.join(f't.{quote(k)} = k.{quote(k)}' for k in keys)}")
+        self.sql = (
+            f"SELECT {', '.join('t.' + quote(c.name) for c in cols)} FROM {quote(table.name)} AS t "
+            f"JOIN unnest({', '.join(f'${i}::varchar[]' for i in range(1, len(keys) + 1))}) "
+            f"AS k({', '.join(quote(k) for k in keys)}) "
+            f"ON {' AND '.join(f't.{quote(k)} = k.{quote(k)}' for k in keys)}"
+        )
         self.model = model
         self.names = {c.name: c.key for c in cols}
         self.json = frozenset(c.name for c in cols if isinstance(c.type, JSON))
@@ -119,7 +121,7 @@ class _Batcher:
         batch, self.waiting = self.waiting, {}
         items = list(batch.items())
         for i in range(0, len(items), self.MAX_KEYS):
-            task = asyncio.get_running_loop().create_task(self._run(dict(items[i:i + self.MAX_KEYS])))
+            task = asyncio.get_running_loop().create_task(self._run(dict(items[i : i + self.MAX_KEYS])))
             self.flushes.add(task)
             task.add_done_callback(self.flushes.discard)
 
@@ -133,10 +135,22 @@ class _Batcher:
         except Exception as exc:  # any failure: the session path answers (or fails) instead
             # connection trouble is expected now and then (a server restart, a connection the server
             # dropped: asyncpg may then report an InternalClientError before it notices the close)
-            expected = isinstance(exc, (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
-                                        asyncpg.exceptions.InternalClientError))
-            log.log(logging.DEBUG if expected else logging.WARNING, "direct read fell back to the session (%s: %s)",
-                    type(exc).__name__, exc)
+            expected = isinstance(
+                exc,
+                (
+                    OSError,
+                    asyncio.TimeoutError,
+                    asyncpg.PostgresError,
+                    asyncpg.InterfaceError,
+                    asyncpg.exceptions.InternalClientError,
+                ),
+            )
+            log.log(
+                logging.DEBUG if expected else logging.WARNING,
+                "direct read fell back to the session (%s: %s)",
+                type(exc).__name__,
+                exc,
+            )
             for futs in batch.values():
                 for fut in futs:
                     if not fut.done():
@@ -155,14 +169,22 @@ class _Batcher:
                     fut.set_result(rec)
 
 
-_PG = {"job": _PgQuery(db.Job, "id", "owner_id"), "file": _PgQuery(db.AudioFile, "id", "owner_id"),
-       "user": _PgQuery(db.User, "id")}
+_PG = {
+    "job": _PgQuery(db.Job, "id", "owner_id"),
+    "file": _PgQuery(db.AudioFile, "id", "owner_id"),
+    "user": _PgQuery(db.User, "id"),
+}
 
 
 def inline_url(url: str) -> str | None:
     """The synchronous driver's URL for a SQLite file database; None for anything else."""
     u = make_url(db.normalize_url(url))
-    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:" or "mode=memory" in str(u):
+    if (
+        u.get_backend_name() != "sqlite"
+        or not u.database
+        or u.database == ":memory:"
+        or "mode=memory" in str(u)
+    ):
         return None
     return str(u.set(drivername="sqlite+pysqlite"))
 
@@ -210,8 +232,11 @@ class Reads:
         if self._conn is None:
             if self.url is None:
                 raise RuntimeError("inline reads need a SQLite URL")
-            engine = create_engine(self.url, isolation_level="AUTOCOMMIT",
-                                   connect_args={"timeout": 0, "check_same_thread": False})
+            engine = create_engine(
+                self.url,
+                isolation_level="AUTOCOMMIT",
+                connect_args={"timeout": 0, "check_same_thread": False},
+            )
 
             @event.listens_for(engine, "connect")
             def _read_only(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -242,8 +267,9 @@ class Reads:
                 if self._pool is None:
                     import asyncpg
 
-                    self._pool = await asyncpg.create_pool(**(self.pg or {}), min_size=0, max_size=self.pg_pool_size,
-                                                           reset=_keep_session_state)
+                    self._pool = await asyncpg.create_pool(
+                        **(self.pg or {}), min_size=0, max_size=self.pg_pool_size, reset=_keep_session_state
+                    )
         return self._pool
 
     async def _direct(self, kind: str, params: dict[str, str]) -> Any:
@@ -273,16 +299,27 @@ class Reads:
             return await by_session(session)
 
     async def user(self, user_id: str) -> db.User | None:
-        return await self._read("user", _USER, db.User, {"id": user_id},
-                                lambda s: db.get_user(s, user_id=user_id))
+        return await self._read(
+            "user", _USER, db.User, {"id": user_id}, lambda s: db.get_user(s, user_id=user_id)
+        )
 
     async def job(self, *, owner_id: str, job_id: str) -> db.Job | None:
-        return await self._read("job", _JOB, db.Job, {"id": job_id, "owner_id": owner_id},
-                                lambda s: db.get_job(s, owner_id=owner_id, job_id=job_id))
+        return await self._read(
+            "job",
+            _JOB,
+            db.Job,
+            {"id": job_id, "owner_id": owner_id},
+            lambda s: db.get_job(s, owner_id=owner_id, job_id=job_id),
+        )
 
     async def audio_file(self, *, owner_id: str, file_id: str) -> db.AudioFile | None:
-        return await self._read("file", _FILE, db.AudioFile, {"id": file_id, "owner_id": owner_id},
-                                lambda s: db.get_audio_file(s, owner_id=owner_id, audio_id=file_id))
+        return await self._read(
+            "file",
+            _FILE,
+            db.AudioFile,
+            {"id": file_id, "owner_id": owner_id},
+            lambda s: db.get_audio_file(s, owner_id=owner_id, audio_id=file_id),
+        )
 
     def close(self) -> None:
         """Close the SQLite connection (the Postgres pool needs `aclose`)."""

@@ -248,10 +248,14 @@ class ChatIn(RequestIn):
     )
     thread_id: Line | None = Field(None, pattern=ID_PATTERN, description="continue this conversation")
     callback_url: Line | None = Field(
-        None, max_length=2048, pattern=r"^https?://[^/\s]+\S*$", examples=["https://example.com/hooks/mixpilot"],
+        None,
+        max_length=2048,
+        pattern=r"^https?://[^/\s]+\S*$",
+        examples=["https://example.com/hooks/mixpilot"],
         description="POSTed the job (`job.succeeded`, `job.failed`, `job.cancelled`) once it ends, signed "
-                    "as Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`; the secret: "
-                    "GET /api/v1/webhooks/secret); retried with backoff until it answers 2xx")
+        "as Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`; the secret: "
+        "GET /api/v1/webhooks/secret); retried with backoff until it answers 2xx",
+    )
 
     @model_validator(mode="after")
     def _ids(self) -> ChatIn:
@@ -618,7 +622,8 @@ class HealthOut(BaseModel):
     status: Literal["ok"] = "ok"
     version: str
     models: dict[str, bool] = Field(
-        default_factory=dict, description="neural model → installed on this server (`mixpilot models list`)")
+        default_factory=dict, description="neural model → installed on this server (`mixpilot models list`)"
+    )
 
 
 class ReadyOut(BaseModel):

@@ -88,12 +88,26 @@ class TokenConfig:
     refresh_ttl: timedelta = timedelta(days=14)
 
 
-def create_token(cfg: TokenConfig, *, subject: str, type: TokenType, now: datetime | None = None,
-                 ttl: timedelta | None = None, jti: str | None = None) -> str:
+def create_token(
+    cfg: TokenConfig,
+    *,
+    subject: str,
+    type: TokenType,
+    now: datetime | None = None,
+    ttl: timedelta | None = None,
+    jti: str | None = None,
+) -> str:
     now = now or datetime.now(UTC)
     ttl = ttl if ttl is not None else (cfg.access_ttl if type == "access" else cfg.refresh_ttl)
-    claims = {"sub": subject, "type": type, "iss": cfg.issuer, "aud": cfg.audience, "iat": int(now.timestamp()),
-              "exp": int((now + ttl).timestamp()), "jti": jti or uuid.uuid4().hex}
+    claims = {
+        "sub": subject,
+        "type": type,
+        "iss": cfg.issuer,
+        "aud": cfg.audience,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+        "jti": jti or uuid.uuid4().hex,
+    }
     return jwt.encode(claims, cfg.secret, algorithm=cfg.algorithm)
 
 
@@ -107,8 +121,15 @@ def decode_claims(cfg: TokenConfig, token: str, *, expected_type: TokenType) -> 
     if not token:
         raise TokenError("missing token")
     try:
-        claims = jwt.decode(token, cfg.secret, algorithms=[cfg.algorithm], audience=cfg.audience, issuer=cfg.issuer,
-                            options={"require": _REQUIRED_CLAIMS}, leeway=5)
+        claims = jwt.decode(
+            token,
+            cfg.secret,
+            algorithms=[cfg.algorithm],
+            audience=cfg.audience,
+            issuer=cfg.issuer,
+            options={"require": _REQUIRED_CLAIMS},
+            leeway=5,
+        )
     except jwt.ExpiredSignatureError:
         raise TokenError("token expired") from None
     except jwt.PyJWTError:
@@ -150,7 +171,9 @@ def password_problem(password: str, *, email: str = "") -> str | None:
     local = email.split("@", 1)[0].lower()
     if folded in common_passwords() or re.sub(r"\d+$", "", folded) in common_passwords() and len(folded) < 12:
         return "password is on a list of common or leaked passwords: choose another (a few words work well)"
-    if folded in (email.lower(), local) or (len(local) >= 4 and folded.startswith(local) and len(folded) - len(local) < 4):
+    if folded in (email.lower(), local) or (
+        len(local) >= 4 and folded.startswith(local) and len(folded) - len(local) < 4
+    ):
         return "password is your email address: choose another"
     return None
 
@@ -202,8 +225,11 @@ def client_address(peer: str | None, headers: Any, trusted: list[str] | tuple[st
     if forwarded:
         hops = _forwarded_for(forwarded)
     else:
-        for value in headers.getlist("x-forwarded-for") if hasattr(headers, "getlist") else [
-                headers.get("x-forwarded-for") or ""]:
+        for value in (
+            headers.getlist("x-forwarded-for")
+            if hasattr(headers, "getlist")
+            else [headers.get("x-forwarded-for") or ""]
+        ):
             hops.extend(h for h in value.split(",") if h.strip())
     for hop in reversed(hops):
         ip = _ip(hop)
@@ -233,8 +259,14 @@ class LoginThrottle:
     account's. (Several API processes each keep their own counts here: `RedisLoginThrottle` shares them.)
     """
 
-    def __init__(self, *, max_failures: int = 5, window_s: float = 300.0, max_keys: int = 100_000,
-                 max_address_failures: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        max_failures: int = 5,
+        window_s: float = 300.0,
+        max_keys: int = 100_000,
+        max_address_failures: int = 100,
+    ) -> None:
         self.max_failures, self.window_s, self.max_keys = max_failures, window_s, max_keys
         self.max_address_failures = max_address_failures
         self._fails: dict[str, deque[float]] = {}
@@ -294,15 +326,24 @@ class RedisLoginThrottle:
     blocks a login: the in-process `fallback` counts meanwhile.
     """
 
-    def __init__(self, url: str, *, max_failures: int = 5, window_s: float = 300.0, prefix: str = "mixpilot:login:",
-                 fallback: LoginThrottle | None = None, max_address_failures: int = 100) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_failures: int = 5,
+        window_s: float = 300.0,
+        prefix: str = "mixpilot:login:",
+        fallback: LoginThrottle | None = None,
+        max_address_failures: int = 100,
+    ) -> None:
         import redis
 
         self.max_failures, self.window_s, self.prefix = max_failures, window_s, prefix
         self.max_address_failures = max_address_failures
         self._r = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self.fallback = fallback or LoginThrottle(max_failures=max_failures, window_s=window_s,
-                                                  max_address_failures=max_address_failures)
+        self.fallback = fallback or LoginThrottle(
+            max_failures=max_failures, window_s=window_s, max_address_failures=max_address_failures
+        )
 
     def remember(self, key: str) -> None:
         self.fallback.remember(key)
@@ -352,13 +393,20 @@ class RedisLoginThrottle:
 
 def login_throttle(settings: Any) -> LoginThrottle | RedisLoginThrottle:
     """The throttle for these settings: shared in Redis when ``redis_url`` is set, else in-process."""
-    local = LoginThrottle(max_failures=settings.login_max_failures, window_s=settings.login_window_s,
-                          max_address_failures=settings.login_max_address_failures)
+    local = LoginThrottle(
+        max_failures=settings.login_max_failures,
+        window_s=settings.login_window_s,
+        max_address_failures=settings.login_max_address_failures,
+    )
     if not settings.redis_url:
         return local
     try:
-        return RedisLoginThrottle(settings.redis_url, max_failures=settings.login_max_failures,
-                                  window_s=settings.login_window_s, fallback=local,
-                                  max_address_failures=settings.login_max_address_failures)
+        return RedisLoginThrottle(
+            settings.redis_url,
+            max_failures=settings.login_max_failures,
+            window_s=settings.login_window_s,
+            fallback=local,
+            max_address_failures=settings.login_max_address_failures,
+        )
     except Exception:
         return local

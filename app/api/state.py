@@ -38,6 +38,11 @@ class AppState:
 def token_config(settings: Settings) -> TokenConfig:
     from datetime import timedelta
 
-    return TokenConfig(secret=settings.api_secret(), issuer=settings.jwt_issuer, audience=settings.jwt_audience,
-                       algorithm=settings.jwt_algorithm, access_ttl=timedelta(minutes=settings.access_token_minutes),
-                       refresh_ttl=timedelta(days=settings.refresh_token_days))
+    return TokenConfig(
+        secret=settings.api_secret(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        algorithm=settings.jwt_algorithm,
+        access_ttl=timedelta(minutes=settings.access_token_minutes),
+        refresh_ttl=timedelta(days=settings.refresh_token_days),
+    )

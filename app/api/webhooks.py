@@ -75,8 +75,9 @@ def check_url(settings: Any, url: str) -> None:
     from fastapi import HTTPException, status
 
     if settings.environment == "production" and not url.startswith("https://"):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            detail="body.callback_url: must be https:// in production")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="body.callback_url: must be https:// in production"
+        )
 
 
 async def add_callback(session: AsyncSession, *, owner_id: str, job_id: str, url: str) -> None:
@@ -95,11 +96,19 @@ async def deliver_due(state: Any, *, client: Any = None) -> int:
     policy: WebhookPolicy = state.webhooks
     now = db.utcnow()
     async with state.sessions() as s:
-        due = (await s.execute(
-            select(db.JobCallback, db.Job).join(db.Job, db.Job.id == db.JobCallback.job_id)
-            .where(db.JobCallback.state == "pending", db.JobCallback.next_at <= now,
-                   db.Job.status.in_(tuple(TERMINAL)))
-            .order_by(db.JobCallback.next_at).limit(policy.batch))).all()
+        due = (
+            await s.execute(
+                select(db.JobCallback, db.Job)
+                .join(db.Job, db.Job.id == db.JobCallback.job_id)
+                .where(
+                    db.JobCallback.state == "pending",
+                    db.JobCallback.next_at <= now,
+                    db.Job.status.in_(tuple(TERMINAL)),
+                )
+                .order_by(db.JobCallback.next_at)
+                .limit(policy.batch)
+            )
+        ).all()
     if not due:
         return 0
     own = client is None
@@ -116,20 +125,35 @@ async def _deliver(state: Any, client: Any, cb: db.JobCallback, job: db.Job, pol
     from app.api.conversations import job_out
 
     async with state.sessions() as s:  # claim this attempt (another API process may be on the same row)
-        claimed = await s.execute(update(db.JobCallback).where(
-            db.JobCallback.job_id == cb.job_id, db.JobCallback.state == "pending",
-            db.JobCallback.attempts == cb.attempts).values(
-            attempts=cb.attempts + 1, next_at=db.utcnow() + timedelta(seconds=policy.timeout_s * 3)))
+        claimed = await s.execute(
+            update(db.JobCallback)
+            .where(
+                db.JobCallback.job_id == cb.job_id,
+                db.JobCallback.state == "pending",
+                db.JobCallback.attempts == cb.attempts,
+            )
+            .values(attempts=cb.attempts + 1, next_at=db.utcnow() + timedelta(seconds=policy.timeout_s * 3))
+        )
         await s.commit()
         if db._rowcount(claimed) != 1:
             return
     attempt = cb.attempts + 1
     msg_id, ts = f"msg_{job.id}", int(time.time())
-    body = json.dumps({"type": f"job.{job.status}", "timestamp": db.utcnow().isoformat(),
-                       "data": job_out(job).model_dump(mode="json")}, separators=(",", ":")).encode()
-    headers = {"content-type": "application/json", "user-agent": "mixpilot-webhooks/1",
-               "webhook-id": msg_id, "webhook-timestamp": str(ts),
-               "webhook-signature": sign(secret_for(state.tokens.secret, cb.owner_id), msg_id, ts, body)}
+    body = json.dumps(
+        {
+            "type": f"job.{job.status}",
+            "timestamp": db.utcnow().isoformat(),
+            "data": job_out(job).model_dump(mode="json"),
+        },
+        separators=(",", ":"),
+    ).encode()
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "mixpilot-webhooks/1",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": sign(secret_for(state.tokens.secret, cb.owner_id), msg_id, ts, body),
+    }
     status_code: int | None = None
     error: str | None = None
     try:

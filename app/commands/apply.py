@@ -15,8 +15,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", help="input audio file")
     p.add_argument("--tool", "-t", required=True, help="canonical tool name (see `mixpilot tools`)")
     p.add_argument("--param", "-p", action="append", metavar="KEY=VALUE", help="tool parameter (repeatable)")
-    p.add_argument("--input", "-i", action="append", metavar="NAME=FILE",
-                   help="second input a tool needs, e.g. voice=vocal.wav or reference=ref.flac")
+    p.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        metavar="NAME=FILE",
+        help="second input a tool needs, e.g. voice=vocal.wav or reference=ref.flac",
+    )
     p.add_argument("-o", "--output", required=True, help="output file")
     add_output_args(p)
     p.add_argument("--json", action="store_true", help="print the tool's report as JSON")
@@ -25,7 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def add_output_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", choices=["wav", "flac", "mp3"], help="output format (default: from the extension)")
+    p.add_argument(
+        "--format", choices=["wav", "flac", "mp3"], help="output format (default: from the extension)"
+    )
     p.add_argument("--bit-depth", type=int, choices=[16, 24, 32], help="WAV 16/24/32 (float), FLAC 16/24")
     p.add_argument("--mp3-bitrate", type=int, default=320, help="MP3 bitrate in kbps (default 320)")
 
@@ -77,8 +84,18 @@ def run(args: argparse.Namespace) -> int:
         save(result.audio, out, format=fmt, bit_depth=depth, mp3_bitrate_kbps=args.mp3_bitrate)
 
     if args.json:
-        print(json.dumps({"tool": spec.name, "params": params.model_dump(mode="json"), "output": str(out),
-                          "report": result.report, "warnings": result.warnings}, default=str))
+        print(
+            json.dumps(
+                {
+                    "tool": spec.name,
+                    "params": params.model_dump(mode="json"),
+                    "output": str(out),
+                    "report": result.report,
+                    "warnings": result.warnings,
+                },
+                default=str,
+            )
+        )
     else:
         rows = [(k.replace("_", " "), fmt_value(v)) for k, v in result.report.items()]
         rows.append(("output", str(out)))

@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
         thread = args.thread or svc.new_thread_id()
         pending = svc.import_audio(args.file) if args.file else None
         current = None
-        print(f"mixpilot chat (thread {thread}). Say what you want; `save FILE` writes the result, `quit` ends.")
+        print(
+            f"mixpilot chat (thread {thread}). Say what you want; `save FILE` writes the result, `quit` ends."
+        )
         while True:
             try:
                 line = input("you> ").strip()

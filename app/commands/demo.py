@@ -11,7 +11,9 @@ DEMO_REQUEST = "clean and master this in a pop style"
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="process the bundled example song and write the result")
-    p.add_argument("-o", "--output", default="out/demo_master.wav", help="output file (default out/demo_master.wav)")
+    p.add_argument(
+        "-o", "--output", default="out/demo_master.wav", help="output file (default out/demo_master.wav)"
+    )
     p.add_argument("--request", default=DEMO_REQUEST, help=f'what to ask (default "{DEMO_REQUEST}")')
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
     p.set_defaults(func=run)
@@ -25,7 +27,9 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    print(f'mixpilot demo: "{args.request}" on {EXAMPLE.name} (Slow Motion Dream, Steven M Bryant, CC BY 3.0)')
+    print(
+        f'mixpilot demo: "{args.request}" on {EXAMPLE.name} (Slow Motion Dream, Steven M Bryant, CC BY 3.0)'
+    )
     with open_service(Settings()) as svc:
         audio_id = svc.import_audio(EXAMPLE)
         with Progress("working", quiet=args.quiet) as progress:

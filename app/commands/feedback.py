@@ -16,11 +16,19 @@ ASPECT_HELP = "aspect rating 1–5: vocal_clarity, balance, width, tone, loudnes
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("feedback", help="rate a result (1–5) so mixpilot learns what you like")
-    p.add_argument("target", metavar="JOB_OR_FILE", help="turn id, job id, audio id, or the input/output file")
-    p.add_argument("--rating", "-r", type=int, required=True, choices=range(1, 6), metavar="N", help="overall 1–5")
+    p.add_argument(
+        "target", metavar="JOB_OR_FILE", help="turn id, job id, audio id, or the input/output file"
+    )
+    p.add_argument(
+        "--rating", "-r", type=int, required=True, choices=range(1, 6), metavar="N", help="overall 1–5"
+    )
     p.add_argument("--aspect", "-a", action="append", metavar="NAME=N", help=ASPECT_HELP)
-    p.add_argument("--comment", "-m", help="free text; words like \"too bright\" or \"a bit quiet\" steer the settings"
-                   " recommended for similar audio next time")
+    p.add_argument(
+        "--comment",
+        "-m",
+        help='free text; words like "too bright" or "a bit quiet" steer the settings'
+        " recommended for similar audio next time",
+    )
     liked = p.add_mutually_exclusive_group()
     liked.add_argument("--liked", dest="liked", action="store_const", const=True, default=None)
     liked.add_argument("--disliked", dest="liked", action="store_const", const=False)
@@ -74,7 +82,9 @@ def resolve_turn(svc, target: str, *, user_id: str | None = None) -> str:
             continue
         if float(np.max(np.abs(stored.samples - audio.samples))) < 2e-3:
             return turn["id"]
-    raise CliError(f"'{target}' is not a result or input mixpilot processed here; rate it by turn id or job id")
+    raise CliError(
+        f"'{target}' is not a result or input mixpilot processed here; rate it by turn id or job id"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,10 +97,17 @@ def run(args: argparse.Namespace) -> int:
         if svc.memory is None:
             raise CliError("memory is not available (see the warning above), so feedback cannot be stored")
         turn_id = resolve_turn(svc, args.target)
-        understood = svc.feedback(turn_id, rating=args.rating, aspects=aspects or None, comment=args.comment,
-                                  liked=args.liked)
-    stored = {"turn_id": turn_id, "rating": args.rating, "aspects": aspects, "comment": args.comment,
-              "liked": args.liked, "understood": understood or []}
+        understood = svc.feedback(
+            turn_id, rating=args.rating, aspects=aspects or None, comment=args.comment, liked=args.liked
+        )
+    stored = {
+        "turn_id": turn_id,
+        "rating": args.rating,
+        "aspects": aspects,
+        "comment": args.comment,
+        "liked": args.liked,
+        "understood": understood or [],
+    }
     if args.json:
         print(json.dumps(stored))
     else:

@@ -18,14 +18,24 @@ from app.errors import CliError
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan", help="show the plan for a request (tools, params, order) without running it")
     p.add_argument("request", nargs="?", help='what you want, e.g. "clean and master this in a pop style"')
-    p.add_argument("--audio", "-a", metavar="FILE", help="recording to analyse first: its facts fill the plan's gaps")
-    p.add_argument("--thread", metavar="NAME",
-                   help="conversation name, created on first use: the same NAME continues it (follow-ups, "
-                        "questions about what was done, 'ok, fix it' plans what was suggested)")
-    p.add_argument("--batch", metavar="FILE", help="plan one request per line of FILE ('-' = stdin); JSON lines out")
+    p.add_argument(
+        "--audio", "-a", metavar="FILE", help="recording to analyse first: its facts fill the plan's gaps"
+    )
+    p.add_argument(
+        "--thread",
+        metavar="NAME",
+        help="conversation name, created on first use: the same NAME continues it (follow-ups, "
+        "questions about what was done, 'ok, fix it' plans what was suggested)",
+    )
+    p.add_argument(
+        "--batch", metavar="FILE", help="plan one request per line of FILE ('-' = stdin); JSON lines out"
+    )
     p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
-    p.add_argument("--all-tools", action="store_true",
-                   help="plan with every canonical tool, even those not available on this machine")
+    p.add_argument(
+        "--all-tools",
+        action="store_true",
+        help="plan with every canonical tool, even those not available on this machine",
+    )
     p.set_defaults(func=run)
 
 
@@ -68,8 +78,11 @@ def _on_thread(args: argparse.Namespace, settings) -> dict:
         note = None
         ctx = svc.thread_context(args.thread)
         if audio_id is None and not (ctx or {}).get("current_id"):
-            note = (f"no conversation '{args.thread}' yet: started a new thread; attach a recording with --audio"
-                    if ctx is None else f"thread '{args.thread}' has no recording yet: attach one with --audio")
+            note = (
+                f"no conversation '{args.thread}' yet: started a new thread; attach a recording with --audio"
+                if ctx is None
+                else f"thread '{args.thread}' has no recording yet: attach one with --audio"
+            )
         result = svc.turn(args.request, thread_id=args.thread, audio_id=audio_id, plan_only=True)
     out = _contract(result.plan)
     if note:
@@ -95,7 +108,9 @@ def _human(plan) -> str:
         return "\n".join(lines)
     lines = [f"plan ({plan.source}):" if plan.steps else f"no steps ({plan.source})"]
     for i, s in enumerate(plan.steps, 1):
-        params = " ".join(f"{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}" for k, v in s.params.items())
+        params = " ".join(
+            f"{k}={json.dumps(v) if isinstance(v, (list, dict)) else v}" for k, v in s.params.items()
+        )
         target = "" if s.target == "mix" else f" [{s.target}]"
         lines.append(f"  {i}. {s.tool}{target} {params}".rstrip() + (f" — {s.reason}" if s.reason else ""))
     for n in plan.notes:
@@ -124,8 +139,13 @@ def run(args: argparse.Namespace) -> int:
     from agents.planner import make_plan
 
     def plan_one(request: str):
-        return make_plan(request, analysis=analysis, diagnosis=diagnosis, settings=settings,
-                         allow_unavailable=args.all_tools)
+        return make_plan(
+            request,
+            analysis=analysis,
+            diagnosis=diagnosis,
+            settings=settings,
+            allow_unavailable=args.all_tools,
+        )
 
     if args.batch is not None:
         stream = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")  # noqa: SIM115 - closed below unless stdin

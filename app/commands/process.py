@@ -8,9 +8,15 @@ import sys
 
 from app.commands.apply import add_output_args, output_plan
 
-SHOWN = [("integrated_lufs", "loudness", "LUFS"), ("true_peak_dbtp", "true peak", "dBTP"), ("lra_lu", "LRA", "LU"),
-         ("snr_db", "SNR", "dB"), ("clipping_ratio", "clipping", ""), ("spectral_centroid_hz", "centroid", "Hz"),
-         ("stereo_correlation", "correlation", "")]
+SHOWN = [
+    ("integrated_lufs", "loudness", "LUFS"),
+    ("true_peak_dbtp", "true peak", "dBTP"),
+    ("lra_lu", "LRA", "LU"),
+    ("snr_db", "SNR", "dB"),
+    ("clipping_ratio", "clipping", ""),
+    ("spectral_centroid_hz", "centroid", "Hz"),
+    ("stereo_correlation", "correlation", ""),
+]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,11 +24,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("file", help="input audio file")
     p.add_argument("request", help='what you want, e.g. "clean and master this in a pop style"')
     p.add_argument("-o", "--output", required=True, help="output file")
-    p.add_argument("--input", "-i", action="append", metavar="NAME=FILE",
-                   help="second input: voice=vocal.wav (mix, sidechain) or reference=ref.flac")
-    p.add_argument("--thread", metavar="NAME",
-                   help="conversation name, created on first use; the same NAME continues it ('ok, fix it' runs "
-                        "what was suggested)")
+    p.add_argument(
+        "--input",
+        "-i",
+        action="append",
+        metavar="NAME=FILE",
+        help="second input: voice=vocal.wav (mix, sidechain) or reference=ref.flac",
+    )
+    p.add_argument(
+        "--thread",
+        metavar="NAME",
+        help="conversation name, created on first use; the same NAME continues it ('ok, fix it' runs "
+        "what was suggested)",
+    )
     add_output_args(p)
     p.add_argument("--json", action="store_true", help="print the turn result as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress display")
@@ -44,10 +58,13 @@ def progress_printer(progress):
         if e.get("event") == "step_started":
             progress(e["index"] / max(e["total"], 1), f"{e['tool']} ({e['index'] + 1}/{e['total']})")
         elif e.get("event") == "step_progress":
-            progress((e["index"] + e.get("fraction", 0)) / max(e["total"], 1),
-                     f"{e['tool']} ({e['index'] + 1}/{e['total']}) {e.get('message', '')}".strip())
+            progress(
+                (e["index"] + e.get("fraction", 0)) / max(e["total"], 1),
+                f"{e['tool']} ({e['index'] + 1}/{e['total']}) {e.get('message', '')}".strip(),
+            )
         elif e.get("event") == "stage":
             progress(0.0 if e["stage"] != "evaluate" else 0.99, e["stage"])
+
     return on_event
 
 
@@ -65,11 +82,18 @@ def run(args: argparse.Namespace) -> int:
                 audio_id = None
         inputs = {name: svc.import_audio(str(path)) for name, path in parse_kv(args.input, "--input").items()}
         with Progress("working", quiet=args.quiet or args.json) as progress:
-            result = svc.turn(args.request, thread_id=args.thread, audio_id=audio_id, inputs=inputs,
-                              on_event=progress_printer(progress))
+            result = svc.turn(
+                args.request,
+                thread_id=args.thread,
+                audio_id=audio_id,
+                inputs=inputs,
+                on_event=progress_printer(progress),
+            )
             wrote = bool(result.output_id) and result.kind not in ("answer", "clarify", "none")
             if wrote and result.output_id:
-                svc.export(result.output_id, out, format=fmt, bit_depth=depth, mp3_bitrate_kbps=args.mp3_bitrate)
+                svc.export(
+                    result.output_id, out, format=fmt, bit_depth=depth, mp3_bitrate_kbps=args.mp3_bitrate
+                )
     if args.json:
         d = result.to_dict()
         d["output"] = str(out) if wrote else None
@@ -81,8 +105,10 @@ def run(args: argparse.Namespace) -> int:
     if wrote:
         print(f"written: {out}   (thread {result.thread_id})")
     elif result.kind in ("answer", "clarify", "none"):
-        print(f"nothing was written: {result.kind} turn, no audio change (thread {result.thread_id})",
-              file=sys.stderr)
+        print(
+            f"nothing was written: {result.kind} turn, no audio change (thread {result.thread_id})",
+            file=sys.stderr,
+        )
     else:
         print("nothing was written: the request asked for no audio change", file=sys.stderr)
     return 0

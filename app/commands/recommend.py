@@ -27,16 +27,34 @@ def run(args: argparse.Namespace) -> int:
             raise CliError("memory is not available (see the warning above)")
         aid = svc.import_audio(args.file)
         audio = svc.audio(aid)
-        rec = svc.memory.recommend(analysis=svc.analysis(aid), request=args.request, user_id=None, audio_id=aid,
-                                   audio=audio, genre=args.genre)
+        rec = svc.memory.recommend(
+            analysis=svc.analysis(aid),
+            request=args.request,
+            user_id=None,
+            audio_id=aid,
+            audio=audio,
+            genre=args.genre,
+        )
     if args.json:
-        print(json.dumps(rec or {"params": {}, "genre": args.genre, "evidence": "nothing to recommend yet",
-                                 "confidence": 0.0}, allow_nan=False))
+        print(
+            json.dumps(
+                rec
+                or {
+                    "params": {},
+                    "genre": args.genre,
+                    "evidence": "nothing to recommend yet",
+                    "confidence": 0.0,
+                },
+                allow_nan=False,
+            )
+        )
         return 0
     if not rec:
         print("nothing to recommend yet: rate a few results with `mixpilot feedback`, or pass --genre")
         return 0
-    print(f"{rec['evidence']} (confidence {rec['confidence']:.2f}{', genre ' + rec['genre'] if rec['genre'] else ''})")
+    print(
+        f"{rec['evidence']} (confidence {rec['confidence']:.2f}{', genre ' + rec['genre'] if rec['genre'] else ''})"
+    )
     for tool, params in rec["params"].items():
         print(f"  {tool}: " + ", ".join(f"{k}={v}" for k, v in params.items()))
     return 0

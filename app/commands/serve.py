@@ -6,12 +6,19 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="run the HTTP API (docs at /docs; jobs in-process, or on `mixpilot worker`)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    p = sub.add_parser(
+        "serve", help="run the HTTP API (docs at /docs; jobs in-process, or on `mixpilot worker`)"
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)"
+    )
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
-    p.add_argument("--in-process-jobs", action="store_true",
-                   help="run jobs in this process even when MIXPILOT_REDIS_URL is set")
+    p.add_argument(
+        "--in-process-jobs",
+        action="store_true",
+        help="run jobs in this process even when MIXPILOT_REDIS_URL is set",
+    )
     p.set_defaults(func=run)
 
 

@@ -68,7 +68,14 @@ def _models_by_tool() -> dict[str, list[dict[str, object]]]:
     for state in current_sources().list_models():
         if state.card is None:
             continue
-        out.setdefault(state.card.tool, []).append({
-            "name": state.name, "installed": state.installed, "path": str(state.path) if state.path else None,
-            "default": state.card.default, "size_mb": state.card.size_mb, "pull": f"mixpilot models pull {state.name}"})
+        out.setdefault(state.card.tool, []).append(
+            {
+                "name": state.name,
+                "installed": state.installed,
+                "path": str(state.path) if state.path else None,
+                "default": state.card.default,
+                "size_mb": state.card.size_mb,
+                "pull": f"mixpilot models pull {state.name}",
+            }
+        )
     return out

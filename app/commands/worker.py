@@ -6,7 +6,9 @@ import argparse
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("worker", help="run queued API jobs (needs MIXPILOT_REDIS_URL; shares database and data dir)")
+    p = sub.add_parser(
+        "worker", help="run queued API jobs (needs MIXPILOT_REDIS_URL; shares database and data dir)"
+    )
     p.add_argument("--burst", action="store_true", help="exit when the queue is empty")
     p.set_defaults(func=run)
 

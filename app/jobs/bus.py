@@ -51,8 +51,9 @@ def _clean(value: Any) -> Any:
 class EventBus(Protocol):
     def publish(self, job_id: str, event: dict[str, Any]) -> None: ...
 
-    def subscribe(self, job_id: str, *, wait_s: float = 1.0,
-                  after: str | None = None) -> AsyncGenerator[list[dict[str, Any]], None]: ...
+    def subscribe(
+        self, job_id: str, *, wait_s: float = 1.0, after: str | None = None
+    ) -> AsyncGenerator[list[dict[str, Any]], None]: ...
 
     async def aclose(self) -> None: ...
 
@@ -87,8 +88,9 @@ class LocalBus:
             for d in (self._events, self._offset, self._waiters, self._touched):
                 d.pop(jid, None)
 
-    async def subscribe(self, job_id: str, *, wait_s: float = 1.0,
-                        after: str | None = None) -> AsyncGenerator[list[dict[str, Any]], None]:
+    async def subscribe(
+        self, job_id: str, *, wait_s: float = 1.0, after: str | None = None
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
         """Yield batches of new events (an empty batch after `wait_s` without any); each event's ``_id`` is its
         1-based position in the job's stream, `after` one of them to resume after it."""
         seen = int(after) if after and after.isdigit() else 0
@@ -134,8 +136,9 @@ class RedisBus:
         except Exception as exc:  # progress is best effort; the job row is the truth
             log.warning("could not publish job progress (%s)", exc)
 
-    async def subscribe(self, job_id: str, *, wait_s: float = 1.0,
-                        after: str | None = None) -> AsyncGenerator[list[dict[str, Any]], None]:
+    async def subscribe(
+        self, job_id: str, *, wait_s: float = 1.0, after: str | None = None
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
         import re
 
         import redis.asyncio as aredis
@@ -181,8 +184,9 @@ class QueueBus:
         except Exception as exc:  # progress is best effort; the job row is the truth
             log.warning("could not publish job progress (%s)", exc)
 
-    async def subscribe(self, job_id: str, *, wait_s: float = 1.0,
-                        after: str | None = None) -> AsyncGenerator[list[dict[str, Any]], None]:
+    async def subscribe(
+        self, job_id: str, *, wait_s: float = 1.0, after: str | None = None
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
         raise NotImplementedError("a job process only publishes")
         yield []  # pragma: no cover - makes this an async generator
 

@@ -23,8 +23,14 @@ router = APIRouter(prefix="/chat", tags=["chat"])
         **idempotency.RESPONSES,
     },
 )
-async def chat(body: ChatIn, user: CurrentUser, state: StateDep, session: SessionDep, request: Request,
-               idempotency_key: idempotency.KeyHeader = None) -> JSONResponse:
+async def chat(
+    body: ChatIn,
+    user: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    request: Request,
+    idempotency_key: idempotency.KeyHeader = None,
+) -> JSONResponse:
     """Start a turn: returns at once with the job id; follow `GET /api/v1/jobs/{job_id}/events`.
 
     The job's result says what the turn was (`kind`): `process` ran steps; `answer`, `clarify` and `none`
@@ -32,17 +38,30 @@ async def chat(body: ChatIn, user: CurrentUser, state: StateDep, session: Sessio
     send "do it" on the same thread to run the suggestion."""
 
     async def create() -> ChatAccepted:
-        accepted = await conversations.start_turn(state, session, owner_id=user.id, message=body.message,
-                                                  file_ids=body.file_ids, thread_id=body.thread_id)
+        accepted = await conversations.start_turn(
+            state,
+            session,
+            owner_id=user.id,
+            message=body.message,
+            file_ids=body.file_ids,
+            thread_id=body.thread_id,
+        )
         if body.callback_url:
-            await webhooks.add_callback(session, owner_id=user.id, job_id=accepted.job_id, url=body.callback_url)
+            await webhooks.add_callback(
+                session, owner_id=user.id, job_id=accepted.job_id, url=body.callback_url
+            )
         return accepted
 
     if body.callback_url:
         webhooks.check_url(state.settings, body.callback_url)
 
     return await idempotency.run_once(
-        state, owner_id=user.id, scope="POST /chat", key=idempotency_key,
-        request_hash=idempotency.fingerprint(body.model_dump_json()), create=create,
+        state,
+        owner_id=user.id,
+        scope="POST /chat",
+        key=idempotency_key,
+        request_hash=idempotency.fingerprint(body.model_dump_json()),
+        create=create,
         status_code=status.HTTP_202_ACCEPTED,
-        location=lambda out: str(request.app.url_path_for("get_job", job_id=out.job_id)))
+        location=lambda out: str(request.app.url_path_for("get_job", job_id=out.job_id)),
+    )

@@ -10,8 +10,11 @@ from app.api.schemas import JOB_LOCATION, CompleteIn, EnhancementOut, Message, M
 
 router = APIRouter(prefix="/enhancement", tags=["enhancement"])
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {"model": EnhancementOut, "headers": JOB_LOCATION,
-          "description": "still running after the wait: follow the job at `Location`"},
+    202: {
+        "model": EnhancementOut,
+        "headers": JOB_LOCATION,
+        "description": "still running after the wait: follow the job at `Location`",
+    },
     404: {"model": Message, "description": "a file does not exist (or is not yours)"},
 }
 
@@ -26,8 +29,12 @@ async def _run(kind: str, body, user, state, session, request: Request, response
 
 @router.post("/voice", operation_id="enhance_voice", response_model=EnhancementOut, responses=RESPONSES)
 async def voice(
-    body: VoiceIn, user: CurrentUser, state: StateDep, session: SessionDep, request: Request,
-    response: Response
+    body: VoiceIn,
+    user: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    request: Request,
+    response: Response,
 ) -> EnhancementOut:
     """Clean up speech or a vocal (noise, room, clipping, sibilance, clarity, level); DNSMOS, PESQ/STOI with a reference."""
     return await _run("voice", body, user, state, session, request, response)
@@ -35,8 +42,12 @@ async def voice(
 
 @router.post("/mixing", operation_id="enhance_mixing", response_model=EnhancementOut, responses=RESPONSES)
 async def mixing(
-    body: MixingIn, user: CurrentUser, state: StateDep, session: SessionDep, request: Request,
-    response: Response
+    body: MixingIn,
+    user: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    request: Request,
+    response: Response,
 ) -> EnhancementOut:
     """Mix a vocal onto a beat (and master it)."""
     return await _run("mixing", body, user, state, session, request, response)
@@ -44,8 +55,12 @@ async def mixing(
 
 @router.post("/complete", operation_id="enhance_complete", response_model=EnhancementOut, responses=RESPONSES)
 async def complete(
-    body: CompleteIn, user: CurrentUser, state: StateDep, session: SessionDep, request: Request,
-    response: Response
+    body: CompleteIn,
+    user: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    request: Request,
+    response: Response,
 ) -> EnhancementOut:
     """The full pipeline: clean, (mix,) and master for a platform."""
     return await _run("complete", body, user, state, session, request, response)

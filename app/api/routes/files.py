@@ -26,36 +26,62 @@ def _binary(schema: dict[str, Any]) -> None:
 NOT_FOUND: Responses = {404: {"model": Message, "description": "no such file (or not yours)"}}
 
 
-@router.post("", operation_id="upload_file", status_code=status.HTTP_201_CREATED, response_model=FileOut,
-             responses={
-    413: {"model": Message, "description": "larger than the upload limit"},
-    415: {"model": Message, "description": "not a readable audio file"},
-    422: {"model": Message, "description": "empty, truncated, silent, too long, NaN/inf, bad rate or channels"},
-    **idempotency.RESPONSES})
-async def upload(file: Annotated[UploadFile, File(description="WAV, FLAC, MP3, OGG, AIFF (M4A with ffmpeg)",
-                                                  json_schema_extra=_binary)],
-                 user: CurrentUser, state: StateDep, session: SessionDep,
-                 idempotency_key: idempotency.KeyHeader = None) -> JSONResponse:
+@router.post(
+    "",
+    operation_id="upload_file",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FileOut,
+    responses={
+        413: {"model": Message, "description": "larger than the upload limit"},
+        415: {"model": Message, "description": "not a readable audio file"},
+        422: {
+            "model": Message,
+            "description": "empty, truncated, silent, too long, NaN/inf, bad rate or channels",
+        },
+        **idempotency.RESPONSES,
+    },
+)
+async def upload(
+    file: Annotated[
+        UploadFile, File(description="WAV, FLAC, MP3, OGG, AIFF (M4A with ffmpeg)", json_schema_extra=_binary)
+    ],
+    user: CurrentUser,
+    state: StateDep,
+    session: SessionDep,
+    idempotency_key: idempotency.KeyHeader = None,
+) -> JSONResponse:
     """Upload a recording. It is decoded and checked before it is accepted; the same audio twice is one file."""
     digest = await run_in_threadpool(svc.upload_fingerprint, file) if idempotency_key else ""
 
     async def create() -> FileOut:
         return await svc.accept_upload(state, session, owner_id=user.id, upload=file)
 
-    return await idempotency.run_once(state, owner_id=user.id, scope="POST /files", key=idempotency_key,
-                                      request_hash=digest, create=create, status_code=status.HTTP_201_CREATED)
+    return await idempotency.run_once(
+        state,
+        owner_id=user.id,
+        scope="POST /files",
+        key=idempotency_key,
+        request_hash=digest,
+        create=create,
+        status_code=status.HTTP_201_CREATED,
+    )
 
 
 @router.get("", operation_id="list_files", response_model=FileList)
-async def list_files(user: CurrentUser, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> FileList:
+async def list_files(
+    user: CurrentUser,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> FileList:
     rows = await db.list_audio_files(session, owner_id=user.id, limit=limit, offset=offset)
     return FileList(items=[svc.file_out(r) for r in rows])
 
 
 @router.get("/{file_id}", operation_id="get_file", response_model=FileOut, responses=NOT_FOUND)
-async def get_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, analysis: bool = True,
-                   diagnosis: bool = False) -> FileOut:
+async def get_file(
+    file_id: FileIdPath, user: CurrentUser, state: StateDep, analysis: bool = True, diagnosis: bool = False
+) -> FileOut:
     """Metadata, (unless `analysis=false`) the analysis: loudness, peaks, spectrum, stereo, speech, and
     (with `diagnosis=true`) the diagnosis: findings (noise, hum, clipping, …) with the measured evidence."""
     row = await svc.read_file(state, owner_id=user.id, file_id=file_id)
@@ -64,8 +90,15 @@ async def get_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, anal
     return svc.file_out(row, analysis=result, diagnosis=found)
 
 
-@router.delete("/{file_id}", operation_id="delete_file", status_code=status.HTTP_204_NO_CONTENT, responses={
-    **NOT_FOUND, 409: {"model": Message, "description": "a queued or running job uses the file: cancel it first"}})
+@router.delete(
+    "/{file_id}",
+    operation_id="delete_file",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={
+        **NOT_FOUND,
+        409: {"model": Message, "description": "a queued or running job uses the file: cancel it first"},
+    },
+)
 async def delete_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, session: SessionDep) -> None:
     """Delete the file and what derives from it: ratings and learned settings of turns on it, their feature
     vectors, its download renditions, and the stored audio once no account holds it. Results made from it
@@ -73,28 +106,61 @@ async def delete_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, s
     await deletion.delete_file(state, session, owner_id=user.id, file_id=file_id)
 
 
-AUDIO: dict[str, Any] = {t: {"schema": {"type": "string", "format": "binary"}} for t in svc.DOWNLOAD_TYPES.values()}
-ETAG = {"ETag": {"description": "SHA-256 of the bytes (strong): send it back in If-None-Match or If-Range",
-                 "schema": {"type": "string"}}}
-STORED = {**ETAG,
-          "Accept-Ranges": {"description": "bytes: resume with `Range: bytes=N-`", "schema": {"type": "string"}},
-          "Cache-Control": {"description": "private, no-cache: revalidate with If-None-Match",
-                            "schema": {"type": "string"}}}
+AUDIO: dict[str, Any] = {
+    t: {"schema": {"type": "string", "format": "binary"}} for t in svc.DOWNLOAD_TYPES.values()
+}
+ETAG = {
+    "ETag": {
+        "description": "SHA-256 of the bytes (strong): send it back in If-None-Match or If-Range",
+        "schema": {"type": "string"},
+    }
+}
+STORED = {
+    **ETAG,
+    "Accept-Ranges": {"description": "bytes: resume with `Range: bytes=N-`", "schema": {"type": "string"}},
+    "Cache-Control": {
+        "description": "private, no-cache: revalidate with If-None-Match",
+        "schema": {"type": "string"},
+    },
+}
 
 
-@router.get("/{file_id}/download", operation_id="download_file", response_class=FileResponse, responses={
-    200: {"content": AUDIO, "headers": STORED,
-          "description": "the audio file: produced once per version, format and bit depth, then the same bytes"},
-    206: {"content": AUDIO, "description": "the byte range asked for with `Range` (and a matching `If-Range`)",
-          "headers": {**STORED, "Content-Range": {"description": "bytes START-END/SIZE",
-                                                  "schema": {"type": "string"}}}},
-    304: {"description": "`If-None-Match` names this ETag: you already have these bytes", "headers": ETAG},
-    **NOT_FOUND,
-    410: {"model": Message, "description": "the audio is no longer stored"}})
-async def download(file_id: FileIdPath, user: CurrentUser, state: StateDep, request: Request,
-                   format: Literal["wav", "flac", "mp3"] = "wav",
-                   bit_depth: Annotated[int | None, Query(
-                       ge=16, le=32, description="16, 24 or 32: wav 16/24/32 (float), flac 16/24")] = None):
+@router.get(
+    "/{file_id}/download",
+    operation_id="download_file",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "content": AUDIO,
+            "headers": STORED,
+            "description": "the audio file: produced once per version, format and bit depth, then the same bytes",
+        },
+        206: {
+            "content": AUDIO,
+            "description": "the byte range asked for with `Range` (and a matching `If-Range`)",
+            "headers": {
+                **STORED,
+                "Content-Range": {"description": "bytes START-END/SIZE", "schema": {"type": "string"}},
+            },
+        },
+        304: {
+            "description": "`If-None-Match` names this ETag: you already have these bytes",
+            "headers": ETAG,
+        },
+        **NOT_FOUND,
+        410: {"model": Message, "description": "the audio is no longer stored"},
+    },
+)
+async def download(
+    file_id: FileIdPath,
+    user: CurrentUser,
+    state: StateDep,
+    request: Request,
+    format: Literal["wav", "flac", "mp3"] = "wav",
+    bit_depth: Annotated[
+        int | None, Query(ge=16, le=32, description="16, 24 or 32: wav 16/24/32 (float), flac 16/24")
+    ] = None,
+):
     """The audio of a file. Every request for the same file, format and bit depth gets the same bytes
     (strong `ETag`): `If-None-Match` answers 304, `Range`/`If-Range` resume a download, `HEAD` gives
     the headers only."""
@@ -106,5 +172,10 @@ async def download(file_id: FileIdPath, user: CurrentUser, state: StateDep, requ
     return FileResponse(stored.path, media_type=stored.media_type, filename=stored.filename, headers=headers)
 
 
-router.add_api_route("/{file_id}/download", download, methods=["HEAD"], include_in_schema=False,
-                     operation_id="head_download_file")
+router.add_api_route(
+    "/{file_id}/download",
+    download,
+    methods=["HEAD"],
+    include_in_schema=False,
+    operation_id="head_download_file",
+)

@@ -24,12 +24,17 @@ def _version() -> str:  # read once: the package metadata lookup costs more than
 async def health(state: StateDep) -> HealthOut:
     """Liveness: the process answers; which neural models are installed (a few file look-ups)."""
     models = await run_in_threadpool(
-        lambda: {s.name: s.installed for s in state.settings.weight_sources().list_models()})
+        lambda: {s.name: s.installed for s in state.settings.weight_sources().list_models()}
+    )
     return HealthOut(version=_version(), models=models)
 
 
-@router.get("/ready", operation_id="ready", response_model=ReadyOut,
-            responses={503: {"model": ReadyOut, "description": "not ready"}})
+@router.get(
+    "/ready",
+    operation_id="ready",
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "not ready"}},
+)
 async def ready(state: StateDep):
     """Readiness: database, cache, storage, models, job queue."""
     checks = await svc.readiness(state)

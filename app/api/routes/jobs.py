@@ -17,16 +17,21 @@ NOT_FOUND: Responses = {404: {"model": Message, "description": "no such job (or 
 CONFLICT: Responses = {409: {"model": Message, "description": "not possible in the job's current state"}}
 #: an event id: a sequence number (in-process) or a Redis stream id
 EVENT_ID_PATTERN = r"^[0-9]{1,20}(-[0-9]{1,20})?$"
-TOO_MANY: Responses = {429: {"model": Message, "description": "you have the most jobs queued or running you may"}}
+TOO_MANY: Responses = {
+    429: {"model": Message, "description": "you have the most jobs queued or running you may"}
+}
 
 
 @router.get("", operation_id="list_jobs", response_model=JobList)
-async def list_jobs(user: CurrentUser, session: SessionDep, status: JobStatus | None = None,
-                    limit: Annotated[int, Query(ge=1, le=200)] = 50) -> JobList:
+async def list_jobs(
+    user: CurrentUser,
+    session: SessionDep,
+    status: JobStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> JobList:
     from memory import db
 
-    rows = await db.list_jobs(session, owner_id=user.id, status=status.value if status else None,
-                              limit=limit)
+    rows = await db.list_jobs(session, owner_id=user.id, status=status.value if status else None, limit=limit)
     return JobList(items=[conversations.job_out(j) for j in rows])
 
 
@@ -36,17 +41,36 @@ async def get_job(job_id: JobIdPath, user: CurrentUser, state: StateDep) -> JobO
     return conversations.job_out(await conversations.read_job(state, owner_id=user.id, job_id=job_id))
 
 
-@router.get("/{job_id}/events", operation_id="stream_job_events", response_class=EventSourceResponse,
-            responses={
-    200: {"content": {"text/event-stream": {"schema": {"type": "string"}, "example": (
-        'event: status\ndata: {"status": "running", "progress": 0.1}\n\n'
-        'id: 3\nevent: step_started\ndata: {"event": "step_started", "index": 0, "total": 3, "tool": "eq"}\n\n'
-        'event: end\ndata: {"status": "succeeded"}\n\n')}},
-          "description": "Server-Sent Events: status, stage, plan, step_started, step_progress, step_finished, "
-                         "done, heartbeat, then end"}, **NOT_FOUND})
-async def job_events(job_id: JobIdPath, user: CurrentUser, state: StateDep,
-                     last_event_id: Annotated[str | None, Header(
-                         pattern=EVENT_ID_PATTERN, description="resume after this event (its `id:` line)")] = None):
+@router.get(
+    "/{job_id}/events",
+    operation_id="stream_job_events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "content": {
+                "text/event-stream": {
+                    "schema": {"type": "string"},
+                    "example": (
+                        'event: status\ndata: {"status": "running", "progress": 0.1}\n\n'
+                        'id: 3\nevent: step_started\ndata: {"event": "step_started", "index": 0, "total": 3, "tool": "eq"}\n\n'
+                        'event: end\ndata: {"status": "succeeded"}\n\n'
+                    ),
+                }
+            },
+            "description": "Server-Sent Events: status, stage, plan, step_started, step_progress, step_finished, "
+            "done, heartbeat, then end",
+        },
+        **NOT_FOUND,
+    },
+)
+async def job_events(
+    job_id: JobIdPath,
+    user: CurrentUser,
+    state: StateDep,
+    last_event_id: Annotated[
+        str | None, Header(pattern=EVENT_ID_PATTERN, description="resume after this event (its `id:` line)")
+    ] = None,
+):
     """Live progress as Server-Sent Events; the stream ends after the job does (event `end`).
 
     Progress events carry an `id:` line; a client that lost the connection reconnects with
@@ -65,16 +89,21 @@ async def job_events(job_id: JobIdPath, user: CurrentUser, state: StateDep,
     return EventSourceResponse(stream(), ping=15, send_timeout=30)
 
 
-@router.post("/{job_id}/cancel", operation_id="cancel_job", response_model=JobOut,
-             responses={**NOT_FOUND, **CONFLICT})
+@router.post(
+    "/{job_id}/cancel", operation_id="cancel_job", response_model=JobOut, responses={**NOT_FOUND, **CONFLICT}
+)
 async def cancel_job(job_id: JobIdPath, user: CurrentUser, state: StateDep, session: SessionDep) -> JobOut:
     """Cancel a queued or running job: a running one stops within about a second (its process is ended
     if it does not stop by itself)."""
     return await conversations.cancel(state, session, owner_id=user.id, job_id=job_id)
 
 
-@router.post("/{job_id}/retry", operation_id="retry_job", response_model=JobOut,
-             responses={**NOT_FOUND, **CONFLICT, **TOO_MANY})
+@router.post(
+    "/{job_id}/retry",
+    operation_id="retry_job",
+    response_model=JobOut,
+    responses={**NOT_FOUND, **CONFLICT, **TOO_MANY},
+)
 async def retry_job(job_id: JobIdPath, user: CurrentUser, state: StateDep, session: SessionDep) -> JobOut:
     """Queue a failed or cancelled job again. (A job whose worker crashed or restarted is retried by itself,
     up to a limit; after that it is failed with the reason and can be retried here.)"""
