@@ -35,7 +35,9 @@ class TurnResult:
     metrics_after: dict[str, Any]
     explanation: str
     notes: list[str] = field(default_factory=list)
-    turn_id: str | None = None  # what `Mixpilot.feedback` rates (None when memory is off or nothing was applied)
+    turn_id: str | None = (
+        None  # what `Mixpilot.feedback` rates (None when memory is off or nothing was applied)
+    )
     #: the turn contract (ARCHITECTURE.md): `answer` for answer/clarify/none turns, the diagnosis findings,
     #: the plan a confirming next turn ("yes", "do it") runs, and a platform check when one was asked about
     answer: str | None = None
@@ -49,10 +51,19 @@ class TurnResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "thread_id": self.thread_id, "kind": self.kind, "output_id": self.output_id, "plan": self.plan,
-            "steps": self.steps, "metrics_before": self.metrics_before, "metrics_after": self.metrics_after,
-            "explanation": self.explanation, "notes": self.notes, "turn_id": self.turn_id,
-            "answer": self.answer, "findings": self.findings, "suggested_steps": self.suggested_steps,
+            "thread_id": self.thread_id,
+            "kind": self.kind,
+            "output_id": self.output_id,
+            "plan": self.plan,
+            "steps": self.steps,
+            "metrics_before": self.metrics_before,
+            "metrics_after": self.metrics_after,
+            "explanation": self.explanation,
+            "notes": self.notes,
+            "turn_id": self.turn_id,
+            "answer": self.answer,
+            "findings": self.findings,
+            "suggested_steps": self.suggested_steps,
             "checks": self.checks,
         }
 
@@ -78,8 +89,14 @@ def postgres_checkpointer(conninfo: str):
     from psycopg.rows import dict_row
     from psycopg_pool import ConnectionPool
 
-    pool = ConnectionPool(conninfo, min_size=1, max_size=4, open=True, timeout=10,
-                          kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row})
+    pool = ConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=4,
+        open=True,
+        timeout=10,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+    )
     try:
         saver = PostgresSaver(pool)  # type: ignore[arg-type]  # rows are dicts (row_factory=dict_row above)
         saver.setup()
@@ -150,18 +167,29 @@ class Mixpilot:
     # ----------------------------------------------------------------- audio in and out
 
     def import_audio(self, source: str | Path | Audio) -> str:
-        audio = source if isinstance(source, Audio) else load(source, max_duration_s=self.max_duration_s,
-                                                              require_signal=True)
+        audio = (
+            source
+            if isinstance(source, Audio)
+            else load(source, max_duration_s=self.max_duration_s, require_signal=True)
+        )
         return self.store.put(audio)
 
     def audio(self, version_id: str) -> Audio:
         return self.store.get(version_id)
 
-    def export(self, version_id: str, path: str | Path, *, format: str | None = None, bit_depth: int | None = None,
-               mp3_bitrate_kbps: int = 320) -> Path:
+    def export(
+        self,
+        version_id: str,
+        path: str | Path,
+        *,
+        format: str | None = None,
+        bit_depth: int | None = None,
+        mp3_bitrate_kbps: int = 320,
+    ) -> Path:
         """Write a stored version; its dither is seeded by the version id (same download, same bytes)."""
-        return self.store.export(version_id, path, format=format, bit_depth=bit_depth,
-                                 mp3_bitrate_kbps=mp3_bitrate_kbps)
+        return self.store.export(
+            version_id, path, format=format, bit_depth=bit_depth, mp3_bitrate_kbps=mp3_bitrate_kbps
+        )
 
     # ----------------------------------------------------------------- conversation
 
@@ -182,10 +210,20 @@ class Mixpilot:
         """Run one turn of a conversation; `on_event` gets progress events as they happen."""
         thread_id = thread_id or self.new_thread_id()
         config = {"configurable": {"thread_id": thread_id}}
-        deps = Deps(store=self.store, registry=self.registry, memory=self.memory, cache=self.cache,
-                    user_id=user_id, llm=self.llm)
-        payload: dict[str, Any] = {"request": request, "audio_id": audio_id, "inputs": inputs or {},
-                                   "plan_only": plan_only}
+        deps = Deps(
+            store=self.store,
+            registry=self.registry,
+            memory=self.memory,
+            cache=self.cache,
+            user_id=user_id,
+            llm=self.llm,
+        )
+        payload: dict[str, Any] = {
+            "request": request,
+            "audio_id": audio_id,
+            "inputs": inputs or {},
+            "plan_only": plan_only,
+        }
         final: dict[str, Any] = {}
         for mode, chunk in self.graph.stream(payload, config, context=deps, stream_mode=["custom", "values"]):
             if mode == "custom":
@@ -210,29 +248,51 @@ class Mixpilot:
             suggested_steps=list(turn.get("suggested_steps") or []),
             checks=turn.get("checks"),
         )
-        if self.memory is not None and result.kind in ("process", "adjust") and result.output_id \
-                and any(o.get("status") in ("applied", "trimmed") for o in result.steps):
+        if (
+            self.memory is not None
+            and result.kind in ("process", "adjust")
+            and result.output_id
+            and any(o.get("status") in ("applied", "trimmed") for o in result.steps)
+        ):
             try:
                 result.turn_id = self.memory.record_turn(
-                    user_id=user_id, thread_id=thread_id, audio_id=turn.get("source_id") or None,
-                    audio=self.store.get(turn["source_id"]), analysis=result.metrics_before, plan=result.plan,
-                    outcomes=result.steps, result_id=result.output_id, request=request, inputs=inputs)
+                    user_id=user_id,
+                    thread_id=thread_id,
+                    audio_id=turn.get("source_id") or None,
+                    audio=self.store.get(turn["source_id"]),
+                    analysis=result.metrics_before,
+                    plan=result.plan,
+                    outcomes=result.steps,
+                    result_id=result.output_id,
+                    request=request,
+                    inputs=inputs,
+                )
             except Exception as exc:  # memory trouble never fails a turn
                 result.notes.append(f"memory unavailable: this turn was not remembered ({exc})")
         return result
 
-    def feedback(self, turn_id: str, *, rating: int, aspects: dict[str, int] | None = None,
-                 comment: str | None = None, liked: bool | None = None, user_id: str | None = None) -> list[str]:
+    def feedback(
+        self,
+        turn_id: str,
+        *,
+        rating: int,
+        aspects: dict[str, int] | None = None,
+        comment: str | None = None,
+        liked: bool | None = None,
+        user_id: str | None = None,
+    ) -> list[str]:
         """Rate a turn (1–5, optional aspect ratings 1–5, comment, liked); `turn_id` from `TurnResult`.
 
         Returns what the comment was understood to ask ("lower brightness"; see `MemoryAgent.feedback`)."""
         if self.memory is None:
             raise RuntimeError("memory is not configured: feedback cannot be stored")
-        return self.memory.feedback(user_id=user_id, turn_id=turn_id, rating=rating, aspects=aspects,
-                                    comment=comment, liked=liked)
+        return self.memory.feedback(
+            user_id=user_id, turn_id=turn_id, rating=rating, aspects=aspects, comment=comment, liked=liked
+        )
 
-    def preview(self, request: str, *, audio_id: str, seconds: float = PREVIEW_S,
-                user_id: str | None = None) -> dict[str, Any]:
+    def preview(
+        self, request: str, *, audio_id: str, seconds: float = PREVIEW_S, user_id: str | None = None
+    ) -> dict[str, Any]:
         """`request`'s plan rendered on the loudest `seconds` of a stored version: something to listen to
         in a moment, before (or instead of) the full render.
 
@@ -273,14 +333,18 @@ class Mixpilot:
                 params.update(target_lufs=min(max(target + offset, -30.0), -6.0), true_peak_dbtp=ceiling)
                 step = step.model_copy(update={"params": params})
             steps.append(step)
-        result = Executor(self.registry).run(excerpt, steps, is_speech=is_speech(analysis), cache=self.cache,
-                                             analysis=analysis)
+        result = Executor(self.registry).run(
+            excerpt, steps, is_speech=is_speech(analysis), cache=self.cache, analysis=analysis
+        )
         after = integrated_lufs(result.audio)
         match = part - after if math.isfinite(part) and math.isfinite(after) else 0.0
         return {
-            "preview_id": self.store.put(result.audio), "source_excerpt_id": self.store.put(excerpt),
-            "start_s": round(start / audio.sample_rate, 2), "seconds": round(length / audio.sample_rate, 2),
-            "plan": planned.plan, "steps": [o.to_dict() for o in result.outcomes],
+            "preview_id": self.store.put(result.audio),
+            "source_excerpt_id": self.store.put(excerpt),
+            "start_s": round(start / audio.sample_rate, 2),
+            "seconds": round(length / audio.sample_rate, 2),
+            "plan": planned.plan,
+            "steps": [o.to_dict() for o in result.outcomes],
             "match_gain_db": round(match, 2),
         }
 
@@ -299,8 +363,11 @@ class Mixpilot:
                 previous = t["plan"]
                 break
         timeline = state.get("timeline") or []
-        return {"previous_plan": previous, "current_id": timeline[-1] if timeline else None,
-                "original_id": state.get("original_id")}
+        return {
+            "previous_plan": previous,
+            "current_id": timeline[-1] if timeline else None,
+            "original_id": state.get("original_id"),
+        }
 
     def last_plan(self, thread_id: str) -> dict[str, Any] | None:
         for t in reversed(self.history(thread_id)):
@@ -329,8 +396,14 @@ class Mixpilot:
 
         return is_speech(self.analysis(version_id))
 
-    def quality(self, version_id: str, reference_id: str | None = None, *, degraded_id: str | None = None,
-                speech: bool | None = None) -> dict[str, float | None]:
+    def quality(
+        self,
+        version_id: str,
+        reference_id: str | None = None,
+        *,
+        degraded_id: str | None = None,
+        speech: bool | None = None,
+    ) -> dict[str, float | None]:
         """Quality metrics of a stored version (`tools.metrics.evaluate`).
 
         Speech (`speech` None: decided from the analysis) gets DNSMOS (non-intrusive: no reference needed).

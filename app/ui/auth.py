@@ -32,7 +32,9 @@ def password_verifier() -> Callable[[str, str], bool]:
     try:
         from pwdlib import PasswordHash
     except ImportError as exc:
-        raise RuntimeError("sign-in needs the API's password hashing: pip install -e '.[api]' (pwdlib)") from exc
+        raise RuntimeError(
+            "sign-in needs the API's password hashing: pip install -e '.[api]' (pwdlib)"
+        ) from exc
     hasher = PasswordHash.recommended()
 
     def verify(password: str, hashed: str) -> bool:
