@@ -35,15 +35,66 @@ SHOWN_PARAMS = (
 )
 
 
+def _db(v: float, up: str, down: str, band: str) -> str:
+    return f"{up if v > 0 else down} by {abs(v):.1f} dB ({band})"
+
+
+#: a param in plain words with its unit ("brighter by 1.2 dB (3-8 kHz)", "loudness -14 LUFS")
+PHRASES: dict[str, Any] = {
+    "target_lufs": lambda v: f"loudness {v:g} LUFS",
+    "true_peak_dbtp": lambda v: f"peaks under {v:g} dBTP",
+    "platform": lambda v: f"for {str(v).replace('_', ' ').title()}",
+    "bright_db": lambda v: _db(v, "brighter", "darker", "3-8 kHz"),
+    "warm_db": lambda v: _db(v, "warmer", "leaner", "100-300 Hz"),
+    "mud_db": lambda v: _db(v, "more body", "less mud", "200-500 Hz"),
+    "boom_db": lambda v: _db(v, "more bass", "less boom", "80-200 Hz"),
+    "box_db": lambda v: _db(v, "more mids", "less boxiness", "400 Hz-1.2 kHz"),
+    "presence_db": lambda v: _db(v, "more presence", "less presence", "2-4 kHz"),
+    "air_db": lambda v: _db(v, "more air", "less air", "above 10 kHz"),
+    "width": lambda v: f"width {v * 100:.0f} % of the original",
+    "depth_db": lambda v: f"ducking {v:g} dB",
+    "time_ms": lambda v: f"{v:g} ms",
+    "decay_s": lambda v: f"{v:g} s decay",
+    "strength": lambda v: f"strength {v * 100:.0f} %",
+    "amount": lambda v: f"amount {v * 100:.0f} %",
+    "intensity": lambda v: f"intensity {v * 100:.0f} %",
+    "ratio": lambda v: f"{v:g}:1",
+}
+
+
 def _fmt_params(tool: str, params: dict[str, Any]) -> str:
     bits = []
     for k in SHOWN_PARAMS:
         if k in params and params[k] not in (None, 0, 0.0, "") or (k in ("target_lufs",) and k in params):
             v = params[k]
-            if isinstance(v, float):
-                v = f"{v:g}"
-            bits.append(f"{k.replace('_', ' ')} {v}")
+            phrase = PHRASES.get(k)
+            if phrase is not None and isinstance(v, (int, float)) == (k != "platform"):
+                try:
+                    bits.append(phrase(v))
+                    continue
+                except (TypeError, ValueError):
+                    pass
+            bits.append(
+                f"{k.replace('_', ' ')} {v:g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+            )
     return ", ".join(bits[:4])
+
+
+def side_effects(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Large changes a person should hear about even when they were not the point of the request."""
+    out: list[str] = []
+    wb, wa = before.get("stereo_width"), after.get("stereo_width")
+    if (
+        isinstance(wb, (int, float))
+        and isinstance(wa, (int, float))
+        and wb > 0.02
+        and abs(wa - wb) / wb >= 0.4
+    ):
+        out.append(f"stereo width {wb:.2f} → {wa:.2f} ({(wa - wb) / wb * 100:+.0f} %)")
+    lb, la = before.get("lra_lu"), after.get("lra_lu")
+    if isinstance(lb, (int, float)) and isinstance(la, (int, float)) and lb >= 1.0 and la <= lb / 2:
+        out.append(f"loudness range halved or more: {lb:.1f} → {la:.1f} LU")
+    return out
 
 
 def _num(v: Any, unit: str) -> str:
@@ -100,6 +151,9 @@ def explain(
                 _num(after.get("lra_lu"), "LU"),
             )
         )
+    if before and after and applied:
+        for effect in side_effects(before, after):
+            lines.append(f"Side effect: {effect}.")
     for o in (
         applied
     ):  # a tool (or the split before it) that ran its fallback says so, and how to get the real thing
