@@ -122,6 +122,7 @@ class UI:
         self.user_id = user_id
         self._lock = threading.Lock()
         self._busy: dict[str, view.ProgressBoard] = {}  # thread id → the board of its running turn
+        self._sending: set[str] = set()  # threads whose send is being handled, until its last update
 
     # ------------------------------------------------------------------ helpers
 
@@ -490,6 +491,7 @@ class UI:
 
         with self._lock:
             self._busy[tid] = board
+            self._sending.discard(tid)  # the running turn holds the thread from here
         threading.Thread(target=work, name="mixpilot-turn", daemon=True).start()
         while True:
             e = q.get()
@@ -502,15 +504,23 @@ class UI:
         st = self.session(st, request)
         tid = st["thread_id"]
         text = (text or "").strip()
-        if text and self.busy(tid):  # another tab, or a send that slipped through: keep the message, say why
+        with self._lock:  # claim the thread before the first update shows "still working…": no window
+            taken = bool(text) and bool(tid) and (tid in self._busy or tid in self._sending)
+            if text and tid and not taken:
+                self._sending.add(tid)
+        if taken:  # another tab, or a send that slipped through: keep the message, say why
             gr.Info(
                 "Still working on the previous request: your message stays in the box; send it when done."
             )
             yield self.out({})
             return
-        for values in self._send(text, history, st):
-            yield self.out(values)
-        yield self.out({"send": ready_send(), "msg": gr.update(placeholder=MSG_PLACEHOLDER)})
+        try:
+            for values in self._send(text, history, st):
+                yield self.out(values)
+            yield self.out({"send": ready_send(), "msg": gr.update(placeholder=MSG_PLACEHOLDER)})
+        finally:
+            with self._lock:
+                self._sending.discard(tid)
 
     def _send(self, text: str, history: list, st: dict) -> Iterator[dict[str, Any]]:
         history = list(history or [])
