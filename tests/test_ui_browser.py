@@ -490,7 +490,7 @@ def test_new_conversation_clears_every_panel(page):
     page.wait_for_function(
         "document.querySelector('#mp-metrics').innerText.includes('Metrics appear here')", timeout=30_000
     )
-    assert page.locator("#mp-progress").inner_text().strip() == ""
+    page.wait_for_function("document.querySelector('#mp-progress').innerText.trim() === ''", timeout=10_000)
     assert page.locator("#mp-progress .mp-step").count() == 0
     assert page.locator("#mp-overall input:checked").count() == 0
     assert page.locator("#mp-comment textarea").input_value() == ""

@@ -948,7 +948,7 @@ def build_app(
         rate.click(ui.on_rate, [overall, *aspect_inputs, comment, chat, st], [chat, rated])
         export.click(ui.on_export, [fmt, chat, st], [chat, download])
         stems_btn.click(ui.on_stems, [chat, st], [chat, stems_files])
-        new.click(ui.on_new, [st], every)
+        new.click(ui.on_new, [st], every, show_progress="hidden")
         demo.load(ui.on_load, [saved], every, show_progress="hidden")
     demo.queue(default_concurrency_limit=2)
     return demo
