@@ -6,6 +6,7 @@ turns). Every answer quotes numbers with units; where something can be fixed, th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -454,21 +455,26 @@ def _tone_evidence(facts: Mapping[str, Any]) -> str:
 
 # ------------------------------------------------------------------ questions about the conversation
 
-_WHY_TOOL = {
-    "compress": ("compress", "compressor"),
-    "master": ("master", "loud", "limit"),
-    "eq": ("eq", "bright", "warm", "treble", "bass", "tone"),
-    "denoise": ("denois", "noise", "clean"),
-    "declip": ("declip", "clip"),
-    "reverb": ("reverb", "space"),
-    "de_ess": ("de-ess", "de_ess", "sibil"),
-    "stereo_width": ("wid", "stereo"),
-    "genre_preset": ("genre", "style", "preset"),
-    "saturation": ("saturat", "warmth"),
-    "dereverb": ("dereverb", "room"),
-    "delay": ("delay", "echo"),
-    "dynamic_eq": ("harsh", "dynamic eq"),
-}
+
+def _asked_tool(text: str, ran: Sequence[str]) -> str | None:
+    """The tool a "why did you …?" question is about, read with the planner's own vocabulary (the words
+    that would ask for that tool), preferring one that ran."""
+    from agents.semantic.parse import parse
+
+    asked = re.sub(r"^.*?\bwhy (?:did|do|would) (?:you|it)\b", "", text)
+    parsed = parse(asked)
+    tools: list[str] = []
+    for clause in parsed.clauses:
+        for m in clause.matches:
+            if m.kind == "genre":
+                tools.append("genre_preset")
+            elif m.kind == "platform":
+                tools.append("master")
+            else:
+                tools.extend(tool for tool, _ in m.obj.steps)
+    if parsed.repair:
+        tools.extend(("denoise", "declip", "dereverb"))
+    return next((t for t in tools if t in ran), tools[0] if tools else None)
 
 
 def _step_line(o: Mapping[str, Any]) -> str:
@@ -494,14 +500,7 @@ def answer_history(q: Question, history: Sequence[Mapping[str, Any]]) -> Plan:
     last = runs[-1]
     outcomes = [o for o in last.get("outcomes") or [] if o.get("status") in ("applied", "trimmed")]
     plan_steps = {s.get("tool"): s for s in (last.get("plan") or {}).get("steps") or []}
-    why = next(
-        (
-            tool
-            for tool, words in _WHY_TOOL.items()
-            if q.text.startswith("why") and any(w in q.text for w in words)
-        ),
-        None,
-    )
+    why = _asked_tool(q.text, [str(o.get("tool")) for o in outcomes]) if q.text.startswith("why") else None
     if why is not None:
         step = plan_steps.get(why)
         if step is None or not any(o.get("tool") == why for o in outcomes):
