@@ -73,14 +73,12 @@ class Mirror:
         )
 
 
-def build_mirror(root: Path) -> Mirror:
-    """Write the tiny checkpoints and the remote list under ``root``."""
+def save_tiny_htdemucs(path: Path) -> None:
+    """A tiny randomly initialised HTDemucs (seed 0), saved the way demucs publishes checkpoints (the
+    file name gains the checksum)."""
     import torch
-    import yaml
     from demucs.htdemucs import HTDemucs
     from demucs.states import save_with_checksum
-
-    from models.vocos import Vocos
 
     torch.manual_seed(0)
     kwargs = dict(
@@ -95,12 +93,21 @@ def build_mirror(root: Path) -> Mirror:
         segment=1.0,
         samplerate=44100,
     )
+    save_with_checksum(
+        {"klass": HTDemucs, "args": (), "kwargs": kwargs, "state": HTDemucs(**kwargs).state_dict()}, path
+    )
+
+
+def build_mirror(root: Path) -> Mirror:
+    """Write the tiny checkpoints and the remote list under ``root``."""
+    import torch
+    import yaml
+
+    from models.vocos import Vocos
+
     ht = root / "demucs" / "hybrid_transformer"
     ht.mkdir(parents=True)
-    save_with_checksum(
-        {"klass": HTDemucs, "args": (), "kwargs": kwargs, "state": HTDemucs(**kwargs).state_dict()},
-        ht / f"{DEMUCS_SIG}.th",
-    )
+    save_tiny_htdemucs(ht / f"{DEMUCS_SIG}.th")
     demucs_file = next(ht.glob(f"{DEMUCS_SIG}-*.th"))
     remote = root.parent / (root.name + "-remote")
     remote.mkdir()

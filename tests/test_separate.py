@@ -141,28 +141,9 @@ def tiny_demucs(weight_env, tmp_path):
     """A tiny randomly initialised HTDemucs saved the way demucs publishes checkpoints."""
     if importlib.util.find_spec("demucs") is None:
         pytest.skip("demucs not installed (pip install 'mixpilot[separation]')")
-    import torch
-    from demucs.htdemucs import HTDemucs
-    from demucs.states import save_with_checksum
+    from tests.modelmirror import save_tiny_htdemucs
 
-    torch.manual_seed(0)
-    kwargs = dict(
-        sources=["drums", "bass", "other", "vocals"],
-        audio_channels=2,
-        channels=4,
-        depth=4,
-        t_layers=1,
-        t_heads=2,
-        t_hidden_scale=1.0,
-        dconv_comp=2,
-        segment=1.0,
-        samplerate=44100,
-    )
-    model = HTDemucs(**kwargs)
-    save_with_checksum(
-        {"klass": HTDemucs, "args": (), "kwargs": kwargs, "state": model.state_dict()},
-        tmp_path / "deadbeef.th",
-    )
+    save_tiny_htdemucs(tmp_path / "deadbeef.th")
     (tmp_path / "tiny_test.yaml").write_text("models: ['deadbeef']\n")
     weight_env(
         MIXPILOT_DEMUCS_DIR=str(tmp_path),
