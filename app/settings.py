@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, ByteSize, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -49,6 +49,34 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     chroma_url: str | None = None
     max_duration_s: float = Field(30 * 60.0, gt=0)
+
+    # ---- audio storage (memory/storage.py: the data dir; memory/objectstore.py: S3-compatible)
+    storage_url: str | None = Field(
+        None,
+        description="s3://BUCKET[/PREFIX]: versions and downloads in S3-compatible object storage (AWS S3, "
+        "MinIO, Ceph, R2, GCS's S3 API), shared by API processes and workers on any machine; "
+        "unset: the data dir",
+    )
+    storage_endpoint_url: str | None = Field(
+        None, description="the S3 API's base URL for a store that is not AWS (http://minio:9000)"
+    )
+    storage_region: str = Field("us-east-1", description="the bucket's region (signing)")
+    storage_access_key_id: str | None = Field(
+        None, description="S3 access key; unset: the usual AWS chain (AWS_* variables, profile, role)"
+    )
+    storage_secret_access_key: SecretStr | None = None
+    storage_allow_http: bool = Field(
+        False, description="allow a plain-http endpoint (a local MinIO or test server); refused otherwise"
+    )
+    storage_cache_mb: float = Field(
+        2048.0,
+        ge=0,
+        description="disk cache of stored versions and downloads fetched from object storage, in the data dir "
+        "(least recently used go first); 0: none",
+    )
+    storage_presign_s: float = Field(
+        900.0, gt=0, le=7 * 24 * 3600, description="lifetime of a presigned download URL (?redirect=true)"
+    )
 
     # ---- neural model weights (models/weights.py resolves them; `mixpilot models` fetches them)
     models_dir_: Path | None = Field(
@@ -114,6 +142,19 @@ class Settings(BaseSettings):
         gt=0,
         description="decoded size of all of one user's stored files together (uploads and results)",
     )
+    user_quota_bytes: ByteSize = Field(
+        ByteSize(20 * 1024**3),
+        gt=0,
+        description="bytes of stored audio one user may keep (uploads and results, as stored: compressed); "
+        "an upload or a job over it is refused with 507 (e.g. 20GiB, 500MB)",
+    )
+    retention_days: float = Field(
+        0.0,
+        ge=0,
+        description="`mixpilot gc` removes a stored version once it has been unreferenced (by a thread, "
+        "an upload, a downloaded result, a queued job) for this long; 0 keeps everything (the default: "
+        "on a laptop nothing disappears by surprise)",
+    )
     decode_slots: int = Field(2, ge=1, le=64, description="uploads decoded at once by one API process")
     login_max_failures: int = Field(5, ge=1, description="failed logins per email+client before throttling")
     login_max_address_failures: int = Field(
@@ -174,6 +215,38 @@ class Settings(BaseSettings):
         10, ge=1, description="jobs one user may have queued or running at once (429 over)"
     )
     enhancement_wait_s: float = Field(300.0, gt=0, description="how long /enhancement/* waits before 202")
+    # ---- rate limits (app/api/ratelimit.py): fixed one-minute windows, in Redis when redis_url is set; 0 = off
+    rate_limit_per_minute: int = Field(
+        1200, ge=0, description="API requests per minute per user (or API key); 429 + Retry-After over"
+    )
+    rate_limit_anonymous_per_minute: int = Field(
+        600, ge=0, description="API requests per minute per client address without valid credentials"
+    )
+    rate_limit_jobs_per_minute: int = Field(
+        60, ge=0, description="job submissions (chat, enhancement, retry) per minute per user"
+    )
+    webhook_max_endpoints: int = Field(
+        10, ge=1, le=100, description="registered webhook endpoints per user (POST /api/v1/webhooks)"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='origins browsers may call the API from (JSON list, e.g. ["https://app.example.com"], '
+        '"*" for any); empty: no CORS headers (app/api/security.py cors_options)',
+    )
+    max_api_keys: int = Field(50, ge=1, le=1000, description="API keys one user may hold (not revoked)")
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        import re
+
+        for origin in value:
+            if origin != "*" and not re.fullmatch(r"https?://[^/\s?#]+", origin):
+                raise ValueError(
+                    f"cors_origins: {origin!r} is not an origin: scheme://host[:port] without a path "
+                    "(or \"*\")"
+                )
+        return value
 
     @model_validator(mode="after")
     def _secrets_outside_development(self) -> Settings:

@@ -197,7 +197,10 @@ def test_error_bodies_carry_a_request_id_not_the_error(tmp_path, environment, ca
         r = api.get("/boom")
     assert r.status_code == 500
     body = r.json()
-    assert set(body) == {"detail", "request_id"} and body["request_id"] in body["detail"]
+    assert r.headers["content-type"] == "application/problem+json"
+    assert set(body) == {"type", "title", "status", "detail", "code", "instance", "request_id"}
+    assert body["code"] == "internal_error" and body["status"] == 500 and body["instance"] == "/boom"
+    assert body["request_id"] in body["detail"]
     assert "SELECT" not in r.text and "password" not in r.text and "RuntimeError" not in r.text
     assert r.headers["x-request-id"] == body["request_id"]
     logged = [rec for rec in caplog.records if body["request_id"] in rec.getMessage()]

@@ -15,11 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, FastAPI
 
 from app.settings import Settings
 
@@ -36,6 +34,10 @@ Conversational audio production over HTTP.
 5. `GET /api/v1/files/{result.file_id}/download?format=flac`, then `POST /api/v1/feedback`.
 
 Every resource belongs to one user: another user's id answers 404.
+
+Every error is `application/problem+json` (RFC 9457) with a stable `code` and the `request_id` that is
+also in the `X-Request-ID` header; every `/api/v1` response carries `RateLimit-*` headers (429 with
+`Retry-After` over the limit).
 """
 
 
@@ -47,20 +49,24 @@ def build_router() -> APIRouter:
         feedback,
         files,
         jobs,
+        keys,
         models,
         recommendations,
         threads,
         webhooks,
     )
-    from app.api.schemas import Message, Responses, ValidationMessage
+    from app.api.problems import Problem
+    from app.api.ratelimit import enforce
+    from app.api.schemas import Responses
 
     common: Responses = {
-        400: {"model": Message, "description": "malformed request body"},
-        422: {"model": ValidationMessage, "description": "invalid request or unusable input"},
-        401: {"model": Message, "description": "missing, expired, forged or wrong-type token"},
-        413: {"model": Message, "description": "request body over the limit"},
+        400: {"model": Problem, "description": "malformed request body (not JSON)"},
+        422: {"model": Problem, "description": "invalid request or unusable input"},
+        401: {"model": Problem, "description": "missing, expired, forged or wrong-type token"},
+        413: {"model": Problem, "description": "request body over the limit"},
+        429: {"model": Problem, "description": "over a rate limit (`Retry-After`) or a quota"},
     }
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(enforce)])
     for module in (
         auth,
         files,
@@ -72,6 +78,7 @@ def build_router() -> APIRouter:
         enhancement,
         models,
         webhooks,
+        keys,
     ):
         api.include_router(module.router, responses=common)
     return api
@@ -92,7 +99,10 @@ def create_app(
     the service), and a full collection walking them stops the request loop for ~100 ms: the
     slowest reads under load. Undone at shutdown.
     """
+    from app.api import problems
     from app.api.files import BodyLimit
+    from app.api.ratelimit import HEADERS as RATE_LIMIT_HEADERS
+    from app.api.ratelimit import make_limiter
     from app.api.routes import health
     from app.api.state import token_config
 
@@ -192,8 +202,8 @@ def create_app(
         version=_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url=None if production else "/docs",
-        redoc_url=None if production else "/redoc",
+        docs_url=None,  # served from the package by `offline_docs` (no CDN)
+        redoc_url=None,
         openapi_tags=[
             {"name": n}
             for n in (
@@ -205,50 +215,67 @@ def create_app(
                 "feedback",
                 "recommendations",
                 "enhancement",
+                "webhooks",
                 "health",
             )
         ],
     )
+    app.state.limiter = make_limiter(settings)
     app.include_router(health.router)
     app.include_router(build_router())
+    if not production:
+        offline_docs(app)
     app.add_middleware(BodyLimit, upload_limit=settings.max_upload_bytes, upload_path=f"{API_PREFIX}/files")
+    problems.install(app)  # after BodyLimit: its early 413 becomes a problem too
+    if settings.cors_origins:  # outermost: every answer, errors included, carries the CORS headers
+        from starlette.middleware.cors import CORSMiddleware
 
-    from fastapi.exceptions import RequestValidationError
+        from app.api.security import cors_options
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": e.get("type")}
-            for e in exc.errors()
-        ]
-        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-        detail = f"{'.'.join(first['loc'])}: {first['msg']}".lstrip(": ")
-        if len(errors) > 1:
-            detail += f" (and {len(errors) - 1} more)"
-        return JSONResponse({"detail": detail[:500], "errors": errors[:20]}, status_code=422)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        """Last resort, in every environment: the body names a request id, never the error (it may quote SQL,
-        parameters or paths); the log has the traceback under that id."""
-        request_id = uuid.uuid4().hex
-        log.error(
-            "unhandled error %s on %s %s",
-            request_id,
-            request.method,
-            request.url.path,
-            exc_info=(type(exc), exc, exc.__traceback__),
-        )
-        return JSONResponse(
-            {
-                "detail": f"internal error (request id {request_id}): the server log has the details",
-                "request_id": request_id,
-            },
-            status_code=500,
-            headers={"X-Request-ID": request_id},
-        )
-
+        app.add_middleware(CORSMiddleware, **cors_options(settings))
+    problems.document(app, api_prefix=API_PREFIX, rate_limit_headers=RATE_LIMIT_HEADERS)
     return app
+
+
+def offline_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with their scripts and styles served from the installed
+    ``fastapi-offline`` package under ``/docs/assets``: the pages work without the internet."""
+    from pathlib import Path
+
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    assets = "/docs/assets"
+    app.mount(assets, StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
+    title = app.title
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{title} - Swagger UI",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon.png",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url=openapi_url,
+            title=f"{title} - ReDoc",
+            redoc_js_url=f"{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/favicon.png",
+            with_google_fonts=False,
+        )
 
 
 def _version() -> str:

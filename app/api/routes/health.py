@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import functools
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from app.api import health as svc
 from app.api.deps import StateDep
+from app.api.problems import Problem, problem_response
 from app.api.schemas import HealthOut, ReadyOut
 
 router = APIRouter(tags=["health"])
@@ -33,11 +34,15 @@ async def health(state: StateDep) -> HealthOut:
     "/ready",
     operation_id="ready",
     response_model=ReadyOut,
-    responses={503: {"model": ReadyOut, "description": "not ready"}},
+    responses={503: {"model": Problem, "description": "not ready: `checks` says which check failed"}},
 )
-async def ready(state: StateDep):
-    """Readiness: database, cache, storage, models, job queue."""
+async def ready(state: StateDep, request: Request):
+    """Readiness: database, cache, storage, models, job queue. Not ready: a 503 problem
+    (`code: not_ready`) whose `checks` field has the same checks."""
     checks = await svc.readiness(state)
-    ok = all(c["ok"] for name, c in checks.items() if name != "cache")  # no cache = slower, not down
-    body = ReadyOut(status="ready" if ok else "not ready", checks=checks)
-    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+    failed = [name for name, c in checks.items() if name != "cache" and not c["ok"]]  # no cache = slower
+    if failed:
+        return problem_response(
+            request, 503, f"not ready: {', '.join(failed)} failing", code="not_ready", checks=checks
+        )
+    return JSONResponse(ReadyOut(status="ready", checks=checks).model_dump())
