@@ -29,13 +29,17 @@ from typing import Any
 DEFAULT_DEMUCS_MODEL = "htdemucs"
 VOCOS_REPO_ID = "charactr/vocos-mel-24khz"
 VOCOS_FILES = ("config.yaml", "pytorch_model.bin")
-#: The Vocos files are pinned by content: the sha256 of pytorch_model.bin as the hub lists it (its LFS
-#: object id, taken from a public listing of the hub's blob page; this machine cannot reach the hub to
-#: re-check it). config.yaml is a plain git file (no LFS sha256): it is checked by loading it strictly
-#: against the weights. The revision is the branch the card was read from; pin a commit id here when
-#: one is at hand (``hf_hub_download`` takes either).
-VOCOS_REVISION = "main"
-VOCOS_SHA256 = {"pytorch_model.bin": "97ec976ad1fd67a33ab2682d29c0ac7df85234fae875aefcc5fb215681a91b2a"}
+#: Vocos is pinned by commit and by content. The revision is the commit of ``charactr/vocos-mel-24khz`` that
+#: ``main`` resolved to when these were read (the hub's snapshot folder name, quoted with these same file
+#: hashes by several independent public manifests); this machine cannot reach the hub to re-check it.
+#: ``pytorch_model.bin``'s sha256 is the hub's LFS object id (54,365,991 bytes). ``config.yaml``'s (461 bytes)
+#: was re-derived here: the published layout (``tests/modelmirror.PUBLISHED_VOCOS_CONFIG``) hashes to it.
+#: ``pull`` and ``verify`` refuse any file whose sha256 differs from its pin.
+VOCOS_REVISION = "0feb3fdd929bcd6649e0e7c5a688cf7dd012ef21"
+VOCOS_SHA256 = {
+    "config.yaml": "da9033922f969a47f0c160010226919e59f27761fd5066f3828d46de6650b0fc",
+    "pytorch_model.bin": "97ec976ad1fd67a33ab2682d29c0ac7df85234fae875aefcc5fb215681a91b2a",
+}
 #: Where the demucs package's remote list points (``demucs.pretrained.ROOT_URL``); a mirror serves the
 #: same paths under ``<mirror>/demucs/``.
 DEMUCS_ROOT_URL = "https://dl.fbaipublicfiles.com/demucs/"
@@ -183,7 +187,7 @@ def default_cards(
         tool="vocoder_enhance",
         enables="vocoder_enhance: re-synthesise a voice through the Vocos mel vocoder (24 kHz)",
         gain="smooths codec artefacts and phasiness that EQ and denoising leave; without it the planner uses DSP",
-        size_mb=54.0,
+        size_mb=54.4,
         licence="MIT",
         source=f"huggingface.co/{VOCOS_REPO_ID} @ {vocos_revision}",
         files=tuple(

@@ -6,7 +6,8 @@ over HTTP the way the real hosts serve them.
   HTDemucs, plus a demucs-style remote list (``files.txt`` and ``htdemucs.yaml``) naming it;
 - Vocos: a Hugging Face endpoint, ``<root>/charactr/vocos-mel-24khz/resolve/<rev>/<file>``, answering
   HEAD with the headers ``huggingface_hub`` reads (``X-Repo-Commit``, ``ETag``/``X-Linked-Etag``,
-  sizes) and GET with ``Range`` support; ``config.yaml`` has the published layout (smaller dims).
+  sizes) and GET with ``Range`` support, at the catalogue's pinned commit; ``config.yaml`` has the
+  published layout (smaller dims).
 
 `MirrorServer.cut` makes the next GET of a path stop after N bytes (an interrupted transfer);
 `MirrorServer.requests` records (method, path, Range header).
@@ -20,10 +21,14 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-VOCOS_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+from models.weights import VOCOS_REVISION
+
+#: the mirror serves Vocos at the catalogue's pinned commit, as the hub does
+VOCOS_COMMIT = VOCOS_REVISION
 DEMUCS_SIG = "955717e8"  # htdemucs's signature in the demucs remote list
 
-TINY_VOCOS_CONFIG = """\
+#: ``config.yaml`` of ``charactr/vocos-mel-24khz`` as published (461 bytes; its sha256 is the catalogue's pin)
+PUBLISHED_VOCOS_CONFIG = """\
 feature_extractor:
   class_path: vocos.feature_extractors.MelSpectrogramFeatures
   init_args:
@@ -37,18 +42,24 @@ backbone:
   class_path: vocos.models.VocosBackbone
   init_args:
     input_channels: 100
-    dim: 64
-    intermediate_dim: 192
-    num_layers: 2
+    dim: 512
+    intermediate_dim: 1536
+    num_layers: 8
 
 head:
   class_path: vocos.heads.ISTFTHead
   init_args:
-    dim: 64
+    dim: 512
     n_fft: 1024
     hop_length: 256
-    padding: same
+    padding: center
 """
+#: the same layout, smaller dims (a checkpoint of a few hundred kB)
+TINY_VOCOS_CONFIG = (
+    PUBLISHED_VOCOS_CONFIG.replace("dim: 512", "dim: 64")
+    .replace("intermediate_dim: 1536", "intermediate_dim: 192")
+    .replace("num_layers: 8", "num_layers: 2")
+)
 
 
 def sha256(path: Path) -> str:
@@ -65,7 +76,7 @@ class Mirror:
     def cards(self, *, vocos_sha256: dict[str, str] | None = None) -> dict:
         from models.weights import default_cards
 
-        sha = {"pytorch_model.bin": sha256(self.vocos_files["pytorch_model.bin"])}
+        sha = {name: sha256(f) for name, f in self.vocos_files.items()}
         return default_cards(
             demucs_remote=self.remote,
             vocos_revision=VOCOS_COMMIT,

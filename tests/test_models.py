@@ -236,8 +236,34 @@ def test_hf_endpoint_is_honoured_without_a_mirror(mirror, tmp_path):
     )
     assert p.returncode == 2 and p.stderr.count("\n") <= 2, p.stderr  # the "from" line, then the error
     assert "checksum mismatch, refused" in p.stderr and "nothing was installed" in p.stderr
-    assert any(meth == "GET" and path.endswith("/pytorch_model.bin") for meth, path, _ in server.requests)
+    # huggingface_hub asked for the pinned commit, not a branch
+    gets = [path for meth, path, _ in server.requests if meth == "GET" and "/resolve/" in path]
+    assert gets and all(f"/charactr/vocos-mel-24khz/resolve/{VOCOS_COMMIT}/" in p for p in gets), gets
     assert not (tmp_path / "data" / "models" / "vocos-mel-24khz").exists()
+
+
+def test_vocos_is_pinned_by_commit_and_content():
+    """The catalogue names a commit (not a branch) and a full sha256 for each file; the published config
+    hashes to its pin and describes the network models/vocos.py builds, at the published weights' size."""
+    import hashlib
+    import re
+
+    import yaml
+    from modelmirror import PUBLISHED_VOCOS_CONFIG
+
+    from models.vocos import Vocos
+    from models.weights import VOCOS_FILES, VOCOS_REVISION, VOCOS_SHA256, default_cards
+
+    assert re.fullmatch(r"[0-9a-f]{40}", VOCOS_REVISION)
+    card = default_cards()["vocos"]
+    assert {rf.name: rf.revision for rf in card.files} == dict.fromkeys(VOCOS_FILES, VOCOS_REVISION)
+    assert all(rf.sha256 and re.fullmatch(r"[0-9a-f]{64}", rf.sha256) for rf in card.files)
+    assert VOCOS_REVISION in card.source
+    published = PUBLISHED_VOCOS_CONFIG.encode()
+    assert len(published) == 461 and hashlib.sha256(published).hexdigest() == VOCOS_SHA256["config.yaml"]
+    net = Vocos.from_config(yaml.safe_load(PUBLISHED_VOCOS_CONFIG))
+    n_bytes = sum(t.numel() * t.element_size() for t in net.state_dict().values())
+    assert abs(n_bytes / 1e6 - card.size_mb) / card.size_mb < 0.01  # 54,365,991 bytes published
 
 
 # ---------------------------------------------------------------------------- the CLI and settings
