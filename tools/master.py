@@ -76,6 +76,11 @@ class MasterParams(ToolParams):
     release_ms: float = Field(
         80.0, ge=10.0, le=1000.0, description="limiter release (ms per 6 dB of recovery)"
     )
+    mode: Literal["transparent", "loud"] = Field(
+        "transparent",
+        description="transparent: the true-peak limiter alone; loud: a soft-clip stage shaves the "
+        "sharpest peaks before the limiter (dense material mastered loud: club, competitive, CD)",
+    )
 
 
 def resolve_targets(p: MasterParams) -> tuple[float, float]:
@@ -146,13 +151,38 @@ class _LoudnessModel:
 
 
 _LIMITER_BLOCK = 16  # `dsp.true_peak_limit`'s detector block
+CLIP_OVER_DB = 2.0  # loud mode: the soft clipper's asymptote sits this far over the limiter's ceiling
+CLIP_KNEE = 0.5  # loud mode: the clipper is linear up to this fraction of its asymptote
+
+
+def _loud_pass(
+    x: np.ndarray, sr: int, gain_db: float, lim_ceiling: float, release_ms: float
+) -> tuple[np.ndarray, dict[str, float], float]:
+    """Loud mode's chain at one pre-gain: soft clipper (asymptote ``CLIP_OVER_DB`` over the limiter's
+    ceiling, after the gain), then the true-peak limiter. Returns (output, limiter info, clipped share)."""
+    g_lin = 10.0 ** (gain_db / 20.0)
+    thr = 10.0 ** ((lim_ceiling + CLIP_OVER_DB) / 20.0) / g_lin  # in the input's scale
+    xc = dsp.soft_clip(x, thr, CLIP_KNEE)
+    frac = float(np.count_nonzero(np.abs(x) > CLIP_KNEE * thr)) / x.size
+    y, linfo = dsp.true_peak_limit(
+        xc, sr, lim_ceiling, pre_gain_lin=g_lin, release_ms=release_ms, block=_LIMITER_BLOCK
+    )
+    return y, linfo, frac
 
 
 def master_array(
-    x: np.ndarray, sr: int, target: float, ceiling: float, glue: float = 0.0, release_ms: float = 80.0
+    x: np.ndarray,
+    sr: int,
+    target: float,
+    ceiling: float,
+    glue: float = 0.0,
+    release_ms: float = 80.0,
+    mode: str = "transparent",
 ) -> tuple[np.ndarray, dict[str, Any], list[str]]:
+    if mode not in ("transparent", "loud"):
+        raise ValueError(f"master: mode must be 'transparent' or 'loud', got {mode!r}")
     warnings: list[str] = []
-    info: dict[str, Any] = {"target_lufs": target, "ceiling_dbtp": ceiling}
+    info: dict[str, Any] = {"target_lufs": target, "ceiling_dbtp": ceiling, "mode": mode}
     if glue > 0:
         x, ginfo = dsp.compress(
             x, sr, 0.5 * glue, ratio=1.5 + glue, attack_ms=30.0, release_ms=200.0, knee_db=6.0
@@ -193,24 +223,33 @@ def master_array(
         nonlocal y, linfo, loud, passes, exact_at
         passes += 1
         y = x  # let the previous output go before the next one is made (one output in memory, not two)
-        y, linfo = dsp.true_peak_limit(
-            x,
-            sr,
-            lim_ceiling,
-            peak=peak,
-            pre_gain_lin=10.0 ** (gain / 20.0),
-            release_ms=release,
-            block=_LIMITER_BLOCK,
-        )
+        if mode == "loud":
+            y, linfo, clipped = _loud_pass(x, sr, gain, lim_ceiling, release)
+            info["soft_clip"] = {"over_ceiling_db": CLIP_OVER_DB, "clipped_fraction": round(clipped, 5)}
+        else:
+            y, linfo = dsp.true_peak_limit(
+                x,
+                sr,
+                lim_ceiling,
+                peak=peak,
+                pre_gain_lin=10.0 ** (gain / 20.0),
+                release_ms=release,
+                block=_LIMITER_BLOCK,
+            )
         loud = _lufs(y, sr)
         exact_at = (gain, lim_ceiling, release)
 
     for _ in range(4):  # corrective rounds on true peak
         for _ in range(12):  # loudness iterations, on the model; an exact pass confirms each candidate
-            modelled, mean_gr = model(gain, lim_ceiling, release)
+            if mode == "loud":  # the clipper is not in the model: every candidate is an exact pass
+                limit()
+                modelled, mean_gr = loud, linfo["mean_gr_db"]
+            else:
+                modelled, mean_gr = model(gain, lim_ceiling, release)
             err = aim - (modelled + bias)
             if abs(err) <= LU_TOLERANCE or info.get("gain_limited"):
-                limit()
+                if exact_at != (gain, lim_ceiling, release):
+                    limit()
                 err = aim - loud
                 if abs(err) <= LU_TOLERANCE or info.get("gain_limited"):
                     break
@@ -272,7 +311,7 @@ def master_array(
 def run(audio: Audio, params: MasterParams, ctx: ToolContext) -> ToolResult:
     target, ceiling = resolve_targets(params)
     y, info, warnings = master_array(
-        audio.samples, audio.sample_rate, target, ceiling, params.glue, params.release_ms
+        audio.samples, audio.sample_rate, target, ceiling, params.glue, params.release_ms, params.mode
     )
     if params.platform:
         info["platform"] = params.platform
