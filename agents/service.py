@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.graph import Deps, build_graph
-from memory.storage import AudioStore
+from memory.storage import AudioStore, LocalAudioStore
 from tools.audio import Audio, load
 from tools.registry import Registry, default_registry
 
@@ -137,7 +137,7 @@ class Mixpilot:
         otherwise they live in ``threads.sqlite`` in the data dir. `store`: the audio store to share
         (with the memory agent, say); by default one in ``audio/`` of the data dir."""
         self.data_dir = Path(data_dir)
-        self.store = store if store is not None else AudioStore(self.data_dir / "audio")
+        self.store = store if store is not None else LocalAudioStore(self.data_dir / "audio")
         self.registry = registry or default_registry()
         self._conn = None
         pg = libpq_url(threads_url) if checkpointer is None else None
@@ -368,6 +368,35 @@ class Mixpilot:
             "current_id": timeline[-1] if timeline else None,
             "original_id": state.get("original_id"),
         }
+
+    def thread_ids(self) -> list[str]:
+        """Every conversation thread the checkpointer holds (one SQL query on the SQLite and Postgres savers)."""
+        saver = self.checkpointer
+        sql = "SELECT DISTINCT thread_id FROM checkpoints"
+        conn = getattr(saver, "conn", None)
+        if isinstance(conn, sqlite3.Connection):  # SqliteSaver
+            with saver.cursor(transaction=False) as cur:
+                cur.execute(sql)
+                return sorted(str(r[0]) for r in cur.fetchall())
+        if hasattr(saver, "_cursor"):  # PostgresSaver (rows are dicts: see postgres_checkpointer)
+            with saver._cursor() as cur:
+                cur.execute(sql)
+                return sorted(str(r["thread_id"] if isinstance(r, dict) else r[0]) for r in cur.fetchall())
+        return sorted({str(c.config["configurable"]["thread_id"]) for c in saver.list(None)})
+
+    def referenced_versions(self) -> set[str]:
+        """The stored versions a conversation can still reach (`memory.retention`): each thread's original,
+        timeline and inputs, and the source and result of every turn (undo and an earlier version picked)."""
+        found: set[str] = set()
+        for thread_id in self.thread_ids():
+            state = self.graph.get_state({"configurable": {"thread_id": thread_id}}).values
+            found.update(v for v in state.get("timeline") or [] if v)
+            found.update(str(v) for v in (state.get("inputs") or {}).values() if v)
+            if state.get("original_id"):
+                found.add(state["original_id"])
+            for turn in state.get("turns") or []:
+                found.update(turn[k] for k in ("source_id", "result_id") if turn.get(k))
+        return found
 
     def last_plan(self, thread_id: str) -> dict[str, Any] | None:
         for t in reversed(self.history(thread_id)):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agents.service import Mixpilot
 from app.settings import Settings
+from memory.storage import AudioStore, LocalAudioStore
 
 
 def build_llm(settings: Settings):
@@ -36,11 +37,7 @@ def open_service(settings: Settings | None = None, *, with_memory: bool = True) 
         import sys
 
         print(f"mixpilot: LLM planner not available ({exc}); using the offline planner", file=sys.stderr)
-    from memory.storage import AudioStore
-
-    store = AudioStore(
-        settings.audio_dir
-    )  # one store (and its decoded-audio cache) for the service and memory
+    store = open_store(settings)  # one store (and its decoded-audio cache) for the service and memory
     cache, memory = build_memory(settings, store=store) if with_memory else (None, None)
     return Mixpilot(
         data_dir=settings.data_dir,
@@ -51,6 +48,30 @@ def open_service(settings: Settings | None = None, *, with_memory: bool = True) 
         threads_url=settings.database_url,
         store=store,
     )
+
+
+def open_store(settings: Settings) -> AudioStore:
+    """The audio store the settings name: S3-compatible object storage for ``MIXPILOT_STORAGE_URL=s3://...``
+    (a bounded disk cache of it in the data dir; `StorageError` when the bucket cannot be used), else the
+    data dir itself (versions in ``audio/``, blobs such as download renditions beside it)."""
+    if settings.storage_url:
+        from memory.objectstore import open_s3_store
+
+        return open_s3_store(
+            settings.storage_url,
+            endpoint_url=settings.storage_endpoint_url,
+            region=settings.storage_region,
+            access_key_id=settings.storage_access_key_id,
+            secret_access_key=(
+                settings.storage_secret_access_key.get_secret_value()
+                if settings.storage_secret_access_key
+                else None
+            ),
+            allow_http=settings.storage_allow_http,
+            cache_dir=settings.data_dir / "cache" / "storage",
+            cache_bytes=int(settings.storage_cache_mb * 1024 * 1024),
+        )
+    return LocalAudioStore(settings.audio_dir, blob_root=settings.data_dir)
 
 
 def build_memory(settings: Settings, *, store=None):
@@ -67,7 +88,6 @@ def build_memory(settings: Settings, *, store=None):
     cache = make_cache(settings.redis_url)
     try:
         from agents.memory_agent import open_memory
-        from memory.storage import AudioStore
     except ImportError as exc:
         print(f"mixpilot: memory off ({exc}); install mixpilot[memory]", file=sys.stderr)
         return cache, None
@@ -79,7 +99,7 @@ def build_memory(settings: Settings, *, store=None):
             database_url=settings.database_url,
             chroma_url=settings.chroma_url,
             cache=cache,
-            store=store if store is not None else AudioStore(settings.audio_dir),
+            store=store if store is not None else open_store(settings),
         )
     except SchemaOutOfDate:
         raise

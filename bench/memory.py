@@ -43,7 +43,7 @@ from agents.memory_agent import MemoryAgent, open_memory
 from memory import db
 from memory import features as F
 from memory.cache import MemoryCache
-from memory.storage import AudioStore
+from memory.storage import LocalAudioStore as AudioStore
 from tools.audio import Audio, load
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"

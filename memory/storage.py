@@ -1,30 +1,68 @@
-"""Audio file storage: every version of every recording, by id, in the data dir.
+"""Audio storage: every version of every recording by id, and the blobs made from them (download renditions).
 
-Versions are content-addressed (sha256 of sample rate, shape and samples), so storing
-the same audio twice costs nothing and an id always means the same sound. Files are
-32-bit float WAV (lossless for our float32 pipeline), written atomically. A small LRU of
-decoded `Audio` keeps a conversation's recent versions in memory, bounded in bytes (a version
+`AudioStore` is the contract; two backends implement it: `LocalAudioStore` (a folder in the data dir,
+the embedded default) and `memory.objectstore.S3AudioStore` (S3-compatible object storage, chosen by
+``MIXPILOT_STORAGE_URL``; what API processes and workers on several machines share).
+`app.runtime.open_store` builds the one the settings name.
+
+Versions are content-addressed (sha256 of sample rate, shape and samples), so storing the same audio
+twice costs nothing and an id always means the same sound, whatever the backend or the encoding.
+
+Encoding (lossless; `encode`/`decode`, the same for every backend): a version whose float32 samples are
+all exactly 24-bit values (every decoded 16/24-bit upload) is stored as 24-bit FLAC; any other (the float
+output of processing) as float32 with its bytes split into four planes (sign/exponent bytes together,
+mantissa bytes together) and compressed with zstd. Reading back gives the same float32 bits (FLAC holds
+the integers exactly; the zstd form is the bytes themselves). Measured on a 3-minute stereo turn
+(``python bench/storage.py``): float WAV 63.5 MB; FLAC 24 of the 16-bit upload ~45% of that; zstd-planes
+of processed audio ~80% (the low mantissa bytes of float output are noise and do not compress; FLAC cannot
+hold them). Versions written before this (32-bit float WAV, ``<id>.wav``) still read.
+
+A small LRU of decoded `Audio` keeps a conversation's recent versions in memory, bounded in bytes (a version
 larger than the whole budget is never kept), so memory does not grow with what users upload.
 
-`export` writes a version at 16/24 bits with TPDF dither seeded by the version's id: the same
-download is the same bytes every time (caches and checksums hold).
+`export` writes a version at 16/24 bits with TPDF dither seeded by the version's id: the same download is
+the same bytes every time (caches and checksums hold).
+
+Blobs are opaque files under a relative key (``renditions/ab/<sha256>.flac``): `put_blob`, `read_blob`
+(small ones), `blob_size`, `blob_path` (a local file with the bytes: the file itself, or the object store's disk-cache
+copy), `blob_url` (a presigned URL where the backend has them), `remove_blob`, `blob_keys`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import re
+import struct
+import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from tools.audio import Audio, AudioError, load, save
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
+_KEY = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.?(?:/|$))[A-Za-z0-9_.\-/]{1,512}$")
 #: decoded audio kept in memory per store (float32 samples)
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+#: the encodings a version may be stored in, in the order they are looked for (".wav": written before
+#: compression; read only)
+SUFFIXES = (".flac", ".f32.zst", ".wav")
+ZSTD_LEVEL = 6
+_ZMAGIC = b"MPZ1"
+_ZHEAD = struct.Struct("<4sIHQ")  # magic, sample rate, channels, frames
+_FLAC_MAX_CHANNELS = 8
+_FLAC_MAX_RATE = 655_350
+
+
+class StorageError(RuntimeError):
+    """The storage backend cannot be used (a missing bucket, refused credentials, a bad URL); the message
+    says what to fix."""
 
 
 def audio_id(audio: Audio) -> str:
@@ -34,66 +72,347 @@ def audio_id(audio: Audio) -> str:
     return h.hexdigest()[:32]
 
 
-class AudioStore:
+def check_id(version_id: str) -> str:
+    """The id itself; KeyError (as for a version that is not stored) when it cannot be an id."""
+    if not _ID.match(version_id or ""):
+        raise KeyError(f"no audio version '{version_id}'")
+    return version_id
+
+
+def check_key(key: str) -> str:
+    """A blob key: a relative path of plain names (ValueError otherwise: no '..', no absolute path)."""
+    if not _KEY.match(key or ""):
+        raise ValueError(f"bad blob key {key!r}: a relative path of letters, digits, '_', '-', '.' and '/'")
+    return key
+
+
+# --------------------------------------------------------------------------------------------- encoding
+
+
+def exact_24bit(samples: np.ndarray) -> bool:
+    """Whether every sample is k / 2**23 for an integer k in [-2**23, 2**23 - 1] (24-bit FLAC holds it
+    exactly). Scaling by a power of two is exact in float32, so the test is exact."""
+    scaled = samples * np.float32(2**23)
+    return bool(np.all(scaled == np.rint(scaled)) and scaled.min() >= -(2**23) and scaled.max() <= 2**23 - 1)
+
+
+def encode(audio: Audio) -> tuple[str, bytes]:
+    """(suffix, bytes): 24-bit FLAC when exact, else zstd-compressed float32 planes."""
+    s = audio.samples
+    if audio.channels <= _FLAC_MAX_CHANNELS and 1 <= audio.sample_rate <= _FLAC_MAX_RATE and exact_24bit(s):
+        return ".flac", _encode_flac(audio)
+    return ".f32.zst", _encode_zstd(audio)
+
+
+def decode(suffix: str, data: bytes | Path) -> Audio:
+    """The `Audio` of `encode`'s bytes (or a file of them; ``.wav`` for versions from before compression).
+    Raises AudioError for damaged data."""
+    if suffix == ".wav":
+        if isinstance(data, Path):
+            return load(data, max_duration_s=None)
+        raise AudioError("a stored .wav version is read from its file")
+    raw = data.read_bytes() if isinstance(data, Path) else data
+    if suffix == ".flac":
+        return _decode_flac(raw)
+    if suffix == ".f32.zst":
+        return _decode_zstd(raw)
+    raise AudioError(f"unknown stored encoding '{suffix}'")
+
+
+def _encode_flac(audio: Audio) -> bytes:
+    import soundfile as sf
+
+    # integers in the top 24 bits of int32: libsndfile writes them to PCM_24 by shifting (no float scaling)
+    ints = (audio.samples.T * np.float32(2**23)).astype(np.int32)
+    ints <<= 8
+    buf = io.BytesIO()
+    with sf.SoundFile(buf, "w", audio.sample_rate, audio.channels, subtype="PCM_24", format="FLAC") as f:
+        f.write(ints)
+    return buf.getvalue()
+
+
+def _decode_flac(raw: bytes) -> Audio:
+    import soundfile as sf
+
+    try:
+        ints, rate = sf.read(io.BytesIO(raw), dtype="int32", always_2d=True)
+    except Exception as exc:  # libsndfile's errors carry no class of their own
+        raise AudioError(f"damaged FLAC version ({exc})") from None
+    ints >>= 8
+    samples = ints.T.astype(np.float32)
+    samples *= np.float32(2.0**-23)
+    return Audio(samples, int(rate))
+
+
+def _zstd():
+    try:
+        import zstandard
+    except ImportError as exc:  # a dependency of mixpilot itself; only a broken install lacks it
+        raise StorageError(f"zstandard is needed to store audio: pip install zstandard ({exc})") from None
+    return zstandard
+
+
+def _encode_zstd(audio: Audio) -> bytes:
+    s = np.ascontiguousarray(audio.samples, dtype="<f4")
+    planes = s.view(np.uint8).reshape(-1, 4).T.copy()  # byte k of every sample together
+    head = _ZHEAD.pack(_ZMAGIC, audio.sample_rate, audio.channels, audio.frames)
+    return head + _zstd().ZstdCompressor(level=ZSTD_LEVEL).compress(planes.data)
+
+
+def _decode_zstd(raw: bytes) -> Audio:
+    if len(raw) < _ZHEAD.size:
+        raise AudioError("damaged version: shorter than its header")
+    magic, rate, channels, frames = _ZHEAD.unpack_from(raw)
+    if magic != _ZMAGIC:
+        raise AudioError("damaged version: not a mixpilot zstd audio file")
+    n = channels * frames
+    try:
+        body = _zstd().ZstdDecompressor().decompress(raw[_ZHEAD.size :], max_output_size=4 * n)
+    except Exception as exc:
+        raise AudioError(f"damaged version ({exc})") from None
+    if len(body) != 4 * n:
+        raise AudioError(f"damaged version: {len(body)} bytes for {n} samples")
+    planes = np.frombuffer(body, dtype=np.uint8).reshape(4, n)
+    samples = planes.T.copy().view("<f4").reshape(channels, frames).astype(np.float32, copy=False)
+    return Audio(samples, int(rate))
+
+
+def export_audio(
+    audio: Audio,
+    version_id: str,
+    path: str | Path,
+    *,
+    format: str | None = None,
+    bit_depth: int | None = None,
+    mp3_bitrate_kbps: int = 320,
+) -> Path:
+    """`tools.audio.save` of a version, with its 16/24-bit dither seeded by the version id (deterministic)."""
+    fmt = (format or Path(path).suffix.lstrip(".")).lower()
+    depth = bit_depth or 24
+    if fmt in ("wav", "flac") and depth in (16, 24):
+        rng = np.random.default_rng(int(version_id, 16))
+        return save(audio, path, format=format, bit_depth=depth, rng=rng)
+    return save(audio, path, format=format, bit_depth=bit_depth, mp3_bitrate_kbps=mp3_bitrate_kbps)
+
+
+def write_atomic(path: Path, data: bytes | Path) -> None:
+    """`data` (bytes, or a file's bytes) at `path` by a rename: readers see the old file or the whole new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if isinstance(data, Path):
+                with data.open("rb") as src:
+                    while chunk := src.read(1024 * 1024):
+                        out.write(chunk)
+            else:
+                out.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------------------------- contract
+
+
+@runtime_checkable
+class AudioStore(Protocol):
+    """Where versions and blobs live. Every method may be called from several threads at once."""
+
+    def put(self, audio: Audio) -> str:
+        """Store `audio` (nothing when it is already stored); its content id."""
+        ...
+
+    def get(self, version_id: str) -> Audio:
+        """The stored version; KeyError when it is not stored (or damaged)."""
+        ...
+
+    def exists(self, version_id: str) -> bool: ...
+
+    def remove(self, version_id: str) -> bool:
+        """Delete a stored version (and its cached copies); False when it was not stored."""
+        ...
+
+    def ids(self) -> Iterator[str]:
+        """Every stored version id (no order)."""
+        ...
+
+    def nbytes(self, version_id: str) -> int:
+        """Bytes the version takes in storage (encoded); KeyError when it is not stored."""
+        ...
+
+    def export(
+        self,
+        version_id: str,
+        path: str | Path,
+        *,
+        format: str | None = None,
+        bit_depth: int | None = None,
+        mp3_bitrate_kbps: int = 320,
+    ) -> Path: ...
+
+    def put_blob(self, key: str, data: bytes | Path) -> None:
+        """Store bytes under `key`, replacing what was there, atomically. A file (Path) is taken over:
+        moved or uploaded, it is gone afterwards."""
+        ...
+
+    def read_blob(self, key: str) -> bytes | None:
+        """A (small) blob's bytes; None when there is none."""
+        ...
+
+    def blob_size(self, key: str) -> int | None:
+        """The blob's size in bytes; None when there is none."""
+        ...
+
+    def blob_path(self, key: str) -> Path | None:
+        """A local file holding the blob's bytes (to serve or read); None when there is none."""
+        ...
+
+    def blob_url(
+        self, key: str, *, expires_s: float, filename: str | None = None, media_type: str | None = None
+    ) -> str | None:
+        """A presigned URL a client can GET the blob from without us; None where the backend has none."""
+        ...
+
+    def remove_blob(self, key: str) -> bool: ...
+
+    def blob_keys(self, prefix: str) -> Iterator[str]:
+        """Keys of the blobs under `prefix` (a folder: ``renditions/index/ab``)."""
+        ...
+
+
+class DecodedCache:
+    """An LRU of decoded versions, bounded in items and bytes (float32 samples)."""
+
+    def __init__(self, *, items: int = 16, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        self._cache: OrderedDict[str, Audio] = OrderedDict()
+        self.items, self.max_bytes, self.nbytes = items, max_bytes, 0
+        self._lock = threading.Lock()
+
+    def get(self, vid: str) -> Audio | None:
+        with self._lock:
+            audio = self._cache.get(vid)
+            if audio is not None:
+                self._cache.move_to_end(vid)
+            return audio
+
+    def drop(self, vid: str) -> None:
+        with self._lock:
+            old = self._cache.pop(vid, None)
+            if old is not None:
+                self.nbytes -= int(old.samples.nbytes)
+
+    def put(self, vid: str, audio: Audio) -> None:
+        size = int(audio.samples.nbytes)
+        with self._lock:
+            old = self._cache.pop(vid, None)
+            if old is not None:
+                self.nbytes -= int(old.samples.nbytes)
+            if size > self.max_bytes:
+                return
+            self._cache[vid] = audio
+            self.nbytes += size
+            while self._cache and (len(self._cache) > self.items or self.nbytes > self.max_bytes):
+                _, dropped = self._cache.popitem(last=False)
+                self.nbytes -= int(dropped.samples.nbytes)
+
+
+# --------------------------------------------------------------------------------------------- local
+
+
+class LocalAudioStore:
+    """Versions under ``root/ab/<id>.<suffix>``; blobs under ``blob_root/<key>`` (default ``root/blobs``)."""
+
     def __init__(
-        self, root: str | Path, *, cache_items: int = 16, cache_bytes: int = DEFAULT_CACHE_BYTES
+        self,
+        root: str | Path,
+        *,
+        blob_root: str | Path | None = None,
+        cache_items: int = 16,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._cache: OrderedDict[str, Audio] = OrderedDict()
-        self._cache_items = cache_items
-        self.cache_bytes = cache_bytes
-        self._cached_bytes = 0
-        self._lock = threading.Lock()
+        self.blob_root = Path(blob_root) if blob_root is not None else self.root / "blobs"
+        self._decoded = DecodedCache(items=cache_items, max_bytes=cache_bytes)
+
+    # ---- versions
+
+    def _candidates(self, version_id: str) -> list[Path]:
+        check_id(version_id)
+        d = self.root / version_id[:2]
+        return [d / f"{version_id}{s}" for s in SUFFIXES]
+
+    def _stored(self, version_id: str) -> Path | None:
+        for p in self._candidates(version_id):
+            if p.is_file():
+                return p
+        return None
 
     def path(self, version_id: str) -> Path:
-        if not _ID.match(version_id or ""):
-            raise KeyError(f"no audio version '{version_id}'")
-        return self.root / version_id[:2] / f"{version_id}.wav"
+        """The file holding a version (``<id>.wav``, which does not exist, when it is not stored)."""
+        return self._stored(version_id) or self._candidates(version_id)[-1]
 
     def put(self, audio: Audio) -> str:
         vid = audio_id(audio)
-        p = self.path(vid)
-        if not p.exists():
-            p.parent.mkdir(parents=True, exist_ok=True)
-            save(audio, p, bit_depth=32)
-        self._remember(vid, audio)
+        if self._stored(vid) is None:
+            suffix, data = encode(audio)
+            write_atomic(self.root / vid[:2] / f"{vid}{suffix}", data)
+        self._decoded.put(vid, audio)
         return vid
 
     def get(self, version_id: str) -> Audio:
-        with self._lock:
-            if version_id in self._cache:
-                self._cache.move_to_end(version_id)
-                return self._cache[version_id]
-        p = self.path(version_id)
-        if not p.exists():
+        cached = self._decoded.get(version_id)
+        if cached is not None:
+            return cached
+        p = self._stored(version_id)
+        if p is None:
             raise KeyError(f"no audio version '{version_id}'")
+        suffix = ".f32.zst" if p.name.endswith(".f32.zst") else p.suffix
         try:
-            audio = load(p, max_duration_s=None)
-        except AudioError as exc:
+            audio = decode(suffix, p)
+        except (AudioError, FileNotFoundError) as exc:
             raise KeyError(f"audio version '{version_id}' is damaged: {exc}") from None
-        self._remember(version_id, audio)
+        self._decoded.put(version_id, audio)
         return audio
-
-    def remove(self, version_id: str) -> bool:
-        """Delete a stored version (its file and its cached decode); False when it was not stored."""
-        with self._lock:
-            old = self._cache.pop(version_id, None)
-            if old is not None:
-                self._cached_bytes -= int(old.samples.nbytes)
-        try:
-            p = self.path(version_id)
-        except KeyError:
-            return False
-        existed = p.exists()
-        p.unlink(missing_ok=True)
-        return existed
 
     def exists(self, version_id: str) -> bool:
         try:
-            return self.path(version_id).exists()
+            return self._stored(version_id) is not None
         except KeyError:
             return False
+
+    def remove(self, version_id: str) -> bool:
+        self._decoded.drop(version_id)
+        try:
+            paths = self._candidates(version_id)
+        except KeyError:
+            return False
+        existed = False
+        for p in paths:
+            try:
+                p.unlink()
+                existed = True
+            except FileNotFoundError:
+                pass
+        return existed
+
+    def ids(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for d in sorted(self.root.glob("[0-9a-f][0-9a-f]")):
+            for p in d.iterdir():
+                vid = p.name.split(".", 1)[0]
+                if _ID.match(vid) and vid not in seen and not p.name.startswith("."):
+                    seen.add(vid)
+                    yield vid
+
+    def nbytes(self, version_id: str) -> int:
+        p = self._stored(version_id)
+        if p is None:
+            raise KeyError(f"no audio version '{version_id}'")
+        return p.stat().st_size
 
     def export(
         self,
@@ -104,31 +423,73 @@ class AudioStore:
         bit_depth: int | None = None,
         mp3_bitrate_kbps: int = 320,
     ) -> Path:
-        """`tools.audio.save` of a version, with its 16/24-bit dither seeded by the version id (deterministic)."""
-        audio = self.get(version_id)
-        fmt = (format or Path(path).suffix.lstrip(".")).lower()
-        depth = bit_depth or 24
-        if fmt in ("wav", "flac") and depth in (16, 24):
-            rng = np.random.default_rng(int(version_id, 16))
-            return save(audio, path, format=format, bit_depth=depth, rng=rng)
-        return save(audio, path, format=format, bit_depth=bit_depth, mp3_bitrate_kbps=mp3_bitrate_kbps)
+        return export_audio(
+            self.get(version_id),
+            version_id,
+            path,
+            format=format,
+            bit_depth=bit_depth,
+            mp3_bitrate_kbps=mp3_bitrate_kbps,
+        )
 
     @property
     def cached_bytes(self) -> int:
-        return self._cached_bytes
+        """Bytes of decoded audio held in memory."""
+        return self._decoded.nbytes
 
-    def _remember(self, vid: str, audio: Audio) -> None:
-        size = int(audio.samples.nbytes)
-        with self._lock:
-            old = self._cache.pop(vid, None)
-            if old is not None:
-                self._cached_bytes -= int(old.samples.nbytes)
-            if size > self.cache_bytes:
+    @property
+    def cache_bytes(self) -> int:
+        return self._decoded.max_bytes
+
+    # ---- blobs
+
+    def _blob(self, key: str) -> Path:
+        return self.blob_root / check_key(key)
+
+    def put_blob(self, key: str, data: bytes | Path) -> None:
+        target = self._blob(key)
+        if isinstance(data, Path):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(data, target)  # the same file system: a rename
                 return
-            self._cache[vid] = audio
-            self._cached_bytes += size
-            while self._cache and (
-                len(self._cache) > self._cache_items or self._cached_bytes > self.cache_bytes
-            ):
-                _, dropped = self._cache.popitem(last=False)
-                self._cached_bytes -= int(dropped.samples.nbytes)
+            except OSError:
+                write_atomic(target, data)
+                data.unlink(missing_ok=True)
+                return
+        write_atomic(target, data)
+
+    def read_blob(self, key: str) -> bytes | None:
+        try:
+            return self._blob(key).read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def blob_size(self, key: str) -> int | None:
+        try:
+            return self._blob(key).stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def blob_path(self, key: str) -> Path | None:
+        p = self._blob(key)
+        return p if p.is_file() else None
+
+    def blob_url(
+        self, key: str, *, expires_s: float, filename: str | None = None, media_type: str | None = None
+    ) -> str | None:
+        return None
+
+    def remove_blob(self, key: str) -> bool:
+        p = self._blob(key)
+        existed = p.is_file()
+        p.unlink(missing_ok=True)
+        return existed
+
+    def blob_keys(self, prefix: str) -> Iterator[str]:
+        base = self._blob(prefix.rstrip("/"))
+        if not base.is_dir():
+            return
+        for p in base.rglob("*"):
+            if p.is_file() and not p.name.startswith("."):
+                yield p.relative_to(self.blob_root).as_posix()

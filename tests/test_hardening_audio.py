@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from memory.storage import AudioStore
+from memory.storage import LocalAudioStore as AudioStore
 from tests.services import pg_url  # noqa: F401  (fixture)
 from tools.audio import Audio, AudioTooLarge, ffmpeg_executable, load
 

@@ -18,7 +18,7 @@ from agents.memory_estimator import Neighbour, recommend_from
 from memory import db, migrate
 from memory import features as F
 from memory.cache import MemoryCache, RedisCache, cache_key, make_cache
-from memory.storage import AudioStore
+from memory.storage import LocalAudioStore as AudioStore
 from tests.services import dead_port, pg_url, redis_url  # noqa: F401  (fixtures)
 from tools.audio import Audio
 

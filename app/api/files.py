@@ -136,6 +136,26 @@ def quota_message(state: AppState, used_samples: int) -> str:
     )
 
 
+async def check_quota(state: AppState, session: AsyncSession, *, owner_id: str, audio: Any) -> None:
+    """507 when storing `audio` would take the user's stored bytes over ``user_quota_bytes`` (checked before
+    anything is stored). Audio the user already has costs nothing; audio stored for someone else costs its
+    stored size; new audio its float32 size (an upper bound of what the store's lossless encoding takes)."""
+    from memory.retention import quota_refusal
+    from memory.storage import audio_id
+
+    vid = await run_in_threadpool(audio_id, audio)
+    if await db.get_audio_file(session, owner_id=owner_id, audio_id=vid) is not None:
+        return
+    store = state.service.store
+    adding = await run_in_threadpool(
+        lambda: store.nbytes(vid) if store.exists(vid) else int(audio.samples.nbytes)
+    )
+    used = await db.stored_bytes(session, owner_id=owner_id)
+    refusal = quota_refusal(used=used, adding=adding, quota=int(state.settings.user_quota_bytes))
+    if refusal is not None:
+        raise HTTPException(status.HTTP_507_INSUFFICIENT_STORAGE, detail=refusal)
+
+
 async def accept_upload(
     state: AppState, session: AsyncSession, *, owner_id: str, upload: UploadFile
 ) -> FileOut:
@@ -179,7 +199,9 @@ async def accept_upload(
                 else status.HTTP_422_UNPROCESSABLE_CONTENT
             )
             raise HTTPException(code, detail=msg) from None
+        await check_quota(state, session, owner_id=owner_id, audio=audio)
         audio_id = await run_in_threadpool(state.service.import_audio, audio)
+        stored_bytes = await run_in_threadpool(state.service.store.nbytes, audio_id)
     finally:
         tmp.unlink(missing_ok=True)
     existing = await db.get_audio_file(session, owner_id=owner_id, audio_id=audio_id)
@@ -193,6 +215,7 @@ async def accept_upload(
         format=suffix.lstrip(".") or None,
         original_filename=name,
         size_bytes=size,
+        stored_bytes=stored_bytes,
     )
     await session.commit()
     return file_out(row, deduplicated=existing is not None)
@@ -265,9 +288,10 @@ def diagnosis_of(state: AppState, file_id: str) -> dict[str, Any]:
 
 @dataclass(frozen=True, kw_only=True)
 class Rendition:
-    """A stored download: a version's audio in one format and bit depth, named by the hash of its bytes."""
+    """A stored download: a version's audio in one format and bit depth, named by the hash of its bytes
+    (a blob of the audio store under `key`: any API process on any machine serves the same bytes)."""
 
-    path: Path
+    key: str
     sha256: str
     media_type: str
     filename: str
@@ -291,37 +315,46 @@ def rendition_key(*, format: str, bit_depth: int | None) -> str:
     return "mp3" if format == "mp3" else f"{format}-{bit_depth or 24}"
 
 
+#: blob keys of renditions: ``renditions/index/<vid[:2]>/<vid>.<key>`` holds the hash of the bytes stored
+#: under ``renditions/<sha[:2]>/<sha>.<format>`` (in the data dir for the local store)
+RENDITIONS = "renditions"
+
+
 def renditions_dir(state: AppState) -> Path:
-    return state.settings.data_dir / "renditions"
+    """Local scratch for producing renditions (what is served lives in the audio store's blobs)."""
+    return state.settings.data_dir / RENDITIONS
 
 
-def _index_path(state: AppState, version_id: str, key: str) -> Path:
-    return renditions_dir(state) / "index" / version_id[:2] / f"{version_id}.{key}"
+def _index_key(version_id: str, key: str) -> str:
+    return f"{RENDITIONS}/index/{version_id[:2]}/{version_id}.{key}"
 
 
-def _content_path(state: AppState, sha256: str, format: str) -> Path:
-    return renditions_dir(state) / sha256[:2] / f"{sha256}.{format}"
+def _content_key(sha256: str, format: str) -> str:
+    return f"{RENDITIONS}/{sha256[:2]}/{sha256}.{format}"
 
 
 def _stored_rendition(state: AppState, version_id: str, key: str, format: str) -> str | None:
     """The hash of the stored rendition, if both its index entry and its bytes are there."""
-    try:
-        sha = _index_path(state, version_id, key).read_text().strip()
-    except FileNotFoundError:
+    store = state.service.store
+    raw = store.read_blob(_index_key(version_id, key))
+    if raw is None:
         return None
-    return sha if _content_path(state, sha, format).is_file() else None
+    sha = raw.decode("ascii", "replace").strip()
+    if not re.fullmatch(r"[0-9a-f]{64}", sha):
+        return None
+    return sha if store.blob_size(_content_key(sha, format)) is not None else None
 
 
 def _produce_rendition(state: AppState, version_id: str, key: str, format: str, bit_depth: int | None) -> str:
     """Export once, store the bytes under their SHA-256, point the (version, format, depth) index at it.
 
     Exports are deterministic (`AudioStore.export` seeds the 16/24-bit dither by the version id), so
-    two requests racing here write the same bytes; each write is a rename, never a partial file."""
-    import os
-
+    two requests (or two machines) racing here write the same bytes; each write replaces a whole blob,
+    never leaves a partial one."""
     sha = _stored_rendition(state, version_id, key, format)
     if sha is not None:
         return sha
+    store = state.service.store
     tmp_dir = renditions_dir(state) / ".tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / f"{uuid.uuid4().hex}.{format}"
@@ -332,14 +365,8 @@ def _produce_rendition(state: AppState, version_id: str, key: str, format: str, 
             while chunk := f.read(CHUNK):
                 digest.update(chunk)
         sha = digest.hexdigest()
-        target = _content_path(state, sha, format)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, target)
-        index = _index_path(state, version_id, key)
-        index.parent.mkdir(parents=True, exist_ok=True)
-        pointer = tmp_dir / f"{uuid.uuid4().hex}.idx"
-        pointer.write_text(sha)
-        os.replace(pointer, index)
+        store.put_blob(_content_key(sha, format), tmp)  # taken over (moved or uploaded)
+        store.put_blob(_index_key(version_id, key), sha.encode())
         return sha
     finally:
         tmp.unlink(missing_ok=True)
@@ -350,34 +377,70 @@ async def rendition(state: AppState, row: db.AudioFile, *, format: str, bit_dept
     (same bytes, same ETag, byte ranges that resume); 410 when the version's audio is gone."""
     key = rendition_key(format=format, bit_depth=bit_depth)
     depth = None if format == "mp3" else bit_depth or 24
-    sha = _stored_rendition(state, row.id, key, format)
+    sha = await run_in_threadpool(_stored_rendition, state, row.id, key, format)
     if sha is None:
         try:
             sha = await run_in_threadpool(_produce_rendition, state, row.id, key, format, depth)
         except KeyError:
-            raise HTTPException(
-                status.HTTP_410_GONE, detail=f"the audio of file '{row.id}' is no longer stored"
-            ) from None
+            raise _gone(row.id) from None
+    await note_download(state, row)
     stem = Path(row.original_filename or f"mixpilot-{row.id[:8]}").stem
     return Rendition(
-        path=_content_path(state, sha, format),
+        key=_content_key(sha, format),
         sha256=sha,
         media_type=DOWNLOAD_TYPES[format],
         filename=f"{stem}.{format}",
     )
 
 
+async def note_download(state: AppState, row: db.AudioFile) -> None:
+    """Retention keeps a result its owner downloaded (`memory.retention`): the first download is noted."""
+    if row.downloaded_at is not None:
+        return
+    async with state.sessions() as session:
+        await db.mark_downloaded(session, owner_id=row.owner_id, audio_id=row.id)
+        await session.commit()
+
+
+def _gone(file_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_410_GONE, detail=f"the audio of file '{file_id}' is no longer stored")
+
+
+async def rendition_path(state: AppState, stored: Rendition, *, file_id: str) -> Path:
+    """A local file with the rendition's bytes to serve (from object storage: its disk-cache copy)."""
+    path = await run_in_threadpool(state.service.store.blob_path, stored.key)
+    if path is None:
+        raise _gone(file_id)
+    return path
+
+
+def rendition_url(state: AppState, stored: Rendition) -> str | None:
+    """A presigned URL of the rendition (the client downloads from the object store, not through the API);
+    None where the store has none (the data dir)."""
+    return state.service.store.blob_url(
+        stored.key,
+        expires_s=state.settings.storage_presign_s,
+        filename=stored.filename,
+        media_type=stored.media_type,
+    )
+
+
 def remove_renditions(state: AppState, version_id: str) -> int:
     """Delete every stored rendition of a version (index entries and bytes); returns how many."""
+    store = state.service.store
     removed = 0
-    for index in (renditions_dir(state) / "index" / version_id[:2]).glob(f"{version_id}.*"):
-        try:
-            sha = index.read_text().strip()
-        except FileNotFoundError:
+    for index in list(store.blob_keys(f"{RENDITIONS}/index/{version_id[:2]}")):
+        name = index.rsplit("/", 1)[-1]
+        if not name.startswith(f"{version_id}."):
             continue
-        fmt = index.suffix.lstrip(".").split("-")[0]
-        _content_path(state, sha, fmt).unlink(missing_ok=True)
-        index.unlink(missing_ok=True)
+        raw = store.read_blob(index)
+        if raw is None:
+            continue
+        fmt = name.split(".", 1)[1].split("-")[0]
+        sha = raw.decode("ascii", "replace").strip()
+        if re.fullmatch(r"[0-9a-f]{64}", sha):
+            store.remove_blob(_content_key(sha, fmt))
+        store.remove_blob(index)
         removed += 1
     return removed
 

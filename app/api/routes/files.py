@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Path, Query, Request, Response, UploadFile, status
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi import APIRouter, Depends, File, Path, Query, Request, Response, UploadFile, status
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.api import deletion, idempotency
+from app.api import deletion, idempotency, reads
 from app.api import files as svc
 from app.api.deps import CurrentUser, SessionDep, StateDep
 from app.api.schemas import ID_PATTERN, FileList, FileOut, Message, Responses
@@ -67,15 +67,34 @@ async def upload(
     )
 
 
-@router.get("", operation_id="list_files", response_model=FileList)
+#: the `format` filter: what an upload's name said (results are "wav")
+FileFormat = Literal["wav", "wave", "flac", "mp3", "ogg", "oga", "aiff", "aif", "m4a", "aac", "mp4"]
+
+
+@router.get(
+    "",
+    operation_id="list_files",
+    response_model=FileList,
+    dependencies=[Depends(reads.known_query)],
+    responses={400: {"model": Message, "description": "an unknown query parameter, or a bad cursor"}},
+)
 async def list_files(
     user: CurrentUser,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: reads.Limit = reads.DEFAULT_PAGE,
+    cursor: reads.Cursor = None,
+    format: Annotated[
+        FileFormat | None, Query(description="only files of this format (as uploaded; results are wav)")
+    ] = None,
 ) -> FileList:
-    rows = await db.list_audio_files(session, owner_id=user.id, limit=limit, offset=offset)
-    return FileList(items=[svc.file_out(r) for r in rows])
+    """Your files (uploads and results), newest first, a page at a time: follow `next_cursor`."""
+    where = [db.AudioFile.owner_id == user.id]
+    if format is not None:
+        where.append(db.AudioFile.format == format)
+    got = await reads.page(
+        session, db.AudioFile, where=where, limit=limit, cursor=cursor, filters={"format": format}
+    )
+    return FileList(items=[svc.file_out(r) for r in got.items], next_cursor=got.next_cursor, total=got.total)
 
 
 @router.get("/{file_id}", operation_id="get_file", response_model=FileOut, responses=NOT_FOUND)
@@ -147,6 +166,10 @@ STORED = {
             "description": "`If-None-Match` names this ETag: you already have these bytes",
             "headers": ETAG,
         },
+        307: {
+            "description": "`redirect=true` with object storage: GET the presigned URL in `Location`",
+            "headers": {"Location": {"description": "presigned URL", "schema": {"type": "string"}}, **ETAG},
+        },
         **NOT_FOUND,
         410: {"model": Message, "description": "the audio is no longer stored"},
     },
@@ -160,6 +183,13 @@ async def download(
     bit_depth: Annotated[
         int | None, Query(ge=16, le=32, description="16, 24 or 32: wav 16/24/32 (float), flac 16/24")
     ] = None,
+    redirect: Annotated[
+        bool,
+        Query(
+            description="307 to a presigned URL of the object store instead of the bytes (where audio is "
+            "in S3-compatible storage; otherwise the bytes as usual)"
+        ),
+    ] = False,
 ):
     """The audio of a file. Every request for the same file, format and bit depth gets the same bytes
     (strong `ETag`): `If-None-Match` answers 304, `Range`/`If-Range` resume a download, `HEAD` gives
@@ -169,7 +199,10 @@ async def download(
     headers = {"ETag": stored.etag, "Cache-Control": "private, no-cache"}
     if svc.etag_matches(request.headers.get("if-none-match"), stored.etag):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    return FileResponse(stored.path, media_type=stored.media_type, filename=stored.filename, headers=headers)
+    if redirect and (url := svc.rendition_url(state, stored)):
+        return RedirectResponse(url, status_code=status.HTTP_307_TEMPORARY_REDIRECT, headers=headers)
+    path = await svc.rendition_path(state, stored, file_id=file_id)
+    return FileResponse(path, media_type=stored.media_type, filename=stored.filename, headers=headers)
 
 
 router.add_api_route(
