@@ -27,6 +27,7 @@ COMMANDS = [
     "ui",
     "serve",
     "worker",
+    "gc",
 ]
 
 

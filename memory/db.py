@@ -26,6 +26,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -156,7 +157,21 @@ class AudioFile(Base):
     channels: Mapped[int] = mapped_column(Integer, nullable=False)
     original_filename: Mapped[str | None] = mapped_column(String(255))
     size_bytes: Mapped[int | None] = mapped_column(Integer)
+    #: bytes the version takes in the audio store (compressed); None for rows from before it was recorded
+    stored_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    #: the last download of this file by its owner: a downloaded result is kept by retention (`memory.retention`)
+    downloaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _ts()
+
+
+class RetentionMark(Base):
+    """A stored version `mixpilot gc` found unreferenced, and since when (`memory.retention`): it is removed
+    once unreferenced for ``retention_days``; the mark goes as soon as something references it again."""
+
+    __tablename__ = "retention_marks"
+
+    audio_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    unreferenced_since: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 class Job(Base):
@@ -342,6 +357,80 @@ class AudioFeatureVector(Base):
     created_at: Mapped[datetime] = _ts()
 
 
+class ApiKey(Base):
+    """An API key for server-to-server use (`app.api.keys`): only its keyed hash is kept, never the key."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)  # the lookup id, in the key
+    owner_id: Mapped[str] = _owner()
+    name: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    secret_hash: Mapped[str] = mapped_column(String(64), nullable=False)  # HMAC-SHA256, hex
+    scopes: Mapped[list[Any]] = mapped_column(JSON, nullable=False)  # ["read", "write"]
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _ts()
+
+
+class WebhookEndpoint(Base):
+    """A webhook registered by its owner (`app.api.webhooks`): every job of the account that ends with one
+    of `events` is POSTed to `url`, signed with the endpoint's own secret (derived from `secret_salt`)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = _owner()
+    url: Mapped[str] = mapped_column(String(2048), nullable=False)
+    events: Mapped[list[Any]] = mapped_column(JSON, nullable=False)  # ["job.succeeded", "job.failed", ...]
+    description: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    secret_salt: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = _ts()
+
+
+class WebhookDelivery(Base):
+    """One event of one job for one endpoint: a signed POST, retried with backoff (its attempts:
+    `WebhookAttempt`)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "job_id", "event", name="uq_webhook_deliveries_event"),
+        CheckConstraint("state IN ('pending','delivered','failed')", name="ck_webhook_deliveries_state"),
+        Index("ix_webhook_deliveries_state_next", "state", "next_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    endpoint_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    owner_id: Mapped[str] = _owner()
+    job_id: Mapped[str] = mapped_column(String(64), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False)
+    event: Mapped[str] = mapped_column(String(32), nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_at: Mapped[datetime] = _ts()
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _ts()
+
+
+class WebhookAttempt(Base):
+    """One POST of a `WebhookDelivery`: what the receiver answered (the delivery log)."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    delivery_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = _ts()
+    duration_ms: Mapped[float] = mapped_column(Float, nullable=False)
+
+
 # ---------------------------------------------------------------------------------- users
 
 
@@ -463,6 +552,7 @@ async def add_audio_file(
     format: str | None = None,
     original_filename: str | None = None,
     size_bytes: int | None = None,
+    stored_bytes: int | None = None,
 ) -> AudioFile:
     """Record that `owner_id` has the audio `audio_id` (idempotent)."""
     row = await get_audio_file(session, owner_id=owner_id, audio_id=audio_id)
@@ -476,6 +566,7 @@ async def add_audio_file(
             format=format,
             original_filename=original_filename,
             size_bytes=size_bytes,
+            stored_bytes=stored_bytes,
         )
         session.add(row)
         await session.flush()
@@ -505,6 +596,23 @@ async def stored_samples(session: AsyncSession, *, owner_id: str) -> int:
         func.coalesce(func.sum(AudioFile.duration_s * AudioFile.sample_rate * AudioFile.channels), 0.0)
     )
     return int(float((await session.execute(stmt.where(AudioFile.owner_id == owner_id))).scalar_one()))
+
+
+async def stored_bytes(session: AsyncSession, *, owner_id: str) -> int:
+    """Bytes the user's files take in the audio store (their quota in use, `Settings.user_quota_bytes`); a row
+    from before sizes were recorded counts its decoded float32 size (what an uncompressed version takes)."""
+    decoded = AudioFile.duration_s * AudioFile.sample_rate * AudioFile.channels * 4
+    stmt = select(func.coalesce(func.sum(func.coalesce(AudioFile.stored_bytes, decoded)), 0))
+    return int(float((await session.execute(stmt.where(AudioFile.owner_id == owner_id))).scalar_one()))
+
+
+async def mark_downloaded(session: AsyncSession, *, owner_id: str, audio_id: str) -> None:
+    """Note that the owner downloaded the file (retention keeps a downloaded result)."""
+    await session.execute(
+        update(AudioFile)
+        .where(AudioFile.owner_id == owner_id, AudioFile.id == audio_id)
+        .values(downloaded_at=utcnow())
+    )
 
 
 # ---------------------------------------------------------------------------------- jobs

@@ -90,6 +90,12 @@ async def check_job_limit(state: AppState, session: AsyncSession, *, owner_id: s
             detail=f"you have {active} jobs queued or running, the limit is {limit}: wait for "
             "one to finish (GET /api/v1/jobs) or cancel one",
         )
+    from memory.retention import quota_refusal  # a full quota: no job could store its result (507)
+
+    used = await db.stored_bytes(session, owner_id=owner_id)
+    refusal = quota_refusal(used=used, adding=1, quota=int(state.settings.user_quota_bytes))
+    if refusal is not None:
+        raise HTTPException(status.HTTP_507_INSUFFICIENT_STORAGE, detail=refusal)
 
 
 def job_out(job: db.Job) -> JobOut:

@@ -122,8 +122,11 @@ class JobExecutor:
         heartbeat_s: float = 5.0,
         write_every_s: float = 0.5,
         cancel_poll_s: float = 0.5,
+        quota_bytes: int | None = None,
     ) -> None:
         self.service, self.store, self.loop, self.bus = service, store, loop, bus
+        #: ``user_quota_bytes``: a job whose result would take its owner over it fails before it runs
+        self.quota_bytes = quota_bytes
         self.heartbeat_s, self.write_every_s = heartbeat_s, write_every_s
         self.cancel_poll_s = min(cancel_poll_s, heartbeat_s)
         self.cancel_requested: set[str] = set()
@@ -201,6 +204,7 @@ class JobExecutor:
                 self._db(self.store.write(job_id, attempt=attempt, **values))
 
         try:
+            self._check_quota(job)
             res = self.service.turn(
                 job.request,
                 thread_id=job.thread_id,
@@ -247,11 +251,28 @@ class JobExecutor:
         self.bus.publish(job_id, {"event": "end", "status": final or status})
         return final or status
 
+    def _check_quota(self, job: db.Job) -> None:
+        """Raise QuotaExceeded (the job fails with its message) when the result, estimated at the float32
+        size of what the turn runs on (an upper bound of its stored size), would not fit the owner's quota."""
+        if self.quota_bytes is None:
+            return
+        from memory.retention import QuotaExceeded, quota_refusal
+
+        source = job.audio_id or (self.service.thread_context(job.thread_id) or {}).get("current_id")
+        adding = int(self.service.audio(source).samples.nbytes) if source else 0
+        used = self._db(self.store.stored_bytes(owner_id=job.owner_id))
+        refusal = quota_refusal(used=used, adding=adding, quota=self.quota_bytes)
+        if refusal is not None:
+            raise QuotaExceeded(refusal)
+
     def _finish(self, job: db.Job, res: Any, attempt: int) -> str:
         if res.output_id:
             self._db(
                 self.store.record_output(
-                    owner_id=job.owner_id, audio_id=res.output_id, audio=self.service.audio(res.output_id)
+                    owner_id=job.owner_id,
+                    audio_id=res.output_id,
+                    audio=self.service.audio(res.output_id),
+                    stored_bytes=self.service.store.nbytes(res.output_id),
                 )
             )
         result = jsonable(result_of(res))

@@ -109,6 +109,7 @@ async def _child(
         loop=loop,
         bus=QueueBus(events),
         heartbeat_s=settings.job_heartbeat_s,
+        quota_bytes=int(settings.user_quota_bytes),
     )
     # after start-up (imports, service): a starved start would delay every job
     lower_cpu_priority(nice, policy=settings.job_cpu_policy)

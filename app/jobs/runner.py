@@ -102,6 +102,7 @@ def make_runner(
         loop=loop or asyncio.get_running_loop(),
         bus=bus,
         heartbeat_s=settings.job_heartbeat_s,
+        quota_bytes=int(settings.user_quota_bytes),
     )
     return ThreadRunner(executor, threads=settings.job_threads, nice=settings.job_nice)
 

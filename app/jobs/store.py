@@ -198,7 +198,14 @@ class JobStore:
         )
         return await self.status(job_id)
 
-    async def record_output(self, *, owner_id: str, audio_id: str, audio: Any) -> None:
+    async def stored_bytes(self, *, owner_id: str) -> int:
+        """The user's files' bytes in the audio store (`db.stored_bytes`: their quota in use)."""
+        async with self.sessions() as s:
+            return await db.stored_bytes(s, owner_id=owner_id)
+
+    async def record_output(
+        self, *, owner_id: str, audio_id: str, audio: Any, stored_bytes: int | None = None
+    ) -> None:
         async with self.sessions() as s, s.begin():
             await db.add_audio_file(
                 s,
@@ -210,6 +217,7 @@ class JobStore:
                 format="wav",
                 original_filename=None,
                 size_bytes=None,
+                stored_bytes=stored_bytes,
             )
 
     async def sweep_stale(self, *, stale_s: float) -> int:

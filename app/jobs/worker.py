@@ -164,7 +164,12 @@ async def startup(ctx: dict[str, Any]) -> None:
         service=service,
         threads=threads,
         executor=JobExecutor(
-            service=service, store=store, loop=loop, bus=bus, heartbeat_s=settings.job_heartbeat_s
+            service=service,
+            store=store,
+            loop=loop,
+            bus=bus,
+            heartbeat_s=settings.job_heartbeat_s,
+            quota_bytes=int(settings.user_quota_bytes),
         ),
     )
     ctx["housekeeping"] = asyncio.create_task(_housekeeping(ctx))
