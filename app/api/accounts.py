@@ -1,4 +1,4 @@
-"""Register, log in, refresh: the business logic behind routes/auth.py."""
+"""Register, log in, refresh, client credentials: the business logic behind routes/auth.py."""
 
 from __future__ import annotations
 
@@ -124,6 +124,36 @@ async def refresh(state: AppState, session: AsyncSession, *, refresh_token: str)
             }.get(spent, "unknown refresh token: sign in again")
         )
     return await issue_tokens(state, session, user.id)
+
+
+async def client_credentials(
+    state: AppState, *, client_secret: str, client_id: str | None, scope: str | None
+) -> TokenOut:
+    """OAuth2 client-credentials grant (RFC 6749 4.4): an API key as the client secret (its id, if sent, as
+    the client id) → an access token for the key's owner that carries the key's id (``kid``) and the scopes
+    asked for (default: all of the key's). No refresh token: ask again. The token is checked against its key
+    on every request, so revoking the key ends it at once."""
+    from app.api import keys
+
+    row = await keys.verify(state, client_secret)
+    if client_id and client_id not in (row.id, f"mp_live_{row.id}"):
+        raise unauthorized("client_id does not match the API key")
+    asked = set((scope or "").split()) or set(row.scopes)
+    if not asked <= set(row.scopes):
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            detail=f"scope: this key allows {' '.join(row.scopes)}, not {' '.join(sorted(asked - set(row.scopes)))}",
+        )
+    granted = " ".join(s for s in row.scopes if s in asked)
+    cfg = state.tokens
+    return TokenOut(
+        access_token=create_token(
+            cfg, subject=row.owner_id, type="access", extra={"kid": row.id, "scope": granted}
+        ),
+        refresh_token=None,
+        expires_in=int(cfg.access_ttl.total_seconds()),
+        scope=granted,
+    )
 
 
 async def logout(state: AppState, session: AsyncSession, *, refresh_token: str) -> None:

@@ -1,4 +1,4 @@
-"""DELETE of files and threads, with everything derived from them: the logic behind those routes.
+"""DELETE of files, threads and the account, with everything derived from them: the logic behind those routes.
 
 - A file: its row, the ratings and learned configurations of turns on it or producing it (and their
   feedback and feature vectors, in SQL and in Chroma), and — once no account holds the same audio —
@@ -6,8 +6,12 @@
 - A thread: its conversation row, its jobs (and their callbacks), its turns' configurations, feedback and
   vectors, the LangGraph checkpoints, and the result files its jobs produced (as above).
 
-Refused (409) while a job that uses the file or runs on the thread is queued or running: cancel it first.
-Uploads the thread worked on are the user's files and stay.
+- The account: every row of every table that has an ``owner_id`` (found from the models, so a table added
+  later is not forgotten), the user row, the Chroma vectors, every thread's checkpoints, the stored audio
+  and renditions no other account holds, and the API's cached sign-ins of the user.
+
+Refused (409) while a job that uses the file, runs on the thread or belongs to the account is queued or
+running: cancel it first. Uploads the thread worked on are the user's files and stay.
 """
 
 from __future__ import annotations
@@ -114,6 +118,50 @@ async def delete_thread(state: AppState, session: AsyncSession, *, owner_id: str
     await session.commit()
     await run_in_threadpool(_delete_checkpoints, state.service, thread_id)
     await _forget(state, session, vectors=vectors, audio_ids=sorted(results))
+
+
+async def delete_account(state: AppState, session: AsyncSession, *, owner_id: str) -> None:
+    busy = (
+        await session.execute(
+            select(db.Job.id).where(db.Job.owner_id == owner_id, db.Job.status.in_(ACTIVE)).limit(1)
+        )
+    ).scalar_one_or_none()
+    if busy is not None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail=f"job '{busy}' is still queued or running: wait for it or cancel it, then delete the account",
+        )
+    threads = list(
+        (await session.execute(select(db.Conversation.id).where(db.Conversation.owner_id == owner_id)))
+        .scalars()
+        .all()
+    )
+    audio = list(
+        (await session.execute(select(db.AudioFile.id).where(db.AudioFile.owner_id == owner_id)))
+        .scalars()
+        .all()
+    )
+    vectors = await _vector_ids(session, owner_id, db.AudioFeatureVector.owner_id == owner_id)
+    # dependents first (feedback before configurations, callbacks before jobs, …), the user last
+    for table in reversed(db.Base.metadata.sorted_tables):
+        if "owner_id" in table.c:
+            await session.execute(delete(table).where(table.c.owner_id == owner_id))
+    await session.execute(delete(db.User).where(db.User.id == owner_id))
+    await session.commit()
+    state.users.pop(owner_id, None)
+    for token, (user_id, _exp) in list(state.verified.items()):
+        if user_id == owner_id:
+            state.verified.pop(token, None)
+    for thread_id in threads:
+        await run_in_threadpool(_delete_checkpoints, state.service, thread_id)
+    await _forget(state, session, vectors=vectors, audio_ids=audio)
+    log.info(
+        "account %s deleted: %d threads, %d files, %d vectors",
+        owner_id,
+        len(threads),
+        len(audio),
+        len(vectors),
+    )
 
 
 async def _vector_ids(session: AsyncSession, owner_id: str, where: Any) -> list[str]:

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.security import TokenError, decode_claims
+from app.api.security import API_KEY_PREFIX, TokenError, decode_claims
 from app.api.state import AppState
 from app.settings import Settings
 from memory import db
@@ -50,13 +50,18 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TokenDep = Annotated[str | None, Depends(oauth2_scheme)]
+#: an API key (`app.api.keys`) in its own header; ``Authorization: Bearer mp_live_…`` works as well
+api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="an API key (mp_live_…): POST /api/v1/keys makes one"
+)
+ApiKeyDep = Annotated[str | None, Depends(api_key_header)]
 
 
 def unauthorized(detail: str = "could not validate credentials") -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def get_current_user(state: StateDep, token: TokenDep) -> db.User:
+async def get_current_user(state: StateDep, token: TokenDep, api_key: ApiKeyDep, request: Request) -> db.User:
     """The token's user; the row is cached for ``auth_cache_s`` (every read would otherwise pay a query).
 
     A token is verified (signature, issuer, audience, type) once; the same token string then
@@ -64,9 +69,16 @@ async def get_current_user(state: StateDep, token: TokenDep) -> db.User:
     tokens are recorded). The account lookup is cached, so a deactivated account loses access
     within ``auth_cache_s``. No database session is opened here: a miss reads through
     `state.reads` (`app.api.reads`).
+
+    An API key (``X-API-Key``, or ``Bearer mp_live_…``) and a client-credentials token (it names its key,
+    ``kid``) are checked against the key's row on every request, never cached: a revocation counts at once.
     """
+    if api_key or (token and token.startswith(API_KEY_PREFIX)):
+        from app.api import keys
+
+        return await active_user(state, await keys.authenticate(state, request, api_key or token or ""))
     if not token:
-        raise unauthorized("not authenticated: send 'Authorization: Bearer <access token>'")
+        raise unauthorized("not authenticated: send 'Authorization: Bearer <access token>' or 'X-API-Key'")
     seen = state.verified.get(token)
     if (
         seen is not None and time.time() < seen[1]
@@ -78,9 +90,19 @@ async def get_current_user(state: StateDep, token: TokenDep) -> db.User:
         except TokenError as exc:
             raise unauthorized(str(exc)) from None
         user_id = claims["sub"]
+        if claims.get("kid"):  # issued for an API key: checked against it every time
+            from app.api import keys
+
+            await keys.check_token_key(state, request, claims)
+            return await active_user(state, user_id)
         if len(state.verified) >= 10_000:
             state.verified.clear()
         state.verified[token] = (user_id, float(claims["exp"]))
+    return await active_user(state, user_id)
+
+
+async def active_user(state: AppState, user_id: str) -> db.User:
+    """The active account `user_id` (cached for ``auth_cache_s``); 401 when it is gone or deactivated."""
     ttl = state.settings.auth_cache_s
     now = time.monotonic()
     hit = state.users.get(user_id) if ttl > 0 else None

@@ -1,4 +1,5 @@
-"""The hot point reads (the token's user, a job, a file): one statement each, no ORM session.
+"""The hot point reads (the token's user, an API key, a job, a file): one statement each, no ORM session;
+and the lists: keyset pages (`page`) and query-parameter checking (`known_query`).
 
 SQLite: aiosqlite runs every statement on a thread of its own and hands each step back to the
 event loop; one ORM lookup is several such hops, each a GIL handover that queues behind the
@@ -29,10 +30,14 @@ owner in the WHERE clause (another user's id finds nothing).
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import logging
-from typing import Any
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
+from fastapi import HTTPException, Query, Request, status
 from sqlalchemy import JSON, bindparam, create_engine, event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -55,6 +60,7 @@ def _by(model: Any, *keys: str) -> Any:
 _JOB = _by(db.Job, "id", "owner_id")
 _FILE = _by(db.AudioFile, "id", "owner_id")
 _USER = _by(db.User, "id")
+_API_KEY = _by(db.ApiKey, "id")
 
 
 class _PgQuery:
@@ -173,6 +179,7 @@ _PG = {
     "job": _PgQuery(db.Job, "id", "owner_id"),
     "file": _PgQuery(db.AudioFile, "id", "owner_id"),
     "user": _PgQuery(db.User, "id"),
+    "api_key": _PgQuery(db.ApiKey, "id"),
 }
 
 
@@ -321,6 +328,13 @@ class Reads:
             lambda s: db.get_audio_file(s, owner_id=owner_id, audio_id=file_id),
         )
 
+    async def api_key(self, key_id: str) -> db.ApiKey | None:
+        """An API key's row by its lookup id (read on every request made with the key: a revocation counts
+        from the next request)."""
+        return await self._read(
+            "api_key", _API_KEY, db.ApiKey, {"id": key_id}, lambda s: s.get(db.ApiKey, key_id)
+        )
+
     def close(self) -> None:
         """Close the SQLite connection (the Postgres pool needs `aclose`)."""
         conn, engine, self._conn, self._engine = self._conn, self._engine, None, None
@@ -341,3 +355,120 @@ class Reads:
                 await asyncio.wait_for(pool.close(), 10)
             except Exception:  # a server gone away, or a read still running: cut them
                 pool.terminate()
+
+
+# ---------------------------------------------------------------------------------- lists
+
+#: the most items one page of a list holds (`limit`), and the default
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+
+
+class Page:
+    """One page of a list: the rows, the cursor of the next page (None on the last) and the total."""
+
+    def __init__(self, items: list[Any], next_cursor: str | None, total: int) -> None:
+        self.items, self.next_cursor, self.total = items, next_cursor, total
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _fingerprint(filters: dict[str, Any]) -> str:
+    blob = json.dumps(filters, sort_keys=True, default=str, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def encode_cursor(created_at: datetime, row_id: str, filters: dict[str, Any]) -> str:
+    """Opaque to clients: the last row's (created_at, id) and which filters it was made under."""
+    raw = json.dumps({"t": _utc(created_at).isoformat(), "i": row_id, "f": _fingerprint(filters)})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, filters: dict[str, Any]) -> tuple[datetime, str]:
+    """(created_at, id) after which the next page starts; 400 for a cursor this list did not give out, or
+    one given out for other filters."""
+    bad = HTTPException(
+        status.HTTP_400_BAD_REQUEST,
+        detail="cursor: not a cursor this list gave out: pass `next_cursor` of the previous page as it is, "
+        "or leave it out for the first page",
+    )
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        at, row_id, fp = datetime.fromisoformat(raw["t"]), str(raw["i"]), str(raw["f"])
+    except (ValueError, KeyError, TypeError):
+        raise bad from None
+    if len(row_id) > 64:
+        raise bad
+    if fp != _fingerprint(filters):
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            detail="cursor: given out for other filters: send the same filters as for the first page, or "
+            "leave the cursor out to start again",
+        )
+    return _utc(at), row_id
+
+
+async def page(
+    session: Any,
+    model: Any,
+    *,
+    where: list[Any],
+    limit: int,
+    cursor: str | None,
+    filters: dict[str, Any],
+) -> Page:
+    """The rows of `model` matching `where`, newest first (created_at, then id: a total order, so a row
+    added or removed meanwhile never shifts another page), `limit` of them after `cursor`, and the total."""
+    from sqlalchemy import and_, func, or_
+
+    stmt = select(model).where(*where)
+    if cursor:
+        at, row_id = decode_cursor(cursor, filters)
+        stmt = stmt.where(
+            or_(model.created_at < at, and_(model.created_at == at, model.id < row_id)),
+        )
+    stmt = stmt.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
+    rows = list((await session.execute(stmt)).scalars().all())
+    total = int((await session.execute(select(func.count()).select_from(model).where(*where))).scalar_one())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    last = rows[-1] if rows else None
+    return Page(
+        rows, encode_cursor(last.created_at, last.id, filters) if more and last is not None else None, total
+    )
+
+
+async def known_query(request: Request) -> None:
+    """A route dependency for lists: a query parameter the route does not take is refused (400) rather than
+    ignored, so `?format=flac` on a list without that filter never silently answers with everything."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    allowed: set[str] = set()
+    todo = [dependant]
+    while todo:  # the route's own query parameters and its dependencies'
+        d = todo.pop()
+        allowed.update(p.alias for p in d.query_params)
+        todo.extend(d.dependencies)
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        names = ", ".join(repr(u[:40]) for u in unknown[:5])
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            detail=f"unknown query parameter{'s' if len(unknown) > 1 else ''} {names}: "
+            f"{request.url.path} takes {', '.join(sorted(allowed)) or 'none'}",
+        )
+
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"items per page (1–{MAX_PAGE})")]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=512,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="`next_cursor` of the previous page (opaque); leave out for the first page",
+    ),
+]

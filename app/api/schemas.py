@@ -16,6 +16,8 @@ Responses = dict[int | str, dict[str, Any]]
 #: the header of every 202: where the job is (`GET` it, or follow its `/events`)
 JOB_LOCATION = {"Location": {"description": "the job: /api/v1/jobs/{job_id}", "schema": {"type": "string"}}}
 ID_PATTERN = r"^[0-9a-f]{32}$"
+#: a callback or webhook URL: http(s), a host, no spaces (https only in production: `app.api.webhooks.check_url`)
+URL_PATTERN = r"^https?://[^/\s]+\S*$"
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$"
 
 
@@ -128,9 +130,58 @@ class TokenOut(BaseModel):
         }
     )
     access_token: str
-    refresh_token: str
+    refresh_token: str | None = Field(
+        None, description="single use (rotation); none for the client-credentials grant (ask again instead)"
+    )
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="access token lifetime, seconds")
+    scope: str | None = Field(None, description="client-credentials grant: the key's scopes the token carries")
+
+
+#: every token response: tokens are never stored by caches (RFC 6749 5.1)
+NO_STORE = {
+    "Cache-Control": {"description": "no-store", "schema": {"type": "string"}},
+    "Pragma": {"description": "no-cache", "schema": {"type": "string"}},
+}
+
+
+class ApiKeyIn(RequestIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "render farm", "scopes": ["read"], "expires_in_days": 90}]},
+    )
+    name: Line = Field("", max_length=100, description="what it is for (shown in the list)")
+    scopes: list[Literal["read", "write"]] = Field(
+        default_factory=lambda: ["read", "write"],
+        min_length=1,
+        max_length=2,
+        description="read: GET/HEAD; write: everything else (POST, DELETE, …)",
+    )
+    expires_in_days: int | None = Field(None, ge=1, le=3650, description="none: until revoked")
+
+
+class ApiKeyOut(BaseModel):
+    id: str = Field(description="the lookup id (also inside the key)")
+    name: str
+    prefix: str = Field(description="the key's first characters, to tell keys apart")
+    scopes: list[Literal["read", "write"]]
+    created_at: UTCDateTime
+    expires_at: UTCDateTime | None = None
+    last_used_at: UTCDateTime | None = Field(None, description="to the minute")
+    revoked_at: UTCDateTime | None = None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(
+        description="the key (`mp_live_…`): shown this once, stored only as a hash. Send it as "
+        "`Authorization: Bearer <key>` or `X-API-Key: <key>`"
+    )
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKeyOut]
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page; null on the last")
+    total: int = Field(description="items over all pages")
 
 
 class RefreshIn(RequestIn):
@@ -212,6 +263,8 @@ class FileOut(BaseModel):
 
 class FileList(BaseModel):
     items: list[FileOut]
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page; null on the last")
+    total: int = Field(description="items over all pages")
 
 
 # ------------------------------------------------------------------ chat and jobs
@@ -250,7 +303,7 @@ class ChatIn(RequestIn):
     callback_url: Line | None = Field(
         None,
         max_length=2048,
-        pattern=r"^https?://[^/\s]+\S*$",
+        pattern=URL_PATTERN,
         examples=["https://example.com/hooks/mixpilot"],
         description="POSTed the job (`job.succeeded`, `job.failed`, `job.cancelled`) once it ends, signed "
         "as Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`; the secret: "
@@ -286,6 +339,71 @@ class ChatAccepted(BaseModel):
 
 class WebhookSecretOut(BaseModel):
     secret: str = Field(description="whsec_…: verify `webhook-signature` with it (Standard Webhooks)")
+
+
+#: what a webhook can be sent for: a job of the account ended
+WebhookEvent = Literal["job.succeeded", "job.failed", "job.cancelled"]
+
+
+class WebhookIn(RequestIn):
+    url: Line = Field(
+        max_length=2048,
+        pattern=URL_PATTERN,
+        examples=["https://example.com/hooks/mixpilot"],
+        description="POSTed each event, signed as Standard Webhooks; https:// in production",
+    )
+    events: list[WebhookEvent] = Field(
+        default_factory=lambda: ["job.succeeded", "job.failed", "job.cancelled"],
+        min_length=1,
+        max_length=3,
+        description="the events to send (default all)",
+    )
+    description: Line = Field("", max_length=200)
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[WebhookEvent]
+    description: str
+    created_at: UTCDateTime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(
+        description="whsec_…: this endpoint's signing secret, shown only now: verify `webhook-signature` with it"
+    )
+
+
+class WebhookList(BaseModel):
+    items: list[WebhookOut]
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page; null on the last")
+    total: int = Field(description="items over all pages")
+
+
+class WebhookAttemptOut(BaseModel):
+    attempt: int = Field(description="1 for the first POST, then one per retry")
+    status_code: int | None = Field(description="what the receiver answered; null when it did not answer")
+    error: str | None = Field(description="why the attempt did not count as delivered (null: a 2xx)")
+    started_at: UTCDateTime
+    duration_ms: float
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: str = Field(description="the message: `webhook-id` is `msg_` + this id, the same on every retry")
+    event: WebhookEvent
+    job_id: str
+    state: Literal["pending", "delivered", "failed"]
+    next_attempt_at: UTCDateTime | None = Field(description="when the next retry is due (pending only)")
+    delivered_at: UTCDateTime | None
+    created_at: UTCDateTime
+    attempts: list[WebhookAttemptOut] = Field(description="every POST so far, oldest first")
+
+
+class WebhookDeliveryList(BaseModel):
+    items: list[WebhookDeliveryOut]
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page; null on the last")
+    total: int = Field(description="items over all pages")
 
 
 class PlatformCheck(BaseModel):
@@ -386,6 +504,8 @@ class JobOut(BaseModel):
 
 class JobList(BaseModel):
     items: list[JobOut]
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page; null on the last")
+    total: int = Field(description="items over all pages")
 
 
 class ThreadOut(BaseModel):
@@ -398,8 +518,17 @@ class ThreadOut(BaseModel):
     )
 
 
+class ThreadSummary(BaseModel):
+    id: str
+    title: str | None = None
+    created_at: UTCDateTime
+    updated_at: UTCDateTime
+
+
 class ThreadList(BaseModel):
-    items: list[dict[str, Any]]
+    items: list[ThreadSummary]
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page; null on the last")
+    total: int = Field(description="items over all pages")
 
 
 # ------------------------------------------------------------------ feedback and recommendations

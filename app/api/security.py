@@ -18,6 +18,9 @@
 - `password_problem`: NIST SP 800-63B: at least 8 characters, not a common or breached password
   (the top of zxcvbn's list, from leaked password sets), not the email, not one repeated character;
   no composition rules.
+- API keys (`new_api_key`, `parse_api_key`, `api_key_hash`): ``mp_live_<id>_<secret>``, stored as a keyed
+  hash (see `api_key_hash` for why HMAC-SHA256 and not Argon2); `app.api.keys` keeps and checks them.
+- `cors_options`: `CORSMiddleware`'s arguments for `Settings.cors_origins`.
 """
 
 from __future__ import annotations
@@ -96,7 +99,9 @@ def create_token(
     now: datetime | None = None,
     ttl: timedelta | None = None,
     jti: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> str:
+    """A signed token; `extra` adds claims (an API key's access token: ``kid`` and ``scope``)."""
     now = now or datetime.now(UTC)
     ttl = ttl if ttl is not None else (cfg.access_ttl if type == "access" else cfg.refresh_ttl)
     claims = {
@@ -108,6 +113,7 @@ def create_token(
         "exp": int((now + ttl).timestamp()),
         "jti": jti or uuid.uuid4().hex,
     }
+    claims = {**(extra or {}), **claims}
     return jwt.encode(claims, cfg.secret, algorithm=cfg.algorithm)
 
 
@@ -141,6 +147,81 @@ def decode_claims(cfg: TokenConfig, token: str, *, expected_type: TokenType) -> 
         if not isinstance(claims.get(name), str) or not claims[name] or len(claims[name]) > 64:
             raise TokenError("invalid token")
     return claims
+
+
+# ------------------------------------------------------------------------------ API keys
+
+#: what every key starts with: recognisable in logs, config files and secret scanners
+API_KEY_PREFIX = "mp_live_"
+#: what a key may do: ``read`` (GET, HEAD), ``write`` (every other method)
+API_KEY_SCOPES = ("read", "write")
+_API_KEY = re.compile(r"^mp_live_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
+
+
+def new_api_key() -> tuple[str, str]:
+    """(lookup id, key): ``mp_live_`` + the id (32 hex, the row's primary key) + ``_`` + 32 random bytes
+    (256 bits, url-safe base64)."""
+    import secrets
+
+    key_id = uuid.uuid4().hex
+    return key_id, f"{API_KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+
+
+def parse_api_key(key: str) -> str | None:
+    """The lookup id in a well-formed key; None for anything else."""
+    m = _API_KEY.match(key or "")
+    return m.group(1) if m else None
+
+
+def api_key_hash(secret: str, key: str) -> str:
+    """What is stored of an API key: HMAC-SHA256 of the whole key under a key derived from `secret` (hex).
+
+    Why a fast keyed hash and not Argon2 as for passwords: a slow hash exists to make guessing a
+    low-entropy secret expensive, one guess at a time. An API key is 256 random bits: nobody guesses it,
+    fast hash or slow; its stored hash only has to be one-way. And a key is checked on every request, where
+    Argon2's ~50 ms and 64 MiB would be the whole budget of a read. The HMAC key (derived from the server's
+    JWT secret, never stored in the database) means a leaked database alone does not even let anyone test a
+    candidate key offline. (Rotating the JWT secret therefore also retires every API key.)
+    """
+    pepper = hmac.new(secret.encode(), b"mixpilot api key hash v1", hashlib.sha256).digest()
+    return hmac.new(pepper, key.encode(), hashlib.sha256).hexdigest()
+
+
+def cors_options(settings: Any) -> dict[str, Any]:
+    """`starlette.middleware.cors.CORSMiddleware` keyword arguments for `settings.cors_origins`.
+
+    Bearer tokens and API keys travel in headers, never cookies: no credentials mode (so ``*`` is allowed
+    as an origin). The headers an app reads (Location, ETag, Retry-After, rate limits, request ids) are
+    exposed to scripts."""
+    return {
+        "allow_origins": list(settings.cors_origins),
+        "allow_methods": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        "allow_headers": [
+            "Authorization",
+            "Content-Type",
+            "X-API-Key",
+            "Idempotency-Key",
+            "Last-Event-ID",
+            "If-None-Match",
+            "If-Range",
+            "Range",
+            "X-Request-ID",
+        ],
+        "expose_headers": [
+            "Location",
+            "ETag",
+            "Content-Range",
+            "Accept-Ranges",
+            "Retry-After",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+            "RateLimit-Policy",
+            "X-Request-ID",
+        ],
+        "allow_credentials": False,
+        "max_age": 600,
+    }
 
 
 # ------------------------------------------------------------------------------ passwords: NIST SP 800-63B

@@ -3,10 +3,10 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query
 from sse_starlette.sse import EventSourceResponse
 
-from app.api import conversations
+from app.api import conversations, reads
 from app.api.deps import CurrentUser, SessionDep, StateDep
 from app.api.schemas import ID_PATTERN, JobList, JobOut, JobStatus, Message, Responses
 from memory.db import JOB_STATUSES
@@ -22,17 +22,40 @@ TOO_MANY: Responses = {
 }
 
 
-@router.get("", operation_id="list_jobs", response_model=JobList)
+@router.get(
+    "",
+    operation_id="list_jobs",
+    response_model=JobList,
+    dependencies=[Depends(reads.known_query)],
+    responses={400: {"model": Message, "description": "an unknown query parameter, or a bad cursor"}},
+)
 async def list_jobs(
     user: CurrentUser,
     session: SessionDep,
-    status: JobStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    status: Annotated[JobStatus | None, Query(description="only jobs in this state")] = None,
+    thread_id: Annotated[str | None, Query(pattern=ID_PATTERN, description="only this thread's jobs")] = None,
+    limit: reads.Limit = reads.DEFAULT_PAGE,
+    cursor: reads.Cursor = None,
 ) -> JobList:
+    """Your jobs, newest first, a page at a time: follow `next_cursor`."""
     from memory import db
 
-    rows = await db.list_jobs(session, owner_id=user.id, status=status.value if status else None, limit=limit)
-    return JobList(items=[conversations.job_out(j) for j in rows])
+    where = [db.Job.owner_id == user.id]
+    if status is not None:
+        where.append(db.Job.status == status.value)
+    if thread_id is not None:
+        where.append(db.Job.thread_id == thread_id)
+    got = await reads.page(
+        session,
+        db.Job,
+        where=where,
+        limit=limit,
+        cursor=cursor,
+        filters={"status": status.value if status else None, "thread_id": thread_id},
+    )
+    return JobList(
+        items=[conversations.job_out(j) for j in got.items], next_cursor=got.next_cursor, total=got.total
+    )
 
 
 @router.get("/{job_id}", operation_id="get_job", response_model=JobOut, responses=NOT_FOUND)

@@ -2,31 +2,42 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Depends, Path, status
 
-from app.api import conversations, deletion
+from app.api import conversations, deletion, reads
 from app.api.deps import CurrentUser, SessionDep, StateDep
-from app.api.schemas import ID_PATTERN, Message, ThreadList, ThreadOut
+from app.api.schemas import ID_PATTERN, Message, ThreadList, ThreadOut, ThreadSummary
 from memory import db
 
 router = APIRouter(prefix="/threads", tags=["threads"])
 
 
-@router.get("", operation_id="list_threads", response_model=ThreadList)
+@router.get(
+    "",
+    operation_id="list_threads",
+    response_model=ThreadList,
+    dependencies=[Depends(reads.known_query)],
+    responses={400: {"model": Message, "description": "an unknown query parameter, or a bad cursor"}},
+)
 async def list_threads(
-    user: CurrentUser, session: SessionDep, limit: Annotated[int, Query(ge=1, le=200)] = 50
+    user: CurrentUser,
+    session: SessionDep,
+    limit: reads.Limit = reads.DEFAULT_PAGE,
+    cursor: reads.Cursor = None,
 ) -> ThreadList:
-    rows = await db.list_conversations(session, owner_id=user.id, limit=limit)
+    """Your conversations, newest first (by when they started), a page at a time: follow `next_cursor`."""
+    got = await reads.page(
+        session,
+        db.Conversation,
+        where=[db.Conversation.owner_id == user.id],
+        limit=limit,
+        cursor=cursor,
+        filters={},
+    )
     return ThreadList(
-        items=[
-            {
-                "id": c.id,
-                "title": c.title,
-                "created_at": c.created_at.isoformat(),
-                "updated_at": c.updated_at.isoformat(),
-            }
-            for c in rows
-        ]
+        items=[ThreadSummary.model_validate(c, from_attributes=True) for c in got.items],
+        next_cursor=got.next_cursor,
+        total=got.total,
     )
 
 
