@@ -8,8 +8,9 @@ here, ``tools.genres.Genre`` (a ``Literal``) or ``tools.genres.GENRES`` (its val
 - `load_preset(genre)`: the typed preset read from that TOML (package data, through
   importlib.resources): tonal targets, compression, width, typical loudness and ``recommend``,
   what memory suggests for the genre before any rating (see the [R] note in the TOML files).
-- `genre_loudness(genre)`: the master target for "in a pop style" (the preset's loudness,
-  within `master`'s bounds).
+- `genre_loudness(genre)`: the genre's typical master loudness (the preset's, within `master`'s
+  bounds). The planner masters "in a pop style" to the streaming reference and keeps this louder
+  figure for "loud", "club", "for CD" or a number (issue 20); quieter genres keep their own.
 - `GENRE_WORDS`: (regex, genre) pairs, the words people use for each genre (aliases included:
   "trap" → hip_hop, "neo-soul" → rnb, ...). The semantic planner parses with them;
   `SPEECH_WORDS` are the spoken-word formats ("podcast", "voice-over", "audiobook"), which the

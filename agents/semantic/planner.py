@@ -79,7 +79,8 @@ def _platform_params(pl: tuple[str, str | None, float, float, bool]) -> dict[str
 
 
 def _platform_reason(pl: tuple[str, str | None, float, float, bool], text: str) -> str:
-    name = PLATFORM_NAMES.get(pl[1] or "", (pl[1] or text).replace("_", " ").title())
+    raw = (pl[1] or text).replace("_", " ")
+    name = PLATFORM_NAMES.get(pl[1] or "", raw.upper() if len(raw) <= 3 else raw.title())  # CD, TV
     return f"{name} loudness: {pl[2]:g} LUFS, true peak {pl[3]:g} dBTP"
 
 
@@ -342,13 +343,29 @@ def plan_semantic(
     if st is not None:
         genre = d.find("genre_preset")
         if "target_lufs" not in st.params and genre is not None and genre.params.get("genre") != "speech":
+            # a genre word shapes tone and dynamics; loudness follows the release: every major platform
+            # turns louder masters down, so the genre's own figure needs a loudness word ("loud", "club",
+            # "for CD": those set the target above) or a number
             g = genre.params["genre"]
-            st.params["target_lufs"] = genre_loudness(g)
+            name = g.replace("_", "-")
+            typical = genre_loudness(g)
+            # quieter genres (jazz, classical) keep their own figure: nothing turns them up without limiting
+            st.params["target_lufs"] = min(typical, V.STREAMING_LUFS)
             st.reason = (
-                f"{st.reason}; {g.replace('_', '-')} masters sit near {st.params['target_lufs']:g} LUFS"
+                f"{st.reason}; the streaming reference of {V.STREAMING_LUFS:g} LUFS"
+                if typical >= V.STREAMING_LUFS
+                else f"{st.reason}; {name} masters sit near {typical:g} LUFS"
             )
+            if typical > V.STREAMING_LUFS:
+                d.note(
+                    f"{name} masters often sit near {typical:g} LUFS, but streaming services turn them "
+                    f"down to about {V.STREAMING_LUFS:g}, so this one masters to {V.STREAMING_LUFS:g} LUFS; "
+                    f"say 'loud' or give a number (e.g. '{typical:g} LUFS') for the louder figure"
+                )
         if "target_lufs" not in st.params:
-            st.params["target_lufs"] = -16.0 if speech else -14.0  # spoken word: the podcast convention
+            st.params["target_lufs"] = (
+                -16.0 if speech else V.STREAMING_LUFS
+            )  # spoken word: the podcast convention
         st.params.setdefault("true_peak_dbtp", -1.0)
         if (
             re.search(r"\b(natural|transparent|dynamic|gentle)\b", text)
@@ -356,6 +373,13 @@ def plan_semantic(
             and not re.search(r"loud|hot|competitive|radio", text)
         ):
             st.params["target_lufs"] = -14.0
+        louder_by = float(st.params["target_lufs"]) - V.STREAMING_LUFS
+        if louder_by > 0.5:
+            d.note(
+                f"streaming services (Spotify, YouTube, Tidal) play at about {V.STREAMING_LUFS:g} LUFS and will "
+                f"turn a {float(st.params['target_lufs']):g} LUFS master down about {louder_by:.0f} dB; "
+                "the extra loudness only costs dynamics there"
+            )
 
     # a positive, explicit ask wins over a negated mention elsewhere ("no limiting, just normalize it")
     revived = d.forbidden.tools & d.explicit_tools

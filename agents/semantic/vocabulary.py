@@ -983,6 +983,8 @@ PLATFORMS: list[tuple[str, str | None, float, float, bool]] = [
     (r"podcasts?|podcasting", "podcast", -16.0, -1.0, False),
     (r"streaming( services?| platforms?)?", None, -14.0, -1.0, True),
 ]
+#: the streaming reference loudness (LUFS): where Spotify, YouTube, Tidal and Amazon play (the "streaming" row)
+STREAMING_LUFS: float = next(lufs for pat, _, lufs, _, _ in PLATFORMS if pat.startswith("streaming"))
 
 # ---------------------------------------------------------------- genres (words → genre_preset enum)
 #: (regex, genre): one table for the planner, the tool and memory (tools/genres.py)
