@@ -180,7 +180,7 @@ class Executor:
                 on_stem = target in STEMS and tool != "separate"
                 separation: ToolResult | None = None
                 if (on_stem and not stems) or tool == "separate":
-                    stems, separation = self._separate(current, cache, emit)
+                    stems, separation = self._separate(current, cache, emit, progress)
                 if tool == "separate" and separation is not None:
                     outcome.report = {"stems": sorted(stems), **_engine_of(separation)}
                     outcome.warnings = list(separation.warnings)
@@ -245,12 +245,20 @@ class Executor:
             current = _sum_stems(stems, current)
         return ExecutionResult(current, outcomes, stems)
 
-    def _separate(self, audio: Audio, cache: Any, emit: Emit) -> tuple[dict[str, Audio], ToolResult]:
+    def _separate(
+        self,
+        audio: Audio,
+        cache: Any,
+        emit: Emit,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> tuple[dict[str, Audio], ToolResult]:
+        """The stems of ``audio``; ``progress`` gets separate's own progress (per Demucs segment) as the
+        step's ``step_progress`` events."""
         spec = self.registry["separate"]
         ok, why = spec.availability()
         if not ok:
             raise ToolError(f"working on a single stem needs separate, which is unavailable: {why}")
-        result = spec(audio, {}, ToolContext(cache=cache))
+        result = spec(audio, {}, ToolContext(cache=cache, progress=progress))
         stems = {k: v for k, v in result.extra.items() if k in STEMS}
         if not stems:
             raise ToolError("separate returned no stems")

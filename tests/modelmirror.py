@@ -84,29 +84,42 @@ class Mirror:
         )
 
 
-def save_tiny_htdemucs(path: Path) -> None:
-    """A tiny randomly initialised HTDemucs (seed 0), saved the way demucs publishes checkpoints (the
-    file name gains the checksum)."""
+#: the tiny HTDemucs: the published class with small widths, 1 s segments (so a few seconds make several)
+TINY_HTDEMUCS_KWARGS: dict = dict(
+    sources=["drums", "bass", "other", "vocals"],
+    audio_channels=2,
+    channels=4,
+    depth=4,
+    t_layers=1,
+    t_heads=2,
+    t_hidden_scale=1.0,
+    dconv_comp=2,
+    segment=1.0,
+    samplerate=44100,
+)
+
+
+def tiny_htdemucs():
+    """A tiny randomly initialised HTDemucs (seed 0), in eval mode."""
     import torch
+    from demucs.htdemucs import HTDemucs
+
+    torch.manual_seed(0)
+    return HTDemucs(**TINY_HTDEMUCS_KWARGS).eval()
+
+
+def save_tiny_htdemucs(path: Path) -> None:
+    """`tiny_htdemucs`, saved the way demucs publishes checkpoints (the file name gains the checksum)."""
     from demucs.htdemucs import HTDemucs
     from demucs.states import save_with_checksum
 
-    torch.manual_seed(0)
-    kwargs = dict(
-        sources=["drums", "bass", "other", "vocals"],
-        audio_channels=2,
-        channels=4,
-        depth=4,
-        t_layers=1,
-        t_heads=2,
-        t_hidden_scale=1.0,
-        dconv_comp=2,
-        segment=1.0,
-        samplerate=44100,
-    )
-    save_with_checksum(
-        {"klass": HTDemucs, "args": (), "kwargs": kwargs, "state": HTDemucs(**kwargs).state_dict()}, path
-    )
+    package = {
+        "klass": HTDemucs,
+        "args": (),
+        "kwargs": TINY_HTDEMUCS_KWARGS,
+        "state": tiny_htdemucs().state_dict(),
+    }
+    save_with_checksum(package, path)
 
 
 def build_mirror(root: Path) -> Mirror:

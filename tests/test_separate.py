@@ -191,6 +191,62 @@ def test_demucs_checksum_and_missing_files(tiny_demucs):
         find_demucs("htdemucs")  # the real model's files are not there
 
 
+def _segments(mix: Audio) -> int:
+    from tools.separate import _demucs_model, demucs_chunks
+
+    model, _ = _demucs_model()
+    return demucs_chunks(model, mix.frames)
+
+
+def test_demucs_reports_progress_per_segment(tiny_demucs):
+    """One progress event per Demucs segment (the tiny model's are 1 s, one every 0.75 s), rising, ending at
+    100 %; the stems still sum back to the input within -60 dB."""
+    from tools.separate import SPEC, STEMS
+
+    mix = Audio(sum(toy_mix(44100, 4.0, 2).values()), 44100)
+    events: list[tuple[float, str]] = []
+    res = SPEC(mix, None, ToolContext(progress=lambda f, m: events.append((f, m))))
+    assert res.report["engine"] == "demucs"
+    n = _segments(mix)
+    assert n >= 5
+    seg = [(f, m) for f, m in events if m.startswith("demucs segment")]
+    assert [m for _, m in seg] == [f"demucs segment {i}/{n}" for i in range(1, n + 1)]
+    fr = [f for f, _ in seg]
+    assert all(b > a for a, b in zip(fr, fr[1:])), fr
+    every = [f for f, _ in events]
+    assert all(b >= a for a, b in zip(every, every[1:])) and every[-1] == 1.0, every
+    total = sum(res.extra[k].samples.astype(np.float64) for k in STEMS)
+    err_db = 20 * np.log10(np.max(np.abs(total - mix.samples)) / np.max(np.abs(mix.samples)) + 1e-12)
+    assert err_db < -60
+
+
+def test_demucs_progress_reaches_the_job_and_the_cli(tiny_demucs):
+    """Through the executor, each segment is a ``step_progress`` event of the separate step: the job's
+    progress (what the API's SSE and job rows show) and the CLI's bar rise with it."""
+    from agents.executor import Executor
+    from agents.plan import Step
+    from app.commands.process import progress_printer
+    from app.jobs.executor import progress_of
+
+    mix = Audio(sum(toy_mix(44100, 4.0, 2).values()), 44100)
+    events: list[dict] = []
+    res = Executor().run(mix, [Step(tool="separate")], emit=events.append)
+    assert res.outcomes[0].status == "applied" and res.outcomes[0].report["engine"] == "demucs"
+    seg = [e for e in events if e["event"] == "step_progress" and "demucs segment" in e["message"]]
+    assert len(seg) == _segments(mix) and all(e["tool"] == "separate" for e in seg)
+    job, job_seen = 0.0, []
+    for e in seg:
+        job = progress_of(e, job)
+        job_seen.append(job)
+    assert all(b > a for a, b in zip(job_seen, job_seen[1:])), job_seen
+    bar: list[tuple[float, str]] = []
+    printer = progress_printer(lambda f, m: bar.append((f, m)))
+    for e in events:
+        printer(e)
+    shown = [f for f, m in bar if "demucs segment" in m]
+    assert len(shown) == len(seg) and all(b > a for a, b in zip(shown, shown[1:]))
+
+
 # ---------------------------------------------------------------------------- real music
 
 

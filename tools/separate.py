@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
@@ -95,8 +96,26 @@ def _unpack(blob: bytes, mix: np.ndarray) -> dict[str, np.ndarray] | None:
         return None
     if any(s.shape != mix.shape for s in stems.values()):
         return None
-    stems["other"] = mix - stems["vocals"] - stems["drums"] - stems["bass"]
+    stems["other"] = _residual(mix, stems)
     return stems
+
+
+def _residual(mix: np.ndarray, stems: dict[str, np.ndarray]) -> np.ndarray:
+    """``mix − vocals − drums − bass`` (float32, without a temporary per term)."""
+    other = np.array(mix, dtype=np.float32, copy=True)
+    for k in ("vocals", "drums", "bass"):
+        other -= stems[k]
+    return other
+
+
+def _energy(x: np.ndarray, block: int = 1 << 20) -> float:
+    """Sum of squares in float64, a block of frames at a time (no float64 copy of a long input)."""
+    flat = x.reshape(-1)
+    return float(
+        sum(
+            np.dot(b, b) for b in (flat[i : i + block].astype(np.float64) for i in range(0, flat.size, block))
+        )
+    )
 
 
 # ---------------------------------------------------------------------------- Demucs
@@ -127,10 +146,36 @@ def _demucs_model() -> tuple[Any, str]:
     return _DEMUCS_MODELS[name], name
 
 
+#: Demucs's chunking: segments of the model's own length (7.8 s for htdemucs), overlapping by this much,
+#: cross-faded by `apply_model`; only one segment's activations exist at a time
+DEMUCS_OVERLAP = 0.25
+
+
+def demucs_chunks(model: Any, frames: int, overlap: float = DEMUCS_OVERLAP) -> int:
+    """How many segments `apply_model` runs over ``frames`` model-rate samples (every model of a bag),
+    by its own rule: segments of ``model.segment`` seconds, a new one every ``(1 - overlap)`` of that."""
+    subs = list(getattr(model, "models", [model]))
+    total = 0
+    for m in subs:
+        seg = int(int(m.samplerate) * float(m.segment))
+        stride = max(1, int((1 - overlap) * seg))
+        total += len(range(0, max(frames, 1), stride))
+    return total
+
+
 def separate_demucs(
-    mix: np.ndarray, sr: int, model: Any, device: str = "cpu", progress: Any = None
+    mix: np.ndarray,
+    sr: int,
+    model: Any,
+    device: str = "cpu",
+    progress: Callable[[float, str], None] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Demucs stems (before the residual step), each shaped like ``mix``."""
+    """Demucs stems (before the residual step), each shaped like ``mix``.
+
+    Chunked with overlap (`DEMUCS_OVERLAP`), under ``torch.inference_mode`` (no graph is kept): the
+    working memory is one segment's; what grows with the length is the input and the stems.
+    ``progress(fraction, message)`` is called after each segment (fraction = segments done / all).
+    """
     import torch
     from demucs.apply import apply_model
 
@@ -138,32 +183,48 @@ def separate_demucs(
     x = resample(mix, sr, msr) if sr != msr else mix
     if x.shape[0] != mch:
         x = np.repeat(x.mean(axis=0, keepdims=True), mch, axis=0) if x.shape[0] == 1 or mch == 1 else x[:mch]
-    wav = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    wav = torch.from_numpy(np.array(x, dtype=np.float32, order="C", copy=True))  # ours: normalised in place
     ref = wav.mean(0)
     mean, std = ref.mean(), ref.std().clamp(min=1e-8)
+    del ref
+    wav.sub_(mean).div_(std)
+    total = demucs_chunks(model, wav.shape[-1])
+    done = 0
+
+    def on_chunk(event: dict[str, Any]) -> None:
+        nonlocal done
+        if event.get("state") != "end" or progress is None:
+            return
+        done += 1
+        progress(min(done, total) / total, f"demucs segment {min(done, total)}/{total}")
+
     with torch.inference_mode():
         raw = apply_model(
             model,
-            ((wav - mean) / std)[None],
+            wav[None],
             shifts=0,
             split=True,
-            overlap=0.25,
+            overlap=DEMUCS_OVERLAP,
             device=device,
             progress=False,
             num_workers=0,
+            callback=on_chunk,
         )[0]
-    out: np.ndarray = (raw * std + mean).cpu().numpy()
+        del wav
+        raw = raw.cpu()
+        raw.mul_(std).add_(mean)
+    out: np.ndarray = raw.numpy()
     stems: dict[str, np.ndarray] = {}
+    n = mix.shape[1]
     for i, name in enumerate(model.sources):
         s = out[i]
-        s = resample(s.astype(np.float32), msr, sr) if sr != msr else s
-        n = mix.shape[1]
+        s = resample(s, msr, sr) if sr != msr else s
         s = dsp.fit_length(s, n)
         if mix.shape[0] == 1 and s.shape[0] != 1:
             s = s.mean(axis=0, keepdims=True)
         elif s.shape[0] != mix.shape[0]:
             s = np.resize(s, mix.shape)
-        stems[name] = s.astype(np.float32)
+        stems[name] = np.ascontiguousarray(s, dtype=np.float32)
     return stems
 
 
@@ -283,26 +344,33 @@ def run(audio: Audio, params: SeparateParams, ctx: ToolContext) -> ToolResult:
                 model, model_name = _demucs_model()
             except ModelLoadingError as exc:
                 raise ToolError(f"separate: {exc}") from None
-            raw = separate_demucs(mix, audio.sample_rate, model, ctx.device)
+            raw = separate_demucs(
+                mix,
+                audio.sample_rate,
+                model,
+                ctx.device,
+                progress=lambda f, m: ctx.report_progress(0.05 + 0.9 * f, m),
+            )
             extra = [k for k in raw if k not in STEMS]  # e.g. guitar/piano of htdemucs_6s
             if extra:
                 warnings.append(f"model stems {', '.join(extra)} are folded into 'other'")
             stems = {k: raw.get(k, np.zeros_like(mix)) for k in ("vocals", "drums", "bass")}
         else:
             stems = separate_dsp(mix, audio.sample_rate)
-        stems["other"] = mix - stems["vocals"] - stems["drums"] - stems["bass"]
+        stems["other"] = _residual(mix, stems)
         if ctx.cache is not None:
             try:
                 ctx.cache.set(key, _pack(stems), CACHE_TTL_S)
             except Exception as exc:  # a cache that fails must not fail the tool
                 warnings.append(f"could not cache the stems ({type(exc).__name__})")
-    total = stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"]
-    err = float(np.max(np.abs(total - mix))) if mix.size else 0.0
-    mix_energy = float(np.sum(mix.astype(np.float64) ** 2)) + 1e-20
-    shares = {
-        k: round(10 * np.log10((float(np.sum(stems[k].astype(np.float64) ** 2)) + 1e-20) / mix_energy), 2)
-        for k in STEMS
-    }
+    total = stems["vocals"] + stems["drums"]
+    for k in ("bass", "other"):
+        total += stems[k]
+    total -= mix
+    err = float(np.max(np.abs(total, out=total))) if mix.size else 0.0
+    del total
+    mix_energy = _energy(mix) + 1e-20
+    shares = {k: round(10 * np.log10((_energy(stems[k]) + 1e-20) / mix_energy), 2) for k in STEMS}
     elapsed = time.perf_counter() - t0
     report = {
         "engine": engine,
