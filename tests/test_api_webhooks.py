@@ -1,4 +1,5 @@
-"""Per-job callbacks: a local receiver gets the ended job, signed (Standard Webhooks), again after a failure."""
+"""Webhooks: per-job callbacks and per-account endpoints. A local receiver gets the ended job, signed
+(Standard Webhooks), again after a failure; the delivery log shows each attempt."""
 
 from __future__ import annotations
 
@@ -56,18 +57,15 @@ class Receiver:
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def api(request, tmp_path_factory):
     extra = {"database_url": request.getfixturevalue("pg_url")} if request.param == "postgres" else {}
-    settings = make_settings(tmp_path_factory.mktemp("hook-data"), **extra)
+    settings = make_settings(tmp_path_factory.mktemp("hook-data"), webhook_max_endpoints=3, **extra)
     with TestClient(create_app(settings)) as client:
         client.app.state.mp.webhooks = WebhookPolicy(backoff_s=0.3, max_attempts=3, timeout_s=5)
         yield client
 
 
-def _start(api, h, f, url):
-    r = api.post(
-        "/api/v1/chat",
-        json={"message": "is it ready for Spotify?", "file_ids": [f["id"]], "callback_url": url},
-        headers=h,
-    )
+def _start(api, h, f, url=None):
+    body = {"message": "is it ready for Spotify?", "file_ids": [f["id"]]}
+    r = api.post("/api/v1/chat", json=body | ({"callback_url": url} if url else {}), headers=h)
     assert r.status_code == 202, r.text
     return r.json()["job_id"]
 
@@ -128,3 +126,80 @@ def test_callback_url_must_be_http(api):
             headers=h,
         )
         assert r.status_code == 422, (url, r.text)
+
+
+# ---------------------------------------------------------------------------------- account webhooks
+
+
+def test_account_webhook_is_signed_with_its_own_secret_retried_and_logged(api):
+    h = register(api)
+    f = upload(api, h)
+    before = _start(api, h, f)  # ended before the webhook exists: never sent
+    wait_job(api, h, before)
+    receiver, only_failed = Receiver([500, 204]), Receiver([204])
+    try:
+        r = api.post("/api/v1/webhooks", json={"url": receiver.url, "description": "ci"}, headers=h)
+        assert r.status_code == 201, r.text
+        hook = r.json()
+        assert r.headers["location"] == f"/api/v1/webhooks/{hook['id']}"
+        assert hook["secret"].startswith("whsec_") and hook["url"] == receiver.url
+        assert sorted(hook["events"]) == ["job.cancelled", "job.failed", "job.succeeded"]
+        r = api.post("/api/v1/webhooks", json={"url": only_failed.url, "events": ["job.failed"]}, headers=h)
+        assert r.status_code == 201, r.text
+        listed = api.get("/api/v1/webhooks", headers=h).json()
+        assert listed["total"] == 2 and all("secret" not in w for w in listed["items"])
+        assert api.get(f"/api/v1/webhooks/{hook['id']}", headers=h).json()["url"] == receiver.url
+
+        job_id = _start(api, h, f)
+        assert wait_job(api, h, job_id)["status"] == "succeeded"
+        receiver.wait(2)
+        time.sleep(1.5)  # delivered on the second attempt: no third; the job.failed-only endpoint: nothing
+        assert len(receiver.got) == 2 and only_failed.got == []
+        (h1, b1, t1), (h2, b2, t2) = receiver.got
+        assert t2 - t1 >= 0.25  # the backoff
+        assert h1["webhook-id"] == h2["webhook-id"] and h1["webhook-id"].startswith("msg_")
+        user_secret = api.get("/api/v1/webhooks/secret", headers=h).json()["secret"]
+        for headers, body in ((h1, b1), (h2, b2)):
+            assert verify(hook["secret"], headers, body)
+            assert not verify(user_secret, headers, body)  # each endpoint signs with its own secret
+            assert not verify(hook["secret"], headers, body.replace(b"succeeded", b"failed"))
+        event = json.loads(b2)
+        assert event["type"] == "job.succeeded" and event["data"]["id"] == job_id
+
+        log = api.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=h).json()
+        assert log["total"] == 1, log  # the job that ended before registration is not there
+        (d,) = log["items"]
+        assert d["job_id"] == job_id and d["event"] == "job.succeeded" and d["state"] == "delivered"
+        assert h1["webhook-id"] == f"msg_{d['id']}" and d["delivered_at"] and d["next_attempt_at"] is None
+        a1, a2 = d["attempts"]
+        assert (a1["attempt"], a1["status_code"], a2["attempt"], a2["status_code"]) == (1, 500, 2, 204)
+        assert "500" in a1["error"] and a2["error"] is None and a1["started_at"] <= a2["started_at"]
+        assert a1["duration_ms"] >= 0
+    finally:
+        receiver.close()
+        only_failed.close()
+
+
+def test_account_webhooks_belong_to_their_owner_and_can_be_deleted(api):
+    h, other = register(api), register(api)
+    r = api.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/hooks"}, headers=h)
+    assert r.status_code == 201, r.text
+    hook_id = r.json()["id"]
+    for method, path in (
+        ("GET", f"/api/v1/webhooks/{hook_id}"),
+        ("GET", f"/api/v1/webhooks/{hook_id}/deliveries"),
+        ("DELETE", f"/api/v1/webhooks/{hook_id}"),
+    ):
+        r = api.request(method, path, headers=other)
+        assert r.status_code == 404 and r.json()["webhook_id"] == hook_id, r.text
+    assert api.get("/api/v1/webhooks", headers=other).json()["total"] == 0
+    assert api.delete(f"/api/v1/webhooks/{hook_id}", headers=h).status_code == 204
+    assert api.get(f"/api/v1/webhooks/{hook_id}", headers=h).status_code == 404
+    # bad input: a URL the server will not call, an unknown event, too many endpoints
+    for body in ({"url": "ftp://example.com/x"}, {"url": "http://x.io/h", "events": ["job.started"]}):
+        r = api.post("/api/v1/webhooks", json=body, headers=h)
+        assert r.status_code == 422 and r.json()["errors"], r.text
+    for i in range(3):
+        assert api.post("/api/v1/webhooks", json={"url": f"http://127.0.0.1:9/{i}"}, headers=h).status_code == 201
+    r = api.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/4"}, headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "too_many_webhooks" and r.json()["limit"] == 3
