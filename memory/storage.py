@@ -91,9 +91,12 @@ def check_key(key: str) -> str:
 
 def exact_24bit(samples: np.ndarray) -> bool:
     """Whether every sample is k / 2**23 for an integer k in [-2**23, 2**23 - 1] (24-bit FLAC holds it
-    exactly). Scaling by a power of two is exact in float32, so the test is exact."""
+    exactly). Scaling by a power of two is exact in float32, so the test is exact. A negative zero is
+    not (an integer has one zero; its bits would change, and with them the version's id)."""
+    if samples.size == 0 or samples.min() < -1.0 or samples.max() >= 1.0:
+        return False
     scaled = samples * np.float32(2**23)
-    return bool(np.all(scaled == np.rint(scaled)) and scaled.min() >= -(2**23) and scaled.max() <= 2**23 - 1)
+    return bool(np.all(scaled == np.rint(scaled)) and not np.any(np.signbit(samples) & (samples == 0)))
 
 
 def encode(audio: Audio) -> tuple[str, bytes]:
