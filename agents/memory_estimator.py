@@ -35,6 +35,8 @@ CD_SWEEPS, CD_STEP = 4, 0.1
 #: a comment's direction ("too bright": the taste is below what was played), per rating, in rating²
 #: per frame unit the peak sits on the wrong side (see cone_peak); DIR_MARGIN: how far past it
 DIR_WEIGHT, DIR_MARGIN = 4.0, 0.5
+#: the hard rule over it (respect_comments): how far past a commented value, as a share of the setting's range
+COMMENT_MARGIN = 0.02
 OWN_SIM_FLOOR = 0.5
 #: tools whose settings are learned (cleaning tools follow the request, not taste)
 LEARNED_TOOLS = (
@@ -94,8 +96,8 @@ class Neighbour:
 def genre_prior(genre: str | None) -> dict[str, dict[str, float]]:
     """What memory recommends for `genre` before any rating: the preset's ``recommend`` table
     (tools/presets/<genre>.toml, [R]). Its master target is the streaming playback level (pop
-    −14 LUFS), not the genre's typical master loudness that "in a pop style" masters to (pop −9,
-    `tools.genres.genre_loudness`): a default nobody asked to make loud. {} for no or an unknown genre."""
+    −14 LUFS), not the genre's typical master loudness (pop −9, `tools.genres.genre_loudness`),
+    which only "loud", "club", "for CD" or a number asks for: a default nobody asked to make loud. {} for no or an unknown genre."""
     if genre not in GENRES:
         return {}
     return {tool: dict(params) for tool, params in load_preset(genre).recommend.items()}
@@ -322,10 +324,43 @@ def estimate(
         return prior
     value = min(hi, value) if hi is not None else value
     value = max(lo, value) if lo is not None else value
+    value = respect_comments(hits, tool, name, float(value), lo, hi)
     ints = all(isinstance(h.params.get(tool, {}).get(name, 0), int) for h in hits) and not isinstance(
         prior, float
     )
     return int(round(value)) if ints else round(float(value), 3)
+
+
+def respect_comments(
+    hits: list[Neighbour], tool: str, name: str, value: float, lo: float | None, hi: float | None
+) -> float:
+    """Memory never moves a setting against the person's own comments (issue 20).
+
+    `cone_peak` weighs comments softly, against the ratings; this is the hard rule on top: after "too
+    bright" on a version played at +1 dB, nothing at or above +1 dB is recommended, whatever the ratings
+    say (by ``COMMENT_MARGIN`` of the setting's range below it); after "too dull" at −2 dB nothing at or
+    below it. Comments that contradict each other (too bright at −1, too dull at +2) leave the value as is.
+    """
+    said = [
+        (float(v), h.dirs[(tool, name)])
+        for h in hits
+        if h.own and h.dirs.get((tool, name)) and _numeric(v := h.params.get(tool, {}).get(name))
+    ]
+    if not said:
+        return value
+    margin = COMMENT_MARGIN * (hi - lo) if lo is not None and hi is not None else 0.0
+    below = [v for v, d in said if d < 0]  # "too much": the taste is below these
+    above = [v for v, d in said if d > 0]  # "too little": above these
+    upper = min(below) - margin if below else math.inf
+    lower = max(above) + margin if above else -math.inf
+    if lower > upper:  # contradictory comments: no side to keep to
+        return value
+    value = min(max(value, lower), upper)
+    if lo is not None:
+        value = max(lo, value)
+    if hi is not None:
+        value = min(hi, value)
+    return value
 
 
 def recommend_from(hits: list[Neighbour], *, genre: str | None, ctype: str) -> dict[str, Any] | None:

@@ -17,10 +17,12 @@ from typing import Any
 
 from agents.answers import answer_question
 from agents.contract import params_model
+from agents.explain import PHRASES, VERBS
 from agents.plan import Forbidden, Plan, Step, validate_plan
 from agents.semantic.followup import FollowUp, apply_followup, parse_followup
 from agents.semantic.planner import plan_semantic
 from agents.semantic.questions import PURE_YES, Confirmation, Question, read_turn
+from tools.eq import TILT
 
 __all__ = ["FollowUp", "Plan", "Step", "make_plan", "parse_followup", "semantic_plan", "llm_configured"]
 
@@ -296,6 +298,37 @@ def _is_open(tool: str, key: str, value: Any) -> bool:
     return value == model.model_fields[key].get_default(call_default_factory=True)
 
 
+def _plain(tool: str, key: str, value: Any) -> str:
+    """A setting in plain words ("brighter by 1.8 dB (3-8 kHz)"), for memory's notes."""
+    phrase = PHRASES.get(key)
+    if phrase is not None and isinstance(value, (int, float, str)):
+        try:
+            return (
+                f"{VERBS.get(tool) or tool}: {phrase(value)}"
+                if key in ("amount", "strength")
+                else phrase(value)
+            )
+        except (TypeError, ValueError):
+            pass
+    return f"{tool.replace('_', ' ')} {key.replace('_', ' ')} {value}"
+
+
+def _tilts(tool: str, key: str, old: Any, new: Any) -> int:
+    """+1 when setting `key` from `old` to `new` makes the tone brighter, −1 darker, 0 otherwise."""
+    sign = TILT.get(key, 0) if tool == "eq" else 0
+    if not sign or not isinstance(new, (int, float)) or not isinstance(old, (int, float)) or new == old:
+        return 0
+    return sign if new > old else -sign
+
+
+def _asked_tilt(step: Step, said: set[tuple[str, str]] | None) -> int:
+    """The tonal direction the person asked for in this step ("warmer": −1, "brighter": +1), 0 if none."""
+    if said is None:
+        return 0
+    total = sum(_tilts(step.tool, k, 0.0, v) for k, v in step.params.items() if (step.tool, k) in said)
+    return (total > 0) - (total < 0)
+
+
 def apply_recommendation(plan: Plan, rec: Mapping[str, Any], *, request_was_generic: bool = False) -> Plan:
     """Fill params the request left unsaid from memory. What the person said (a platform, a number, a
     direction word; `Plan._said`) is never replaced; for plans that do not track it (an LLM's), a param
@@ -315,6 +348,7 @@ def apply_recommendation(plan: Plan, rec: Mapping[str, Any], *, request_was_gene
         )
     by_tool = {s.tool: s for s in steps}
     filled: list[str] = []
+    kept: list[str] = []
     new_steps = []
     for s in plan.steps:
         r = by_tool.get(s.tool)
@@ -322,20 +356,34 @@ def apply_recommendation(plan: Plan, rec: Mapping[str, Any], *, request_was_gene
             new_steps.append(s)
             continue
         params = dict(s.params)
+        tilt = _asked_tilt(s, said)
         for k, v in r.params.items():
             if said is not None:
                 open_ = (s.tool, k) not in said
             else:
                 open_ = k not in params or _is_open(s.tool, k, params[k])
             if open_ and params.get(k) != v:
+                if tilt and _tilts(s.tool, k, params.get(k, 0.0), v) == -tilt:
+                    kept.append(_plain(s.tool, k, v))  # memory would tilt the tone against the ask
+                    continue
                 params[k] = v
-                filled.append(f"{s.tool}.{k}")
+                filled.append(_plain(s.tool, k, v))
         new_steps.append(s.model_copy(update={"params": params}))
+    against = (
+        [f"memory did not apply {', '.join(kept)}: your ratings point the other way from what you asked"]
+        if kept
+        else []
+    )
     if not filled:
-        return plan
+        if not against:
+            return plan
+        out = plan.model_copy(update={"notes": [*plan.notes, *against]})
+        out._said = said
+        return out
     notes = [
         *plan.notes,
-        f"from memory (your ratings): {', '.join(filled)} set from similar recordings{why or ' you rated'}",
+        f"from memory (your ratings): {', '.join(filled)}{why or ' (from similar recordings you rated)'}",
+        *against,
     ]
     out = Plan(steps=new_steps, source=plan.source, notes=notes)
     out._said = said

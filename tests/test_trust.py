@@ -78,3 +78,63 @@ def test_an_undone_step_is_not_reapplied(tmp_path: Path, song: tuple[np.ndarray,
         svc.turn("undo", thread_id="u")
         nothing = svc.turn("undo", thread_id="u")
         assert "nothing to undo" in nothing.explanation.lower()
+
+
+def test_memory_never_moves_a_setting_against_the_persons_own_comments() -> None:
+    """Ratings that favour brighter versions, comments that call some of them too bright: whatever the
+    ratings say, the brightness recommended stays below every version called too bright (200 random
+    histories; contradictory comment sets are skipped, since they name no side)."""
+    from agents.memory_estimator import Neighbour, recommend_from
+
+    checked = 0
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        hits, too_bright, too_dull = [], [], []
+        for _ in range(int(rng.integers(3, 25))):
+            bright = float(np.round(rng.uniform(-4, 4), 2))
+            score = float(np.clip(round(3 + bright / 2 + rng.normal(0, 0.7)), 1, 5))  # brighter rated higher
+            dirs = {}
+            if rng.uniform() < 0.3 and bright > -1:
+                dirs, _ = {("eq", "bright_db"): -1}, too_bright.append(bright)
+            elif rng.uniform() < 0.1 and bright < -2:
+                dirs, _ = {("eq", "bright_db"): 1}, too_dull.append(bright)
+            hits.append(
+                Neighbour(
+                    similarity=float(rng.uniform(0.3, 0.95)),
+                    own=True,
+                    score=score,
+                    params={"eq": {"bright_db": bright}},
+                    dirs=dirs,
+                )
+            )
+        if not too_bright or (too_dull and max(too_dull) >= min(too_bright)):
+            continue
+        rec = recommend_from(hits, genre=None, ctype="music")
+        assert rec is not None
+        value = rec["params"]["eq"]["bright_db"]
+        assert value < min(too_bright), (seed, value, sorted(too_bright))
+        if too_dull:
+            assert value > max(too_dull), (seed, value, sorted(too_dull))
+        checked += 1
+    assert checked >= 100
+
+
+def test_memory_does_not_tilt_the_tone_against_the_ask() -> None:
+    """'warmer please' with memory pointing brighter (the issue's +1.8 dB of treble): memory leaves the
+    treble alone and says so; an ask that says nothing about tone still gets memory's tone."""
+    from agents.planner import make_plan
+
+    rec = {"eq": {"bright_db": 1.8, "warm_db": 0.5}, "evidence": "4 similar recordings you rated 4–5"}
+    first = make_plan("master it for spotify", use_embedder=False, allow_unavailable=True)
+    for previous in (None, first):
+        warmer = make_plan(
+            "warmer please", previous=previous, recommendation=rec, use_embedder=False, allow_unavailable=True
+        )
+        eq = warmer.step("eq").params
+        assert eq["warm_db"] > 0 and eq.get("bright_db", 0.0) <= 0.0, eq
+        assert any("did not apply brighter by 1.8 dB" in n for n in warmer.notes), warmer.notes
+    brighter = make_plan("brighter", recommendation=rec, use_embedder=False, allow_unavailable=True)
+    assert brighter.step("eq").params.get("warm_db", 0.0) <= 0.0
+    plain = make_plan("eq it", recommendation=rec, use_embedder=False, allow_unavailable=True)
+    assert plain.step("eq").params["bright_db"] == 1.8
+    assert any("from memory (your ratings): brighter by 1.8 dB" in n for n in plain.notes), plain.notes

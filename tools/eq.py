@@ -50,6 +50,11 @@ class Band(BaseModel):
     )
 
 
+#: how each tonal gain tilts the balance: +1 brighter, −1 darker. The planner keeps memory from tilting
+#: against a direction the person asked for ("warmer" never gains treble from memory).
+TILT: dict[str, int] = {"bright_db": 1, "presence_db": 1, "air_db": 1, "warm_db": -1, "boom_db": -1}
+
+
 class EqParams(ToolParams):
     amount: float = Field(1.0, ge=0.0, le=1.0, description="scales every gain (0 = bypass, 1 = as given)")
     bright_db: float = Field(
