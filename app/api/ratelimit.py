@@ -2,8 +2,8 @@
 
 Two policies, fixed one-minute windows (`limits`, the library behind Flask-Limiter and SlowAPI):
 
-- every request of a caller: ``rate_limit_per_minute`` (a signed-in user, by user id; an API key, by
-  key; anyone else, by client address with ``rate_limit_anonymous_per_minute``);
+- every request of a caller: ``rate_limit_per_minute`` (a signed-in user or an API key, by user id;
+  anyone else, by client address with ``rate_limit_anonymous_per_minute``);
 - job submissions (the operations in `JOB_OPERATIONS`): ``rate_limit_jobs_per_minute`` on top.
 
 Every ``/api/v1`` response carries ``RateLimit-Limit``, ``RateLimit-Remaining``, ``RateLimit-Reset``
@@ -19,7 +19,7 @@ in-process counters take over meanwhile. A limit of 0 turns its policy off.
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import logging
 import math
 import time
@@ -29,21 +29,26 @@ from typing import Any
 from fastapi import Request
 
 from app.api.problems import ProblemError
-from app.api.security import TokenError, client_address, decode_claims
+from app.api.security import TokenError, api_key_hash, client_address, decode_claims, parse_api_key
 from app.settings import Settings
 
 log = logging.getLogger("mixpilot.api.ratelimit")
 
 WINDOW_S = 60
 #: the operations that submit a job (counted against ``rate_limit_jobs_per_minute`` too)
-JOB_OPERATIONS = frozenset({"create_chat_job", "retry_job", "enhance_voice", "enhance_mixing", "enhance_complete"})
+JOB_OPERATIONS = frozenset(
+    {"create_chat_job", "retry_job", "enhance_voice", "enhance_mixing", "enhance_complete"}
+)
 #: documented on every API operation's 2xx and 429 (OpenAPI header objects)
 HEADERS: dict[str, dict[str, Any]] = {
     "RateLimit-Limit": {
         "description": "requests allowed in the current window (the policy closest to its limit)",
         "schema": {"type": "integer"},
     },
-    "RateLimit-Remaining": {"description": "requests left in the current window", "schema": {"type": "integer"}},
+    "RateLimit-Remaining": {
+        "description": "requests left in the current window",
+        "schema": {"type": "integer"},
+    },
     "RateLimit-Reset": {"description": "seconds until the window resets", "schema": {"type": "integer"}},
     "RateLimit-Policy": {
         "description": 'the policies that apply: `600;w=60, 30;w=60;name="jobs"`',
@@ -89,6 +94,25 @@ class RateLimiter:
             )
             self.shared = FixedWindowRateLimiter(storage)
         self._warned = 0.0
+        #: API key id -> (owner id, stored hash): both never change for a key id (revocation is the route's
+        #: business), so a key is looked up once per process
+        self._keys: dict[str, tuple[str, str]] = {}
+
+    async def key_owner(self, state: Any, key: str) -> str | None:
+        """The owner of a real API key (its hash matches the row), else None."""
+        key_id = parse_api_key(key)
+        if key_id is None:
+            return None
+        known = self._keys.get(key_id)
+        if known is None:
+            row = await state.reads.api_key(key_id)
+            if row is None:
+                return None
+            if len(self._keys) >= 10_000:
+                self._keys.clear()
+            known = self._keys[key_id] = (row.owner_id, row.secret_hash)
+        owner, stored = known
+        return owner if hmac.compare_digest(api_key_hash(state.tokens.secret, key), stored) else None
 
     async def hit(self, policy: Policy, caller: str) -> Decision:
         from limits import RateLimitItemPerSecond
@@ -112,14 +136,18 @@ def make_limiter(settings: Settings) -> RateLimiter:
     return RateLimiter(settings.redis_url)
 
 
-def caller_of(request: Request, state: Any) -> tuple[str, bool]:
-    """Who is calling: (``user:<id>``, True) for a valid access token, (``key:<hash>``, True) for an API key
-    (the key's owner is only known after the lookup the route does), else (``addr:<client address>``, False).
-    An invalid token counts against the address: its request is refused by the route (401) anyway."""
+async def caller_of(request: Request, state: Any, limiter: RateLimiter) -> tuple[str, bool]:
+    """Who is calling: (``user:<id>``, True) for a valid access token or API key, else
+    (``addr:<client address>``, False): a made-up credential counts against its address (and its request is
+    refused by the route, 401)."""
     auth = request.headers.get("authorization", "")
     token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
-    api_key = request.headers.get("x-api-key", "")
-    if token and not token.startswith("mp_"):
+    key = request.headers.get("x-api-key", "") or (token if parse_api_key(token) else "")
+    if key:
+        owner = await limiter.key_owner(state, key)
+        if owner is not None:
+            return f"user:{owner}", True
+    elif token:
         seen = state.verified.get(token)
         if seen is not None and time.time() < seen[1]:
             return f"user:{seen[0]}", True
@@ -127,8 +155,6 @@ def caller_of(request: Request, state: Any) -> tuple[str, bool]:
             return f"user:{decode_claims(state.tokens, token, expected_type='access')['sub']}", True
         except TokenError:
             pass
-    elif token or api_key:
-        return "key:" + hashlib.sha256((token or api_key).encode()).hexdigest()[:32], True
     peer = request.client.host if request.client else None
     return f"addr:{client_address(peer, request.headers, state.settings.trusted_proxies)}", False
 
@@ -146,7 +172,7 @@ async def enforce(request: Request) -> None:
     state, limiter = request.app.state.mp, request.app.state.limiter
     route = request.scope.get("route")
     operation_id = getattr(route, "operation_id", None)
-    caller, known = caller_of(request, state)
+    caller, known = await caller_of(request, state, limiter)
     policies = policies_for(state.settings, known=known, operation_id=operation_id)
     if not policies:
         return
