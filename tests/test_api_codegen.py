@@ -2,7 +2,8 @@
 
 An app developer's first step: read ``/openapi.json`` of a running server, generate a client, and
 call it. This test does exactly that, then drives register → token → upload → chat → poll →
-download → feedback through the generated code only (no hand-written request).
+download → feedback → API key → paged list → client-credentials token → revoke through the generated
+code only (no hand-written request).
 """
 
 from __future__ import annotations
@@ -210,3 +211,44 @@ def test_generated_client_runs_the_whole_flow(live, client_pkg):
         client=auth, body=FeedbackIn(job_id=accepted.job_id, rating=5, comment="great")
     )
     assert rated.ok, rated
+
+    # server-to-server: an API key made, used (as a bearer token and traded for a token), listed, revoked
+    from mixpilot_client.api.files import list_files
+    from mixpilot_client.api.keys import create_api_key, list_api_keys, revoke_api_key
+    from mixpilot_client.models import ApiKeyIn, ApiKeyInScopesItem, BodyCreateTokenGrantTypeType0
+    from mixpilot_client.types import UNSET
+
+    created = create_api_key.sync(
+        client=auth, body=ApiKeyIn(name="ci", scopes=[ApiKeyInScopesItem.READ, ApiKeyInScopesItem.WRITE])
+    )
+    assert created.key.startswith("mp_live_"), created
+    by_key = client_pkg.AuthenticatedClient(base_url=live, token=created.key, timeout=httpx.Timeout(60))
+    assert get_me.sync(client=by_key).email == email
+    # the files list a page at a time (the upload and the result)
+    ids: list[str] = []
+    cursor = UNSET
+    for _ in range(5):
+        page = list_files.sync(client=by_key, limit=1, cursor=cursor)
+        assert page.total == 2 and len(page.items) == 1, page
+        ids += [f.id for f in page.items]
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    assert sorted(ids) == sorted({up.id, result_id})
+    granted = create_token.sync(
+        client=anon,
+        body=BodyCreateToken(
+            grant_type=BodyCreateTokenGrantTypeType0.CLIENT_CREDENTIALS,
+            client_secret=created.key,
+            scope="read",
+        ),
+    )
+    assert granted.scope == "read", granted
+    server = client_pkg.AuthenticatedClient(
+        base_url=live, token=granted.access_token, timeout=httpx.Timeout(60)
+    )
+    assert list_files.sync(client=server).total == 2
+    assert [k.id for k in list_api_keys.sync(client=auth).items] == [created.id]
+    assert revoke_api_key.sync_detailed(created.id, client=auth).status_code == 204
+    assert list_files.sync_detailed(client=by_key).status_code == 401
+    assert list_files.sync_detailed(client=server).status_code == 401
