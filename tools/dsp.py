@@ -568,6 +568,192 @@ def _apply_block_gain(x: np.ndarray, gain: np.ndarray, block: int, scale: np.flo
     return y
 
 
+def _gain_k_power_kernel(
+    x: np.ndarray,
+    gm: np.ndarray,
+    f: np.ndarray,
+    block: int,
+    scale: np.float32,
+    sos: np.ndarray,
+    chunk: int,
+    y: np.ndarray,
+    g: np.ndarray,
+    power: np.ndarray,
+) -> None:  # pragma: no cover - compiled by numba (`_jit`); its results are tested against numpy's
+    """One channel: ``y = x · gain · scale`` with the per-sample gain of `_apply_block_gain` (the same
+    float32 operations, so the same values) and, in the same pass, the power of ``K(y)`` per chunk, K a
+    2-section direct-form-II-transposed filter in float32 (what scipy's ``sosfilt`` computes)."""
+    n = x.shape[0]
+    nb = gm.shape[0]
+    s0 = block // 2
+    head = min(s0, n)
+    for i in range(head):
+        g[i] = gm[0] * scale
+    for b in range(nb - 1):
+        base = s0 + b * block
+        if base >= n:
+            break
+        d = gm[b + 1] - gm[b]
+        for j in range(min(block, n - base)):
+            g[base + j] = (d * f[j] + gm[b]) * scale
+    for i in range(max(head, min(s0 + block * (nb - 1), n)), n):
+        g[i] = gm[nb - 1] * scale
+    b00, b01, b02, a01, a02 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
+    b10, b11, b12, a11, a12 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
+    z00 = z01 = z10 = z11 = sos[0, 0] - sos[0, 0]  # float32 zeros
+    for k in range(power.shape[0]):
+        acc = 0.0
+        for i in range(k * chunk, (k + 1) * chunk):
+            v = x[i] * g[i]
+            y[i] = v
+            o = b00 * v + z00
+            z00 = b01 * v - a01 * o + z01
+            z01 = b02 * v - a02 * o
+            o2 = b10 * o + z10
+            z10 = b11 * o - a11 * o2 + z11
+            z11 = b12 * o - a12 * o2
+            acc += float(o2 * o2)
+        power[k] = acc
+    for i in range(power.shape[0] * chunk, n):
+        y[i] = x[i] * g[i]
+
+
+def _k_power_peak_kernel(
+    x: np.ndarray, sos: np.ndarray, chunk: int, h: np.ndarray, block: int, power: np.ndarray, peak: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba (`_jit`); its results are tested against numpy's
+    """One channel, one pass: the power of ``K(x)`` per chunk (as `_gain_k_power_kernel`) and the
+    detector peak per block of `block_peak` (max of |x| and of the 8-tap midpoints ``h``)."""
+    n = x.shape[0]
+    b00, b01, b02, a01, a02 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
+    b10, b11, b12, a11, a12 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
+    z00 = z01 = z10 = z11 = sos[0, 0] - sos[0, 0]  # float32 zeros
+    for k in range(power.shape[0]):
+        acc = 0.0
+        for i in range(k * chunk, (k + 1) * chunk):
+            v = x[i]
+            o = b00 * v + z00
+            z00 = b01 * v - a01 * o + z01
+            z01 = b02 * v - a02 * o
+            o2 = b10 * o + z10
+            z10 = b11 * o - a11 * o2 + z11
+            z11 = b12 * o - a12 * o2
+            acc += float(o2 * o2)
+        power[k] = acc
+    zero = x[0] - x[0] if n else sos[0, 0] - sos[0, 0]
+    for b in range(peak.shape[0]):
+        best = zero
+        for i in range(b * block, (b + 1) * block):
+            mid = zero
+            for k in range(4):
+                lo = i - k
+                hi = i + 1 + k
+                pair = (x[lo] if 0 <= lo < n else zero) + (x[hi] if hi < n else zero)
+                mid += h[k] * pair
+            a = abs(x[i]) if i < n else zero
+            m = abs(mid)
+            if a > best:
+                best = a
+            if m > best:
+                best = m
+        peak[b] = best
+
+
+_JIT: dict[str, Any] = {}
+
+
+def _jit(name: str) -> Any:
+    """The numba-compiled (``nogil``, cached on disk) kernel `name` of this module, or None when numba
+    is not installed (callers then take their numpy path)."""
+    if name not in _JIT:
+        try:
+            import numba
+        except ImportError:
+            _JIT[name] = None
+        else:
+            _JIT[name] = numba.njit(nogil=True, cache=True)(globals()[name])
+    return _JIT[name]
+
+
+def apply_block_gain_k_power(
+    x: np.ndarray, gain: np.ndarray, block: int, scale: float, sos: np.ndarray, chunk: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(y, power)``: the limiter's output ``x · block_gain_to_samples(gain) · scale`` (the values of
+    `_apply_block_gain`) and, measured in the same pass, the power of the K-weighted ``y`` per channel
+    and ``chunk`` (the sums `tools.loudness.k_weighted_blocks` makes; ``sos`` its 2-section filter,
+    float32), shape ``(channels, frames // chunk)``. None without numba (see `_jit`): then apply and
+    measure separately.
+    """
+    kernel = _jit("_gain_k_power_kernel")
+    if kernel is None or sos.shape != (2, 6):
+        return None
+    x = np.asarray(x, dtype=np.float32)
+    c, n = x.shape
+    gm = gain.copy()
+    gm[1:] = np.minimum(gm[1:], gain[:-1])
+    gm[:-1] = np.minimum(gm[:-1], gain[1:])
+    gm = np.ascontiguousarray(gm, dtype=np.float32)
+    s0 = block // 2
+    f = ((np.arange(block) + s0 - (block - 1) / 2.0) / block).astype(np.float32)
+    sos32 = np.ascontiguousarray(sos, dtype=np.float32)
+    y = np.empty((c, n), np.float32)
+    power = np.empty((c, n // chunk), np.float64)
+    g = np.empty(n, np.float32)
+
+    def channel(ch: int) -> None:
+        gbuf = g if ch == 0 else np.empty(n, np.float32)
+        kernel(x[ch], gm, f, block, np.float32(scale), sos32, chunk, y[ch], gbuf, power[ch])
+
+    if c > 1 and n >= 1 << 20:  # the kernel runs without the GIL: a channel per thread
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(c, 2)) as pool:
+            list(pool.map(channel, range(c)))
+    else:
+        for ch in range(c):
+            channel(ch)
+    return y, power
+
+
+def k_power_and_block_peak(
+    x: np.ndarray, sos: np.ndarray, chunk: int, block: int = 16
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(power, peak)`` in one pass over ``x``: the K-weighted power per channel and chunk (as
+    `apply_block_gain_k_power` measures it, shape ``(channels, frames // chunk)``) and `block_peak`
+    (within float32 rounding). None without numba (see `_jit`)."""
+    kernel = _jit("_k_power_peak_kernel")
+    if kernel is None or sos.shape != (2, 6):
+        return None
+    x = np.asarray(x, dtype=np.float32)
+    c, n = x.shape
+    sos32 = np.ascontiguousarray(sos, dtype=np.float32)
+    h = _mid_taps()
+    power = np.empty((c, n // chunk), np.float64)
+    peaks = np.empty((c, -(-n // block)), np.float32)
+
+    def channel(ch: int) -> None:
+        kernel(x[ch], sos32, chunk, h, block, power[ch], peaks[ch])
+
+    if c > 1 and n >= 1 << 20:  # without the GIL: a channel per thread
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(c, 2)) as pool:
+            list(pool.map(channel, range(c)))
+    else:
+        for ch in range(c):
+            channel(ch)
+    return power, peaks.max(axis=0)
+
+
+def limiter_report(g: np.ndarray) -> dict[str, float]:
+    """What `true_peak_limit` reports about its gain ``g``: max and mean reduction (dB), limited share."""
+    gr = -20.0 * np.log10(np.maximum(g, 1e-9))
+    return {
+        "max_gr_db": float(gr.max()),
+        "mean_gr_db": float(gr.mean()),
+        "limited_fraction": float((gr > 0.1).mean()),
+    }
+
+
 def true_peak_limit(
     x: np.ndarray,
     sample_rate: int,
@@ -591,12 +777,7 @@ def true_peak_limit(
         peak * pre_gain_lin, 10.0 ** (ceiling_dbtp / 20.0), block / sample_rate, lookahead_ms, release_ms
     )
     y = _apply_block_gain(x, g, block, np.float32(pre_gain_lin))
-    gr = -20.0 * np.log10(np.maximum(g, 1e-9))
-    return y, {
-        "max_gr_db": float(gr.max()),
-        "mean_gr_db": float(gr.mean()),
-        "limited_fraction": float((gr > 0.1).mean()),
-    }
+    return y, limiter_report(g)
 
 
 def soft_clip(x: np.ndarray, threshold_lin: float, knee: float = 0.5) -> np.ndarray:

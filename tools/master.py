@@ -119,27 +119,80 @@ class _LoudnessModel:
     learns that offset from each exact measurement, and only exact measurements decide."""
 
     def __init__(self, x: np.ndarray, sr: int) -> None:
-        from tools.loudness import integrated_lufs, k_weighted_blocks
+        from tools.loudness import (
+            KBlocks,
+            channel_weights,
+            integrated_lufs,
+            k_weighted_blocks,
+            k_weighting_sos,
+        )
 
         self.audio = Audio(x, sr)  # a copy only when `x` is writeable (the caller's, never frozen here)
-        self.blocks = k_weighted_blocks(self.audio)
+        x = self.audio.samples
+        # the chunk layout of `k_weighted_blocks`, from a second of audio
+        layout = k_weighted_blocks(self.audio.with_samples(_frozen(x[:, :sr])))
+        fused = dsp.k_power_and_block_peak(x, k_weighting_sos(sr), layout.chunk, _LIMITER_BLOCK)
+        if fused is None:
+            self.blocks = k_weighted_blocks(self.audio)
+            self.peak = dsp.block_peak(x, _LIMITER_BLOCK)
+        else:
+            power, self.peak = fused
+            self.blocks = KBlocks(channel_weights(x.shape[0]) @ power, layout.chunk, layout.hop, sr)
         self.input_lufs = integrated_lufs(self.audio, self.blocks)
-        self.peak = dsp.block_peak(x, _LIMITER_BLOCK)
         self.edges = np.arange(self.peak.size + 1, dtype=np.float64) * _LIMITER_BLOCK
         chunk = self.blocks.chunk
         self.chunk_edges = np.arange(self.blocks.chunk_power.size + 1, dtype=np.float64) * chunk
+        self._gain: tuple[tuple[float, float, float], np.ndarray] | None = None
+
+    def gain(self, gain_db: float, ceiling_dbtp: float, release_ms: float) -> np.ndarray:
+        """The limiter's gain per detector block at this pre-gain and setting (the last one kept: the
+        exact pass that confirms a candidate reuses the model's)."""
+        key = (gain_db, ceiling_dbtp, release_ms)
+        if self._gain is None or self._gain[0] != key:
+            g = dsp.limiter_gain(
+                self.peak * 10.0 ** (gain_db / 20.0),
+                10.0 ** (ceiling_dbtp / 20.0),
+                _LIMITER_BLOCK / self.audio.sample_rate,
+                release_ms=release_ms,
+            )
+            self._gain = (key, g)
+        return self._gain[1]
+
+    def limit(
+        self, gain_db: float, ceiling_dbtp: float, release_ms: float
+    ) -> tuple[np.ndarray, dict[str, float], float]:
+        """The limiter's output at this pre-gain and setting, its report, and the output's measured
+        integrated loudness (BS.1770, gated): in one pass over the samples where numba is installed
+        (`dsp.apply_block_gain_k_power`), else `dsp.true_peak_limit` then `tools.loudness`."""
+        from tools.loudness import KBlocks, channel_weights, integrated_lufs, k_weighting_sos
+
+        x, sr = self.audio.samples, self.audio.sample_rate
+        g = self.gain(gain_db, ceiling_dbtp, release_ms)
+        b = self.blocks
+        fused = dsp.apply_block_gain_k_power(
+            x, g, _LIMITER_BLOCK, 10.0 ** (gain_db / 20.0), k_weighting_sos(sr), b.chunk
+        )
+        if fused is None:
+            y, linfo = dsp.true_peak_limit(
+                x,
+                sr,
+                ceiling_dbtp,
+                peak=self.peak,
+                pre_gain_lin=10.0 ** (gain_db / 20.0),
+                release_ms=release_ms,
+                block=_LIMITER_BLOCK,
+            )
+            return y, linfo, _lufs(y, sr)
+        y, power = fused
+        blocks = KBlocks(channel_weights(x.shape[0]) @ power, b.chunk, b.hop, sr)
+        return y, dsp.limiter_report(g), integrated_lufs(Audio(_frozen(y), sr), blocks)
 
     def __call__(self, gain_db: float, ceiling_dbtp: float, release_ms: float) -> tuple[float, float]:
         """(estimated output loudness LUFS, mean gain reduction dB) at this pre-gain and limiter setting."""
         from tools.loudness import KBlocks, integrated_lufs
 
         g_lin = 10.0 ** (gain_db / 20.0)
-        g = dsp.limiter_gain(
-            self.peak * g_lin,
-            10.0 ** (ceiling_dbtp / 20.0),
-            _LIMITER_BLOCK / self.audio.sample_rate,
-            release_ms=release_ms,
-        )
+        g = self.gain(gain_db, ceiling_dbtp, release_ms)
         mean_gr = float(np.mean(-20.0 * np.log10(np.maximum(g, 1e-9))))
         g2 = (
             np.minimum(g, np.minimum(np.r_[g[:1], g[:-1]], np.r_[g[1:], g[-1:]])) ** 2
@@ -207,7 +260,6 @@ def master_array(
             "or denoise first and master again."
         )
         info["gain_limited"] = True
-    peak = model.peak
     lim_ceiling = ceiling - LIMITER_MARGIN_DB
     gain = min(need, MAX_GAIN_DB)
     history: list[tuple[float, float]] = []  # (gain, modelled loudness)
@@ -226,17 +278,9 @@ def master_array(
         if mode == "loud":
             y, linfo, clipped = _loud_pass(x, sr, gain, lim_ceiling, release)
             info["soft_clip"] = {"over_ceiling_db": CLIP_OVER_DB, "clipped_fraction": round(clipped, 5)}
+            loud = _lufs(y, sr)
         else:
-            y, linfo = dsp.true_peak_limit(
-                x,
-                sr,
-                lim_ceiling,
-                peak=peak,
-                pre_gain_lin=10.0 ** (gain / 20.0),
-                release_ms=release,
-                block=_LIMITER_BLOCK,
-            )
-        loud = _lufs(y, sr)
+            y, linfo, loud = model.limit(gain, lim_ceiling, release)
         exact_at = (gain, lim_ceiling, release)
 
     for _ in range(4):  # corrective rounds on true peak
