@@ -11,7 +11,8 @@ The catalogue (what to fetch, the checksums) and where installed weights are loo
   the mirror when one is set, else ``HF_ENDPOINT`` as huggingface_hub reads it); its own resume
   and progress bar; the sha256 of the weights must match the pin.
 
-Files land in ``<models dir>/.partial/<model>/`` while they download and move into place (an
+A pull holds ``<models dir>/.partial/<model>.lock`` (`filelock`): a second pull of the same model waits
+for the first and then finds it installed. Files land in ``<models dir>/.partial/<model>/`` while they download and move into place (an
 ``os.replace`` on the same file system) only when every file of the model has passed its check:
 a checksum mismatch or a broken transfer installs nothing. Every failure is one
 `ModelLoadingError` with a one-line message.
@@ -24,7 +25,8 @@ import shutil
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,16 +77,63 @@ def pull(
     *,
     progress: bool = True,
     timeout_s: float = 30.0,
+    wait_s: float | None = None,
     log: Callable[[str], None] | None = None,
 ) -> ModelState:
     """Fetch, check and install model ``name`` into ``repo.models_dir``; a no-op when it is installed and
-    its checksums match. Returns the new state; raises `ModelLoadingError` with one line."""
+    its checksums match. Returns the new state; raises `ModelLoadingError` with one line.
+
+    One pull of a model at a time per models dir (an OS file lock, released when its process ends, however
+    it ends): a second one says so and waits up to ``wait_s`` seconds (None: as long as it takes; 0: not
+    at all, `ModelLoadingError`), then finds the model installed and fetches nothing."""
     card = repo.card(name)
     if repo.models_dir is None:
         raise ModelLoadingError("no models dir configured (set MIXPILOT_MODELS_DIR)")
     say = log or (lambda s: None)
-    final = repo.models_dir / card.folder
-    staging = repo.models_dir / PARTIAL_DIR / card.name
+    with _pull_lock(repo.models_dir, card.name, wait_s, say):
+        return _pull_locked(repo, card, repo.models_dir, progress=progress, timeout_s=timeout_s, say=say)
+
+
+@contextmanager
+def _pull_lock(
+    models_dir: Path, name: str, wait_s: float | None, say: Callable[[str], None]
+) -> Iterator[None]:
+    from filelock import FileLock, Timeout
+
+    path = models_dir / PARTIAL_DIR / f"{name}.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelLoadingError(f"cannot write to the models dir {models_dir} ({exc.strerror})") from None
+    lock = FileLock(str(path))
+    busy = f"another `mixpilot models pull {name}` is running on {models_dir}"
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if wait_s is not None and wait_s <= 0:
+            raise ModelLoadingError(f"{busy}; wait for it to finish, then run this again") from None
+        say(f"{name}: {busy}; waiting for it to finish")
+        try:
+            lock.acquire(timeout=-1 if wait_s is None else wait_s)
+        except Timeout:
+            raise ModelLoadingError(f"{busy} and did not finish within {wait_s:g} s") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _pull_locked(
+    repo: ModelRepo,
+    card: ModelCard,
+    models_dir: Path,
+    *,
+    progress: bool,
+    timeout_s: float,
+    say: Callable[[str], None],
+) -> ModelState:
+    final = models_dir / card.folder
+    staging = models_dir / PARTIAL_DIR / card.name
     if _installed_ok(final, card):
         say(f"{card.name}: already installed in {final}")
         return repo.status(card.name)

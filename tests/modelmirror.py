@@ -10,7 +10,12 @@ over HTTP the way the real hosts serve them.
   published layout (smaller dims).
 
 `MirrorServer.cut` makes the next GET of a path stop after N bytes (an interrupted transfer);
+`MirrorServer.hold` makes GETs of a path trickle until released (a pull that is still running);
 `MirrorServer.requests` records (method, path, Range header).
+
+``python -m tests.modelmirror ROOT REMOTE ARGS...`` runs the ``mixpilot`` CLI with ``ARGS``, its catalogue
+at the checksums of the mirror written to ``ROOT`` (``REMOTE``: its demucs remote list), as
+``Mirror.cards`` gives them: a second process pulling from the same mirror.
 """
 
 from __future__ import annotations
@@ -157,6 +162,7 @@ class MirrorServer:
     root: Path
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
     cuts: dict[str, int] = field(default_factory=dict)
+    holds: dict[str, threading.Event] = field(default_factory=dict)
     _httpd: ThreadingHTTPServer | None = None
 
     @property
@@ -167,6 +173,12 @@ class MirrorServer:
 
     def cut(self, url_path: str, after_bytes: int) -> None:
         self.cuts[url_path] = after_bytes
+
+    def hold(self, url_path: str) -> threading.Event:
+        """GETs of ``url_path`` trickle (a byte every 0.2 s: slow, never timed out) until the returned
+        event is set, then send the rest."""
+        self.holds[url_path] = threading.Event()
+        return self.holds[url_path]
 
     def start(self) -> MirrorServer:
         server = self
@@ -235,6 +247,12 @@ class MirrorServer:
                     return
                 self._headers(f, status, start, end)
                 data = f.read_bytes()[start:end]
+                held = server.holds.get(self.path)
+                while held is not None and not held.is_set() and data:
+                    self.wfile.write(data[:1])
+                    self.wfile.flush()
+                    data = data[1:]
+                    held.wait(0.2)
                 cut = server.cuts.pop(self.path, None)
                 if cut is not None:
                     self.wfile.write(data[:cut])
@@ -262,3 +280,22 @@ def closed_port_url() -> str:
     port = s.getsockname()[1]
     s.close()
     return f"http://127.0.0.1:{port}"
+
+
+if __name__ == "__main__":
+    import sys
+
+    import models.weights
+    from app.cli import main
+
+    root, remote = Path(sys.argv[1]), Path(sys.argv[2])
+    hf = root / "charactr" / "vocos-mel-24khz" / "resolve" / VOCOS_COMMIT
+    m = Mirror(
+        root=root,
+        remote=remote,
+        demucs_file=next((root / "demucs" / "hybrid_transformer").glob(f"{DEMUCS_SIG}-*.th")),
+        vocos_files={f: hf / f for f in ("config.yaml", "pytorch_model.bin")},
+    )
+    cards = m.cards()
+    models.weights.default_cards = lambda **kw: cards  # type: ignore[assignment]
+    sys.exit(main(sys.argv[3:]))

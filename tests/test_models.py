@@ -266,6 +266,82 @@ def test_vocos_is_pinned_by_commit_and_content():
     assert abs(n_bytes / 1e6 - card.size_mb) / card.size_mb < 0.01  # 54,365,991 bytes published
 
 
+def _pull_process(mirror, tmp_path, *args: str, err_name: str):
+    """``mixpilot models pull ARGS`` in another process, on the models dir ``tmp_path/models``, from the
+    mirror (its catalogue at the mirror's checksums); stderr to ``tmp_path/err_name``."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    m, server = mirror
+    repo_root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MIXPILOT_", "HF_"))}
+    env.update(
+        PYTHONPATH=str(repo_root),
+        MIXPILOT_DATA_DIR=str(tmp_path / "data"),
+        MIXPILOT_MODELS_DIR=str(tmp_path / "models"),
+        MIXPILOT_MODEL_MIRROR=server.url,
+        HF_HUB_CACHE=str(tmp_path / "hf"),
+        TORCH_HOME=str(tmp_path / "torch"),
+    )
+    cmd = [sys.executable, "-m", "tests.modelmirror", str(m.root), str(m.remote), "models", "pull", *args]
+    with open(tmp_path / err_name, "w") as err:
+        return subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=err, text=True)
+
+
+def _wait_for(check, timeout_s: float = 120.0) -> None:
+    import time
+
+    t0 = time.monotonic()
+    while not check():
+        if time.monotonic() - t0 > timeout_s:
+            raise AssertionError(f"not within {timeout_s:g} s")
+        time.sleep(0.1)
+
+
+def test_two_pulls_at_once_install_once(mirror, tmp_path):
+    """A second `mixpilot models pull htdemucs` while the first is still downloading says so and waits
+    (fetching nothing), then finds the model installed; with --no-wait it stops at once with one line."""
+    m, server = mirror
+    server.requests.clear()
+    url_path = f"/demucs/hybrid_transformer/{m.demucs_file.name}"
+    release = server.hold(url_path)  # the first pull's transfer stays in progress until released
+    procs = []
+    try:
+        first = _pull_process(mirror, tmp_path, "htdemucs", "--quiet", err_name="first.err")
+        procs.append(first)
+        _wait_for(lambda: any(meth == "GET" and p == url_path for meth, p, _ in server.requests))
+        second = _pull_process(mirror, tmp_path, "htdemucs", "--quiet", err_name="second.err")
+        procs.append(second)
+        _wait_for(lambda: "waiting for it to finish" in (tmp_path / "second.err").read_text())
+        third = _pull_process(mirror, tmp_path, "htdemucs", "--quiet", "--no-wait", err_name="third.err")
+        procs.append(third)
+        assert third.wait(120) == 2
+        err = (tmp_path / "third.err").read_text().strip().splitlines()
+        assert err[-1].startswith("mixpilot: error: another `mixpilot models pull htdemucs` is running"), err
+        assert first.poll() is None and second.poll() is None  # both still there: one fetching, one waiting
+        release.set()
+        assert first.wait(120) == 0, (tmp_path / "first.err").read_text()
+        assert second.wait(120) == 0, (tmp_path / "second.err").read_text()
+    finally:
+        release.set()
+        server.holds.clear()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+    gets = [p for meth, p, _ in server.requests if meth == "GET" and p == url_path]
+    assert len(gets) == 1  # the second pull fetched nothing
+    assert "already installed" in (tmp_path / "second.err").read_text()
+    assert (
+        "htdemucs: installed in" in first.stdout.read() and "htdemucs: installed in" in second.stdout.read()
+    )
+    repo = WeightSources(models_dir=tmp_path / "models", cards=m.cards())
+    assert repo.verify("htdemucs").detail == "verified"
+    assert not (tmp_path / "models" / ".partial" / "htdemucs").exists()
+
+
 # ---------------------------------------------------------------------------- the CLI and settings
 
 

@@ -30,6 +30,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     pull.add_argument("name", help="model name (see `mixpilot models list`) or 'all'")
     pull.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    pull.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="when another pull of the same model is running, stop at once instead of waiting for it",
+    )
     ver = msub.add_parser("verify", help="re-check the checksums of the installed models")
     ver.add_argument("name", nargs="?", default=None, help="one model (default: every installed one)")
     ver.add_argument("--json", action="store_true", help="print a JSON list")
@@ -47,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         if action == "list":
             return _list(repo, as_json=getattr(args, "json", False))
         if action == "pull":
-            return _pull(repo, args.name, quiet=args.quiet)
+            return _pull(repo, args.name, quiet=args.quiet, wait=not args.no_wait)
         return _verify(repo, args.name, as_json=args.json)
     except ModelLoadingError as exc:
         raise CliError(str(exc)) from None
@@ -82,14 +87,16 @@ def _list(repo: WeightSources, *, as_json: bool) -> int:
     return 0
 
 
-def _pull(repo: WeightSources, name: str, *, quiet: bool) -> int:
+def _pull(repo: WeightSources, name: str, *, quiet: bool, wait: bool = True) -> int:
     from models.hub import pull, source_of
 
     names = [n for n, c in repo.catalogue().items() if c.default] if name == "all" else [repo.card(name).name]
     for n in names:
         card = repo.card(n)
         print(f"{n}: {card.size_mb:.0f} MB from {source_of(repo, card)}", file=sys.stderr)
-        state = pull(repo, n, progress=not quiet, log=lambda s: print(s, file=sys.stderr))
+        state = pull(
+            repo, n, progress=not quiet, wait_s=None if wait else 0, log=lambda s: print(s, file=sys.stderr)
+        )
         print(f"{n}: installed in {state.path} ({card.enables})")
     return 0
 
