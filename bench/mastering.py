@@ -10,6 +10,14 @@ do the same job. Each run is file in → file out (load, process, 24-bit save) f
 Loudness errors are measured with ffmpeg's ebur128 (tests/ffmeter.py). Prints the median of
 N runs, the ratio, loudness errors, true peaks and peak memory (tracemalloc, Python-side
 allocations incl. numpy) of one run each.
+
+Transparency (skip with ``--no-transparency``): every music fixture (as it is, 44.1 kHz stereo) is
+mastered by Matchering against the same reference; its output's integrated loudness (our meter) is
+then the target of our `master` (ceiling −1 dBTP) in both modes, ``transparent`` and ``loud``. Each
+output is scored by SI-SDR against the input (`tools.metrics.si_sdr_channels`: one gain for all
+channels, so level differences are not errors; Matchering's EQ toward the reference counts as a
+change, as it is one). Then the drum-and-bass loop at −9 LUFS in both modes (Matchering has no
+loudness target to give it).
 """
 
 from __future__ import annotations
@@ -37,6 +45,9 @@ from tools.registry import get_tool  # noqa: E402
 MUSIC = ROOT.parent / "shared" / "fixtures" / "music"
 TRACK = "Kevin_MacLeod_-_Vibe_Ace.flac"
 REFERENCE = "Karissa_Hobbs_-_Lets_Go_Fishin.flac"
+CAP_DB = (
+    60.0  # a pure gain change scores ~150 dB (float rounding): capped so that one clip cannot carry a mean
+)
 
 
 def looped(path: Path, seconds: float = 180.0) -> Audio:
@@ -56,6 +67,44 @@ def theirs(src: Path, ref: Path, dst: Path) -> None:
 
     mg.log(lambda *_: None)
     mg.process(target=str(src), reference=str(ref), results=[mg.pcm24(str(dst))])
+
+
+def transparency(ref: Path, tmp: Path) -> None:
+    """SI-SDR (dB) against the input at the loudness Matchering reaches, per music fixture and mean."""
+    from tools.metrics import si_sdr_channels
+
+    master = get_tool("master")
+    rows = []
+    print(f"\ntransparency: SI-SDR vs input (dB) at Matchering's loudness (reference {REFERENCE} looped)")
+    print(f"{'fixture':44}{'LUFS':>8}{'matchering':>12}{'transparent':>13}{'loud':>8}")
+    for path in sorted(MUSIC.glob("*.flac")):
+        a = load(path).resample(44100).to_channels(2)
+        src, out = tmp / "fixture.wav", tmp / "fixture_mg.wav"
+        sf.write(src, a.samples.T, 44100, subtype="FLOAT")
+        theirs(src, ref, out)
+        mg = load(out)
+        level = integrated_lufs(mg)
+        row = [si_sdr_channels(mg.samples, a.samples)]
+        for mode in ("transparent", "loud"):
+            r = master(a, {"target_lufs": level, "true_peak_dbtp": -1.0, "mode": mode})
+            row.append(si_sdr_channels(r.audio.samples, a.samples))
+        rows.append(row)
+        print(f"{path.stem[:43]:44}{level:8.2f}" + "".join(f"{v:{w}.2f}" for v, w in zip(row, (12, 13, 8))))
+    for name, fn in (("mean", np.mean), ("median", np.median)):
+        v = fn(np.minimum(np.array(rows), CAP_DB), axis=0)
+        print(
+            f"{name + f' (each capped at {CAP_DB:.0f} dB)':52}"
+            + "".join(f"{x:{w}.2f}" for x, w in zip(v, (12, 13, 8)))
+        )
+    dnb = load(MUSIC / "admiralbob77_-_Choice_-_Drum-bass.flac")
+    scores = [
+        si_sdr_channels(
+            master(dnb, {"target_lufs": -9.0, "true_peak_dbtp": -1.0, "mode": mode}).audio.samples,
+            dnb.samples,
+        )
+        for mode in ("transparent", "loud")
+    ]
+    print(f"drum-and-bass loop at -9 LUFS: transparent {scores[0]:.2f} dB, loud {scores[1]:.2f} dB")
 
 
 def timed(fn, runs: int) -> tuple[float, list[float], float]:
@@ -81,6 +130,7 @@ def peak_mem_mb(fn) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--no-transparency", action="store_true", help="timings only")
     args = ap.parse_args()
     if not MUSIC.is_dir():
         sys.exit(f"needs the real recordings in {MUSIC}")
@@ -104,6 +154,8 @@ def main() -> None:
         m_ours, m_mg = ebur128(out_ours), ebur128(out_mg)
         mem_ours = peak_mem_mb(lambda: ours(src, out_ours, target))
         mem_mg = peak_mem_mb(lambda: theirs(src, refp, out_mg))
+        if not args.no_transparency:
+            transparency(refp, tmp)
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
     print(
         f"{'':12}{'median s':>10}{'CPU s':>8}{'runs s':>34}{'LUFS':>9}{'error LU':>10}{'TP dBTP':>9}{'peak MiB':>10}"
