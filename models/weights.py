@@ -274,6 +274,7 @@ class ModelState:
             "detail": self.detail,
             "tool": c.tool if c else "",
             "enables": c.enables if c else "",
+            "gain": c.gain if c else "",
             "size_mb": c.size_mb if c else None,
             "licence": c.licence if c else "",
             "source": c.source if c else "",

@@ -388,6 +388,9 @@ def test_cli_list_pull_all_verify(cli_env, mirror, capsys):
         and "separate" in rows["htdemucs"]["enables"]
     )
 
+    assert "9.0 dB" in rows["htdemucs"]["gain"]  # what it would gain over the fallback
+    rc, text, _ = _cli(["models", "list"], capsys)
+    assert rc == 0 and "not installed: mixpilot models pull htdemucs" in text and "gains    HT-Demucs" in text
     rc, tools_out, _ = _cli(["tools"], capsys)
     assert rc == 0 and "fallback only: htdemucs not installed (`mixpilot models pull htdemucs`" in tools_out
     rc, tools_json, _ = _cli(["tools", "--json"], capsys)

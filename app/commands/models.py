@@ -82,6 +82,8 @@ def _list(repo: WeightSources, *, as_json: bool) -> int:
         optional = "" if r["default"] else ", optional"
         print(f"{r['name']}  ({r['size_mb']:.0f} MB, {r['licence']}{optional})  {state}")
         print(f"    enables  {r['enables']}")
+        if not r["installed"]:
+            print(f"    gains    {r['gain']}")
         print(f"    source   {r['source']}")
     print(f"models dir: {repo.models_dir}" + (f"; mirror: {repo.mirror}" if repo.mirror else ""))
     return 0
