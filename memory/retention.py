@@ -134,7 +134,9 @@ async def load_marks(session: Any) -> dict[str, datetime]:
 
     from memory import db
 
-    rows = (await session.execute(select(db.RetentionMark.audio_id, db.RetentionMark.unreferenced_since))).all()
+    rows = (
+        await session.execute(select(db.RetentionMark.audio_id, db.RetentionMark.unreferenced_since))
+    ).all()
     return {vid: _aware(since) for vid, since in rows}
 
 
@@ -145,9 +147,7 @@ async def apply_marks(session: Any, decision: Decision, *, now: datetime) -> Non
     from memory import db
 
     if decision.unmark:
-        await session.execute(
-            delete(db.RetentionMark).where(db.RetentionMark.audio_id.in_(decision.unmark))
-        )
+        await session.execute(delete(db.RetentionMark).where(db.RetentionMark.audio_id.in_(decision.unmark)))
     for vid in decision.mark:
         session.add(db.RetentionMark(audio_id=vid, unreferenced_since=now))
     await session.flush()

@@ -212,7 +212,7 @@ def test_the_dockerfile(dockerfile):
     assert {"api", "memory", "agent", "s3"} <= wanted
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert wanted <= set(declared)
-    assert '[${EXTRAS}]' in dockerfile
+    assert "[${EXTRAS}]" in dockerfile
     ignored = (REPO / ".dockerignore").read_text().split()
     assert {".git", ".venv", ".env"} <= set(ignored)
 

@@ -37,9 +37,8 @@ def _other_song(tmp_path) -> str:
 
 
 def test_an_upload_over_the_quota_is_507_and_nothing_is_lost(api, tmp_path):
-    from tools.audio import load
-
     from memory.storage import audio_id
+    from tools.audio import load
 
     h = register(api)
     song = upload(api, h)

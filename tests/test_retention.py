@@ -45,7 +45,9 @@ def test_quota_refusal_reads_as_a_sentence():
     assert quota_refusal(used=10, adding=5, quota=15) is None
     msg = quota_refusal(used=1_500_000, adding=700_000, quota=2_000_000)
     assert msg is not None
-    assert "1.5 MB of the 2.0 MB" in msg and "700.0 KB more" in msg and "nothing you stored was removed" in msg
+    assert (
+        "1.5 MB of the 2.0 MB" in msg and "700.0 KB more" in msg and "nothing you stored was removed" in msg
+    )
 
 
 # ---------------------------------------------------------------------------------- gc on the real service
@@ -108,7 +110,9 @@ def test_gc_keeps_what_is_referenced_and_removes_the_rest(api):
 
     async def forget_download() -> None:
         async with api.app.state.mp.sessions() as s:
-            await s.execute(update(db.AudioFile).where(db.AudioFile.id == old_result).values(downloaded_at=None))
+            await s.execute(
+                update(db.AudioFile).where(db.AudioFile.id == old_result).values(downloaded_at=None)
+            )
             await s.commit()
 
     api.portal.call(forget_download)

@@ -111,7 +111,9 @@ def _remove_audio(settings: Settings, service: Any, version_ids: list[str]) -> i
     for vid in version_ids:
         if remove_renditions is not None:
             # the renditions helpers read only the settings and the service off the API's state
-            renditions += remove_renditions(cast(Any, SimpleNamespace(settings=settings, service=service)), vid)
+            renditions += remove_renditions(
+                cast(Any, SimpleNamespace(settings=settings, service=service)), vid
+            )
         service.store.remove(vid)
     return renditions
 

@@ -258,9 +258,9 @@ class JobExecutor:
             return
         from memory.retention import QuotaExceeded, quota_refusal
 
-        source = job.audio_id or (self.service.thread_context(job.thread_id) or {}).get("current_id")
-        adding = int(self.service.audio(source).samples.nbytes) if source else 0
-        used = self._db(self.store.stored_bytes(owner_id=job.owner_id))
+        used, adding = self._db(
+            self.store.quota_use(owner_id=job.owner_id, audio_id=job.audio_id, thread_id=job.thread_id)
+        )
         refusal = quota_refusal(used=used, adding=adding, quota=self.quota_bytes)
         if refusal is not None:
             raise QuotaExceeded(refusal)

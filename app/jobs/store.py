@@ -198,10 +198,30 @@ class JobStore:
         )
         return await self.status(job_id)
 
-    async def stored_bytes(self, *, owner_id: str) -> int:
-        """The user's files' bytes in the audio store (`db.stored_bytes`: their quota in use)."""
+    async def quota_use(
+        self, *, owner_id: str, audio_id: str | None, thread_id: str | None
+    ) -> tuple[int, int]:
+        """(bytes the user's files take in the audio store, the float32 size of the file a job runs on: an
+        upper bound of its result's stored size). A job continuing a thread runs on the thread's latest
+        version, as long as the thread's last input."""
         async with self.sessions() as s:
-            return await db.stored_bytes(s, owner_id=owner_id)
+            used = await db.stored_bytes(s, owner_id=owner_id)
+            if audio_id is None and thread_id:
+                audio_id = (
+                    await s.execute(
+                        select(db.Job.audio_id)
+                        .where(
+                            db.Job.owner_id == owner_id,
+                            db.Job.thread_id == thread_id,
+                            db.Job.audio_id.is_not(None),
+                        )
+                        .order_by(db.Job.created_at.desc())
+                        .limit(1)
+                    )
+                ).scalar_one_or_none()
+            row = await db.get_audio_file(s, owner_id=owner_id, audio_id=audio_id) if audio_id else None
+            adding = int(row.duration_s * row.sample_rate * row.channels * 4) if row is not None else 0
+            return used, adding
 
     async def record_output(
         self, *, owner_id: str, audio_id: str, audio: Any, stored_bytes: int | None = None
