@@ -92,6 +92,11 @@ async def collect(
                     continue
             if dry_run:
                 return report
+            # what was referenced while this pass read the threads (an upload of the same audio, a new turn)
+            # stays: the rows and threads are read again just before anything goes
+            again = await retention.held_by_rows(s) | await to_thread(service.referenced_versions)
+            for vid in again & set(report.removed):
+                del report.removed[vid]
             report.rows_removed = await retention.forget_rows(s, report.removed)
             await retention.apply_marks(s, decision, now=now)
             await s.commit()
