@@ -14,6 +14,7 @@ from app.api.deps import unauthorized
 from app.api.schemas import TokenOut
 from app.api.security import (
     ADDRESS_PREFIX,
+    API_KEY_PREFIX,
     TokenError,
     check_password_unknown_user,
     client_address,
@@ -136,7 +137,7 @@ async def client_credentials(
     from app.api import keys
 
     row = await keys.verify(state, client_secret)
-    if client_id and client_id not in (row.id, f"mp_live_{row.id}"):
+    if client_id and client_id not in (row.id, f"{API_KEY_PREFIX}{row.id}"):
         raise unauthorized("client_id does not match the API key")
     asked = set((scope or "").split()) or set(row.scopes)
     if not asked <= set(row.scopes):

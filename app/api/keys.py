@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import CurrentUser, not_found
 from app.api.reads import Page, page
-from app.api.schemas import ApiKeyCreated, ApiKeyIn, ApiKeyOut
-from app.api.security import API_KEY_SCOPES, api_key_hash, new_api_key, parse_api_key
+from app.api.schemas import SCOPES, ApiKeyCreated, ApiKeyIn, ApiKeyOut
+from app.api.security import API_KEY_PREFIX, api_key_hash, new_api_key, parse_api_key
 from app.api.state import AppState
 from memory import db
 
@@ -133,7 +133,7 @@ def key_out(row: db.ApiKey) -> ApiKeyOut:
     return ApiKeyOut(
         id=row.id,
         name=row.name,
-        prefix=f"mp_live_{row.id[:8]}",
+        prefix=f"{API_KEY_PREFIX}{row.id[:8]}",
         scopes=list(row.scopes),
         created_at=row.created_at,
         expires_at=row.expires_at,
@@ -156,7 +156,7 @@ async def create(state: AppState, session: AsyncSession, *, owner_id: str, body:
             detail=f"you hold {held} API keys, the most you may: revoke one you no longer use first",
         )
     key_id, key = new_api_key()
-    scopes = [s for s in API_KEY_SCOPES if s in body.scopes]  # canonical order, no repeats
+    scopes = [s for s in SCOPES if s in body.scopes]  # canonical order, no repeats
     row = db.ApiKey(
         id=key_id,
         owner_id=owner_id,

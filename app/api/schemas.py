@@ -145,14 +145,19 @@ NO_STORE = {
 }
 
 
+#: what an API key may do: read (GET, HEAD), write (every other method)
+Scope = Literal["read", "write"]
+SCOPES: tuple[Scope, ...] = ("read", "write")
+
+
 class ApiKeyIn(RequestIn):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{"name": "render farm", "scopes": ["read"], "expires_in_days": 90}]},
     )
     name: Line = Field("", max_length=100, description="what it is for (shown in the list)")
-    scopes: list[Literal["read", "write"]] = Field(
-        default_factory=lambda: ["read", "write"],
+    scopes: list[Scope] = Field(
+        default_factory=lambda: list(SCOPES),
         min_length=1,
         max_length=2,
         description="read: GET/HEAD; write: everything else (POST, DELETE, …)",
@@ -164,7 +169,7 @@ class ApiKeyOut(BaseModel):
     id: str = Field(description="the lookup id (also inside the key)")
     name: str
     prefix: str = Field(description="the key's first characters, to tell keys apart")
-    scopes: list[Literal["read", "write"]]
+    scopes: list[Scope]
     created_at: UTCDateTime
     expires_at: UTCDateTime | None = None
     last_used_at: UTCDateTime | None = Field(None, description="to the minute")

@@ -153,8 +153,6 @@ def decode_claims(cfg: TokenConfig, token: str, *, expected_type: TokenType) -> 
 
 #: what every key starts with: recognisable in logs, config files and secret scanners
 API_KEY_PREFIX = "mp_live_"
-#: what a key may do: ``read`` (GET, HEAD), ``write`` (every other method)
-API_KEY_SCOPES = ("read", "write")
 _API_KEY = re.compile(r"^mp_live_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
 
 
