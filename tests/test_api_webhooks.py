@@ -200,6 +200,9 @@ def test_account_webhooks_belong_to_their_owner_and_can_be_deleted(api):
         r = api.post("/api/v1/webhooks", json=body, headers=h)
         assert r.status_code == 422 and r.json()["errors"], r.text
     for i in range(3):
-        assert api.post("/api/v1/webhooks", json={"url": f"http://127.0.0.1:9/{i}"}, headers=h).status_code == 201
+        assert (
+            api.post("/api/v1/webhooks", json={"url": f"http://127.0.0.1:9/{i}"}, headers=h).status_code
+            == 201
+        )
     r = api.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/4"}, headers=h)
     assert r.status_code == 409 and r.json()["code"] == "too_many_webhooks" and r.json()["limit"] == 3

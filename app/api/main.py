@@ -42,6 +42,8 @@ also in the `X-Request-ID` header; every `/api/v1` response carries `RateLimit-*
 
 
 def build_router() -> APIRouter:
+    from app.api.problems import Problem
+    from app.api.ratelimit import enforce
     from app.api.routes import (
         auth,
         chat,
@@ -55,8 +57,6 @@ def build_router() -> APIRouter:
         threads,
         webhooks,
     )
-    from app.api.problems import Problem
-    from app.api.ratelimit import enforce
     from app.api.schemas import Responses
 
     common: Responses = {
@@ -248,7 +248,9 @@ def offline_docs(app: FastAPI) -> None:
     from fastapi.staticfiles import StaticFiles
 
     assets = "/docs/assets"
-    app.mount(assets, StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="docs-assets")
+    app.mount(
+        assets, StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="docs-assets"
+    )
     openapi_url = app.openapi_url or "/openapi.json"
     title = app.title
 

@@ -342,9 +342,7 @@ def _as_problem(
     body = problem_body(status, detail, instance=scope.get("path", ""), request_id=rid, **extra)
     _log(scope.get("method", ""), scope.get("path", ""), body)
     out = json.dumps(body).encode()
-    headers = [
-        (k, v) for k, v in start["headers"] if k.lower() not in (b"content-type", b"content-length")
-    ]
+    headers = [(k, v) for k, v in start["headers"] if k.lower() not in (b"content-type", b"content-length")]
     headers += [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(out)).encode())]
     return {**start, "headers": headers}, out
 
@@ -366,10 +364,12 @@ def document(app: FastAPI, *, api_prefix: str, rate_limit_headers: dict[str, dic
             return app.openapi_schema
         schema = base()
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+        components.setdefault(
+            "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
         problem = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
         for path, item in schema.get("paths", {}).items():
-            for method, op in item.items():
+            for op in item.values():
                 if not isinstance(op, dict) or "responses" not in op:
                     continue
                 responses = op["responses"]

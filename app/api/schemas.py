@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -358,7 +358,7 @@ class WebhookIn(RequestIn):
         description="POSTed each event, signed as Standard Webhooks; https:// in production",
     )
     events: list[WebhookEvent] = Field(
-        default_factory=lambda: ["job.succeeded", "job.failed", "job.cancelled"],
+        default_factory=lambda: list(get_args(WebhookEvent)),
         min_length=1,
         max_length=3,
         description="the events to send (default all)",

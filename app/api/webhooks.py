@@ -194,9 +194,9 @@ async def delivery_outs(session: AsyncSession, rows: list[db.WebhookDelivery]) -
     return [
         WebhookDeliveryOut(
             id=r.id,
-            event=r.event,  # type: ignore[arg-type]
+            event=r.event,
             job_id=r.job_id,
-            state=r.state,  # type: ignore[arg-type]
+            state=r.state,
             next_attempt_at=r.next_at if r.state == "pending" else None,
             delivered_at=r.delivered_at,
             created_at=r.created_at,
