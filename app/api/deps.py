@@ -19,7 +19,9 @@ from app.api.state import AppState
 from app.settings import Settings
 from memory import db
 
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="/api/v1/auth/token", refreshUrl="/api/v1/auth/token", auto_error=False
+)
 
 
 async def get_state(request: Request) -> AppState:
