@@ -76,24 +76,31 @@ class Decision:
 
 
 class RateLimiter:
-    """Fixed-window counters per (policy, caller): in Redis when `redis_url` is given, else in the process."""
+    """Fixed-window counters per (policy, caller) in `limits`' storage: in Redis when `redis_url` is given,
+    else in the process.
+
+    One round trip per request: the counter's atomic increment (`limits`' INCR + EXPIRE script); when the
+    window ends is remembered per counter (from its first hit, or read once from Redis for a window another
+    process opened), not asked each time: `limits`' own `FixedWindowRateLimiter` makes three round trips
+    (hit, count, TTL), ~0.9 ms on a loaded machine against ~0.3 ms.
+    """
 
     def __init__(self, redis_url: str | None = None, *, prefix: str = "mixpilot:ratelimit") -> None:
-        from limits.aio.storage import MemoryStorage, RedisStorage
-        from limits.aio.strategies import FixedWindowRateLimiter
+        from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 
-        self.local = FixedWindowRateLimiter(MemoryStorage())
-        self.shared: FixedWindowRateLimiter | None = None
+        self.local: Storage = MemoryStorage()
+        self.shared: Storage | None = None
         if redis_url:
-            storage = RedisStorage(
+            self.shared = RedisStorage(
                 "async+" + redis_url,
                 implementation="redispy",
                 key_prefix=prefix,
                 socket_timeout=0.5,
                 socket_connect_timeout=0.5,
             )
-            self.shared = FixedWindowRateLimiter(storage)
         self._warned = 0.0
+        #: (storage, counter key) -> when its window ends (epoch s)
+        self._ends: dict[tuple[int, str], float] = {}
         #: API key id -> (owner id, stored hash): both never change for a key id (revocation is the route's
         #: business), so a key is looked up once per process
         self._keys: dict[str, tuple[str, str]] = {}
@@ -114,22 +121,40 @@ class RateLimiter:
         owner, stored = known
         return owner if hmac.compare_digest(api_key_hash(state.tokens.secret, key), stored) else None
 
+    async def _count(self, storage: Any, key: str, window_s: int) -> tuple[int, float]:
+        """(hits in the current window including this one, when the window ends)."""
+        count = int(await storage.incr(key, window_s))
+        now = time.time()
+        slot = (id(storage), key)
+        ends = self._ends.get(slot)
+        if count == 1:  # this hit opened the window
+            ends = now + window_s
+        elif ends is None or ends <= now:  # a window another process (or an earlier one) opened
+            ends = float(await storage.get_expiry(key))
+        if len(self._ends) >= 100_000:
+            self._ends.clear()
+        self._ends[slot] = ends
+        return count, ends
+
     async def hit(self, policy: Policy, caller: str) -> Decision:
         from limits import RateLimitItemPerSecond
 
         item = RateLimitItemPerSecond(policy.limit, policy.window_s, namespace=policy.name)
-        strategy = self.shared or self.local
+        key = item.key_for(caller)
         try:
-            allowed = await strategy.hit(item, caller)
-            stats = await strategy.get_window_stats(item, caller)
+            count, ends = await self._count(self.shared or self.local, key, item.get_expiry())
         except Exception as exc:  # Redis down or slow: count here meanwhile
             if time.monotonic() - self._warned > 60:
                 self._warned = time.monotonic()
                 log.warning("rate-limit counters in Redis unavailable (%s): counting in the process", exc)
-            allowed = await self.local.hit(item, caller)
-            stats = await self.local.get_window_stats(item, caller)
-        reset = max(0, math.ceil(stats.reset_time - time.time()))
-        return Decision(policy=policy, allowed=allowed, remaining=max(0, stats.remaining), reset_s=reset)
+            count, ends = await self._count(self.local, key, item.get_expiry())
+        reset = max(0, math.ceil(ends - time.time()))
+        return Decision(
+            policy=policy,
+            allowed=count <= policy.limit,
+            remaining=max(0, policy.limit - count),
+            reset_s=reset,
+        )
 
 
 def make_limiter(settings: Settings) -> RateLimiter:
