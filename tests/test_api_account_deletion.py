@@ -117,8 +117,12 @@ def test_deleting_the_account_leaves_nothing_behind_and_others_untouched(api):
     assert any(renditions.rglob(f"{result}.*"))
 
     # an API key cannot delete the account; the password sign-in can
-    assert api.delete("/api/v1/auth/me", headers={"X-API-Key": key}).status_code == 403
-    assert api.delete("/api/v1/auth/me", headers=a).status_code == 204
+    sure = {"confirm": email}
+    assert api.delete("/api/v1/auth/me", params=sure, headers={"X-API-Key": key}).status_code == 403
+    for wrong in ({}, {"confirm": "staying@example.com"}):
+        assert api.delete("/api/v1/auth/me", params=wrong, headers=a).status_code == 422
+    assert _owned_rows(api, me) == before
+    assert api.delete("/api/v1/auth/me", params={"confirm": email.upper()}, headers=a).status_code == 204
 
     after = _owned_rows(api, me)
     assert set(after.values()) == {0}, after
@@ -164,9 +168,10 @@ def test_no_account_deletion_under_a_running_job(api):
             return row.id
 
     job_id = api.portal.call(job)  # not handed to a runner: only the row says it runs
-    r = api.delete("/api/v1/auth/me", headers=h)
+    sure = {"confirm": "busy@example.com"}
+    r = api.delete("/api/v1/auth/me", params=sure, headers=h)
     assert r.status_code == 409 and job_id in r.text and "cancel" in r.text
     assert api.get("/api/v1/auth/me", headers=h).status_code == 200
     assert api.post(f"/api/v1/jobs/{job_id}/cancel", headers=h).status_code == 200
-    assert api.delete("/api/v1/auth/me", headers=h).status_code == 204
+    assert api.delete("/api/v1/auth/me", params=sure, headers=h).status_code == 204
     assert set(_owned_rows(api, me).values()) == {0}

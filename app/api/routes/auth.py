@@ -4,7 +4,7 @@ import base64
 from typing import Annotated, Literal
 from urllib.parse import unquote_plus
 
-from fastapi import APIRouter, Form, HTTPException, Request, Response, status
+from fastapi import APIRouter, Form, HTTPException, Query, Request, Response, status
 
 from app.api import accounts, deletion
 from app.api.deps import CurrentUser, SessionDep, StateDep
@@ -157,11 +157,25 @@ async def me(user: CurrentUser) -> UserOut:
         **UNAUTH,
         403: {"model": Message, "description": "made with an API key: sign in with the password"},
         409: {"model": Message, "description": "a job is queued or running: cancel it first"},
+        422: {"model": Message, "description": "`confirm` is not the account's email"},
     },
 )
-async def delete_account(user: SignedInUser, state: StateDep, session: SessionDep) -> None:
+async def delete_account(
+    user: SignedInUser,
+    state: StateDep,
+    session: SessionDep,
+    confirm: Annotated[
+        Line, Query(max_length=320, description="the account's email: a deletion cannot be undone")
+    ],
+) -> None:
     """Delete your account and everything derived from it: files (stored audio and renditions), threads and
     their history, jobs and callbacks, ratings and learned settings with their feature vectors, API keys,
     refresh tokens and stored idempotent responses. Audio another account also uploaded stays theirs.
-    Your tokens and keys stop working at once. Refused (409) while a job of yours is queued or running."""
+    Your tokens and keys stop working at once. `confirm` must be the account's email (nothing can bring
+    the account back). Refused (409) while a job of yours is queued or running."""
+    if confirm.strip().lower() != user.email.lower():
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail="confirm: pass the account's email as `confirm` to delete it (it cannot be undone)",
+        )
     await deletion.delete_account(state, session, owner_id=user.id)
