@@ -131,6 +131,31 @@ def test_callback_url_must_be_http(api):
 # ---------------------------------------------------------------------------------- account webhooks
 
 
+def _webhook_rows(api, owner_id: str, delivery_ids: list[str]) -> dict[str, int]:
+    """Rows of the owner's left in the webhook tables (only the tables that have some)."""
+    from sqlalchemy import func, select
+
+    from memory import db
+
+    state = api.app.state.mp
+    where = {
+        db.WebhookEndpoint: db.WebhookEndpoint.owner_id == owner_id,
+        db.WebhookDelivery: db.WebhookDelivery.owner_id == owner_id,
+        db.WebhookAttempt: db.WebhookAttempt.delivery_id.in_(delivery_ids),
+    }
+
+    async def count() -> dict[str, int]:
+        async with state.sessions() as s:
+            out = {}
+            for model, cond in where.items():
+                n = (await s.execute(select(func.count()).select_from(model).where(cond))).scalar_one()
+                if n:
+                    out[model.__tablename__] = n
+            return out
+
+    return api.portal.call(count)
+
+
 def test_account_webhook_is_signed_with_its_own_secret_retried_and_logged(api):
     h = register(api)
     f = upload(api, h)
@@ -175,6 +200,17 @@ def test_account_webhook_is_signed_with_its_own_secret_retried_and_logged(api):
         assert (a1["attempt"], a1["status_code"], a2["attempt"], a2["status_code"]) == (1, 500, 2, 204)
         assert "500" in a1["error"] and a2["error"] is None and a1["started_at"] <= a2["started_at"]
         assert a1["duration_ms"] >= 0
+
+        # deleting the account takes its webhooks, deliveries and their log
+        me = api.get("/api/v1/auth/me", headers=h).json()
+        assert _webhook_rows(api, me["id"], [d["id"]]) == {
+            "webhook_endpoints": 2,
+            "webhook_deliveries": 1,
+            "webhook_attempts": 2,
+        }
+        r = api.delete("/api/v1/auth/me", params={"confirm": me["email"]}, headers=h)
+        assert r.status_code == 204, r.text
+        assert _webhook_rows(api, me["id"], [d["id"]]) == {}
     finally:
         receiver.close()
         only_failed.close()
