@@ -92,6 +92,13 @@ def test_every_error_path_is_a_problem(api):
         "malformed_json",
     )
     assert body["errors"][0]["type"] == "json_invalid" and "not valid JSON" in body["detail"]
+    # answered by Starlette's FileResponse in plain text: a problem all the same
+    url = f"/api/v1/files/{f['id']}/download?format=wav"
+    body = problem(api.get(url, headers=h | {"Range": "bytes=999999999-"}), 416, "range_not_satisfiable")
+    assert "bytes" in body["detail"]
+    problem(api.get(url, headers=h | {"Range": "lines=1-2"}), 400, "bad_request")
+    head = api.head(url, headers=h | {"Range": "bytes=999999999-"})
+    assert head.status_code == 416 and head.content == b""  # HEAD: no body
     body = problem(api.get("/test/unavailable"), 503, "memory_unavailable")
     assert api.get("/test/unavailable").headers["retry-after"] == "7"
 

@@ -309,7 +309,11 @@ class RequestContext:
                         headers.append((name.lower().encode(), str(value).encode()))
                 message = {**message, "headers": headers}
                 ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
-                if message["status"] >= 400 and ctype.startswith(b"application/json"):
+                if (
+                    message["status"] >= 400
+                    and ctype.startswith((b"application/json", b"text/plain"))
+                    and scope.get("method") != "HEAD"
+                ):
                     pending["start"], pending["body"] = message, b""  # rewritten once the body is in
                     return
             elif message["type"] == "http.response.body" and "start" in pending:
@@ -328,16 +332,23 @@ class RequestContext:
 def _as_problem(
     scope: dict[str, Any], rid: str, start: dict[str, Any], raw: bytes
 ) -> tuple[dict[str, Any], bytes]:
-    """A JSON error body ``{"detail": …}`` answered outside the handlers, as a problem."""
+    """An error answered outside the handlers (a JSON ``{"detail": …}``, or plain text such as Starlette's
+    400 and 416 for a bad ``Range``) as a problem."""
+    status = int(start["status"])
     try:
         old = json.loads(raw)
-    except ValueError:
-        return start, raw
+    except ValueError:  # plain text: the text is the detail
+        old = {"detail": raw.decode("utf-8", "replace").strip()[:500]}
     if not isinstance(old, dict) or "code" in old:
         return start, raw
-    status = int(start["status"])
     detail = old.get("detail")
-    detail = detail if isinstance(detail, str) else HTTPStatus(status).phrase
+    if not isinstance(detail, str) or not detail:
+        detail = HTTPStatus(status).phrase
+        where = next(
+            (v.decode("latin-1") for k, v in start["headers"] if k.lower() == b"content-range"), None
+        )
+        if status == 416 and where:
+            detail = f"range not satisfiable: the file is {where.removeprefix('bytes */')} bytes"
     extra = {k: v for k, v in old.items() if k != "detail"}
     body = problem_body(status, detail, instance=scope.get("path", ""), request_id=rid, **extra)
     _log(scope.get("method", ""), scope.get("path", ""), body)
