@@ -53,6 +53,7 @@ def build_router() -> APIRouter:
         jobs,
         keys,
         models,
+        preview,
         recommendations,
         threads,
         webhooks,
@@ -79,6 +80,7 @@ def build_router() -> APIRouter:
         models,
         webhooks,
         keys,
+        preview,
     ):
         api.include_router(module.router, responses=common)
     return api

@@ -781,3 +781,35 @@ class ModelOut(BaseModel):
     source: str
     default: bool = Field(description="pulled by `mixpilot models pull all`")
     install: str = Field(description="the operator command that installs it on the server")
+
+
+# ------------------------------------------------------------------ preview
+
+
+class PreviewIn(RequestIn):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"message": "master this for Spotify", "file_id": "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f"}]
+        },
+    )
+    message: Text = Field(min_length=1, max_length=4000, description="what you want, in words (as for POST /chat)")
+    file_id: Line = FileId
+    seconds: float | None = Field(
+        None, ge=3.0, le=60.0, description="length of the excerpt (the loudest part); default 15 s"
+    )
+
+
+class PreviewOut(BaseModel):
+    """The plan rendered on the loudest excerpt, its loudness aimed with the whole file's: to listen to in a
+    moment, before the full render. Play ``file_id`` with ``match_gain_db`` applied (and the source excerpt as
+    it is) to compare at equal loudness."""
+
+    file_id: str = Field(description="the rendered excerpt (download with GET /files/{file_id}/download)")
+    source_excerpt_id: str = Field(description="the same excerpt of the input, unprocessed")
+    start_s: float = Field(description="where the excerpt starts in the file")
+    seconds: float
+    plan: dict[str, Any] = Field(description="the plan made for the whole file")
+    match_gain_db: float = Field(
+        description="gain that plays the preview at the source excerpt's integrated loudness (fair listening)"
+    )

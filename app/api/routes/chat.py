@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from app.api import conversations, idempotency, webhooks
 from app.api.deps import CurrentUser, SessionDep, StateDep
+from app.api.routes.preview import publish_preview
 from app.api.schemas import JOB_LOCATION, ChatAccepted, ChatIn, Message
 
 router = APIRouter(prefix="/chat", tags=["chat"])
@@ -30,12 +32,18 @@ async def chat(
     session: SessionDep,
     request: Request,
     idempotency_key: idempotency.KeyHeader = None,
+    preview: bool = Query(
+        False,
+        description="also render the plan on the loudest 15 s and publish it as a `preview` event on the "
+        "job's events (a file id to play, with `match_gain_db` for equal loudness) before the result",
+    ),
 ) -> JSONResponse:
     """Start a turn: returns at once with the job id; follow `GET /api/v1/jobs/{job_id}/events`.
 
     The job's result says what the turn was (`kind`): `process` ran steps; `answer`, `clarify` and `none`
     ran nothing and carry `answer` (with measured numbers), `findings`, `checks` and `suggested_steps`;
-    send "do it" on the same thread to run the suggestion."""
+    send "do it" on the same thread to run the suggestion. With `preview=true` a `preview` event comes
+    first: listen, then wait for the result or cancel the job and change course."""
 
     async def create() -> ChatAccepted:
         accepted = await conversations.start_turn(
@@ -50,6 +58,15 @@ async def chat(
             await webhooks.add_callback(
                 session, owner_id=user.id, job_id=accepted.job_id, url=body.callback_url
             )
+        if preview:
+            source = body.file_ids[0] if body.file_ids else None
+            if source is None and accepted.thread_id:
+                context = await run_in_threadpool(state.service.thread_context, accepted.thread_id) or {}
+                source = context.get("current_id")
+            if source:
+                publish_preview(
+                    state, job_id=accepted.job_id, owner_id=user.id, message=body.message, file_id=source
+                )
         return accepted
 
     if body.callback_url:
