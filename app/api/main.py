@@ -162,6 +162,7 @@ def create_app(
             decode_slots=asyncio.Semaphore(settings.decode_slots),
         )
         app.state.mp = state
+        app.state.limiter = make_limiter(settings)  # app.api.ratelimit.enforce counts through it
 
         async def housekeeping() -> None:
             await runner.heartbeat_queued()
@@ -222,7 +223,6 @@ def create_app(
             )
         ],
     )
-    app.state.limiter = make_limiter(settings)
     app.include_router(health.router)
     app.include_router(build_router())
     if not production:
