@@ -1,6 +1,7 @@
 """Separation quality and speed for every engine installed here: the DSP fallback and each Demucs model.
 
     .venv/bin/python bench/separate.py [--seconds 30] [--device cpu]
+    .venv/bin/python bench/separate.py --memory-probe 1,10 --tiny --threads 1   # memory vs length
 
 For each MUSDB18 excerpt in ../shared/fixtures/stems (mixture + true vocals/drums/bass/other)
 and each engine, prints per-stem SI-SDR (dB) of the estimate against the true stem, the
@@ -39,15 +40,23 @@ def main() -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument(
         "--memory-probe",
-        type=float,
         default=None,
-        metavar="MINUTES",
-        help="instead: peak memory and RTF of the tool's Demucs path on MINUTES of stereo 44.1 kHz noise, "
-        "with an HTDemucs at the package's class defaults and random weights (cost only)",
+        metavar="MINUTES[,MINUTES...]",
+        help="instead: peak memory and RTF of the tool's Demucs path on each length of stereo 44.1 kHz noise "
+        "(a fresh process each), with an HTDemucs at the package's class defaults and random weights (cost only)",
     )
+    ap.add_argument("--tiny", action="store_true", help="--memory-probe with the tests' tiny HTDemucs")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--probe-one", type=float, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.probe_one is not None:
+        return probe_one(args.probe_one, args.device, args.tiny)
     if args.memory_probe is not None:
-        return memory_probe(args.memory_probe, args.device)
+        return memory_probe(args.memory_probe, args.device, args.tiny, args.threads)
 
     from app.settings import Settings
     from models.weights import current_sources, use_sources
@@ -109,35 +118,97 @@ def main() -> int:
     return 0
 
 
-def memory_probe(minutes: float, device: str) -> int:
-    """Peak RSS (this process) and RTF of `tools.separate.separate_demucs` on ``minutes`` of audio: the
-    chunked path (7.8 s segments, 25 % overlap) keeps the model's working memory flat; the stems
-    themselves (4 × the input) grow with the length."""
+#: what the Demucs path must hold for the whole length, in units of the (stereo float32) input: the
+#: normalised copy it feeds Demucs (1), Demucs's 4-stem output, of which vocals/drums/bass are returned (4),
+#: its overlap-add weight sum (1/2: one float per frame), the residual "other" returned (1); `res` below
+#: keeps the stems alive, so the peak is read with all of them held
+FULL_LENGTH_BUFFERS = 6.5
+
+
+def memory_probe(spec_arg: str, device: str, tiny: bool, threads: int | None = None) -> int:
+    """Peak RSS and RTF of the `separate` tool's Demucs path for each length in ``spec_arg`` (minutes,
+    comma-separated), each in a fresh process (peak RSS is a process's high-water mark).
+
+    ``before`` is the RSS with the model and the input loaded; ``buffers`` what must be held for the
+    whole length (`FULL_LENGTH_BUFFERS` × the input); ``working`` = peak − before − buffers: the model's
+    per-segment working memory, which chunking keeps the same whatever the length (all in MB)."""
+    import subprocess
+
+    lengths = [float(m) for m in spec_arg.split(",") if m.strip()]
+    model = "tiny HTDemucs (tests/modelmirror.py)" if tiny else "HTDemucs at the package's class defaults"
+    print(f"separate (Demucs path), {model}, random weights, stereo 44.1 kHz noise, device {device}")
+    print(
+        f"  {'minutes':>7s} {'segments':>8s} {'peak RSS':>9s} {'before':>7s} {'input':>6s} {'buffers':>8s} "
+        f"{'working':>8s} {'RTF':>6s}"
+    )
+    for minutes in lengths:
+        cmd = [sys.executable, __file__, "--probe-one", str(minutes), "--device", device]
+        cmd += ["--threads", str(threads)] if threads else []
+        p = subprocess.run(cmd + (["--tiny"] if tiny else []), capture_output=True, text=True, cwd=REPO)
+        if p.returncode != 0:
+            print(f"  {minutes:7g} failed: {p.stderr.strip().splitlines()[-1:]}")
+            continue
+        print(p.stdout.rstrip())
+    return 0
+
+
+def _rss_mb() -> float:
+    """This process's resident memory now (Linux), MB."""
     import resource
 
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def probe_one(minutes: float, device: str, tiny: bool) -> int:
+    import resource
+    import tempfile
+
     import torch
-    from demucs.apply import BagOfModels
     from demucs.htdemucs import HTDemucs
+    from demucs.states import save_with_checksum
 
-    from tools.separate import separate_demucs
+    from models.weights import WeightSources, use_sources
+    from tools.audio import Audio
+    from tools.registry import ToolContext, default_registry
+    from tools.separate import _demucs_model, demucs_chunks
 
-    torch.manual_seed(0)
-    model = BagOfModels([HTDemucs(sources=["drums", "bass", "other", "vocals"])])
-    model.eval()
-    params = sum(p.numel() for p in model.parameters()) / 1e6
     sr = 44100
-    rng = np.random.default_rng(0)
-    x = (0.1 * rng.standard_normal((2, int(minutes * 60 * sr)))).astype(np.float32)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    t0 = time.perf_counter()
-    stems = separate_demucs(x, sr, model, device)
-    wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out_mb = sum(v.nbytes for v in stems.values()) / 2**20
+    with tempfile.TemporaryDirectory() as tmp:
+        if tiny:
+            from tests.modelmirror import TINY_HTDEMUCS_KWARGS as kwargs
+            from tests.modelmirror import tiny_htdemucs
+
+            net = tiny_htdemucs()
+        else:
+            kwargs = {"sources": ["drums", "bass", "other", "vocals"]}
+            torch.manual_seed(0)
+            net = HTDemucs(**kwargs)
+        pkg = {"klass": HTDemucs, "args": (), "kwargs": kwargs, "state": net.state_dict()}
+        save_with_checksum(pkg, Path(tmp) / "probe0000.th")
+        del net, pkg
+        (Path(tmp) / "probe.yaml").write_text("models: ['probe0000']\n")
+        use_sources(WeightSources(demucs_dir=Path(tmp), demucs_model="probe"))
+        spec = default_registry()["separate"]
+        ctx = ToolContext(device=device)
+        rng = np.random.default_rng(0)
+        warm = Audio(0.1 * rng.standard_normal((2, sr), dtype=np.float32), sr)
+        spec(warm, {"model": "demucs"}, ctx)  # loads the model
+        audio = Audio(0.1 * rng.standard_normal((2, int(minutes * 60 * sr)), dtype=np.float32), sr)
+        segments = demucs_chunks(_demucs_model()[0], audio.frames)
+        before = _rss_mb()  # now, with the model and the input in memory
+        t0 = time.perf_counter()
+        res = spec(audio, {"model": "demucs"}, ctx)
+        wall = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if res.report["engine"] != "demucs":
+        raise SystemExit(f"the probe ran {res.report['engine']}, not Demucs")
+    mb = 2**20
+    inp = audio.samples.nbytes / mb
+    buffers = FULL_LENGTH_BUFFERS * inp
     print(
-        f"HTDemucs class defaults ({params:.1f} M params, random weights), {minutes:g} min stereo 44.1 kHz on "
-        f"{device}: peak RSS {peak:.0f} MB (before the call {before:.0f} MB; the stems alone {out_mb:.0f} MB), "
-        f"RTF {wall / (minutes * 60):.2f}"
+        f"  {minutes:7g} {segments:8d} {peak:9.0f} {before:7.0f} {inp:6.0f} {buffers:8.0f} "
+        f"{peak - before - buffers:8.0f} {wall / audio.duration_s:6.3f}"
     )
     return 0
 

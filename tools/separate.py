@@ -108,6 +108,18 @@ def _residual(mix: np.ndarray, stems: dict[str, np.ndarray]) -> np.ndarray:
     return other
 
 
+def _sum_error(mix: np.ndarray, stems: dict[str, np.ndarray], block: int = 1 << 18) -> float:
+    """Largest ``|vocals + drums + bass + other − mix|``, a block of frames at a time."""
+    err = 0.0
+    for a in range(0, mix.shape[-1], block):
+        total = stems["vocals"][..., a : a + block] + stems["drums"][..., a : a + block]
+        for k in ("bass", "other"):
+            total += stems[k][..., a : a + block]
+        total -= mix[..., a : a + block]
+        err = max(err, float(np.max(np.abs(total))))
+    return err
+
+
 def _energy(x: np.ndarray, block: int = 1 << 20) -> float:
     """Sum of squares in float64, a block of frames at a time (no float64 copy of a long input)."""
     flat = x.reshape(-1)
@@ -173,8 +185,10 @@ def separate_demucs(
     """Demucs stems (before the residual step), each shaped like ``mix``.
 
     Chunked with overlap (`DEMUCS_OVERLAP`), under ``torch.inference_mode`` (no graph is kept): the
-    working memory is one segment's; what grows with the length is the input and the stems.
-    ``progress(fraction, message)`` is called after each segment (fraction = segments done / all).
+    model's working memory is one segment's. What grows with the length is the input, its normalised
+    copy, the model's stems and Demucs's overlap-add weights; a bag's models are accumulated in place
+    (``apply_model`` on a bag would hold a second copy of every stem). ``progress(fraction, message)`` is
+    called after each segment (fraction = segments done / all, every model of a bag).
     """
     import torch
     from demucs.apply import apply_model
@@ -183,11 +197,16 @@ def separate_demucs(
     x = resample(mix, sr, msr) if sr != msr else mix
     if x.shape[0] != mch:
         x = np.repeat(x.mean(axis=0, keepdims=True), mch, axis=0) if x.shape[0] == 1 or mch == 1 else x[:mch]
-    wav = torch.from_numpy(np.array(x, dtype=np.float32, order="C", copy=True))  # ours: normalised in place
+    # normalised in place: on a copy of the caller's samples, on our own resampled/up-mixed ones as they are
+    own = np.require(x, np.float32, ["C", "W"]) if x is not mix else np.array(x, np.float32, order="C")
+    wav = torch.from_numpy(own)
+    del x, own
     ref = wav.mean(0)
     mean, std = ref.mean(), ref.std().clamp(min=1e-8)
     del ref
     wav.sub_(mean).div_(std)
+    subs = list(getattr(model, "models", [model]))
+    weights = list(getattr(model, "weights", None) or [[1.0] * len(model.sources)] * len(subs))
     total = demucs_chunks(model, wav.shape[-1])
     done = 0
 
@@ -199,19 +218,34 @@ def separate_demucs(
         progress(min(done, total) / total, f"demucs segment {min(done, total)}/{total}")
 
     with torch.inference_mode():
-        raw = apply_model(
-            model,
-            wav[None],
-            shifts=0,
-            split=True,
-            overlap=DEMUCS_OVERLAP,
-            device=device,
-            progress=False,
-            num_workers=0,
-            callback=on_chunk,
-        )[0]
+        raw: Any = None
+        totals = [0.0] * len(model.sources)
+        for sub, w in zip(subs, weights):
+            est = apply_model(
+                sub,
+                wav[None],
+                shifts=0,
+                split=True,
+                overlap=DEMUCS_OVERLAP,
+                device=device,
+                progress=False,
+                num_workers=0,
+                callback=on_chunk,
+            )[0]
+            for k, wk in enumerate(w):
+                if float(wk) != 1.0:
+                    est[k] *= float(wk)
+                totals[k] += float(wk)
+            if raw is None:
+                raw = est
+            else:
+                raw += est
+            del est
         del wav
         raw = raw.cpu()
+        for k, t in enumerate(totals):
+            if t != 1.0:
+                raw[k] /= t
         raw.mul_(std).add_(mean)
     out: np.ndarray = raw.numpy()
     stems: dict[str, np.ndarray] = {}
@@ -363,12 +397,7 @@ def run(audio: Audio, params: SeparateParams, ctx: ToolContext) -> ToolResult:
                 ctx.cache.set(key, _pack(stems), CACHE_TTL_S)
             except Exception as exc:  # a cache that fails must not fail the tool
                 warnings.append(f"could not cache the stems ({type(exc).__name__})")
-    total = stems["vocals"] + stems["drums"]
-    for k in ("bass", "other"):
-        total += stems[k]
-    total -= mix
-    err = float(np.max(np.abs(total, out=total))) if mix.size else 0.0
-    del total
+    err = _sum_error(mix, stems)
     mix_energy = _energy(mix) + 1e-20
     shares = {k: round(10 * np.log10((_energy(stems[k]) + 1e-20) / mix_energy), 2) for k in STEMS}
     elapsed = time.perf_counter() - t0
@@ -383,6 +412,9 @@ def run(audio: Audio, params: SeparateParams, ctx: ToolContext) -> ToolResult:
         "seconds": round(elapsed, 3),
     }
     ctx.report_progress(1.0, "done")
+    for k in params.stems:  # ours alone: `Audio` keeps them as they are instead of copying each
+        stems[k] = np.ascontiguousarray(stems[k], dtype=np.float32)
+        stems[k].flags.writeable = False
     stem_audio: dict[str, Audio] = {k: audio.with_samples(stems[k]) for k in params.stems}
     return ToolResult(audio, report, warnings, stem_audio)
 
