@@ -10,12 +10,16 @@ twice costs nothing and an id always means the same sound, whatever the backend 
 
 Encoding (lossless; `encode`/`decode`, the same for every backend): a version whose float32 samples are
 all exactly 24-bit values (every decoded 16/24-bit upload) is stored as 24-bit FLAC; any other (the float
-output of processing) as float32 with its bytes split into four planes (sign/exponent bytes together,
-mantissa bytes together) and compressed with zstd. Reading back gives the same float32 bits (FLAC holds
-the integers exactly; the zstd form is the bytes themselves). Measured on a 3-minute stereo turn
-(``python bench/storage.py``): float WAV 63.5 MB; FLAC 24 of the 16-bit upload ~45% of that; zstd-planes
-of processed audio ~80% (the low mantissa bytes of float output are noise and do not compress; FLAC cannot
-hold them). Versions written before this (32-bit float WAV, ``<id>.wav``) still read.
+output of processing) as its float32 bytes compressed with zstd. Reading back gives the same float32 bits (FLAC holds
+the integers exactly; the zstd form is the bytes themselves). Measured on the music fixtures scaled to a
+3-minute stereo version (``python bench/storage.py``): float WAV 63.5 MB; the decoded 16-bit uploads as
+FLAC 24 10-22 MB (23% on average); the mastered float output as zstd level 6 36-47 MB (67% on average;
+the low mantissa bits of processed float audio are noise: no lossless coder removes them, and FLAC cannot
+hold them at all). zstd levels on one mastered excerpt: 1: 93% at 87 MB/s, 3: 77% at 42 MB/s, 6: 68% at
+20 MB/s, 9: 65% at 12 MB/s, 19: 56% at 0.4 MB/s (minutes per version: too slow for a turn); level 6 costs
+about 3 s per 3-minute version on one core. Splitting the bytes into planes first helps integer-valued
+audio only (which goes to FLAC), not processed audio.
+Versions written before this (32-bit float WAV, ``<id>.wav``) still read.
 
 A small LRU of decoded `Audio` keeps a conversation's recent versions in memory, bounded in bytes (a version
 larger than the whole budget is never kept), so memory does not grow with what users upload.
@@ -100,7 +104,7 @@ def exact_24bit(samples: np.ndarray) -> bool:
 
 
 def encode(audio: Audio) -> tuple[str, bytes]:
-    """(suffix, bytes): 24-bit FLAC when exact, else zstd-compressed float32 planes."""
+    """(suffix, bytes): 24-bit FLAC when exact, else zstd-compressed float32."""
     s = audio.samples
     if audio.channels <= _FLAC_MAX_CHANNELS and 1 <= audio.sample_rate <= _FLAC_MAX_RATE and exact_24bit(s):
         return ".flac", _encode_flac(audio)
@@ -157,9 +161,8 @@ def _zstd():
 
 def _encode_zstd(audio: Audio) -> bytes:
     s = np.ascontiguousarray(audio.samples, dtype="<f4")
-    planes = s.view(np.uint8).reshape(-1, 4).T.copy()  # byte k of every sample together
     head = _ZHEAD.pack(_ZMAGIC, audio.sample_rate, audio.channels, audio.frames)
-    return head + _zstd().ZstdCompressor(level=ZSTD_LEVEL).compress(planes.data)
+    return head + _zstd().ZstdCompressor(level=ZSTD_LEVEL).compress(s.data)
 
 
 def _decode_zstd(raw: bytes) -> Audio:
@@ -175,8 +178,7 @@ def _decode_zstd(raw: bytes) -> Audio:
         raise AudioError(f"damaged version ({exc})") from None
     if len(body) != 4 * n:
         raise AudioError(f"damaged version: {len(body)} bytes for {n} samples")
-    planes = np.frombuffer(body, dtype=np.uint8).reshape(4, n)
-    samples = planes.T.copy().view("<f4").reshape(channels, frames).astype(np.float32, copy=False)
+    samples = np.frombuffer(body, dtype="<f4").reshape(channels, frames).astype(np.float32)
     return Audio(samples, int(rate))
 
 

@@ -20,7 +20,11 @@ ACCESS_KEY, SECRET_KEY, REGION = "mixpilot-test", "mixpilot-test-secret", "us-ea
 
 class S3Server:
     def __init__(self) -> None:
+        import logging
+
         from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()

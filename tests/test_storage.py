@@ -1,5 +1,5 @@
 """The local audio store (memory/storage.py) and the disk cache (memory/diskcache.py): lossless compressed
-versions (24-bit FLAC when exact, zstd float planes otherwise) that read back bit-identical, versions
+versions (24-bit FLAC when exact, zstd float32 otherwise) that read back bit-identical, versions
 written before compression (float WAV) still read, ids/nbytes/remove, blobs, a bounded LRU disk cache."""
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def test_damaged_data_is_an_audio_error():
 
 def test_real_recordings_store_bit_identical_and_smaller(shared_fixtures, tmp_path):
     """A decoded 16-bit upload is stored as FLAC at about half of float WAV and less; the float output of
-    processing as zstd planes, smaller than float WAV; both read back to the bit in a fresh store."""
+    processing as zstd float32, smaller than float WAV; both read back to the bit in a fresh store."""
     song = load(shared_fixtures / "music" / "Kevin_MacLeod_-_Vibe_Ace.flac", max_duration_s=None)
     processed = Audio(np.tanh(song.samples * 1.7) * 0.8, song.sample_rate)  # float output, as a tool makes
     store = LocalAudioStore(tmp_path / "audio")
