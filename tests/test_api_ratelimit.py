@@ -15,7 +15,7 @@ pytest.importorskip("limits")
 from fastapi.testclient import TestClient
 
 from app.api.main import create_app
-from app.api.ratelimit import Policy, RateLimiter
+from app.api.ratelimit import JOB_OPERATIONS, Policy, RateLimiter
 from tests.apiclient import make_settings, register
 from tests.services import dead_port, pg_url, redis_url  # noqa: F401 (fixtures)
 
@@ -70,6 +70,9 @@ def test_job_submissions_have_their_own_limit(tmp_path):
         assert r.status_code == 429 and "job submissions" in r.json()["detail"], r.text
         assert api.get("/api/v1/jobs", headers=h).status_code == 200  # reads go on
         assert limits_of(api.get("/api/v1/jobs", headers=h))[0] == 100
+        # the operations counted as submissions all exist (a renamed one would silently escape the limit)
+        paths = api.get("/openapi.json").json()["paths"].values()
+        assert JOB_OPERATIONS <= {op["operationId"] for item in paths for op in item.values()}
 
 
 def test_callers_without_valid_credentials_are_limited_by_address(tmp_path):

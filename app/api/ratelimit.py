@@ -4,7 +4,7 @@ Two policies, fixed one-minute windows (`limits`, the library behind Flask-Limit
 
 - every request of a caller: ``rate_limit_per_minute`` (a signed-in user or an API key, by user id;
   anyone else, by client address with ``rate_limit_anonymous_per_minute``);
-- job submissions (the operations in `JOB_OPERATIONS`): ``rate_limit_jobs_per_minute`` on top.
+- job submissions and previews (`JOB_OPERATIONS`): ``rate_limit_jobs_per_minute`` on top.
 
 Every ``/api/v1`` response carries ``RateLimit-Limit``, ``RateLimit-Remaining``, ``RateLimit-Reset``
 (seconds until the window ends) for the policy closest to its limit, and ``RateLimit-Policy`` listing the
@@ -35,9 +35,10 @@ from app.settings import Settings
 log = logging.getLogger("mixpilot.api.ratelimit")
 
 WINDOW_S = 60
-#: the operations that submit a job (counted against ``rate_limit_jobs_per_minute`` too)
+#: the operations that start processing (a job, or a preview rendered while the request waits): counted
+#: against ``rate_limit_jobs_per_minute`` too
 JOB_OPERATIONS = frozenset(
-    {"create_chat_job", "retry_job", "enhance_voice", "enhance_mixing", "enhance_complete"}
+    {"create_chat_job", "retry_job", "enhance_voice", "enhance_mixing", "enhance_complete", "create_preview"}
 )
 #: documented on every API operation's 2xx and 429 (OpenAPI header objects)
 HEADERS: dict[str, dict[str, Any]] = {
