@@ -27,8 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from memory.storage import LocalAudioStore, _encode_flac, encode  # noqa: E402
-from tools.audio import Audio, load  # noqa: E402
+from memory.storage import LocalAudioStore, _encode_flac, encode
+from tools.audio import Audio, load
 
 MB = 1e6
 TURN_S = 180.0
