@@ -336,8 +336,9 @@ class Mixpilot:
         result = Executor(self.registry).run(
             excerpt, steps, is_speech=is_speech(analysis), cache=self.cache, analysis=analysis
         )
-        after = integrated_lufs(result.audio)
-        match = part - after if math.isfinite(part) and math.isfinite(after) else 0.0
+        from tools.dsp import loudness_match_db
+
+        match = loudness_match_db(part, integrated_lufs(result.audio))
         return {
             "preview_id": self.store.put(result.audio),
             "source_excerpt_id": self.store.put(excerpt),

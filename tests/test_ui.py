@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -347,7 +348,8 @@ def test_an_answer_shows_its_numbers_and_a_button_that_confirms_on_the_same_thre
     assert "Mastered to −14.0 LUFS" in history[-1]["content"]
     assert st["current_id"] != aid and _button(outs).get("visible") is False
     after = [_panel(o, "after") for o in outs if isinstance(_panel(o, "after"), str)]
-    assert after and after[-1].endswith(f"{st['current_id']}.wav")
+    # the louder master is played attenuated to the original's loudness (fair listening, the default)
+    assert after and Path(after[-1]).name.startswith(st["current_id"])
 
 
 def test_stems_button_offers_the_services_stems_as_wavs(ui_svc, tmp_path):
@@ -380,3 +382,78 @@ def test_browser_storage_key_is_derived_from_the_jwt_secret_never_the_secret_its
     secret = "k" * 48
     key = browser_storage_secret(Settings(jwt_secret=SecretStr(secret)))
     assert key and secret not in key and key == browser_storage_secret(Settings(jwt_secret=SecretStr(secret)))
+
+
+def test_match_note_says_which_player_is_attenuated_and_by_how_much():
+    assert view.match_note(-4.2, matched=True) == "After played 4.2 dB quieter to match loudness."
+    assert view.match_note(3.0, matched=True) == "Before played 3.0 dB quieter to match loudness."
+    assert "off: after is 4.2 dB louder" in view.match_note(-4.2, matched=False)
+    assert "equally loud" in view.match_note(0.01, matched=True)
+
+
+def test_players_are_loudness_matched_by_default_and_the_toggle_plays_them_as_rendered(ui_svc, tmp_path):
+    """A real turn ("master it for spotify" raises a quiet song by ~10 dB): the After player is the master
+    attenuated to the original's integrated loudness, the gain is shown; off, the files are as rendered."""
+    pytest.importorskip("gradio")
+    from app.ui.app import UI
+    from tools.audio import load, save
+
+    song = tmp_path / "song.wav"
+    x = sum(sine(f, 6.0, 22050, 0.03, 2) for f in (220.0, 330.0)) + noise(6.0, 22050, 0.003, 2, seed=1)
+    save(Audio(x.astype(np.float32), 22050), song)
+    ui = UI(ui_svc, work_dir=tmp_path / "ui", user_id="local")
+    up = ui.on_upload(str(song), None, [], None)
+    outs = list(ui.on_send("master it for spotify", _panel(up, "chat"), _panel(up, "state")))
+    st = _last(outs, "state")
+    before, after, note = _last(outs, "before"), _last(outs, "after"), _last(outs, "match_note")
+    lb, la = integrated_lufs(load(before)), integrated_lufs(load(after))
+    assert abs(la - lb) < 0.3, (lb, la)  # played at equal loudness
+    gain = (
+        ui_svc.analysis(st["current_id"])["integrated_lufs"]
+        - ui_svc.analysis(st["original_id"])["integrated_lufs"]
+    )
+    assert gain > 5.0 and note == f"After played {gain:.1f} dB quieter to match loudness."
+    off = ui.on_match(False, st)
+    assert _panel(off, "after").endswith(f"{st['current_id']}.wav")
+    assert integrated_lufs(load(_panel(off, "after"))) - lb == pytest.approx(gain, abs=0.3)
+    assert "Loudness matching is off" in _panel(off, "match_note")
+    on = ui.on_match(True, st)
+    assert _panel(on, "after") == after
+
+
+def test_a_first_turn_on_a_long_recording_plays_the_preview_first_and_stop_ends_the_turn(ui_svc, tmp_path):
+    pytest.importorskip("gradio")
+    from app.ui.app import UI
+    from tests.test_preview import song as long_song
+    from tools.audio import load, save
+
+    path = tmp_path / "long.wav"
+    save(long_song(), path)
+    ui = UI(ui_svc, work_dir=tmp_path / "ui", user_id="local")
+    up = ui.on_upload(str(path), None, [], None)
+    st = _panel(up, "state")
+    outs = []
+    sending = ui.on_send("master it for spotify", _panel(up, "chat"), st)
+    for out in sending:
+        outs.append(out)
+        if isinstance(_panel(out, "preview_audio"), str):
+            break
+    assert outs, "no update"
+    preview = _panel(outs[-1], "preview_audio")
+    assert isinstance(preview, str) and load(preview).duration_s == pytest.approx(15.0, abs=0.01)
+    assert "loudest 15 s" in _panel(outs[-1], "preview_note")
+    assert not any(isinstance(_panel(o, "after"), str) for o in outs)  # the preview comes before the result
+    assert _last(outs, "stop").get("visible") is True
+    # the preview is matched to the original excerpt's loudness
+    excerpt = ui_svc.audio(st["pending_audio"])
+    start = int(st["preview"]["start_s"] * excerpt.sample_rate)
+    part = excerpt.with_samples(excerpt.samples[:, start : start + 15 * excerpt.sample_rate])
+    assert integrated_lufs(load(preview)) == pytest.approx(integrated_lufs(part), abs=0.3)
+    ui.on_stop(st)  # heard enough: change course
+    rest = list(sending)
+    assert "Stopped" in _last(rest, "chat")[-1]["content"]
+    assert not any(isinstance(_panel(o, "after"), str) for o in rest)  # no full render shown
+    assert st["current_id"] == st["original_id"] and _last(rest, "stop").get("visible") is False
+    # a new course on the same conversation runs in full
+    outs = list(ui.on_send("master it for apple music", _last(rest, "chat"), st))
+    assert isinstance(_last(outs, "after"), str) and st["current_id"] != st["original_id"]

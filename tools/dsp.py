@@ -33,6 +33,16 @@ def lin_to_db(x: float | np.ndarray, floor: float = 1e-12) -> float | np.ndarray
     return 20.0 * np.log10(np.maximum(x, floor))
 
 
+def loudness_match_db(reference_lufs: float | None, lufs: float | None) -> float:
+    """Gain (dB) that plays audio measured at `lufs` (integrated) at `reference_lufs`: the one rule for
+    fair listening (the UI's players, the preview's ``match_gain_db``); 0 when either is not finite."""
+    if reference_lufs is None or lufs is None:
+        return 0.0
+    if not (math.isfinite(reference_lufs) and math.isfinite(lufs)):
+        return 0.0
+    return float(reference_lufs) - float(lufs)
+
+
 def peak_warning(tool: str, samples: np.ndarray) -> list[str]:
     """[warning] when `samples` peak over full scale (the later `master` step brings it down), else []."""
     peak = float(np.max(np.abs(samples))) if samples.size else 0.0

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
 
 from app.ui import view
 
@@ -107,8 +108,15 @@ def new_session(svc: Any, user_id: str) -> dict[str, Any]:
 PANELS = (
     "chat", "state", "saved", "msg", "progress", "before", "after", "metrics", "wave", "spec", "loud", "tone",
     "suggest", "send", "version", "rate_label", "overall", *(f"aspect_{k}" for k, _ in ASPECTS), "comment",
-    "rated", "download", "stems_files", "song", "vocal",
+    "rated", "download", "stems_files", "song", "vocal", "match_note", "preview_audio", "preview_note", "stop",
 )  # fmt: skip
+#: the preview (the plan on the loudest excerpt, `Mixpilot.preview`) is rendered before a first turn on a
+#: recording at least this much longer than the excerpt (shorter ones render in full about as fast)
+PREVIEW_MIN_EXTRA_S = 10.0
+
+
+class TurnStopped(Exception):
+    """Raised from a turn's progress callback after Stop (the turn ends there; nothing is kept)."""
 
 
 class UI:
@@ -123,6 +131,7 @@ class UI:
         self._lock = threading.Lock()
         self._busy: dict[str, view.ProgressBoard] = {}  # thread id → the board of its running turn
         self._sending: set[str] = set()  # threads whose send is being handled, until its last update
+        self._stop: set[str] = set()  # threads whose running turn was asked to stop (Stop)
 
     # ------------------------------------------------------------------ helpers
 
@@ -157,15 +166,47 @@ class UI:
             "pending_inputs": dict(st.get("pending_inputs") or {}),
         }
 
-    def preview(self, version_id: str | None) -> str | None:
-        """A 16-bit WAV of a stored version for the browser's player (versions never change: cached)."""
+    def preview(self, version_id: str | None, gain_db: float = 0.0) -> str | None:
+        """A 16-bit WAV of a stored version for the browser's player, ``gain_db`` applied (fair listening
+        attenuates the louder version; versions never change: cached per gain)."""
         if not version_id:
             return None
-        p = self.work_dir / "preview" / f"{version_id}.wav"
+        gain_db = round(float(gain_db), 1)
+        if gain_db == 0.0:
+            p = self.work_dir / "preview" / f"{version_id}.wav"
+            if not p.exists():
+                p.parent.mkdir(parents=True, exist_ok=True)
+                self.svc.export(version_id, p, format="wav", bit_depth=16)
+            return str(p)
+        from tools.audio import save
+
+        p = self.work_dir / "preview" / f"{version_id}_{gain_db:+.1f}dB.wav"
         if not p.exists():
             p.parent.mkdir(parents=True, exist_ok=True)
-            self.svc.export(version_id, p, format="wav", bit_depth=16)
+            audio = self.svc.audio(version_id)
+            scaled = audio.samples * np.float32(10.0 ** (gain_db / 20.0))
+            save(audio.with_samples(scaled), p, bit_depth=16)  # tools.audio.save writes atomically
         return str(p)
+
+    def players(
+        self, st: dict[str, Any], base: str, shown: str, before_lufs: Any, after_lufs: Any
+    ) -> dict[str, Any]:
+        """The Before/After players and the line that says what they do about loudness: matched by default
+        (`tools.dsp.loudness_match_db` on measured integrated loudness; the louder one is attenuated, so
+        nothing clips), as rendered when the toggle is off."""
+        from tools.dsp import loudness_match_db
+
+        if shown == base:
+            return {"before": self.preview(base), "after": None, "match_note": ""}
+        gain = loudness_match_db(before_lufs, after_lufs)  # brings After to Before's loudness
+        matched = st.get("match", True)
+        before_gain = -gain if matched and gain > 0 else 0.0
+        after_gain = gain if matched and gain < 0 else 0.0
+        return {
+            "before": self.preview(base, before_gain),
+            "after": self.preview(shown, after_gain),
+            "match_note": view.match_note(gain, matched=matched),
+        }
 
     def pictures(
         self, before_id: str | None, after_id: str | None, target_lufs: float | None, genre: str | None
@@ -263,6 +304,7 @@ class UI:
             return {
                 "before": None,
                 "after": None,
+                "match_note": "",
                 "metrics": view.metrics_html({}, {}),
                 **dict(zip(("wave", "spec", "loud", "tone"), (None,) * 4)),
                 "version": picker,
@@ -281,8 +323,7 @@ class UI:
         )
         figs = self.pictures(base, shown, target, genre)
         return {
-            "before": self.preview(base),
-            "after": self.preview(shown) if shown != base else None,  # one player when nothing to compare
+            **self.players(st, base, shown, before_m.get("integrated_lufs"), after_m.get("integrated_lufs")),
             "metrics": metrics,
             **dict(zip(("wave", "spec", "loud", "tone"), figs)),
             "version": picker,
@@ -418,6 +459,7 @@ class UI:
             history.append({"role": "assistant", "content": view.error_message(exc, (main, voice))})
             return self.out({"chat": history})
         st.update(
+            preview=None,
             pending_audio=aid,
             pending_inputs=inputs,
             original_id=aid,
@@ -454,6 +496,8 @@ class UI:
                 "suggest": gr.update(visible=False),
                 "download": None,
                 "stems_files": None,
+                "preview_audio": None,
+                "preview_note": "",
                 **panels,
                 **self.cleared_rating(),
             }
@@ -484,8 +528,11 @@ class UI:
             finally:
                 with self._lock:
                     self._busy.pop(tid, None)
+                    self._stop.discard(tid)
 
         def on_event(e: dict[str, Any]) -> None:
+            if tid in self._stop:
+                raise TurnStopped("stopped")
             board.update(e)  # also followed by a page reloaded mid-turn (`on_load`)
             q.put(e)
 
@@ -508,6 +555,7 @@ class UI:
             taken = bool(text) and bool(tid) and (tid in self._busy or tid in self._sending)
             if text and tid and not taken:
                 self._sending.add(tid)
+                self._stop.discard(tid)
         if taken:  # another tab, or a send that slipped through: keep the message, say why
             gr.Info(
                 "Still working on the previous request: your message stays in the box; send it when done."
@@ -517,7 +565,13 @@ class UI:
         try:
             for values in self._send(text, history, st):
                 yield self.out(values)
-            yield self.out({"send": ready_send(), "msg": gr.update(placeholder=MSG_PLACEHOLDER)})
+            yield self.out(
+                {
+                    "send": ready_send(),
+                    "msg": gr.update(placeholder=MSG_PLACEHOLDER),
+                    "stop": gr.update(visible=False),
+                }
+            )
         finally:
             with self._lock:
                 self._sending.discard(tid)
@@ -548,7 +602,13 @@ class UI:
             "send": busy_send(),
             "progress": board.html(),
             "suggest": gr.update(visible=False),
+            "stop": gr.update(visible=True),
+            "preview_audio": None,
+            "preview_note": "",
         }
+        shown = self._render_preview(st, text)
+        if shown:
+            yield shown
 
         result, error, last, planned = None, None, 0.0, False
         for e in self.run_turn(st, text, board):
@@ -573,11 +633,16 @@ class UI:
                 yield {"chat": history, "progress": board.html()}
 
         if error is not None:
-            if not isinstance(error, (ValueError, KeyError, OSError)):
+            if not isinstance(error, (ValueError, KeyError, OSError, TurnStopped)):
                 log.error("turn failed", exc_info=(type(error), error, error.__traceback__))
             if not planned:
                 history.pop(working)
-            history.append({"role": "assistant", "content": view.error_message(error)})
+            words = (
+                "Stopped: nothing was changed. Say what you would like instead."
+                if isinstance(error, TurnStopped)
+                else view.error_message(error)
+            )
+            history.append({"role": "assistant", "content": words})
             yield {"chat": history, "state": st, "progress": "", "suggest": self._suggestion(st)}
             return
 
@@ -587,6 +652,64 @@ class UI:
             log.exception("showing the result failed")
             history.append({"role": "assistant", "content": view.error_message(exc)})
             yield {"chat": history, "state": st, "suggest": self._suggestion(st)}
+
+    def _render_preview(self, st: dict[str, Any], text: str) -> dict[str, Any] | None:
+        """Before a first turn on a long recording: the plan rendered on its loudest excerpt
+        (`Mixpilot.preview`, loudness aimed with the whole file's), for the Preview player; None when
+        there is nothing to hear first (a short file, a question, a later turn) or it failed."""
+        from agents.service import PREVIEW_S
+
+        source = st.get("pending_audio")
+        if not source:
+            return None
+        try:
+            if self.svc.audio(source).duration_s < PREVIEW_S + PREVIEW_MIN_EXTRA_S:
+                return None
+            p = self.svc.preview(text, audio_id=source, user_id=st.get("user_id"))
+        except Exception:
+            log.exception("preview failed (the full render goes on)")
+            return None
+        if not (p.get("plan") or {}).get("steps"):
+            return None
+        st["preview"] = {k: p[k] for k in ("preview_id", "start_s", "seconds", "match_gain_db")}
+        return {"state": st, **self.preview_player(st)}
+
+    def preview_player(self, st: dict[str, Any]) -> dict[str, Any]:
+        """The Preview player and its line, matched to the original excerpt's loudness unless the toggle is off."""
+        p = st.get("preview")
+        if not p:
+            return {"preview_audio": None, "preview_note": ""}
+        matched, gain = st.get("match", True), float(p["match_gain_db"])
+        return {
+            "preview_audio": self.preview(p["preview_id"], gain if matched and gain < 0 else 0.0),
+            "preview_note": view.preview_note(p["start_s"], p["seconds"], gain, matched=matched),
+        }
+
+    def on_stop(self, st: dict | None) -> None:
+        """Stop: the running turn of this conversation ends at its next progress event (nothing is kept)."""
+        tid = (st or {}).get("thread_id")
+        with self._lock:
+            if tid and (tid in self._busy or tid in self._sending):
+                self._stop.add(tid)
+
+    def on_match(self, match: bool, st: dict | None):
+        """The loudness-matching toggle: the players (and the preview) again, matched or as rendered."""
+        st = self.session(st)
+        st["match"] = bool(match)
+        shown = st.get("shown_id") or st.get("current_id")
+        values: dict[str, Any] = {"state": st, **self.preview_player(st)}
+        if shown:
+            base = self.baseline_id(st, shown) or shown
+            values.update(
+                self.players(
+                    st,
+                    base,
+                    shown,
+                    self.svc.analysis(base).get("integrated_lufs"),
+                    self.svc.analysis(shown).get("integrated_lufs") if shown != base else None,
+                )
+            )
+        return self.out(values)
 
     def on_suggest(self, history: list, st: dict | None, request: gr.Request | None = None):
         """The suggestion button: a confirming turn ("do it") on the same thread runs the suggested steps."""
@@ -788,6 +911,8 @@ class UI:
                 "stems_files": None,
                 "song": None,
                 "vocal": None,
+                "preview_audio": None,
+                "preview_note": "",
                 **self.panels(st),
                 **self.cleared_rating(),
             }
@@ -842,6 +967,7 @@ def build_app(
                         max_lines=3,
                     )
                     send = gr.Button("Send", variant="primary", elem_id="mp-send", scale=1, min_width=80)
+                    stop = gr.Button("Stop", elem_id="mp-stop", scale=1, min_width=70, visible=False)
                 gr.Examples(EXAMPLES, inputs=[msg], label="Try")
                 progress = gr.HTML("", elem_id="mp-progress")
                 with gr.Tabs():
@@ -880,9 +1006,25 @@ def build_app(
                     baseline = gr.Radio(
                         BASELINES, value=BASELINES[0], label="Compare with", elem_id="mp-baseline", scale=2
                     )
+                preview_audio = gr.Audio(
+                    label="Preview (the loudest 15 s, first)",
+                    type="filepath",
+                    interactive=False,
+                    autoplay=True,
+                    elem_id="mp-preview",
+                )
+                preview_note = gr.Markdown("", elem_id="mp-preview-note")
                 with gr.Row():
                     before = gr.Audio(label="Before", type="filepath", interactive=False, elem_id="mp-before")
                     after = gr.Audio(label="After", type="filepath", interactive=False, elem_id="mp-after")
+                with gr.Row():
+                    match = gr.Checkbox(
+                        True,
+                        label="Match loudness (louder never passes for better)",
+                        elem_id="mp-match",
+                        scale=2,
+                    )
+                    match_note = gr.Markdown("", elem_id="mp-match-note")
                 metrics = gr.HTML(view.metrics_html({}, {}), elem_id="mp-metrics")
                 with gr.Accordion("Rate this result", open=True, elem_id="mp-rate"):
                     rate_label = gr.Markdown(
@@ -934,7 +1076,8 @@ def build_app(
             chat=chat, state=st, saved=saved, msg=msg, progress=progress, before=before, after=after,
             metrics=metrics, wave=wave, spec=spec, loud=loud, tone=tone, suggest=suggest, send=send,
             version=version, rate_label=rate_label, overall=overall, comment=comment, rated=rated,
-            download=download, stems_files=stems_files, song=song, vocal=vocal,
+            download=download, stems_files=stems_files, song=song, vocal=vocal, match_note=match_note,
+            preview_audio=preview_audio, preview_note=preview_note, stop=stop,
             **{f"aspect_{k}": c for (k, _), c in zip(ASPECTS, aspect_inputs)},
         )  # fmt: skip
         every = [panels[k] for k in PANELS]
@@ -949,6 +1092,8 @@ def build_app(
         export.click(ui.on_export, [fmt, chat, st], [chat, download])
         stems_btn.click(ui.on_stems, [chat, st], [chat, stems_files])
         new.click(ui.on_new, [st], every, show_progress="hidden")
+        stop.click(ui.on_stop, [st], None, queue=False)
+        match.input(ui.on_match, [match, st], every, show_progress="hidden")
         demo.load(ui.on_load, [saved], every, show_progress="hidden")
     demo.queue(default_concurrency_limit=2)
     return demo

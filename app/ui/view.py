@@ -408,3 +408,28 @@ def rating_label(name: str | None, *, rateable: bool) -> str:
     if not rateable:
         return f"Playing **{name}**: nothing mixpilot did to rate. Pick a processed version to rate it."
     return f"Rating **{name}** (the version in the After player)"
+
+
+def match_note(gain_db: float, *, matched: bool, played: str = "After", other: str = "Before") -> str:
+    """What the players do about loudness, in words: `gain_db` brings `played` to `other`'s integrated
+    loudness (`tools.dsp.loudness_match_db`). Matched: the louder one is played quieter by that much
+    (attenuating never clips). Not matched: how much louder or quieter `played` is as rendered."""
+    if abs(gain_db) < 0.05:
+        return f"{played} and {other.lower()} are equally loud."
+    if matched:
+        if gain_db < 0:
+            return f"{played} played {-gain_db:.1f} dB quieter to match loudness."
+        return f"{other} played {gain_db:.1f} dB quieter to match loudness."
+    louder = "louder" if gain_db < 0 else "quieter"
+    return f"Loudness matching is off: {played.lower()} is {abs(gain_db):.1f} dB {louder} as rendered."
+
+
+def preview_note(start_s: float, seconds: float, gain_db: float, *, matched: bool) -> str:
+    """The line under the preview player: which part it is, and its loudness matching."""
+    start = f"{int(start_s // 60)}:{start_s % 60:04.1f}"
+    text = f"Preview: the plan on the loudest {seconds:.0f} s (from {start}); the full render follows."
+    if matched and gain_db < -0.05:
+        text += f" Played {-gain_db:.1f} dB quieter to match the original's loudness."
+    elif not matched and abs(gain_db) >= 0.05:
+        text += f" {abs(gain_db):.1f} dB {'louder' if gain_db < 0 else 'quieter'} than the original (not matched)."
+    return text + " Press Stop to change course."
