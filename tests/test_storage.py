@@ -186,3 +186,23 @@ def test_disk_cache_counts_what_is_already_there_and_keeps_the_last_file(tmp_pat
     assert p.is_file() and not (tmp_path / "c" / "a").exists()  # over budget: only the newest stays
     with pytest.raises(ValueError):
         DiskCache(tmp_path / "d", max_bytes=-1)
+
+
+def test_redirect_on_the_local_store_serves_the_bytes(tmp_path):
+    """`?redirect=true` where there is no object store: no presigned URL, the same bytes as a plain download."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from app.api.main import create_app
+    from tests.apiclient import make_settings, register, upload
+
+    with TestClient(create_app(make_settings(tmp_path / "data", job_runner="thread"))) as api:
+        h = register(api)
+        f = upload(api, h)
+        url = f"/api/v1/files/{f['id']}/download"
+        plain = api.get(url, headers=h)
+        r = api.get(url, params={"redirect": "true"}, headers=h, follow_redirects=False)
+        assert (
+            r.status_code == 200 and r.content == plain.content and r.headers["etag"] == plain.headers["etag"]
+        )
+        assert (tmp_path / "data" / "renditions").is_dir()  # stored where they always were
