@@ -20,7 +20,7 @@ The decisions (`decide`, `quota_refusal`) are pure; the SQL reads and writes bel
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -107,26 +107,31 @@ def human_size(n: float) -> str:
 # ---------------------------------------------------------------------------------- SQL (the I/O)
 
 
-async def held_by_rows(session: Any) -> set[str]:
+async def held_by_rows(session: Any, among: Collection[str] | None = None) -> set[str]:
     """Versions the SQL rows hold: uploads listed in /files, downloaded results, reference tracks and the
-    inputs of jobs queued or running (any owner: gc runs for the whole service)."""
+    inputs of jobs queued or running (any owner: gc runs for the whole service). With `among`, only those
+    of `among` (a DELETE asks about the few versions it would remove)."""
     from sqlalchemy import or_, select
 
     from memory import db
 
+    wanted = None if among is None else set(among)
     held: set[str] = set()
     files = select(db.AudioFile.id).where(
         or_(db.AudioFile.original_filename.is_not(None), db.AudioFile.downloaded_at.is_not(None))
     )
-    held.update((await session.execute(files)).scalars().all())
     refs = select(db.ReferenceTrack.audio_id).where(db.ReferenceTrack.audio_id.is_not(None))
+    if wanted is not None:
+        files = files.where(db.AudioFile.id.in_(wanted))
+        refs = refs.where(db.ReferenceTrack.audio_id.in_(wanted))
+    held.update((await session.execute(files)).scalars().all())
     held.update((await session.execute(refs)).scalars().all())
     active = select(db.Job.audio_id, db.Job.inputs).where(db.Job.status.in_(("queued", "running")))
     for audio_id, inputs in (await session.execute(active)).all():
         if audio_id:
             held.add(audio_id)
         held.update(str(v) for v in (inputs or {}).values() if v)
-    return held
+    return held if wanted is None else held & wanted
 
 
 async def load_marks(session: Any) -> dict[str, datetime]:

@@ -1,14 +1,19 @@
 """DELETE of files, threads and the account, with everything derived from them: the logic behind those routes.
 
 - A file: its row, the ratings and learned configurations of turns on it or producing it (and their
-  feedback and feature vectors, in SQL and in Chroma), and — once no account holds the same audio —
-  the stored audio and its download renditions.
+  feedback and feature vectors, in SQL and in Chroma), its download renditions once no account has a row
+  for the same audio, and the stored audio once nothing references it either.
 - A thread: its conversation row, its jobs (and their callbacks), its turns' configurations, feedback and
-  vectors, the LangGraph checkpoints, and the result files its jobs produced (as above).
-
+  vectors, the LangGraph checkpoints, the result files its jobs produced (as above), and every version
+  the thread reached (its timeline, each turn's source and result) that nothing else references.
 - The account: every row of every table that has an ``owner_id`` (found from the models, so a table added
   later is not forgotten), the user row, the Chroma vectors, every thread's checkpoints, the stored audio
-  and renditions no other account holds, and the API's cached sign-ins of the user.
+  and renditions nothing else references, and the API's cached sign-ins of the user.
+
+"References" are retention's (`memory.retention`, what `mixpilot gc` keeps): a row of any account, a
+conversation thread (its original, timeline, inputs, each turn's source and result), a reference track, the
+inputs of a job queued or running. So a file deleted while a thread still works on its audio loses its row
+only; the audio goes when the thread does (or with gc once nothing reaches it).
 
 Refused (409) while a job that uses the file, runs on the thread or belongs to the account is queued or
 running: cancel it first. Uploads the thread worked on are the user's files and stay.
@@ -27,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from app.api.deps import not_found
 from app.api.files import owned_file, remove_renditions
 from app.api.state import AppState
-from memory import db
+from memory import db, retention
 
 log = logging.getLogger("mixpilot.api.deletion")
 ACTIVE = ("queued", "running")
@@ -116,8 +121,9 @@ async def delete_thread(state: AppState, session: AsyncSession, *, owner_id: str
         delete(db.Conversation).where(db.Conversation.owner_id == owner_id, db.Conversation.id == thread_id)
     )
     await session.commit()
+    reached = await run_in_threadpool(state.service.thread_versions, thread_id)
     await run_in_threadpool(_delete_checkpoints, state.service, thread_id)
-    await _forget(state, session, vectors=vectors, audio_ids=sorted(results))
+    await _forget(state, session, vectors=vectors, audio_ids=sorted(results | reached))
 
 
 async def delete_account(state: AppState, session: AsyncSession, *, owner_id: str) -> None:
@@ -152,9 +158,11 @@ async def delete_account(state: AppState, session: AsyncSession, *, owner_id: st
     for token, (user_id, _exp) in list(state.verified.items()):
         if user_id == owner_id:
             state.verified.pop(token, None)
+    reached: set[str] = set()
     for thread_id in threads:
+        reached |= await run_in_threadpool(state.service.thread_versions, thread_id)
         await run_in_threadpool(_delete_checkpoints, state.service, thread_id)
-    await _forget(state, session, vectors=vectors, audio_ids=audio)
+    await _forget(state, session, vectors=vectors, audio_ids=sorted(set(audio) | reached))
     log.info(
         "account %s deleted: %d threads, %d files, %d vectors",
         owner_id,
@@ -193,8 +201,10 @@ async def _delete_derived(session: AsyncSession, owner_id: str, configs: Any, ve
 async def _forget(
     state: AppState, session: AsyncSession, *, vectors: list[str], audio_ids: list[str]
 ) -> None:
-    """After the commit: the Chroma vectors, and the audio (and renditions) no account holds any more."""
-    orphans = []
+    """After the commit: the Chroma vectors; the renditions of audio no account has a row for any more; and
+    that audio itself unless something else references it (retention's references: a thread, a reference
+    track, a queued or running job's inputs, whoever owns them)."""
+    unheld = []
     for audio_id in audio_ids:
         held = (
             await session.execute(
@@ -202,7 +212,12 @@ async def _forget(
             )
         ).scalar_one()
         if not held:
-            orphans.append(audio_id)
+            unheld.append(audio_id)
+    kept: set[str] = set()
+    if unheld:
+        kept = await retention.held_by_rows(session, unheld)
+        kept |= await run_in_threadpool(state.service.referenced_versions, unheld)
+    orphans = [a for a in unheld if a not in kept]
 
     def work() -> None:
         memory = getattr(state.service, "memory", None)
@@ -212,8 +227,9 @@ async def _forget(
                 index.delete(vectors)
             except Exception as exc:  # the SQL rows are gone; a later repair cannot bring them back
                 log.warning("could not delete %d vectors from the index (%s)", len(vectors), exc)
-        for audio_id in orphans:
+        for audio_id in unheld:  # served only through a file row: none is left
             remove_renditions(state, audio_id)
+        for audio_id in orphans:
             state.service.store.remove(audio_id)
 
     await run_in_threadpool(work)

@@ -120,8 +120,9 @@ async def get_file(
 )
 async def delete_file(file_id: FileIdPath, user: CurrentUser, state: StateDep, session: SessionDep) -> None:
     """Delete the file and what derives from it: ratings and learned settings of turns on it, their feature
-    vectors, its download renditions, and the stored audio once no account holds it. Results made from it
-    are files of their own (delete them, or the thread)."""
+    vectors, its download renditions, and the stored audio once nothing references it (no account's file,
+    no conversation thread, no queued or running job). Results made from it are files of their own (delete
+    them, or the thread)."""
     await deletion.delete_file(state, session, owner_id=user.id, file_id=file_id)
 
 
