@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -385,18 +385,28 @@ class Mixpilot:
                 return sorted(str(r["thread_id"] if isinstance(r, dict) else r[0]) for r in cur.fetchall())
         return sorted({str(c.config["configurable"]["thread_id"]) for c in saver.list(None)})
 
-    def referenced_versions(self) -> set[str]:
+    def referenced_versions(self, among: Collection[str] | None = None) -> set[str]:
         """The stored versions a conversation can still reach (`memory.retention`): each thread's original,
-        timeline and inputs, and the source and result of every turn (undo and an earlier version picked)."""
+        timeline and inputs, and the source and result of every turn (undo and an earlier version picked).
+
+        With `among`, only those of `among` (and the walk stops once all of them are found)."""
+        wanted = None if among is None else set(among)
         found: set[str] = set()
         for thread_id in self.thread_ids():
-            state = self.graph.get_state({"configurable": {"thread_id": thread_id}}).values
-            found.update(v for v in state.get("timeline") or [] if v)
-            found.update(str(v) for v in (state.get("inputs") or {}).values() if v)
-            if state.get("original_id"):
-                found.add(state["original_id"])
-            for turn in state.get("turns") or []:
-                found.update(turn[k] for k in ("source_id", "result_id") if turn.get(k))
+            if wanted is not None and wanted <= found:
+                break
+            found |= self.thread_versions(thread_id)
+        return found if wanted is None else found & wanted
+
+    def thread_versions(self, thread_id: str) -> set[str]:
+        """The stored versions one thread reaches (see `referenced_versions`); empty for an unknown thread."""
+        state = self.graph.get_state({"configurable": {"thread_id": thread_id}}).values
+        found: set[str] = {v for v in state.get("timeline") or [] if v}
+        found.update(str(v) for v in (state.get("inputs") or {}).values() if v)
+        if state.get("original_id"):
+            found.add(state["original_id"])
+        for turn in state.get("turns") or []:
+            found.update(turn[k] for k in ("source_id", "result_id") if turn.get(k))
         return found
 
     def last_plan(self, thread_id: str) -> dict[str, Any] | None:
