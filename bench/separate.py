@@ -21,6 +21,7 @@ import dataclasses
 import os
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,7 @@ def main() -> int:
         default=None,
         metavar="MINUTES[,MINUTES...]",
         help="instead: peak memory and RTF of the tool's Demucs path on each length of stereo 44.1 kHz noise "
-        "(a fresh process each), with an HTDemucs at the package's class defaults and random weights (cost only)",
+        "(a fresh process each), with an HTDemucs in htdemucs's published config and random weights (cost only)",
     )
     ap.add_argument("--tiny", action="store_true", help="--memory-probe with the tests' tiny HTDemucs")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -118,11 +119,21 @@ def main() -> int:
     return 0
 
 
-#: what the Demucs path must hold for the whole length, in units of the (stereo float32) input: the
-#: normalised copy it feeds Demucs (1), Demucs's 4-stem output, of which vocals/drums/bass are returned (4),
-#: its overlap-add weight sum (1/2: one float per frame), the residual "other" returned (1); `res` below
-#: keeps the stems alive, so the peak is read with all of them held
-FULL_LENGTH_BUFFERS = 6.5
+#: what the Demucs path holds for the whole length at its peak (inside `apply_model`), in units of the
+#: (stereo float32) input: the normalised copy it feeds Demucs (1), the model's 4-stem output (4; vocals,
+#: drums and bass are returned as views of it) and the overlap-add weight sum (1/2: one float per frame).
+#: The residual "other" (1) is made after the copy and the weights are freed.
+FULL_LENGTH_BUFFERS = 5.5
+#: htdemucs (signature 955717e8) as demucs's training grid builds it (conf/config.yaml's htdemucs section,
+#: grids/mmi.py: dconv_mode 3, bottom_channels 512, 5 transformer layers, segment 10 * 0.88 - 1 = 7.8 s):
+#: 41.98 M parameters, 80.1 MiB in half precision as published
+HTDEMUCS_KWARGS: dict = dict(
+    sources=["drums", "bass", "other", "vocals"],
+    dconv_mode=3,
+    bottom_channels=512,
+    t_layers=5,
+    segment=Fraction(39, 5),
+)
 
 
 def memory_probe(spec_arg: str, device: str, tiny: bool, threads: int | None = None) -> int:
@@ -135,7 +146,7 @@ def memory_probe(spec_arg: str, device: str, tiny: bool, threads: int | None = N
     import subprocess
 
     lengths = [float(m) for m in spec_arg.split(",") if m.strip()]
-    model = "tiny HTDemucs (tests/modelmirror.py)" if tiny else "HTDemucs at the package's class defaults"
+    model = "tiny HTDemucs (tests/modelmirror.py)" if tiny else "HTDemucs in htdemucs's published config"
     print(f"separate (Demucs path), {model}, random weights, stereo 44.1 kHz noise, device {device}")
     print(
         f"  {'minutes':>7s} {'segments':>8s} {'peak RSS':>9s} {'before':>7s} {'input':>6s} {'buffers':>8s} "
@@ -181,7 +192,7 @@ def probe_one(minutes: float, device: str, tiny: bool) -> int:
 
             net = tiny_htdemucs()
         else:
-            kwargs = {"sources": ["drums", "bass", "other", "vocals"]}
+            kwargs = HTDEMUCS_KWARGS
             torch.manual_seed(0)
             net = HTDemucs(**kwargs)
         pkg = {"klass": HTDemucs, "args": (), "kwargs": kwargs, "state": net.state_dict()}
