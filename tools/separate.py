@@ -4,7 +4,9 @@ Two engines:
 
 - **Demucs** (``demucs`` package, the ``separation`` extra) when its weights are on this
   machine, as ``models/weights.py`` resolves them (``mixpilot models pull htdemucs`` installs
-  them; model ``htdemucs`` unless the settings name another). Nothing is downloaded here.
+  them; model ``htdemucs`` unless the settings name another). Nothing is downloaded here. It runs
+  in overlapping segments of the model's length (memory stays bounded on a long song) and reports
+  progress through ``ctx.progress`` after each segment.
 - **DSP fallback** otherwise, and says so in the report and warnings. It is far weaker
   than Demucs (a few dB of vocal SI-SDR over leaving the mix alone, see
   ``bench/neural.py``): on the mono magnitude STFT, REPET-SIM (each frame's background is
