@@ -56,6 +56,16 @@ ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench password 123"
 
 
+def rate_limits_off() -> dict[str, str]:
+    """Environment turning every per-user rate limit off (0): the bench measures the service, not 429s.
+    Found from the settings (each ``rate_limit_*`` field), so a limit added later is off here too."""
+    from app.settings import Settings
+
+    return {
+        f"MIXPILOT_{name.upper()}": "0" for name in Settings.model_fields if name.startswith("rate_limit_")
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -171,6 +181,7 @@ async def run(args: argparse.Namespace) -> None:
         MIXPILOT_JWT_SECRET="bench-" + "k" * 40 + os.urandom(8).hex(),
         MIXPILOT_JOB_THREADS=str(args.threads),
         MIXPILOT_LOGIN_MAX_FAILURES="1000",
+        **rate_limits_off(),
     )
     if args.runner:
         env["MIXPILOT_JOB_RUNNER"] = args.runner

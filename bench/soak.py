@@ -63,6 +63,16 @@ REQUESTS = [
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 
+def rate_limits_off() -> dict[str, str]:
+    """Environment turning every per-user rate limit off (0): the soak measures the service, not 429s
+    (each ``rate_limit_*`` setting, so a limit added later is off here too)."""
+    from app.settings import Settings
+
+    return {
+        f"MIXPILOT_{name.upper()}": "0" for name in Settings.model_fields if name.startswith("rate_limit_")
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -288,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         MIXPILOT_JWT_SECRET="soak-" + uuid.uuid4().hex + uuid.uuid4().hex,
         MIXPILOT_JOB_HEARTBEAT_S="2",
         MIXPILOT_JOB_STALE_S="15",
+        **rate_limits_off(),
     )
     logs = data / "logs"
     logs.mkdir()
