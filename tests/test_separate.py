@@ -247,6 +247,36 @@ def test_demucs_progress_reaches_the_job_and_the_cli(tiny_demucs):
     assert len(shown) == len(seg) and all(b > a for a, b in zip(shown, shown[1:]))
 
 
+def test_demucs_bag_matches_demucs_own_bag_result():
+    """A bag's models are run one by one and accumulated in place (less memory than `apply_model` on the
+    bag); the stems are the ones demucs itself gives for the bag, weights per stem included."""
+    pytest.importorskip("demucs")
+    import torch
+    from demucs.apply import BagOfModels, apply_model
+    from demucs.htdemucs import HTDemucs
+
+    from tests.modelmirror import TINY_HTDEMUCS_KWARGS, tiny_htdemucs
+    from tools.separate import demucs_chunks, separate_demucs
+
+    torch.manual_seed(1)
+    bag = BagOfModels(
+        [tiny_htdemucs(), HTDemucs(**TINY_HTDEMUCS_KWARGS)], [[1.0, 0.5, 0.0, 2.0], [0.5, 1.0, 1.0, 1.0]]
+    ).eval()
+    x = (0.1 * np.random.default_rng(0).standard_normal((2, 3 * 44100))).astype(np.float32)
+    seen: list[float] = []
+    ours = separate_demucs(x, 44100, bag, progress=lambda f, m: seen.append(f))
+    wav = torch.from_numpy(x.copy())
+    mean, std = wav.mean(0).mean(), wav.mean(0).std()
+    with torch.inference_mode():
+        theirs = (
+            apply_model(bag, ((wav - mean) / std)[None], shifts=0, split=True, overlap=0.25)[0] * std + mean
+        )
+    for i, name in enumerate(bag.sources):
+        np.testing.assert_allclose(ours[name], theirs[i].numpy(), atol=1e-6)
+    assert len(seen) == demucs_chunks(bag, x.shape[1]) == 2 * demucs_chunks(bag.models[0], x.shape[1])
+    assert seen[-1] == 1.0
+
+
 # ---------------------------------------------------------------------------- real music
 
 
