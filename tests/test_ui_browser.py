@@ -337,9 +337,10 @@ def _rated_versions(data_dir: Path, comment: str) -> list[str]:
 
 
 def _href_id(page, player: str) -> str:
-    """The version id a player plays (its preview is <version id>.wav)."""
+    """The version id a player plays (its file is <version id>.wav, or <version id>_<gain>dB.wav when it is
+    attenuated to match loudness)."""
     href = page.locator(f"#mp-{player} a[data-testid=download-link]").get_attribute("href") or ""
-    return href.rsplit("/", 1)[-1].split("?")[0].removesuffix(".wav")
+    return href.rsplit("/", 1)[-1].split("?")[0].removesuffix(".wav").split("_")[0]
 
 
 def _send_and_wait(page, text: str, version_name: str | None = None) -> None:
@@ -505,3 +506,53 @@ def test_new_conversation_clears_every_panel(page):
     page.wait_for_selector("#mp-song input[type=file]", state="attached")
     time.sleep(2)
     assert "brighter" not in _chat_text(page)
+
+
+def test_preview_plays_first_then_the_result_loudness_matched_with_a_toggle(page, tmp_path):
+    """A 40 s song: the Preview player (the plan on the loudest 15 s) appears before the After player; the
+    players are loudness-matched by default and say by how much; the toggle plays them as rendered."""
+    import numpy as np
+    import soundfile as sf
+
+    x, sr = sf.read(CLIP, dtype="float32", always_2d=True)
+    song = tmp_path / "song_40s.wav"
+    sf.write(song, np.tile(x, (4, 1)), sr, subtype="PCM_16")  # 40 s: long enough for a preview first
+    _upload(page, song)
+    page.wait_for_function("document.querySelector('#mp-chat').innerText.includes('Got ')", timeout=60_000)
+    page.locator("#mp-msg textarea").fill("master it for spotify")
+    page.locator("#mp-send").click()
+    page.locator("#mp-stop").wait_for(state="visible", timeout=10_000)
+    page.wait_for_function(
+        "() => { const p = document.querySelector('#mp-preview a[data-testid=download-link]');"
+        " const a = document.querySelector('#mp-after a[data-testid=download-link]');"
+        " if (a && !p) throw new Error('the result came before the preview'); return !!p; }",
+        timeout=90_000,
+    )
+    assert "loudest 15 s" in page.locator("#mp-preview-note").inner_text()
+    page.locator("#mp-after a[data-testid=download-link]").wait_for(timeout=120_000)
+    page.wait_for_function("!document.querySelector('#mp-send').disabled", timeout=30_000)
+    page.wait_for_function(
+        "document.querySelector('#mp-match-note').innerText.includes('quieter to match loudness')",
+        timeout=30_000,
+    )
+
+    def links() -> list[str]:
+        return [
+            page.locator(f"#mp-{p} a[data-testid=download-link]").get_attribute("href") or ""
+            for p in ("before", "after")
+        ]
+
+    louder = "Before" if page.locator("#mp-match-note").inner_text().startswith("Before") else "After"
+    # the louder of the two is played attenuated (<version>_<gain>dB.wav), the other as rendered
+    assert ["dB.wav" in h for h in links()] == [louder == "Before", louder == "After"]
+    page.locator("#mp-match input[type=checkbox]").uncheck()
+    page.wait_for_function(
+        "document.querySelector('#mp-match-note').innerText.includes('Loudness matching is off')",
+        timeout=30_000,
+    )
+    page.wait_for_function(
+        "() => ['before', 'after'].every(p => !document.querySelector("
+        "`#mp-${p} a[data-testid=download-link]`).getAttribute('href').includes('dB.wav'))",
+        timeout=30_000,
+    )
+    assert page.locator("#mp-stop").is_hidden()
