@@ -55,6 +55,33 @@ def test_the_allow_list(tmp_path):
         assert "access-control-allow-origin" not in r.headers
 
 
+def test_a_500_carries_the_cors_headers(tmp_path):
+    """An unexpected error is answered by Starlette's outermost layer (ServerErrorMiddleware): a browser app
+    must still be able to read that answer (its problem body and request id), so CORS wraps even that."""
+    app = create_app(make_settings(tmp_path, cors_origins=[APP]))
+
+    @app.get("/api/v1/boom", include_in_schema=False)
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as api:
+        r = api.get("/api/v1/boom", headers={"Origin": APP})
+        assert r.status_code == 500 and r.headers["content-type"] == "application/problem+json"
+        assert r.json()["code"] == "internal_error" and "a bug" not in r.text
+        assert r.headers["access-control-allow-origin"] == APP
+        assert "x-request-id" in r.headers["access-control-expose-headers"].lower()
+        assert r.json()["request_id"] == r.headers["x-request-id"]
+        r = api.get("/api/v1/boom", headers={"Origin": "https://evil.example"})
+        assert r.status_code == 500 and "access-control-allow-origin" not in r.headers
+        # a preflight is still answered before anything else
+        assert (
+            api.options(
+                "/api/v1/boom", headers=PREFLIGHT | {"Access-Control-Request-Method": "GET"}
+            ).status_code
+            == 200
+        )
+
+
 @pytest.mark.parametrize(
     "bad", ["https://app.example.com/", "app.example.com", "https://a.example/x", "ftp://a"]
 )

@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
+from starlette.types import ASGIApp
 
 from app.settings import Settings
 
@@ -39,6 +40,24 @@ Every error is `application/problem+json` (RFC 9457) with a stable `code` and th
 also in the `X-Request-ID` header; every `/api/v1` response carries `RateLimit-*` headers (429 with
 `Retry-After` over the limit).
 """
+
+
+class MixpilotAPI(FastAPI):
+    """FastAPI with CORS (when ``cors_options`` is set) outside everything, Starlette's own error layer too.
+
+    Starlette answers an unexpected error (the 500 problem of `problems.install`) from its outermost
+    middleware, ServerErrorMiddleware, past every middleware `add_middleware` adds: CORS added that way
+    never sees those answers, and a browser app cannot read them. Here CORS wraps the whole stack."""
+
+    cors_options: dict[str, Any] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if not self.cors_options:
+            return stack
+        from starlette.middleware.cors import CORSMiddleware
+
+        return CORSMiddleware(stack, **self.cors_options)
 
 
 def build_router() -> APIRouter:
@@ -200,7 +219,7 @@ def create_app(
                 svc.close()
 
     production = settings.environment == "production"
-    app = FastAPI(
+    app = MixpilotAPI(
         title="mixpilot API",
         version=_version(),
         description=DESCRIPTION,
@@ -229,12 +248,10 @@ def create_app(
         offline_docs(app)
     app.add_middleware(BodyLimit, upload_limit=settings.max_upload_bytes, upload_path=f"{API_PREFIX}/files")
     problems.install(app)  # after BodyLimit: its early 413 becomes a problem too
-    if settings.cors_origins:  # outermost: every answer, errors included, carries the CORS headers
-        from starlette.middleware.cors import CORSMiddleware
-
+    if settings.cors_origins:  # outermost: every answer, 500s included, carries the CORS headers
         from app.api.security import cors_options
 
-        app.add_middleware(CORSMiddleware, **cors_options(settings))
+        app.cors_options = cors_options(settings)
     problems.document(app, api_prefix=API_PREFIX, rate_limit_headers=RATE_LIMIT_HEADERS)
     return app
 
