@@ -627,35 +627,44 @@ def _gain_k_power_kernel(
     sos: np.ndarray,
     chunk: int,
     y: np.ndarray,
-    g: np.ndarray,
     power: np.ndarray,
 ) -> None:  # pragma: no cover - compiled by numba (`_jit`); its results are tested against numpy's
     """One channel: ``y = x · gain · scale`` with the per-sample gain of `_apply_block_gain` (the same
     float32 operations, so the same values) and, in the same pass, the power of ``K(y)`` per chunk, K a
-    2-section direct-form-II-transposed filter in float32 (what scipy's ``sosfilt`` computes)."""
+    2-section direct-form-II-transposed filter in float32 (what scipy's ``sosfilt`` computes). No
+    full-length buffer besides ``y``: the gain is made sample by sample."""
     n = x.shape[0]
     nb = gm.shape[0]
     s0 = block // 2
     head = min(s0, n)
-    for i in range(head):
-        g[i] = gm[0] * scale
-    for b in range(nb - 1):
-        base = s0 + b * block
-        if base >= n:
-            break
-        d = gm[b + 1] - gm[b]
-        for j in range(min(block, n - base)):
-            g[base + j] = (d * f[j] + gm[b]) * scale
-    for i in range(max(head, min(s0 + block * (nb - 1), n)), n):
-        g[i] = gm[nb - 1] * scale
+    ramp_end = max(head, min(s0 + block * (nb - 1), n))  # the ramps between block centres end here
     b00, b01, b02, a01, a02 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
     b10, b11, b12, a11, a12 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
     z00 = z01 = z10 = z11 = sos[0, 0] - sos[0, 0]  # float32 zeros
-    for k in range(power.shape[0]):
-        acc = 0.0
-        for i in range(k * chunk, (k + 1) * chunk):
-            v = x[i] * g[i]
-            y[i] = v
+    first, last = gm[0] * scale, gm[nb - 1] * scale
+    b = 0
+    j = 0
+    d = gm[1] - gm[0] if nb > 1 else gm[0] - gm[0]
+    chunks = power.shape[0]
+    k = 0
+    count = 0
+    acc = 0.0
+    for i in range(n):
+        if i < head:
+            g = first
+        elif i < ramp_end:
+            g = (d * f[j] + gm[b]) * scale
+            j += 1
+            if j == block:
+                j = 0
+                b += 1
+                if b + 1 < nb:
+                    d = gm[b + 1] - gm[b]
+        else:
+            g = last
+        v = x[i] * g
+        y[i] = v
+        if k < chunks:
             o = b00 * v + z00
             z00 = b01 * v - a01 * o + z01
             z01 = b02 * v - a02 * o
@@ -663,9 +672,12 @@ def _gain_k_power_kernel(
             z10 = b11 * o - a11 * o2 + z11
             z11 = b12 * o - a12 * o2
             acc += float(o2 * o2)
-        power[k] = acc
-    for i in range(power.shape[0] * chunk, n):
-        y[i] = x[i] * g[i]
+            count += 1
+            if count == chunk:
+                power[k] = acc
+                k += 1
+                count = 0
+                acc = 0.0
 
 
 def _k_power_peak_kernel(
@@ -747,11 +759,9 @@ def apply_block_gain_k_power(
     sos32 = np.ascontiguousarray(sos, dtype=np.float32)
     y = np.empty((c, n), np.float32)
     power = np.empty((c, n // chunk), np.float64)
-    g = np.empty(n, np.float32)
 
     def channel(ch: int) -> None:
-        gbuf = g if ch == 0 else np.empty(n, np.float32)
-        kernel(x[ch], gm, f, block, np.float32(scale), sos32, chunk, y[ch], gbuf, power[ch])
+        kernel(x[ch], gm, f, block, np.float32(scale), sos32, chunk, y[ch], power[ch])
 
     if c > 1 and n >= 1 << 20:  # the kernel runs without the GIL: a channel per thread
         from concurrent.futures import ThreadPoolExecutor
