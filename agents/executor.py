@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.progress import step_spans
 from tools.audio import Audio
 from tools.loudness import sample_peak_dbfs
 from tools.metrics import rms_dbfs, si_sdr_channels
@@ -143,6 +144,7 @@ class Executor:
         current = audio
         stems: dict[str, Audio] = {}
         n = len(steps)
+        spans = step_spans([str(getattr(s, "tool", "")) for s in steps])  # each step's share of the bar
         has_master_later = [
             any(getattr(s, "tool", None) == "master" for s in steps[i + 1 :]) for i in range(n)
         ]
@@ -151,10 +153,26 @@ class Executor:
             tool, params = step.tool, dict(step.params or {})
             target = getattr(step, "target", "mix") or "mix"
             reason = getattr(step, "reason", "") or ""
-            emit({"event": "step_started", "index": i, "total": n, "tool": tool, "target": target})
+            span = spans[i]
+            emit(
+                {
+                    "event": "step_started",
+                    "index": i,
+                    "total": n,
+                    "tool": tool,
+                    "target": target,
+                    "span": span,
+                }
+            )
             outcome = StepOutcome(tool, params, target, reason, "applied")
 
-            def progress(fraction: float, message: str = "", _i: int = i, _tool: str = tool) -> None:
+            def progress(
+                fraction: float,
+                message: str = "",
+                _i: int = i,
+                _tool: str = tool,
+                _span: tuple[float, float] = span,
+            ) -> None:
                 emit(
                     {
                         "event": "step_progress",
@@ -163,6 +181,7 @@ class Executor:
                         "tool": _tool,
                         "fraction": fraction,
                         "message": message,
+                        "span": _span,
                     }
                 )
 
@@ -186,7 +205,14 @@ class Executor:
                     outcome.warnings = list(separation.warnings)
                     outcomes.append(outcome)
                     emit(
-                        {"event": "step_finished", "index": i, "total": n, "tool": tool, "status": "applied"}
+                        {
+                            "event": "step_finished",
+                            "index": i,
+                            "total": n,
+                            "tool": tool,
+                            "status": "applied",
+                            "span": span,
+                        }
                     )
                     continue
                 if on_stem:
@@ -238,6 +264,7 @@ class Executor:
                     "tool": tool,
                     "status": outcome.status,
                     "why": outcome.why,
+                    "span": span,
                 }
             )
 

@@ -32,6 +32,7 @@ SHOWN_PARAMS = (
     "time_ms",
     "style",
     "target",
+    "mode",
 )
 
 
@@ -59,7 +60,12 @@ PHRASES: dict[str, Any] = {
     "amount": lambda v: f"amount {v * 100:.0f} %",
     "intensity": lambda v: f"intensity {v * 100:.0f} %",
     "ratio": lambda v: f"{v:g}:1",
+    "mode": lambda v: "loud mode: soft clipping before the limiter" if v == "loud" else f"{v} mode",
 }
+
+
+#: params whose value is a word, phrased as such
+TEXT_PARAMS = ("platform", "mode")
 
 
 def _fmt_params(tool: str, params: dict[str, Any]) -> str:
@@ -68,7 +74,7 @@ def _fmt_params(tool: str, params: dict[str, Any]) -> str:
         if k in params and params[k] not in (None, 0, 0.0, "") or (k in ("target_lufs",) and k in params):
             v = params[k]
             phrase = PHRASES.get(k)
-            if phrase is not None and isinstance(v, (int, float)) == (k != "platform"):
+            if phrase is not None and isinstance(v, (int, float)) == (k not in TEXT_PARAMS):
                 try:
                     bits.append(phrase(v))
                     continue

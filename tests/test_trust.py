@@ -138,3 +138,53 @@ def test_memory_does_not_tilt_the_tone_against_the_ask() -> None:
     plain = make_plan("eq it", recommendation=rec, use_embedder=False, allow_unavailable=True)
     assert plain.step("eq").params["bright_db"] == 1.8
     assert any("from memory (your ratings): brighter by 1.8 dB" in n for n in plain.notes), plain.notes
+
+
+@pytest.mark.parametrize(
+    ("request_", "target", "loud"),
+    [
+        ("master in a pop style", -14.0, False),
+        ("clean and master this in a pop style", -14.0, False),
+        ("death metal master", -14.0, False),
+        ("jazz mastering", -16.0, False),  # a quieter genre keeps its own figure: nothing turns it up
+        ("loud pop master", (-11.0, -8.0), True),
+        ("competitive hip hop master", (-11.0, -8.0), True),
+        ("EDM master for the club", -9.0, True),
+        ("rock master for CD", -9.0, True),
+        ("a pop master at -9 LUFS", -9.0, True),
+        ("master it for Spotify", -14.0, False),
+    ],
+)
+def test_a_genre_word_alone_masters_for_streaming_and_loud_words_choose_the_louder_figure(
+    request_: str, target: float | tuple[float, float], loud: bool
+) -> None:
+    """Issue 20: a genre shapes tone and dynamics; loudness follows the release. A loud target runs master's
+    loud mode (issue 16), and the plan says what streaming services do with a louder master."""
+    from agents.planner import make_plan
+
+    plan = make_plan(request_, use_embedder=False, allow_unavailable=True)
+    params = plan.step("master").params
+    if isinstance(target, tuple):
+        assert target[0] <= params["target_lufs"] <= target[1], params
+    else:
+        assert params["target_lufs"] == target, params
+    assert (params.get("mode") == "loud") is loud, params
+    if params["target_lufs"] > -13.5:
+        assert any("turn a" in n and "master down" in n for n in plan.notes), plan.notes
+    if "style" in request_:
+        assert any("streaming services turn them down" in n for n in plan.notes), plan.notes
+
+
+def test_loud_mode_follows_the_target_through_follow_ups() -> None:
+    from agents.planner import make_plan
+
+    loud = make_plan("master it loud", use_embedder=False, allow_unavailable=True)
+    assert loud.step("master").params["mode"] == "loud"
+    quieter = make_plan("quieter", previous=loud, use_embedder=False, allow_unavailable=True)
+    assert (
+        quieter.step("master").params["target_lufs"] < -11.0 and "mode" not in quieter.step("master").params
+    )
+    spotify = make_plan("master it for spotify", use_embedder=False, allow_unavailable=True)
+    louder = make_plan("much louder", previous=spotify, use_embedder=False, allow_unavailable=True)
+    assert louder.step("master").params["target_lufs"] >= -11.0
+    assert louder.step("master").params["mode"] == "loud"

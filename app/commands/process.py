@@ -54,16 +54,22 @@ def metrics_rows(before: dict, after: dict) -> list[tuple[str, str]]:
 
 
 def progress_printer(progress):
+    """A service `on_event` that drives the CLI bar with the turn's overall fraction
+    (`agents.progress.overall`: stages and steps weighted by what they cost)."""
+    from agents.progress import overall
+
+    state = {"at": 0.0}
+
     def on_event(e: dict) -> None:
-        if e.get("event") == "step_started":
-            progress(e["index"] / max(e["total"], 1), f"{e['tool']} ({e['index'] + 1}/{e['total']})")
-        elif e.get("event") == "step_progress":
-            progress(
-                (e["index"] + e.get("fraction", 0)) / max(e["total"], 1),
-                f"{e['tool']} ({e['index'] + 1}/{e['total']}) {e.get('message', '')}".strip(),
-            )
-        elif e.get("event") == "stage":
-            progress(0.0 if e["stage"] != "evaluate" else 0.99, e["stage"])
+        kind = e.get("event")
+        if kind not in ("stage", "step_started", "step_progress", "step_finished"):
+            return
+        state["at"] = overall(e, state["at"])
+        if kind == "stage":
+            what = str(e["stage"])
+        else:
+            what = f"{e['tool']} ({e['index'] + 1}/{e['total']}) {e.get('message') or ''}".strip()
+        progress(state["at"], what)
 
     return on_event
 

@@ -21,16 +21,13 @@ import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from agents.progress import overall
 from app.jobs.bus import EventBus, jsonable
 from app.jobs.store import JobStore
 from memory import db
 
 log = logging.getLogger("mixpilot.jobs.executor")
 T = TypeVar("T")
-
-#: progress (0..1) at the start of each stage; execute spans EXEC_SPAN
-STAGE_PROGRESS = {"analyze": 0.02, "recall": 0.08, "plan": 0.1, "execute": 0.15, "evaluate": 0.9}
-EXEC_SPAN = (0.15, 0.9)
 
 
 class JobCancelled(Exception):
@@ -42,20 +39,8 @@ class JobHandedBack(JobCancelled):
 
 
 def progress_of(event: dict[str, Any], current: float) -> float:
-    """Map a service progress event to an overall fraction (never decreasing)."""
-    kind = event.get("event")
-    value = current
-    if kind == "stage":
-        value = STAGE_PROGRESS.get(str(event.get("stage")), current)
-    elif kind in ("step_started", "step_progress", "step_finished"):
-        total = max(1, int(event.get("total") or 1))
-        index = int(event.get("index") or 0)
-        frac = {"step_started": 0.0, "step_finished": 1.0}.get(kind, float(event.get("fraction") or 0.0))
-        lo, hi = EXEC_SPAN
-        value = lo + (hi - lo) * (index + min(max(frac, 0.0), 1.0)) / total
-    elif kind == "done":
-        value = 0.98
-    return round(max(current, min(value, 1.0)), 4)
+    """Map a service progress event to an overall fraction (never decreasing): `agents.progress.overall`."""
+    return overall(event, current)
 
 
 def describe(event: dict[str, Any]) -> str | None:
