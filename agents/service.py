@@ -321,7 +321,8 @@ class Mixpilot:
         start = min(start, audio.frames - length)
         excerpt = audio.with_samples(audio.samples[:, start : start + length])
         planned = self.turn(request, audio_id=audio_id, plan_only=True, user_id=user_id)
-        analysis = self.analysis(audio_id)
+        # the plan-only turn measured the whole file already (its analysis, as the planner saw it)
+        analysis = dict(planned.metrics_before or {}) or self.analysis(audio_id)
         whole, part = analysis.get("integrated_lufs"), integrated_lufs(excerpt)
         offset = part - whole if isinstance(whole, (int, float)) and math.isfinite(part) else 0.0
         steps = []
