@@ -194,3 +194,35 @@ def test_api_download_redirects_to_a_presigned_url_of_the_same_bytes(s3_server, 
     names = {o["Key"].split("/")[1] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]}
     assert names == {"audio", "renditions"}
     assert not (tmp_path / "data" / "audio").exists() or not any((tmp_path / "data" / "audio").rglob("*.*"))
+
+
+def test_ready_checks_the_bucket(s3_server, bucket, tmp_path):  # noqa: F811
+    """/ready says the object store answers, and is a 503 naming the bucket when it does not."""
+    from fastapi.testclient import TestClient
+
+    from app.api.main import create_app
+    from tests.apiclient import make_settings
+
+    def settings(name: str, data: str):
+        return make_settings(
+            tmp_path / data,
+            job_runner="thread",
+            storage_url=f"s3://{name}/api",
+            storage_endpoint_url=s3_server.endpoint,
+            storage_access_key_id=ACCESS_KEY,
+            storage_secret_access_key=SECRET_KEY,
+            storage_allow_http=True,
+        )
+
+    with TestClient(create_app(settings(bucket, "ok"))) as api:
+        r = api.get("/ready")
+        assert r.status_code == 200, r.text
+        assert "S3AudioStore reachable" in r.json()["checks"]["storage"]["detail"]
+        client = s3_server.client()  # the bucket goes away under a running service
+        for obj in client.list_objects_v2(Bucket=bucket).get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=obj["Key"])
+        client.delete_bucket(Bucket=bucket)
+        r = api.get("/ready")
+        assert r.status_code == 503
+        storage = r.json()["checks"]["storage"]
+        assert not storage["ok"] and f"bucket '{bucket}' does not exist" in storage["detail"]

@@ -50,6 +50,11 @@ async def readiness(state: AppState) -> dict[str, dict[str, Any]]:
         probe = root / f".ready-{uuid.uuid4().hex}"
         await run_in_threadpool(probe.write_bytes, b"ok")
         probe.unlink()
+        store = getattr(state.service, "store", None)
+        check = getattr(store, "check", None)  # object storage: the bucket answers with these credentials
+        if callable(check):
+            await run_in_threadpool(check)
+            return f"data dir writable; {type(store).__name__} reachable"
         return "writable"
 
     async def models() -> str:
