@@ -252,3 +252,32 @@ def test_generated_client_runs_the_whole_flow(live, client_pkg):
     assert revoke_api_key.sync_detailed(created.id, client=auth).status_code == 204
     assert list_files.sync_detailed(client=by_key).status_code == 401
     assert list_files.sync_detailed(client=server).status_code == 401
+
+    # webhooks: registered, paged like every list (`next_cursor`, `total`), their (empty) delivery log, removed
+    from mixpilot_client.api.webhooks import (
+        create_webhook,
+        delete_webhook,
+        list_webhook_deliveries,
+        list_webhooks,
+    )
+    from mixpilot_client.models import WebhookIn
+
+    hooks = [
+        create_webhook.sync(client=auth, body=WebhookIn(url=f"http://127.0.0.1:9/h{i}")) for i in range(2)
+    ]
+    assert all(h.secret.startswith("whsec_") for h in hooks), hooks
+    seen: list[str] = []
+    cursor = UNSET
+    for _ in range(5):
+        listed = list_webhooks.sync(client=auth, limit=1, cursor=cursor)
+        assert listed.total == 2 and len(listed.items) == 1, listed
+        seen += [w.id for w in listed.items]
+        if not listed.next_cursor:
+            break
+        cursor = listed.next_cursor
+    assert sorted(seen) == sorted(h.id for h in hooks)
+    log = list_webhook_deliveries.sync(hooks[0].id, client=auth, limit=1)
+    assert log.total == 0 and log.items == [] and not log.next_cursor, log
+    for h in hooks:
+        assert delete_webhook.sync_detailed(h.id, client=auth).status_code == 204
+    assert list_webhooks.sync(client=auth).total == 0

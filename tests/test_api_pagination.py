@@ -1,4 +1,4 @@
-"""Lists (/files, /jobs, /threads, /keys): keyset pages with an opaque cursor and a total, validated filters,
+"""Lists (/files, /jobs, /threads, /keys; /webhooks in test_api_webhooks): keyset pages with an opaque cursor and a total, validated filters,
 unknown query parameters refused, timestamps with their zone; on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ def test_filters_are_real_or_refused(api):
     assert api.get("/api/v1/jobs", params={"status": "done"}, headers=h).status_code == 422
     assert api.get("/api/v1/jobs", params={"thread_id": "nope"}, headers=h).status_code == 422
 
-    for path in ("/api/v1/files", "/api/v1/jobs", "/api/v1/threads", "/api/v1/keys"):
+    for path in ("/api/v1/files", "/api/v1/jobs", "/api/v1/threads", "/api/v1/keys", "/api/v1/webhooks"):
         r = api.get(path, params={"offset": 10, "sort": "name"}, headers=h)
         assert r.status_code == 400, (path, r.text)
         assert "'offset'" in r.text and "'sort'" in r.text and "limit" in r.text, r.text

@@ -242,3 +242,85 @@ def test_account_webhooks_belong_to_their_owner_and_can_be_deleted(api):
         )
     r = api.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/4"}, headers=h)
     assert r.status_code == 409 and r.json()["code"] == "too_many_webhooks" and r.json()["limit"] == 3
+
+
+def _walk(api, h, path: str, limit: int) -> tuple[list[dict], list[int]]:
+    """Every page of a list, following `next_cursor`: (items, the total each page gave)."""
+    items, totals, cursor = [], [], None
+    for _ in range(20):
+        r = api.get(path, params={"limit": limit} | ({"cursor": cursor} if cursor else {}), headers=h)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert set(page) == {"items", "next_cursor", "total"} and len(page["items"]) <= limit
+        items += page["items"]
+        totals.append(page["total"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items, totals
+    raise AssertionError("next_cursor never ended")
+
+
+def test_webhook_lists_page_like_every_list(api):
+    """/webhooks and /webhooks/{id}/deliveries: keyset pages (newest first, ties broken by id), the total,
+    validated limit and cursor, unknown query parameters refused, a cursor good for one webhook only."""
+    from datetime import UTC, datetime, timedelta
+
+    from memory import db
+
+    h, other = register(api), register(api)
+    me = api.get("/api/v1/auth/me", headers=h).json()["id"]
+    hooks = [
+        api.post("/api/v1/webhooks", json={"url": f"http://127.0.0.1:9/p{i}"}, headers=h).json()["id"]
+        for i in range(3)
+    ]
+    api.post("/api/v1/webhooks", json={"url": "http://127.0.0.1:9/theirs"}, headers=other)
+    t0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    state = api.app.state.mp
+
+    async def seed() -> None:
+        """5 delivered events on the first webhook (two pairs at the same instant), 1 on the second; the
+        webhooks themselves at set times (the last two at the same instant)."""
+        async with state.sessions() as s:
+            for i, hook_id in enumerate(hooks):
+                (await s.get(db.WebhookEndpoint, hook_id)).created_at = t0 + timedelta(minutes=min(i, 1))
+            for i in range(6):
+                job = await db.create_job(s, owner_id=me, request=f"r{i}")
+                job.status = "succeeded"
+                s.add(
+                    db.WebhookDelivery(
+                        endpoint_id=hooks[0] if i < 5 else hooks[1],
+                        owner_id=me,
+                        job_id=job.id,
+                        event="job.succeeded",
+                        state="delivered",
+                        created_at=t0 + timedelta(minutes=i // 2),
+                    )
+                )
+            await s.commit()
+
+    api.portal.call(seed)
+
+    def newest_first(items: list[dict]) -> bool:
+        keys = [(datetime.fromisoformat(i["created_at"]), i["id"]) for i in items]
+        return keys == sorted(keys, reverse=True)
+
+    listed, totals = _walk(api, h, "/api/v1/webhooks", 2)
+    assert sorted(w["id"] for w in listed) == sorted(hooks) and totals == [3, 3] and newest_first(listed)
+    path = f"/api/v1/webhooks/{hooks[0]}/deliveries"
+    log, totals = _walk(api, h, path, 2)
+    assert len({d["id"] for d in log}) == 5 and totals == [5, 5, 5] and newest_first(log)
+    one, totals = _walk(api, h, f"/api/v1/webhooks/{hooks[1]}/deliveries", 1)
+    assert len(one) == 1 and totals == [1] and not {d["id"] for d in one} & {d["id"] for d in log}
+
+    # query checking, as on /files, /jobs, /threads
+    for p in ("/api/v1/webhooks", path):
+        r = api.get(p, params={"offset": 2}, headers=h)
+        assert r.status_code == 400 and "'offset'" in r.text and "limit" in r.text, r.text
+        for bad in (0, 201, "x"):
+            assert api.get(p, params={"limit": bad}, headers=h).status_code == 422
+        r = api.get(p, params={"cursor": "AAAA"}, headers=h)
+        assert r.status_code == 400 and "next_cursor" in r.text, r.text
+    cursor = api.get(path, params={"limit": 2}, headers=h).json()["next_cursor"]
+    r = api.get(f"/api/v1/webhooks/{hooks[1]}/deliveries", params={"cursor": cursor}, headers=h)
+    assert r.status_code == 400 and "filters" in r.text, r.text  # another webhook's cursor
+    assert api.get(path, headers=other).status_code == 404
