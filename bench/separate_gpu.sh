@@ -24,7 +24,7 @@ import time
 from fractions import Fraction
 
 import torch
-from demucs.apply import BagOfModels, apply_model
+from demucs.apply import apply_model
 from demucs.htdemucs import HTDemucs
 
 minutes, cpu_seconds = float(sys.argv[1]), float(sys.argv[2])
@@ -95,7 +95,7 @@ def separate(model, x: torch.Tensor, device: str) -> tuple[torch.Tensor, int, fl
 torch.manual_seed(0)
 # htdemucs.yaml names a bag of one model; tools/separate.py runs a bag's models one by one through
 # apply_model (accumulating in place), so for one model it is apply_model on the model itself
-model = BagOfModels([HTDemucs(**HTDEMUCS_KWARGS)]).models[0].eval()
+model = HTDemucs(**HTDEMUCS_KWARGS).eval()
 n_params = sum(p.numel() for p in model.parameters())
 gpu = torch.cuda.get_device_name(0)
 print(f"HTDemucs, htdemucs's published config, random weights: {n_params / 1e6:.2f} M parameters")
