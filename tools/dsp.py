@@ -702,15 +702,20 @@ def _k_power_peak_kernel(
             acc += float(o2 * o2)
         power[k] = acc
     zero = x[0] - x[0] if n else sos[0, 0] - sos[0, 0]
+    h0, h1, h2, h3 = h[0], h[1], h[2], h[3]
     for b in range(peak.shape[0]):
         best = zero
         for i in range(b * block, (b + 1) * block):
-            mid = zero
-            for k in range(4):
-                lo = i - k
-                hi = i + 1 + k
-                pair = (x[lo] if 0 <= lo < n else zero) + (x[hi] if hi < n else zero)
-                mid += h[k] * pair
+            if i >= 3 and i + 4 < n:  # inside: no bounds to check
+                mid = h0 * (x[i] + x[i + 1]) + h1 * (x[i - 1] + x[i + 2])
+                mid += h2 * (x[i - 2] + x[i + 3]) + h3 * (x[i - 3] + x[i + 4])
+            else:  # near the ends: zeros outside the signal
+                mid = zero
+                for k in range(4):
+                    lo = i - k
+                    hi = i + 1 + k
+                    pair = (x[lo] if 0 <= lo < n else zero) + (x[hi] if hi < n else zero)
+                    mid += h[k] * pair
             a = abs(x[i]) if i < n else zero
             m = abs(mid)
             if a > best:
