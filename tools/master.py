@@ -224,17 +224,16 @@ CLIP_KNEE = 0.7
 
 def _loud_pass(
     x: np.ndarray, sr: int, gain_db: float, lim_ceiling: float, release_ms: float
-) -> tuple[np.ndarray, dict[str, float], float]:
+) -> tuple[np.ndarray, dict[str, float], float, float]:
     """Loud mode's chain at one pre-gain: soft clipper (asymptote ``CLIP_OVER_DB`` over the limiter's
-    ceiling, after the gain), then the true-peak limiter. Returns (output, limiter info, clipped share)."""
+    ceiling, after the gain), then the true-peak limiter (detected, applied and measured as in
+    transparent mode: `_LoudnessModel.limit`). Returns (output, limiter info, output LUFS, clipped share)."""
     g_lin = 10.0 ** (gain_db / 20.0)
     thr = 10.0 ** ((lim_ceiling + CLIP_OVER_DB) / 20.0) / g_lin  # in the input's scale
-    xc = dsp.soft_clip(x, thr, CLIP_KNEE)
+    clipped = _frozen(dsp.soft_clip(x, thr, CLIP_KNEE))
     frac = float(np.count_nonzero(np.abs(x) > CLIP_KNEE * thr)) / x.size
-    y, linfo = dsp.true_peak_limit(
-        xc, sr, lim_ceiling, pre_gain_lin=g_lin, release_ms=release_ms, block=_LIMITER_BLOCK
-    )
-    return y, linfo, frac
+    y, linfo, loud = _LoudnessModel(clipped, sr).limit(gain_db, lim_ceiling, release_ms)
+    return y, linfo, loud, frac
 
 
 def master_array(
@@ -290,9 +289,8 @@ def master_array(
         passes += 1
         y = x  # let the previous output go before the next one is made (one output in memory, not two)
         if mode == "loud":
-            y, linfo, clipped = _loud_pass(x, sr, gain, lim_ceiling, release)
+            y, linfo, loud, clipped = _loud_pass(x, sr, gain, lim_ceiling, release)
             info["soft_clip"] = {"over_ceiling_db": CLIP_OVER_DB, "clipped_fraction": round(clipped, 5)}
-            loud = _lufs(y, sr)
         else:
             y, linfo, loud = model.limit(gain, lim_ceiling, release)
         exact_at = (gain, lim_ceiling, release)
