@@ -1,5 +1,6 @@
-"""Lists (/files, /jobs, /threads, /keys; /webhooks in test_api_webhooks): keyset pages with an opaque cursor and a total, validated filters,
-unknown query parameters refused, timestamps with their zone; on SQLite and on PostgreSQL."""
+"""Lists (/files, /jobs, /threads, /keys; /webhooks in test_api_webhooks): keyset pages with an opaque cursor
+and a total, validated filters, unknown query parameters refused, timestamps with their zone; on SQLite and
+on PostgreSQL."""
 
 from __future__ import annotations
 
