@@ -172,6 +172,9 @@ class Mixpilot:
             if isinstance(source, Audio)
             else load(source, max_duration_s=self.max_duration_s, require_signal=True)
         )
+        from tools.dsp import warm_compiled
+
+        warm_compiled()  # audio is here: a master may follow (its compiled passes load meanwhile)
         return self.store.put(audio)
 
     def audio(self, version_id: str) -> Audio:

@@ -13,6 +13,7 @@ biquads, applied causally with ``sosfilt``) unless the function says linear/zero
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -726,6 +727,7 @@ def _k_power_peak_kernel(
 
 
 _JIT: dict[str, Any] = {}
+_WARM_LOCK = threading.Lock()
 
 
 def _jit(name: str) -> Any:
@@ -739,6 +741,33 @@ def _jit(name: str) -> Any:
         else:
             _JIT[name] = numba.njit(nogil=True, cache=True)(globals()[name])
     return _JIT[name]
+
+
+_WARMING: list[Any] = []
+
+
+def warm_compiled() -> None:
+    """Load (or compile) the numba kernels in a background thread, once per process: the first
+    `master` then does not wait ~0.5 s for numba. Returns at once; a no-op without numba."""
+    import threading
+
+    with _WARM_LOCK:
+        if _WARMING:
+            return
+
+        def work() -> None:
+            try:
+                x = np.zeros((1, 64), np.float32)
+                sos = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]] * 2)
+                k_power_and_block_peak(x, sos, 8, 16)
+                apply_block_gain_k_power(x, np.ones(4), 16, 1.0, sos, 8)
+                smooth_gain_db(np.zeros(4), 0.001, 10.0, 100.0)
+            except Exception:  # warming is an optimisation: the first real call compiles instead
+                pass
+
+        thread = threading.Thread(target=work, name="mixpilot-warm-kernels", daemon=True)
+        _WARMING.append(thread)
+        thread.start()
 
 
 def apply_block_gain_k_power(
