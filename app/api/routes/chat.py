@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from app.api import conversations, idempotency, webhooks
 from app.api.deps import CurrentUser, SessionDep, StateDep
@@ -34,8 +33,9 @@ async def chat(
     idempotency_key: idempotency.KeyHeader = None,
     preview: bool = Query(
         False,
-        description="also render the plan on the loudest 15 s and publish it as a `preview` event on the "
-        "job's events (a file id to play, with `match_gain_db` for equal loudness) before the result",
+        description="with `file_ids` (a recording's first turn): also render the plan on the loudest 15 s "
+        "and publish it as a `preview` event on the job's events (a file id to play, with `match_gain_db` for "
+        "equal loudness) before the result",
     ),
 ) -> JSONResponse:
     """Start a turn: returns at once with the job id; follow `GET /api/v1/jobs/{job_id}/events`.
@@ -58,15 +58,14 @@ async def chat(
             await webhooks.add_callback(
                 session, owner_id=user.id, job_id=accepted.job_id, url=body.callback_url
             )
-        if preview:
-            source = body.file_ids[0] if body.file_ids else None
-            if source is None and accepted.thread_id:
-                context = await run_in_threadpool(state.service.thread_context, accepted.thread_id) or {}
-                source = context.get("current_id")
-            if source:
-                publish_preview(
-                    state, job_id=accepted.job_id, owner_id=user.id, message=body.message, file_id=source
-                )
+        if preview and body.file_ids:  # a recording's first turn (a follow-up's plan needs its thread)
+            publish_preview(
+                state,
+                job_id=accepted.job_id,
+                owner_id=user.id,
+                message=body.message,
+                file_id=body.file_ids[0],
+            )
         return accepted
 
     if body.callback_url:

@@ -1,7 +1,8 @@
 """Preview: the plan rendered on the loudest excerpt first, to listen to in a moment.
 
 ``POST /preview`` answers with the rendered excerpt (a file to download) and the gain that plays it at
-the unprocessed excerpt's loudness. ``POST /chat?preview=true`` starts the full turn as usual and
+the unprocessed excerpt's loudness. ``POST /chat?preview=true`` with ``file_ids`` (a recording's first
+turn; a follow-up's plan depends on its thread, which a preview does not touch) starts the full turn and
 publishes the same object as a ``preview`` event on the job's event stream (``GET /jobs/{id}/events``)
 as soon as it is rendered, normally long before the result: a client plays it, then waits for the
 result or cancels the job (``POST /jobs/{id}/cancel``) and changes course.
