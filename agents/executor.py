@@ -32,6 +32,7 @@ from tools.audio import Audio
 from tools.loudness import sample_peak_dbfs
 from tools.metrics import rms_dbfs, si_sdr_channels
 from tools.registry import Registry, Stage, ToolContext, ToolError, ToolResult, default_registry
+from tools.separate import kept
 
 STEMS = ("vocals", "drums", "bass", "other")
 GENTLE = 0.5
@@ -199,10 +200,20 @@ class Executor:
                 on_stem = target in STEMS and tool != "separate"
                 separation: ToolResult | None = None
                 if (on_stem and not stems) or tool == "separate":
+                    if tool == "separate" and stems:  # separate again: the whole mix, as it is now
+                        current = _sum_stems(stems, current)
+                        stems = {}
                     stems, separation = self._separate(current, cache, emit, progress)
                 if tool == "separate" and separation is not None:
                     outcome.report = {"stems": sorted(stems), **_engine_of(separation)}
                     outcome.warnings = list(separation.warnings)
+                    keep = str(params.get("keep") or "mix")
+                    if keep != "mix":  # "extract the vocals": the stem is the audio from here on
+                        current = current.with_samples(
+                            kept(current.samples, {k: a.samples for k, a in stems.items()}, keep)
+                        )
+                        stems = {}
+                        outcome.report["kept"] = keep
                     outcomes.append(outcome)
                     emit(
                         {

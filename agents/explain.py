@@ -33,6 +33,7 @@ SHOWN_PARAMS = (
     "style",
     "target",
     "mode",
+    "keep",
 )
 
 
@@ -61,11 +62,18 @@ PHRASES: dict[str, Any] = {
     "intensity": lambda v: f"intensity {v * 100:.0f} %",
     "ratio": lambda v: f"{v:g}:1",
     "mode": lambda v: "loud mode: soft clipping before the limiter" if v == "loud" else f"{v} mode",
+    "keep": lambda v: (
+        f"kept everything but the {v[3:]}"
+        if str(v).startswith("no_")
+        else f"kept the {v}"
+        if v != "mix"
+        else "kept the mix"
+    ),
 }
 
 
 #: params whose value is a word, phrased as such
-TEXT_PARAMS = ("platform", "mode")
+TEXT_PARAMS = ("platform", "mode", "keep")
 
 
 def _fmt_params(tool: str, params: dict[str, Any]) -> str:

@@ -345,6 +345,9 @@ def validate_plan(
         params, pnotes = coerce_params(step.tool, model, step.params)
         for n in pnotes:
             note(n)
+        if step.tool == "separate" and params.get("keep", "mix") != "mix":
+            # "extract the vocals (and denoise them)": what it keeps is what every other step works on
+            stage, idx = Stage.REPAIR, -1
         kept.append((stage, idx, step.model_copy(update={"params": params})))
 
     # merge duplicates (same tool on the same target): later params override, reasons joined

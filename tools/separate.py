@@ -30,8 +30,8 @@ from __future__ import annotations
 import hashlib
 import io
 import time
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, get_args
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -42,6 +42,10 @@ from tools.registry import Stage, ToolContext, ToolError, ToolParams, ToolResult
 
 Stem = Literal["vocals", "drums", "bass", "other"]
 STEMS: tuple[Stem, ...] = ("vocals", "drums", "bass", "other")
+#: what the step's output is: the mix (the stems ride along), one stem ("extract the vocals"), or the mix
+#: without one stem ("karaoke": no_vocals)
+Keep = Literal["mix", "vocals", "drums", "bass", "other", "no_vocals", "no_drums", "no_bass", "no_other"]
+KEEPS: tuple[str, ...] = get_args(Keep)
 CACHE_VERSION = "separate-v1"
 CACHE_TTL_S = 24 * 3600.0
 _DEMUCS_MODELS: dict[str, Any] = {}
@@ -63,6 +67,10 @@ class SeparateParams(ToolParams):
     )
     model: Literal["auto", "demucs", "dsp"] = Field(
         "auto", description="auto = Demucs when its weights are installed, else the DSP fallback"
+    )
+    keep: Keep = Field(
+        "mix",
+        description="the output: the mix (stems alongside), one stem, or the mix without one (no_vocals: karaoke)",
     )
 
     @field_validator("stems")
@@ -418,7 +426,18 @@ def run(audio: Audio, params: SeparateParams, ctx: ToolContext) -> ToolResult:
         stems[k] = np.ascontiguousarray(stems[k], dtype=np.float32)
         stems[k].flags.writeable = False
     stem_audio: dict[str, Audio] = {k: audio.with_samples(stems[k]) for k in params.stems}
-    return ToolResult(audio, report, warnings, stem_audio)
+    out = audio if params.keep == "mix" else audio.with_samples(kept(mix, stems, params.keep))
+    report["kept"] = params.keep
+    return ToolResult(out, report, warnings, stem_audio)
+
+
+def kept(mix: np.ndarray, stems: Mapping[str, np.ndarray], keep: str) -> np.ndarray:
+    """The output `keep` names: a stem, or the mix less one stem (exact: the stems sum to the mix)."""
+    if keep in STEMS:
+        return np.ascontiguousarray(stems[keep], dtype=np.float32)
+    if keep.startswith("no_") and keep[3:] in STEMS:
+        return np.ascontiguousarray(mix - stems[keep[3:]], dtype=np.float32)
+    raise ValueError(f"separate: keep must be one of {', '.join(KEEPS)}, got {keep!r}")
 
 
 SPEC = ToolSpec(

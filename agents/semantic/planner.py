@@ -70,6 +70,28 @@ CAPABILITIES = (
 # ------------------------------------------------------------------ the planner
 
 
+def _separation_keeps(d: Draft, text: str) -> None:
+    """What a separation hands on (`separate`'s ``keep``): "extract the vocals" → the vocal stem, which the
+    steps after it then work on as a whole; "karaoke" → the mix without the vocals; else the mix."""
+    st = d.find("separate")
+    if st is None or "keep" in st.params:
+        return
+    keep = next((k for pat, k in _KEEP if pat.search(text)), "mix")
+    if keep == "mix":
+        return
+    st.params["keep"] = keep
+    if keep in STEM_NAMES:  # the stem is the audio from here on: separate first, its steps on the whole
+        d.steps.remove(st)
+        d.steps.insert(0, st)
+        for other in d.steps[1:]:
+            if other.target == keep:
+                other.target = "mix"
+
+
+_KEEP = [(re.compile(rf"\b(?:{pat})\b"), keep) for pat, keep in V.SEPARATE_KEEP]
+STEM_NAMES = ("vocals", "drums", "bass", "other")
+
+
 def _platform_params(pl: tuple[str, str | None, float, float, bool]) -> dict[str, Any]:
     _, platform, lufs, tp, _ = pl
     p: dict[str, Any] = {"target_lufs": lufs, "true_peak_dbtp": tp}
@@ -337,6 +359,8 @@ def plan_semantic(
 
     if diagnosis is not None:
         _listened(d, diagnosis, repair_asked=parsed.repair)
+
+    _separation_keeps(d, text)
 
     # master defaults: a master step always carries its target and ceiling
     st = d.find("master")

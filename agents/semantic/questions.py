@@ -64,7 +64,7 @@ QUESTION_FORM = _c(
     r"will|would|how|how'?s|what|what'?s|whats|why|where|where'?s|which|any|has|have|did|can i|could i|should i|"
     r"may i|diagnose|inspect|evaluate|assess|review|can (?:it|this|you (?:analy[sz]e|inspect|review|listen|look|tell|"
     r"check|see|hear|say|confirm|measure|find))|could (?:it|this|you (?:tell|check|see|hear|say|"
-    r"measure))|tell me|check|analy[sz]e|describe|give me|show me|i wonder|do you (?:think|hear)|"
+    r"measure))|tell me|check|analy[sz]e|describe|give me(?! (?:me |an? |the |just the |only the )?(?:instrumental|karaoke|acapella|a cappella|stems?|vocals?|drums?|bass)\b)|show me|i wonder|do you (?:think|hear)|"
     r"is there|are there)\b"
 )
 

@@ -213,6 +213,11 @@ TERMS: list[Term] = [
             r"karaoke",
             r"(remove|take out|strip) (the )?vocals",
             r"instrumental version",
+            r"(make|give me|get|create|render|bounce|export) (me )?(an? |the )?instrumental",
+            r"backing track",
+            r"minus one",
+            r"(remove|take out|strip|mute|get rid of) (the )?drums",
+            r"drumless",
             r"unmix",
         ),
         "tool",
@@ -956,6 +961,36 @@ TERMS: list[Term] = [
     ),
 ]
 
+# ---------------------------------------------------------------- what a separation keeps
+#: (regex, separate's ``keep``): "extract the vocals" keeps the vocal stem, "karaoke" the mix without it.
+#: First match wins; no match keeps the mix (the stems ride along: "separate the stems").
+_STEM_WORDS = {
+    "vocals": r"(?:lead )?(?:vocals?|voices?|singing|singer|vox)",
+    "drums": r"(?:drums?|percussion|beat)",
+    "bass": r"(?:bass(?:line| line| guitar)?)",
+}
+SEPARATE_KEEP: list[tuple[str, str]] = [
+    (r"karaoke|instrumental|backing track|minus one|sing[- ]?along", "no_vocals"),
+    (r"a ?capp?ella|vocals? only|only the vocals?|just the vocals?|dry vocals? stem", "vocals"),
+    *[
+        (
+            rf"(?:remove|take out|strip|mute|drop|get rid of|without|cut out|no) (?:the |my |all )?{w}",
+            f"no_{k}",
+        )
+        for k, w in _STEM_WORDS.items()
+    ],
+    *[(rf"{k[:-1] if k.endswith('s') else k}[- ]?less", f"no_{k}") for k in ("drums", "vocals")],
+    *[
+        (
+            rf"(?:extract|isolate|solo|pull out|get|give me|keep|export|bounce) (?:the |just the |only the |me the )?"
+            rf"{w}(?: stem| track| part)?",
+            k,
+        )
+        for k, w in _STEM_WORDS.items()
+    ],
+    *[(rf"(?:just|only) (?:the )?{w}", k) for k, w in _STEM_WORDS.items()],
+]
+
 # ---------------------------------------------------------------- platforms → master params
 # (pattern, platform enum or None, target LUFS, true peak dBTP, strong: always implies a master step)
 PLATFORMS: list[tuple[str, str | None, float, float, bool]] = [
@@ -1089,7 +1124,7 @@ SCOPE_ONLY = r"\b(only|just|solely|nothing (else|but)|merely)\b"
 UNSUPPORTED: list[tuple[str, str]] = [
     (
         r"(make|create|generate|produce|compose|write|program) (me )?(a |an |some |the )?(new )?(beat|song|track|loop|"
-        r"melody|lyrics|drum (loop|pattern|track)|music|instrumental|bassline|chords?|hook|verse|chorus)",
+        r"melody|lyrics|drum (loop|pattern|track)|music|new instrumental|bassline|chords?|hook|verse|chorus)",
         "generate music or lyrics",
     ),
     (r"transcrib\w*|write (down|out) the lyrics", "transcribe"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from app.commands.apply import add_output_args, output_plan
 
@@ -74,6 +75,27 @@ def progress_printer(progress):
     return on_event
 
 
+def _write_stems(svc, result, audio_id: str | None, out: Path, fmt: str, depth, mp3_kbps) -> dict[str, Path]:
+    """ "separate the stems": the stems beside the output (``song.vocals.wav``, ...). Only when the separation
+    kept the mix and was the turn's first step, so the stems are of the recording as it came in (the
+    service's cache holds that separation: no second run)."""
+    done = [s for s in result.steps if s.get("status") in ("applied", "trimmed")]
+    if (
+        not done
+        or done[0].get("tool") != "separate"
+        or (done[0].get("params") or {}).get("keep", "mix") != "mix"
+    ):
+        return {}
+    if not audio_id:  # a thread's later version: `mixpilot apply FILE --tool separate` splits any file
+        return {}
+    written: dict[str, Path] = {}
+    for name, version in svc.stems(audio_id).items():
+        path = out.with_name(f"{out.stem}.{name}{out.suffix}")
+        svc.export(version, path, format=fmt, bit_depth=depth, mp3_bitrate_kbps=mp3_kbps)
+        written[name] = path
+    return written
+
+
 def run(args: argparse.Namespace) -> int:
     from app.console import Progress, parse_kv, print_table
     from app.runtime import open_service
@@ -100,9 +122,11 @@ def run(args: argparse.Namespace) -> int:
                 svc.export(
                     result.output_id, out, format=fmt, bit_depth=depth, mp3_bitrate_kbps=args.mp3_bitrate
                 )
+            stems = _write_stems(svc, result, audio_id, out, fmt, depth, args.mp3_bitrate) if wrote else {}
     if args.json:
         d = result.to_dict()
         d["output"] = str(out) if wrote else None
+        d["stems"] = {k: str(v) for k, v in stems.items()}
         print(json.dumps(d, default=str))
         return 0
     print(result.explanation)
@@ -110,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
         print_table(metrics_rows(result.metrics_before, result.metrics_after), title="before → after")
     if wrote:
         print(f"written: {out}   (thread {result.thread_id})")
+        for name, path in stems.items():
+            print(f"  {name} stem: {path}")
     elif result.kind in ("answer", "clarify", "none"):
         print(
             f"nothing was written: {result.kind} turn, no audio change (thread {result.thread_id})",
