@@ -71,7 +71,9 @@ def open_store(settings: Settings) -> AudioStore:
             cache_dir=settings.data_dir / "cache" / "storage",
             cache_bytes=int(settings.storage_cache_mb * 1024 * 1024),
         )
-    return LocalAudioStore(settings.audio_dir, blob_root=settings.data_dir)
+    return LocalAudioStore(
+        settings.audio_dir, blob_root=settings.data_dir, write_behind=settings.storage_write_behind
+    )
 
 
 def build_memory(settings: Settings, *, store=None):

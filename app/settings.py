@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     storage_presign_s: float = Field(
         900.0, gt=0, le=7 * 24 * 3600, description="lifetime of a presigned download URL (?redirect=true)"
     )
+    storage_write_behind: bool = Field(
+        True,
+        description="local store: write a version raw (fast turns) and compress it (FLAC 24 / zstd) in a "
+        "low-priority thread; `mixpilot gc` compresses what a stopped process left",
+    )
 
     # ---- neural model weights (models/weights.py resolves them; `mixpilot models` fetches them)
     models_dir_: Path | None = Field(
@@ -243,8 +248,7 @@ class Settings(BaseSettings):
         for origin in value:
             if origin != "*" and not re.fullmatch(r"https?://[^/\s?#]+", origin):
                 raise ValueError(
-                    f"cors_origins: {origin!r} is not an origin: scheme://host[:port] without a path "
-                    "(or \"*\")"
+                    f'cors_origins: {origin!r} is not an origin: scheme://host[:port] without a path (or "*")'
                 )
         return value
 

@@ -88,6 +88,7 @@ def test_real_recordings_store_bit_identical_and_smaller(shared_fixtures, tmp_pa
     store = LocalAudioStore(tmp_path / "audio")
     for audio, suffix, at_most in ((song, ".flac", 0.55), (processed, ".f32.zst", 0.95)):
         vid = store.put(audio)
+        store.compact()  # write-behind: the compressed form once the compactor is done
         path = store.path(vid)
         assert path.name == f"{vid}{suffix}"
         float_wav = 44 + audio.samples.nbytes
@@ -206,3 +207,39 @@ def test_redirect_on_the_local_store_serves_the_bytes(tmp_path):
             r.status_code == 200 and r.content == plain.content and r.headers["etag"] == plain.headers["etag"]
         )
         assert (tmp_path / "data" / "renditions").is_dir()  # stored where they always were
+
+
+def test_write_behind_puts_raw_then_compresses_without_losing_a_bit(tmp_path):
+    """`put` writes the fast raw form; the compactor swaps in the compressed one; reads are bit-identical
+    before, during and after; a version removed before its compaction stays removed; raw versions left by a
+    process that stopped are compressed by `compact()` (what `mixpilot gc` runs)."""
+    from memory.storage import encode_raw, write_atomic
+
+    store = LocalAudioStore(tmp_path / "audio")
+    a, b = floaty(2.0, seed=1), pcm16(2.0, seed=2)
+    va, vb = store.put(a), store.put(b)
+    fresh = LocalAudioStore(tmp_path / "audio", write_behind=False)
+    for vid, audio in ((va, a), (vb, b)):
+        np.testing.assert_array_equal(bits(fresh.get(vid)), bits(audio))
+    store.compact()
+    assert store.path(va).name.endswith(".f32.zst") and store.path(vb).name.endswith(".flac")
+    assert not list((tmp_path / "audio").rglob("*.f32"))
+    for vid, audio in ((va, a), (vb, b)):
+        np.testing.assert_array_equal(bits(LocalAudioStore(tmp_path / "audio").get(vid)), bits(audio))
+
+    # removed before its compaction: the compactor does not bring it back
+    c = floaty(1.0, seed=3)
+    slow = LocalAudioStore(tmp_path / "other", write_behind=False)
+    vc = slow.put(c)
+    slow.remove(vc)
+    write_atomic(tmp_path / "other" / vc[:2] / f"{vc}.f32", encode_raw(c))
+    assert slow.remove(vc) and not slow.compact_one(vc) and not slow.exists(vc)
+
+    # a raw file left behind by a stopped process
+    d = floaty(1.0, seed=4)
+    from memory.storage import audio_id
+
+    vd = audio_id(d)
+    write_atomic(tmp_path / "audio" / vd[:2] / f"{vd}.f32", encode_raw(d))
+    assert store.compact() == 1 and store.path(vd).name.endswith(".f32.zst")
+    np.testing.assert_array_equal(bits(LocalAudioStore(tmp_path / "audio").get(vd)), bits(d))

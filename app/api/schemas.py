@@ -135,7 +135,9 @@ class TokenOut(BaseModel):
     )
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="access token lifetime, seconds")
-    scope: str | None = Field(None, description="client-credentials grant: the key's scopes the token carries")
+    scope: str | None = Field(
+        None, description="client-credentials grant: the key's scopes the token carries"
+    )
 
 
 #: every token response: tokens are never stored by caches (RFC 6749 5.1)
@@ -790,10 +792,14 @@ class PreviewIn(RequestIn):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"message": "master this for Spotify", "file_id": "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f"}]
+            "examples": [
+                {"message": "master this for Spotify", "file_id": "3f1c2d4e5a6b7c8d9e0f1a2b3c4d5e6f"}
+            ]
         },
     )
-    message: Text = Field(min_length=1, max_length=4000, description="what you want, in words (as for POST /chat)")
+    message: Text = Field(
+        min_length=1, max_length=4000, description="what you want, in words (as for POST /chat)"
+    )
     file_id: Line = FileId
     seconds: float | None = Field(
         None, ge=3.0, le=60.0, description="length of the excerpt (the loudest part); default 15 s"

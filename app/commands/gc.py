@@ -41,6 +41,7 @@ class GcReport:
     renditions_removed: int = 0
     rows_removed: int = 0
     pending: dict[str, str] = field(default_factory=dict)  # unreferenced version -> when it becomes due
+    compressed: int = 0  # raw versions a stopped process left uncompressed (write-behind), compressed now
 
     @property
     def freed_bytes(self) -> int:
@@ -137,6 +138,8 @@ def render(report: GcReport) -> str:
         f"{human_size(report.freed_bytes)} {'to free' if report.dry_run else 'freed'}"
         + (f", {report.renditions_removed} download renditions" if report.renditions_removed else "")
     )
+    if report.compressed:
+        lines.append(f"compressed {report.compressed} versions a stopped process had left uncompressed")
     if report.pending:
         first = min(report.pending.values())
         lines.append(
@@ -155,6 +158,9 @@ def run(args: argparse.Namespace) -> int:
     service = open_service(settings, with_memory=False)
     try:
         report = asyncio.run(collect(settings, service, dry_run=args.dry_run))
+        compact = getattr(service.store, "compact", None)
+        if callable(compact) and not args.dry_run:
+            report.compressed = int(compact())
     finally:
         service.close()
     print(json.dumps(report.to_dict()) if args.json else render(report))
