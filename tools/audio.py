@@ -493,15 +493,8 @@ def _write_pcm(
             if bits == 32:
                 f.write(block)
                 continue
-            q = (
-                tpdf_dither(block, bits, rng)
-                if dither
-                else np.clip(np.round(block * 2 ** (bits - 1)), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-                / 2 ** (bits - 1)
-            )
             # hand libsndfile exact integers so it does no requantising of its own
-            q *= 2 ** (bits - 1)
-            ints = q.astype(np.int32)
+            ints = _quantised(block, bits, dither, rng)
             ints <<= 32 - bits
             f.write(ints)
 
