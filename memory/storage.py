@@ -125,7 +125,9 @@ def decode(suffix: str, data: bytes | Path) -> Audio:
         if isinstance(data, Path):
             return load(data, max_duration_s=None)
         raise AudioError("a stored .wav version is read from its file")
-    raw = data.read_bytes() if isinstance(data, Path) else data
+    if isinstance(data, Path):
+        return read_file(suffix, data)
+    raw = data
     if suffix == ".flac":
         return _decode_flac(raw)
     if suffix == ".f32.zst":
@@ -133,6 +135,127 @@ def decode(suffix: str, data: bytes | Path) -> Audio:
     if suffix == ".f32":
         return _decode_zstd(raw, compressed=False)
     raise AudioError(f"unknown stored encoding '{suffix}'")
+
+
+# ---- files, block by block: what the local store reads and writes (memory: the output array and one block)
+
+_BLOCK = 1 << 18  # frames per block
+
+
+def read_file(suffix: str, path: Path) -> Audio:
+    """A stored version's file decoded straight into one float32 (channels, frames) array."""
+    if suffix == ".flac":
+        import soundfile as sf
+
+        try:
+            with sf.SoundFile(path) as f:
+                out = np.empty((f.channels, f.frames), dtype=np.float32)
+                at = 0
+                for block in f.blocks(blocksize=_BLOCK, dtype="int32", always_2d=True):
+                    block >>= 8
+                    out[:, at : at + len(block)] = block.T
+                    at += len(block)
+                rate = f.samplerate
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # libsndfile's errors carry no class of their own
+            raise AudioError(f"damaged FLAC version ({exc})") from None
+        if at != out.shape[1]:
+            raise AudioError(f"damaged FLAC version: {at} of {out.shape[1]} frames")
+        out *= np.float32(2.0**-23)
+        return Audio(out, int(rate))
+    if suffix in (".f32", ".f32.zst"):
+        with path.open("rb") as f:
+            head = f.read(_ZHEAD.size)
+            if len(head) < _ZHEAD.size:
+                raise AudioError("damaged version: shorter than its header")
+            magic, rate, channels, frames = _ZHEAD.unpack(head)
+            if magic != _ZMAGIC:
+                raise AudioError("damaged version: not a mixpilot audio file")
+            out = np.empty((channels, frames), dtype="<f4")
+            view = out.data.cast("B")
+            reader = _zstd().ZstdDecompressor().stream_reader(f) if suffix == ".f32.zst" else f
+            got = 0
+            try:
+                while got < len(view):
+                    n = reader.readinto(view[got:])
+                    if not n:
+                        break
+                    got += n
+            except Exception as exc:
+                raise AudioError(f"damaged version ({exc})") from None
+            if got != len(view):
+                raise AudioError(f"damaged version: {got} bytes for {channels * frames} samples")
+        return Audio(out.astype(np.float32, copy=False), int(rate))
+    return decode(suffix, path.read_bytes())
+
+
+def write_raw(path: Path, audio: Audio) -> None:
+    """The ``.f32`` form at `path`, atomically, without a copy of the samples."""
+    s = np.ascontiguousarray(audio.samples, dtype="<f4")
+    head = _ZHEAD.pack(_ZMAGIC, audio.sample_rate, audio.channels, audio.frames)
+    write_atomic(path, [head, s.data.cast("B")])
+
+
+class _RawFile:
+    """A ``.f32`` file read block by block with `os.pread` (neither loaded nor mapped: its pages do not
+    count against the process while the compactor runs beside a turn)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        magic, self.sample_rate, self.channels, self.frames = _ZHEAD.unpack(os.pread(fd, _ZHEAD.size, 0))
+        if magic != _ZMAGIC:
+            raise AudioError("not a mixpilot audio file")
+
+    def __getitem__(self, key: tuple[slice, slice]) -> np.ndarray:
+        i, j = key[1].start or 0, min(key[1].stop, self.frames)
+        out = np.empty((self.channels, max(j - i, 0)), dtype="<f4")
+        for c in range(self.channels):
+            at = _ZHEAD.size + 4 * (c * self.frames + i)
+            out[c] = np.frombuffer(os.pread(self.fd, 4 * (j - i), at), dtype="<f4")
+        return out
+
+
+def write_encoded(folder: Path, vid: str, audio: Audio | _RawFile) -> str:
+    """`encode`'s form of `audio` as ``folder/<vid><suffix>``, written block by block (a 30-minute stereo
+    version is never held twice); the suffix."""
+    s = audio.samples if isinstance(audio, Audio) else audio
+    exact = (
+        audio.channels <= _FLAC_MAX_CHANNELS
+        and 1 <= audio.sample_rate <= _FLAC_MAX_RATE
+        and all(exact_24bit(s[:, i : i + _BLOCK]) for i in range(0, max(audio.frames, 1), _BLOCK))
+    )
+    suffix = ".flac" if exact else ".f32.zst"
+    path = folder / f"{vid}{suffix}"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    try:
+        if exact:
+            import soundfile as sf
+
+            os.close(fd)
+            with sf.SoundFile(
+                tmp, "w", audio.sample_rate, audio.channels, subtype="PCM_24", format="FLAC"
+            ) as f:
+                for i in range(0, audio.frames, _BLOCK):
+                    ints = (s[:, i : i + _BLOCK].T * np.float32(2**23)).astype(np.int32)
+                    ints <<= 8
+                    f.write(ints)
+        else:
+            with os.fdopen(fd, "wb") as out:
+                out.write(_ZHEAD.pack(_ZMAGIC, audio.sample_rate, audio.channels, audio.frames))
+                cctx = _zstd().ZstdCompressor(level=ZSTD_LEVEL)
+                with cctx.stream_writer(out, size=4 * audio.channels * audio.frames, closefd=False) as w:
+                    for c in range(audio.channels):  # the (channels, frames) float32 bytes, in order
+                        for i in range(0, audio.frames, _BLOCK):
+                            block = s[:, i : i + _BLOCK][c]
+                            w.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return suffix
 
 
 def _encode_flac(audio: Audio) -> bytes:
@@ -219,8 +342,9 @@ def export_audio(
     return save(audio, path, format=format, bit_depth=bit_depth, mp3_bitrate_kbps=mp3_bitrate_kbps)
 
 
-def write_atomic(path: Path, data: bytes | Path) -> None:
-    """`data` (bytes, or a file's bytes) at `path` by a rename: readers see the old file or the whole new one."""
+def write_atomic(path: Path, data: bytes | Path | list[bytes | memoryview]) -> None:
+    """`data` (bytes, a file's bytes, or buffers one after another) at `path` by a rename: readers see the
+    old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
@@ -229,6 +353,9 @@ def write_atomic(path: Path, data: bytes | Path) -> None:
                 with data.open("rb") as src:
                     while chunk := src.read(1024 * 1024):
                         out.write(chunk)
+            elif isinstance(data, list):
+                for part in data:
+                    out.write(part)
             else:
                 out.write(data)
         os.chmod(tmp, 0o644)
@@ -390,11 +517,10 @@ class LocalAudioStore:
         vid = audio_id(audio)
         if self._stored(vid) is None:
             if self.write_behind:
-                write_atomic(self.root / vid[:2] / f"{vid}.f32", encode_raw(audio))
+                write_raw(self.root / vid[:2] / f"{vid}.f32", audio)
                 self._queue(vid)
             else:
-                suffix, data = encode(audio)
-                write_atomic(self.root / vid[:2] / f"{vid}{suffix}", data)
+                write_encoded(self.root / vid[:2], vid, audio)
         self._decoded.put(vid, audio)
         return vid
 
@@ -442,15 +568,17 @@ class LocalAudioStore:
         """Re-encode a raw ``.f32`` version (FLAC 24 when exact, else zstd); False when there was none."""
         raw = self.root / vid[:2] / f"{vid}.f32"
         try:
-            audio = decode(".f32", raw)
+            fd = os.open(raw, os.O_RDONLY)
         except FileNotFoundError:
             return False
-        suffix, data = encode(audio)
-        with self._swap:
-            if not raw.exists():  # removed meanwhile: nothing to bring back
-                return False
-            write_atomic(self.root / vid[:2] / f"{vid}{suffix}", data)
-            raw.unlink(missing_ok=True)
+        try:
+            with self._swap:  # encoded under the lock: a `remove` meanwhile must not find the file come back
+                if not raw.exists():
+                    return False
+                write_encoded(self.root / vid[:2], vid, _RawFile(fd))
+                raw.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
         return True
 
     def compact(self) -> int:

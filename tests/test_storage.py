@@ -243,3 +243,22 @@ def test_write_behind_puts_raw_then_compresses_without_losing_a_bit(tmp_path):
     write_atomic(tmp_path / "audio" / vd[:2] / f"{vd}.f32", encode_raw(d))
     assert store.compact() == 1 and store.path(vd).name.endswith(".f32.zst")
     np.testing.assert_array_equal(bits(LocalAudioStore(tmp_path / "audio").get(vd)), bits(d))
+
+
+def test_a_damaged_stored_file_is_a_clear_error_not_a_crash(tmp_path):
+    """Versions are read block by block from their files: a truncated FLAC, zstd or raw file is 'damaged'
+    (KeyError with the reason), never a partial array."""
+    store = LocalAudioStore(tmp_path / "audio", write_behind=False)
+    ids = {"flac": store.put(pcm16(1.0, seed=5)), "zst": store.put(floaty(1.0, seed=6))}
+    from memory.storage import audio_id, write_raw
+
+    loose = floaty(1.0, seed=7)  # the raw form a write-behind store leaves until its compactor runs
+    ids["f32"] = audio_id(loose)
+    write_raw(tmp_path / "audio" / ids["f32"][:2] / f"{ids['f32']}.f32", loose)
+    for vid in ids.values():
+        owner = store
+        path = owner.path(vid)
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        with pytest.raises(KeyError, match="damaged"):
+            type(owner)(path.parents[1]).get(vid)
