@@ -26,14 +26,14 @@ def api(tmp_path_factory):
         yield client
 
 
-def read_events(client, headers, job_id, last_event_id=None, timeout_s=120.0):
+def read_events(client, headers, job_id, last_event_id=None, timeout_s=120.0, params=None):
     """(id or None, event, data) triples to the `end` event."""
     out: list[tuple[str | None, str, dict]] = []
     event_id = name = None
     deadline = time.monotonic() + timeout_s
     extra = {"Last-Event-ID": last_event_id} if last_event_id else {}
     with client.stream(
-        "GET", f"/api/v1/jobs/{job_id}/events", headers=headers | extra, timeout=timeout_s
+        "GET", f"/api/v1/jobs/{job_id}/events", headers=headers | extra, timeout=timeout_s, params=params
     ) as r:
         assert r.status_code == 200, r.read()
         for line in r.iter_lines():
@@ -82,6 +82,30 @@ def test_chat_202_names_the_job_in_location_and_events_resume(api):
     assert [x[1] for x in read_events(api, h, job_id, last_event_id=progress[-1][0])] == ["status", "end"]
     bad = api.get(f"/api/v1/jobs/{job_id}/events", headers=h | {"Last-Event-ID": "x; drop"})
     assert bad.status_code == 422
+
+
+def test_a_browser_follows_a_job_with_a_stream_token(api):
+    """EventSource cannot send headers: a short-lived stream token, bound to one job, opens that job's stream
+    as `?token=`; it opens no other job's stream and is no access token."""
+    h = register(api)
+    f = upload(api, h)
+    jobs = [
+        api.post("/api/v1/chat", json={"message": m, "file_ids": [f["id"]]}, headers=h).json()["job_id"]
+        for m in ("master this for Spotify", "a bit brighter")
+    ]
+    r = api.post(f"/api/v1/jobs/{jobs[0]}/stream-token", headers=h)
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store", r.text
+    body = r.json()
+    assert body["token_type"] == "stream" and 0 < body["expires_in"] <= 600
+    events = read_events(api, {}, jobs[0], params={"token": body["token"]})
+    assert events[-1][1] == "end"
+    assert api.get(body["url"]).status_code == 200  # the URL as given, no header
+    other = api.get(f"/api/v1/jobs/{jobs[1]}/events", params={"token": body["token"]})
+    assert other.status_code == 401 and "another job" in other.json()["detail"]
+    assert api.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {body['token']}"}).status_code == 401
+    assert api.get(f"/api/v1/jobs/{jobs[0]}/events").status_code == 401  # neither token nor header
+    stranger = register(api)
+    assert api.post(f"/api/v1/jobs/{jobs[0]}/stream-token", headers=stranger).status_code == 404
 
 
 async def _collect(bus, job_id, after):

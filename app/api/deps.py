@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -125,6 +125,37 @@ async def active_user(state: AppState, user_id: str) -> db.User:
 
 
 CurrentUser = Annotated[db.User, Depends(get_current_user)]
+
+
+async def get_stream_user(
+    job_id: str,
+    state: StateDep,
+    token: TokenDep,
+    api_key: ApiKeyDep,
+    request: Request,
+    stream_token: Annotated[
+        str | None,
+        Query(
+            alias="token",
+            max_length=2048,
+            description="a stream token for this job (POST /jobs/{job_id}/stream-token), for browsers' "
+            "EventSource, which cannot send headers; otherwise the usual Authorization or X-API-Key",
+        ),
+    ] = None,
+) -> db.User:
+    """The user of a job's event stream: a short-lived stream token bound to that job, or the usual credentials."""
+    if stream_token is None:
+        return await get_current_user(state, token, api_key, request)
+    try:
+        claims = decode_claims(state.tokens, stream_token, expected_type="stream")
+    except TokenError as exc:
+        raise unauthorized(str(exc)) from None
+    if claims.get("job") != job_id:
+        raise unauthorized("this stream token is for another job")
+    return await active_user(state, claims["sub"])
+
+
+StreamUser = Annotated[db.User, Depends(get_stream_user)]
 
 
 def not_found(what: str, ident: str) -> HTTPException:

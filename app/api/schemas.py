@@ -819,3 +819,12 @@ class PreviewOut(BaseModel):
     match_gain_db: float = Field(
         description="gain that plays the preview at the source excerpt's integrated loudness (fair listening)"
     )
+
+
+class StreamTokenOut(BaseModel):
+    """A job's event-stream token (`?token=` on its events URL), for browsers' EventSource."""
+
+    token: str
+    token_type: Literal["stream"] = "stream"
+    expires_in: int = Field(description="seconds it stays valid")
+    url: str = Field(description="the job's events URL with the token: give it to `new EventSource(url)`")

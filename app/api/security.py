@@ -41,7 +41,9 @@ from typing import Any, Literal
 import jwt
 from pwdlib import PasswordHash
 
-TokenType = Literal["access", "refresh"]
+TokenType = Literal["access", "refresh", "stream"]
+#: a stream token (GET /jobs/{id}/events?token=...): one job's events, for a browser's EventSource
+STREAM_TOKEN_TTL = timedelta(minutes=5)
 _REQUIRED_CLAIMS = ["sub", "type", "iss", "aud", "iat", "exp", "jti"]
 
 

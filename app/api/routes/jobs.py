@@ -3,12 +3,12 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from sse_starlette.sse import EventSourceResponse
 
 from app.api import conversations, reads
-from app.api.deps import CurrentUser, SessionDep, StateDep
-from app.api.schemas import ID_PATTERN, JobList, JobOut, JobStatus, Message, Responses
+from app.api.deps import CurrentUser, SessionDep, StateDep, StreamUser
+from app.api.schemas import ID_PATTERN, JobList, JobOut, JobStatus, Message, Responses, StreamTokenOut
 from memory.db import JOB_STATUSES
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -64,6 +64,31 @@ async def get_job(job_id: JobIdPath, user: CurrentUser, state: StateDep) -> JobO
     return conversations.job_out(await conversations.read_job(state, owner_id=user.id, job_id=job_id))
 
 
+@router.post(
+    "/{job_id}/stream-token",
+    operation_id="create_stream_token",
+    response_model=StreamTokenOut,
+    responses=NOT_FOUND,
+)
+async def create_stream_token(
+    job_id: JobIdPath, user: CurrentUser, state: StateDep, response: Response
+) -> StreamTokenOut:
+    """A short-lived token for this job's event stream, to pass as `?token=`: a browser's `EventSource`
+    cannot send an Authorization header. It opens that one stream only, for a few minutes."""
+    from app.api.security import STREAM_TOKEN_TTL, create_token
+
+    await conversations.read_job(state, owner_id=user.id, job_id=job_id)
+    token = create_token(
+        state.tokens, subject=user.id, type="stream", ttl=STREAM_TOKEN_TTL, extra={"job": job_id}
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return StreamTokenOut(
+        token=token,
+        expires_in=int(STREAM_TOKEN_TTL.total_seconds()),
+        url=f"/api/v1/jobs/{job_id}/events?token={token}",
+    )
+
+
 @router.get(
     "/{job_id}/events",
     operation_id="stream_job_events",
@@ -88,7 +113,7 @@ async def get_job(job_id: JobIdPath, user: CurrentUser, state: StateDep) -> JobO
 )
 async def job_events(
     job_id: JobIdPath,
-    user: CurrentUser,
+    user: StreamUser,
     state: StateDep,
     last_event_id: Annotated[
         str | None, Header(pattern=EVENT_ID_PATTERN, description="resume after this event (its `id:` line)")
