@@ -409,19 +409,24 @@ def _first_line(exc: object) -> str:
 
 def tpdf_dither(samples: np.ndarray, bits: int, rng: np.random.Generator | None = None) -> np.ndarray:
     """Quantise to `bits` with triangular (TPDF, ±1 LSB) dither; returns float in [-1, 1)."""
-    rng = rng or np.random.default_rng()
+    q = _dithered_ints(samples, bits, rng or np.random.default_rng()).astype(np.float64)
+    q /= float(2 ** (bits - 1))
+    return q
+
+
+def _dithered_ints(samples: np.ndarray, bits: int, rng: np.random.Generator) -> np.ndarray:
+    """round(x·2^(bits−1) + u1 − u2), clipped to the `bits`-bit range, as int32 (u1, u2 uniform in [0, 1))."""
     scale = float(2 ** (bits - 1))
     noise = rng.random(samples.shape, dtype=np.float32)
     noise -= rng.random(samples.shape, dtype=np.float32)
-    # in place (the same values as round(x·scale + noise), clipped, / scale): one float64 array, not four
-    q = samples.astype(np.float64)
+    q = samples.astype(np.float64)  # float64: a 24-bit step is below float32's resolution near full scale
     q *= scale
     q += noise
     del noise
-    np.round(q, out=q)
+    np.rint(q, out=q)
     np.clip(q, -scale, scale - 1, out=q)
-    q /= scale
-    return q
+    ints: np.ndarray = q.astype(np.int32)
+    return ints
 
 
 def save(
@@ -501,14 +506,10 @@ def _write_pcm(
 
 def _quantised(block: np.ndarray, bits: int, dither: bool, rng: np.random.Generator) -> np.ndarray:
     """A (frames, channels) float block as the integers of a `bits`-bit PCM file (int32)."""
-    q = (
-        tpdf_dither(block, bits, rng)
-        if dither
-        else np.clip(np.round(block * 2 ** (bits - 1)), -(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
-        / 2 ** (bits - 1)
-    )
-    q *= 2 ** (bits - 1)
-    ints: np.ndarray = q.astype(np.int32)
+    if dither:
+        return _dithered_ints(block, bits, rng)
+    scale = 2 ** (bits - 1)
+    ints: np.ndarray = np.clip(np.rint(block * float(scale)), -scale, scale - 1).astype(np.int32)
     return ints
 
 
