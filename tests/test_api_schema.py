@@ -46,6 +46,10 @@ def problem_details(ctx, response, case) -> None:
     ctype = response.headers.get("content-type") or response.headers.get("Content-Type") or ""
     ctype = ctype[0] if isinstance(ctype, list) else ctype
     assert ctype.startswith("application/problem+json"), f"{response.status_code} answered as {ctype!r}"
+    if case.method.upper() == "HEAD":  # a HEAD answer has the headers of the problem, never a body
+        assert not response.content, "HEAD answered with a body"
+        SEEN["problems"].add(response.status_code)
+        return
     body = response.json()
     missing = PROBLEM_FIELDS - set(body)
     assert not missing, f"{response.status_code} problem without {sorted(missing)}: {body}"

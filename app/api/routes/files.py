@@ -210,6 +210,16 @@ router.add_api_route(
     "/{file_id}/download",
     download,
     methods=["HEAD"],
-    include_in_schema=False,
     operation_id="head_download_file",
+    summary="Download headers only",
+    description="The download's headers without its body: `ETag`, `Content-Length`, `Accept-Ranges`, "
+    "`Content-Disposition` (a client checks size and version before fetching, or after a dropped transfer).",
+    response_class=Response,
+    responses={
+        200: {"description": "the headers a GET would send", "headers": STORED},
+        304: {"description": "`If-None-Match` names this ETag", "headers": ETAG},
+        307: {"description": "`redirect=true` with object storage: the presigned URL in `Location`"},
+        **NOT_FOUND,
+        410: {"description": "the audio is no longer stored"},
+    },
 )
