@@ -482,8 +482,20 @@ class _Clip:
     level_dbfs: float
 
 
+_BLOCK = 1 << 20  # samples per block in the full-length scans (no full-length temporaries)
+
+
+def _at_or_over(ch: F32, thr: np.float32, upper: bool) -> npt.NDArray[np.int64]:
+    """Indices where ``ch >= thr`` (``upper``) or ``ch <= -thr``, found block by block."""
+    parts = [
+        np.flatnonzero(ch[i : i + _BLOCK] >= thr if upper else ch[i : i + _BLOCK] <= -thr) + i
+        for i in range(0, ch.size, _BLOCK)
+    ]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
 def _clipping(x: F32) -> _Clip:
-    peak = float(np.abs(x).max()) if x.size else 0.0
+    peak = max(float(x.max()), -float(x.min())) if x.size else 0.0  # no |x| copy of a long recording
     if peak < 0.01:  # under -40 dBFS: nothing to call clipping
         return _Clip(0.0, 0, 0.0, _db(peak * peak))
     thr = np.float32(peak * (1.0 - 1e-4))
@@ -493,19 +505,22 @@ def _clipping(x: F32) -> _Clip:
     at_peak = 0
     below = 0
     for ch in x:
-        # |ch| >= t counted as ch >= t or ch <= -t: no |ch| copy of a long recording
-        at = int(np.count_nonzero(ch >= thr)) + int(np.count_nonzero(ch <= -thr))
-        at_peak += at
-        below += int(np.count_nonzero(ch >= near)) + int(np.count_nonzero(ch <= -near)) - at
-        for mask in (ch >= thr, ch <= -thr):
-            if not mask.any():
-                continue
-            edge = np.zeros(1, np.int8)  # int8 throughout (a [0] list would widen the whole row to int64)
-            d = np.diff(np.concatenate([edge, mask.astype(np.int8), edge]))
-            lens = np.flatnonzero(d == -1) - np.flatnonzero(d == 1)
-            long = lens[lens >= _CLIP_MIN_RUN]
-            held += int(long.sum())
-            runs += int(long.size)
+        for upper in (True, False):
+            idx = _at_or_over(ch, thr, upper)
+            at_peak += idx.size
+            below -= idx.size
+            if idx.size:
+                # runs of consecutive indices: the samples held at the peak
+                breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+                lens = np.diff(np.concatenate([[0], breaks, [idx.size]]))
+                long = lens[lens >= _CLIP_MIN_RUN]
+                held += int(long.sum())
+                runs += int(long.size)
+        below += sum(
+            int(np.count_nonzero(ch[i : i + _BLOCK] >= near))
+            + int(np.count_nonzero(ch[i : i + _BLOCK] <= -near))
+            for i in range(0, ch.size, _BLOCK)
+        )
     spike = at_peak / max(below, 1)
     return _Clip(held / float(x.size), runs, float(spike), _db(peak * peak))
 
@@ -729,7 +744,7 @@ def diagnose(audio: Audio, analysis: Analysis | None = None, *, genre: str | Non
     x = audio.samples
     if x.size == 0:
         raise ValueError("cannot diagnose audio with no samples")
-    if not np.isfinite(x).all():
+    if not all(np.isfinite(x[:, i : i + _BLOCK]).all() for i in range(0, x.shape[1], _BLOCK)):
         bad = int((~np.isfinite(x)).sum())
         raise ValueError(f"audio contains {bad} NaN or infinite samples; the file is corrupt")
     a = analysis if analysis is not None else analyze(audio)
