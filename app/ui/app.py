@@ -780,6 +780,10 @@ class UI:
     def on_pick(self, version_id: str | None, st: dict | None):
         """The version picker: play, compare, rate and export that version (the conversation stays put)."""
         st = self.session(st)
+        if version_id and version_id == st.get("shown_id"):
+            # the version already shown (a repeated input event, e.g. under load): keep every panel as it
+            # is, an export link and a half-filled rating included
+            return self.out({"state": st})
         if version_id and self.version(st, version_id) is not None:
             st["shown_id"] = version_id
         return self.out({"state": st, "download": None, **self.panels(st), **self.cleared_rating()})
