@@ -110,10 +110,20 @@ def exact_24bit(samples: np.ndarray) -> bool:
     return bool(np.all(scaled == np.rint(scaled)) and not np.any(np.signbit(samples) & (samples == 0)))
 
 
+def _flac_fits(audio: Audio | _RawFile) -> bool:
+    """Whether 24-bit FLAC holds `audio` exactly (its channels and rate within FLAC's, every sample
+    24-bit), checked block by block."""
+    s = audio.samples if isinstance(audio, Audio) else audio
+    return (
+        audio.channels <= _FLAC_MAX_CHANNELS
+        and 1 <= audio.sample_rate <= _FLAC_MAX_RATE
+        and all(exact_24bit(s[:, i : i + _BLOCK]) for i in range(0, max(audio.frames, 1), _BLOCK))
+    )
+
+
 def encode(audio: Audio) -> tuple[str, bytes]:
     """(suffix, bytes): 24-bit FLAC when exact, else zstd-compressed float32."""
-    s = audio.samples
-    if audio.channels <= _FLAC_MAX_CHANNELS and 1 <= audio.sample_rate <= _FLAC_MAX_RATE and exact_24bit(s):
+    if _flac_fits(audio):
         return ".flac", _encode_flac(audio)
     return ".f32.zst", _encode_zstd(audio)
 
@@ -132,8 +142,6 @@ def decode(suffix: str, data: bytes | Path) -> Audio:
         return _decode_flac(raw)
     if suffix == ".f32.zst":
         return _decode_zstd(raw)
-    if suffix == ".f32":
-        return _decode_zstd(raw, compressed=False)
     raise AudioError(f"unknown stored encoding '{suffix}'")
 
 
@@ -220,11 +228,7 @@ def write_encoded(folder: Path, vid: str, audio: Audio | _RawFile) -> str:
     """`encode`'s form of `audio` as ``folder/<vid><suffix>``, written block by block (a 30-minute stereo
     version is never held twice); the suffix."""
     s = audio.samples if isinstance(audio, Audio) else audio
-    exact = (
-        audio.channels <= _FLAC_MAX_CHANNELS
-        and 1 <= audio.sample_rate <= _FLAC_MAX_RATE
-        and all(exact_24bit(s[:, i : i + _BLOCK]) for i in range(0, max(audio.frames, 1), _BLOCK))
-    )
+    exact = _flac_fits(audio)
     suffix = ".flac" if exact else ".f32.zst"
     path = folder / f"{vid}{suffix}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -297,13 +301,7 @@ def _encode_zstd(audio: Audio) -> bytes:
     return head + _zstd().ZstdCompressor(level=ZSTD_LEVEL).compress(s.data)
 
 
-def encode_raw(audio: Audio) -> bytes:
-    """The uncompressed ``.f32`` form: zstd's header, then the float32 bytes as they are (fast to write)."""
-    s = np.ascontiguousarray(audio.samples, dtype="<f4")
-    return _ZHEAD.pack(_ZMAGIC, audio.sample_rate, audio.channels, audio.frames) + s.tobytes()
-
-
-def _decode_zstd(raw: bytes, *, compressed: bool = True) -> Audio:
+def _decode_zstd(raw: bytes) -> Audio:
     if len(raw) < _ZHEAD.size:
         raise AudioError("damaged version: shorter than its header")
     magic, rate, channels, frames = _ZHEAD.unpack_from(raw)
@@ -311,11 +309,7 @@ def _decode_zstd(raw: bytes, *, compressed: bool = True) -> Audio:
         raise AudioError("damaged version: not a mixpilot zstd audio file")
     n = channels * frames
     try:
-        body = (
-            _zstd().ZstdDecompressor().decompress(raw[_ZHEAD.size :], max_output_size=4 * n)
-            if compressed
-            else raw[_ZHEAD.size :]
-        )
+        body = _zstd().ZstdDecompressor().decompress(raw[_ZHEAD.size :], max_output_size=4 * n)
     except Exception as exc:
         raise AudioError(f"damaged version ({exc})") from None
     if len(body) != 4 * n:

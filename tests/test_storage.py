@@ -213,7 +213,7 @@ def test_write_behind_puts_raw_then_compresses_without_losing_a_bit(tmp_path):
     """`put` writes the fast raw form; the compactor swaps in the compressed one; reads are bit-identical
     before, during and after; a version removed before its compaction stays removed; raw versions left by a
     process that stopped are compressed by `compact()` (what `mixpilot gc` runs)."""
-    from memory.storage import encode_raw, write_atomic
+    from memory.storage import write_raw
 
     store = LocalAudioStore(tmp_path / "audio")
     a, b = floaty(2.0, seed=1), pcm16(2.0, seed=2)
@@ -232,7 +232,7 @@ def test_write_behind_puts_raw_then_compresses_without_losing_a_bit(tmp_path):
     slow = LocalAudioStore(tmp_path / "other", write_behind=False)
     vc = slow.put(c)
     slow.remove(vc)
-    write_atomic(tmp_path / "other" / vc[:2] / f"{vc}.f32", encode_raw(c))
+    write_raw(tmp_path / "other" / vc[:2] / f"{vc}.f32", c)
     assert slow.remove(vc) and not slow.compact_one(vc) and not slow.exists(vc)
 
     # a raw file left behind by a stopped process
@@ -240,7 +240,7 @@ def test_write_behind_puts_raw_then_compresses_without_losing_a_bit(tmp_path):
     from memory.storage import audio_id
 
     vd = audio_id(d)
-    write_atomic(tmp_path / "audio" / vd[:2] / f"{vd}.f32", encode_raw(d))
+    write_raw(tmp_path / "audio" / vd[:2] / f"{vd}.f32", d)
     assert store.compact() == 1 and store.path(vd).name.endswith(".f32.zst")
     np.testing.assert_array_equal(bits(LocalAudioStore(tmp_path / "audio").get(vd)), bits(d))
 
