@@ -32,7 +32,6 @@ from tools.audio import Audio
 from tools.loudness import sample_peak_dbfs
 from tools.metrics import rms_dbfs, si_sdr_channels
 from tools.registry import Registry, Stage, ToolContext, ToolError, ToolResult, default_registry
-from tools.separate import kept
 
 STEMS = ("vocals", "drums", "bass", "other")
 GENTLE = 0.5
@@ -203,15 +202,15 @@ class Executor:
                     if tool == "separate" and stems:  # separate again: the whole mix, as it is now
                         current = _sum_stems(stems, current)
                         stems = {}
-                    stems, separation = self._separate(current, cache, emit, progress)
+                    # what the step keeps; all four stems always come back
+                    how = {"keep": params["keep"]} if tool == "separate" and "keep" in params else {}
+                    stems, separation = self._separate(current, cache, emit, progress, how)
                 if tool == "separate" and separation is not None:
                     outcome.report = {"stems": sorted(stems), **_engine_of(separation)}
                     outcome.warnings = list(separation.warnings)
                     keep = str(params.get("keep") or "mix")
                     if keep != "mix":  # "extract the vocals": the stem is the audio from here on
-                        current = current.with_samples(
-                            kept(current.samples, {k: a.samples for k, a in stems.items()}, keep)
-                        )
+                        current = separation.audio
                         stems = {}
                         outcome.report["kept"] = keep
                     outcomes.append(outcome)
@@ -289,14 +288,16 @@ class Executor:
         cache: Any,
         emit: Emit,
         progress: Callable[[float, str], None] | None = None,
+        params: dict[str, Any] | None = None,
     ) -> tuple[dict[str, Audio], ToolResult]:
-        """The stems of ``audio``; ``progress`` gets separate's own progress (per Demucs segment) as the
-        step's ``step_progress`` events."""
+        """The stems of ``audio`` and separate's result (its audio: what ``params["keep"]`` names);
+        ``progress`` gets separate's own progress (per Demucs segment) as the step's ``step_progress``
+        events."""
         spec = self.registry["separate"]
         ok, why = spec.availability()
         if not ok:
             raise ToolError(f"working on a single stem needs separate, which is unavailable: {why}")
-        result = spec(audio, {}, ToolContext(cache=cache, progress=progress))
+        result = spec(audio, params or {}, ToolContext(cache=cache, progress=progress))
         stems = {k: v for k, v in result.extra.items() if k in STEMS}
         if not stems:
             raise ToolError("separate returned no stems")

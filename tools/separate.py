@@ -426,12 +426,12 @@ def run(audio: Audio, params: SeparateParams, ctx: ToolContext) -> ToolResult:
         stems[k] = np.ascontiguousarray(stems[k], dtype=np.float32)
         stems[k].flags.writeable = False
     stem_audio: dict[str, Audio] = {k: audio.with_samples(stems[k]) for k in params.stems}
-    out = audio if params.keep == "mix" else audio.with_samples(kept(mix, stems, params.keep))
+    out = audio if params.keep == "mix" else audio.with_samples(_kept(mix, stems, params.keep))
     report["kept"] = params.keep
     return ToolResult(out, report, warnings, stem_audio)
 
 
-def kept(mix: np.ndarray, stems: Mapping[str, np.ndarray], keep: str) -> np.ndarray:
+def _kept(mix: np.ndarray, stems: Mapping[str, np.ndarray], keep: str) -> np.ndarray:
     """The output `keep` names: a stem, or the mix less one stem (exact: the stems sum to the mix)."""
     if keep in STEMS:
         return np.ascontiguousarray(stems[keep], dtype=np.float32)
