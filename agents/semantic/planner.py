@@ -342,9 +342,9 @@ def plan_semantic(
                 if d.find("master") is None:
                     d.add(
                         "master",
-                        {"target_lufs": -14.0, "true_peak_dbtp": -1.0},
+                        {"target_lufs": V.STREAMING_LUFS, "true_peak_dbtp": -1.0},
                         "mix",
-                        "finish at the streaming loudness of -14 LUFS",
+                        f"finish at the streaming loudness of {V.STREAMING_LUFS:g} LUFS",
                     )
     elif analysis and not parsed.only:
         clip = analysis_value(analysis, "clipping_ratio")
@@ -393,10 +393,10 @@ def plan_semantic(
         st.params.setdefault("true_peak_dbtp", -1.0)
         if (
             re.search(r"\b(natural|transparent|dynamic|gentle)\b", text)
-            and st.params["target_lufs"] > -14.0
+            and st.params["target_lufs"] > V.STREAMING_LUFS
             and not re.search(r"loud|hot|competitive|radio", text)
         ):
-            st.params["target_lufs"] = -14.0
+            st.params["target_lufs"] = V.STREAMING_LUFS
         louder_by = float(st.params["target_lufs"]) - V.STREAMING_LUFS
         if louder_by > 0.5:
             d.note(
