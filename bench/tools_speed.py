@@ -1,12 +1,14 @@
-"""Tool speed on a 3-minute 44.1 kHz stereo song: `genre_preset` (goal <= 1 s) and `master`.
+"""Tool speed on a 3-minute 44.1 kHz stereo song: `genre_preset` (goal <= 1 s), `master`, and the
+other steps of "clean and master this in a pop style" (`denoise`, strength 0.5 as that plan asks).
 
-    .venv/bin/python bench/tools_speed.py [--runs 5] [--tools genre_preset,master]
+    .venv/bin/python bench/tools_speed.py [--runs 5] [--tools genre_preset,master,denoise]
 
 The song: Kevin MacLeod's "Vibe Ace" (../shared/fixtures/music) looped to 3:00. Each tool runs as
 `mixpilot apply SONG --tool NAME` runs it (the registry's callable on loaded audio, default params;
-genre_preset with genre=pop), once to warm up, then ``--runs`` times. Prints the median wall and CPU
-seconds (this process, all threads: the fair figure when the machine is busy), every run, and the
-load average before and after (the machine is shared: rerun when it is high).
+genre_preset with genre=pop, master with platform=spotify, denoise with strength=0.5), once to warm
+up, then ``--runs`` times. Prints the median wall and CPU seconds (this process, all threads: the
+fair figure when the machine is busy), every run, and the load average before and after (the
+machine is shared: rerun when it is high).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from bench.mastering import MUSIC, TRACK, looped  # noqa: E402
 from tools.registry import get_tool  # noqa: E402
 
-PARAMS = {"genre_preset": {"genre": "pop"}, "master": {"platform": "spotify"}}
+PARAMS = {"genre_preset": {"genre": "pop"}, "master": {"platform": "spotify"}, "denoise": {"strength": 0.5}}
 GOALS = {"genre_preset": 1.0, "master": 0.5}
 
 
@@ -35,7 +37,7 @@ def load_average() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--tools", default="genre_preset,master")
+    ap.add_argument("--tools", default="genre_preset,master,denoise")
     args = ap.parse_args()
     if not MUSIC.is_dir():
         sys.exit(f"needs the real recordings in {MUSIC}")
