@@ -4,6 +4,7 @@ Importable by spawned job processes (`ProcessRunner(service_factory=fake_service
 
 - ``sleep S``: S seconds, with a progress event every 50 ms (stops at once on cancel or hand-back);
 - ``spin S``: S seconds without any progress event (only killing its process stops it sooner);
+- ``chatter S``: S seconds of progress events back to back (the event channel always mid-write);
 - ``crash-once PATH``: the first run (no file at PATH yet) creates it and kills its process; later runs finish;
 - ``crash``: every run kills its process.
 """
@@ -25,7 +26,7 @@ class FakeService:
             if kind == "crash-once":
                 Path(words[1]).write_text("crashed once")
             os._exit(3)
-        seconds = float(words[1]) if kind in ("sleep", "spin") else 0.05
+        seconds = float(words[1]) if kind in ("sleep", "spin", "chatter") else 0.05
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             if kind != "spin" and on_event is not None:
@@ -39,7 +40,8 @@ class FakeService:
                         "fraction": 1.0 - left / max(seconds, 1e-9),
                     }
                 )
-            time.sleep(0.05 if kind != "spin" else 0.01)
+            if kind != "chatter":
+                time.sleep(0.05 if kind != "spin" else 0.01)
         return SimpleNamespace(
             output_id=None,
             kind="none",

@@ -37,10 +37,8 @@ def loop():
 
 
 def _close(runner) -> None:
-    if isinstance(runner, ProcessRunner):  # never started: only its queues to close
-        for q in (runner.jobs, runner.events, *runner.controls):
-            q.close()
-            q.cancel_join_thread()
+    if isinstance(runner, ProcessRunner):  # never started: it opened no channel yet
+        assert runner.inboxes == runner.controls == [None] * runner.n
     elif isinstance(runner, ThreadRunner):
         runner.pool.shutdown(wait=True)
 

@@ -481,3 +481,53 @@ def test_a_cancel_on_a_worker_stops_its_job_process_within_2s(tmp_path, pg_url, 
             w.join(15)
         assert not errors, errors
         assert not w.is_alive()
+
+
+def test_job_processes_killed_mid_event_stream_leave_the_runner_working(settings):
+    """A child killed while it writes a progress event (SIGKILL: OOM killer, a cancel that did not stop)
+    must not take the other children's channels with it: its replacement says it is ready, the next job
+    runs, and that job's progress still reaches the bus. (With one event queue shared by every child, a
+    child killed mid-write held the queue's lock forever: no child was ever ready again.)"""
+    import os
+    import signal
+
+    async def scenario() -> None:
+        async with Harness(settings) as h:
+            runner = h.runner()
+            await runner.start()
+            try:
+                await _ready(runner, timeout_s=180)
+                for _ in range(4):
+                    j = await h.job("chatter 60")
+                    await runner.submit(j)
+                    deadline = time.monotonic() + 120
+                    while j not in runner.running.values():
+                        assert time.monotonic() < deadline, "no job process picked the job up"
+                        await asyncio.sleep(0.02)
+                    await asyncio.sleep(0.3)  # events flow back to back now
+                    i = next(k for k, v in runner.running.items() if v == j)
+                    pid = runner.procs[i].pid
+                    os.kill(pid, signal.SIGKILL)
+                    assert await h.store.write(j, status="cancelled", error="cancelled by the test")
+                    while runner.procs[i].pid == pid or i not in runner.ready:  # replaced, and ready
+                        assert time.monotonic() < deadline + 180, "the killed job process was not replaced"
+                        await asyncio.sleep(0.02)
+                nxt = await h.job("sleep 0.5")
+                seen: list[dict] = []
+
+                async def listen() -> None:
+                    async for batch in h.bus.subscribe(nxt, wait_s=0.2):
+                        seen.extend(batch)
+                        if any(e.get("event") == "end" for e in batch):
+                            return
+
+                listener = asyncio.create_task(listen())
+                await asyncio.sleep(0.05)
+                await runner.submit(nxt)
+                assert (await h.wait(nxt, ("succeeded", "failed"), timeout_s=120)).status == "succeeded"
+                await asyncio.wait_for(listener, 30)
+                assert any(e.get("event") == "step_progress" for e in seen), seen
+            finally:
+                await runner.aclose()
+
+    asyncio.run(scenario())

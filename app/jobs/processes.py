@@ -7,10 +7,15 @@ its threads run under ``SCHED_BATCH`` with niceness (Linux; niceness elsewhere),
 request preempts a job at once and the jobs still get their share of a busy machine
 (`app.jobs.priority`).
 
-    API process                                   child i (spawned, SCHED_BATCH, nice)
-    ProcessRunner.submit(job_id) ── job queue ──▶  JobExecutor.run(job_id)  (own service, engine)
-    LocalBus (SSE) ◀── drain thread ◀── event queue ── QueueBus.publish(...), started/finished
+    API process                                        child i (spawned, SCHED_BATCH, nice)
+    ProcessRunner.submit(job_id) ─ dispatch ─ inbox i ──▶  JobExecutor.run(job_id)  (own service, engine)
+    LocalBus (SSE) ◀── drain thread i ◀── event pipe i ─── QueueBus.publish(...), ready/started/finished
     ProcessRunner.cancel(job_id) ── control queue i ──▶ executor.cancel(job_id)
+
+- Every channel belongs to one child and is made anew when that child is (re)spawned. A process killed
+  while it uses a channel (SIGKILL mid-write: the OOM killer, a cancel that did not stop) can leave a
+  shared queue's lock taken or a message half written, forever; with channels of its own, only its own
+  channel goes with it. The parent hands each job to an idle, ready child (`_dispatch`), one at a time.
 
 - Each child builds its service and database engine once from the same `Settings` and runs one
   job at a time with the same `JobExecutor` as the arq worker (claim, heartbeat, progress row,
@@ -31,6 +36,7 @@ request preempts a job at once and the jobs still get their share of a busy mach
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import multiprocessing
@@ -52,6 +58,18 @@ log = logging.getLogger("mixpilot.jobs.processes")
 HANDBACK = "\x00handback"
 
 
+class EventPipe:
+    """The child's end of its event pipe: `put` from any thread (the job's progress, the main loop)."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self._lock = threading.Lock()
+
+    def put(self, msg: Any) -> None:
+        with self._lock:
+            self.conn.send(msg)
+
+
 # ------------------------------------------------------------------------------ child side
 
 
@@ -66,8 +84,11 @@ def child_main(
     service_factory: Callable[[Settings], Any] | None = None,
     current: Any = None,
 ) -> None:
-    """Entry point of child `index` (spawned): build once, lower priority, run jobs until a None."""
+    """Entry point of child `index` (spawned): build once, lower priority, run jobs until a None.
+    `events` is the write end of this child's event pipe."""
     import signal
+
+    events = EventPipe(events)
 
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
@@ -131,7 +152,7 @@ async def _child(
     try:
         while True:
             job_id = await loop.run_in_executor(waiter, jobs.get)
-            if job_id is None or stop.is_set():  # stopping: a job taken now stays queued (retryable)
+            if job_id is None or stop.value:  # stopping: a job taken now stays queued (retryable)
                 break
             # shared memory: the parent knows the job even if we die before the queue flushes
             if current is not None:
@@ -193,33 +214,40 @@ class ProcessRunner:
         #: job id -> futures of `run` callers waiting for its end here
         self._waiters: dict[str, list[asyncio.Future[str | None]]] = {}
         self.ctx = multiprocessing.get_context("spawn")
-        self.jobs = self.ctx.Queue()
-        self.events = self.ctx.Queue()
-        self.controls = [self.ctx.Queue() for _ in range(self.n)]
+        #: per child, made at each spawn: its job inbox, its control queue, the read end of its event pipe
+        self.inboxes: list[Any] = [None] * self.n
+        self.controls: list[Any] = [None] * self.n
+        self._readers: list[Any] = [None] * self.n
+        self._drains: list[threading.Thread | None] = [None] * self.n
         #: the job each child is on, in shared memory (written before the job starts; survives a crash)
         self.current = [self.ctx.Array("c", 65, lock=False) for _ in range(self.n)]
-        self.stop = self.ctx.Event()
+        #: set when stopping (a lock-free flag: a killed child cannot leave it locked)
+        self.stop = self.ctx.RawValue("b", 0)
         self.procs: list[Any] = [None] * self.n
         self.ready: set[int] = set()
         self.running: dict[int, str] = {}  # child index -> job id
+        #: jobs waiting for an idle child (the loop's thread only), and the job handed to each child
+        self._pending: collections.deque[str] = collections.deque()
+        self._assigned: dict[int, str] = {}
         self._queued: set[str] = set()
         self._lock = threading.Lock()
         self._spawned_at = [0.0] * self.n
         self._closing = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._drain: threading.Thread | None = None
         self._supervisor: asyncio.Task[None] | None = None
 
     # lifecycle
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._drain = threading.Thread(target=self._drain_events, name="mixpilot-job-events", daemon=True)
-        self._drain.start()
         for i in range(self.n):
             self._spawn(i)
         self._supervisor = asyncio.create_task(self._supervise())
 
     def _spawn(self, i: int) -> None:
+        """Start child `i` with channels of its own (the old ones went with the old child)."""
+        self._close_channels(i)
+        reader, writer = self.ctx.Pipe(duplex=False)
+        self.inboxes[i], self.controls[i], self._readers[i] = self.ctx.Queue(), self.ctx.Queue(), reader
         p = self.ctx.Process(
             target=child_main,
             name=f"mixpilot-job-{i}",
@@ -228,39 +256,60 @@ class ProcessRunner:
                 self.settings,
                 i,
                 self.nice,
-                self.jobs,
+                self.inboxes[i],
                 self.controls[i],
-                self.events,
+                writer,
                 self.stop,
                 self.service_factory,
                 self.current[i],
             ),
         )
         p.start()
+        writer.close()  # the child holds the write end: its exit (or death) ends the drain
         self.procs[i] = p
         self._spawned_at[i] = time.monotonic()
+        drain = threading.Thread(
+            target=self._drain_events, args=(i, reader), name=f"mixpilot-job-events-{i}", daemon=True
+        )
+        drain.start()
+        self._drains[i] = drain
 
-    def _drain_events(self) -> None:
-        """Thread: the children's queue → the bus (events) and the loop (bookkeeping)."""
-        while True:
-            try:
-                msg = self.events.get()
-            except (EOFError, OSError):
-                return
-            if msg is None:
-                return
-            try:
-                if msg[0] == "event":
-                    self.bus.publish(msg[1], msg[2])
-                elif self._loop is not None:
-                    self._loop.call_soon_threadsafe(self._on_message, msg)
-            except RuntimeError:  # loop closed
-                return
-            except Exception as exc:
-                log.warning("job event dropped (%s)", exc)
+    def _close_channels(self, i: int) -> None:
+        for q in (self.inboxes[i], self.controls[i]):
+            if q is not None:
+                with contextlib.suppress(Exception):
+                    q.close()
+                    q.cancel_join_thread()
+        self.inboxes[i] = self.controls[i] = None
 
-    def _on_message(self, msg: tuple[Any, ...]) -> None:
+    def _drain_events(self, i: int, reader: Any) -> None:
+        """Thread: child `i`'s pipe → the bus (events) and the loop (bookkeeping), until the child is gone."""
+        try:
+            while True:
+                try:
+                    msg = reader.recv()
+                except (EOFError, OSError):  # the child exited or died
+                    return
+                except Exception as exc:  # a message cut short by the child's death
+                    log.warning("job process %d: event channel broken (%s)", i, exc)
+                    return
+                try:
+                    if msg[0] == "event":
+                        self.bus.publish(msg[1], msg[2])
+                    elif self._loop is not None:
+                        self._loop.call_soon_threadsafe(self._on_message, msg, reader)
+                except RuntimeError:  # loop closed
+                    return
+                except Exception as exc:
+                    log.warning("job event dropped (%s)", exc)
+        finally:
+            with contextlib.suppress(Exception):
+                reader.close()
+
+    def _on_message(self, msg: tuple[Any, ...], reader: Any = None) -> None:
         kind, i = msg[0], msg[1]
+        if reader is not None and reader is not self._readers[i]:  # from a child already replaced
+            return
         if kind == "ready":
             self.ready.add(i)
         elif kind == "started":
@@ -270,7 +319,24 @@ class ProcessRunner:
         elif kind == "finished":
             if self.running.get(i) == msg[2]:
                 del self.running[i]
+            if self._assigned.get(i) == msg[2]:
+                del self._assigned[i]
             self._wake(msg[2], msg[3])
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand waiting jobs to ready children that have none (on the loop's thread)."""
+        if self._closing:
+            return
+        for i in sorted(self.ready):
+            if not self._pending:
+                return
+            p = self.procs[i]
+            if i in self._assigned or p is None or not p.is_alive() or self.inboxes[i] is None:
+                continue
+            job_id = self._pending.popleft()
+            self._assigned[i] = job_id
+            self.inboxes[i].put(job_id)
 
     def _wake(self, job_id: str, status: str | None) -> None:
         for fut in self._waiters.pop(job_id, []):
@@ -295,6 +361,9 @@ class ProcessRunner:
                 job_id = self.running.pop(i, None) or self.current[i].value.decode() or None
                 self.current[i].value = b""
                 self.ready.discard(i)
+                handed = self._assigned.pop(i, None)
+                if handed and handed != job_id:  # given to the child, never started: still queued
+                    self._pending.appendleft(handed)
                 if job_id:
                     self._wake(job_id, None)
                 cancelled = self._killed_for_cancel.pop(i, None)
@@ -351,11 +420,12 @@ class ProcessRunner:
         if delay_s > 0:
             asyncio.get_running_loop().call_later(delay_s, self._put, job_id)
         else:
-            self.jobs.put(job_id)
+            self._put(job_id)
 
     def _put(self, job_id: str) -> None:
         if not self._closing:
-            self.jobs.put(job_id)
+            self._pending.append(job_id)
+            self._dispatch()
 
     def queued(self) -> list[str]:
         with self._lock:
@@ -404,14 +474,15 @@ class ProcessRunner:
             self._supervisor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
-        self.stop.set()  # a job taken from the queue now stays queued in the database
+        self.stop.value = 1  # a job taken from the inbox now stays queued in the database
         for c in self.controls:
-            with contextlib.suppress(Exception):
-                c.put(HANDBACK)
-        for _ in range(self.n):
-            self.jobs.put(None)
-        for c in self.controls:
-            c.put(None)
+            if c is not None:
+                with contextlib.suppress(Exception):
+                    c.put(HANDBACK)
+        for q in (*self.inboxes, *self.controls):
+            if q is not None:
+                with contextlib.suppress(Exception):
+                    q.put(None)
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + self.handback_s
         for p in self.procs:
@@ -431,11 +502,10 @@ class ProcessRunner:
                 await self.store.handback(job_id, message="handed back (the API stopped)")
             except Exception as exc:  # the recovery sweep finds it (stale heartbeat)
                 log.warning("could not hand job %s back (%s)", job_id, exc)
-        self.events.put(None)
-        if self._drain is not None:
-            await loop.run_in_executor(None, self._drain.join, 2.0)
+        for drain in self._drains:  # each ends with its child's pipe
+            if drain is not None:
+                await loop.run_in_executor(None, drain.join, 2.0)
         for job_id in list(self._waiters):
             self._wake(job_id, None)
-        for q in (self.jobs, self.events, *self.controls):
-            q.close()
-            q.cancel_join_thread()
+        for i in range(self.n):
+            self._close_channels(i)
