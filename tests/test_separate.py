@@ -332,6 +332,13 @@ def test_keep_outputs_a_stem_or_the_mix_without_it(no_demucs):
         ("take out the drums", "no_drums"),
         ("separate the stems", None),
         ("separate the stems and compress the drums", None),
+        ("give me the vocals", "vocals"),
+        ("just the bass please", "bass"),
+        ("pull out the vocal track", "vocals"),
+        ("solo the drums", "drums"),
+        ("I just want the drums.", "drums"),
+        ("export the bass stem", "bass"),
+        ("give me the vocals and master it", "vocals"),
     ],
 )
 def test_the_planner_says_what_a_separation_keeps(request_, keep):
@@ -340,6 +347,25 @@ def test_the_planner_says_what_a_separation_keeps(request_, keep):
     plan = make_plan(request_, use_embedder=False, allow_unavailable=True)
     assert plan.kind == "process"
     assert plan.step("separate").params.get("keep") == keep, plan.steps
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        "give me the vocals louder",
+        "i need the vocals brighter",
+        "only the vocals are harsh",
+        "just the drums need more punch",
+        "get the bass tighter",
+        "I want the vocals to sit back a little",
+    ],
+)
+def test_a_stem_named_with_a_change_is_no_separation(request_):
+    """A stem asked for on its own is a separation; the same stem with what to change about it is not."""
+    from agents.planner import make_plan
+
+    plan = make_plan(request_, use_embedder=False, allow_unavailable=True)
+    assert plan.step("separate") is None, plan.steps
 
 
 def test_extract_the_vocals_returns_the_vocals_on_a_real_song(no_demucs, shared_fixtures, tmp_path):

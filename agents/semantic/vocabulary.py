@@ -46,6 +46,11 @@ def T(
     return Term(key, pats, kind, tuple(steps), reason, tuple(inv) if inv is not None else None, **kw)
 
 
+#: a stem named on its own, up to the end of its clause ("the vocals", "the bass line please", "my vocal stem")
+_STEM_ALONE = (
+    r"(?:just |only )?(?:the |my )?(?:lead )?(?:vocals?|voices?|drums?|bass(?: ?line)?)(?: stems?| tracks?| parts?)?"
+    r"(?=\s*(?:please|pls|only|alone|on (?:its|their) own|by (?:itself|themselves))?\s*(?:[.,;!?]|\band\b|\bthen\b|$))"
+)
 EQ_GENTLE = {"mud_db": -1.5, "presence_db": 1.0, "air_db": 1.0}
 SPEECH_EQ = {"low_cut_hz": 80.0, "mud_db": -2.0, "presence_db": 2.5}
 
@@ -219,6 +224,10 @@ TERMS: list[Term] = [
             r"(remove|take out|strip|mute|get rid of) (the )?drums",
             r"drumless",
             r"unmix",
+            # "give me the vocals", "pull out the vocal track", "just the bass please": a stem asked for
+            # on its own (the clause ends there; "give me the vocals louder" is no separation)
+            rf"(?:give me|get me|pull out|solo|bounce|export|i (?:just |only )?(?:want|need)) {_STEM_ALONE}",
+            rf"^(?:please )?(?:just|only) {_STEM_ALONE}",
         ),
         "tool",
         [("separate", {})],
@@ -982,7 +991,8 @@ SEPARATE_KEEP: list[tuple[str, str]] = [
     *[(rf"{k[:-1] if k.endswith('s') else k}[- ]?less", f"no_{k}") for k in ("drums", "vocals")],
     *[
         (
-            rf"(?:extract|isolate|solo|pull out|get|give me|keep|export|bounce) (?:the |just the |only the |me the )?"
+            rf"(?:extract|isolate|solo|pull out|get|give me|keep|export|bounce|i (?:just |only )?(?:want|need)) "
+            rf"(?:the |just the |only the |me the |my )?"
             rf"{w}(?: stem| track| part)?",
             k,
         )
