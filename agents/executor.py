@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from agents.progress import step_spans
-from tools.audio import Audio
+from tools.audio import Audio, all_finite
 from tools.loudness import sample_peak_dbfs
 from tools.metrics import rms_dbfs, si_sdr_channels
 from tools.registry import Registry, Stage, ToolContext, ToolError, ToolResult, default_registry
@@ -317,7 +317,7 @@ class Executor:
     ) -> tuple[str, str, dict[str, float | None]]:
         x, y = before.samples, after.samples
         measures: dict[str, float | None] = {}
-        if not np.isfinite(y).all():
+        if not all_finite(y):
             return "rolled_back", "the output had invalid samples", measures
         if np.any(x) and not np.any(y):
             return "rolled_back", "the output was silent", measures

@@ -548,7 +548,11 @@ def limiter_gain(
     """
     from scipy.ndimage import minimum_filter1d, uniform_filter1d
 
-    req = np.minimum(1.0, ceiling_lin / np.maximum(peak.astype(np.float64), 1e-12))
+    # in place where it can be (the same values): at most three arrays of the blocks' length at once
+    req = peak.astype(np.float64)
+    np.maximum(req, 1e-12, out=req)
+    np.divide(ceiling_lin, req, out=req)
+    np.minimum(req, 1.0, out=req)
     if req.min() >= 1.0:
         return np.ones_like(req)
     w = max(1, int(round(lookahead_ms * 1e-3 / step_s)))
@@ -556,14 +560,26 @@ def limiter_gain(
 
     def attack(g: np.ndarray) -> np.ndarray:
         m: np.ndarray = minimum_filter1d(g, size=size, mode="nearest")
-        return np.asarray(np.minimum(uniform_filter1d(m, size=size, mode="nearest"), g))
+        u: np.ndarray = uniform_filter1d(m, size=size, mode="nearest")
+        del m
+        np.minimum(u, g, out=u)
+        return u
 
-    g = attack(req)
-    att = -20.0 * np.log10(g)  # ≥ 0 dB
+    att = attack(req)
+    del req
+    np.log10(att, out=att)
+    att *= -20.0  # ≥ 0 dB
     rate = 6.0 * step_s / max(release_ms * 1e-3, 1e-6)  # dB per step
-    ramp = np.arange(att.size, dtype=np.float64) * rate
-    att = np.maximum.accumulate(att + ramp) - ramp
-    return attack(10.0 ** (-att / 20.0))
+    ramp = np.arange(att.size, dtype=np.float64)
+    ramp *= rate
+    att += ramp
+    np.maximum.accumulate(att, out=att)
+    att -= ramp
+    del ramp
+    np.negative(att, out=att)
+    att /= 20.0
+    np.power(10.0, att, out=att)
+    return attack(att)
 
 
 def block_gain_to_samples(gain: np.ndarray, block: int, n: int) -> np.ndarray:
@@ -726,6 +742,92 @@ def _k_power_peak_kernel(
         peak[b] = best
 
 
+def _pcm_kernel(
+    x: np.ndarray, raw: np.ndarray, scale: float, width: int, dither: bool, out: np.ndarray
+) -> None:  # pragma: no cover - compiled by numba (`_jit`); its results are tested against numpy's
+    """Interleaved little-endian PCM bytes of the planar float block ``x`` (channels, frames): each
+    sample ``clip(rint(x·scale + u1 − u2))`` in float64 (``u1``, ``u2`` the low and high 32 bits of
+    ``raw[k]`` as fractions of 2^32: TPDF dither, when ``dither``), ``width`` bytes of it into ``out``
+    (the arithmetic of `quantise_pcm`'s numpy path, so the same integers)."""
+    c, n = x.shape
+    top = scale - 1.0
+    inv = 2.0**-32
+    k = 0
+    for i in range(n):
+        for ch in range(c):
+            v = x[ch, i] * scale
+            if dither:
+                r = raw[k]
+                v += float(r & 0xFFFFFFFF) * inv - float(r >> 32) * inv
+            v = np.rint(v)
+            if v < -scale:
+                v = -scale
+            elif v > top:
+                v = top
+            q = int(v)
+            o = k * width
+            for b in range(width):
+                out[o + b] = (q >> (8 * b)) & 0xFF
+            k += 1
+
+
+def _interp_peak_kernel(
+    x: np.ndarray,
+    matrix: np.ndarray,
+    ch: np.ndarray,
+    blocks: np.ndarray,
+    vals: np.ndarray,
+    order: np.ndarray,
+    bound: float,
+    best: float,
+    blk: int,
+) -> float:  # pragma: no cover - compiled by numba (`_jit`); its results are tested against numpy's
+    """Largest |interpolated value| of `tools.loudness.true_peak_linear`'s candidate blocks, visited in
+    ``order``: block ``blocks[j]`` of channel ``ch[j]`` gives the ``blk`` windows of ``taps`` samples
+    ending at each of its samples (zeros outside the signal), each times ``matrix`` (taps, factor); a
+    block whose neighbourhood peak ``vals[j]`` times ``bound`` is under the best so far is skipped (the
+    bound makes that exact). Float32 sums over the taps in order, the windows side by side (SIMD)."""
+    taps, factor = matrix.shape
+    n = x.shape[1]
+    seg = np.zeros(blk + taps - 1, np.float32)
+    acc = np.zeros(blk, np.float32)
+    for jj in range(order.shape[0]):
+        j = order[jj]
+        if vals[j] * bound < best:
+            continue
+        c = ch[j]
+        lo = blocks[j] * blk - (taps - 1)
+        for i in range(seg.shape[0]):  # the block and its context, zeros outside the signal
+            seg[i] = x[c, lo + i] if 0 <= lo + i < n else np.float32(0.0)
+        for p in range(factor):
+            acc[:] = 0.0
+            for k in range(taps):
+                coef = matrix[k, p]
+                for w in range(blk):
+                    acc[w] += coef * seg[k + w]
+            for w in range(blk):
+                a = abs(acc[w])
+                if a > best:
+                    best = a
+    return best
+
+
+def _block_abs_peak_kernel(bits: np.ndarray, blk: int, out: np.ndarray) -> None:  # pragma: no cover
+    """Per channel and block of ``blk`` samples, the largest |x| (compiled by numba, `_jit`), from the
+    float32 samples' bit patterns ``bits`` (uint32): without the sign bit, their order is the values'
+    (finite samples), and an integer maximum vectorises where a float one would not."""
+    c, n = bits.shape
+    nb = out.shape[1]
+    for ch in range(c):
+        for b in range(nb):
+            m = np.uint32(0)
+            for i in range(b * blk, min(b * blk + blk, n)):
+                v = bits[ch, i] & np.uint32(0x7FFFFFFF)
+                if v > m:
+                    m = v
+            out[ch, b] = m
+
+
 _JIT: dict[str, Any] = {}
 _WARM_LOCK = threading.Lock()
 
@@ -762,6 +864,10 @@ def warm_compiled() -> None:
                 k_power_and_block_peak(x, sos, 8, 16)
                 apply_block_gain_k_power(x, np.ones(4), 16, 1.0, sos, 8)
                 smooth_gain_db(np.zeros(4), 0.001, 10.0, 100.0)
+                pcm_bytes(x, 24, np.zeros(64, np.uint64), 3)
+                one = np.zeros(1, np.int64)
+                interp_peak_blocks(x, np.ones((16, 4), np.float32), one, one, np.ones(1), one, 1.0, 0.0, 64)
+                block_abs_peak(x, 64)
             except Exception:  # warming is an optimisation: the first real call compiles instead
                 pass
 
@@ -836,6 +942,64 @@ def k_power_and_block_peak(
         for ch in range(c):
             channel(ch)
     return power, peaks.max(axis=0)
+
+
+def pcm_bytes(x: np.ndarray, bits: int, raw: np.ndarray | None, width: int) -> np.ndarray | None:
+    """Interleaved little-endian PCM of the planar float block ``x`` (channels, frames): `bits`-bit
+    integers (TPDF-dithered from the uint64 draws ``raw``, one per sample in interleaved order, unless
+    None), ``width`` bytes each (``width`` ≥ ``bits // 8``: 4 gives int32 words), as a uint8 array. One
+    compiled pass, no temporaries; None without numba (see `_jit`): `tools.audio` then quantises with
+    numpy (the same integers)."""
+    kernel = _jit("_pcm_kernel")
+    if kernel is None:
+        return None
+    out = np.empty(x.size * width, np.uint8)
+    noise = raw if raw is not None else np.empty(0, np.uint64)
+    kernel(np.asarray(x, dtype=np.float32), noise, float(2 ** (bits - 1)), width, raw is not None, out)
+    return out
+
+
+def block_abs_peak(x: np.ndarray, blk: int) -> np.ndarray | None:
+    """Largest |x| per channel and block of ``blk`` samples (the last block partial), float32 shaped
+    (channels, blocks), in one compiled pass over finite float32 ``x``; None without numba (see `_jit`)."""
+    kernel = _jit("_block_abs_peak_kernel")
+    if kernel is None:
+        return None
+    x = np.asarray(x, dtype=np.float32)
+    out = np.empty((x.shape[0], -(-x.shape[1] // blk)), np.uint32)
+    kernel(x.view(np.uint32), int(blk), out)
+    return out.view(np.float32)
+
+
+def interp_peak_blocks(
+    x: np.ndarray,
+    matrix: np.ndarray,
+    ch: np.ndarray,
+    blocks: np.ndarray,
+    vals: np.ndarray,
+    order: np.ndarray,
+    bound: float,
+    best: float,
+    blk: int,
+) -> float | None:
+    """`_interp_peak_kernel` (one compiled pass over the candidate blocks, no gathered copies): the
+    largest of ``best`` and the candidates' interpolated peaks; None without numba (see `_jit`)."""
+    kernel = _jit("_interp_peak_kernel")
+    if kernel is None:
+        return None
+    return float(
+        kernel(
+            np.asarray(x, dtype=np.float32),
+            np.ascontiguousarray(matrix, dtype=np.float32),
+            np.ascontiguousarray(ch, dtype=np.int64),
+            np.ascontiguousarray(blocks, dtype=np.int64),
+            np.ascontiguousarray(vals, dtype=np.float64),
+            np.ascontiguousarray(order, dtype=np.int64),
+            float(bound),
+            float(best),
+            int(blk),
+        )
+    )
 
 
 def limiter_report(g: np.ndarray) -> dict[str, float]:

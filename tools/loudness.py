@@ -1,6 +1,8 @@
 """Loudness and peak metering: ITU-R BS.1770-4 / EBU R128, EBU Tech 3341/3342, true peak.
 
-Everything here is vectorised numpy on the whole signal; nothing loops per block in Python.
+Everything here is vectorised numpy on the whole signal; nothing loops per block in Python. Where numba
+is installed the true-peak meter's block peaks and interpolation are compiled passes (`tools.dsp`), with
+numpy's values.
 
 Conventions (so callers know what an empty answer looks like):
 
@@ -316,33 +318,56 @@ def true_peak_linear(audio: Audio, exhaustive: bool = False) -> float:
     is the filter's worst-case gain (sum of |taps| of the worst phase, ~2.2 = +7.0 dB). That
     bound is a triangle-inequality fact about the FIR, not a guess about music, so the pruned
     result equals the exhaustive one (``exhaustive=True``; the tests compare both). On real music
-    1-20 % of the blocks survive the pruning.
+    1-20 % of the blocks survive the pruning. Where numba is installed, the block peaks and the
+    surviving blocks' interpolation are compiled passes (`dsp.block_abs_peak`, `dsp.interp_peak_blocks`:
+    no gathered copies; the bound re-checked against the best so far at every block).
     """
+    from tools import dsp
+
     x = audio.samples
     if audio.frames == 0:
         return 0.0
-    sample_peak = max(float(x.max()), -float(x.min()))  # = max |x|, without an |x| copy
+    blk = _TP_BLOCK
+    n_blocks = -(-audio.frames // blk)
+    # block sample peaks, one silent block either side (= zero context); no full-length copies
+    bpk = np.zeros((audio.channels, n_blocks + 2), dtype=np.float32)
+    compiled_peaks = dsp.block_abs_peak(x, blk)
+    if compiled_peaks is not None:
+        bpk[:, 1:-1] = compiled_peaks
+    else:
+        full = audio.frames // blk
+        step = max(1, _K_BLOCK // blk) * blk
+        for c in range(audio.channels):
+            for s in range(0, full * blk, step):
+                e = min(s + step, full * blk)
+                bpk[c, 1 + s // blk : 1 + e // blk] = np.abs(x[c, s:e]).reshape(-1, blk).max(axis=1)
+            if full < n_blocks:  # the last, partial block
+                bpk[c, 1 + full] = np.abs(x[c, full * blk :]).max()
+    sample_peak = float(bpk.max())  # = max |x|
     if sample_peak == 0.0:
         return 0.0
     factor = 4 if audio.sample_rate < 96_000 else 2
     matrix, bound = _tp_filter(factor)
     taps = matrix.shape[0]
-    blk = _TP_BLOCK
-    n_blocks = -(-audio.frames // blk)
-    # block sample peaks, one silent block either side (= zero context); in slices: no full-length copies
-    bpk = np.zeros((audio.channels, n_blocks + 2), dtype=np.float32)
-    full = audio.frames // blk
-    step = max(1, _K_BLOCK // blk) * blk
-    for c in range(audio.channels):
-        for s in range(0, full * blk, step):
-            e = min(s + step, full * blk)
-            bpk[c, 1 + s // blk : 1 + e // blk] = np.abs(x[c, s:e]).reshape(-1, blk).max(axis=1)
-        if full < n_blocks:  # the last, partial block
-            bpk[c, 1 + full] = np.abs(x[c, full * blk :]).max()
     # neighbourhood peak: a block's windows reach `taps` (<= blk) samples into the block before
     neigh = np.maximum(bpk[:, 1:-1], bpk[:, :-2])
     ch_idx, b_idx = np.nonzero(neigh > 0)
     vals = neigh[ch_idx, b_idx]
+    k = min(32, vals.size)
+    first = np.argpartition(vals, vals.size - k)[vals.size - k :]
+    compiled = dsp.interp_peak_blocks(  # the loudest blocks first, then every one the bound cannot rule out
+        x,
+        matrix,
+        ch_idx,
+        b_idx,
+        vals,
+        np.arange(vals.size) if exhaustive else np.concatenate([first, np.arange(vals.size)]),
+        math.inf if exhaustive else bound,
+        sample_peak,
+        blk,
+    )
+    if compiled is not None:
+        return compiled
     offsets = np.arange(blk + taps - 1)
 
     def segments(sel: np.ndarray) -> np.ndarray:
@@ -361,8 +386,6 @@ def true_peak_linear(audio: Audio, exhaustive: bool = False) -> float:
                 for s in range(0, every.size, _TP_GATHER)
             ]
         )
-    k = min(32, vals.size)
-    first = np.argpartition(vals, vals.size - k)[vals.size - k :]
     best = max(sample_peak, _interp_peak(segments(first), matrix))
     rest = np.flatnonzero(vals * bound >= best)
     rest = rest[~np.isin(rest, first)]

@@ -203,11 +203,22 @@ class _LoudnessModel:
 
         g_lin = 10.0 ** (gain_db / 20.0)
         g = self.gain(gain_db, ceiling_dbtp, release_ms)
-        mean_gr = float(np.mean(-20.0 * np.log10(np.maximum(g, 1e-9))))
-        g2 = (
-            np.minimum(g, np.minimum(np.r_[g[:1], g[:-1]], np.r_[g[1:], g[-1:]])) ** 2
-        )  # as the samples get it
-        cum = np.interp(self.chunk_edges, self.edges, np.concatenate([[0.0], np.cumsum(g2 * _LIMITER_BLOCK)]))
+        # in place (the same values): one temporary of the blocks' length besides the cumulative sum
+        t = np.maximum(g, 1e-9)
+        np.log10(t, out=t)
+        t *= -20.0
+        mean_gr = float(np.mean(t))
+        # the gain as the samples get it: the minimum of each block and its neighbours, squared
+        np.copyto(t, g)
+        np.minimum(t[1:], g[:-1], out=t[1:])
+        np.minimum(t[:-1], g[1:], out=t[:-1])
+        np.square(t, out=t)
+        t *= _LIMITER_BLOCK
+        cum = np.empty(t.size + 1)
+        cum[0] = 0.0
+        np.cumsum(t, out=cum[1:])
+        del t
+        cum = np.interp(self.chunk_edges, self.edges, cum)
         b = self.blocks
         power = b.chunk_power * (g_lin * g_lin) * (np.diff(cum) / b.chunk)
         return integrated_lufs(self.audio, KBlocks(power, b.chunk, b.hop, b.sample_rate)), mean_gr
@@ -295,7 +306,8 @@ def master_array(
             y, linfo, loud = model.limit(gain, lim_ceiling, release)
         exact_at = (gain, lim_ceiling, release)
 
-    for _ in range(4):  # corrective rounds on true peak
+    rounds = 4
+    for round_ in range(rounds):  # corrective rounds on true peak
         for _ in range(12):  # loudness iterations, on the model; an exact pass confirms each candidate
             if mode == "loud":  # the clipper is not in the model: every candidate is an exact pass
                 limit()
@@ -342,6 +354,8 @@ def master_array(
         corrective += 1
         lim_ceiling -= tp - (ceiling - TP_MARGIN_DB) + 0.03
         history.clear()
+        if round_ + 1 < rounds:  # the next round makes its own output: let this one go first
+            y, exact_at = x, None
     info["release_ms_used"] = round(release, 1)
     info.update(
         {
