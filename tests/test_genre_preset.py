@@ -61,3 +61,33 @@ def test_real_music_loudness_kept(shared_fixtures):
     r = gp(a, {"genre": "edm"})
     assert abs(integrated_lufs(r.audio) - integrated_lufs(a)) < 0.3
     assert r.report["tilt_after_db_per_octave"] > r.report["tilt_before_db_per_octave"]
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_threaded_run_is_the_sequential_chain(channels):
+    """The tool measures and filters channels in threads: the result is the chain run step by step
+    (tone profile, FIR, compressor, width, loudness match) on one thread, bit for bit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tools.genre_preset import MAX_LOW_MOVE, MAX_TILT_MOVE, tone_curve, tone_profile
+    from tools.genres import load_preset
+    from tools.loudness import integrated_lufs
+
+    sr = 44100
+    x = pink(3.0, sr, channels, amp=0.1, seed=4)
+    x[:, : sr // 2] *= 0.1  # a quiet start, so that the compressor has something to do
+    a = Audio(x, sr)
+    preset, k = load_preset("rock"), 0.7
+    tilt0, low0 = tone_profile(x, sr)
+    with ThreadPoolExecutor(2) as pool:
+        assert tone_profile(x, sr, pool) == pytest.approx((tilt0, low0), abs=1e-9)
+    d_tilt = k * float(np.clip(preset.tilt_db_per_octave - tilt0, -MAX_TILT_MOVE, MAX_TILT_MOVE))
+    d_low = k * float(np.clip(preset.low_end_db - low0, -MAX_LOW_MOVE, MAX_LOW_MOVE))
+    y = dsp.apply_fir(x, dsp.fir_from_curve(*tone_curve(d_tilt, d_low, sr), sr))
+    y, _ = dsp.compress(y, sr, float(preset.compression) * k)
+    if channels >= 2:
+        y, _ = dsp.stereo_width(y, sr, 1.0 + (float(preset.width) - 1.0) * k, float(preset.bass_mono_hz), [])
+    y = y * np.float32(10.0 ** ((integrated_lufs(a) - integrated_lufs(Audio(y, sr))) / 20.0))
+    r = gp(a, {"genre": "rock", "intensity": k})
+    assert np.array_equal(r.audio.samples, y)
+    assert r.report["tilt_after_db_per_octave"] == round(tone_profile(y, sr)[0], 2)

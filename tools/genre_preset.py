@@ -18,6 +18,7 @@ matched to the input's integrated loudness (level-neutral; loudness is `master`'
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -39,9 +40,18 @@ class GenrePresetParams(ToolParams):
     intensity: float = Field(0.6, ge=0.0, le=1.0, description="share of the way toward the genre's targets")
 
 
-def tone_profile(x: np.ndarray, sr: int) -> tuple[float, float]:
-    """(tilt dB/oct, low-end dB relative to the tilt line) of the long-term spectrum."""
-    c, lev = dsp.third_octave_levels(x, sr)
+def tone_profile(x: np.ndarray, sr: int, pool: ThreadPoolExecutor | None = None) -> tuple[float, float]:
+    """(tilt dB/oct, low-end dB relative to the tilt line) of the long-term spectrum.
+
+    With `pool`, each channel's levels are measured in a thread of its own and their band powers
+    averaged: the channel-averaged density's band means, summed in another order.
+    """
+    if pool is None or x.shape[0] < 2:
+        c, lev = dsp.third_octave_levels(x, sr)
+    else:
+        per_channel = list(pool.map(lambda row: dsp.third_octave_levels(row[None, :], sr), x))
+        c = per_channel[0][0]
+        lev = 10.0 * np.log10(np.mean([10.0 ** (lc / 10.0) for _, lc in per_channel], axis=0))
     ok = lev > lev.max() - 90.0
     fit = np.polyfit(np.log2(c[ok & (c >= 50.0)]), lev[ok & (c >= 50.0)], 1)
     # the low end is judged against the line through the bands above it (150 Hz up), extrapolated
@@ -63,11 +73,24 @@ def tone_curve(tilt_db: float, low_db: float, sr: int) -> tuple[np.ndarray, np.n
 
 
 def run(audio: Audio, params: GenrePresetParams, ctx: ToolContext) -> ToolResult:
+    # the measurements and the FIR are per channel or independent of each other: two threads (numpy's
+    # and scipy's FFTs and filters release the GIL); the same maths as one after the other. scipy is
+    # imported here first: a first import of it from two threads at once fails
+    import scipy.fft
+    import scipy.signal  # noqa: F401
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return _run(audio, params, pool)
+
+
+def _run(audio: Audio, params: GenrePresetParams, pool: ThreadPoolExecutor) -> ToolResult:
+    from tools.loudness import integrated_lufs
+
     preset = load_preset(params.genre)
     sr = audio.sample_rate
     x = audio.samples
     k = params.intensity
-    tilt0, low0 = tone_profile(x, sr)
+    tilt0, low0 = tone_profile(x, sr, pool)
     d_tilt = k * float(np.clip(preset.tilt_db_per_octave - tilt0, -MAX_TILT_MOVE, MAX_TILT_MOVE))
     d_low = k * float(np.clip(preset.low_end_db - low0, -MAX_LOW_MOVE, MAX_LOW_MOVE))
     warnings: list[str] = []
@@ -87,7 +110,15 @@ def run(audio: Audio, params: GenrePresetParams, ctx: ToolContext) -> ToolResult
         report["note"] = "intensity is 0; audio unchanged"
         return ToolResult(audio=audio, report=report)
     f, g = tone_curve(d_tilt, d_low, sr)
-    y = dsp.apply_fir(x, dsp.fir_from_curve(f, g, sr))
+    h = dsp.fir_from_curve(f, g, sr)
+    y = np.empty_like(x, dtype=np.float32)
+
+    def fir(c: int) -> None:
+        y[c : c + 1] = dsp.apply_fir(x[c : c + 1], h)
+
+    list(pool.map(fir, range(audio.channels)))
+    # the input's loudness beside the compressor and the width, which run on one thread
+    loudness_in = pool.submit(integrated_lufs, audio)
     comp_amount = float(preset.compression) * k
     if comp_amount > 0.01:
         y, cinfo = dsp.compress(y, sr, comp_amount)
@@ -100,14 +131,14 @@ def run(audio: Audio, params: GenrePresetParams, ctx: ToolContext) -> ToolResult
         width = 1.0 + (float(preset.width) - 1.0) * k
         y, wreport = dsp.stereo_width(y, sr, width, min(float(preset.bass_mono_hz), 300.0), warnings)
         report["width"] = {"factor": round(width, 3), "correlation_after": wreport.get("correlation_after")}
-    # level-neutral: tone and dynamics change, loudness is `master`'s job
-    from tools.loudness import integrated_lufs
-
-    l_in, l_out = integrated_lufs(audio), integrated_lufs(audio.with_samples(y))
+    # level-neutral: tone and dynamics change, loudness is `master`'s job. The tone after is measured
+    # beside the loudness, before the level match (a gain moves neither the tilt nor the low end).
+    loudness_out = pool.submit(integrated_lufs, audio.with_samples(y))
+    tilt1, low1 = tone_profile(y, sr, pool)
+    l_in, l_out = loudness_in.result(), loudness_out.result()
     if np.isfinite(l_in) and np.isfinite(l_out):
-        y = y * np.float32(10.0 ** ((l_in - l_out) / 20.0))
+        y *= np.float32(10.0 ** ((l_in - l_out) / 20.0))
         report["level_match_db"] = round(l_in - l_out, 2)
-    tilt1, low1 = tone_profile(y, sr)
     report["tilt_after_db_per_octave"] = round(tilt1, 2)
     report["low_end_after_db"] = round(low1, 2)
     warnings += peak_warning("genre_preset", y)
