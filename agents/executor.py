@@ -150,6 +150,7 @@ class Executor:
         ]
 
         for i, step in enumerate(steps):
+            release_freed_memory()  # what analysis and the steps before freed: the next output may need it
             tool, params = step.tool, dict(step.params or {})
             target = getattr(step, "target", "mix") or "mix"
             reason = getattr(step, "reason", "") or ""
@@ -375,6 +376,30 @@ class Executor:
                     measures,
                 )
         return "applied", "", measures
+
+
+_TRIM: list[Any] = []
+
+
+def release_freed_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim``; a no-op elsewhere).
+
+    A long file's turn frees hundreds of MB of analysis temporaries, many under glibc's mmap threshold:
+    they stay in the heap (counted in the process's RSS) unless trimmed, and the next step's full-length
+    output then comes on top of them (30-minute stereo "master it for Spotify": peak RSS about 130 MiB
+    less). Takes a few milliseconds."""
+    if not _TRIM:
+        try:
+            import ctypes
+            import ctypes.util
+
+            name = ctypes.util.find_library("c")
+            libc = ctypes.CDLL(name) if name else None
+            _TRIM.append(getattr(libc, "malloc_trim", None))
+        except (OSError, AttributeError):
+            _TRIM.append(None)
+    if _TRIM[0] is not None:
+        _TRIM[0](0)
 
 
 def _content_facts(analysis: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -774,29 +774,31 @@ def _pcm_kernel(
 def _interp_peak_kernel(
     x: np.ndarray,
     matrix: np.ndarray,
-    ch: np.ndarray,
-    blocks: np.ndarray,
-    vals: np.ndarray,
-    order: np.ndarray,
+    neigh: np.ndarray,
+    first: np.ndarray,
     bound: float,
     best: float,
     blk: int,
 ) -> float:  # pragma: no cover - compiled by numba (`_jit`); its results are tested against numpy's
-    """Largest |interpolated value| of `tools.loudness.true_peak_linear`'s candidate blocks, visited in
-    ``order``: block ``blocks[j]`` of channel ``ch[j]`` gives the ``blk`` windows of ``taps`` samples
-    ending at each of its samples (zeros outside the signal), each times ``matrix`` (taps, factor); a
-    block whose neighbourhood peak ``vals[j]`` times ``bound`` is under the best so far is skipped (the
-    bound makes that exact). Float32 sums over the taps in order, the windows side by side (SIMD)."""
+    """Largest of ``best`` and |interpolated value| over the blocks of `tools.loudness.true_peak_linear`:
+    block ``b`` of channel ``c`` gives the ``blk`` windows of ``taps`` samples ending at each of its
+    samples (zeros outside the signal), each times ``matrix`` (taps, factor). Visited: the blocks at the
+    flat indices ``first``, then every block; one whose neighbourhood peak ``neigh[c, b]`` is zero, or
+    times ``bound`` under the best so far, is skipped (the bound makes that exact). Float32 sums over
+    the taps in order, the windows side by side (SIMD)."""
     taps, factor = matrix.shape
+    channels, nb = neigh.shape
     n = x.shape[1]
     seg = np.zeros(blk + taps - 1, np.float32)
     acc = np.zeros(blk, np.float32)
-    for jj in range(order.shape[0]):
-        j = order[jj]
-        if vals[j] * bound < best:
+    for jj in range(first.shape[0] + channels * nb):
+        j = first[jj] if jj < first.shape[0] else jj - first.shape[0]
+        c = j // nb
+        b = j - c * nb
+        v = neigh[c, b]
+        if v == 0 or v * bound < best:
             continue
-        c = ch[j]
-        lo = blocks[j] * blk - (taps - 1)
+        lo = b * blk - (taps - 1)
         for i in range(seg.shape[0]):  # the block and its context, zeros outside the signal
             seg[i] = x[c, lo + i] if 0 <= lo + i < n else np.float32(0.0)
         for p in range(factor):
@@ -865,8 +867,9 @@ def warm_compiled() -> None:
                 apply_block_gain_k_power(x, np.ones(4), 16, 1.0, sos, 8)
                 smooth_gain_db(np.zeros(4), 0.001, 10.0, 100.0)
                 pcm_bytes(x, 24, np.zeros(64, np.uint64), 3)
-                one = np.zeros(1, np.int64)
-                interp_peak_blocks(x, np.ones((16, 4), np.float32), one, one, np.ones(1), one, 1.0, 0.0, 64)
+                interp_peak_blocks(
+                    x, np.ones((16, 4), np.float32), np.ones((1, 1)), np.zeros(1, np.int64), 1.0, 0.0, 64
+                )
                 block_abs_peak(x, 64)
             except Exception:  # warming is an optimisation: the first real call compiles instead
                 pass
@@ -974,16 +977,14 @@ def block_abs_peak(x: np.ndarray, blk: int) -> np.ndarray | None:
 def interp_peak_blocks(
     x: np.ndarray,
     matrix: np.ndarray,
-    ch: np.ndarray,
-    blocks: np.ndarray,
-    vals: np.ndarray,
-    order: np.ndarray,
+    neigh: np.ndarray,
+    first: np.ndarray,
     bound: float,
     best: float,
     blk: int,
 ) -> float | None:
-    """`_interp_peak_kernel` (one compiled pass over the candidate blocks, no gathered copies): the
-    largest of ``best`` and the candidates' interpolated peaks; None without numba (see `_jit`)."""
+    """`_interp_peak_kernel`: one compiled pass over the candidate blocks, without gathered copies or
+    index arrays; None without numba (see `_jit`)."""
     kernel = _jit("_interp_peak_kernel")
     if kernel is None:
         return None
@@ -991,10 +992,8 @@ def interp_peak_blocks(
         kernel(
             np.asarray(x, dtype=np.float32),
             np.ascontiguousarray(matrix, dtype=np.float32),
-            np.ascontiguousarray(ch, dtype=np.int64),
-            np.ascontiguousarray(blocks, dtype=np.int64),
-            np.ascontiguousarray(vals, dtype=np.float64),
-            np.ascontiguousarray(order, dtype=np.int64),
+            np.ascontiguousarray(neigh, dtype=np.float32),
+            np.ascontiguousarray(first, dtype=np.int64),
             float(bound),
             float(best),
             int(blk),
@@ -1004,7 +1003,9 @@ def interp_peak_blocks(
 
 def limiter_report(g: np.ndarray) -> dict[str, float]:
     """What `true_peak_limit` reports about its gain ``g``: max and mean reduction (dB), limited share."""
-    gr = -20.0 * np.log10(np.maximum(g, 1e-9))
+    gr = np.maximum(g, 1e-9)  # in place from here (the same values): one temporary
+    np.log10(gr, out=gr)
+    gr *= -20.0
     return {
         "max_gr_db": float(gr.max()),
         "mean_gr_db": float(gr.mean()),

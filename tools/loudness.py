@@ -351,23 +351,20 @@ def true_peak_linear(audio: Audio, exhaustive: bool = False) -> float:
     taps = matrix.shape[0]
     # neighbourhood peak: a block's windows reach `taps` (<= blk) samples into the block before
     neigh = np.maximum(bpk[:, 1:-1], bpk[:, :-2])
-    ch_idx, b_idx = np.nonzero(neigh > 0)
-    vals = neigh[ch_idx, b_idx]
-    k = min(32, vals.size)
-    first = np.argpartition(vals, vals.size - k)[vals.size - k :]
-    compiled = dsp.interp_peak_blocks(  # the loudest blocks first, then every one the bound cannot rule out
+    loudest = np.array([] if exhaustive else [int(np.argmax(neigh))], np.int64)
+    compiled = dsp.interp_peak_blocks(  # the loudest block first, then every one the bound cannot rule out
         x,
         matrix,
-        ch_idx,
-        b_idx,
-        vals,
-        np.arange(vals.size) if exhaustive else np.concatenate([first, np.arange(vals.size)]),
+        neigh,
+        loudest,
         math.inf if exhaustive else bound,
         sample_peak,
         blk,
     )
     if compiled is not None:
         return compiled
+    ch_idx, b_idx = np.nonzero(neigh > 0)
+    vals = neigh[ch_idx, b_idx]
     offsets = np.arange(blk + taps - 1)
 
     def segments(sel: np.ndarray) -> np.ndarray:
@@ -386,6 +383,8 @@ def true_peak_linear(audio: Audio, exhaustive: bool = False) -> float:
                 for s in range(0, every.size, _TP_GATHER)
             ]
         )
+    k = min(32, vals.size)
+    first = np.argpartition(vals, vals.size - k)[vals.size - k :]
     best = max(sample_peak, _interp_peak(segments(first), matrix))
     rest = np.flatnonzero(vals * bound >= best)
     rest = rest[~np.isin(rest, first)]

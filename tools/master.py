@@ -149,9 +149,6 @@ class _LoudnessModel:
             power, self.peak = fused
             self.blocks = KBlocks(channel_weights(x.shape[0]) @ power, layout.chunk, layout.hop, sr)
         self.input_lufs = integrated_lufs(self.audio, self.blocks)
-        self.edges = np.arange(self.peak.size + 1, dtype=np.float64) * _LIMITER_BLOCK
-        chunk = self.blocks.chunk
-        self.chunk_edges = np.arange(self.blocks.chunk_power.size + 1, dtype=np.float64) * chunk
         self._gain: tuple[tuple[float, float, float], np.ndarray] | None = None
 
     def gain(self, gain_db: float, ceiling_dbtp: float, release_ms: float) -> np.ndarray:
@@ -178,6 +175,7 @@ class _LoudnessModel:
 
         x, sr = self.audio.samples, self.audio.sample_rate
         g = self.gain(gain_db, ceiling_dbtp, release_ms)
+        report = dsp.limiter_report(g)  # before the output exists: its temporaries are gone by then
         b = self.blocks
         fused = dsp.apply_block_gain_k_power(
             x, g, _LIMITER_BLOCK, 10.0 ** (gain_db / 20.0), k_weighting_sos(sr), b.chunk
@@ -195,7 +193,7 @@ class _LoudnessModel:
             return y, linfo, _lufs(y, sr)
         y, power = fused
         blocks = KBlocks(channel_weights(x.shape[0]) @ power, b.chunk, b.hop, sr)
-        return y, dsp.limiter_report(g), integrated_lufs(Audio(_frozen(y), sr), blocks)
+        return y, report, integrated_lufs(Audio(_frozen(y), sr), blocks)
 
     def __call__(self, gain_db: float, ceiling_dbtp: float, release_ms: float) -> tuple[float, float]:
         """(estimated output loudness LUFS, mean gain reduction dB) at this pre-gain and limiter setting."""
@@ -218,7 +216,12 @@ class _LoudnessModel:
         cum[0] = 0.0
         np.cumsum(t, out=cum[1:])
         del t
-        cum = np.interp(self.chunk_edges, self.edges, cum)
+        # the edges are made here, not kept: two arrays fewer beside the output of an exact pass
+        edges = np.arange(cum.size, dtype=np.float64)
+        edges *= _LIMITER_BLOCK
+        chunk_edges = np.arange(self.blocks.chunk_power.size + 1, dtype=np.float64) * self.blocks.chunk
+        cum = np.interp(chunk_edges, edges, cum)
+        del edges, chunk_edges
         b = self.blocks
         power = b.chunk_power * (g_lin * g_lin) * (np.diff(cum) / b.chunk)
         return integrated_lufs(self.audio, KBlocks(power, b.chunk, b.hop, b.sample_rate)), mean_gr
