@@ -136,3 +136,20 @@ def test_limiter_gain_in_place_gives_the_same_values(ceiling, release):
     got = dsp.limiter_gain(peak, ceiling, 16 / 44100, release_ms=release)
     assert np.array_equal(got, _limiter_gain_reference(peak, ceiling, 16 / 44100, release_ms=release))
     assert got.max() <= 1.0 and math.isfinite(float(got.min()))
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24"])
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_wav_pcm_reads_the_samples_libsndfile_reads(tmp_path, subtype, channels):
+    import soundfile as sf
+
+    x = signal(300_001, channels, seed=channels).clip(-1.0, 0.999)
+    path = tmp_path / "in.wav"
+    sf.write(path, x.T, 44100, subtype=subtype)
+    with open(path, "ab") as f:  # a chunk after the data (as some editors write) is not audio
+        f.write(b"LIST\x04\x00\x00\x00abcd")
+    expect, sr = sf.read(path, dtype="float32", always_2d=True)
+    got = load(path)
+    assert got.sample_rate == sr == 44100 and np.array_equal(got.samples, expect.T)
+    short = load(path, max_samples=10**9)
+    assert np.array_equal(short.samples, expect.T)

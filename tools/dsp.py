@@ -771,6 +771,26 @@ def _pcm_kernel(
             k += 1
 
 
+def _pcm_decode_kernel(data: np.ndarray, width: int, out: np.ndarray) -> None:  # pragma: no cover
+    """Interleaved little-endian 16/24-bit PCM bytes into planar float32 ``out`` (channels, frames):
+    each integer times 2^-(bits-1), exact in float32, so the values libsndfile reads (compiled by numba,
+    `_jit`)."""
+    c, m = out.shape
+    scale = np.float32(2.0 ** (1 - 8 * width))
+    top = np.int32(1) << (8 * width - 1)
+    k = 0
+    for i in range(m):
+        for ch in range(c):
+            o = k * width
+            v = np.int32(data[o]) | (np.int32(data[o + 1]) << 8)
+            if width == 3:
+                v |= np.int32(data[o + 2]) << 16
+            if v >= top:
+                v -= top << 1
+            out[ch, i] = np.float32(v) * scale
+            k += 1
+
+
 def _interp_peak_kernel(
     x: np.ndarray,
     matrix: np.ndarray,
@@ -871,6 +891,7 @@ def warm_compiled() -> None:
                     x, np.ones((16, 4), np.float32), np.ones((1, 1)), np.zeros(1, np.int64), 1.0, 0.0, 64
                 )
                 block_abs_peak(x, 64)
+                pcm_decode(np.zeros(6, np.uint8), 3, np.zeros((1, 2), np.float32))
             except Exception:  # warming is an optimisation: the first real call compiles instead
                 pass
 
@@ -960,6 +981,17 @@ def pcm_bytes(x: np.ndarray, bits: int, raw: np.ndarray | None, width: int) -> n
     noise = raw if raw is not None else np.empty(0, np.uint64)
     kernel(np.asarray(x, dtype=np.float32), noise, float(2 ** (bits - 1)), width, raw is not None, out)
     return out
+
+
+def pcm_decode(data: np.ndarray, width: int, out: np.ndarray) -> bool:
+    """Decode interleaved little-endian PCM bytes ``data`` (uint8; ``width`` 2 or 3 bytes a sample) into
+    the planar float32 ``out`` (channels, frames; a view is fine) in one compiled pass: the integers
+    scaled to [-1, 1), as libsndfile reads them. False without numba (see `_jit`): nothing written."""
+    kernel = _jit("_pcm_decode_kernel")
+    if kernel is None:
+        return False
+    kernel(data, int(width), out)
+    return True
 
 
 def block_abs_peak(x: np.ndarray, blk: int) -> np.ndarray | None:
