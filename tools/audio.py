@@ -361,7 +361,7 @@ def _read_wav_pcm(p: Path, limit: int) -> tuple[np.ndarray, int] | None:
         done = 0
         while done < frames:
             n = min(frames - done, _READ_BLOCK)
-            got = f.readinto(memoryview(buf)[: n * align])
+            got = f.readinto(buf[: n * align].data)
             n = (got or 0) // align
             if n == 0:
                 break
