@@ -57,3 +57,29 @@ def test_real_speech_sibilant_frames(shared_fixtures):
     x, y = a.samples[0], r.audio.samples[0]
     assert band_db(y, a.sample_rate, 5000, 10000) < band_db(x, a.sample_rate, 5000, 10000) - 0.5
     assert abs(band_db(y, a.sample_rate, 100, 2000) - band_db(x, a.sample_rate, 100, 2000)) < 0.2
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_band_cut_resynthesises_only_cut_frames_as_the_full_istft(channels):
+    """Only frames with a cut are resynthesised; the result is `dsp.istft` of the whole masked
+    spectrum (cuts at the very first and last frames, lone frames, runs whose samples overlap)."""
+    from tools import dsp
+    from tools.de_ess import _with_band_cut
+
+    sr, n_fft = 44100, 1024
+    hop = n_fft // 4
+    rng = np.random.default_rng(3)
+    x = (0.1 * rng.standard_normal((channels, 2 * sr + 123))).astype(np.float32)
+    z, total = dsp.stft(x, n_fft, hop)
+    depth = np.zeros(z.shape[1])
+    for t in (0, 1, 40, 43, 47, 100, z.shape[1] - 1):  # 40 and 43: their samples overlap
+        depth[t] = rng.uniform(0.2, 0.9)
+    depth[200:260] = np.linspace(0.8, 1e-12, 60)  # a release tail into nothing
+    mask = dsp.band_mask(np.fft.rfftfreq(n_fft, 1.0 / sr), 5000.0, 10000.0, 0.25)
+    want = dsp.istft(z * (1.0 - depth[:, None] * mask[None, :])[None], n_fft, hop, total, x.shape[1])
+    got = _with_band_cut(x, z, depth, mask, n_fft, hop)
+    assert got.dtype == np.float32 and got.shape == x.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-7)
+    assert np.abs(got - x).max() > 1e-3  # and it did cut
+    untouched = slice(110 * hop, 190 * hop)  # no frame with a cut reaches these samples
+    assert np.array_equal(got[:, untouched], x[:, untouched])
