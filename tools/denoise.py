@@ -292,7 +292,7 @@ def run(audio: Audio, params: DenoiseParams, ctx: ToolContext) -> ToolResult:
         y, impl = _spectral_gate(x, sr, params.strength, params.stationary)
         report.update(method="spectral", implementation=impl, prop_decrease=params.strength)
 
-    y = np.nan_to_num(np.asarray(y, dtype=np.float32))
+    y = np.nan_to_num(np.asarray(y, dtype=np.float32), copy=False)  # y is this call's own array
     report["reason"] = reason
     before, after = _noise_floor_db(x, sr), _noise_floor_db(y, sr)
     report.update(
@@ -300,9 +300,10 @@ def run(audio: Audio, params: DenoiseParams, ctx: ToolContext) -> ToolResult:
         noise_floor_after_db=round(after, 1),
         noise_reduction_db=round(before - after, 1),
     )
-    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    peak = max(float(y.max()), -float(y.min())) if y.size else 0.0
     report["peak_dbfs"] = round(float(20 * np.log10(max(peak, 1e-12))), 2)
-    warnings += peak_warning("denoise", y)
+    if peak > 1.0:  # (peak_warning would measure the same peak again)
+        warnings += peak_warning("denoise", y)
     return ToolResult(audio=audio.with_samples(y), report=report, warnings=warnings)
 
 
