@@ -14,6 +14,7 @@ band's own level over non-silent frames, so only the loudest moments of that ban
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
@@ -88,8 +89,14 @@ def run(audio: Audio, params: DynamicEqParams, ctx: ToolContext) -> ToolResult:
     ratio = 1.5 + 4.5 * params.amount
     gr = dsp.soft_knee_gain_reduction_db(level, thr, ratio, 6.0, params.max_cut_db)
     gr = dsp.smooth_gain_db(gr, step / sr, params.attack_ms, params.release_ms)
-    g = 10.0 ** (-dsp.frames_to_samples(gr, step, audio.frames) / 20.0)
-    y = x - ((1.0 - g)[None, :] * bp)
+    # the cut's depth 1 − 10^(−gr/20) on samples, in float32 (the gain curve as `dsp.compress` makes it)
+    depth = dsp.frames_to_samples_f32(gr, step, audio.frames)
+    depth *= np.float32(-math.log(10.0) / 20.0)
+    np.exp(depth, out=depth)
+    np.subtract(np.float32(1.0), depth, out=depth)
+    bp *= depth[None, :]
+    y = x - bp
+    del bp, depth
     report.update(
         {
             "threshold_db": round(thr, 2),
