@@ -133,7 +133,8 @@ def _run(audio: Audio, params: GenrePresetParams, pool: ThreadPoolExecutor) -> T
         report["width"] = {"factor": round(width, 3), "correlation_after": wreport.get("correlation_after")}
     # level-neutral: tone and dynamics change, loudness is `master`'s job. The tone after is measured
     # beside the loudness, before the level match (a gain moves neither the tilt nor the low end).
-    loudness_out = pool.submit(integrated_lufs, audio.with_samples(y))
+    # (read-only views: `Audio` copies a writable array, and y is the tool's own)
+    loudness_out = pool.submit(integrated_lufs, audio.with_samples(_read_only(y)))
     tilt1, low1 = tone_profile(y, sr, pool)
     l_in, l_out = loudness_in.result(), loudness_out.result()
     if np.isfinite(l_in) and np.isfinite(l_out):
@@ -142,7 +143,13 @@ def _run(audio: Audio, params: GenrePresetParams, pool: ThreadPoolExecutor) -> T
     report["tilt_after_db_per_octave"] = round(tilt1, 2)
     report["low_end_after_db"] = round(low1, 2)
     warnings += peak_warning("genre_preset", y)
-    return ToolResult(audio=audio.with_samples(y), report=report, warnings=warnings)
+    return ToolResult(audio=audio.with_samples(_read_only(y)), report=report, warnings=warnings)
+
+
+def _read_only(x: np.ndarray) -> np.ndarray:
+    v = x.view()
+    v.flags.writeable = False
+    return v
 
 
 SPEC = ToolSpec(
