@@ -56,10 +56,18 @@ def looped(path: Path, seconds: float = 180.0) -> Audio:
     return a.with_samples(np.tile(a.samples, (1, -(-n // a.frames)))[:, :n])
 
 
+SPLIT: dict[str, list[float]] = {"load": [], "master": [], "save": []}  # wall s of each part of `ours`
+
+
 def ours(src: Path, dst: Path, target: float) -> None:
+    t0 = time.perf_counter()
     a = load(src)
+    t1 = time.perf_counter()
     r = get_tool("master")(a, {"target_lufs": target, "true_peak_dbtp": -1.0})
+    t2 = time.perf_counter()
     save(r.audio, dst, bit_depth=24)
+    for part, t in zip(SPLIT, (t1 - t0, t2 - t1, time.perf_counter() - t2)):
+        SPLIT[part].append(t)
 
 
 def theirs(src: Path, ref: Path, dst: Path) -> None:
@@ -169,6 +177,10 @@ def main() -> None:
             f"{m.integrated_lufs - target:+10.2f}{m.true_peak_dbtp:9.2f}{mem:10.0f}"
         )
     print(f"the master tool alone (no file I/O): {t_tool:.2f} s wall, {c_tool:.2f} s CPU (median)")
+    print(
+        "mixpilot file in -> out by part (median wall s): "
+        + ", ".join(f"{k} {statistics.median(v[: args.runs]):.3f}" for k, v in SPLIT.items() if v)
+    )
     print(f"time ratio mixpilot/matchering: {t_ours / t_mg:.2f} wall, {c_ours / c_mg:.2f} CPU (goal <= 0.15)")
     print(
         f"|loudness error|: mixpilot {abs(m_ours.integrated_lufs - target):.2f} LU, "

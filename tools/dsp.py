@@ -745,30 +745,32 @@ def _k_power_peak_kernel(
 def _pcm_kernel(
     x: np.ndarray, raw: np.ndarray, scale: float, width: int, dither: bool, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled by numba (`_jit`); its results are tested against numpy's
-    """Interleaved little-endian PCM bytes of the planar float block ``x`` (channels, frames): each
-    sample ``clip(rint(x·scale + u1 − u2))`` in float64 (``u1``, ``u2`` the low and high 32 bits of
-    ``raw[k]`` as fractions of 2^32: TPDF dither, when ``dither``), ``width`` bytes of it into ``out``
-    (the arithmetic of `quantise_pcm`'s numpy path, so the same integers)."""
+    """Interleaved little-endian PCM bytes of the planar float block ``x`` (channels, frames): sample
+    ``k`` (interleaved order) is ``clip(rint(x·scale + (a − b)·2^-16))`` in float64, ``a`` and ``b`` the
+    low and high 16 bits of the 32-bit half ``k % 2`` of ``raw[k // 2]`` (TPDF dither, when ``dither``),
+    ``width`` bytes of it into ``out`` (the arithmetic of `tools.audio`'s numpy path: the same
+    integers)."""
     c, n = x.shape
     top = scale - 1.0
-    inv = 2.0**-32
-    k = 0
-    for i in range(n):
-        for ch in range(c):
-            v = x[ch, i] * scale
+    inv = 2.0**-16
+    q = np.empty(c * n, np.int32)
+    for ch in range(c):
+        for i in range(n):
+            k = i * c + ch
+            v = np.float64(x[ch, i]) * scale
             if dither:
-                r = raw[k]
-                v += float(r & 0xFFFFFFFF) * inv - float(r >> 32) * inv
-            v = np.rint(v)
-            if v < -scale:
-                v = -scale
-            elif v > top:
-                v = top
-            q = int(v)
-            o = k * width
-            for b in range(width):
-                out[o + b] = (q >> (8 * b)) & 0xFF
-            k += 1
+                word = np.int64((raw[k >> 1] >> np.uint64(32 * (k & 1))) & np.uint64(0xFFFFFFFF))
+                v += np.float64((word & 0xFFFF) - (word >> 16)) * inv
+            q[k] = np.int32(min(max(np.rint(v), -scale), top))
+    for k in range(c * n):
+        o = k * width
+        w = q[k]
+        out[o] = w & 0xFF
+        out[o + 1] = (w >> 8) & 0xFF
+        if width >= 3:
+            out[o + 2] = (w >> 16) & 0xFF
+        if width == 4:
+            out[o + 3] = (w >> 24) & 0xFF
 
 
 def _pcm_decode_kernel(data: np.ndarray, width: int, out: np.ndarray) -> None:  # pragma: no cover
