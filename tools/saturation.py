@@ -40,6 +40,21 @@ def shape(u: np.ndarray, even: float) -> np.ndarray:
     return w
 
 
+#: samples per block of the 4x-rate high-pass (float64 a block at a time)
+_HP_BLOCK = 1 << 18
+
+
+def _highpass_in_place(w: np.ndarray, sos: np.ndarray) -> None:
+    """`dsp.apply_sos` (float64 maths, float32 out) over (channels, frames) `w`, written back into it a
+    block at a time with the filter state carried: the same samples, no float64 copy of the whole."""
+    from scipy.signal import sosfilt
+
+    zi = np.zeros((sos.shape[0], w.shape[0], 2))
+    for a in range(0, w.shape[1], _HP_BLOCK):
+        block, zi = sosfilt(sos, w[:, a : a + _HP_BLOCK].astype(np.float64), axis=-1, zi=zi)
+        w[:, a : a + _HP_BLOCK] = block
+
+
 def run(audio: Audio, params: SaturationParams, ctx: ToolContext) -> ToolResult:
     x = audio.samples
     sr = audio.sample_rate
@@ -54,7 +69,7 @@ def run(audio: Audio, params: SaturationParams, ctx: ToolContext) -> ToolResult:
     up *= np.float32(k / peak)
     w = shape(up, even)
     w *= np.float32(peak / k)
-    w = dsp.apply_sos(w, dsp.biquad("highpass", 10.0, sr * OVERSAMPLE, 0.0, 0.707))
+    _highpass_in_place(w, dsp.biquad("highpass", 10.0, sr * OVERSAMPLE, 0.0, 0.707))
     y = dsp.fit_length(resample(w, sr * OVERSAMPLE, sr, quality="HQ"), audio.frames)
     del up, w
     rms_in = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
