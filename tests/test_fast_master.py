@@ -149,7 +149,20 @@ def test_wav_pcm_reads_the_samples_libsndfile_reads(tmp_path, subtype, channels)
     with open(path, "ab") as f:  # a chunk after the data (as some editors write) is not audio
         f.write(b"LIST\x04\x00\x00\x00abcd")
     expect, sr = sf.read(path, dtype="float32", always_2d=True)
+    dsp.warm_compiled()  # the compiled decoder serves once loaded (a first load does not wait for it)
+    dsp._WARMING[0].join()
+    assert dsp.pcm_decode(np.empty(0, np.uint8), 3, np.empty((channels, 0), np.float32), 0)
     got = load(path)
     assert got.sample_rate == sr == 44100 and np.array_equal(got.samples, expect.T)
     short = load(path, max_samples=10**9)
     assert np.array_equal(short.samples, expect.T)
+
+
+def test_pcm_bytes_of_a_frame_range_are_those_of_the_range_alone():
+    x = signal(9_000)
+    raw = _tpdf_draws(np.random.default_rng(6), 2 * 4_000)
+    part = dsp.pcm_bytes(x, 24, raw, 3, 1_000, 5_000)
+    alone = dsp.pcm_bytes(np.ascontiguousarray(x[:, 1_000:5_000]), 24, raw, 3)
+    assert (
+        part is not None and alone is not None and np.array_equal(part, alone) and part.size == 4_000 * 2 * 3
+    )

@@ -356,6 +356,8 @@ def _read_wav_pcm(p: Path, limit: int) -> tuple[np.ndarray, int] | None:
         if tag != 1 or bits not in (16, 24) or channels < 1 or align != channels * width:
             return None
         frames = csize // align if limit < 0 else min(csize // align, limit)
+        if not dsp.pcm_decode(np.empty(0, np.uint8), width, np.empty((channels, 0), np.float32), 0):
+            return None  # the compiled decoder is not loaded yet (a first load does not wait for numba)
         out = np.empty((channels, frames), np.float32)
         buf = np.empty(min(frames, _READ_BLOCK) * align, np.uint8)
         done = 0
@@ -365,7 +367,7 @@ def _read_wav_pcm(p: Path, limit: int) -> tuple[np.ndarray, int] | None:
             n = (got or 0) // align
             if n == 0:
                 break
-            if not dsp.pcm_decode(buf[: n * align], width, out[:, done : done + n]):
+            if not dsp.pcm_decode(buf[: n * align], width, out, done):
                 return None
             done += n
     return (out if done == frames else out[:, :done]), int(rate)
@@ -586,20 +588,21 @@ def _write_pcm(
                 f.write(block.T)
                 continue
             # hand libsndfile exact integers so it does no requantising of its own
-            ints = _quantised(block, bits, dither, rng)
+            ints = _quantised(x, s, s + _WRITE_BLOCK, bits, dither, rng)
             ints <<= 32 - bits
             f.write(ints)
 
 
 def _pcm_block(
-    block: np.ndarray, bits: int, width: int, dither: bool, rng: np.random.Generator
+    x: np.ndarray, start: int, stop: int, bits: int, width: int, dither: bool, rng: np.random.Generator
 ) -> np.ndarray:
-    """The planar float block (channels, frames) as interleaved little-endian `bits`-bit PCM, `width`
-    bytes a sample (uint8): dithered from one `_tpdf_draws` draw per sample (interleaved order)."""
+    """The planar float frames ``x[:, start:stop]`` as interleaved little-endian `bits`-bit PCM, `width`
+    bytes a sample (uint8), dithered from `_tpdf_draws` (interleaved order)."""
     from tools import dsp
 
+    block = x[:, start:stop]
     raw = _tpdf_draws(rng, block.size) if dither else None
-    packed = dsp.pcm_bytes(block, bits, raw, width)
+    packed = dsp.pcm_bytes(x, bits, raw, width, start, stop)
     if packed is not None:
         return packed
     ints = _ints_from_draws(np.ascontiguousarray(block.T), bits, raw)  # without numba
@@ -607,11 +610,14 @@ def _pcm_block(
     return np.ascontiguousarray(le).reshape(-1)
 
 
-def _quantised(block: np.ndarray, bits: int, dither: bool, rng: np.random.Generator) -> np.ndarray:
-    """A planar (channels, frames) float block as the integers of a `bits`-bit PCM file: int32 shaped
-    (frames, channels)."""
-    ints: np.ndarray = _pcm_block(block, bits, 4, dither, rng).view("<i4").astype(np.int32, copy=False)
-    return ints.reshape(block.shape[1], block.shape[0])
+def _quantised(
+    x: np.ndarray, start: int, stop: int, bits: int, dither: bool, rng: np.random.Generator
+) -> np.ndarray:
+    """The planar float frames ``x[:, start:stop]`` as the integers of a `bits`-bit PCM file: int32
+    shaped (frames, channels)."""
+    packed = _pcm_block(x, start, stop, bits, 4, dither, rng)
+    ints: np.ndarray = packed.view("<i4").astype(np.int32, copy=False)
+    return ints.reshape(-1, x.shape[0])
 
 
 def _write_wav_int(
@@ -629,7 +635,7 @@ def _write_wav_int(
         w.setframerate(rate)
         w.setnframes(x.shape[1])
         for s in range(0, max(x.shape[1], 1), _WRITE_BLOCK):
-            w.writeframesraw(_pcm_block(x[:, s : s + _WRITE_BLOCK], bits, width, dither, rng).data)
+            w.writeframesraw(_pcm_block(x, s, s + _WRITE_BLOCK, bits, width, dither, rng).data)
 
 
 def _no_peak_chunk(f: SoundFile) -> None:

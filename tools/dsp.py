@@ -743,21 +743,23 @@ def _k_power_peak_kernel(
 
 
 def _pcm_kernel(
-    x: np.ndarray, raw: np.ndarray, scale: float, width: int, dither: bool, out: np.ndarray
+    x: np.ndarray, start: int, raw: np.ndarray, scale: float, width: int, dither: bool, out: np.ndarray
 ) -> None:  # pragma: no cover - compiled by numba (`_jit`); its results are tested against numpy's
-    """Interleaved little-endian PCM bytes of the planar float block ``x`` (channels, frames): sample
+    """Interleaved little-endian PCM bytes of the planar float frames ``x[:, start:start + len(out) //
+    (width·channels)]`` (``x`` whole and C-contiguous: one compiled specialisation for every block): sample
     ``k`` (interleaved order) is ``clip(rint(x·scale + (a − b)·2^-16))`` in float64, ``a`` and ``b`` the
     low and high 16 bits of the 32-bit half ``k % 2`` of ``raw[k // 2]`` (TPDF dither, when ``dither``),
     ``width`` bytes of it into ``out`` (the arithmetic of `tools.audio`'s numpy path: the same
     integers)."""
-    c, n = x.shape
+    c = x.shape[0]
+    n = out.shape[0] // (width * c)
     top = scale - 1.0
     inv = 2.0**-16
     q = np.empty(c * n, np.int32)
     for ch in range(c):
         for i in range(n):
             k = i * c + ch
-            v = np.float64(x[ch, i]) * scale
+            v = np.float64(x[ch, start + i]) * scale
             if dither:
                 word = np.int64((raw[k >> 1] >> np.uint64(32 * (k & 1))) & np.uint64(0xFFFFFFFF))
                 v += np.float64((word & 0xFFFF) - (word >> 16)) * inv
@@ -773,11 +775,12 @@ def _pcm_kernel(
             out[o + 3] = (w >> 24) & 0xFF
 
 
-def _pcm_decode_kernel(data: np.ndarray, width: int, out: np.ndarray) -> None:  # pragma: no cover
-    """Interleaved little-endian 16/24-bit PCM bytes into planar float32 ``out`` (channels, frames):
-    each integer times 2^-(bits-1), exact in float32, so the values libsndfile reads (compiled by numba,
-    `_jit`)."""
-    c, m = out.shape
+def _pcm_decode_kernel(data: np.ndarray, width: int, out: np.ndarray, start: int) -> None:  # pragma: no cover
+    """Interleaved little-endian 16/24-bit PCM bytes into planar float32 ``out[:, start:]`` (``out``
+    whole: one compiled specialisation): each integer times 2^-(bits-1), exact in float32, so the values
+    libsndfile reads (compiled by numba, `_jit`)."""
+    c = out.shape[0]
+    m = data.shape[0] // (width * c)
     scale = np.float32(2.0 ** (1 - 8 * width))
     top = np.int32(1) << (8 * width - 1)
     k = 0
@@ -789,7 +792,7 @@ def _pcm_decode_kernel(data: np.ndarray, width: int, out: np.ndarray) -> None:  
                 v |= np.int32(data[o + 2]) << 16
             if v >= top:
                 v -= top << 1
-            out[ch, i] = np.float32(v) * scale
+            out[ch, start + i] = np.float32(v) * scale
             k += 1
 
 
@@ -870,6 +873,21 @@ def _jit(name: str) -> Any:
 
 
 _WARMING: list[Any] = []
+_READY: set[str] = set()  # kernels already run in this process (loaded or compiled: no wait to call them)
+
+
+def _jit_ready(name: str, *, load: bool = True) -> Any:
+    """The kernel `name` (see `_jit`) when calling it costs no wait for numba: it has run in this process
+    already; or, with `load`, no background warm-up (`warm_compiled`) is under way, so it is loaded here
+    (the first call compiles or reads it from the disk cache). None otherwise: the caller takes its numpy
+    path, which gives the same values. For the edges and meters that run before and beside the warm-up
+    (a CLI's first load must not wait ~0.5 s for numba to save 0.05 s)."""
+    if name in _READY:
+        return _JIT[name]
+    if not load or (_WARMING and _WARMING[0].is_alive()):
+        return None
+    _READY.add(name)  # this caller's call loads it
+    return _jit(name)
 
 
 def warm_compiled() -> None:
@@ -884,16 +902,26 @@ def warm_compiled() -> None:
         def work() -> None:
             try:
                 x = np.zeros((1, 64), np.float32)
+                x.flags.writeable = False  # as `Audio` samples are: numba compiles read-only arrays apart
                 sos = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]] * 2)
                 k_power_and_block_peak(x, sos, 8, 16)
                 apply_block_gain_k_power(x, np.ones(4), 16, 1.0, sos, 8)
                 smooth_gain_db(np.zeros(4), 0.001, 10.0, 100.0)
-                pcm_bytes(x, 24, np.zeros(64, np.uint64), 3)
-                interp_peak_blocks(
-                    x, np.ones((16, 4), np.float32), np.ones((1, 1)), np.zeros(1, np.int64), 1.0, 0.0, 64
-                )
-                block_abs_peak(x, 64)
-                pcm_decode(np.zeros(6, np.uint8), 3, np.zeros((1, 2), np.float32))
+                one, u8 = np.zeros(1, np.int64), np.zeros(6, np.uint8)
+                for name, args in (  # the types of the real calls: one specialisation each
+                    (
+                        "_pcm_kernel",
+                        (x, 0, np.zeros(32, np.uint64), 2.0**23, 3, True, np.empty(192, np.uint8)),
+                    ),
+                    ("_pcm_decode_kernel", (u8, 3, np.zeros((1, 2), np.float32), 0)),
+                    ("_block_abs_peak_kernel", (x.view(np.uint32), 64, np.empty((1, 1), np.uint32))),
+                    (
+                        "_interp_peak_kernel",
+                        (x, np.ones((16, 4), np.float32), np.ones((1, 1), np.float32), one, 1.0, 0.0, 64),
+                    ),
+                ):
+                    _jit(name)(*args)
+                    _READY.add(name)
             except Exception:  # warming is an optimisation: the first real call compiles instead
                 pass
 
@@ -970,36 +998,41 @@ def k_power_and_block_peak(
     return power, peaks.max(axis=0)
 
 
-def pcm_bytes(x: np.ndarray, bits: int, raw: np.ndarray | None, width: int) -> np.ndarray | None:
-    """Interleaved little-endian PCM of the planar float block ``x`` (channels, frames): `bits`-bit
-    integers (TPDF-dithered from the uint64 draws ``raw``, one per sample in interleaved order, unless
+def pcm_bytes(
+    x: np.ndarray, bits: int, raw: np.ndarray | None, width: int, start: int = 0, stop: int | None = None
+) -> np.ndarray | None:
+    """Interleaved little-endian PCM of the planar float frames ``x[:, start:stop]`` (pass ``x`` whole):
+    `bits`-bit integers (TPDF-dithered from the draws ``raw``, see `tools.audio._tpdf_draws`, unless
     None), ``width`` bytes each (``width`` ≥ ``bits // 8``: 4 gives int32 words), as a uint8 array. One
-    compiled pass, no temporaries; None without numba (see `_jit`): `tools.audio` then quantises with
-    numpy (the same integers)."""
-    kernel = _jit("_pcm_kernel")
+    compiled pass; None without numba (see `_jit_ready`): `tools.audio` then quantises with numpy (the
+    same integers)."""
+    kernel = _jit_ready("_pcm_kernel")
     if kernel is None:
         return None
-    out = np.empty(x.size * width, np.uint8)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    stop = x.shape[1] if stop is None else min(stop, x.shape[1])
+    out = np.empty((stop - start) * x.shape[0] * width, np.uint8)
     noise = raw if raw is not None else np.empty(0, np.uint64)
-    kernel(np.asarray(x, dtype=np.float32), noise, float(2 ** (bits - 1)), width, raw is not None, out)
+    kernel(x, start, noise, float(2 ** (bits - 1)), width, raw is not None, out)
     return out
 
 
-def pcm_decode(data: np.ndarray, width: int, out: np.ndarray) -> bool:
+def pcm_decode(data: np.ndarray, width: int, out: np.ndarray, start: int) -> bool:
     """Decode interleaved little-endian PCM bytes ``data`` (uint8; ``width`` 2 or 3 bytes a sample) into
-    the planar float32 ``out`` (channels, frames; a view is fine) in one compiled pass: the integers
-    scaled to [-1, 1), as libsndfile reads them. False without numba (see `_jit`): nothing written."""
-    kernel = _jit("_pcm_decode_kernel")
+    ``out[:, start:]`` (``out`` whole, planar float32, C-contiguous) in one compiled pass: the integers
+    scaled to [-1, 1), as libsndfile reads them. False when the kernel has not run in this process yet
+    (see `_jit_ready`: a first load does not wait for numba) or without numba: nothing written."""
+    kernel = _jit_ready("_pcm_decode_kernel", load=False)
     if kernel is None:
         return False
-    kernel(data, int(width), out)
+    kernel(data, int(width), out, int(start))
     return True
 
 
 def block_abs_peak(x: np.ndarray, blk: int) -> np.ndarray | None:
     """Largest |x| per channel and block of ``blk`` samples (the last block partial), float32 shaped
     (channels, blocks), in one compiled pass over finite float32 ``x``; None without numba (see `_jit`)."""
-    kernel = _jit("_block_abs_peak_kernel")
+    kernel = _jit_ready("_block_abs_peak_kernel")
     if kernel is None:
         return None
     x = np.asarray(x, dtype=np.float32)
@@ -1019,7 +1052,7 @@ def interp_peak_blocks(
 ) -> float | None:
     """`_interp_peak_kernel`: one compiled pass over the candidate blocks, without gathered copies or
     index arrays; None without numba (see `_jit`)."""
-    kernel = _jit("_interp_peak_kernel")
+    kernel = _jit_ready("_interp_peak_kernel")
     if kernel is None:
         return None
     return float(
