@@ -478,6 +478,42 @@ def _key(text: str) -> tuple[str, str] | None:
     return note.upper() + acc, scale
 
 
+#: words that may stand beside a part's name in a clause that only says where ("but just on the vocals, please")
+SCOPE_ONLY_FILLER = frozenset(
+    [
+        "only",
+        "just",
+        "but",
+        "on",
+        "to",
+        "the",
+        "for",
+        "please",
+        "apply",
+        "it",
+        "do",
+        "that",
+        "this",
+        "them",
+        "those",
+        "my",
+        "our",
+        "in",
+        "of",
+        "part",
+        "parts",
+        "track",
+    ]
+)
+
+
+def _only_names_a_part(ctext: str, comp: dict[str, Any]) -> bool:
+    rest = ctext
+    for _, rx in comp["scopes"]:
+        rest = rx.sub(" ", rest)
+    return all(w in SCOPE_ONLY_FILLER for w in re.findall(r"[a-z']+", rest))
+
+
 def parse(request: str, *, speech_hint: bool = False) -> Parsed:
     text = normalize(request)
     comp = _compiled()
@@ -607,6 +643,18 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
         cl.content = [w for w in words if w not in STOP and len(w) > 2]
         if cl.scope_negated and cl.scope:
             forbidden_targets.add(cl.scope)
+        # "make it brighter, only the vocals", "add reverb but just on the vocals": a clause that only names
+        # a part scopes the clause before it (when that one named none)
+        if (
+            cl.scope
+            and not cl.scope_negated
+            and not cl.matches
+            and clauses
+            and clauses[-1].matches
+            and clauses[-1].scope is None
+            and _only_names_a_part(ctext, comp)
+        ):
+            clauses[-1].scope = cl.scope
         clauses.append(cl)
         prev_scope = cl.scope if cl.scope and not cl.scope_negated else prev_scope
         prev_negated = cl.negated_at is not None
