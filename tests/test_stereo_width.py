@@ -57,3 +57,15 @@ def test_real_music(shared_fixtures):
     a = load(shared_fixtures / "music" / "Kevin_MacLeod_-_Vibe_Ace.flac")
     narrow = sw(a, {"width": 0.5}).audio
     assert dsp.stereo_correlation(narrow.samples) > dsp.stereo_correlation(a.samples)
+
+
+@pytest.mark.parametrize("n", [1, 2, 301, 48000])
+@pytest.mark.parametrize(("width", "bass_mono_hz"), [(1.3, 120.0), (0.5, 0.0)])
+def test_compiled_width_equals_numpy_path(monkeypatch, n, width, bass_mono_hz):
+    pytest.importorskip("numba")
+    x = stereo(48000)[:, :n]
+    compiled = dsp.stereo_width(x, 48000, width, bass_mono_hz, [])
+    monkeypatch.setitem(dsp._JIT, "_width_kernel", None)  # the path taken without numba
+    plain = dsp.stereo_width(x, 48000, width, bass_mono_hz, [])
+    assert np.array_equal(compiled[0], plain[0])
+    assert compiled[1] == plain[1]

@@ -1235,34 +1235,33 @@ def stereo_width(
     ``M = (L+R)/2, S = (L−R)/2``; the side is split by a zero-phase low-pass at ``bass_mono_hz``
     (0 = off), its upper part multiplied by ``width``. Appends mono-compatibility and peak warnings
     (worded as the `stereo_width` tool's) to `warnings`; returns (float32 output, report).
+    With numba, `_width_kernel` does it in one pass (the same samples); else numpy, a slice at a time.
     """
-    report: dict[str, Any] = {"width": width, "correlation_before": round(stereo_correlation(x), 3)}
-    low: np.ndarray | None = None
+    from scipy.signal import sosfilt_zi
+
+    report: dict[str, Any] = {"width": width}
+    sos = np.zeros((0, 6))
     if bass_mono_hz > 0:
         f = clamp_freq(bass_mono_hz, sr, warnings, "bass mono crossover")
-        side = 0.5 * (x[0].astype(np.float64) - x[1])
-        low = apply_sos(side[None, :], biquad("lowpass", f, sr, 0.0, 0.707), zero_phase=True)[0]
-        del side
+        sos = biquad("lowpass", f, sr, 0.0, 0.707)
+    n = x.shape[-1]
+    kernel = _jit("_width_kernel") if n > 0 and sos.shape[0] <= 1 else None
+    y = np.empty(x.shape, dtype=np.float32)
+    y[2:] = x[2:]
+    if kernel is not None:
+        zi = sosfilt_zi(sos)[0] if sos.shape[0] else np.zeros(2)
+        pad = min(n - 1, 3 * 2 * 50)  # `apply_sos`'s zero-phase padding for one section
+        sums = kernel(np.ascontiguousarray(x[:2]), sos, zi, pad, float(width), y)
+        lli, rri, lri, ll, rr, lr, peak = (float(v) for v in sums)
+        d_in = math.sqrt(lli * rri)
+        report["correlation_before"] = round(float(lri / d_in) if d_in > 0 else 1.0, 3)
+    else:
+        report["correlation_before"] = round(stereo_correlation(x), 3)
+        ll, rr, lr, peak = _stereo_width_numpy(x, sos, width, y)
+    if sos.shape[0]:
         report["bass_mono_hz"] = round(f, 1)
-    y = np.array(x, dtype=np.float32, copy=True)
-    ll = rr = lr = 0.0
-    step = 1 << 16  # float64 maths a slice at a time (no full-length float64 mid/side arrays)
-    for a in range(0, x.shape[-1], step):
-        b = min(a + step, x.shape[-1])
-        left, right = x[0, a:b].astype(np.float64), x[1, a:b]
-        mid = 0.5 * (left + right)
-        new_side = 0.5 * (left - right)
-        if low is not None:
-            new_side -= low[a:b]
-        new_side *= width
-        y[0, a:b] = mid + new_side
-        y[1, a:b] = mid - new_side
-        g = y[:2, a:b].astype(np.float64)
-        gram = g @ g.T
-        ll, rr, lr = ll + float(gram[0, 0]), rr + float(gram[1, 1]), lr + float(gram[0, 1])
     d = math.sqrt(ll * rr)
     corr = float(lr / d) if d > 0 else 1.0
-    n = x.shape[-1]
     p_st, p_mono = (ll + rr) / (2.0 * n), (ll + rr + 2.0 * lr) / (4.0 * n)
     loss = 10 * math.log10(max(p_st, 1e-20) / max(p_mono, 1e-20)) if p_st > 0 else 0.0
     report.update(
@@ -1277,8 +1276,97 @@ def stereo_width(
             f"stereo_width: mono compatibility is poor after processing (correlation {corr:+.2f}, "
             f"{loss:.1f} dB lost when folded to mono); use a smaller width"
         )
-    warnings += peak_warning("stereo_width", y)
+    if peak > 1.0 or (len(y) > 2 and float(np.max(np.abs(y[2:]))) > 1.0):
+        warnings += peak_warning("stereo_width", y)
     return y, report
+
+
+def _stereo_width_numpy(
+    x: np.ndarray, sos: np.ndarray, width: float, y: np.ndarray
+) -> tuple[float, float, float, float]:
+    """`stereo_width`'s mix without numba, into channels 0 and 1 of `y`: (L·L, R·R, L·R, peak) of the output."""
+    low: np.ndarray | None = None
+    if sos.shape[0]:
+        side = 0.5 * (x[0].astype(np.float64) - x[1])
+        low = apply_sos(side[None, :], sos, zero_phase=True)[0]
+        del side
+    ll = rr = lr = peak = 0.0
+    step = 1 << 16  # float64 maths a slice at a time (no full-length float64 mid/side arrays)
+    for a in range(0, x.shape[-1], step):
+        b = min(a + step, x.shape[-1])
+        left, right = x[0, a:b].astype(np.float64), x[1, a:b]
+        mid = 0.5 * (left + right)
+        new_side = 0.5 * (left - right)
+        if low is not None:
+            new_side -= low[a:b]
+        new_side *= width
+        y[0, a:b] = mid + new_side
+        y[1, a:b] = mid - new_side
+        g = y[:2, a:b].astype(np.float64)
+        gram = g @ g.T
+        ll, rr, lr = ll + float(gram[0, 0]), rr + float(gram[1, 1]), lr + float(gram[0, 1])
+        peak = max(peak, float(np.max(np.abs(g))))
+    return ll, rr, lr, peak
+
+
+def _width_kernel(  # pragma: no cover - compiled by numba
+    x: np.ndarray, sos: np.ndarray, zi: np.ndarray, pad: int, width: float, y: np.ndarray
+) -> np.ndarray:
+    """`stereo_width`'s float64 maths on channels 0 and 1 of `x` in one compiled pass: the side's
+    zero-phase low-pass (scipy's sosfiltfilt of one biquad, odd extension of `pad` samples; skipped
+    when `sos` is empty), the mix into `y` and the sums L·L, R·R, L·R of the input and of the output
+    and the output's largest |sample| (returned in that order). The same operations in the same order
+    as the numpy path, so the same samples."""
+    n = x.shape[1]
+    low = np.empty(0)
+    if sos.shape[0] > 0:
+        m = n + 2 * pad
+        low = np.empty(m)
+        for i in range(n):
+            low[pad + i] = 0.5 * (np.float64(x[0, i]) - np.float64(x[1, i]))
+        s0, s1 = low[pad], low[pad + n - 1]
+        for i in range(pad):
+            low[i] = 2.0 * s0 - low[2 * pad - i]
+            low[pad + n + i] = 2.0 * s1 - low[pad + n - 2 - i]
+        b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
+        z0, z1 = zi[0] * low[0], zi[1] * low[0]
+        for i in range(m):
+            v = low[i]
+            o = b0 * v + z0
+            z0 = b1 * v - a1 * o + z1
+            z1 = b2 * v - a2 * o
+            low[i] = o
+        z0, z1 = zi[0] * low[m - 1], zi[1] * low[m - 1]
+        for i in range(m - 1, -1, -1):
+            v = low[i]
+            o = b0 * v + z0
+            z0 = b1 * v - a1 * o + z1
+            z1 = b2 * v - a2 * o
+            low[i] = o
+    sums = np.zeros(7)
+    lli = rri = lri = llo = rro = lro = peak = 0.0
+    for i in range(n):
+        left = np.float64(x[0, i])
+        right = np.float64(x[1, i])
+        lli += left * left
+        rri += right * right
+        lri += left * right
+        mid = 0.5 * (left + right)
+        side = 0.5 * (left - right)
+        if low.shape[0] > 0:
+            side -= np.float64(np.float32(low[pad + i]))
+        side *= width
+        a = np.float32(mid + side)
+        b = np.float32(mid - side)
+        y[0, i] = a
+        y[1, i] = b
+        fa, fb = np.float64(a), np.float64(b)
+        llo += fa * fa
+        rro += fb * fb
+        lro += fa * fb
+        peak = max(peak, abs(fa), abs(fb))
+    sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6] = lli, rri, lri, llo, rro, lro, peak
+    return sums
 
 
 # ----------------------------------------------------------------------------- ducking
