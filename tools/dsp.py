@@ -1020,9 +1020,12 @@ def pcm_bytes(
 def pcm_decode(data: np.ndarray, width: int, out: np.ndarray, start: int) -> bool:
     """Decode interleaved little-endian PCM bytes ``data`` (uint8; ``width`` 2 or 3 bytes a sample) into
     ``out[:, start:]`` (``out`` whole, planar float32, C-contiguous) in one compiled pass: the integers
-    scaled to [-1, 1), as libsndfile reads them. False when the kernel has not run in this process yet
-    (see `_jit_ready`: a first load does not wait for numba) or without numba: nothing written."""
-    kernel = _jit_ready("_pcm_decode_kernel", load=False)
+    scaled to [-1, 1), as libsndfile reads them. False while numba is not imported in this process (a
+    CLI's first load does not wait ~0.5 s for it to save 0.05 s), during the background warm-up (see
+    `_jit_ready`), or without numba: nothing written."""
+    import sys
+
+    kernel = _jit_ready("_pcm_decode_kernel", load="numba" in sys.modules)  # loaded here only when numba is
     if kernel is None:
         return False
     kernel(data, int(width), out, int(start))
