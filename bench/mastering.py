@@ -166,14 +166,14 @@ def main() -> None:
             transparency(refp, tmp)
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} CPUs)")
     print(
-        f"{'':12}{'median s':>10}{'CPU s':>8}{'runs s':>34}{'LUFS':>9}{'error LU':>10}{'TP dBTP':>9}{'peak MiB':>10}"
+        f"{'':12}{'median s':>10}{'CPU s':>8}  {'runs s':>34}{'LUFS':>9}{'error LU':>10}{'TP dBTP':>9}{'peak MiB':>10}"
     )
     for name, t, c, runs, m, mem in (
         ("mixpilot", t_ours, c_ours, all_ours, m_ours, mem_ours),
         ("matchering", t_mg, c_mg, all_mg, m_mg, mem_mg),
     ):
         print(
-            f"{name:12}{t:10.2f}{c:8.2f}{' '.join(f'{x:.2f}' for x in runs):>34}{m.integrated_lufs:9.2f}"
+            f"{name:12}{t:10.2f}{c:8.2f}  {' '.join(f'{x:.2f}' for x in runs):>34}{m.integrated_lufs:9.2f}"
             f"{m.integrated_lufs - target:+10.2f}{m.true_peak_dbtp:9.2f}{mem:10.0f}"
         )
     print(f"the master tool alone (no file I/O): {t_tool:.2f} s wall, {c_tool:.2f} s CPU (median)")
