@@ -7,6 +7,7 @@ import pytest
 from tests.mixhelpers import pink
 from tools import dsp
 from tools.audio import Audio, load
+from tools.genre_preset import tone_curve as gp_tone_curve
 from tools.genres import GENRES
 from tools.registry import get_tool
 
@@ -91,3 +92,30 @@ def test_threaded_run_is_the_sequential_chain(channels):
     r = gp(a, {"genre": "rock", "intensity": k})
     assert np.array_equal(r.audio.samples, y)
     assert r.report["tilt_after_db_per_octave"] == round(tone_profile(y, sr)[0], 2)
+
+
+@pytest.mark.parametrize("n", [1, 700, 2049, 14336, 14337, 100_000])
+def test_apply_fir_is_the_delay_compensated_convolution(n):
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((2, n)).astype(np.float32)
+    h = dsp.fir_from_curve(*gp_tone_curve(1.5, 3.0, 44100), 44100)
+    d = h.size // 2
+    want = np.stack([np.convolve(row.astype(np.float64), h)[d : d + n] for row in x])
+    y = dsp.apply_fir(x, h)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    assert np.max(np.abs(y - want)) < 1e-5 * max(1.0, float(np.max(np.abs(want))))
+
+
+@pytest.mark.parametrize("n", [5, 4096, 4097, 300_000])
+def test_average_spectrum_compiled_equals_numpy_path(monkeypatch, n):
+    pytest.importorskip("numba")
+    x = pink(max(n / 44100, 0.001), 44100, 2, amp=0.1)[:, :n]
+    f, compiled = dsp.average_spectrum(x, 44100)
+    for name in ("_welch_segments_kernel", "_power_sum_kernel"):
+        monkeypatch.setitem(dsp._JIT, name, None)  # the path taken without numba
+    _, plain = dsp.average_spectrum(x, 44100)
+    assert np.allclose(compiled, plain, rtol=1e-6, atol=0)  # the same float32 operations: equal in practice
+    from scipy.signal import welch
+
+    _, ref = welch(x.astype(np.float64), 44100, nperseg=min(4096, n), axis=-1)
+    assert np.allclose(compiled, ref.mean(axis=0), rtol=1e-3, atol=1e-12 * float(ref.max()))
