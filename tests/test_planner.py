@@ -566,3 +566,16 @@ def test_keys_and_scales(text, key):
 def test_odd_input_never_raises(text):
     plan = make_plan(text, allow_unavailable=True)
     assert isinstance(plan, Plan) and (plan.steps or plan.notes)
+
+
+def test_intensity_words_order_every_amount():
+    """ "a touch" <= "a little" <= the plain ask <= "a lot", for every tool with an amount: "a little reverb"
+    must never be more reverb than "reverb"."""
+    from agents.semantic.draft import AMOUNT_KEY, scaled
+
+    assert AMOUNT_KEY
+    for tool, (key, default) in AMOUNT_KEY.items():
+        got = {level: scaled(tool, {}, level)[key] for level in ("touch", "bit", "gentle", None, "lot")}
+        assert got["touch"] <= got["bit"] <= got[None] <= got["lot"], (tool, got)
+        assert got["gentle"] <= got[None], (tool, got)
+        assert got[None] == round(default, 3)

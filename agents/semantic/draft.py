@@ -96,15 +96,18 @@ def scaled(tool: str, params: Mapping[str, Any], level: str | None) -> dict[str,
         base = float(p.get(key, default))
         if level in V.LEVEL_AMOUNT:
             target = V.LEVEL_AMOUNT[level]
-            base = (
-                max(base, target)
-                if level in ("lot", "max")
-                else min(base, target)
-                if base > target
-                else target
-            )
             if level in ("touch", "bit", "gentle"):
-                base = target
+                # "a little reverb" is less than "reverb", never more: the default scaled down, at most the
+                # level's own amount
+                base = min(target, base * V.LEVEL_FACTOR[level])
+            else:
+                base = (
+                    max(base, target)
+                    if level in ("lot", "max")
+                    else min(base, target)
+                    if base > target
+                    else target
+                )
         p[key] = round(base, 3)
     factor = V.LEVEL_FACTOR.get(level or "", 1.0)
     for k in EQ_DB:
