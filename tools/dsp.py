@@ -191,9 +191,11 @@ def apply_fir(x: np.ndarray, h: np.ndarray) -> np.ndarray:
             z = rfft(frames[s : s + batch], axis=1)
             z *= spec_h
             blocks = irfft(z, n=n_fft, axis=1, overwrite_x=True)[:, taps - 1 :]
-            a = s * step
-            m = min(blocks.shape[0] * step, n - a)
-            row[a : a + m] = blocks.reshape(-1)[:m]
+            a, b = s * step, blocks.shape[0]
+            if a + b * step <= n:
+                row[a : a + b * step].reshape(b, step)[...] = blocks  # no contiguous copy of the blocks
+            else:
+                row[a:] = blocks.reshape(-1)[: n - a]
     return out
 
 
