@@ -119,3 +119,13 @@ def test_average_spectrum_compiled_equals_numpy_path(monkeypatch, n):
 
     _, ref = welch(x.astype(np.float64), 44100, nperseg=min(4096, n), axis=-1)
     assert np.allclose(compiled, ref.mean(axis=0), rtol=1e-3, atol=1e-12 * float(ref.max()))
+
+
+def test_peak_over_full_scale_is_warned_and_under_is_not():
+    x = pink(3.0, 44100, 2, amp=0.05)
+    hot = Audio((x / np.abs(x).max() * 0.999).astype(np.float32), 44100)
+    r = gp(hot, {"genre": "metal", "intensity": 1.0})
+    peak_db = 20 * np.log10(float(np.abs(r.audio.samples).max()))
+    assert peak_db > 0 and f"genre_preset: sample peak {peak_db:+.1f} dBFS" in " ".join(r.warnings)
+    quiet = gp(Audio(x * 0.1, 44100), {"genre": "metal", "intensity": 1.0})
+    assert not [w for w in quiet.warnings if w.startswith("genre_preset: sample peak")]
