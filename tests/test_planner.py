@@ -579,3 +579,34 @@ def test_intensity_words_order_every_amount():
         assert got["touch"] <= got["bit"] <= got[None] <= got["lot"], (tool, got)
         assert got["gentle"] <= got[None], (tool, got)
         assert got[None] == round(default, 3)
+
+
+def test_instead_replaces_the_last_tonal_move_and_reasons_follow_the_new_settings():
+    """ "less bright" then "actually make it warmer instead" is warmer, not darker-and-warmer; a master moved to
+    another platform says that platform's figures, not the old one's."""
+    from agents.plan import Plan, Step
+    from agents.semantic.followup import apply_followup, parse_followup
+
+    previous = Plan(
+        steps=[
+            Step(tool="eq", params={"bright_db": -1.5}, reason="follow-up: less bright"),
+            Step(
+                tool="master",
+                params={"target_lufs": -14.0, "true_peak_dbtp": -1.0, "platform": "spotify"},
+                reason="final loudness and true-peak ceiling; Spotify loudness: -14 LUFS",
+            ),
+        ]
+    )
+    fu = parse_followup("actually make it warmer instead")
+    assert fu is not None and fu.instead
+    eq = apply_followup(previous, fu).step("eq")
+    assert eq.params.get("warm_db", 0) > 0 and "bright_db" not in eq.params and "warm" in eq.reason
+    plain = parse_followup("make it warmer too")
+    assert plain is not None and not plain.instead
+    assert apply_followup(previous, plain).step("eq").params.get("bright_db") == -1.5  # "too" adds
+    master = apply_followup(previous, parse_followup("for apple music instead")).step("master")
+    assert (
+        master.params["target_lufs"] == -16.0
+        and "Apple Music" in master.reason
+        and "Spotify" not in master.reason
+    )

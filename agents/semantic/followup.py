@@ -48,6 +48,7 @@ RELATIVE = re.compile(
 REMOVE = re.compile(
     r"\b(?:remove|no|without|drop|get rid of|take (?:out|off)|turn off|kill|lose|ditch|skip|no more)\b"
 )
+INSTEAD = re.compile(r"\b(?:instead|rather)\b")
 BY_DB = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(?:db|lu|lufs)\b")
 
 LEVEL_SCALE_UP = {"touch": 1.1, "bit": 1.2, "gentle": 1.15, "lot": 1.6, "max": 1.9}
@@ -66,6 +67,7 @@ class FollowUp(BaseModel):
     - ``deltas``: tool → param → value added (e.g. ``{"master": {"target_lufs": 1.0}}``)
     - ``set``: tool → params set outright (e.g. a new platform's master params)
     - ``remove``: tools to drop; ``add``: new steps (merged into the previous plan)
+    - ``instead``: "warmer instead": an added step replaces the same tool's settings instead of adding to them
     """
 
     kind: Literal["undo", "reset", "adjust", "repeat_with_changes"]
@@ -75,6 +77,9 @@ class FollowUp(BaseModel):
     set: dict[str, dict[str, Any]] = Field(default_factory=dict)
     remove: list[str] = Field(default_factory=list)
     add: list[Step] = Field(default_factory=list)
+    instead: bool = False
+    #: tool → the reason its step now has (a new platform's master says that platform's figures)
+    reasons: dict[str, str] = Field(default_factory=dict)
     forbid: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
@@ -111,7 +116,11 @@ def parse_followup(request: str) -> FollowUp | None:
         return None
     if (parsed.repair or parsed.improve) and not repeat:
         return None
-    fu = FollowUp(kind="repeat_with_changes" if repeat or bare_target else "adjust", text=text)
+    fu = FollowUp(
+        kind="repeat_with_changes" if repeat or bare_target else "adjust",
+        text=text,
+        instead=INSTEAD.search(text) is not None,
+    )
     level = next((c.level for c in parsed.clauses if c.level), None)
 
     # louder / quieter: move the master target
@@ -135,6 +144,10 @@ def parse_followup(request: str) -> FollowUp | None:
                 if platform:
                     params["platform"] = platform
                 fu.set["master"] = params
+                from agents.semantic.planner import _platform_reason
+
+                master_reason = next(t.reason for t in V.TERMS if t.key == "master_tool")
+                fu.reasons["master"] = f"{master_reason}; {_platform_reason(m.obj, m.text)}"
                 fu.deltas.pop("master", None) if not (loud or quiet) else None
                 continue
             if m.kind == "genre":
@@ -237,13 +250,14 @@ def apply_followup(previous: Plan, fu: FollowUp) -> Plan:
             s.params = scaled_params
         if s.tool in fu.set:
             s.params = {**s.params, **fu.set[s.tool]}
+            s.reason = fu.reasons.get(s.tool, s.reason)
         for k, dv in fu.deltas.get(s.tool, {}).items():
             base = float(s.params.get(k, default("master", k) if k == "target_lufs" else 0.0))
             s.params[k] = round(base + dv, 2)
     have = {s.tool for s in steps}
     for tool, params in fu.set.items():
         if tool not in have:
-            steps.append(Step(tool=tool, params=dict(params), reason="follow-up"))
+            steps.append(Step(tool=tool, params=dict(params), reason=fu.reasons.get(tool, "follow-up")))
             have.add(tool)
     if "master" in fu.deltas and "master" not in have:
         target = default("master", "target_lufs") + fu.deltas["master"].get("target_lufs", 0.0)
@@ -263,6 +277,9 @@ def apply_followup(previous: Plan, fu: FollowUp) -> Plan:
         if new.tool in moved:
             continue  # already scaled; a setting at its neutral value (nothing to scale) gets the step instead
         merged = dict(same.params)
+        if fu.instead:  # "less bright" then "warmer instead": the tonal move is replaced, not added to
+            merged = {k: v for k, v in merged.items() if k not in EQ_DB} if new.tool == "eq" else {}
+            same.reason = new.reason
         for k, v in new.params.items():
             if k in EQ_DB and isinstance(v, (int, float)):
                 merged[k] = round(clamp("eq", k, float(merged.get(k, 0.0)) + v), 2)
