@@ -203,8 +203,11 @@ class Executor:
                     if tool == "separate" and stems:  # separate again: the whole mix, as it is now
                         current = _sum_stems(stems, current)
                         stems = {}
-                    # what the step keeps; all four stems always come back
-                    how = {"keep": params["keep"]} if tool == "separate" and "keep" in params else {}
+                    # what the step keeps and with which model; all four stems always come back (a
+                    # separate step's ``stems`` choice only limits what is handed to the user)
+                    how = (
+                        {k: params[k] for k in ("keep", "model") if k in params} if tool == "separate" else {}
+                    )
                     stems, separation = self._separate(current, cache, emit, progress, how)
                 if tool == "separate" and separation is not None:
                     outcome.report = {"stems": sorted(stems), **_engine_of(separation)}

@@ -247,6 +247,22 @@ def test_demucs_progress_reaches_the_job_and_the_cli(tiny_demucs):
     assert len(shown) == len(seg) and all(b > a for a, b in zip(shown, shown[1:]))
 
 
+def test_a_separate_steps_model_choice_reaches_the_tool(no_demucs):
+    """The plan's ``model`` is the tool's: a step that asks for DSP runs DSP without a fallback warning; one
+    that asks for Demucs where its weights are missing is skipped with the reason (never a silent DSP split)."""
+    from agents.executor import Executor
+    from agents.plan import Step
+
+    mix = Audio(sum(toy_mix(22050, 1.0, 2).values()), 22050)
+    dsp = Executor().run(mix, [Step(tool="separate", params={"model": "dsp"})], emit=lambda e: None)
+    assert dsp.outcomes[0].status == "applied" and dsp.outcomes[0].report["engine"] == "dsp"
+    assert not any("fallback" in w for w in dsp.outcomes[0].warnings)
+    auto = Executor().run(mix, [Step(tool="separate")], emit=lambda e: None)
+    assert any("fallback" in w for w in auto.outcomes[0].warnings)
+    demucs = Executor().run(mix, [Step(tool="separate", params={"model": "demucs"})], emit=lambda e: None)
+    assert demucs.outcomes[0].status == "skipped" and "Demucs" in demucs.outcomes[0].why
+
+
 def test_demucs_bag_matches_demucs_own_bag_result():
     """A bag's models are run one by one and accumulated in place (less memory than `apply_model` on the
     bag); the stems are the ones demucs itself gives for the bag, weights per stem included."""
