@@ -441,19 +441,31 @@ def _welch_segments_kernel(  # pragma: no cover - compiled by numba
     row: np.ndarray, first: int, hop: int, window: np.ndarray, out: np.ndarray
 ) -> None:
     """`average_spectrum`'s segments `first`, `first` + 1, … (as many as `out` has rows) of `row`, each less
-    its mean (float64 sum, float32 subtraction) and windowed, into `out`: numpy's float32 operations."""
+    its mean (float64 sum, float32 subtraction) and windowed, into `out`: numpy's float32 operations.
+    With 50 % overlap (even length) a segment's sum is its two halves', each half summed once."""
     n_fft = window.shape[0]
-    for s in range(out.shape[0]):
+    half = n_fft == 2 * hop
+    prev = 0.0
+    for s in range(-1 if half else 0, out.shape[0]):
         a = (first + s) * hop
-        part = np.zeros(8)  # eight running sums: no chain of dependent additions
-        for i in range(0, n_fft - 7, 8):
-            for j in range(8):
-                part[j] += np.float64(row[a + i + j])
-        for i in range(n_fft - n_fft % 8, n_fft):
-            part[0] += np.float64(row[a + i])
-        mean = np.float32(part.sum() / n_fft)
-        for i in range(n_fft):
-            out[s, i] = (row[a + i] - mean) * window[i]
+        length = hop if half else n_fft
+        part = row[a + n_fft - length : a + n_fft]  # the half (or segment) that ends segment s
+        p0 = p1 = p2 = p3 = 0.0  # four running sums: no one chain of dependent additions
+        for i in range(0, length - length % 4, 4):
+            p0 += np.float64(part[i])
+            p1 += np.float64(part[i + 1])
+            p2 += np.float64(part[i + 2])
+            p3 += np.float64(part[i + 3])
+        for i in range(length - length % 4, length):
+            p0 += np.float64(part[i])
+        total = (p0 + p1) + (p2 + p3)
+        if s >= 0:
+            mean = np.float32(((prev + total) if half else total) / n_fft)
+            seg = row[a : a + n_fft]
+            o = out[s]
+            for i in range(n_fft):
+                o[i] = (seg[i] - mean) * window[i]
+        prev = total
 
 
 def _power_sum_kernel(spec: np.ndarray, total: np.ndarray) -> None:  # pragma: no cover - compiled by numba
