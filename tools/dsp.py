@@ -1310,7 +1310,8 @@ def stereo_width(
     ``M = (L+R)/2, S = (L−R)/2``; the side is split by a zero-phase low-pass at ``bass_mono_hz``
     (0 = off), its upper part multiplied by ``width``. Appends mono-compatibility and peak warnings
     (worded as the `stereo_width` tool's) to `warnings`; returns (float32 output, report).
-    With numba, `_width_kernel` does it in one pass (the same samples); else numpy, a slice at a time.
+    With numba, `_width_kernel` does it in the low-pass's two passes (the same samples); else numpy,
+    a slice at a time.
     """
     from scipy.signal import sosfilt_zi
 
@@ -1387,59 +1388,77 @@ def _stereo_width_numpy(
 def _width_kernel(  # pragma: no cover - compiled by numba
     x: np.ndarray, sos: np.ndarray, zi: np.ndarray, pad: int, width: float, y: np.ndarray
 ) -> np.ndarray:
-    """`stereo_width`'s float64 maths on channels 0 and 1 of `x` in one compiled pass: the side's
-    zero-phase low-pass (scipy's sosfiltfilt of one biquad, odd extension of `pad` samples; skipped
-    when `sos` is empty), the mix into `y` and the sums L·L, R·R, L·R of the input and of the output
-    and the output's largest |sample| (returned in that order). The same operations in the same order
-    as the numpy path, so the same samples."""
+    """`stereo_width`'s float64 maths on channels 0 and 1 of `x`, compiled: the side's zero-phase
+    low-pass (scipy's sosfiltfilt of one biquad, odd extension of `pad` samples; none when `sos` is
+    empty), the mix into `y` (done in the backward pass, as each sample's low part is ready) and the sums
+    L·L, R·R, L·R of the input and of the output and the output's largest |sample| (returned in that
+    order). Each sample's operations are the numpy path's, so the same samples (the sums add in
+    another order)."""
     n = x.shape[1]
-    low = np.empty(0)
-    if sos.shape[0] > 0:
-        m = n + 2 * pad
-        low = np.empty(m)
-        for i in range(n):
-            low[pad + i] = 0.5 * (np.float64(x[0, i]) - np.float64(x[1, i]))
-        s0, s1 = low[pad], low[pad + n - 1]
-        for i in range(pad):
-            low[i] = 2.0 * s0 - low[2 * pad - i]
-            low[pad + n + i] = 2.0 * s1 - low[pad + n - 2 - i]
-        b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
-        z0, z1 = zi[0] * low[0], zi[1] * low[0]
-        for i in range(m):
-            v = low[i]
-            o = b0 * v + z0
-            z0 = b1 * v - a1 * o + z1
-            z1 = b2 * v - a2 * o
-            low[i] = o
-        z0, z1 = zi[0] * low[m - 1], zi[1] * low[m - 1]
-        for i in range(m - 1, -1, -1):
-            v = low[i]
-            o = b0 * v + z0
-            z0 = b1 * v - a1 * o + z1
-            z1 = b2 * v - a2 * o
-            low[i] = o
-    sums = np.zeros(7)
     lli = rri = lri = llo = rro = lro = peak = 0.0
-    for i in range(n):
-        left = np.float64(x[0, i])
-        right = np.float64(x[1, i])
-        lli += left * left
-        rri += right * right
-        lri += left * right
-        mid = 0.5 * (left + right)
-        side = 0.5 * (left - right)
-        if low.shape[0] > 0:
-            side -= np.float64(np.float32(low[pad + i]))
-        side *= width
-        a = np.float32(mid + side)
-        b = np.float32(mid - side)
-        y[0, i] = a
-        y[1, i] = b
-        fa, fb = np.float64(a), np.float64(b)
-        llo += fa * fa
-        rro += fb * fb
-        lro += fa * fb
-        peak = max(peak, abs(fa), abs(fb))
+    if sos.shape[0] == 0:
+        for i in range(n):
+            left, right = np.float64(x[0, i]), np.float64(x[1, i])
+            lli += left * left
+            rri += right * right
+            lri += left * right
+            mid = 0.5 * (left + right)
+            side = 0.5 * (left - right) * width
+            a, b = np.float32(mid + side), np.float32(mid - side)
+            y[0, i], y[1, i] = a, b
+            fa, fb = np.float64(a), np.float64(b)
+            llo += fa * fa
+            rro += fb * fb
+            lro += fa * fb
+            peak = max(peak, abs(fa), abs(fb))
+    else:
+        b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
+        m = n + 2 * pad
+        fwd = np.empty(m)
+        s0 = 0.5 * (np.float64(x[0, 0]) - np.float64(x[1, 0]))
+        s1 = 0.5 * (np.float64(x[0, n - 1]) - np.float64(x[1, n - 1]))
+        # forward pass over the side and its odd extensions: 2·s0 − side[pad − j] before, 2·s1 − side[2n + pad − 2 − j] after
+        first = 2.0 * s0 - 0.5 * (np.float64(x[0, pad]) - np.float64(x[1, pad])) if pad > 0 else s0
+        z0, z1 = zi[0] * first, zi[1] * first
+        for j in range(m):
+            k = pad - j if j < pad else (j - pad if j < pad + n else 2 * n + pad - 2 - j)
+            v = 0.5 * (np.float64(x[0, k]) - np.float64(x[1, k]))
+            if j < pad:
+                v = 2.0 * s0 - v
+            elif j >= pad + n:
+                v = 2.0 * s1 - v
+            o = b0 * v + z0
+            z0 = b1 * v - a1 * o + z1
+            z1 = b2 * v - a2 * o
+            fwd[j] = o
+        # backward pass; inside the signal each sample's low part is mixed at once
+        z0, z1 = zi[0] * fwd[m - 1], zi[1] * fwd[m - 1]
+        for j in range(m - 1, pad + n - 1, -1):  # the tail's extension
+            v = fwd[j]
+            o = b0 * v + z0
+            z0 = b1 * v - a1 * o + z1
+            z1 = b2 * v - a2 * o
+        for i in range(n - 1, -1, -1):
+            v = fwd[pad + i]
+            o = b0 * v + z0
+            z0 = b1 * v - a1 * o + z1
+            z1 = b2 * v - a2 * o
+            left, right = np.float64(x[0, i]), np.float64(x[1, i])
+            lli += left * left
+            rri += right * right
+            lri += left * right
+            mid = 0.5 * (left + right)
+            side = 0.5 * (left - right)
+            side -= np.float64(np.float32(o))
+            side *= width
+            a, b = np.float32(mid + side), np.float32(mid - side)
+            y[0, i], y[1, i] = a, b
+            fa, fb = np.float64(a), np.float64(b)
+            llo += fa * fa
+            rro += fb * fb
+            lro += fa * fb
+            peak = max(peak, abs(fa), abs(fb))
+    sums = np.empty(7)
     sums[0], sums[1], sums[2], sums[3], sums[4], sums[5], sums[6] = lli, rri, lri, llo, rro, lro, peak
     return sums
 
