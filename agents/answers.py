@@ -330,6 +330,8 @@ def answer_question(
             suggested = fixes([f], speech=speech)
         else:
             text = _clean_evidence(problem, facts)
+    elif q.topic == "tone" and q.problem in ("low_end", "boomy", "thin"):
+        text, suggested = _low_end_answer(q.problem or "low_end", findings, facts, speech=speech)
     elif q.topic == "tone":
         problem = q.problem or "muddy"
         f = _f(findings, problem)
@@ -441,6 +443,45 @@ def _clean_evidence(problem: str, facts: Mapping[str, Any], *, short: bool = Fal
             f"loudness range {lra if lra is not None else 0.0:.1f} LU."
         )
     return "Nothing to report."
+
+
+def _low_end_answer(
+    asked: str, findings: Sequence[Mapping[str, Any]], facts: Mapping[str, Any], *, speech: bool
+) -> tuple[str, list[Any]]:
+    """ "Is the low end ok?" (``asked`` low_end), "is there enough bass?" (thin), "too boomy?" (boomy): what was
+    found, else the 60-160 Hz level against the mids and against what is typical."""
+    from tools.diagnose import tonal_band_hz, typical_band_db
+
+    found = [f for f in (_f(findings, p) for p in ("boomy", "thin")) if f is not None]
+    f = next((x for x in found if x.get("problem") == asked), found[0] if found else None)
+    if f is not None:
+        lead = "I measure it too" if f.get("problem") == asked else "Not quite"
+        return f"{lead}: {f.get('evidence')}.", fixes([f], speech=speech)
+    level = _num(facts, "low_end_db")
+    lo, hi = tonal_band_hz("boom")
+    content = "speech" if speech else "music"
+    typical = typical_band_db(content, "boom")
+    if level is None:
+        where = "I could not measure the low end"
+    else:
+        side = (
+            "heavier than typical"
+            if level > typical + 6
+            else "lighter than typical"
+            if level < typical - 6
+            else "close to typical"
+        )
+        where = (
+            f"{lo:.0f}-{hi:.0f} Hz sits {level:+.1f} dB against the 250 Hz-4 kHz band ({side}; typical {content}: "
+            f"{typical:+.0f} dB), within what suits some {content}"
+        )
+    if asked == "low_end":
+        return f"I find it neither boomy nor thin: {where}.", []
+    st = fix_step({"problem": asked, "severity": 0.3, "evidence": f"you hear it as {asked}"}, speech=speech)
+    return (
+        f"I don't measure it as {asked}: {where}. If you hear it, I can still adjust it.",
+        [st] if st is not None else [],
+    )
 
 
 def _tone_evidence(facts: Mapping[str, Any]) -> str:

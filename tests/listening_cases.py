@@ -295,6 +295,16 @@ def _question_cases() -> list[Case]:
         cases.append(
             {"audio": ("music_clean", "speech_clean")[j % 2], "req": q, "kind": "answer", "steps_not": ["*"]}
         )
+    # the low end, asked either way: an answer with the 60-160 Hz level, never an EQ run
+    for q in [
+        "is the low end ok?",
+        "is there enough bass?",
+        "how's the bass?",
+        "is the bass too loud?",
+        "is it boomy?",
+    ]:
+        for v in ("music_clean", "speech_clean", "master_hot"):
+            cases.append({"audio": v, "req": q, "kind": "answer", "steps_not": ["*"], "number": "dB"})
     return cases
 
 

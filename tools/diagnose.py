@@ -105,6 +105,7 @@ FACT_KEYS: tuple[str, ...] = (
     "stereo_correlation",
     "stereo_width",
     "mono_loss_db",
+    "low_end_db",
     "speech_probability",
     "content",
     "duration_s",
@@ -668,6 +669,17 @@ _GENRE_SHIFT: dict[str, dict[str, float]] = {
     "lo-fi": {"air": -10.0},
     "acoustic": {"boom": -2.0},
 }
+
+
+def typical_band_db(content: str, band: str) -> float:
+    """The typical level of a tonal band (``_TONAL_BANDS``) against 250 Hz-4 kHz for speech or music, in dB."""
+    return _TYPICAL["speech" if content == "speech" else "music"][band]
+
+
+def tonal_band_hz(band: str) -> tuple[float, float]:
+    return _TONAL_BANDS[band]
+
+
 _WORDS = {
     "boomy": "heavy low bass",
     "muddy": "crowded low mids",
@@ -775,6 +787,7 @@ def diagnose(audio: Audio, analysis: Analysis | None = None, *, genre: str | Non
         "stereo_correlation": _r(a.stereo_correlation, 3),
         "stereo_width": _r(a.stereo_width, 3),
         "mono_loss_db": None,
+        "low_end_db": None,
         "speech_probability": _r(a.speech_probability, 3),
         "content": content,
         "duration_s": _r(a.duration_s, 3),
@@ -917,8 +930,9 @@ def diagnose(audio: Audio, analysis: Analysis | None = None, *, genre: str | Non
 
     # --- tonal balance
     limited = any(f.problem == "bandlimited" for f in findings)
-    _, tonal = _tonal(sp, content, genre, bw if not limited else 0.0)
+    rel, tonal = _tonal(sp, content, genre, bw if not limited else 0.0)
     findings.extend(tonal)
+    facts["low_end_db"] = _r(rel["boom"])  # 60-160 Hz against 250 Hz-4 kHz
 
     # --- dynamics, stereo, peaks, loudness
     plr = facts["plr_db"]

@@ -152,8 +152,13 @@ TONE_WORDS: list[tuple[str, re.Pattern[str]]] = [
     ("dull", _c(r"\bdull\w*|\bdark\b|muffled|muddled|lifeless top|no air|veiled")),
     (
         "thin",
-        _c(r"\bthin(?:ner|nest|ness)?\b|weak low|no (?:low end|bass|body)|lacks? (?:bass|body|low end)"),
+        _c(
+            r"\bthin(?:ner|nest|ness)?\b|weak low|no (?:low end|bass|body)|lacks? (?:bass|body|low end)|"
+            r"enough (?:bass|low end|lows|bottom)|(?:bass|low end) (?:is |sounds? )?(?:weak|lacking|missing)"
+        ),
     ),
+    # "is the low end ok?", "how's the bass?": the low end's balance, either way
+    ("low_end", _c(r"\blow[- ]end\b|\bbass\b|\blows\b|bottom end|\bsub[- ]?bass\b|low frequenc\w*")),
 ]
 
 
