@@ -50,6 +50,13 @@ GENRE_CONTEXT = re.compile(
     r"\b(?:my|our|for (?:my|our|the|a)) [\w&\- ]{0,14}?\b(?:song|track|tune|record|beat|album|demo|"
     r"vocals?|verse|singer|band|artist|podcast|project|cover|ep|single)\b"
 )
+#: "master this pop song", "mix the rock track": the genre names what the recording is (only a style word,
+#: not "master" or "make it", turns it into a style request there)
+GENRE_NOUN = re.compile(
+    r"\b(?:this|that|the|his|her|their|your)\s+[\w&\- ]{0,14}?\b(?:song|track|tune|record|beat|demo|single|cover|"
+    r"mix|recording|album|ep)\b"
+)
+EXPLICIT_STYLE = re.compile(r"\b(?:style|vibe|feel|preset|genre|flavou?r|sounds? like|like a)\b")
 STYLE_CUE = re.compile(
     r"\b(?:style|vibe|feel|preset|genre|flavou?r|sound like|sounds like|like a|master(?:ing|ed)?|"
     r"make it|turn it|give it|into)\b"
@@ -108,10 +115,11 @@ def _platform_reason(pl: tuple[str, str | None, float, float, bool], text: str) 
 
 def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
     if m.kind == "genre":
-        if GENRE_CONTEXT.search(parsed.text[max(0, m.start - 12) : m.end + 12]) and not STYLE_CUE.search(
-            clause.text
+        around = parsed.text[max(0, m.start - 12) : m.end + 12]
+        if (GENRE_CONTEXT.search(around) and not STYLE_CUE.search(clause.text)) or (
+            GENRE_NOUN.search(around) and not EXPLICIT_STYLE.search(clause.text)
         ):
-            return  # "clean up the vocals for my rap song": the genre is context, not a style request
+            return  # "clean up the vocals for my rap song", "master this pop song": context, not a style request
         if m.negated:
             d.note(f"no {m.obj.replace('_', '-')} styling, as asked")
             return
