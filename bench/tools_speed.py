@@ -13,6 +13,10 @@ machine is shared: rerun when it is high).
 ``--stages`` also runs `genre_preset` with its two threads' work done one after the other and prints
 the median CPU seconds of each stage (the functions it calls, timed where they are called): what
 is left to speed up, and whose code it is.
+
+``--loudness`` prints the median wall and CPU seconds of one integrated-loudness measurement of the
+song (`tools.loudness.integrated_lufs`), by the compiled K-weighted pass (numba loaded, as in a warm
+service) and by the scipy path (a fresh CLI's, before numba is loaded).
 """
 
 from __future__ import annotations
@@ -106,17 +110,44 @@ def genre_preset_stages(song: Any, runs: int) -> None:
         print(f"  {label:36} {statistics.median(values):.3f} s CPU")
 
 
+def loudness_per_call(song: Any, runs: int) -> None:
+    """Median seconds of one integrated loudness of `song`, compiled pass and scipy path."""
+    from tools import dsp
+    from tools.loudness import _gated_integrated, k_weighted_blocks
+
+    dsp.warm_compiled()
+    dsp._WARMING[0].join()
+    for compiled in (True, False):
+        blocks = k_weighted_blocks(song, compiled=compiled)  # warm-up
+        wall, cpu = [], []
+        for _ in range(runs):
+            t, c = time.perf_counter(), time.process_time()
+            blocks = k_weighted_blocks(song, compiled=compiled)
+            lufs = _gated_integrated(blocks.window_mean_power(4, blocks.hop // blocks.chunk))
+            wall.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+        path = "compiled" if compiled else "scipy   "
+        print(
+            f"  loudness, {path} median {statistics.median(wall):.3f} s wall, "
+            f"{statistics.median(cpu):.3f} s CPU ({lufs:.4f} LUFS); runs {' '.join(f'{x:.3f}' for x in wall)}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--tools", default="genre_preset,master,denoise")
     ap.add_argument("--stages", action="store_true", help="genre_preset's CPU per stage")
+    ap.add_argument("--loudness", action="store_true", help="one integrated loudness, compiled and scipy")
     args = ap.parse_args()
     if not MUSIC.is_dir():
         sys.exit(f"needs the real recordings in {MUSIC}")
     song = looped(MUSIC / TRACK)
     print(f"song: {TRACK} looped to 3:00, 44.1 kHz stereo; load average before: {load_average()}")
-    for name in args.tools.split(","):
+    if args.loudness:
+        print("integrated loudness of the song, one call:")
+        loudness_per_call(song, args.runs)
+    for name in filter(None, args.tools.split(",")):
         tool, params = get_tool(name), PARAMS.get(name, {})
         tool(song, params)  # warm-up: imports, compiled kernels, caches
         wall, cpu = [], []

@@ -166,3 +166,48 @@ def test_pcm_bytes_of_a_frame_range_are_those_of_the_range_alone():
     assert (
         part is not None and alone is not None and np.array_equal(part, alone) and part.size == 4_000 * 2 * 3
     )
+
+
+def test_warm_up_compiles_what_the_tools_call():
+    """After `warm_compiled` a warm service compiles nothing on a user's turn: `genre_preset` (FIR, width,
+    spectra, loudness), `stereo_width` with and without its bass crossover, `dynamic_eq`, `master` and
+    the meters add no specialisation to any kernel (a fresh process: this one's kernels may already hold
+    the tests' types)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = """
+import numpy as np
+from tools import dsp
+from tools.audio import Audio
+from tools.loudness import loudness_stats
+from tools.registry import get_tool
+
+def specialisations():
+    return {name: set(map(str, k.signatures)) for name, k in dsp._JIT.items() if k is not None}
+
+dsp.warm_compiled()
+dsp._WARMING[0].join()
+warm = specialisations()
+rng = np.random.default_rng(1)
+audio = Audio((0.1 * rng.standard_normal((2, 3 * 44100))).astype(np.float32), 44100)
+for name, params in [
+    ("genre_preset", {"genre": "pop"}),
+    ("stereo_width", {}),
+    ("stereo_width", {"width": 1.3, "bass_mono_hz": 0}),
+    ("dynamic_eq", {}),
+    ("master", {"platform": "spotify"}),
+]:
+    get_tool(name)(audio, params)
+loudness_stats(audio)
+after = specialisations()
+print(sorted(after))
+print({name: sorted(after[name] - warm.get(name, set())) for name in after if after[name] - warm.get(name, set())})
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    used, new = out.stdout.strip().splitlines()
+    for kernel in ("_width_kernel", "_welch_segments_kernel", "_power_sum_kernel", "_k_power_peak_kernel"):
+        assert kernel in used
+    assert new == "{}", f"compiled on a turn, not in `warm_compiled`: {new}"

@@ -958,8 +958,10 @@ def _jit_ready(name: str, *, load: bool = True) -> Any:
         return _JIT[name]
     if not load or (_WARMING and _WARMING[0].is_alive()):
         return None
-    _READY.add(name)  # this caller's call loads it
-    return _jit(name)
+    # this caller's call loads it; a thread that asks meanwhile loads it too (numba compiles under a lock)
+    kernel = _jit(name)
+    _READY.add(name)
+    return kernel
 
 
 def warm_compiled() -> None:
@@ -976,9 +978,18 @@ def warm_compiled() -> None:
                 x = np.zeros((1, 64), np.float32)
                 x.flags.writeable = False  # as `Audio` samples are: numba compiles read-only arrays apart
                 sos = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]] * 2)
-                k_power_and_block_peak(x, sos, 8, 16)
+                k_power_and_block_peak(x, sos, 8, 16)  # also `k_chunk_power`'s kernel (the same types)
+                _READY.add("_k_power_peak_kernel")
                 apply_block_gain_k_power(x, np.ones(4), 16, 1.0, sos, 8)
                 smooth_gain_db(np.zeros(4), 0.001, 10.0, 100.0)
+                # `stereo_width` and `average_spectrum` through their own wrappers, on frozen samples (an
+                # `Audio`'s) and on a tool's fresh output: numba compiles read-only arrays apart
+                x2 = np.zeros((2, 256), np.float32)
+                x2.flags.writeable = False
+                for row in (x2, x2.copy()):
+                    stereo_width(row, 44100, 1.2, 120.0, [])
+                    stereo_width(row, 44100, 1.2, 0.0, [])
+                    average_spectrum(row, 44100, 64)
                 one, u8 = np.zeros(1, np.int64), np.zeros(6, np.uint8)
                 for name, args in (  # the types of the real calls: one specialisation each
                     (
@@ -1049,12 +1060,35 @@ def k_power_and_block_peak(
     kernel = _jit("_k_power_peak_kernel")
     if kernel is None or sos.shape != (2, 6):
         return None
+    power, peaks = _k_power_peak(kernel, x, sos, chunk, block)
+    return power, peaks.max(axis=0)
+
+
+def k_chunk_power(x: np.ndarray, sos: np.ndarray, chunk: int) -> np.ndarray | None:
+    """The K-weighted power per channel and chunk of `k_power_and_block_peak` alone (the same kernel, its
+    peak loop skipped): the sums `tools.loudness.k_weighted_blocks` makes, shape ``(channels, frames //
+    chunk)``, in one pass over finite float32 ``x``. None without numba, or while numba is not imported in
+    this process or the background warm-up is under way (see `_jit_ready`; a CLI's first measurement does
+    not wait for numba): the caller then filters with scipy."""
+    import sys
+
+    kernel = _jit_ready("_k_power_peak_kernel", load="numba" in sys.modules)
+    if kernel is None or sos.shape != (2, 6):
+        return None
+    return _k_power_peak(kernel, x, sos, chunk, 0)[0]
+
+
+def _k_power_peak(
+    kernel: Any, x: np.ndarray, sos: np.ndarray, chunk: int, block: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`_k_power_peak_kernel` on every channel: (power, peak per channel and block); no peaks when
+    ``block`` is 0."""
     x = np.asarray(x, dtype=np.float32)
     c, n = x.shape
     sos32 = np.ascontiguousarray(sos, dtype=np.float32)
     h = _mid_taps()
     power = np.empty((c, n // chunk), np.float64)
-    peaks = np.empty((c, -(-n // block)), np.float32)
+    peaks = np.empty((c, -(-n // block) if block else 0), np.float32)
 
     def channel(ch: int) -> None:
         kernel(x[ch], sos32, chunk, h, block, power[ch], peaks[ch])
@@ -1067,7 +1101,7 @@ def k_power_and_block_peak(
     else:
         for ch in range(c):
             channel(ch)
-    return power, peaks.max(axis=0)
+    return power, peaks
 
 
 def pcm_bytes(
