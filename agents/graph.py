@@ -261,10 +261,19 @@ def respond_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
     result_id = state.get("result_id")
     metrics_after = state.get("metrics_after") or {}
     undone = False
+    undone_request = ""
     if kind == "undo":
         if len(timeline) > 1:
-            timeline.pop()
+            popped = timeline.pop()
             undone = True
+            undone_request = next(
+                (
+                    str(t.get("request") or "")
+                    for t in reversed(state.get("turns") or [])
+                    if t.get("kind") in ("process", "adjust") and t.get("result_id") == popped
+                ),
+                "",
+            )
         else:
             notes.append("nothing to undo: this is the original recording")
         result_id = timeline[-1]
@@ -301,6 +310,10 @@ def respond_node(state: State, runtime: Runtime[Deps]) -> dict[str, Any]:
         text = str(plan.get("answer") or " ".join(notes) or "Nothing to do.")
     elif kind == "undo" and not undone:
         text = "Nothing to undo: this is the original recording."
+    elif kind == "undo":
+        what = f" '{undone_request}'" if undone_request else ""
+        where = "the original recording" if len(timeline) == 1 else "the version before it"
+        text = f"Undone{what}: back to {where}."
     else:
         text = explain(kind, state.get("outcomes") or [], state.get("analysis"), metrics_after, notes)
     # what a confirming next turn ("yes", "do it") runs: an answer's suggestion, or a plan shown but not run

@@ -72,6 +72,8 @@ def test_an_undone_step_is_not_reapplied(tmp_path: Path, song: tuple[np.ndarray,
         svc.turn("a bit brighter", thread_id="u", audio_id=aid)
         undone = svc.turn("undo", thread_id="u")
         assert undone.output_id == aid
+        # says what was undone and where that leaves the person
+        assert "'a bit brighter'" in undone.explanation and "original recording" in undone.explanation
         spotify = svc.turn("louder for Spotify", thread_id="u")
         assert "eq" not in [s["tool"] for s in spotify.steps], spotify.plan
         assert "master" in [s["tool"] for s in spotify.steps]
