@@ -127,8 +127,6 @@ def explain(
     after: dict[str, Any] | None,
     notes: list[str] | None = None,
 ) -> str:
-    if kind == "undo":
-        return "Undone: back to the previous version."
     if kind == "reset":
         return "Back to the original recording."
     if kind == "plan_only":
