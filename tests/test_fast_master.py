@@ -211,3 +211,22 @@ print({name: sorted(after[name] - warm.get(name, set())) for name in after if af
     for kernel in ("_width_kernel", "_welch_segments_kernel", "_power_sum_kernel", "_k_power_peak_kernel"):
         assert kernel in used
     assert new == "{}", f"compiled on a turn, not in `warm_compiled`: {new}"
+
+
+@pytest.mark.parametrize("channels", [2, 3])
+def test_k_power_of_a_thread_per_channel_is_that_of_channels_side_by_side(channels):
+    """`k_power_and_block_peak` on long audio (a thread per channel, one channel per call) and
+    `k_chunk_power` (all channels in one call, two at a time) give the same chunk powers, and the peaks
+    are `block_peak`'s."""
+    from tools.loudness import k_weighting_sos
+
+    dsp.warm_compiled()
+    dsp._WARMING[0].join()
+    x = signal((1 << 20) + 123, channels, seed=11)
+    sos = k_weighting_sos(44100)
+    fused = dsp.k_power_and_block_peak(x, sos, 45, 16)
+    alone = dsp.k_chunk_power(x, sos, 45)
+    assert fused is not None and alone is not None
+    assert alone.shape == fused[0].shape == (channels, x.shape[1] // 45)
+    assert np.array_equal(fused[0], alone) and np.all(alone > 0)
+    np.testing.assert_allclose(fused[1], dsp.block_peak(x, 16), rtol=1e-6, atol=1e-7)
