@@ -53,7 +53,6 @@ BY_DB = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(?:db|lu|lufs)\b")
 
 LEVEL_SCALE_UP = {"touch": 1.1, "bit": 1.2, "gentle": 1.15, "lot": 1.6, "max": 1.9}
 LEVEL_SCALE_DOWN = {"touch": 0.9, "bit": 0.8, "gentle": 0.85, "lot": 0.45, "max": 0.3}
-LOUD_STEP = {"touch": 0.5, "bit": 1.0, "gentle": 1.0, "lot": 3.0, "max": 4.0}
 #: tool → (param, neutral value) pairs a "more"/"less" follow-up scales: its amount key, then ``SPEC.scales``
 SCALES: Mapping[str, tuple[tuple[str, float], ...]] = PerTool(
     lambda spec: (((spec.amount_key, 0.0),) if spec.amount_key else ()) + spec.scales or None
@@ -132,7 +131,7 @@ def parse_followup(request: str) -> FollowUp | None:
     )
     if loud or quiet:
         by = BY_DB.search(text)
-        step = abs(float(by.group(1))) if by else LOUD_STEP.get(level or "", 2.0)
+        step = abs(float(by.group(1))) if by else V.LOUDNESS_STEP_DB.get(level or "", V.LOUDNESS_STEP_DB[""])
         fu.deltas.setdefault("master", {})["target_lufs"] = step if loud else -step
 
     # per-term changes

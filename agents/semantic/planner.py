@@ -99,6 +99,36 @@ _KEEP = [(re.compile(rf"\b(?:{pat})\b"), keep) for pat, keep in V.SEPARATE_KEEP]
 STEM_NAMES = ("vocals", "drums", "bass", "other")
 
 
+#: the loudest a plain "louder" takes a measured recording (LUFS)
+LOUDEST_LUFS = -8.0
+
+
+def _relative_to_heard(st: Any, measured: float | None, speech: bool, level: str | None) -> None:
+    """ "Louder" / "too quiet" on a recording that was measured: up by the intensity's step
+    (`V.LOUDNESS_STEP_DB`, as a follow-up moves it), and at least to the reference (-16 LUFS spoken word, the
+    streaming reference otherwise); "quieter" / "too loud": down by the step. Without a measurement the
+    words' fixed figures stay."""
+    terms = {t.key: t for t in V.TERMS if t.key in ("louder", "quieter")}
+    if measured is None or st.reason not in (terms["louder"].reason, terms["quieter"].reason):
+        return
+    step = V.LOUDNESS_STEP_DB.get(level or "", V.LOUDNESS_STEP_DB[""])
+    reference = V.SPOKEN_LUFS if speech else V.STREAMING_LUFS
+    if st.reason == terms["louder"].reason:
+        target = min(max(measured + step, reference), max(LOUDEST_LUFS, measured))
+    else:
+        target = max(measured - step, -30.0)
+    st.params["target_lufs"] = round(target, 1)
+    st.reason = f"{st.reason}: {measured:.1f} → {target:.1f} LUFS"
+
+
+def _inverse_reason(term: V.Term) -> str:
+    """Why a term's inverse runs ("too quiet" runs the louder master): the reason of the term whose steps the
+    inverse is, else the term's own with "less"."""
+    inverse = tuple(term.inverse or ())
+    same = next((t for t in V.TERMS if t is not term and tuple(t.steps) == inverse), None)
+    return same.reason if same is not None else f"less: {term.reason}"
+
+
 def _platform_params(pl: tuple[str, str | None, float, float, bool]) -> dict[str, Any]:
     _, platform, lufs, tp, _ = pl
     p: dict[str, Any] = {"target_lufs": lufs, "true_peak_dbtp": tp}
@@ -181,6 +211,7 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
             d.note(f"not making it {m.text}, as asked")
             return
     steps = term.steps
+    reason = term.reason
     if m.modifier == "less" and term.kind != "problem":
         if term.inverse is None:
             steps = term.steps if term.kind == "tool" and term.key != "compress_tool" else ()
@@ -190,6 +221,7 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
                 )
         else:
             steps = term.inverse
+            reason = _inverse_reason(term)
             if not steps:
                 for t in tools:
                     d.forbidden.tools.add(t)
@@ -232,7 +264,7 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
                     "lot": 0.6,
                     "max": 0.75,
                 }[clause.level]
-                d.add(tool, params, target_for(tool, clause, parsed, False), term.reason, loose=True)
+                d.add(tool, params, target_for(tool, clause, parsed, False), reason, loose=True)
                 d.explicit_tools.add(tool)
                 continue
         elif tool == "pitch_correct":
@@ -250,7 +282,7 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
             and not (clause.scope and not clause.scope_negated)
             and not WHOLE_OBJECT.search(clause.text)
         )
-        d.add(tool, scaled(tool, params, clause.level), target, term.reason, merge_db=True, loose=loose)
+        d.add(tool, scaled(tool, params, clause.level), target, reason, merge_db=True, loose=loose)
         d.explicit_tools.add(tool)
 
 
@@ -396,7 +428,7 @@ def plan_semantic(
                 )
         if "target_lufs" not in st.params:
             st.params["target_lufs"] = (
-                -16.0 if speech else V.STREAMING_LUFS
+                V.SPOKEN_LUFS if speech else V.STREAMING_LUFS
             )  # spoken word: the podcast convention
         st.params.setdefault("true_peak_dbtp", -1.0)
         if (
@@ -405,6 +437,11 @@ def plan_semantic(
             and not re.search(r"loud|hot|competitive|radio", text)
         ):
             st.params["target_lufs"] = V.STREAMING_LUFS
+        db_said = any(n.unit == "db" for c in parsed.clauses for n in c.numbers)
+        if not (lufs_said or db_said) and d.platform is None:
+            level = next((c.level for c in parsed.clauses if c.level), None)
+            measured = analysis_value(analysis, "integrated_lufs") if analysis else None
+            _relative_to_heard(st, measured, speech, level)
         louder_by = float(st.params["target_lufs"]) - V.STREAMING_LUFS
         if louder_by > 0.5:
             d.note(

@@ -1056,6 +1056,8 @@ PLATFORMS: list[tuple[str, str | None, float, float, bool]] = [
 ]
 #: the streaming reference loudness (LUFS): where Spotify, YouTube, Tidal and Amazon play (the "streaming" row)
 STREAMING_LUFS: float = next(lufs for pat, _, lufs, _, _ in PLATFORMS if pat.startswith("streaming"))
+#: the spoken-word reference loudness (LUFS): the podcast row
+SPOKEN_LUFS: float = next(lufs for pat, _, lufs, _, _ in PLATFORMS if pat.startswith("podcasts?"))
 
 # ---------------------------------------------------------------- genres (words → genre_preset enum)
 #: (regex, genre): one table for the planner, the tool and memory (tools/genres.py)
@@ -1082,6 +1084,8 @@ INTENSITY: list[tuple[str, str]] = [
     ),
     (r"as much as possible|maximum|max|all the way|fully|completely|totally|entirely|extreme", "max"),
 ]
+#: dB a "louder" / "quieter" moves the loudness by intensity word ("" = none said)
+LOUDNESS_STEP_DB = {"": 2.0, "touch": 0.5, "bit": 1.0, "gentle": 1.0, "half": 2.0, "lot": 3.0, "max": 4.0}
 LEVEL_AMOUNT = {"touch": 0.25, "bit": 0.4, "gentle": 0.3, "half": 0.5, "lot": 0.85, "max": 0.95}
 LEVEL_FACTOR = {"touch": 0.5, "bit": 0.7, "gentle": 0.6, "half": 0.5, "lot": 1.7, "max": 2.2}
 
