@@ -99,6 +99,12 @@ _KEEP = [(re.compile(rf"\b(?:{pat})\b"), keep) for pat, keep in V.SEPARATE_KEEP]
 STEM_NAMES = ("vocals", "drums", "bass", "other")
 
 
+#: "not so bright", "make it not as boomy": an ask for less (the words before it are only how one asks;
+#: "it's not that noisy" describes, and asks for nothing)
+NOT_SO = re.compile(
+    r"^(?:please |just |ok,? |okay,? |hmm,? )?(?:(?:can|could) you |)(?:make (?:it|this) |keep (?:it|this) |a (?:bit|little) )?"
+    r"not (?:so|as|that|too|quite so)(?: much| many)?\s+$"
+)
 #: the loudest a plain "louder" takes a measured recording (LUFS)
 LOUDEST_LUFS = -8.0
 
@@ -196,6 +202,15 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
             f"I can't change the {clause.scope}' level on its own in a mixed recording; I left the loudness as is"
         )
         return
+    if (
+        m.negated
+        and (term.inverse or (term.kind == "problem" and term.steps))
+        and NOT_SO.search(parsed.text[: m.start])
+        and sum(len(c.matches) for c in parsed.clauses) == 1
+    ):
+        # "not so bright", "not as boomy please" said on its own is an ask for less of it ("brighter, but not
+        # too bright" keeps the constraint: there the words ask for something else too)
+        m.negated, m.modifier = False, (None if term.kind == "problem" else "less")
     if m.negated:
         if term.kind == "problem" and term.steps and m.neg_cue in CONSTRAINT_CUES:
             d.note(f"keeping clear of '{m.text}', as asked")  # "less harsh but not dull"
