@@ -14,6 +14,8 @@ from agents.semantic.parse import Clause, Parsed
 
 LOWCUT_CTX = re.compile(r"low[- ]?cut|high[- ]?pass|hpf|roll[- ]?off|below|under|rumble|sub")
 HIGHCUT_CTX = re.compile(r"high[- ]?cut|low[- ]?pass|lpf|above")
+NOTCH_CTX = re.compile(r"\bnotch(?:es|ed|ing)?\b")
+NOTCH_DB, NOTCH_Q = 12.0, 8.0  # a notch: a narrow (Q 8, ~0.18 octave) deep cut
 CUT_CTX = re.compile(r"\b(cut|dip|reduce|lower|notch|scoop|remove|tame|attenuate|take out)\b")
 BOOST_CTX = re.compile(r"\b(boost|add|lift|raise|increase|bump|push)\b")
 
@@ -70,7 +72,9 @@ def apply_numbers(
             elif (dyn := clause_step("dynamic_eq")) is not None:
                 dyn.params["freq_hz"] = n.value
             elif dbs or CUT_CTX.search(text) or BOOST_CTX.search(text):
-                gain = abs(dbs[0].value) if dbs else 3.0
+                notch = NOTCH_CTX.search(text) is not None
+                # a notch is narrow and deep unless a depth is said
+                gain = abs(dbs[0].value) if dbs else NOTCH_DB if notch else 3.0
                 if CUT_CTX.search(text) and not BOOST_CTX.search(text) or (dbs and dbs[0].value < 0):
                     gain = -gain
                 kind = "peak"
@@ -82,7 +86,7 @@ def apply_numbers(
                     "type": kind,
                     "freq_hz": n.value,
                     "gain_db": gain,
-                    "q": 0.707 if kind != "peak" else 1.0,
+                    "q": 0.707 if kind != "peak" else NOTCH_Q if notch else 1.0,
                 }
                 st = upd("eq", {}, f"{gain:+g} dB at {n.value:g} Hz")
                 st.params["bands"] = [*st.params.get("bands", []), band]

@@ -101,6 +101,10 @@ STEM_NAMES = ("vocals", "drums", "bass", "other")
 
 #: "not so bright", "make it not as boomy": an ask for less (the words before it are only how one asks;
 #: "it's not that noisy" describes, and asks for nothing)
+#: a part of the song's form (no step works on a time range: the whole recording is processed)
+SECTION = re.compile(
+    r"\b(?:the|in|on|during)\s+(?:\w+\s+)?(chorus|verse|intro|outro|bridge|drop|breakdown|hook)(?:es|s)?\b"
+)
 NOT_SO = re.compile(
     r"^(?:please |just |ok,? |okay,? |hmm,? )?(?:(?:can|could) you |)(?:make (?:it|this) |keep (?:it|this) |a (?:bit|little) )?"
     r"not (?:so|as|that|too|quite so)(?: much| many)?\s+$"
@@ -415,6 +419,10 @@ def plan_semantic(
     if diagnosis is not None:
         _listened(d, diagnosis, repair_asked=parsed.repair)
 
+    section = SECTION.search(text)
+    if section and d.steps:  # "make the chorus wider": there is no section editing; say what happens instead
+        d.note(f"I can't work on the {section.group(1)} alone: this applies to the whole recording")
+
     _separation_keeps(d, text)
 
     # master defaults: a master step always carries its target and ceiling
@@ -472,7 +480,12 @@ def plan_semantic(
         d.notes = [n for n in d.notes if not any(f"leaving out {t.replace('_', ' ')}" in n for t in revived)]
     eq = d.find("eq")
     if eq is not None and not eq.params:
-        eq.params = dict(V.EQ_GENTLE)
+        if re.search(r"\beq (?:out|away|down)\b", text) and any(
+            st.tool in ("dynamic_eq", "de_ess") for st in d.steps
+        ):
+            d.steps.remove(eq)  # "EQ out the harshness at 3k": the word named the means of the other step
+        else:
+            eq.params = dict(V.EQ_GENTLE)
 
     if parsed.info_question:
         d.steps.clear()

@@ -703,6 +703,7 @@ TERMS: list[Term] = [
             r"tube",
             r"valve",
             r"analog(ue)?",
+            r"less (digital|sterile|clinical|cold)",
             r"grit(ty|tier)?",
             r"drive",
             r"crunch(y|ier)?",
@@ -1164,7 +1165,10 @@ SCOPE_ONLY = r"\b(only|just|solely|nothing (else|but)|merely)\b"
 UNSUPPORTED: list[tuple[str, str]] = [
     (
         r"(make|create|generate|produce|compose|write|program) (me )?(a |an |some |the )?(new )?(beat|song|track|loop|"
-        r"melody|lyrics|drum (loop|pattern|track)|music|new instrumental|bassline|chords?|hook|verse|chorus)",
+        r"melody|lyrics|drum (loop|pattern|track)|music|new instrumental|bassline|chords?|hook|verse|chorus)"
+        # the thing made is the end of the ask ("make a beat", "write me a song about rain"); "make the chorus
+        # wider" changes what is there
+        r"(?=\s*(?:$|[.,;!?]|\b(?:for|about|with|in|that|like|please|from)\b))",
         "generate music or lyrics",
     ),
     (r"transcrib\w*|write (down|out) the lyrics", "transcribe"),
@@ -1173,7 +1177,8 @@ UNSUPPORTED: list[tuple[str, str]] = [
         "convert files (export with `mixpilot process ... -o out.mp3`)",
     ),
     (
-        r"(cut|trim|chop|crop|remove|delete) (off )?(the )?(first|last|beginning|end|start|intro|outro|silence)",
+        r"(cut|trim|chop|crop|remove|delete) (off |out )?(all )?(the )?(first|last|beginning|end|start|intro|outro|"
+        r"silences?|pauses|gaps|dead air)",
         "edit or trim audio",
     ),
     (
