@@ -6,7 +6,7 @@ clean power, and subtracts it. It leaves the direct sound and early reflections 
 so speech stays natural. Multi-channel input is dereverberated jointly (the filter uses
 all channels), which is how WPE works best. The estimator is nara_wpe's (``wpe_v6``, same
 output to ~1e-8); here each bin's products are single BLAS calls on contiguous arrays with
-BLAS single-threaded: ~13 s of CPU per minute of 44.1 kHz stereo instead of ~170-210 s
+BLAS single-threaded: ~16 s of CPU per minute of 44.1 kHz stereo instead of 145-210 s
 (bench/dereverb.py).
 
 STFT: sqrt-Hann window of the power of two nearest 64 ms (1024 at 16 kHz, 2048 at 44.1 kHz,
