@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents.plan import Plan, Step
+from agents.semantic import vocabulary as V
 from agents.semantic.questions import Question
 
 # ------------------------------------------------------------------ platforms
@@ -55,7 +56,7 @@ def platform_spec(
     platform: tuple[str, str | None, float, float, bool] | None, text: str = ""
 ) -> PlatformSpec:
     if platform is None:
-        return PlatformSpec("streaming", "streaming (Spotify, YouTube, Tidal)", -14.0, -1.0)
+        return PlatformSpec("streaming", "streaming (Spotify, YouTube, Tidal)", V.STREAMING_LUFS, -1.0)
     _, key, lufs, tp, _ = platform
     name = PLATFORM_NAMES.get(key or "", (text or "this platform").strip().title())
     k = key or name
@@ -143,6 +144,15 @@ def check_platform(spec: PlatformSpec, facts: Mapping[str, Any]) -> tuple[bool, 
                 + ("; it will clip after encoding" if spec.normalises else "")
             )
     return not fails, fails or passes, effects
+
+
+def _acx_floor_after_master(spec: PlatformSpec, facts: Mapping[str, Any]) -> tuple[float, float] | None:
+    """(noise floor now, after the master's gain) when the latter is over ACX's limit, else None."""
+    floor, lufs = _num(facts, "noise_floor_dbfs"), _num(facts, "integrated_lufs")
+    if floor is None:
+        return None
+    after = floor + (spec.target_lufs - lufs if lufs is not None else 0.0)
+    return (floor, after) if after > ACX_NOISE_FLOOR_DBFS else None
 
 
 def master_step(spec: PlatformSpec) -> Step:
@@ -272,22 +282,40 @@ def answer_question(
             suggested = [master_step(spec)]
             if spec.acx and _f(findings, "noise") is not None:
                 suggested = fixes(findings, speech=True, only=("noise",)) + suggested
+            elif spec.acx and (rise := _acx_floor_after_master(spec, facts)) is not None:
+                # the floor fails ACX (or will once mastering turns it up): clean it before the master
+                floor, after = rise
+                st = fix_step(
+                    {
+                        "problem": "noise",
+                        "severity": min(1.0, 0.3 + (after - ACX_NOISE_FLOOR_DBFS) / 30.0),
+                        "evidence": f"noise floor {floor:.1f} dBFS, {after:.1f} dBFS after mastering",
+                    },
+                    speech=True,
+                )
+                if st is not None:
+                    suggested = [st, *suggested]
+                text += (
+                    f" Mastering to {spec.target_lufs:g} LUFS would leave the noise floor at {after:.1f} dBFS"
+                    f" (ACX allows {ACX_NOISE_FLOOR_DBFS:g}), so I would clean the noise first."
+                )
             text += (
                 f" I can master it to {spec.target_lufs:g} LUFS with a {spec.ceiling_dbtp:g} dBTP ceiling."
             )
     elif q.topic == "loudness":
         text = _level_summary(facts)[0].upper() + _level_summary(facts)[1:] + "."
         if lufs is not None:
-            diff = lufs - (-14.0)
+            diff = lufs - V.STREAMING_LUFS
             if abs(diff) > 1.0:
                 text += (
-                    f" That is {abs(diff):.1f} dB {'louder' if diff > 0 else 'quieter'} than the -14 LUFS "
+                    f" That is {abs(diff):.1f} dB {'louder' if diff > 0 else 'quieter'} than the "
+                    f"{V.STREAMING_LUFS:g} LUFS "
                     "streaming target"
                     + (f" (Spotify would turn it down {diff:.1f} dB)." if diff > 0 else ".")
                 )
                 suggested = [master_step(platform_spec(None))]
             else:
-                text += " That sits on the -14 LUFS streaming target."
+                text += f" That sits on the {V.STREAMING_LUFS:g} LUFS streaming target."
     elif q.topic == "true_peak":
         peak = _num(facts, "sample_peak_dbfs")
         if tp is None:
@@ -311,7 +339,7 @@ def answer_question(
                         params={
                             "target_lufs": round(lufs, 1)
                             if lufs is not None and -30.0 <= lufs <= -6.0
-                            else -14.0,
+                            else V.STREAMING_LUFS,
                             "true_peak_dbtp": -1.0,
                         },
                         target="mix",

@@ -179,3 +179,26 @@ def test_cli_plan_thread_suggest_then_confirm(tmp_path: Path) -> None:
     assert second["kind"] == "process" and [s["tool"] for s in second["steps"]] == ["master"]
     diag = _cli("plan", "how loud is it?", "--audio", str(song), "--json", env=env)
     assert diag["kind"] == "answer" and re.search(r"-?\d+\.\d LUFS", diag["answer"])
+
+
+@pytest.mark.parametrize(("floor", "want"), [(-50.0, ["denoise", "master"]), (-85.0, ["master"])])
+def test_acx_suggests_cleaning_when_mastering_would_lift_the_floor_over_the_limit(floor, want) -> None:
+    """A quiet narration at -28 LUFS with a -50 dBFS floor passes no noise finding, but mastering it to ACX's
+    -20 LUFS lifts the floor to -42 dBFS: the suggestion cleans first, and says why. A -85 dBFS floor stays
+    under -60 dBFS after the same gain: the master alone."""
+    from agents.answers import answer_question
+    from agents.semantic.questions import read_turn
+
+    facts = {
+        "integrated_lufs": -28.0,
+        "rms_dbfs": -28.5,
+        "sample_peak_dbfs": -10.0,
+        "true_peak_dbtp": -9.8,
+        "noise_floor_dbfs": floor,
+        "content": "speech",
+    }
+    q = read_turn("is it ready for ACX?")
+    plan = answer_question(q, {"facts": facts, "findings": []})
+    assert plan.checks["ready"] is False
+    assert [s.tool for s in plan.suggested_steps] == want
+    assert ("-60" in plan.answer and "noise floor at" in plan.answer) is (floor == -50.0)
