@@ -22,7 +22,7 @@ STEP_COST: dict[str, float] = {
     "declip": 0.07,
     "delay": 1.25,
     "denoise": 1.02,
-    "dereverb": 208.5,
+    "dereverb": 17.0,  # after its own WPE (bench/dereverb.py: 16-17 s per minute of 44.1 kHz stereo)
     "dynamic_eq": 0.14,
     "eq": 0.05,
     "genre_preset": 0.38,
