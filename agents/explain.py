@@ -76,7 +76,7 @@ PHRASES: dict[str, Any] = {
 TEXT_PARAMS = ("platform", "mode", "keep")
 
 
-def _fmt_params(tool: str, params: dict[str, Any]) -> str:
+def fmt_params(tool: str, params: dict[str, Any]) -> str:
     bits = []
     for k in SHOWN_PARAMS:
         if k in params and params[k] not in (None, 0, 0.0, "") or (k in ("target_lufs",) and k in params):
@@ -137,7 +137,7 @@ def explain(
         lines.append("I didn't find anything to change in that request.")
     for o in outcomes:
         verb = VERBS.get(o["tool"], o["tool"])
-        detail = _fmt_params(o["tool"], o.get("params") or {})
+        detail = fmt_params(o["tool"], o.get("params") or {})
         target = f" on the {o['target']}" if o.get("target") not in (None, "mix", "music", "speech") else ""
         if o["status"] == "applied":
             lines.append(

@@ -16,7 +16,9 @@ LOWCUT_CTX = re.compile(r"low[- ]?cut|high[- ]?pass|hpf|roll[- ]?off|below|under
 HIGHCUT_CTX = re.compile(r"high[- ]?cut|low[- ]?pass|lpf|above")
 NOTCH_CTX = re.compile(r"\bnotch(?:es|ed|ing)?\b")
 NOTCH_DB, NOTCH_Q = 12.0, 8.0  # a notch: a narrow (Q 8, ~0.18 octave) deep cut
-CUT_CTX = re.compile(r"\b(cut|dip|reduce|lower|notch|scoop|remove|tame|attenuate|take out)\b")
+CUT_CTX = re.compile(
+    r"\b(cut|dip|reduce|lower|notch|scoop|remove|tame|attenuate|take out|too much|excess(ive)?|build-?up)\b"
+)
 BOOST_CTX = re.compile(r"\b(boost|add|lift|raise|increase|bump|push)\b")
 
 

@@ -108,6 +108,10 @@ KEEP_DYNAMIC = re.compile(
     r"\b(?:keep (?:the |its |it )?dynamic(?:s)?|preserve (?:the )?dynamics|dynamic master|"
     r"don'?t squash|don'?t crush|not squashed)\b"
 )
+#: "take some low mids out", "pull the harsh stuff out": what sits between the verb and "out" is taken away
+TAKE_OUT = re.compile(
+    r"\b(?:take|pull|get|scoop|suck|carve|cut|roll|dial)\s+(?:[\w'-]+\s+){1,4}?(?:out|off)\b"
+)
 LESS = re.compile(
     r"\b(?:less|reduce|reducing|lower|lowering|cut|cutting|tame|taming|decrease|tone down|remove|"
     r"removing|get rid of|kill|eliminate|too|too much|not so|fewer|turn down|pull back|back off|"
@@ -611,6 +615,8 @@ def parse(request: str, *, speech_hint: bool = False) -> Parsed:
                 m.modifier = "more"
             elif dm and not ADD_VERB.search(ctext):
                 m.modifier = "less"  # a description of what is there, not an ask for more
+            if any(t.start() <= m.start - a and m.end - a <= t.end() for t in TAKE_OUT.finditer(ctext)):
+                m.modifier = "less"  # "take some low mids out", "pull the harshness out"
             if (
                 inherit_less
                 and m is cl.matches[0]

@@ -133,10 +133,15 @@ def _relative_to_heard(st: Any, measured: float | None, speech: bool, level: str
 
 def _inverse_reason(term: V.Term) -> str:
     """Why a term's inverse runs ("too quiet" runs the louder master): the reason of the term whose steps the
-    inverse is, else the term's own with "less"."""
+    inverse is, else the inverse's settings in plain words."""
+    from agents.explain import fmt_params
+
     inverse = tuple(term.inverse or ())
     same = next((t for t in V.TERMS if t is not term and tuple(t.steps) == inverse), None)
-    return same.reason if same is not None else f"less: {term.reason}"
+    if same is not None:
+        return same.reason
+    said = "; ".join(fmt_params(tool, dict(params)) for tool, params in inverse)
+    return said or f"less: {term.reason}"  # in plain words: "leaner by 3.0 dB (100-300 Hz)"
 
 
 def _platform_params(pl: tuple[str, str | None, float, float, bool]) -> dict[str, Any]:

@@ -531,6 +531,7 @@ TERMS: list[Term] = [
             r"lack(s|ing)? (body|bass|low end|weight|bottom)",
             r"small[- ]sounding",
             r"weedy",
+            r"(recorded )?in a tin can",
         ),
         "problem",
         [("eq", {"warm_db": 3.0, "boom_db": 1.5})],
@@ -647,6 +648,8 @@ TERMS: list[Term] = [
             r"hard[- ]hitting",
             r"smack(s|ier)?",
             r"thump(y|ier)?",
+            r"(drums?|kick|snare|beat)( is| are|'s)? (sound(s|ing)? )?(a bit |too |really |so |kind of )?"
+            r"(weak|flat|lifeless|limp|soft|wimpy)",
         ),
         "effect",
         [("compress", {"amount": 0.5, "ratio": 4.0, "attack_ms": 30.0, "release_ms": 120.0})],
