@@ -36,6 +36,9 @@ from tools.registry import Registry, Stage, ToolContext, ToolError, ToolResult, 
 STEMS = ("vocals", "drums", "bass", "other")
 GENTLE = 0.5
 SI_SDR_COLLAPSE_DB = 0.0
+#: how far under an equal-power wet/dry blend's own SI-SDR a space effect may land before the gate calls it a
+#: collapse (the wet part correlates with the dry differently per programme)
+BLEND_MARGIN_DB = 6.0
 DNSMOS_DROP = 0.2
 MAX_SAFETY_TRIM_DB = 6.0
 LEVEL_COLLAPSE_DB = 20.0
@@ -346,7 +349,12 @@ class Executor:
             # ways that cancel in the mono sum (what `si_sdr` would measure)
             sdr = si_sdr_channels(y, x)
             measures["si_sdr_vs_input_db"] = round(sdr, 2)
-            if sdr < SI_SDR_COLLAPSE_DB:
+            floor = SI_SDR_COLLAPSE_DB
+            if stage == Stage.SPACE and 0.0 < amount < 1.0:
+                # reverb and delay blend wet and dry with equal power: at `amount` the blend alone sits near
+                # 20·log10(cot(amount·π/2)) dB (0 dB at 0.5), so "double the reverb" is not a collapse
+                floor = min(floor, 20.0 * math.log10(1.0 / math.tan(amount * math.pi / 2)) - BLEND_MARGIN_DB)
+            if sdr < floor:
                 return (
                     "rolled_back",
                     f"a gentle {tool} changed the sound far more than asked (SI-SDR vs input {sdr:.1f} dB)",

@@ -149,7 +149,8 @@ def explain(
         elif o["status"] == "trimmed":
             lines.append(f"- {verb.capitalize()}{target}; {o['why']}.")
         elif o["status"] == "rolled_back":
-            lines.append(f"- Tried to {verb.split(' (')[0]}{target} but undid it: {o['why']}.")
+            # the verbs are past tense ("added reverb"): what was done, then taken back
+            lines.append(f"- {verb.split(' (')[0].capitalize()}{target}, then took it back: {o['why']}.")
         else:
             lines.append(f"- Skipped {o['tool']}: {o['why']}.")
     if before and after and applied:

@@ -120,3 +120,18 @@ def test_events_stream_per_step(mix):
     ex.run(mix, [S("eq"), S("eq", {"gain_db": -1})], emit=events.append)
     kinds = [(e["event"], e["index"]) for e in events]
     assert kinds == [("step_started", 0), ("step_finished", 0), ("step_started", 1), ("step_finished", 1)]
+
+
+def test_a_space_effect_at_half_amount_is_no_collapse_but_a_scrambled_one_is(mix):
+    """Reverb at amount 0.5 ("double the reverb") blends wet and dry with equal power: its SI-SDR against the
+    input sits near 0 dB by design and the step stays. A space step that replaces the signal is still undone."""
+    from tools.registry import get_tool
+
+    real = Executor(Registry({"reverb": get_tool("reverb")}))
+    res = real.run(mix, [S("reverb", {"amount": 0.5})], emit=lambda e: None)
+    assert res.outcomes[0].status == "applied", res.outcomes[0].why
+    assert res.outcomes[0].measures["si_sdr_vs_input_db"] < 3.0  # far from the input, as asked
+    bad = Executor(reg(reverb=(_scramble, Stage.SPACE))).run(
+        mix, [S("reverb", {"amount": 0.5})], emit=lambda e: None
+    )
+    assert bad.outcomes[0].status == "rolled_back"

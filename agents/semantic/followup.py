@@ -25,6 +25,16 @@ UNDO = re.compile(
     r"scrap that|roll ?back|i (?:liked|preferred) (?:it|the (?:last|previous) one) (?:better )?before|"
     r"that was better before|put it back|reverse (?:that|the last))\b"
 )
+#: "undo the reverb", "revert the eq": one step of the last plan, not the whole turn
+UNDO_ONE = re.compile(
+    r"^(?:please |ok,? |hmm,? |no,? |nah,? )?(?:undo|revert|take back|roll back) (?:the |that |your )?(?P<what>.+?)"
+    r"(?: (?:step|change|part))?(?: please)?$"
+)
+#: "double the reverb", "halve the delay": a factor said as a word
+FACTOR_WORDS = [
+    (re.compile(r"\b(?:double|twice (?:as much|the))\b"), 2.0),
+    (re.compile(r"\b(?:halve|half)\b"), 0.5),
+]
 RESET = re.compile(
     r"\b(?:(?:back|return|revert|go) to (?:the )?(?:original|start|beginning|raw|unprocessed|first version|source)|"
     r"start (?:over|again|from scratch)|from scratch|reset|(?:remove|undo|drop|scrap) (?:everything|all (?:of )?"
@@ -90,10 +100,17 @@ def parse_followup(request: str) -> FollowUp | None:
         return None
     if RESET.search(text):
         return FollowUp(kind="reset", text=text)
+    undo_one = UNDO_ONE.match(text)
+    if undo_one:  # "undo the reverb": that step out of the last plan, the rest kept
+        named = [m for c in parse(undo_one.group("what")).clauses for m in c.matches if m.kind == "term"]
+        tools = [t for m in named for t, _ in (m.obj.steps or m.obj.inverse or ())]
+        if tools:
+            return FollowUp(kind="adjust", text=text, remove=list(dict.fromkeys(tools)))
     if UNDO.search(text):
         return FollowUp(kind="undo", text=text)
     repeat = bool(REPEAT.search(text))
-    relative = bool(RELATIVE.search(text))
+    factor = next((f for rx, f in FACTOR_WORDS if rx.search(text)), None)
+    relative = bool(RELATIVE.search(text)) or factor is not None
     parsed = parse(text)
     matches = [m for c in parsed.clauses for m in c.matches]
     action_terms = [m for m in matches if m.kind == "term"]
@@ -157,6 +174,10 @@ def parse_followup(request: str) -> FollowUp | None:
                 continue
             tools = [t for t, _ in term.steps] or [t for t, _ in (term.inverse or ())]
             lvl = clause.level or level
+            if factor is not None and term.kind in ("tool", "effect") and not m.negated:
+                for t in tools:  # "double the reverb", "halve the delay"
+                    fu.scale[t] = factor
+                continue
             before = clause.text[: max(0, m.start - clause.start)]
             removing = m.negated or (m.modifier == "less" and REMOVE.search(before[-24:]) is not None)
             if removing and term.kind != "problem":
