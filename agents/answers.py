@@ -547,12 +547,11 @@ def _asked_tool(text: str, ran: Sequence[str]) -> str | None:
 
 
 def _step_line(o: Mapping[str, Any]) -> str:
-    params = o.get("params") or {}
-    shown = ", ".join(
-        f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-        for k, v in params.items()
-        if not isinstance(v, (list, dict))
-    )
+    """A step in plain words, as the turn's explanation says it ("reverb (amount 50 %)", "master (loudness
+    -14 LUFS, peaks under -1 dBTP, for Spotify)")."""
+    from agents.explain import fmt_params
+
+    shown = fmt_params(str(o.get("tool")), dict(o.get("params") or {}))
     return f"{str(o.get('tool')).replace('_', ' ')}" + (f" ({shown})" if shown else "")
 
 
@@ -582,7 +581,7 @@ def answer_history(q: Question, history: Sequence[Mapping[str, Any]]) -> Plan:
         o = next(o for o in outcomes if o.get("tool") == why)
         reason = step.get("reason") or "it was part of the plan for your request"
         return Plan(
-            kind="answer", answer=f'For "{last.get("request")}" I ran {_step_line(o)} because {reason}.'
+            kind="answer", answer=f'For "{last.get("request")}" I ran {_step_line(o)}. Why: {reason}.'
         )
     before, after = last.get("metrics_before") or {}, last.get("metrics_after") or {}
     lines = [f'For "{last.get("request")}" I ran: ' + "; ".join(_step_line(o) for o in outcomes) + "."]
