@@ -40,9 +40,9 @@ def with_noise(a: Audio, snr_db: float, seed: int = 0) -> Audio:
 
 def with_hum(a: Audio, mains_hz: float, snr_db: float) -> Audio:
     t = np.arange(a.frames) / a.sample_rate
-    h = sum(
-        amp * np.sin(2 * np.pi * k * mains_hz * t) for k, amp in enumerate((1.0, 0.5, 0.35, 0.2), start=1)
-    )
+    h = np.zeros_like(t)
+    for k, amp in enumerate((1.0, 0.5, 0.35, 0.2), start=1):
+        h += amp * np.sin(2 * np.pi * k * mains_hz * t)
     g = rms(a.samples) / (rms(h) * 10 ** (snr_db / 20))
     return a.with_samples((a.samples + g * h).astype(np.float32))
 
@@ -87,6 +87,21 @@ def test_noise_floor_of_stationary_noise_reads_its_level():
     x += (0.001 * rng.standard_normal(x.shape)).astype(np.float32)  # -60 dBFS white noise
     d = diagnose(Audio(x, 48000))
     assert d.facts["noise_floor_dbfs"] == pytest.approx(-60.0, abs=1.5)
+
+
+def test_brown_noise_under_music_is_found_at_its_level():
+    # 1/f^2 noise from 20 Hz up, 20 dB under the music: its steady floor shows in a few low bands only
+    from models.degrade import add_noise, band_limit, coloured_noise
+
+    a = clip("slow_motion_dream_3s.flac")
+    x = a.mono().samples[0].astype(np.float64)
+    brown = band_limit(
+        coloured_noise(x.size, "brown", np.random.default_rng(0)), a.sample_rate, 20.0, None, order=4
+    )
+    d = diagnose(a.with_samples(add_noise(x, brown, 20.0).astype(np.float32)[None, :]))
+    f = d.get("noise")
+    assert f is not None and "dB" in f.evidence and "dBFS" in f.evidence
+    assert d.facts["snr_db"] == pytest.approx(20.0, abs=4.0)
 
 
 def test_dense_music_is_not_read_as_noisy():

@@ -18,7 +18,8 @@ How the detectors tell a problem from the programme:
   percentile, corrected for the bias of that percentile on band-summed Gaussian noise). A band's
   floor is *steady* when its quietest fifth of the frames spreads no more than Gaussian noise with
   the band's number of bins would (3rd to 20th percentile, 2.5 dB of drift allowed), its average
-  spectrum there has no lines, and at least 3 neighbouring bands agree (noise is broadband). When
+  spectrum there has no lines, and at least 2 neighbouring bands agree (noise is broadband; under
+  music, brown or real noise shows its steady floor in only a few low bands). When
   the content is surely speech (speech probability >= 0.6) its pauses are the floor, so every band
   counts; otherwise (music has no pauses) only steady bands count, so dense music does not read as
   noisy. ``noise_floor_dbfs`` is the power sum of the counted floors (RMS-style dBFS, like
@@ -304,7 +305,7 @@ def _spectrum(x: F32, sr: int) -> _Spectrum:
 # ----------------------------------------------------------------------------- noise
 
 _STATIONARY_TOL_DB = 2.5  # dB of spread over what Gaussian noise shows (a little drift allowed)
-_MIN_RUN_BANDS = 3
+_MIN_RUN_BANDS = 2  # brown noise under music shows its floor in only a few low bands
 _LINE_RATIO = 4.0  # a bin 6 dB over its neighbours' median is a line
 _HANN_DOF = 0.6  # effective independent bins per FFT bin of a Hann window (calibrated on white noise)
 
@@ -358,7 +359,7 @@ def _noise(sp: _Spectrum, speech: bool) -> _Noise:
         if float(np.max(avg / np.maximum(smooth, 1e-30))) > _LINE_RATIO:
             stationary[b] = False
     floor_p = 10.0 ** (q10 / 10.0) * bias
-    # noise is broadband: a steady floor counts in runs of >= 3 neighbouring bands, never in one band alone
+    # noise is broadband: a steady floor counts in runs of >= 2 neighbouring bands, never in one band alone
     broad = np.zeros(n_bands, bool)
     run_start = 0
     for end in range(n_bands + 1):
