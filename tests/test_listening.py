@@ -140,6 +140,9 @@ def test_service_suggest_then_confirm_runs_the_master(tmp_path: Path) -> None:
         assert abs((after.integrated_lufs or 0.0) + 14.0) < 0.5 and after.true_peak_dbtp <= -0.9
         told = svc.turn("what did you do?", thread_id="t")
         assert told.kind == "answer" and "master" in (told.answer or "") and "LUFS" in (told.answer or "")
+        assert "target_lufs" not in (told.answer or "") and "loudness -14 LUFS" in (
+            told.answer or ""
+        )  # plain words
         back = svc.turn("undo", thread_id="t")
         assert back.output_id == aid
         assert abs(back.metrics_after["integrated_lufs"] - analyze(Audio(x, sr)).integrated_lufs) < 0.1
