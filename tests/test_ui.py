@@ -82,7 +82,12 @@ def test_plan_markdown_lists_steps_and_notes():
             "notes": ["dereverb unavailable: used EQ"],
         }
     )
-    assert "1. **genre preset** (genre=pop) — pop tone" in md and "target_lufs=-14" in md and "dereverb" in md
+    assert (
+        "1. **genre preset** (genre pop) — pop tone" in md
+        and "(loudness -14 LUFS)" in md
+        and "dereverb" in md
+    )
+    assert "target_lufs" not in md and "planner" not in md  # plain words, no internals
     assert view.target_lufs_of({"steps": [{"tool": "master", "params": {"target_lufs": -16}}]}) == -16.0
     assert view.genre_of({"steps": [{"tool": "genre_preset", "params": {"genre": "rock"}}]}) == "rock"
 

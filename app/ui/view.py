@@ -58,27 +58,21 @@ def fmt_number(value: Any, decimals: int = 1) -> str:
     return html.escape(str(value))
 
 
-def fmt_params(params: dict[str, Any]) -> str:
-    parts = []
-    for k, v in (params or {}).items():
-        if isinstance(v, float):
-            v = f"{v:g}"
-        parts.append(f"{k}={v}")
-    return ", ".join(parts)
-
-
 def plan_markdown(plan: dict[str, Any]) -> str:
     """The plan as a numbered list in plain words (what, on what, why)."""
     steps = plan.get("steps") or []
     if not steps:
         lines = ["I don't see anything to change for that request."]
     else:
-        src = plan.get("source") or "semantic"
-        lines = [f"**Plan** ({len(steps)} step{'s' if len(steps) != 1 else ''}, {src} planner):"]
+        from agents.explain import fmt_params as plain_params
+
+        by = ", from the language model" if plan.get("source") == "llm" else ""
+        lines = [f"**Plan** ({len(steps)} step{'s' if len(steps) != 1 else ''}{by}):"]
         for i, s in enumerate(steps, 1):
             target = s.get("target") or "mix"
             where = "" if target == "mix" else f" on the {target}"
-            params = fmt_params(s.get("params") or {})
+            # the settings in plain words with units, as the turn's explanation says them
+            params = plain_params(str(s.get("tool", "")), dict(s.get("params") or {}))
             line = f"{i}. **{tool_words(s.get('tool', '?'))}**{where}"
             if params:
                 line += f" ({params})"
