@@ -104,6 +104,22 @@ def test_brown_noise_under_music_is_found_at_its_level():
     assert d.facts["snr_db"] == pytest.approx(20.0, abs=4.0)
 
 
+def test_steady_brown_noise_under_speech_is_found_though_a_weighting_hides_it():
+    # 22 dB under the speech: A-weighted it reads ~30 dB (over the 28 dB limit), but the floor is steady
+    # in most bands, so it is surely noise and the 25 dB unweighted limit for steady floors applies
+    from models.degrade import add_noise, band_limit, coloured_noise
+
+    a = clip("speech_female_16k.flac")
+    x = a.mono().samples[0].astype(np.float64)
+    brown = band_limit(
+        coloured_noise(x.size, "brown", np.random.default_rng(0)), a.sample_rate, 20.0, None, order=4
+    )
+    f = diagnose(a.with_samples(add_noise(x, brown, 22.0).astype(np.float32)[None, :])).get("noise")
+    assert f is not None
+    assert f.measurements["snr_a_db"] > 28.0 and 22.0 < f.measurements["snr_db"] < 25.0
+    assert f.measurements["stationary_band_fraction"] >= 0.5
+
+
 def test_dense_music_is_not_read_as_noisy():
     d = diagnose(clip("karissa_hobbs_lets_go_fishin_8s.flac"))
     assert not d.has("noise")

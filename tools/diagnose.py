@@ -25,7 +25,8 @@ How the detectors tell a problem from the programme:
   noisy. ``noise_floor_dbfs`` is the power sum of the counted floors (RMS-style dBFS, like
   ``rms_dbfs``; None when nothing shows a floor), ``snr_db`` the active programme over it. The
   finding is decided on the A-weighted ratio (room rumble weighs less than hiss), or on the
-  unweighted one when the floor comes within 22 dB. A steady
+  unweighted one when the floor comes within 22 dB (25 dB when the floor is steady in at least
+  half of the bands: then it is surely noise, such as brown noise under speech). A steady
   infrasonic wander (median power from 1 to 12 Hz within 14 dB of the programme) is noise too.
 * hum: a 2 kHz copy in 2 s frames (0.5 Hz bins): a line whose averaged peak sits within 0.25 Hz
   of k x 50 or k x 60 Hz and stands >= 8 dB over its neighbours (3-15 Hz away) in >= 70 % of the
@@ -118,6 +119,10 @@ FACT_KEYS: tuple[str, ...] = (
 
 NOISE_SNR_DB = {"speech": 28.0, "music": 30.0}  # A-weighted floor closer than this under the programme: noise
 NOISE_FLAT_SNR_DB = 22.0  # unweighted: a floor this close is a problem even when it is mostly rumble
+#: ... or this close when it is steady in at least this share of the bands: surely noise, not programme
+#: (brown noise 20 dB under speech reads ~22-24 dB over the active speech, clean speech rooms >= 29 dB)
+NOISE_STEADY_SNR_DB = 25.0
+NOISE_STEADY_FRACTION = 0.5
 NOISE_MIN_BAND_FRACTION = 0.15  # music: share of the bands that must show a steady floor
 RUMBLE_RATIO_DB = -14.0  # infrasonic (1-12 Hz) power over the programme: rumble / drift
 HUM_PROMINENCE_DB = 8.0
@@ -818,15 +823,16 @@ def diagnose(audio: Audio, analysis: Analysis | None = None, *, genre: str | Non
     hm = _hum(mono, sr, rms_power)
     facts["noise_floor_dbfs"] = _r(nz.floor_dbfs)
     facts["snr_db"] = _r(nz.snr_db)
+    flat_limit = NOISE_STEADY_SNR_DB if nz.stationary_fraction >= NOISE_STEADY_FRACTION else NOISE_FLAT_SNR_DB
     if (
         nz.snr_a_db is not None
         and nz.floor_dbfs is not None
         and nz.snr_db is not None
-        and (nz.snr_a_db < NOISE_SNR_DB[content] or nz.snr_db < NOISE_FLAT_SNR_DB)
+        and (nz.snr_a_db < NOISE_SNR_DB[content] or nz.snr_db < flat_limit)
     ):
         limit = NOISE_SNR_DB[content]
         # how far past either limit, on the A-weighted scale
-        past = max(limit - nz.snr_a_db, NOISE_FLAT_SNR_DB - nz.snr_db)
+        past = max(limit - nz.snr_a_db, flat_limit - nz.snr_db)
         sev = _clamp01(0.2 + 0.8 * past / (limit - 5.0))
         findings.append(
             Finding(
