@@ -160,10 +160,10 @@ def parse_followup(request: str) -> FollowUp | None:
                 if platform:
                     params["platform"] = platform
                 fu.set["master"] = params
-                from agents.semantic.planner import _platform_reason
+                from agents.semantic.planner import platform_reason
 
                 master_reason = next(t.reason for t in V.TERMS if t.key == "master_tool")
-                fu.reasons["master"] = f"{master_reason}; {_platform_reason(m.obj, m.text)}"
+                fu.reasons["master"] = f"{master_reason}; {platform_reason(m.obj, m.text)}"
                 fu.deltas.pop("master", None) if not (loud or quiet) else None
                 continue
             if m.kind == "genre":

@@ -99,18 +99,22 @@ _KEEP = [(re.compile(rf"\b(?:{pat})\b"), keep) for pat, keep in V.SEPARATE_KEEP]
 STEM_NAMES = ("vocals", "drums", "bass", "other")
 
 
-#: "not so bright", "make it not as boomy": an ask for less (the words before it are only how one asks;
-#: "it's not that noisy" describes, and asks for nothing)
 #: a part of the song's form (no step works on a time range: the whole recording is processed)
 SECTION = re.compile(
     r"\b(?:the|in|on|during)\s+(?:\w+\s+)?(chorus|verse|intro|outro|bridge|drop|breakdown|hook)(?:es|s)?\b"
 )
+#: "not so bright", "make it not as boomy": an ask for less (the words before it are only how one asks;
+#: "it's not that noisy" describes, and asks for nothing)
 NOT_SO = re.compile(
     r"^(?:please |just |ok,? |okay,? |hmm,? )?(?:(?:can|could) you |)(?:make (?:it|this) |keep (?:it|this) |a (?:bit|little) )?"
     r"not (?:so|as|that|too|quite so)(?: much| many)?\s+$"
 )
 #: the loudest a plain "louder" takes a measured recording (LUFS)
 LOUDEST_LUFS = -8.0
+#: the reasons the "louder" / "quieter" words give their master step (how `_relative_to_heard` knows it)
+_LOUDER_REASON, _QUIETER_REASON = (
+    next(t.reason for t in V.TERMS if t.key == k) for k in ("louder", "quieter")
+)
 
 
 def _relative_to_heard(st: Any, measured: float | None, speech: bool, level: str | None) -> None:
@@ -118,12 +122,11 @@ def _relative_to_heard(st: Any, measured: float | None, speech: bool, level: str
     (`V.LOUDNESS_STEP_DB`, as a follow-up moves it), and at least to the reference (-16 LUFS spoken word, the
     streaming reference otherwise); "quieter" / "too loud": down by the step. Without a measurement the
     words' fixed figures stay."""
-    terms = {t.key: t for t in V.TERMS if t.key in ("louder", "quieter")}
-    if measured is None or st.reason not in (terms["louder"].reason, terms["quieter"].reason):
+    if measured is None or st.reason not in (_LOUDER_REASON, _QUIETER_REASON):
         return
     step = V.LOUDNESS_STEP_DB.get(level or "", V.LOUDNESS_STEP_DB[""])
     reference = V.SPOKEN_LUFS if speech else V.STREAMING_LUFS
-    if st.reason == terms["louder"].reason:
+    if st.reason == _LOUDER_REASON:
         target = min(max(measured + step, reference), max(LOUDEST_LUFS, measured))
     else:
         target = max(measured - step, -30.0)
@@ -152,7 +155,7 @@ def _platform_params(pl: tuple[str, str | None, float, float, bool]) -> dict[str
     return p
 
 
-def _platform_reason(pl: tuple[str, str | None, float, float, bool], text: str) -> str:
+def platform_reason(pl: tuple[str, str | None, float, float, bool], text: str) -> str:
     raw = (pl[1] or text).replace("_", " ")
     name = PLATFORM_NAMES.get(pl[1] or "", raw.upper() if len(raw) <= 3 else raw.title())  # CD, TV
     return f"{name} loudness: {pl[2]:g} LUFS, true peak {pl[3]:g} dBTP"
@@ -197,7 +200,7 @@ def _apply_match(d: Draft, m: Match, clause: Clause, parsed: Parsed) -> None:
                     )
                 return
             d.platform, d.platform_text = m.obj, m.text
-            d.add("master", _platform_params(m.obj), "mix", _platform_reason(m.obj, m.text))
+            d.add("master", _platform_params(m.obj), "mix", platform_reason(m.obj, m.text))
             d.explicit_tools.add("master")
         return
     term: V.Term = m.obj
