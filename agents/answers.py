@@ -367,15 +367,7 @@ def answer_question(
             text = f"I measure it too: {f.get('evidence')}."
             suggested = fixes([f], speech=speech)
         else:
-            text = (
-                f"I don't measure it as {problem.replace('_', ' ')}: "
-                + _tone_evidence(facts)
-                + ". If you hear it, I can still adjust it."
-            )
-            st = fix_step(
-                {"problem": problem, "severity": 0.3, "evidence": f"you hear it as {problem}"}, speech=speech
-            )
-            suggested = [st] if st is not None else []
+            text, suggested = _not_measured(problem, _tone_evidence(facts), speech=speech)
     elif q.topic == "stereo":
         corr, width = _num(facts, "stereo_correlation"), _num(facts, "stereo_width")
         if int(facts.get("channels") or 1) < 2:
@@ -475,7 +467,7 @@ def _clean_evidence(problem: str, facts: Mapping[str, Any], *, short: bool = Fal
 
 def _low_end_answer(
     asked: str, findings: Sequence[Mapping[str, Any]], facts: Mapping[str, Any], *, speech: bool
-) -> tuple[str, list[Any]]:
+) -> tuple[str, list[Step]]:
     """ "Is the low end ok?" (``asked`` low_end), "is there enough bass?" (thin), "too boomy?" (boomy): what was
     found, else the 60-160 Hz level against the mids and against what is typical."""
     from tools.diagnose import tonal_band_hz, typical_band_db
@@ -505,9 +497,17 @@ def _low_end_answer(
         )
     if asked == "low_end":
         return f"I find it neither boomy nor thin: {where}.", []
-    st = fix_step({"problem": asked, "severity": 0.3, "evidence": f"you hear it as {asked}"}, speech=speech)
+    return _not_measured(asked, where, speech=speech)
+
+
+def _not_measured(problem: str, evidence: str, *, speech: bool) -> tuple[str, list[Step]]:
+    """A tonal problem the person hears and the diagnosis did not find: what was measured, and a gentle fix
+    offered anyway."""
+    st = fix_step(
+        {"problem": problem, "severity": 0.3, "evidence": f"you hear it as {problem}"}, speech=speech
+    )
     return (
-        f"I don't measure it as {asked}: {where}. If you hear it, I can still adjust it.",
+        f"I don't measure it as {problem.replace('_', ' ')}: {evidence}. If you hear it, I can still adjust it.",
         [st] if st is not None else [],
     )
 
